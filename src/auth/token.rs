@@ -1,0 +1,64 @@
+//! API token secrets: 256 random bits behind a recognisable `sgn_` prefix.
+//! Only the SHA-256 of a secret is stored; a secret is shown once, at creation.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::Digest;
+
+const PREFIX: &str = "sgn_";
+
+/// A token secret. Its `Debug` never prints the value.
+pub struct Secret(String);
+
+impl Secret {
+    pub fn generate() -> Self {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).expect("the OS random source is available");
+        Self(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(raw)))
+    }
+
+    /// Accepts a presented secret of plausible shape; anything else cannot match a
+    /// stored hash anyway, so it is refused before touching the database.
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = s.starts_with(PREFIX)
+            && (36..=256).contains(&s.len())
+            && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    /// What the database keeps.
+    pub fn hash(&self) -> [u8; 32] {
+        sha2::Sha256::digest(self.0.as_bytes()).into()
+    }
+
+    /// The secret itself, for the one answer that shows it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_parse_and_differ() {
+        let a = Secret::generate();
+        let b = Secret::generate();
+        assert!(Secret::parse(a.expose()).is_some());
+        assert_ne!(a.hash(), b.hash());
+        assert_eq!(format!("{a:?}"), "Secret(<redacted>)");
+    }
+
+    #[test]
+    fn the_stored_hash_is_not_a_usable_secret() {
+        let a = Secret::generate();
+        assert!(Secret::parse(&hex::encode(a.hash())).is_none());
+    }
+}

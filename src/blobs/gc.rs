@@ -1,0 +1,64 @@
+//! Garbage collection of unreferenced blobs.
+//!
+//! An object becomes garbage when its upload was refused after completion, when a
+//! crash struck between the upload and the database commit, or when a draft's file
+//! was replaced or deleted. The grace period protects objects whose row is about to
+//! be committed; objects still being written are invisible to listing (multipart
+//! uploads appear only on completion), so they are never touched.
+
+use futures::StreamExt;
+
+use super::{BlobKey, BlobStore};
+use crate::error::Result;
+use crate::store::Store;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    pub scanned: u64,
+    pub deleted: u64,
+}
+
+const BATCH: usize = 256;
+
+/// Deletes every artifact object older than `grace` that no file row references.
+pub async fn collect(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    grace: chrono::Duration,
+) -> Result<GcReport> {
+    let cutoff = chrono::Utc::now() - grace;
+    let mut report = GcReport::default();
+    let mut listing = blobs.list_artifacts();
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(item) = listing.next().await {
+        let (id, modified) = item?;
+        report.scanned += 1;
+        if modified <= cutoff {
+            batch.push(id);
+        }
+        if batch.len() >= BATCH {
+            delete_unreferenced(store, blobs, &mut batch, &mut report).await?;
+        }
+    }
+    delete_unreferenced(store, blobs, &mut batch, &mut report).await?;
+    Ok(report)
+}
+
+async fn delete_unreferenced(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    batch: &mut Vec<uuid::Uuid>,
+    report: &mut GcReport,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let referenced = store.referenced_blobs(batch).await?;
+    for id in batch.drain(..) {
+        if !referenced.contains(&id) {
+            blobs.delete(BlobKey::Artifact(id)).await?;
+            report.deleted += 1;
+        }
+    }
+    Ok(())
+}

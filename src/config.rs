@@ -1,0 +1,90 @@
+//! Configuration: flags and `SIGNET_*` environment variables, with embedded
+//! defaults that run on a fresh machine (SQLite file + local directory).
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where metadata and bytes live.
+#[derive(Clone, Args)]
+pub struct StorageConfig {
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "SIGNET_DATABASE_URL", default_value = "sqlite://./signet-data/signet.db")]
+    pub database_url: String,
+
+    /// A local directory, `file:///dir`, or `s3://bucket[/prefix]` (credentials from
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "SIGNET_STORAGE_URL", default_value = "./signet-data/blobs")]
+    pub storage_url: String,
+
+    /// S3 endpoint for S3-compatible stores (MinIO, Garage, Ceph RGW).
+    #[arg(long, env = "SIGNET_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region (falls back to AWS_REGION).
+    #[arg(long, env = "SIGNET_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Allow plain HTTP to the S3 endpoint (local stores only).
+    #[arg(long, env = "SIGNET_S3_ALLOW_HTTP", default_value_t = false)]
+    pub s3_allow_http: bool,
+}
+
+// The database URL may carry a password: never print it.
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("database", &self.database_url.split(':').next())
+            .field("storage", &self.storage_url.split(':').next())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub storage: StorageConfig,
+
+    /// Address to listen on.
+    #[arg(long, env = "SIGNET_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// This registry's name, bound into every signed statement.
+    #[arg(long, env = "SIGNET_REGISTRY_NAME", default_value = "signet")]
+    pub registry_name: String,
+
+    /// Largest accepted file, in bytes (default 100 GiB).
+    #[arg(long, env = "SIGNET_MAX_FILE_SIZE", default_value_t = 100 << 30)]
+    pub max_file_size: u64,
+
+    /// Token for the first admin, used only when the database has no token yet.
+    /// Without it, one is generated and printed once.
+    #[arg(long, env = "SIGNET_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+
+    /// Seconds between garbage collections of unreferenced blobs (0 disables).
+    #[arg(long, env = "SIGNET_GC_INTERVAL_SECS", default_value_t = 3600)]
+    pub gc_interval_secs: u64,
+
+    /// Age in seconds an unreferenced blob must reach before GC removes it.
+    #[arg(long, env = "SIGNET_GC_GRACE_SECS", default_value_t = 86_400)]
+    pub gc_grace_secs: u64,
+
+    #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("storage", &self.storage)
+            .field("listen", &self.listen)
+            .field("registry_name", &self.registry_name)
+            .field("max_file_size", &self.max_file_size)
+            .finish_non_exhaustive()
+    }
+}

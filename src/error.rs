@@ -1,0 +1,75 @@
+//! The domain error. It carries no HTTP types: `http::error` owns the mapping to
+//! status codes and machine codes, in one place.
+
+/// Everything a domain operation can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; the message is safe to show.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed")]
+    Forbidden,
+    /// Missing, or hidden from this principal (the two look the same on purpose).
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the version is sealed")]
+    VersionSealed,
+    #[error("a version needs at least one file before it is sealed")]
+    EmptyVersion,
+    /// Lineage is well-formed but refers to something unusable (a missing or
+    /// unsealed parent).
+    #[error("{0}")]
+    InvalidLineage(String),
+    /// Deployers may only pull versions that verify now.
+    #[error("the version is not verified")]
+    VersionNotVerified,
+    #[error("the declared digest does not match the bytes received")]
+    DigestMismatch,
+    #[error("the body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the requested range cannot be satisfied")]
+    RangeNotSatisfiable { size: u64 },
+    /// A dependency (database, blob store) cannot answer right now.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected failure; logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::Invalid(msg.into())
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(e.into())
+            }
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Error::Internal(e.into()),
+            other => Error::Unavailable(other.into()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

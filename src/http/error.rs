@@ -1,0 +1,105 @@
+//! The one place domain errors become HTTP answers: status, stable machine code,
+//! and a message that never carries internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::Error;
+
+/// The error envelope every failure answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code, e.g. `not_found`, `digest_mismatch`.
+    pub code: &'static str,
+    /// Human text; safe to show, never internal detail.
+    pub message: String,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    content_range: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            content_range: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            Error::Invalid(_) => Self::new(S::BAD_REQUEST, "invalid_request", msg),
+            Error::InvalidLineage(_) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_lineage", msg),
+            Error::Unauthenticated => Self::new(S::UNAUTHORIZED, "unauthenticated", msg),
+            Error::Forbidden => Self::new(S::FORBIDDEN, "forbidden", msg),
+            Error::VersionNotVerified => Self::new(S::FORBIDDEN, "version_not_verified", msg),
+            Error::NotFound => Self::new(S::NOT_FOUND, "not_found", msg),
+            Error::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
+            Error::VersionSealed => Self::new(S::CONFLICT, "version_sealed", msg),
+            Error::EmptyVersion => Self::new(S::CONFLICT, "empty_version", msg),
+            Error::DigestMismatch => Self::new(S::BAD_REQUEST, "digest_mismatch", msg),
+            Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
+            Error::RangeNotSatisfiable { size } => Self {
+                content_range: Some(size),
+                ..Self::new(S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", msg)
+            },
+            Error::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "dependency unavailable");
+                Self::new(S::SERVICE_UNAVAILABLE, "unavailable", "service unavailable")
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                Self::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                request_id: super::current_request_id(),
+                reasons: Vec::new(),
+            },
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(size) = self.content_range {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+        }
+        resp
+    }
+}

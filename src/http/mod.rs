@@ -1,0 +1,163 @@
+//! HTTP: routing, extractors, thin handlers and the one error → response mapping.
+//!
+//! Dependency rule: a handler extracts typed input, calls `auth::authorize`, calls
+//! one `Registry` operation and shapes the answer. No SQL, no storage keys here.
+
+pub mod error;
+pub mod extract;
+mod files;
+mod models;
+mod namespaces;
+mod service;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::registry::Registry;
+use error::ApiError;
+
+/// What every handler gets: the domain service. Nothing request-specific.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+}
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served (for error bodies and logs).
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Accepts a caller's `X-Request-Id` when it is short and plain (so it can be used
+/// for correlation), otherwise assigns one.
+fn request_id_of(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = request_id_of(&req);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), tracing::Instrument::instrument(next.run(req), span))
+        .await;
+    crate::metrics::record_status(resp.status().as_u16());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Signet",
+        description = "A signed model registry: versioned, content-hashed ML model artifacts with lineage.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "service", description = "Health, readiness, metrics"),
+        (name = "identity", description = "Who am I"),
+        (name = "namespaces", description = "Team boundaries"),
+        (name = "models", description = "Models and their versions"),
+        (name = "files", description = "Artifact bytes of a version"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(service::healthz))
+        .routes(routes!(service::readyz))
+        .routes(routes!(service::metrics))
+        .routes(routes!(namespaces::whoami))
+        .routes(routes!(namespaces::create, namespaces::list))
+        .routes(routes!(namespaces::get))
+        .routes(routes!(models::create_model, models::list_models))
+        .routes(routes!(models::get_model))
+        .routes(routes!(models::create_version, models::list_versions))
+        .routes(routes!(models::get_version))
+        .routes(routes!(models::seal))
+        .routes(routes!(files::put_file, files::get_file, files::delete_file))
+}
+
+/// The OpenAPI document, as committed in `openapi/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = api_router().split_for_parts();
+    tidy(api)
+}
+
+/// axum spells a catch-all segment `{*path}`; OpenAPI has no such syntax, so the
+/// document names it `{path}` (its value may contain `/`).
+fn tidy(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut api.paths.paths);
+    api.paths.paths = paths
+        .into_iter()
+        .map(|(k, v)| (k.replace("{*", "{"), v))
+        .collect();
+    api
+}
+
+/// The whole service: API routes, the OpenAPI document and its browsable page.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", tidy(api)))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+impl IntoResponse for crate::error::Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}

@@ -1,0 +1,80 @@
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use signet::config::{LogFormat, ServeConfig, StorageConfig};
+use signet::server::{self, Bootstrap};
+use tracing_subscriber::EnvFilter;
+
+/// Signet: a signed model registry.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry service.
+    Serve(ServeConfig),
+    /// Remove blobs that no file references, older than the grace period.
+    Gc {
+        #[command(flatten)]
+        storage: StorageConfig,
+        /// Minimum age in seconds of a blob before it is removed.
+        #[arg(long, env = "SIGNET_GC_GRACE_SECS", default_value_t = 86_400)]
+        grace_secs: u64,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(cfg) => {
+            init_logs(cfg.log_format);
+            let (registry, boot) = server::build(&cfg).await?;
+            match boot {
+                Bootstrap::Generated(secret) => {
+                    // Printed to stdout, not the log: the secret is shown once and
+                    // never stored.
+                    println!("Signet bootstrap admin token (shown once): {}", secret.expose());
+                    tracing::info!("created the bootstrap admin token (printed on stdout)");
+                }
+                Bootstrap::FromConfig => {
+                    tracing::info!("created the bootstrap admin token from SIGNET_BOOTSTRAP_TOKEN")
+                }
+                Bootstrap::Existing => {}
+            }
+            server::spawn_gc(
+                registry.clone(),
+                Duration::from_secs(cfg.gc_interval_secs),
+                Duration::from_secs(cfg.gc_grace_secs),
+            );
+            let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
+            tracing::info!(listen = %listener.local_addr()?, "signet serving");
+            server::serve(listener, registry, server::shutdown_signal()).await?;
+        }
+        Command::Gc { storage, grace_secs } => {
+            init_logs(LogFormat::Text);
+            let (store, blobs) = server::open_stores(&storage).await?;
+            let grace = chrono::Duration::seconds(i64::try_from(grace_secs)?);
+            let report = signet::blobs::gc::collect(&*store, &blobs, grace).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Openapi => {
+            println!("{}", signet::http::openapi().to_pretty_json()?);
+        }
+    }
+    Ok(())
+}

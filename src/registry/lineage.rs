@@ -1,0 +1,224 @@
+//! Lineage: what a version was built from. Recorded at creation, frozen at seal,
+//! covered by the signature. Parsing validates shapes; `registry::create_version`
+//! checks that parents exist and are sealed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::names::{ModelRef, Sha256, VersionNumber};
+
+const MAX_TEXT: usize = 1024;
+
+/// A short free-text field (at most 1024 bytes, no control characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(value_type = String)]
+pub struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() > MAX_TEXT || s.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom(
+                "text fields are at most 1024 bytes with no control characters",
+            ));
+        }
+        Ok(Self(s))
+    }
+}
+
+/// An absolute URI (`s3://…`, `https://…`, `hf://…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(value_type = String)]
+pub struct Uri(String);
+
+impl<'de> Deserialize<'de> for Uri {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() > MAX_TEXT || url::Url::parse(&s).is_err() {
+            return Err(serde::de::Error::custom("not an absolute URI"));
+        }
+        Ok(Self(s))
+    }
+}
+
+/// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, kept in lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(value_type = String)]
+pub struct CommitId(String);
+
+impl CommitId {
+    pub fn parse(s: &str) -> Option<Self> {
+        ((s.len() == 40 || s.len() == 64) && s.bytes().all(|c| c.is_ascii_hexdigit()))
+            .then(|| Self(s.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CommitId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom("a commit is 40 or 64 hex digits"))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitId>,
+}
+
+/// A dataset the model was trained or evaluated on, identified by its digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<Uri>,
+    #[schema(value_type = String)]
+    pub sha256: Sha256,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub lockfile_sha256: Option<Sha256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<Text>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub frameworks: BTreeMap<String, Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<Text>,
+}
+
+/// A base model this version was fine-tuned from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parent {
+    /// `namespace/name`
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "ser_display", deserialize_with = "de_model_ref")]
+    pub model: ModelRef,
+    #[schema(value_type = i64)]
+    pub version: VersionNumber,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Uri>,
+}
+
+/// Where a version came from. Every field is optional at creation; promotion
+/// policy decides which ones a stage needs. Absent, `null`, `[]` and `{}` mean the
+/// same, and the stored form omits them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lineage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
+    #[serde(default, deserialize_with = "de_vec", skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<Dataset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(default, deserialize_with = "de_vec", skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<Parent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Run>,
+}
+
+impl Lineage {
+    pub const MAX_DATA: usize = 1000;
+    pub const MAX_PARENTS: usize = 100;
+
+    /// Checks the limits serde cannot express and drops empty sections, so equal
+    /// lineages are stored as equal JSON.
+    pub fn normalize(mut self) -> Result<Self, String> {
+        if self.data.len() > Self::MAX_DATA {
+            return Err(format!("lineage.data holds at most {} entries", Self::MAX_DATA));
+        }
+        if self.parents.len() > Self::MAX_PARENTS {
+            return Err(format!(
+                "lineage.parents holds at most {} entries",
+                Self::MAX_PARENTS
+            ));
+        }
+        if self.code.as_ref().is_some_and(|c| c == &Code::default()) {
+            self.code = None;
+        }
+        if self.environment.as_ref().is_some_and(|e| e == &Environment::default()) {
+            self.environment = None;
+        }
+        if self.run.as_ref().is_some_and(|r| r == &Run::default()) {
+            self.run = None;
+        }
+        Ok(self)
+    }
+}
+
+fn de_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn de_model_ref<'de, D: Deserializer<'de>>(d: D) -> Result<ModelRef, D::Error> {
+    let s = String::deserialize(d)?;
+    ModelRef::parse(&s).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<Lineage, String> {
+        serde_json::from_value::<Lineage>(v)
+            .map_err(|e| e.to_string())
+            .and_then(Lineage::normalize)
+    }
+
+    #[test]
+    fn empty_sections_normalize_away() {
+        let a = parse(json!({"code": {}, "data": [], "parents": null, "run": {}})).unwrap();
+        assert_eq!(serde_json::to_value(&a).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        assert!(parse(json!({"code": {"commit": "abc"}})).is_err());
+        assert!(parse(json!({"data": [{"sha256": "00"}]})).is_err());
+        assert!(parse(json!({"data": [{"sha256": "00".repeat(32), "uri": "not a uri"}]})).is_err());
+        assert!(parse(json!({"parents": [{"model": "noslash", "version": 1}]})).is_err());
+        assert!(parse(json!({"parents": [{"model": "a/b", "version": 0}]})).is_err());
+        assert!(parse(json!({"verified": true})).is_err());
+    }
+
+    #[test]
+    fn commit_is_folded_to_lower_case() {
+        let l = parse(json!({"code": {"commit": "AB".repeat(20)}})).unwrap();
+        assert_eq!(l.code.unwrap().commit.unwrap().as_str(), "ab".repeat(20));
+    }
+}

@@ -1,0 +1,140 @@
+//! Start-up: open the stores, bootstrap the first admin, serve until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::auth::Secret;
+use crate::blobs::{self, BlobStore, S3Options, UploadTuning};
+use crate::config::{ServeConfig, StorageConfig};
+use crate::error::{Error, Result};
+use crate::http::{AppState, app};
+use crate::registry::Registry;
+use crate::store::{self, Store, TokenRecord};
+
+/// Opens both stores named by the configuration.
+pub async fn open_stores(cfg: &StorageConfig) -> Result<(Arc<dyn Store>, BlobStore)> {
+    let store = store::connect(&cfg.database_url).await?;
+    let s3 = S3Options {
+        endpoint: cfg.s3_endpoint.clone(),
+        region: cfg.s3_region.clone(),
+        allow_http: cfg.s3_allow_http,
+    };
+    let blobs = BlobStore::open(&cfg.storage_url, &s3, UploadTuning::default())?;
+    Ok((store, blobs))
+}
+
+/// What bootstrap did.
+pub enum Bootstrap {
+    /// The database already had tokens.
+    Existing,
+    /// An admin token was created from the configured secret.
+    FromConfig,
+    /// An admin token was generated; its secret is shown here, once.
+    Generated(Secret),
+}
+
+/// On an empty database, creates the `admin` principal with a token: the
+/// configured one, or a fresh one to be printed once.
+pub async fn bootstrap(store: &dyn Store, configured: Option<&str>) -> Result<Bootstrap> {
+    let (secret, generated) = match configured {
+        Some(s) => (
+            Secret::parse(s).ok_or_else(|| {
+                Error::invalid("SIGNET_BOOTSTRAP_TOKEN must be sgn_ followed by at least 32 characters of [A-Za-z0-9_-]")
+            })?,
+            false,
+        ),
+        None => (Secret::generate(), true),
+    };
+    let token = TokenRecord {
+        id: Uuid::now_v7(),
+        principal: "admin".into(),
+        description: "bootstrap admin token".into(),
+        created_at: Utc::now(),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    if !store.bootstrap_admin(&token, &secret.hash()).await? {
+        return Ok(Bootstrap::Existing);
+    }
+    Ok(if generated {
+        Bootstrap::Generated(secret)
+    } else {
+        Bootstrap::FromConfig
+    })
+}
+
+/// Builds the registry for a configuration (used by `serve` and by the tests).
+pub async fn build(cfg: &ServeConfig) -> Result<(Arc<Registry>, Bootstrap)> {
+    let (store, blobs) = open_stores(&cfg.storage).await?;
+    let boot = bootstrap(&*store, cfg.bootstrap_token.as_deref()).await?;
+    let registry = Arc::new(Registry {
+        store,
+        blobs,
+        name: cfg.registry_name.clone(),
+        max_file_size: cfg.max_file_size,
+    });
+    Ok((registry, boot))
+}
+
+/// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(AppState { registry });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Runs GC every `interval`, forever. Each replica may run it: deletes are
+/// idempotent and only ever touch unreferenced blobs past the grace period.
+pub fn spawn_gc(registry: Arc<Registry>, interval: Duration, grace: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1));
+            match blobs::gc::collect(&*registry.store, &registry.blobs, grace).await {
+                Ok(r) => tracing::info!(scanned = r.scanned, deleted = r.deleted, "blob gc"),
+                Err(e) => tracing::warn!(error = %e, "blob gc failed"),
+            }
+        }
+    });
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down; finishing in-flight requests");
+}

@@ -1,0 +1,214 @@
+//! The metadata store: all SQL lives below this module.
+//!
+//! Dependency rule: domain modules call [`Store`]; the store calls nothing above it.
+//! Both backends run the same SQL text (see `sql.rs`), each compiled against its own
+//! driver, and the conformance suite in `tests/` runs every case on both. Constraint
+//! violations are mapped here, so both backends return the same domain errors.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A stored API token (never the secret).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub id: Uuid,
+    pub principal: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoleBinding {
+    pub principal: String,
+    pub namespace: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NamespaceRecord {
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ModelRecord {
+    pub id: Uuid,
+    pub namespace: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub latest_version: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRecord {
+    pub id: Uuid,
+    pub namespace: String,
+    pub model: String,
+    pub version: i64,
+    pub state: String,
+    pub lineage: sqlx::types::Json<Value>,
+    pub metadata: sqlx::types::Json<Value>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub sealed_at: Option<DateTime<Utc>>,
+    pub root_digest: Option<String>,
+}
+
+impl VersionRecord {
+    pub fn is_sealed(&self) -> bool {
+        self.state == "sealed"
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRecord {
+    pub path: String,
+    pub size: i64,
+    pub sha256: String,
+    pub blob_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which namespaces a listing may show.
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    All,
+    /// Only namespaces where this principal holds a role.
+    MemberOf(String),
+}
+
+/// A new draft version, before the store gives it a number.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub id: Uuid,
+    pub lineage: Value,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// Computes the root digest of a sealed file set; the store calls it inside the
+/// sealing transaction so the digest covers exactly the files that were sealed.
+pub type RootFn = dyn Fn(&[FileRecord]) -> String + Send + Sync;
+
+/// The metadata store, one implementation per backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database does (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    // Tokens and role bindings.
+    async fn token_by_secret_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>>;
+    /// Creates the first admin token and its binding, only when no token exists yet.
+    /// Returns false (and writes nothing) when the database already has tokens.
+    async fn bootstrap_admin(&self, token: &TokenRecord, secret_hash: &[u8]) -> Result<bool>;
+    async fn touch_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    async fn roles_of(&self, principal: &str) -> Result<Vec<RoleBinding>>;
+
+    // Namespaces.
+    async fn create_namespace(&self, ns: &NamespaceRecord) -> Result<()>;
+    async fn get_namespace(&self, name: &str) -> Result<NamespaceRecord>;
+    async fn list_namespaces(
+        &self,
+        vis: &Visibility,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<NamespaceRecord>>;
+
+    // Models.
+    async fn create_model(&self, m: &ModelRecord) -> Result<()>;
+    async fn get_model(&self, namespace: &str, name: &str) -> Result<ModelRecord>;
+    /// Models ordered by (namespace, name), after the given pair.
+    async fn list_models(
+        &self,
+        vis: &Visibility,
+        namespace: Option<&str>,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<ModelRecord>>;
+
+    // Versions and files.
+    /// Allocates the next version number of the model and inserts a draft, in one
+    /// transaction, so numbers are gap-free and never reused.
+    async fn create_version(
+        &self,
+        namespace: &str,
+        model: &str,
+        v: &NewVersion,
+    ) -> Result<VersionRecord>;
+    async fn get_version(&self, namespace: &str, model: &str, version: i64)
+    -> Result<VersionRecord>;
+    /// Versions newest first, with numbers below `before`.
+    async fn list_versions(
+        &self,
+        namespace: &str,
+        model: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<VersionRecord>>;
+    async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
+    /// Records (or replaces) a file of a draft version. Refuses with `VersionSealed`
+    /// when the version was sealed meanwhile, and with `Conflict` when the path
+    /// would be both a file and a directory.
+    async fn put_file(&self, version_id: Uuid, f: &FileRecord) -> Result<()>;
+    async fn delete_file(&self, version_id: Uuid, path: &str) -> Result<()>;
+    /// Seals a draft: freezes its files and records the root digest.
+    async fn seal_version(
+        &self,
+        version_id: Uuid,
+        at: DateTime<Utc>,
+        root: &RootFn,
+    ) -> Result<VersionRecord>;
+
+    // Blob bookkeeping.
+    /// Which of these blob ids a file row references.
+    async fn referenced_blobs(&self, ids: &[Uuid]) -> Result<Vec<Uuid>>;
+}
+
+/// Connects to the store named by the URL scheme (`postgres://` or `sqlite://`),
+/// runs its migrations, and returns it.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(Error::invalid(
+            "database URL must start with postgres:// or sqlite://",
+        ))
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict` and a foreign-key violation to
+/// `NotFound`; anything else goes through the generic mapping.
+fn map_constraint(e: sqlx::Error, conflict: &str) -> Error {
+    if let Some(db) = e.as_database_error() {
+        if db.is_unique_violation() {
+            return Error::Conflict(conflict.to_owned());
+        }
+        if db.is_foreign_key_violation() {
+            return Error::NotFound;
+        }
+    }
+    e.into()
+}

@@ -1,0 +1,448 @@
+//! The SQL both backends share. PostgreSQL and SQLite accept the same text here
+//! (`$n` parameters, `RETURNING`, `ON CONFLICT`, row values, `substr`), so each
+//! statement is written once and compiled against each driver by the macro below.
+//! Locking: every write transaction starts by updating the row it depends on
+//! (`UPDATE ... WHERE state = 'draft'`), which takes PostgreSQL's row lock and
+//! re-checks the condition after waiting; SQLite's `BEGIN IMMEDIATE` serializes
+//! writers as a whole.
+
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> $crate::error::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn token_by_secret_hash(
+                &self,
+                hash: &[u8],
+            ) -> $crate::error::Result<Option<$crate::store::TokenRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, principal, description, created_at, expires_at, revoked_at, \
+                     last_used_at FROM tokens WHERE secret_hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn bootstrap_admin(
+                &self,
+                t: &$crate::store::TokenRecord,
+                secret_hash: &[u8],
+            ) -> $crate::error::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if n > 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO tokens (id, principal, secret_hash, description, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(t.id)
+                .bind(&t.principal)
+                .bind(secret_hash)
+                .bind(&t.description)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO role_bindings (principal, namespace, role, created_at) \
+                     VALUES ($1, '*', 'admin', $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(&t.principal)
+                .bind(t.created_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn touch_token(
+                &self,
+                id: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<()> {
+                sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn roles_of(
+                &self,
+                principal: &str,
+            ) -> $crate::error::Result<Vec<$crate::store::RoleBinding>> {
+                Ok(sqlx::query_as(
+                    "SELECT principal, namespace, role FROM role_bindings WHERE principal = $1",
+                )
+                .bind(principal)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn create_namespace(
+                &self,
+                ns: &$crate::store::NamespaceRecord,
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO namespaces (name, description, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&ns.name)
+                .bind(&ns.description)
+                .bind(ns.created_at)
+                .bind(&ns.created_by)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_constraint(e, "the namespace exists"))?;
+                Ok(())
+            }
+
+            async fn get_namespace(
+                &self,
+                name: &str,
+            ) -> $crate::error::Result<$crate::store::NamespaceRecord> {
+                Ok(sqlx::query_as(
+                    "SELECT name, description, created_at, created_by FROM namespaces \
+                     WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn list_namespaces(
+                &self,
+                vis: &$crate::store::Visibility,
+                after: &str,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::NamespaceRecord>> {
+                let (all, principal) = visibility(vis);
+                Ok(sqlx::query_as(
+                    "SELECT name, description, created_at, created_by FROM namespaces \
+                     WHERE name > $1 AND ($2 OR name IN \
+                       (SELECT namespace FROM role_bindings WHERE principal = $3)) \
+                     ORDER BY name LIMIT $4",
+                )
+                .bind(after)
+                .bind(all)
+                .bind(principal)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn create_model(
+                &self,
+                m: &$crate::store::ModelRecord,
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO models (id, namespace, name, description, created_at, \
+                     created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(m.id)
+                .bind(&m.namespace)
+                .bind(&m.name)
+                .bind(&m.description)
+                .bind(m.created_at)
+                .bind(&m.created_by)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_constraint(e, "the model exists"))?;
+                Ok(())
+            }
+
+            async fn get_model(
+                &self,
+                namespace: &str,
+                name: &str,
+            ) -> $crate::error::Result<$crate::store::ModelRecord> {
+                Ok(sqlx::query_as(
+                    "SELECT m.id, m.namespace, m.name, m.description, m.created_at, \
+                     m.created_by, (SELECT MAX(v.version) FROM versions v \
+                     WHERE v.model_id = m.id) AS latest_version \
+                     FROM models m WHERE m.namespace = $1 AND m.name = $2",
+                )
+                .bind(namespace)
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn list_models(
+                &self,
+                vis: &$crate::store::Visibility,
+                namespace: Option<&str>,
+                after: (&str, &str),
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::ModelRecord>> {
+                let (all, principal) = visibility(vis);
+                Ok(sqlx::query_as(
+                    "SELECT m.id, m.namespace, m.name, m.description, m.created_at, \
+                     m.created_by, (SELECT MAX(v.version) FROM versions v \
+                     WHERE v.model_id = m.id) AS latest_version \
+                     FROM models m \
+                     WHERE (m.namespace, m.name) > ($1, $2) \
+                       AND (m.namespace = $3 OR $3 = '') \
+                       AND ($4 OR m.namespace IN \
+                         (SELECT namespace FROM role_bindings WHERE principal = $5)) \
+                     ORDER BY m.namespace, m.name LIMIT $6",
+                )
+                .bind(after.0)
+                .bind(after.1)
+                .bind(namespace.unwrap_or(""))
+                .bind(all)
+                .bind(principal)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn create_version(
+                &self,
+                namespace: &str,
+                model: &str,
+                v: &$crate::store::NewVersion,
+            ) -> $crate::error::Result<$crate::store::VersionRecord> {
+                let mut tx = self.begin_write().await?;
+                // The counter bump takes the model's row lock: concurrent creators
+                // queue here and each gets the next number. A failure rolls the bump
+                // back with the insert, so no number is skipped.
+                let (model_id, number): (uuid::Uuid, i64) = sqlx::query_as(
+                    "UPDATE models SET next_version = next_version + 1 \
+                     WHERE namespace = $1 AND name = $2 RETURNING id, next_version - 1",
+                )
+                .bind(namespace)
+                .bind(model)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO versions (id, model_id, version, state, lineage, metadata, \
+                     created_at, created_by) VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7)",
+                )
+                .bind(v.id)
+                .bind(model_id)
+                .bind(number)
+                .bind(sqlx::types::Json(&v.lineage))
+                .bind(sqlx::types::Json(&v.metadata))
+                .bind(v.created_at)
+                .bind(&v.created_by)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                self.get_version(namespace, model, number).await
+            }
+
+            async fn get_version(
+                &self,
+                namespace: &str,
+                model: &str,
+                version: i64,
+            ) -> $crate::error::Result<$crate::store::VersionRecord> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::version_select!(),
+                    " WHERE m.namespace = $1 AND m.name = $2 AND v.version = $3"
+                ))
+                .bind(namespace)
+                .bind(model)
+                .bind(version)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn list_versions(
+                &self,
+                namespace: &str,
+                model: &str,
+                before: i64,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::VersionRecord>> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::version_select!(),
+                    " WHERE m.namespace = $1 AND m.name = $2 AND v.version < $3 \
+                     ORDER BY v.version DESC LIMIT $4"
+                ))
+                .bind(namespace)
+                .bind(model)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn files_of(
+                &self,
+                version_id: uuid::Uuid,
+            ) -> $crate::error::Result<Vec<$crate::store::FileRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT path, size, sha256, blob_id, created_at FROM files \
+                     WHERE version_id = $1 ORDER BY path",
+                )
+                .bind(version_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn put_file(
+                &self,
+                version_id: uuid::Uuid,
+                f: &$crate::store::FileRecord,
+            ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
+                lock_draft(&mut tx, version_id).await?;
+                // A path cannot be a file and a directory at once: refuse `a/b` when
+                // `a` is a file, and `a` when some `a/...` exists.
+                let prefix = format!("{}/", f.path);
+                let clash: Option<String> = sqlx::query_scalar(
+                    "SELECT path FROM files WHERE version_id = $1 AND path <> $2 AND \
+                     (substr($2, 1, length(path) + 1) = path || '/' \
+                      OR substr(path, 1, $3) = $4) LIMIT 1",
+                )
+                .bind(version_id)
+                .bind(&f.path)
+                .bind(prefix.len() as i32)
+                .bind(&prefix)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if clash.is_some() {
+                    return Err($crate::error::Error::Conflict(
+                        "the path clashes with a file or directory of the version".into(),
+                    ));
+                }
+                sqlx::query(
+                    "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (version_id, path) DO UPDATE \
+                     SET size = excluded.size, sha256 = excluded.sha256, \
+                     blob_id = excluded.blob_id, created_at = excluded.created_at",
+                )
+                .bind(version_id)
+                .bind(&f.path)
+                .bind(f.size)
+                .bind(&f.sha256)
+                .bind(f.blob_id)
+                .bind(f.created_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_file(
+                &self,
+                version_id: uuid::Uuid,
+                path: &str,
+            ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
+                lock_draft(&mut tx, version_id).await?;
+                let n = sqlx::query("DELETE FROM files WHERE version_id = $1 AND path = $2")
+                    .bind(version_id)
+                    .bind(path)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err($crate::error::Error::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn seal_version(
+                &self,
+                version_id: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+                root: &$crate::store::RootFn,
+            ) -> $crate::error::Result<$crate::store::VersionRecord> {
+                let mut tx = self.begin_write().await?;
+                lock_draft(&mut tx, version_id).await?;
+                // Read after the lock: an upload that committed first is included,
+                // one still waiting will find the version sealed and fail.
+                let files: Vec<$crate::store::FileRecord> = sqlx::query_as(
+                    "SELECT path, size, sha256, blob_id, created_at FROM files \
+                     WHERE version_id = $1",
+                )
+                .bind(version_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                if files.is_empty() {
+                    return Err($crate::error::Error::EmptyVersion);
+                }
+                sqlx::query(
+                    "UPDATE versions SET state = 'sealed', sealed_at = $2, root_digest = $3 \
+                     WHERE id = $1",
+                )
+                .bind(version_id)
+                .bind(at)
+                .bind(root(&files))
+                .execute(&mut *tx)
+                .await?;
+                let v = sqlx::query_as(concat!($crate::store::sql::version_select!(), " WHERE v.id = $1"))
+                    .bind(version_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(v)
+            }
+
+            async fn referenced_blobs(
+                &self,
+                ids: &[uuid::Uuid],
+            ) -> $crate::error::Result<Vec<uuid::Uuid>> {
+                let mut found = Vec::new();
+                for id in ids {
+                    let hit: Option<uuid::Uuid> =
+                        sqlx::query_scalar("SELECT blob_id FROM files WHERE blob_id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    found.extend(hit);
+                }
+                Ok(found)
+            }
+        }
+
+        /// Takes the version's write lock and checks it is still a draft.
+        async fn lock_draft(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            version_id: uuid::Uuid,
+        ) -> $crate::error::Result<()> {
+            let n = sqlx::query("UPDATE versions SET state = state WHERE id = $1 AND state = 'draft'")
+                .bind(version_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err($crate::error::Error::VersionSealed);
+            }
+            Ok(())
+        }
+
+        fn visibility(vis: &$crate::store::Visibility) -> (bool, &str) {
+            match vis {
+                $crate::store::Visibility::All => (true, ""),
+                $crate::store::Visibility::MemberOf(p) => (false, p.as_str()),
+            }
+        }
+    };
+}
+
+/// The columns of a version with its model's names.
+macro_rules! version_select {
+    () => {
+        "SELECT v.id, m.namespace, m.name AS model, v.version, v.state, v.lineage, \
+         v.metadata, v.created_at, v.created_by, v.sealed_at, v.root_digest \
+         FROM versions v JOIN models m ON m.id = v.model_id"
+    };
+}
+
+pub(crate) use impl_sql_store;
+pub(crate) use version_select;
