@@ -13,12 +13,20 @@ pub enum LogFormat {
 #[derive(Clone, Args)]
 pub struct StorageConfig {
     /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
-    #[arg(long, env = "SIGNET_DATABASE_URL", default_value = "sqlite://./signet-data/signet.db")]
+    #[arg(
+        long,
+        env = "SIGNET_DATABASE_URL",
+        default_value = "sqlite://./signet-data/signet.db"
+    )]
     pub database_url: String,
 
     /// A local directory, `file:///dir`, or `s3://bucket[/prefix]` (credentials from
     /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
-    #[arg(long, env = "SIGNET_STORAGE_URL", default_value = "./signet-data/blobs")]
+    #[arg(
+        long,
+        env = "SIGNET_STORAGE_URL",
+        default_value = "./signet-data/blobs"
+    )]
     pub storage_url: String,
 
     /// S3 endpoint for S3-compatible stores (MinIO, Garage, Ceph RGW).

@@ -27,6 +27,30 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 when the service at ADDR answers /readyz with 200 (container health checks).
+    Healthcheck {
+        #[arg(long, env = "SIGNET_LISTEN", default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
+}
+
+/// A bare HTTP/1.1 GET, so the runtime image needs no curl.
+async fn probe(addr: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = addr.replace("0.0.0.0", "127.0.0.1");
+    let mut sock = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await??;
+    sock.write_all(
+        format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), sock.read_exact(&mut head)).await??;
+    anyhow::ensure!(head.starts_with(b"HTTP/1.1 200"), "not ready");
+    Ok(())
 }
 
 fn init_logs(format: LogFormat) {
@@ -48,7 +72,10 @@ async fn main() -> anyhow::Result<()> {
                 Bootstrap::Generated(secret) => {
                     // Printed to stdout, not the log: the secret is shown once and
                     // never stored.
-                    println!("Signet bootstrap admin token (shown once): {}", secret.expose());
+                    println!(
+                        "Signet bootstrap admin token (shown once): {}",
+                        secret.expose()
+                    );
                     tracing::info!("created the bootstrap admin token (printed on stdout)");
                 }
                 Bootstrap::FromConfig => {
@@ -65,13 +92,17 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(listen = %listener.local_addr()?, "signet serving");
             server::serve(listener, registry, server::shutdown_signal()).await?;
         }
-        Command::Gc { storage, grace_secs } => {
+        Command::Gc {
+            storage,
+            grace_secs,
+        } => {
             init_logs(LogFormat::Text);
             let (store, blobs) = server::open_stores(&storage).await?;
             let grace = chrono::Duration::seconds(i64::try_from(grace_secs)?);
             let report = signet::blobs::gc::collect(&*store, &blobs, grace).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
+        Command::Healthcheck { addr } => probe(&addr).await?,
         Command::Openapi => {
             println!("{}", signet::http::openapi().to_pretty_json()?);
         }

@@ -28,10 +28,20 @@ impl Counter {
     }
 }
 
-pub static REQUESTS_2XX: Counter = Counter::new("signet_http_responses_2xx_total", "Responses with a 2xx status.");
-pub static REQUESTS_4XX: Counter = Counter::new("signet_http_responses_4xx_total", "Responses with a 4xx status.");
-pub static REQUESTS_5XX: Counter = Counter::new("signet_http_responses_5xx_total", "Responses with a 5xx status.");
-pub static UPLOADED_BYTES: Counter = Counter::new("signet_uploaded_bytes_total", "Artifact bytes accepted.");
+pub static REQUESTS_2XX: Counter = Counter::new(
+    "signet_http_responses_2xx_total",
+    "Responses with a 2xx status.",
+);
+pub static REQUESTS_4XX: Counter = Counter::new(
+    "signet_http_responses_4xx_total",
+    "Responses with a 4xx status.",
+);
+pub static REQUESTS_5XX: Counter = Counter::new(
+    "signet_http_responses_5xx_total",
+    "Responses with a 5xx status.",
+);
+pub static UPLOADED_BYTES: Counter =
+    Counter::new("signet_uploaded_bytes_total", "Artifact bytes accepted.");
 pub static INTEGRITY_FAILURES: Counter = Counter::new(
     "signet_integrity_failures_total",
     "Downloads aborted because stored bytes did not match their recorded digest.",

@@ -12,9 +12,9 @@ fn is_name(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+        && b[1..].iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
 }
 
 macro_rules! name_type {
@@ -247,8 +247,9 @@ impl PrincipalName {
         let ok = !b.is_empty()
             && b.len() <= 128
             && b[0].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'@' | b'+' | b'-'));
+            && b.iter().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'@' | b'+' | b'-')
+            });
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -303,7 +304,17 @@ mod tests {
         }
         let long = "a".repeat(1025);
         for bad in [
-            "", "/abs", "a/../b", "../a", "./a", "a//b", "a/", "a\\b", "a\0b", "a b", "é",
+            "",
+            "/abs",
+            "a/../b",
+            "../a",
+            "./a",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\0b",
+            "a b",
+            "é",
             long.as_str(),
         ] {
             assert!(FilePath::parse(bad).is_err(), "{bad:?}");

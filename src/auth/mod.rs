@@ -42,7 +42,10 @@ impl Role {
         match self {
             Admin => true,
             Maintainer => !matches!(action, CreateNamespace),
-            Publisher => matches!(action, Read | Publish | DownloadVerified | DownloadUnverified),
+            Publisher => matches!(
+                action,
+                Read | Publish | DownloadVerified | DownloadUnverified
+            ),
             Approver => matches!(action, Read | Promote | DownloadVerified),
             Deployer => matches!(action, Read | DownloadVerified),
             Auditor => matches!(action, Read | ReadAudit),

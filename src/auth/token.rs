@@ -22,7 +22,8 @@ impl Secret {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = s.starts_with(PREFIX)
             && (36..=256).contains(&s.len())
-            && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
         ok.then(|| Self(s.to_owned()))
     }
 

@@ -21,7 +21,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::Digest;
 use uuid::Uuid;
 
@@ -159,7 +159,10 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         let id = Uuid::new_v4();
-        let upload = self.inner.put_multipart(&BlobKey::Artifact(id).path()).await?;
+        let upload = self
+            .inner
+            .put_multipart(&BlobKey::Artifact(id).path())
+            .await?;
         let mut guard = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(
             upload,
             self.tuning.part_size,
@@ -200,7 +203,16 @@ impl BlobStore {
             }
             return Err(err);
         }
-        writer.finish().await?;
+        if size == 0 {
+            // S3 refuses to complete a multipart upload without parts; an empty
+            // file is a plain empty object.
+            writer.abort().await?;
+            self.inner
+                .put(&BlobKey::Artifact(id).path(), PutPayload::new())
+                .await?;
+        } else {
+            writer.finish().await?;
+        }
         Ok(Written { id, size, sha256 })
     }
 
@@ -214,7 +226,10 @@ impl BlobStore {
             range: range.map(GetRange::Bounded),
             ..Default::default()
         };
-        let got = self.inner.get_opts(&BlobKey::Artifact(id).path(), opts).await?;
+        let got = self
+            .inner
+            .get_opts(&BlobKey::Artifact(id).path(), opts)
+            .await?;
         Ok(got.into_stream().map(|r| r.map_err(Error::from)).boxed())
     }
 
@@ -276,14 +291,14 @@ impl AbortOnDrop {
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let Some(w) = self.0.take() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if let Err(e) = w.abort().await {
-                        tracing::warn!(error = %e, "aborting an abandoned upload failed");
-                    }
-                });
-            }
+        if let Some(w) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                if let Err(e) = w.abort().await {
+                    tracing::warn!(error = %e, "aborting an abandoned upload failed");
+                }
+            });
         }
     }
 }

@@ -132,7 +132,10 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let m = raw_path(parts, state).await?;
-        Ok(Self(model_of(&m)?, VersionNumber::parse(segment(&m, "v")?)?))
+        Ok(Self(
+            model_of(&m)?,
+            VersionNumber::parse(segment(&m, "v")?)?,
+        ))
     }
 }
 

@@ -112,14 +112,18 @@ pub async fn get_file(
     let d = st.registry.open_file(&v, &path, range).await?;
     let mut resp = Body::from_stream(d.body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(d.size));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&d.sha256) {
         h.insert(CHECKSUM, v);
     }
     if let Some((r, total)) = d.range {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", r.start, r.end - 1, total)) {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", r.start, r.end - 1, total))
+        {
             h.insert(header::CONTENT_RANGE, v);
         }
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;

@@ -51,7 +51,8 @@ fn request_id_of(req: &Request) -> String {
         .filter(|s| {
             !s.is_empty()
                 && s.len() <= 64
-                && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
@@ -61,7 +62,10 @@ async fn request_context(req: Request, next: Next) -> Response {
     let id = request_id_of(&req);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = REQUEST_ID
-        .scope(id.clone(), tracing::Instrument::instrument(next.run(req), span))
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(next.run(req), span),
+        )
         .await;
     crate::metrics::record_status(resp.status().as_u16());
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -108,7 +112,10 @@ impl Modify for BearerAuth {
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
@@ -125,7 +132,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(models::create_version, models::list_versions))
         .routes(routes!(models::get_version))
         .routes(routes!(models::seal))
-        .routes(routes!(files::put_file, files::get_file, files::delete_file))
+        .routes(routes!(
+            files::put_file,
+            files::get_file,
+            files::delete_file
+        ))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.

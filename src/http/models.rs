@@ -10,7 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, ModelPath, PageQuery, VersionPath, next_cursor};
-use super::views::{FileView, ModelList, ModelView, SealView, VersionList, VersionSummary, VersionView};
+use super::views::{
+    FileView, ModelList, ModelView, SealView, VersionList, VersionSummary, VersionView,
+};
 use crate::auth::{Action, Principal, Resource, authorize};
 use crate::names::{ModelName, ModelRef, Namespace};
 use crate::registry::Lineage;

@@ -80,7 +80,10 @@ pub async fn list(
         .store
         .list_namespaces(&vis, &page.cursor()?, limit)
         .await?;
-    let next = next_cursor(items.len() as i64 == limit, items.last().map(|n| n.name.clone()));
+    let next = next_cursor(
+        items.len() as i64 == limit,
+        items.last().map(|n| n.name.clone()),
+    );
     Ok(Json(NamespaceList {
         items: items.into_iter().map(Into::into).collect(),
         next_cursor: next,
@@ -97,5 +100,7 @@ pub async fn get(
     NsPath(ns): NsPath,
 ) -> Result<Json<NamespaceView>, ApiError> {
     authorize(&p, Action::Read, Resource::Namespace(&ns))?;
-    Ok(Json(st.registry.store.get_namespace(ns.as_str()).await?.into()))
+    Ok(Json(
+        st.registry.store.get_namespace(ns.as_str()).await?.into(),
+    ))
 }

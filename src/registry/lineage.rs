@@ -133,11 +133,19 @@ pub struct Run {
 pub struct Lineage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Code>,
-    #[serde(default, deserialize_with = "de_vec", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_vec",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub data: Vec<Dataset>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<Environment>,
-    #[serde(default, deserialize_with = "de_vec", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_vec",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub parents: Vec<Parent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Run>,
@@ -151,7 +159,10 @@ impl Lineage {
     /// lineages are stored as equal JSON.
     pub fn normalize(mut self) -> Result<Self, String> {
         if self.data.len() > Self::MAX_DATA {
-            return Err(format!("lineage.data holds at most {} entries", Self::MAX_DATA));
+            return Err(format!(
+                "lineage.data holds at most {} entries",
+                Self::MAX_DATA
+            ));
         }
         if self.parents.len() > Self::MAX_PARENTS {
             return Err(format!(
@@ -162,7 +173,11 @@ impl Lineage {
         if self.code.as_ref().is_some_and(|c| c == &Code::default()) {
             self.code = None;
         }
-        if self.environment.as_ref().is_some_and(|e| e == &Environment::default()) {
+        if self
+            .environment
+            .as_ref()
+            .is_some_and(|e| e == &Environment::default())
+        {
             self.environment = None;
         }
         if self.run.as_ref().is_some_and(|r| r == &Run::default()) {

@@ -112,7 +112,11 @@ impl Registry {
         if !metadata.is_object() {
             return Err(Error::invalid("metadata must be a JSON object"));
         }
-        if serde_json::to_vec(&metadata).map_err(Error::internal)?.len() > MAX_METADATA_BYTES {
+        if serde_json::to_vec(&metadata)
+            .map_err(Error::internal)?
+            .len()
+            > MAX_METADATA_BYTES
+        {
             return Err(Error::invalid("metadata is limited to 64 KiB"));
         }
         for p in &lineage.parents {
@@ -183,7 +187,10 @@ impl Registry {
         if let Err(e) = self.store.put_file(v.id, &file).await {
             // The row was refused (sealed meanwhile, path clash): the blob is ours
             // alone, so remove it now rather than waiting for GC.
-            let _ = self.blobs.delete(crate::blobs::BlobKey::Artifact(written.id)).await;
+            let _ = self
+                .blobs
+                .delete(crate::blobs::BlobKey::Artifact(written.id))
+                .await;
             return Err(e);
         }
         Ok(file)

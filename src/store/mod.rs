@@ -156,8 +156,12 @@ pub trait Store: Send + Sync + 'static {
         model: &str,
         v: &NewVersion,
     ) -> Result<VersionRecord>;
-    async fn get_version(&self, namespace: &str, model: &str, version: i64)
-    -> Result<VersionRecord>;
+    async fn get_version(
+        &self,
+        namespace: &str,
+        model: &str,
+        version: i64,
+    ) -> Result<VersionRecord>;
     /// Versions newest first, with numbers below `before`.
     async fn list_versions(
         &self,

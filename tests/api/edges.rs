@@ -1,0 +1,290 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, error_code};
+
+crate::on_both_backends!(
+    bad_names_and_paths_are_refused_before_reaching_storage,
+    malformed_bodies_get_the_error_envelope,
+    every_v1_route_requires_a_valid_token,
+    every_answer_carries_a_request_id,
+    health_and_readiness_answer,
+);
+
+async fn bad_names_and_paths_are_refused_before_reaching_storage(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+
+    for bad in ["Fraud", "-x", "a b", "x".repeat(64).as_str(), "é"] {
+        let r = app.create_namespace(bad).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "namespace {bad:?}");
+        let r = app.create_model(&ns, bad).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "model {bad:?}");
+    }
+    let long = "a/".repeat(512) + "b";
+    // HTTP clients resolve `..` before sending; these go out byte for byte.
+    for path in ["../etc/passwd", "a/../b", "./a", "a/./b", ".."] {
+        let target = format!("/v1/models/{ns}/{model}/versions/{v}/files/{path}");
+        assert_eq!(
+            app.raw_status("PUT", &target, b"x").await,
+            400,
+            "raw path {path:?}"
+        );
+        assert_eq!(
+            app.raw_status("GET", &target, b"").await,
+            400,
+            "raw get {path:?}"
+        );
+    }
+    for path in [
+        "%2E%2E%2Fetc%2Fpasswd",
+        "a%2F%2E%2E%2Fb",
+        "%2Fabs",
+        "a%5Cb",
+        "a%00b",
+        "a//b",
+        "sp%20ace",
+        long.as_str(),
+    ] {
+        let r = app
+            .put_file(&ns, &model, v, path, b"x".to_vec(), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "path {path:?}");
+        assert_eq!(error_code(r).await, "invalid_request");
+        let r = app.get_file(&ns, &model, v, path).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "get path {path:?}");
+    }
+    for version in ["0", "-1", "abc", "1.5", "99999999999999999999"] {
+        let r = app
+            .req(
+                Method::GET,
+                &format!("/v1/models/{ns}/{model}/versions/{version}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "version {version:?}");
+    }
+    let r = app
+        .req(Method::GET, "/v1/models/Bad/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["files"], json!([]));
+    assert!(
+        app.stored_objects().await.is_empty(),
+        "nothing reached storage"
+    );
+}
+
+async fn malformed_bodies_get_the_error_envelope(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let send = |body: &'static str, ct: &'static str| {
+        app.req(Method::POST, "/v1/namespaces")
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    for (body, ct) in [
+        ("{not json", "application/json"),
+        (
+            "{\"name\": \"ok\", \"created_by\": \"mallory\"}",
+            "application/json",
+        ),
+        ("{\"name\": 5}", "application/json"),
+        ("{\"name\": \"ok\"}", "text/plain"),
+        ("[]", "application/json"),
+    ] {
+        let r = send(body, ct).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_request");
+        assert!(
+            v["error"]["request_id"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        );
+        assert!(v["error"]["message"].as_str().is_some());
+    }
+    let r = app
+        .req(Method::GET, "/v1/nothing-here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(r).await, "not_found");
+    let r = app
+        .req(Method::PATCH, "/v1/namespaces")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(r).await, "method_not_allowed");
+    let r = app
+        .req(Method::GET, "/v1/namespaces?limit=5&bogus=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Nothing was created by any of the above.
+    let list: Value = app
+        .req(Method::GET, "/v1/namespaces")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]));
+}
+
+async fn every_v1_route_requires_a_valid_token(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let routes = [
+        (Method::GET, "/v1/whoami".to_string()),
+        (Method::GET, "/v1/namespaces".to_string()),
+        (Method::POST, "/v1/namespaces".to_string()),
+        (Method::GET, format!("/v1/namespaces/{ns}")),
+        (Method::GET, "/v1/models".to_string()),
+        (Method::POST, "/v1/models".to_string()),
+        (Method::GET, format!("/v1/models/{ns}/{model}")),
+        (Method::POST, format!("/v1/models/{ns}/{model}/versions")),
+        (Method::GET, format!("/v1/models/{ns}/{model}/versions")),
+        (Method::GET, format!("/v1/models/{ns}/{model}/versions/{v}")),
+        (
+            Method::POST,
+            format!("/v1/models/{ns}/{model}/versions/{v}/seal"),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/models/{ns}/{model}/versions/{v}/files/a"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/models/{ns}/{model}/versions/{v}/files/a"),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/models/{ns}/{model}/versions/{v}/files/a"),
+        ),
+    ];
+    let one_off = {
+        let mut t = app.admin.clone().into_bytes();
+        let last = t.len() - 1;
+        t[last] = if t[last] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).unwrap()
+    };
+    for (m, path) in routes {
+        let r = app.anon(m.clone(), &path).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{m} {path} without a token"
+        );
+        assert_eq!(error_code(r).await, "unauthenticated");
+        let r = app
+            .anon(m.clone(), &path)
+            .bearer_auth(&one_off)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{m} {path} with a wrong token"
+        );
+        let r = app
+            .anon(m.clone(), &format!("{path}?access_token={}", app.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{m} {path}: tokens in query strings do not count"
+        );
+    }
+    // The stored form of a token (its hash) does not authenticate.
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(app.admin.as_bytes()))
+    };
+    let r = app
+        .anon(Method::GET, "/v1/whoami")
+        .bearer_auth(&hash)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .anon(Method::GET, "/v1/whoami")
+        .bearer_auth(format!("sgn_{hash}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Draft still empty: no unauthenticated call changed anything.
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["state"], "draft");
+    assert_eq!(ver["files"], json!([]));
+}
+
+async fn every_answer_carries_a_request_id(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    for (m, path, authed) in [
+        (Method::GET, "/healthz", false),
+        (Method::GET, "/v1/whoami", true),
+        (Method::GET, "/v1/whoami", false),
+        (Method::GET, "/v1/models/fraud/none", true),
+    ] {
+        let rb = if authed {
+            app.req(m, path)
+        } else {
+            app.anon(m, path)
+        };
+        let r = rb.send().await.unwrap();
+        assert!(r.headers().get("x-request-id").is_some(), "{path}");
+    }
+    let r = app
+        .req(Method::GET, "/v1/models/fraud/none")
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-42");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["request_id"], "trace-42");
+}
+
+async fn health_and_readiness_answer(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    assert_eq!(
+        app.anon(Method::GET, "/healthz")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.anon(Method::GET, "/readyz")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let m = app
+        .anon(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("# TYPE signet_http_responses_2xx_total counter"));
+}

@@ -1,0 +1,368 @@
+//! `TestApp`: a real Signet on a random port, with its own database and its own
+//! blob prefix, talking to a real PostgreSQL and a real S3-compatible server (or a
+//! fresh SQLite file and a temporary directory).
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use signet::auth::Secret;
+use signet::config::{LogFormat, ServeConfig, StorageConfig};
+use signet::registry::Registry;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed test once per backend: `mod sqlite { fn x() }`, `mod postgres { fn x() }`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts PostgreSQL and the S3-compatible server")
+    })
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin: String,
+    pub registry: Arc<Registry>,
+    pub raw: Arc<dyn ObjectStore>,
+    cfg: ServeConfig,
+    stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let (storage, raw) = match backend {
+            Backend::Sqlite => {
+                let blobs = dir.path().join("blobs");
+                std::fs::create_dir_all(&blobs).unwrap();
+                let raw: Arc<dyn ObjectStore> =
+                    Arc::new(LocalFileSystem::new_with_prefix(&blobs).unwrap());
+                (
+                    StorageConfig {
+                        database_url: format!(
+                            "sqlite://{}",
+                            dir.path().join("signet.db").display()
+                        ),
+                        storage_url: blobs.display().to_string(),
+                        s3_endpoint: None,
+                        s3_region: None,
+                        s3_allow_http: false,
+                    },
+                    raw,
+                )
+            }
+            Backend::Postgres => {
+                let admin_url = env("SIGNET_TEST_POSTGRES_URL");
+                let db = format!("signet_t_{}", Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("postgres");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                let base = admin_url.rsplit_once('/').expect("URL has a database").0;
+                let bucket = env("SIGNET_TEST_S3_BUCKET");
+                let endpoint = env("SIGNET_TEST_S3_ENDPOINT");
+                let region = env("SIGNET_TEST_S3_REGION");
+                let prefix = format!("t-{}", Uuid::new_v4().simple());
+                let s3 = AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .with_endpoint(&endpoint)
+                    .with_region(&region)
+                    .with_allow_http(true)
+                    .build()
+                    .unwrap();
+                let raw: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(s3, prefix.as_str()));
+                (
+                    StorageConfig {
+                        database_url: format!("{base}/{db}"),
+                        storage_url: format!("s3://{bucket}/{prefix}"),
+                        s3_endpoint: Some(endpoint),
+                        s3_region: Some(region),
+                        s3_allow_http: true,
+                    },
+                    raw,
+                )
+            }
+        };
+        let admin = Secret::generate();
+        let mut cfg = ServeConfig {
+            storage,
+            listen: "127.0.0.1:0".into(),
+            registry_name: "signet-test".into(),
+            max_file_size: 1 << 30,
+            bootstrap_token: Some(admin.expose().to_owned()),
+            gc_interval_secs: 0,
+            gc_grace_secs: 86_400,
+            log_format: LogFormat::Text,
+        };
+        tweak(&mut cfg);
+        Self::start(cfg, admin.expose().to_owned(), raw, dir).await
+    }
+
+    async fn start(
+        cfg: ServeConfig,
+        admin: String,
+        raw: Arc<dyn ObjectStore>,
+        dir: Arc<tempfile::TempDir>,
+    ) -> Self {
+        let (registry, _) = signet::server::build(&cfg).await.expect("service starts");
+        let listener = tokio::net::TcpListener::bind(&cfg.listen).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let reg = registry.clone();
+        let handle = tokio::spawn(async move {
+            signet::server::serve(listener, reg, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            admin,
+            registry,
+            raw,
+            cfg,
+            stop: Some((tx, handle)),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the service (gracefully) and starts a new one on the same stores.
+    pub async fn restart(mut self) -> Self {
+        if let Some((tx, handle)) = self.stop.take() {
+            let _ = tx.send(());
+            handle.await.unwrap();
+        }
+        let mut cfg = self.cfg.clone();
+        cfg.listen = "127.0.0.1:0".into();
+        Self::start(cfg, self.admin.clone(), self.raw.clone(), self._dir.clone()).await
+    }
+
+    /// A request with the admin token.
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.admin)
+    }
+
+    /// A request with no token at all.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+    }
+
+    pub async fn create_namespace(&self, name: &str) -> Response {
+        self.req(Method::POST, "/v1/namespaces")
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_model(&self, ns: &str, name: &str) -> Response {
+        self.req(Method::POST, "/v1/models")
+            .json(&json!({ "namespace": ns, "name": name }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_version(&self, ns: &str, model: &str, body: Value) -> Response {
+        self.req(Method::POST, &format!("/v1/models/{ns}/{model}/versions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_file(
+        &self,
+        ns: &str,
+        model: &str,
+        v: i64,
+        path: &str,
+        bytes: Vec<u8>,
+        checksum: Option<&str>,
+    ) -> Response {
+        let mut r = self
+            .req(
+                Method::PUT,
+                &format!("/v1/models/{ns}/{model}/versions/{v}/files/{path}"),
+            )
+            .body(bytes);
+        if let Some(c) = checksum {
+            r = r.header("X-Checksum-Sha256", c);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub async fn delete_file(&self, ns: &str, model: &str, v: i64, path: &str) -> Response {
+        self.req(
+            Method::DELETE,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/files/{path}"),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn get_file(&self, ns: &str, model: &str, v: i64, path: &str) -> Response {
+        self.req(
+            Method::GET,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/files/{path}"),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn seal(&self, ns: &str, model: &str, v: i64) -> Response {
+        self.req(
+            Method::POST,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/seal"),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn get_version(&self, ns: &str, model: &str, v: i64) -> Response {
+        self.req(
+            Method::GET,
+            &format!("/v1/models/{ns}/{model}/versions/{v}"),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// A namespace and a model in it, ready for versions.
+    pub async fn given_model(&self) -> (String, String) {
+        let ns = "fraud".to_string();
+        let model = "scorer".to_string();
+        assert_eq!(
+            self.create_namespace(&ns).await.status(),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            self.create_model(&ns, &model).await.status(),
+            StatusCode::CREATED
+        );
+        (ns, model)
+    }
+
+    /// A draft version of a fresh model; returns (ns, model, version).
+    pub async fn given_draft(&self) -> (String, String, i64) {
+        let (ns, model) = self.given_model().await;
+        let r = self.create_version(&ns, &model, json!({})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v = r.json::<Value>().await.unwrap()["version"]
+            .as_i64()
+            .unwrap();
+        (ns, model, v)
+    }
+
+    /// Sends one request exactly as written (no client-side path normalization)
+    /// and returns the status code.
+    pub async fn raw_status(&self, method: &str, target: &str, body: &[u8]) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.admin,
+            body.len()
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        sock.write_all(body).await.unwrap();
+        let mut answer = Vec::new();
+        sock.read_to_end(&mut answer).await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        text.split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("an HTTP status line")
+    }
+
+    /// Artifact objects present in the blob store, as the storage itself lists them.
+    pub async fn stored_objects(&self) -> Vec<Path> {
+        use futures::TryStreamExt;
+        self.raw
+            .list(Some(&Path::from("artifacts")))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .unwrap()
+    }
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
+pub fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The error code of an error answer.
+pub async fn error_code(r: Response) -> String {
+    let v: Value = r.json().await.expect("error body is JSON");
+    v["error"]["code"].as_str().expect("error.code").to_owned()
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real service over real HTTP, on SQLite + a local
+//! directory and on PostgreSQL + an S3-compatible server. Every case in a module's
+//! `on_both_backends!` list runs once per backend; together they are the store
+//! conformance suite.
+
+mod helpers;
+
+mod edges;
+mod openapi;
+mod roundtrip;
+mod uploads;
+mod versions;

@@ -1,0 +1,349 @@
+use std::time::{Duration, Instant};
+
+use object_store::{ObjectStoreExt, PutPayload};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::{Backend, TestApp, bytes_of, error_code, sha256_hex};
+
+crate::on_both_backends!(
+    a_digest_mismatch_is_refused_and_leaves_nothing,
+    a_sealed_version_refuses_every_change,
+    sealing_an_empty_version_is_refused,
+    an_upload_over_the_limit_is_refused_whether_or_not_its_length_is_declared,
+    a_client_that_disconnects_mid_upload_leaves_no_visible_file,
+    a_blob_altered_in_storage_is_detected_on_download,
+    gc_removes_unreferenced_blobs_and_keeps_referenced_ones,
+    a_path_cannot_be_both_a_file_and_a_directory,
+    replacing_and_deleting_files_in_a_draft_changes_what_is_sealed,
+);
+
+async fn a_digest_mismatch_is_refused_and_leaves_nothing(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let bytes = bytes_of(9 << 20, 5);
+    let wrong = sha256_hex(b"something else");
+
+    let r = app
+        .put_file(&ns, &model, v, "m.bin", bytes, Some(&wrong))
+        .await;
+
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(r).await, "digest_mismatch");
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["files"], serde_json::json!([]));
+    assert_eq!(
+        app.get_file(&ns, &model, v, "m.bin").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let gc = signet::blobs::gc::collect(
+        &*app.registry.store,
+        &app.registry.blobs,
+        chrono::Duration::zero(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gc.deleted, 0, "the refused upload was never completed");
+    assert!(app.stored_objects().await.is_empty());
+
+    let r = app
+        .put_file(&ns, &model, v, "m.bin", b"x".to_vec(), Some("not-hex"))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(r).await, "invalid_request");
+}
+
+async fn a_sealed_version_refuses_every_change(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    app.put_file(&ns, &model, v, "m.bin", b"weights".to_vec(), None)
+        .await;
+    assert_eq!(app.seal(&ns, &model, v).await.status(), StatusCode::OK);
+    let before: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+
+    let r = app
+        .put_file(&ns, &model, v, "m.bin", b"other".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(r).await, "version_sealed");
+    let r = app
+        .put_file(&ns, &model, v, "new.bin", b"other".to_vec(), None)
+        .await;
+    assert_eq!(error_code(r).await, "version_sealed");
+    let r = app.delete_file(&ns, &model, v, "m.bin").await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(r).await, "version_sealed");
+    let r = app.seal(&ns, &model, v).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(r).await, "version_sealed");
+
+    let after: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        app.get_file(&ns, &model, v, "m.bin")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        "weights"
+    );
+    assert_eq!(
+        app.stored_objects().await.len(),
+        1,
+        "refused uploads left no blob"
+    );
+}
+
+async fn sealing_an_empty_version_is_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let r = app.seal(&ns, &model, v).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(r).await, "empty_version");
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["state"], "draft");
+}
+
+async fn an_upload_over_the_limit_is_refused_whether_or_not_its_length_is_declared(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.max_file_size = 1 << 20).await;
+    let (ns, model, v) = app.given_draft().await;
+
+    let r = app
+        .put_file(&ns, &model, v, "big.bin", bytes_of((1 << 20) + 1, 1), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(r).await, "too_large");
+
+    // Chunked: no Content-Length, so the limit is enforced while streaming.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..17).map(|i| Ok(bytes_of(64 << 10, i))).collect();
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/files/big.bin"),
+        )
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(r).await, "too_large");
+
+    let exact = bytes_of(1 << 20, 2);
+    assert_eq!(
+        app.put_file(&ns, &model, v, "ok.bin", exact, None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["files"].as_array().unwrap().len(), 1);
+    assert_eq!(app.stored_objects().await.len(), 1);
+}
+
+/// Polls `cond` until it holds or 15 s pass: the server notices a vanished client
+/// asynchronously, and there is no event to wait on from outside.
+async fn eventually<F, Fut>(mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_client_that_disconnects_mid_upload_leaves_no_visible_file(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/models/{ns}/{model}/versions/{v}/files/partial.bin HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        app.admin,
+        40 << 20
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    // More than one part, so the store holds uploaded parts when the client vanishes.
+    sock.write_all(&bytes_of(10 << 20, 9)).await.unwrap();
+    sock.flush().await.unwrap();
+    drop(sock);
+
+    assert!(
+        eventually(|| async { app.stored_objects().await.is_empty() }).await,
+        "no object may remain from an interrupted upload"
+    );
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["files"], serde_json::json!([]));
+    assert_eq!(
+        app.get_file(&ns, &model, v, "partial.bin").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // The same path uploads fine afterwards.
+    let r = app
+        .put_file(&ns, &model, v, "partial.bin", b"ok".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn a_blob_altered_in_storage_is_detected_on_download(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let bytes = bytes_of(3 << 20, 4);
+    app.put_file(&ns, &model, v, "m.bin", bytes.clone(), None)
+        .await;
+    let objects = app.stored_objects().await;
+    assert_eq!(objects.len(), 1);
+
+    // Sabotage: same size, one byte flipped, written straight into the store.
+    let mut tampered = bytes.clone();
+    tampered[1_000_000] ^= 0xff;
+    app.raw
+        .put(&objects[0], PutPayload::from(tampered))
+        .await
+        .unwrap();
+
+    let r = app.get_file(&ns, &model, v, "m.bin").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "headers go out before the bytes are checked"
+    );
+    assert!(
+        r.bytes().await.is_err(),
+        "the response must be aborted, not completed"
+    );
+
+    let metrics = app
+        .anon(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("signet_integrity_failures_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(failures >= 1);
+}
+
+async fn gc_removes_unreferenced_blobs_and_keeps_referenced_ones(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    app.put_file(&ns, &model, v, "keep.bin", b"one".to_vec(), None)
+        .await;
+    app.put_file(&ns, &model, v, "replace.bin", b"old".to_vec(), None)
+        .await;
+    app.put_file(&ns, &model, v, "replace.bin", b"new".to_vec(), None)
+        .await;
+    app.put_file(&ns, &model, v, "gone.bin", b"bye".to_vec(), None)
+        .await;
+    assert_eq!(
+        app.delete_file(&ns, &model, v, "gone.bin").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.stored_objects().await.len(), 4);
+
+    let store = &*app.registry.store;
+    let blobs = &app.registry.blobs;
+    let within_grace = signet::blobs::gc::collect(store, blobs, chrono::Duration::hours(24))
+        .await
+        .unwrap();
+    assert_eq!(within_grace.deleted, 0, "young blobs are left alone");
+
+    let report = signet::blobs::gc::collect(store, blobs, chrono::Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(report.scanned, 4);
+    assert_eq!(report.deleted, 2);
+    assert_eq!(app.stored_objects().await.len(), 2);
+    assert_eq!(
+        app.get_file(&ns, &model, v, "keep.bin")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        "one"
+    );
+    assert_eq!(
+        app.get_file(&ns, &model, v, "replace.bin")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        "new"
+    );
+}
+
+async fn a_path_cannot_be_both_a_file_and_a_directory(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    assert_eq!(
+        app.put_file(&ns, &model, v, "a/b", b"1".to_vec(), None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let r = app.put_file(&ns, &model, v, "a", b"2".to_vec(), None).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(r).await, "conflict");
+    let r = app
+        .put_file(&ns, &model, v, "a/b/c", b"3".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // Similar names that are not prefixes are fine.
+    assert_eq!(
+        app.put_file(&ns, &model, v, "a_b", b"4".to_vec(), None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.put_file(&ns, &model, v, "a.b/c", b"5".to_vec(), None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.stored_objects().await.len(),
+        3,
+        "refused uploads left no blob"
+    );
+}
+
+async fn replacing_and_deleting_files_in_a_draft_changes_what_is_sealed(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    app.put_file(&ns, &model, v, "m.bin", b"old".to_vec(), None)
+        .await;
+    app.put_file(&ns, &model, v, "m.bin", b"new".to_vec(), None)
+        .await;
+    app.put_file(&ns, &model, v, "tmp.bin", b"tmp".to_vec(), None)
+        .await;
+    assert_eq!(
+        app.delete_file(&ns, &model, v, "tmp.bin").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.delete_file(&ns, &model, v, "tmp.bin").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let sealed: Value = app.seal(&ns, &model, v).await.json().await.unwrap();
+    let files = sealed["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["sha256"], sha256_hex(b"new"));
+}
