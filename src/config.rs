@@ -82,6 +82,22 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_GC_GRACE_SECS", default_value_t = 86_400)]
     pub gc_grace_secs: u64,
 
+    /// Casbin model file replacing the embedded `policy/model.conf`.
+    #[arg(long, env = "SIGNET_RBAC_MODEL")]
+    pub rbac_model: Option<String>,
+
+    /// Casbin policy file replacing the embedded `policy/policy.csv`.
+    #[arg(long, env = "SIGNET_RBAC_POLICY")]
+    pub rbac_policy: Option<String>,
+
+    /// Lifetime of a new API token that does not ask for one, in days.
+    #[arg(long, env = "SIGNET_TOKEN_DEFAULT_DAYS", default_value_t = 90)]
+    pub token_default_days: u32,
+
+    /// Longest lifetime a new API token may ask for, in days.
+    #[arg(long, env = "SIGNET_TOKEN_MAX_DAYS", default_value_t = 365)]
+    pub token_max_days: u32,
+
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }

@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(cfg) => {
             init_logs(cfg.log_format);
-            let (registry, boot) = server::build(&cfg).await?;
+            let (state, boot) = server::build(&cfg).await?;
             match boot {
                 Bootstrap::Generated(secret) => {
                     // Printed to stdout, not the log: the secret is shown once and
@@ -84,13 +84,13 @@ async fn main() -> anyhow::Result<()> {
                 Bootstrap::Existing => {}
             }
             server::spawn_gc(
-                registry.clone(),
+                state.registry.clone(),
                 Duration::from_secs(cfg.gc_interval_secs),
                 Duration::from_secs(cfg.gc_grace_secs),
             );
             let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
             tracing::info!(listen = %listener.local_addr()?, "signet serving");
-            server::serve(listener, registry, server::shutdown_signal()).await?;
+            server::serve(listener, state, server::shutdown_signal()).await?;
         }
         Command::Gc {
             storage,

@@ -7,7 +7,7 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::auth::Secret;
+use crate::auth::{Access, Policy, Secret, TokenLimits};
 use crate::blobs::{self, BlobStore, S3Options, UploadTuning};
 use crate::config::{ServeConfig, StorageConfig};
 use crate::error::{Error, Result};
@@ -68,26 +68,40 @@ pub async fn bootstrap(store: &dyn Store, configured: Option<&str>) -> Result<Bo
     })
 }
 
-/// Builds the registry for a configuration (used by `serve` and by the tests).
-pub async fn build(cfg: &ServeConfig) -> Result<(Arc<Registry>, Bootstrap)> {
+/// Builds the services for a configuration (used by `serve` and by the tests).
+pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
+    if cfg.token_default_days == 0 || cfg.token_default_days > cfg.token_max_days {
+        return Err(Error::invalid(
+            "token lifetimes need 1 <= SIGNET_TOKEN_DEFAULT_DAYS <= SIGNET_TOKEN_MAX_DAYS",
+        ));
+    }
+    let policy = Policy::load(cfg.rbac_model.as_deref(), cfg.rbac_policy.as_deref()).await?;
     let (store, blobs) = open_stores(&cfg.storage).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token.as_deref()).await?;
+    let access = Arc::new(Access {
+        store: store.clone(),
+        policy: Arc::new(policy),
+        tokens: TokenLimits {
+            default_days: cfg.token_default_days,
+            max_days: cfg.token_max_days,
+        },
+    });
     let registry = Arc::new(Registry {
         store,
         blobs,
         name: cfg.registry_name.clone(),
         max_file_size: cfg.max_file_size,
     });
-    Ok((registry, boot))
+    Ok((AppState { registry, access }, boot))
 }
 
 /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
 pub async fn serve(
     listener: TcpListener,
-    registry: Arc<Registry>,
+    state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(AppState { registry });
+    let app = app(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -1,9 +1,18 @@
 //! Authentication (bearer tokens) and authorization (the one `authorize` function).
 //!
 //! Dependency rule: handlers obtain a [`Principal`] from the HTTP extractor and ask
-//! [`authorize`] before calling domain code; nothing else decides access.
+//! [`authorize`] before calling domain code; nothing else decides access, and
+//! nothing but `authorize` asks the casbin enforcer (`policy`).
+//!
+//! Freshness: a principal's role bindings are read from the database while the
+//! request authenticates (one indexed query), and the token's expiry and
+//! revocation are checked then too. There is no cache, so a binding change or a
+//! revocation takes effect on the next request, on every replica.
 
+pub mod policy;
 pub mod token;
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -12,14 +21,14 @@ use crate::error::{Error, Result};
 use crate::names::Namespace;
 use crate::store::{RoleBinding, Store};
 
+pub use policy::{Policy, Scope};
 pub use token::Secret;
 
 /// The namespace that holds global roles (`admin`, a global `auditor`).
 pub const GLOBAL: &str = "*";
 
 /// Roles, global (`Admin`) or per namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Admin,
     Maintainer,
@@ -31,25 +40,39 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::Maintainer,
+        Role::Publisher,
+        Role::Approver,
+        Role::Deployer,
+        Role::Auditor,
+        Role::Reader,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Maintainer => "maintainer",
+            Role::Publisher => "publisher",
+            Role::Approver => "approver",
+            Role::Deployer => "deployer",
+            Role::Auditor => "auditor",
+            Role::Reader => "reader",
+        }
     }
 
-    /// The permission table of `api.md`.
-    fn allows(self, action: Action) -> bool {
-        use Action::*;
-        use Role::*;
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Where this role may be bound: `admin` only globally, `auditor` anywhere,
+    /// the others only in a namespace.
+    pub fn bindable(self, scope: Scope) -> bool {
         match self {
-            Admin => true,
-            Maintainer => !matches!(action, CreateNamespace),
-            Publisher => matches!(
-                action,
-                Read | Publish | DownloadVerified | DownloadUnverified
-            ),
-            Approver => matches!(action, Read | Promote | DownloadVerified),
-            Deployer => matches!(action, Read | DownloadVerified),
-            Auditor => matches!(action, Read | ReadAudit),
-            Reader => matches!(action, Read),
+            Role::Admin => scope == Scope::Global,
+            Role::Auditor => true,
+            _ => scope == Scope::Namespace,
         }
     }
 }
@@ -58,7 +81,7 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     CreateNamespace,
-    /// Read namespaces, models, versions, aliases, lineage.
+    /// Read namespaces, members, models, versions, aliases, lineage.
     Read,
     /// Create models and versions, upload, seal, sign.
     Publish,
@@ -70,6 +93,24 @@ pub enum Action {
     ReadAudit,
     /// Manage members, keys and quarantines of a namespace.
     Manage,
+    /// Mint, list and revoke other principals' tokens.
+    ManageTokens,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CreateNamespace => "create_namespace",
+            Action::Read => "read",
+            Action::Publish => "publish",
+            Action::Promote => "promote",
+            Action::DownloadVerified => "download_verified",
+            Action::DownloadUnverified => "download_unverified",
+            Action::ReadAudit => "read_audit",
+            Action::Manage => "manage",
+            Action::ManageTokens => "manage_tokens",
+        }
+    }
 }
 
 /// What the action is about.
@@ -77,6 +118,9 @@ pub enum Action {
 pub enum Resource<'a> {
     Global,
     Namespace(&'a Namespace),
+    /// Something a principal owns (its tokens, its identity): the owner may act on
+    /// it; others need the global permission for the action.
+    OwnedBy(&'a str),
 }
 
 /// An authenticated caller: who it is, which token it used, the roles it holds now.
@@ -85,22 +129,49 @@ pub struct Principal {
     pub name: String,
     pub token_id: Uuid,
     roles: Vec<RoleBinding>,
+    policy: Arc<Policy>,
 }
 
 impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.roles_in(GLOBAL).any(|r| r == Role::Admin)
-    }
-
-    fn roles_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = Role> + 'a {
-        self.roles
-            .iter()
-            .filter(move |b| b.namespace == ns)
-            .filter_map(|b| Role::parse(&b.role))
-    }
-
     pub fn bindings(&self) -> &[RoleBinding] {
         &self.roles
+    }
+
+    /// The roles that apply to a resource, with the scope each was bound in.
+    fn roles_for<'a>(&'a self, resource: Resource<'a>) -> impl Iterator<Item = (Role, Scope)> + 'a {
+        let ns = match resource {
+            Resource::Global | Resource::OwnedBy(_) => None,
+            Resource::Namespace(ns) => Some(ns.as_str()),
+        };
+        self.roles.iter().filter_map(move |b| {
+            let scope = if b.namespace == GLOBAL {
+                Scope::Global
+            } else if Some(b.namespace.as_str()) == ns {
+                Scope::Namespace
+            } else {
+                return None;
+            };
+            Role::parse(&b.role).map(|r| (r, scope))
+        })
+    }
+
+    fn may(&self, action: Action, resource: Resource<'_>) -> Result<bool> {
+        for (role, scope) in self.roles_for(resource) {
+            if self.policy.allows(role, scope, action)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether every namespace is visible to this principal (admins, global auditors).
+    pub fn sees_all_namespaces(&self) -> Result<bool> {
+        for (role, scope) in self.roles_for(Resource::Global) {
+            if self.policy.allows(role, scope, Action::Read)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -110,62 +181,71 @@ pub struct Permit(());
 
 /// The only access decision in Signet.
 ///
-/// A principal with no role at all in a namespace gets `NotFound` for it, exactly as
-/// for an object that does not exist, so namespaces and their contents do not leak.
-/// One with some role there but not the needed one gets `Forbidden`.
+/// A principal that may not even read a namespace gets `NotFound` for it and all
+/// it holds, exactly as for something that does not exist, so namespaces and
+/// their contents do not leak. One that may read but not act gets `Forbidden`.
 pub fn authorize(p: &Principal, action: Action, resource: Resource<'_>) -> Result<Permit> {
-    let global: Vec<Role> = p.roles_in(GLOBAL).collect();
-    if global.iter().any(|r| r.allows(action)) {
+    if matches!(resource, Resource::OwnedBy(owner) if owner == p.name) || p.may(action, resource)? {
         return Ok(Permit(()));
     }
     match resource {
-        Resource::Global => Err(Error::Forbidden),
-        Resource::Namespace(ns) => {
-            let local: Vec<Role> = p.roles_in(ns.as_str()).collect();
-            if local.iter().any(|r| r.allows(action)) {
-                Ok(Permit(()))
-            } else if local.is_empty() && global.is_empty() {
-                Err(Error::NotFound)
-            } else {
-                Err(Error::Forbidden)
-            }
-        }
+        Resource::Namespace(_) if !p.may(Action::Read, resource)? => Err(Error::NotFound),
+        _ => Err(Error::Forbidden),
     }
 }
 
-/// Resolves a bearer token to its principal. Unknown, expired and revoked tokens
-/// are all `Unauthenticated`, with no hint which.
-pub async fn authenticate(store: &dyn Store, bearer: &str) -> Result<Principal> {
-    let secret = Secret::parse(bearer).ok_or(Error::Unauthenticated)?;
-    let token = store
-        .token_by_secret_hash(&secret.hash())
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    let now = Utc::now();
-    if token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
-        return Err(Error::Unauthenticated);
+/// Token lifetimes: what a token gets when it asks for nothing, and the most it
+/// may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLimits {
+    pub default_days: u32,
+    pub max_days: u32,
+}
+
+/// What authentication needs: the store and the policy.
+pub struct Access {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<Policy>,
+    pub tokens: TokenLimits,
+}
+
+impl Access {
+    /// Resolves a bearer token to its principal. Unknown, expired and revoked
+    /// tokens are all `Unauthenticated`, with no hint which.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        let secret = Secret::parse(bearer).ok_or(Error::Unauthenticated)?;
+        let token = self
+            .store
+            .token_by_secret_hash(&secret.hash())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let now = Utc::now();
+        if token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
+            return Err(Error::Unauthenticated);
+        }
+        // last_used_at is informational; refresh it at most once a minute per
+        // token rather than writing on every request.
+        if token
+            .last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+        {
+            self.store.touch_token(token.id, now).await?;
+        }
+        let roles = self.store.roles_of(&token.principal).await?;
+        Ok(Principal {
+            name: token.principal,
+            token_id: token.id,
+            roles,
+            policy: self.policy.clone(),
+        })
     }
-    // last_used_at is informational; refresh it at most once a minute per token
-    // rather than writing on every request.
-    if token
-        .last_used_at
-        .is_none_or(|t| now - t > chrono::Duration::seconds(60))
-    {
-        store.touch_token(token.id, now).await?;
-    }
-    let roles = store.roles_of(&token.principal).await?;
-    Ok(Principal {
-        name: token.principal,
-        token_id: token.id,
-        roles,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn principal(bindings: &[(&str, &str)]) -> Principal {
+    async fn principal(bindings: &[(&str, &str)]) -> Principal {
         Principal {
             name: "p".into(),
             token_id: Uuid::nil(),
@@ -177,42 +257,87 @@ mod tests {
                     role: (*role).into(),
                 })
                 .collect(),
+            policy: Arc::new(Policy::embedded().await.unwrap()),
         }
     }
 
-    #[test]
-    fn no_role_in_a_namespace_looks_like_nothing_is_there() {
-        let fraud = Namespace::parse("fraud").unwrap();
-        let p = principal(&[("search", "maintainer")]);
+    fn ns(s: &str) -> Namespace {
+        Namespace::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_role_in_a_namespace_looks_like_nothing_is_there() {
+        let p = principal(&[("search", "maintainer")]).await;
+        let fraud = ns("fraud");
         assert!(matches!(
             authorize(&p, Action::Read, Resource::Namespace(&fraud)),
             Err(Error::NotFound)
         ));
+        assert!(matches!(
+            authorize(&p, Action::Publish, Resource::Namespace(&fraud)),
+            Err(Error::NotFound)
+        ));
     }
 
-    #[test]
-    fn a_role_without_the_permission_is_forbidden() {
-        let fraud = Namespace::parse("fraud").unwrap();
-        let p = principal(&[("fraud", "deployer")]);
+    #[tokio::test]
+    async fn a_role_without_the_permission_is_forbidden() {
+        let p = principal(&[("fraud", "deployer")]).await;
+        let fraud = ns("fraud");
         assert!(authorize(&p, Action::Read, Resource::Namespace(&fraud)).is_ok());
+        assert!(authorize(&p, Action::DownloadVerified, Resource::Namespace(&fraud)).is_ok());
+        for a in [Action::Publish, Action::DownloadUnverified, Action::Manage] {
+            assert!(matches!(
+                authorize(&p, a, Resource::Namespace(&fraud)),
+                Err(Error::Forbidden)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_namespace_role_bound_elsewhere_grants_nothing_here() {
+        let p = principal(&[("search", "publisher")]).await;
+        assert!(authorize(&p, Action::Publish, Resource::Namespace(&ns("search"))).is_ok());
+        assert!(authorize(&p, Action::Publish, Resource::Namespace(&ns("fraud"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_global_auditor_reads_everywhere_and_changes_nothing() {
+        let p = principal(&[("*", "auditor")]).await;
+        let fraud = ns("fraud");
+        assert!(authorize(&p, Action::Read, Resource::Namespace(&fraud)).is_ok());
+        assert!(authorize(&p, Action::ReadAudit, Resource::Namespace(&fraud)).is_ok());
         assert!(matches!(
             authorize(&p, Action::Publish, Resource::Namespace(&fraud)),
             Err(Error::Forbidden)
         ));
-        assert!(matches!(
-            authorize(&p, Action::DownloadUnverified, Resource::Namespace(&fraud)),
-            Err(Error::Forbidden)
-        ));
+        assert!(p.sees_all_namespaces().unwrap());
     }
 
-    #[test]
-    fn only_admins_create_namespaces() {
-        let admin = principal(&[("*", "admin")]);
-        let maint = principal(&[("fraud", "maintainer")]);
-        assert!(authorize(&admin, Action::CreateNamespace, Resource::Global).is_ok());
+    #[tokio::test]
+    async fn owners_act_on_their_own_things_and_only_admins_on_others() {
+        let alice = principal(&[("fraud", "reader")]).await;
+        let admin = principal(&[("*", "admin")]).await;
+        assert!(authorize(&alice, Action::ManageTokens, Resource::OwnedBy("p")).is_ok());
         assert!(matches!(
-            authorize(&maint, Action::CreateNamespace, Resource::Global),
+            authorize(&alice, Action::ManageTokens, Resource::OwnedBy("bob")),
             Err(Error::Forbidden)
         ));
+        assert!(authorize(&admin, Action::ManageTokens, Resource::OwnedBy("bob")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn only_admins_act_globally() {
+        let admin = principal(&[("*", "admin")]).await;
+        let maint = principal(&[("fraud", "maintainer")]).await;
+        // A namespace-only role bound under "*" by mistake grants nothing.
+        let odd = principal(&[("*", "publisher")]).await;
+        assert!(authorize(&admin, Action::CreateNamespace, Resource::Global).is_ok());
+        for p in [&maint, &odd] {
+            assert!(matches!(
+                authorize(p, Action::CreateNamespace, Resource::Global),
+                Err(Error::Forbidden)
+            ));
+        }
+        assert!(authorize(&odd, Action::Publish, Resource::Namespace(&ns("fraud"))).is_err());
     }
 }

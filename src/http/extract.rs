@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::error::Error;
 use crate::names::{FilePath, ModelName, ModelRef, Namespace, VersionNumber};
 
@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or(Error::Unauthenticated)?;
-        Ok(auth::authenticate(&*state.registry.store, bearer.trim()).await?)
+        Ok(state.access.authenticate(bearer.trim()).await?)
     }
 }
 

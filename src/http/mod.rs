@@ -9,6 +9,7 @@ mod files;
 mod models;
 mod namespaces;
 mod service;
+mod tokens;
 mod views;
 
 use std::sync::Arc;
@@ -24,13 +25,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::Access;
 use crate::registry::Registry;
 use error::ApiError;
 
-/// What every handler gets: the domain service. Nothing request-specific.
+/// What every handler gets: the domain services. Nothing request-specific.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub access: Arc<Access>,
 }
 
 tokio::task_local! {
@@ -127,6 +130,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(namespaces::whoami))
         .routes(routes!(namespaces::create, namespaces::list))
         .routes(routes!(namespaces::get))
+        .routes(routes!(namespaces::list_members))
+        .routes(routes!(namespaces::put_member, namespaces::delete_member))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
         .routes(routes!(models::create_model, models::list_models))
         .routes(routes!(models::get_model))
         .routes(routes!(models::create_version, models::list_versions))

@@ -82,7 +82,7 @@ pub async fn list_models(
     if let Some(ns) = &ns {
         authorize(&p, Action::Read, Resource::Namespace(ns))?;
     }
-    let vis = if p.is_admin() {
+    let vis = if p.sees_all_namespaces()? {
         Visibility::All
     } else {
         Visibility::MemberOf(p.name.clone())

@@ -124,6 +124,29 @@ pub trait Store: Send + Sync + 'static {
     async fn bootstrap_admin(&self, token: &TokenRecord, secret_hash: &[u8]) -> Result<bool>;
     async fn touch_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
     async fn roles_of(&self, principal: &str) -> Result<Vec<RoleBinding>>;
+    async fn create_token(&self, token: &TokenRecord, secret_hash: &[u8]) -> Result<()>;
+    async fn get_token(&self, id: Uuid) -> Result<TokenRecord>;
+    /// Tokens ordered by id (creation time), after `after`, optionally of one principal.
+    async fn list_tokens(
+        &self,
+        principal: Option<&str>,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<TokenRecord>>;
+    /// Marks a token revoked (keeping the first revocation time).
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    /// Replaces a principal's roles in a namespace (`*` for global roles).
+    async fn set_roles(
+        &self,
+        principal: &str,
+        namespace: &str,
+        roles: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Bindings of a namespace, ordered by principal, for principals after `after`.
+    async fn members(&self, namespace: &str, after: &str, limit: i64) -> Result<Vec<RoleBinding>>;
+    /// Removes all of a principal's roles in a namespace; `NotFound` when it had none.
+    async fn remove_member(&self, namespace: &str, principal: &str) -> Result<()>;
 
     // Namespaces.
     async fn create_namespace(&self, ns: &NamespaceRecord) -> Result<()>;

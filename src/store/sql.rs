@@ -89,6 +89,142 @@ macro_rules! impl_sql_store {
                 .await?)
             }
 
+            async fn create_token(
+                &self,
+                t: &$crate::store::TokenRecord,
+                secret_hash: &[u8],
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO tokens (id, principal, secret_hash, description, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(t.id)
+                .bind(&t.principal)
+                .bind(secret_hash)
+                .bind(&t.description)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_constraint(e, "token exists"))?;
+                Ok(())
+            }
+
+            async fn get_token(
+                &self,
+                id: uuid::Uuid,
+            ) -> $crate::error::Result<$crate::store::TokenRecord> {
+                Ok(sqlx::query_as(
+                    "SELECT id, principal, description, created_at, expires_at, revoked_at, \
+                     last_used_at FROM tokens WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn list_tokens(
+                &self,
+                principal: Option<&str>,
+                after: uuid::Uuid,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::TokenRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, principal, description, created_at, expires_at, revoked_at, \
+                     last_used_at FROM tokens WHERE id > $1 AND (principal = $2 OR $2 = '') \
+                     ORDER BY id LIMIT $3",
+                )
+                .bind(after)
+                .bind(principal.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_token(
+                &self,
+                id: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_roles(
+                &self,
+                principal: &str,
+                namespace: &str,
+                roles: &[String],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM role_bindings WHERE principal = $1 AND namespace = $2")
+                    .bind(principal)
+                    .bind(namespace)
+                    .execute(&mut *tx)
+                    .await?;
+                for role in roles {
+                    sqlx::query(
+                        "INSERT INTO role_bindings (principal, namespace, role, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(principal)
+                    .bind(namespace)
+                    .bind(role)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn members(
+                &self,
+                namespace: &str,
+                after: &str,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::RoleBinding>> {
+                // Page by principal: take the first `limit` principals, with all their roles.
+                Ok(sqlx::query_as(
+                    "SELECT principal, namespace, role FROM role_bindings \
+                     WHERE namespace = $1 AND principal IN \
+                       (SELECT DISTINCT principal FROM role_bindings \
+                        WHERE namespace = $1 AND principal > $2 ORDER BY principal LIMIT $3) \
+                     ORDER BY principal, role",
+                )
+                .bind(namespace)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn remove_member(
+                &self,
+                namespace: &str,
+                principal: &str,
+            ) -> $crate::error::Result<()> {
+                let n = sqlx::query(
+                    "DELETE FROM role_bindings WHERE principal = $1 AND namespace = $2",
+                )
+                .bind(principal)
+                .bind(namespace)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err($crate::error::Error::NotFound);
+                }
+                Ok(())
+            }
+
             async fn create_namespace(
                 &self,
                 ns: &$crate::store::NamespaceRecord,

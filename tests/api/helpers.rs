@@ -136,6 +136,10 @@ impl TestApp {
             bootstrap_token: Some(admin.expose().to_owned()),
             gc_interval_secs: 0,
             gc_grace_secs: 86_400,
+            rbac_model: None,
+            rbac_policy: None,
+            token_default_days: 90,
+            token_max_days: 365,
             log_format: LogFormat::Text,
         };
         tweak(&mut cfg);
@@ -148,13 +152,13 @@ impl TestApp {
         raw: Arc<dyn ObjectStore>,
         dir: Arc<tempfile::TempDir>,
     ) -> Self {
-        let (registry, _) = signet::server::build(&cfg).await.expect("service starts");
+        let (state, _) = signet::server::build(&cfg).await.expect("service starts");
+        let registry = state.registry.clone();
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let reg = registry.clone();
         let handle = tokio::spawn(async move {
-            signet::server::serve(listener, reg, async {
+            signet::server::serve(listener, state, async {
                 let _ = rx.await;
             })
             .await

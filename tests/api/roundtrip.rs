@@ -17,7 +17,7 @@ async fn a_pushed_version_comes_back_byte_exact_with_its_statement(b: Backend) {
     let lineage = json!({
         "code": {"repo": "https://git.example.com/fraud/scorer", "commit": commit},
         "data": [{"name": "tx-2026-10", "uri": "s3://datasets/tx/2026-10", "sha256": "ab".repeat(32)}],
-        "environment": {"image": "registry.example.com/train@sha256:".to_string() + &"cd".repeat(32), "python": "3.11"},
+        "environment": {"image": format!("registry.example.com/train@sha256:{}", "cd".repeat(32)), "python": "3.11"},
     });
     let r = app
         .create_version(

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Upload and download throughput through Signet against the bare store, and
+# Signet's peak memory, for files of the given sizes (MiB; default 1024 4096).
+#
+#   benches/throughput.sh [SIZE_MIB ...]
+#
+# Two setups: SQLite + a local directory (baseline: cp / cat), and PostgreSQL +
+# Garage S3 (baseline: examples/blobcopy, a direct multipart PUT / GET with
+# object_store). The machine's hashing limit is `openssl dgst -sha256` of the same
+# bytes on one core. Files are page-cached for every run alike. Signet is restarted
+# for each size so its peak RSS (VmHWM) belongs to that size alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("${@:-1024 4096}")
+read -r -a sizes <<<"${sizes[*]}"
+
+cargo build --release --quiet --bin signet --example blobcopy
+bin=target/release/signet
+blobcopy=target/release/examples/blobcopy
+source scripts/garage.sh
+PG_URL=${SIGNET_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/signet-bench.XXXXXX")
+trap 'stop_garage; rm -rf "$work"' EXIT
+token="sgn_bench$(openssl rand -hex 20)"
+port=$(free_port)
+S=http://127.0.0.1:$port
+auth=(-H "Authorization: Bearer $token")
+
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; b,t0,t1=map(float,sys.argv[1:]); print(f'{b/(t1-t0)/1e9:.3f} GB/s ({t1-t0:.2f} s)')" "$@"; }
+rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
+
+start_signet() { # db-url storage-url
+  SIGNET_DATABASE_URL=$1 SIGNET_STORAGE_URL=$2 SIGNET_LISTEN=127.0.0.1:$port \
+    SIGNET_BOOTSTRAP_TOKEN=$token SIGNET_S3_ENDPOINT=$GARAGE_ENDPOINT SIGNET_S3_REGION=$GARAGE_REGION \
+    SIGNET_S3_ALLOW_HTTP=true SIGNET_GC_INTERVAL_SECS=0 RUST_LOG=warn \
+    "$bin" serve >"$work/signet.log" 2>&1 &
+  signet_pid=$!
+  for _ in $(seq 1 100); do curl -sf -o /dev/null "$S/readyz" && return; sleep 0.1; done
+  cat "$work/signet.log"; exit 1
+}
+stop_signet() { kill "$signet_pid"; wait "$signet_pid" 2>/dev/null || true; }
+json() { curl -sf "${auth[@]}" -H 'Content-Type: application/json' -d "$2" "$S$1" >/dev/null; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+for mib in "${sizes[@]}"; do
+  file=$work/src-$mib.bin
+  head -c $((mib << 20)) /dev/urandom >"$file"
+  bytes=$((mib << 20))
+  cat "$file" >/dev/null
+  t0=$(now); openssl dgst -sha256 "$file" >/dev/null; t1=$(now)
+  echo "== $mib MiB"
+  echo "sha256 (openssl, 1 core):     $(rate $bytes $t0 $t1)"
+
+  for setup in local s3; do
+    if [ $setup = local ]; then
+      db="sqlite://$work/$setup-$mib/signet.db"; store="$work/$setup-$mib/blobs"
+      mkdir -p "$store"
+      t0=$(now); cp "$file" "$work/direct-$mib.bin"; sync -f "$work/direct-$mib.bin"; t1=$(now)
+      echo "local  direct write (cp):     $(rate $bytes $t0 $t1)"
+      t0=$(now); cat "$work/direct-$mib.bin" >/dev/null; t1=$(now)
+      echo "local  direct read (cat):     $(rate $bytes $t0 $t1)"
+      rm -f "$work/direct-$mib.bin"
+    else
+      dbname="signet_bench_$mib"
+      psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $dbname" -c "CREATE DATABASE $dbname" >/dev/null
+      db="${PG_URL%/*}/$dbname"; store="s3://$GARAGE_BUCKET/bench-$mib"
+      t0=$(now); AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" put "$file" "s3://$GARAGE_BUCKET" "direct/$mib"; t1=$(now)
+      echo "s3     direct PUT (multipart): $(rate $bytes $t0 $t1)"
+      t0=$(now); AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" get "s3://$GARAGE_BUCKET" "direct/$mib" 2>/dev/null; t1=$(now)
+      echo "s3     direct GET:             $(rate $bytes $t0 $t1)"
+    fi
+    start_signet "$db" "$store"
+    base_rss=$(rss_kib "$signet_pid" VmRSS)
+    json /v1/namespaces '{"name":"bench"}'
+    json /v1/models '{"namespace":"bench","name":"m"}'
+    json /v1/models/bench/m/versions '{}'
+    url=$S/v1/models/bench/m/versions/1/files/model.bin
+    t0=$(now); curl -sf "${auth[@]}" -T "$file" "$url" >/dev/null; t1=$(now)
+    echo "$setup signet upload:          $(rate $bytes $t0 $t1)"
+    t0=$(now); curl -sf "${auth[@]}" -o /dev/null "$url"; t1=$(now)
+    echo "$setup signet download:        $(rate $bytes $t0 $t1)"
+    peak=$(rss_kib "$signet_pid" VmHWM)
+    echo "$setup signet RSS: start $((base_rss / 1024)) MiB, peak $((peak / 1024)) MiB, growth $(((peak - base_rss) / 1024)) MiB"
+    stop_signet
+  done
+  rm -f "$file"
+done
