@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod access;
 mod edges;
 mod openapi;
 mod roundtrip;
