@@ -27,6 +27,16 @@ pub enum Error {
     /// Deployers may only pull versions that verify now.
     #[error("the version is not verified")]
     VersionNotVerified,
+    #[error("only a sealed version can be signed")]
+    VersionNotSealed,
+    #[error("the file is named .safetensors but its header is not a valid safetensors header")]
+    InvalidSafetensors,
+    /// A signature that does not count; the code says why.
+    #[error("the signature was refused: {}", .0.code())]
+    SignatureRejected(crate::signing::verify::Rejection),
+    /// A promotion refused; every reason is listed.
+    #[error("promotion refused: {}", .0.join(", "))]
+    PromotionRefused(Vec<String>),
     #[error("the declared digest does not match the bytes received")]
     DigestMismatch,
     #[error("the body exceeds the limit of {limit} bytes")]

@@ -121,6 +121,8 @@ pub enum Resource<'a> {
     /// Something a principal owns (its tokens, its identity): the owner may act on
     /// it; others need the global permission for the action.
     OwnedBy(&'a str),
+    /// Public data any authenticated principal may read (trusted public keys).
+    Public,
 }
 
 /// An authenticated caller: who it is, which token it used, the roles it holds now.
@@ -140,7 +142,7 @@ impl Principal {
     /// The roles that apply to a resource, with the scope each was bound in.
     fn roles_for<'a>(&'a self, resource: Resource<'a>) -> impl Iterator<Item = (Role, Scope)> + 'a {
         let ns = match resource {
-            Resource::Global | Resource::OwnedBy(_) => None,
+            Resource::Global | Resource::OwnedBy(_) | Resource::Public => None,
             Resource::Namespace(ns) => Some(ns.as_str()),
         };
         self.roles.iter().filter_map(move |b| {
@@ -185,7 +187,12 @@ pub struct Permit(());
 /// it holds, exactly as for something that does not exist, so namespaces and
 /// their contents do not leak. One that may read but not act gets `Forbidden`.
 pub fn authorize(p: &Principal, action: Action, resource: Resource<'_>) -> Result<Permit> {
-    if matches!(resource, Resource::OwnedBy(owner) if owner == p.name) || p.may(action, resource)? {
+    let open = match resource {
+        Resource::OwnedBy(owner) => owner == p.name,
+        Resource::Public => action == Action::Read,
+        _ => false,
+    };
+    if open || p.may(action, resource)? {
         return Ok(Permit(()));
     }
     match resource {

@@ -260,6 +260,17 @@ impl BlobStore {
         .boxed())
     }
 
+    /// Reads a small range of an object into memory (format detection).
+    pub async fn read_bytes(&self, id: Uuid, range: Range<u64>) -> Result<Bytes> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        Ok(self
+            .inner
+            .get_range(&BlobKey::Artifact(id).path(), range)
+            .await?)
+    }
+
     /// Streams a whole object and checks it against the recorded size and digest.
     ///
     /// The last chunk is held back until the digest of everything before it and

@@ -31,6 +31,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     content_range: Option<u64>,
+    reasons: Vec<String>,
 }
 
 impl ApiError {
@@ -40,6 +41,7 @@ impl ApiError {
             code,
             message: message.into(),
             content_range: None,
+            reasons: Vec::new(),
         }
     }
 
@@ -63,6 +65,15 @@ impl From<Error> for ApiError {
             Error::VersionSealed => Self::new(S::CONFLICT, "version_sealed", msg),
             Error::EmptyVersion => Self::new(S::CONFLICT, "empty_version", msg),
             Error::DigestMismatch => Self::new(S::BAD_REQUEST, "digest_mismatch", msg),
+            Error::VersionNotSealed => Self::new(S::CONFLICT, "version_not_sealed", msg),
+            Error::InvalidSafetensors => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "invalid_safetensors", msg)
+            }
+            Error::SignatureRejected(r) => Self::new(S::UNPROCESSABLE_ENTITY, r.code(), msg),
+            Error::PromotionRefused(reasons) => Self {
+                reasons,
+                ..Self::new(S::CONFLICT, "promotion_refused", msg)
+            },
             Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
             Error::RangeNotSatisfiable { size } => Self {
                 content_range: Some(size),
@@ -87,7 +98,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: self.message,
                 request_id: super::current_request_id(),
-                reasons: Vec::new(),
+                reasons: self.reasons,
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();

@@ -139,6 +139,21 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
     }
 }
 
+/// `{ns}/{model}/aliases/{alias}` in the path.
+pub struct AliasPath(pub ModelRef, pub ModelName);
+
+impl<S: Send + Sync> FromRequestParts<S> for AliasPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let m = raw_path(parts, state).await?;
+        // Alias names follow the same rule as model names.
+        let alias = ModelName::parse(segment(&m, "alias")?)
+            .map_err(|_| ApiError::invalid("alias must match ^[a-z0-9][a-z0-9._-]{0,62}$"))?;
+        Ok(Self(model_of(&m)?, alias))
+    }
+}
+
 /// `{ns}/{model}/versions/{v}/files/{path}` in the path.
 pub struct FileParams(pub ModelRef, pub VersionNumber, pub FilePath);
 

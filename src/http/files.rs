@@ -100,10 +100,12 @@ pub async fn get_file(
     };
     let v = st.registry.version(&model, number).await?;
     if !full_access {
-        // Signatures and their verification arrive with the signing feature; until
-        // then no version is verified, so principals limited to verified versions
-        // get nothing.
-        return Err(Error::VersionNotVerified.into());
+        // Re-verified on every pull against the keys and revocations as they are
+        // now: a revocation takes effect on the next request.
+        let files = st.registry.store.files_of(v.id).await?;
+        if !st.registry.verification(&v, &files).await?.is_verified() {
+            return Err(Error::VersionNotVerified.into());
+        }
     }
     let range = headers
         .get(header::RANGE)

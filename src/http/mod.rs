@@ -6,9 +6,11 @@
 pub mod error;
 pub mod extract;
 mod files;
+mod keys;
 mod models;
 mod namespaces;
 mod service;
+mod signing;
 mod tokens;
 mod views;
 
@@ -104,6 +106,8 @@ async fn method_not_allowed() -> ApiError {
         (name = "namespaces", description = "Team boundaries"),
         (name = "models", description = "Models and their versions"),
         (name = "files", description = "Artifact bytes of a version"),
+        (name = "signing", description = "Signatures and promotion (aliases)"),
+        (name = "keys", description = "Trusted signing keys"),
     )
 )]
 struct ApiDoc;
@@ -144,6 +148,17 @@ fn api_router() -> OpenApiRouter<AppState> {
             files::get_file,
             files::delete_file
         ))
+        .routes(routes!(signing::add_signature, signing::list_signatures))
+        .routes(routes!(
+            signing::put_alias,
+            signing::get_alias,
+            signing::delete_alias
+        ))
+        .routes(routes!(signing::alias_history))
+        .routes(routes!(keys::register, keys::list))
+        .routes(routes!(keys::get))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(namespaces::get_policy, namespaces::put_policy))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.

@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, ModelPath, PageQuery, VersionPath, next_cursor};
 use super::views::{
     FileView, ModelList, ModelView, SealView, VersionList, VersionSummary, VersionView,
+    version_view,
 };
 use crate::auth::{Action, Principal, Resource, authorize};
 use crate::names::{ModelName, ModelRef, Namespace};
@@ -112,7 +113,15 @@ pub async fn get_model(
     ModelPath(model): ModelPath,
 ) -> Result<Json<ModelView>, ApiError> {
     authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
-    Ok(Json(st.registry.model(&model).await?.into()))
+    let mut view = ModelView::from(st.registry.model(&model).await?);
+    view.aliases = st
+        .registry
+        .store
+        .aliases_of(model.namespace.as_str(), model.name.as_str())
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -199,8 +208,7 @@ pub async fn get_version(
 ) -> Result<Json<VersionView>, ApiError> {
     authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
     let v = st.registry.version(&model, number).await?;
-    let files = st.registry.store.files_of(v.id).await?;
-    Ok(Json(VersionView::new(v, files)))
+    Ok(Json(version_view(&st, v).await?))
 }
 
 /// Seals a draft: its files and lineage are frozen; answers the statement to sign.

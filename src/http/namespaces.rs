@@ -13,6 +13,7 @@ use super::extract::{ApiJson, ApiQuery, NsPath, PageQuery, next_cursor};
 use super::views::{NamespaceList, NamespaceView, RoleView, WhoAmI};
 use crate::auth::{Action, GLOBAL, Principal, Resource, Role, Scope, authorize};
 use crate::names::{Namespace, PrincipalName};
+use crate::registry::promotion::NamespacePolicy;
 use crate::store::Visibility;
 
 /// The caller's principal, token and roles.
@@ -267,4 +268,37 @@ pub async fn delete_member(
         .remove_member(scope.name(), principal.as_str())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A namespace's promotion policy (defaults filled in).
+#[utoipa::path(get, path = "/v1/namespaces/{ns}/policy", tag = "namespaces",
+    params(("ns" = String, Path)),
+    responses((status = 200, body = NamespacePolicy), (status = 404, body = ErrorBody)))]
+pub async fn get_policy(
+    State(st): State<AppState>,
+    p: Principal,
+    NsPath(ns): NsPath,
+) -> Result<Json<NamespacePolicy>, ApiError> {
+    authorize(&p, Action::Read, Resource::Namespace(&ns))?;
+    Ok(Json(st.registry.policy(ns.as_str()).await?))
+}
+
+/// Replaces a namespace's promotion policy (admin, maintainer).
+#[utoipa::path(put, path = "/v1/namespaces/{ns}/policy", tag = "namespaces",
+    params(("ns" = String, Path)), request_body = NamespacePolicy,
+    responses((status = 200, body = NamespacePolicy), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn put_policy(
+    State(st): State<AppState>,
+    p: Principal,
+    NsPath(ns): NsPath,
+    ApiJson(policy): ApiJson<NamespacePolicy>,
+) -> Result<Json<NamespacePolicy>, ApiError> {
+    authorize(&p, Action::Manage, Resource::Namespace(&ns))?;
+    if policy.min_signatures == 0 || policy.min_signatures > 16 {
+        return Err(ApiError::invalid("min_signatures must be between 1 and 16"));
+    }
+    let stored = serde_json::to_value(&policy).map_err(crate::error::Error::internal)?;
+    st.registry.store.set_policy(ns.as_str(), &stored).await?;
+    Ok(Json(policy))
 }

@@ -8,6 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::AppState;
+use super::error::ApiError;
+use crate::registry::format::Format;
 use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
 
 #[derive(Serialize, ToSchema)]
@@ -85,6 +88,8 @@ pub struct FileView {
     pub path: String,
     pub size: i64,
     pub sha256: String,
+    /// `safetensors`, `onnx`, `gguf`, `pickle` or `unknown`, recognised from the bytes.
+    pub format: String,
 }
 
 impl From<FileRecord> for FileView {
@@ -93,6 +98,7 @@ impl From<FileRecord> for FileView {
             path: f.path,
             size: f.size,
             sha256: f.sha256,
+            format: f.format,
         }
     }
 }
@@ -150,10 +156,16 @@ pub struct VersionView {
     pub metadata: Value,
     /// In statement order.
     pub files: Vec<FileView>,
+    /// Each stored signature, judged against the keys as they are now: `verified`,
+    /// or why it does not count.
     pub signatures: Vec<SignatureView>,
+    /// Sealed and signed by at least `min_signatures` trusted keys, now.
     pub verified: bool,
+    /// Aliases pointing at this version.
     pub aliases: Vec<String>,
     pub quarantined: bool,
+    /// Holds a pickle-based file.
+    pub unsafe_formats: bool,
 }
 
 impl VersionView {
@@ -165,6 +177,7 @@ impl VersionView {
             summary: VersionSummary::from(&v),
             lineage: v.lineage.0,
             metadata: v.metadata.0,
+            unsafe_formats: files.iter().any(|f| Format::is_unsafe(&f.format)),
             files: files.into_iter().map(FileView::from).collect(),
             signatures: Vec::new(),
             verified: false,
@@ -172,6 +185,38 @@ impl VersionView {
             quarantined: false,
         }
     }
+}
+
+/// The full view of a version: files, signatures judged now, aliases.
+pub async fn version_view(st: &AppState, v: VersionRecord) -> Result<VersionView, ApiError> {
+    let files = st.registry.store.files_of(v.id).await?;
+    let ver = st.registry.verification(&v, &files).await?;
+    let aliases = st
+        .registry
+        .store
+        .aliases_of(&v.namespace, &v.model)
+        .await?
+        .into_iter()
+        .filter(|(_, n)| *n == v.version)
+        .map(|(a, _)| a)
+        .collect();
+    let mut view = VersionView::new(v, files);
+    view.verified = ver.is_verified();
+    view.aliases = aliases;
+    view.signatures = ver
+        .signatures
+        .into_iter()
+        .map(|s| SignatureView {
+            keyid: s.keyid,
+            key_name: s.key_name,
+            received_at: s.received_at,
+            status: match s.outcome {
+                Ok(_) => "verified".to_owned(),
+                Err(r) => r.code().to_owned(),
+            },
+        })
+        .collect();
+    Ok(view)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -4,7 +4,10 @@
 //! `blobs` (bytes) and `signing` (statements). State-changing operations take a
 //! [`Permit`], so they cannot be reached without an authorization decision.
 
+pub mod format;
 pub mod lineage;
+pub mod promotion;
+pub mod trust;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -20,9 +23,11 @@ use crate::auth::{self, Action, Permit, Principal, Resource};
 use crate::blobs::BlobStore;
 use crate::error::{Error, Result};
 use crate::names::{FilePath, ModelRef, Namespace, Sha256, VersionNumber};
-use crate::signing::statement::{self, Resource as StatementResource};
+use crate::signing::statement;
 use crate::store::{FileRecord, ModelRecord, NamespaceRecord, NewVersion, Store, VersionRecord};
+use format::{Format, Sniff};
 pub use lineage::Lineage;
+use promotion::resources;
 
 /// The registry's domain service: one per process, shared by all requests.
 pub struct Registry {
@@ -176,12 +181,23 @@ impl Registry {
             return Err(Error::VersionSealed);
         }
         let written = self.blobs.write(body, self.max_file_size, declared).await?;
+        let format = match self.inspect(path, &written).await {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = self
+                    .blobs
+                    .delete(crate::blobs::BlobKey::Artifact(written.id))
+                    .await;
+                return Err(e);
+            }
+        };
         let file = FileRecord {
             path: path.to_string(),
             size: i64::try_from(written.size).map_err(Error::internal)?,
             sha256: written.sha256.to_hex(),
             blob_id: written.id,
             created_at: Utc::now(),
+            format: format.as_str().to_owned(),
         };
         crate::metrics::UPLOADED_BYTES.add(written.size);
         if let Err(e) = self.store.put_file(v.id, &file).await {
@@ -194,6 +210,46 @@ impl Registry {
             return Err(e);
         }
         Ok(file)
+    }
+
+    /// Recognises a stored file's format from its bytes (head, and for zip archives
+    /// the central directory). A file named `.safetensors` must be one.
+    async fn inspect(&self, path: &FilePath, w: &crate::blobs::Written) -> Result<Format> {
+        let head = self
+            .blobs
+            .read_bytes(w.id, 0..w.size.min(format::HEAD))
+            .await?;
+        let found = match format::sniff(&head, w.size) {
+            Sniff::Known(f) => f,
+            Sniff::Zip => {
+                let tail = self
+                    .blobs
+                    .read_bytes(w.id, w.size.saturating_sub(format::TAIL)..w.size)
+                    .await?;
+                if format::zip_holds_pickle(&tail) {
+                    Format::Pickle
+                } else {
+                    Format::Unknown
+                }
+            }
+            Sniff::SafetensorsHeader(n) if n <= format::MAX_SAFETENSORS_HEADER => {
+                let header = if 8 + n <= head.len() as u64 {
+                    head.slice(8..8 + n as usize)
+                } else {
+                    self.blobs.read_bytes(w.id, 8..8 + n).await?
+                };
+                if format::safetensors_header_ok(&header, w.size) {
+                    Format::Safetensors
+                } else {
+                    Format::Unknown
+                }
+            }
+            Sniff::SafetensorsHeader(_) => Format::Unknown,
+        };
+        if path.as_str().ends_with(".safetensors") && found != Format::Safetensors {
+            return Err(Error::InvalidSafetensors);
+        }
+        Ok(found)
     }
 
     pub async fn delete_file(&self, _: &Permit, v: &VersionRecord, path: &FilePath) -> Result<()> {
@@ -275,22 +331,6 @@ impl Registry {
             }
         }
     }
-}
-
-/// Converts stored rows into statement resources in statement order.
-fn resources(files: &[FileRecord]) -> Result<Vec<StatementResource>> {
-    let mut out = files
-        .iter()
-        .map(|f| {
-            Ok(StatementResource {
-                path: FilePath::parse(&f.path)?,
-                size: u64::try_from(f.size).map_err(Error::internal)?,
-                sha256: Sha256::parse(&f.sha256)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    statement::sort_resources(&mut out);
-    Ok(out)
 }
 
 /// One byte range as a client asked for it (`bytes=a-b`, `bytes=a-`, `bytes=-n`).

@@ -1,5 +1,11 @@
-//! Signing: the statement a signer signs and the digests it is built from.
+//! Signing: the statement a signer signs, DSSE envelopes and PAE, trusted keys,
+//! and the verifier.
 //!
-//! Dependency rule: pure functions over typed values; no storage, no HTTP.
+//! Dependency rule: pure functions over typed values; no storage, no HTTP. The
+//! verifier returns a `VerifiedSignature` that only it can make, and promotion
+//! code requires one per counted key.
 
+pub mod dsse;
+pub mod keys;
 pub mod statement;
+pub mod verify;

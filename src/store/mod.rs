@@ -87,6 +87,57 @@ pub struct FileRecord {
     pub sha256: String,
     pub blob_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// `safetensors`, `onnx`, `gguf`, `pickle` or `unknown`, from the bytes.
+    pub format: String,
+}
+
+/// A registered public key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub keyid: String,
+    pub name: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub namespaces: sqlx::types::Json<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revocation_reason: Option<String>,
+    pub revocation_note: Option<String>,
+}
+
+/// A signature document as received.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignatureRecord {
+    pub keyid: String,
+    pub envelope: String,
+    pub received_at: DateTime<Utc>,
+    pub received_by: String,
+}
+
+/// A move to record: point `alias` of `namespace/model` at `version` (None removes it).
+#[derive(Debug, Clone)]
+pub struct NewAliasMove<'a> {
+    pub namespace: &'a str,
+    pub model: &'a str,
+    pub alias: &'a str,
+    pub version: Option<i64>,
+    pub principal: &'a str,
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// One move of an alias; `version` is None when the alias was deleted.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AliasMove {
+    pub id: i64,
+    pub alias: String,
+    pub version: Option<i64>,
+    pub previous_version: Option<i64>,
+    pub principal: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Which namespaces a listing may show.
@@ -206,6 +257,46 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
         root: &RootFn,
     ) -> Result<VersionRecord>;
+
+    // Namespace policy.
+    async fn get_policy(&self, namespace: &str) -> Result<Value>;
+    async fn set_policy(&self, namespace: &str, policy: &Value) -> Result<()>;
+
+    // Keys and signatures.
+    async fn create_key(&self, key: &KeyRecord) -> Result<()>;
+    async fn get_key(&self, keyid: &str) -> Result<KeyRecord>;
+    /// Keys ordered by keyid, after `after`.
+    async fn list_keys(&self, after: &str, limit: i64) -> Result<Vec<KeyRecord>>;
+    /// Every key, for verification.
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>>;
+    async fn revoke_key(
+        &self,
+        keyid: &str,
+        reason: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Stores a verified signature; `Conflict` when that key already signed the version.
+    async fn add_signature(&self, version_id: Uuid, s: &SignatureRecord) -> Result<()>;
+    async fn signatures_of(&self, version_id: Uuid) -> Result<Vec<SignatureRecord>>;
+    /// Versions carrying a signature by this key.
+    async fn versions_signed_by(&self, keyid: &str) -> Result<Vec<VersionRecord>>;
+
+    // Aliases.
+    /// Points an alias at a version (or removes it with None), recording the move
+    /// in the history in the same transaction; returns the previous version.
+    async fn move_alias(&self, m: &NewAliasMove<'_>) -> Result<Option<i64>>;
+    /// alias → version for a model's current aliases.
+    async fn aliases_of(&self, namespace: &str, model: &str) -> Result<Vec<(String, i64)>>;
+    /// A model's alias moves, newest first, with ids below `before`.
+    async fn alias_history(
+        &self,
+        namespace: &str,
+        model: &str,
+        alias: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<AliasMove>>;
 
     // Blob bookkeeping.
     /// Which of these blob ids a file row references.

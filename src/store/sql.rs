@@ -420,7 +420,7 @@ macro_rules! impl_sql_store {
                 version_id: uuid::Uuid,
             ) -> $crate::error::Result<Vec<$crate::store::FileRecord>> {
                 Ok(sqlx::query_as(
-                    "SELECT path, size, sha256, blob_id, created_at FROM files \
+                    "SELECT path, size, sha256, blob_id, created_at, format FROM files \
                      WHERE version_id = $1 ORDER BY path",
                 )
                 .bind(version_id)
@@ -455,10 +455,12 @@ macro_rules! impl_sql_store {
                     ));
                 }
                 sqlx::query(
-                    "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (version_id, path) DO UPDATE \
+                    "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, \
+                     format) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (version_id, path) DO UPDATE \
                      SET size = excluded.size, sha256 = excluded.sha256, \
-                     blob_id = excluded.blob_id, created_at = excluded.created_at",
+                     blob_id = excluded.blob_id, created_at = excluded.created_at, \
+                     format = excluded.format",
                 )
                 .bind(version_id)
                 .bind(&f.path)
@@ -466,6 +468,7 @@ macro_rules! impl_sql_store {
                 .bind(&f.sha256)
                 .bind(f.blob_id)
                 .bind(f.created_at)
+                .bind(&f.format)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -503,7 +506,7 @@ macro_rules! impl_sql_store {
                 // Read after the lock: an upload that committed first is included,
                 // one still waiting will find the version sealed and fail.
                 let files: Vec<$crate::store::FileRecord> = sqlx::query_as(
-                    "SELECT path, size, sha256, blob_id, created_at FROM files \
+                    "SELECT path, size, sha256, blob_id, created_at, format FROM files \
                      WHERE version_id = $1",
                 )
                 .bind(version_id)
@@ -527,6 +530,253 @@ macro_rules! impl_sql_store {
                     .await?;
                 tx.commit().await?;
                 Ok(v)
+            }
+
+            async fn get_policy(&self, namespace: &str) -> $crate::error::Result<serde_json::Value> {
+                let p: sqlx::types::Json<serde_json::Value> =
+                    sqlx::query_scalar("SELECT policy FROM namespaces WHERE name = $1")
+                        .bind(namespace)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(p.0)
+            }
+
+            async fn set_policy(
+                &self,
+                namespace: &str,
+                policy: &serde_json::Value,
+            ) -> $crate::error::Result<()> {
+                let n = sqlx::query("UPDATE namespaces SET policy = $2 WHERE name = $1")
+                    .bind(namespace)
+                    .bind(sqlx::types::Json(policy))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err($crate::error::Error::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn create_key(&self, k: &$crate::store::KeyRecord) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO keys (keyid, name, algorithm, public_key, namespaces, expires_at, \
+                     created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&k.keyid)
+                .bind(&k.name)
+                .bind(&k.algorithm)
+                .bind(&k.public_key)
+                .bind(&k.namespaces)
+                .bind(k.expires_at)
+                .bind(k.created_at)
+                .bind(&k.created_by)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_constraint(e, "this key is already registered"))?;
+                Ok(())
+            }
+
+            async fn get_key(&self, keyid: &str) -> $crate::error::Result<$crate::store::KeyRecord> {
+                Ok(sqlx::query_as(concat!($crate::store::sql::key_select!(), " WHERE keyid = $1"))
+                    .bind(keyid)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn list_keys(
+                &self,
+                after: &str,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::KeyRecord>> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::key_select!(),
+                    " WHERE keyid > $1 ORDER BY keyid LIMIT $2"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn all_keys(&self) -> $crate::error::Result<Vec<$crate::store::KeyRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::key_select!())
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn revoke_key(
+                &self,
+                keyid: &str,
+                reason: &str,
+                note: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<()> {
+                // A retired key can still be declared compromised later; nothing
+                // else overwrites a revocation.
+                let n = sqlx::query(
+                    "UPDATE keys SET revoked_at = $2, revocation_reason = $3, revocation_note = $4 \
+                     WHERE keyid = $1 AND (revoked_at IS NULL \
+                       OR (revocation_reason = 'retired' AND $3 = 'compromised'))",
+                )
+                .bind(keyid)
+                .bind(at)
+                .bind(reason)
+                .bind(note)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    self.get_key(keyid).await?;
+                    return Err($crate::error::Error::Conflict("the key is already revoked".into()));
+                }
+                Ok(())
+            }
+
+            async fn add_signature(
+                &self,
+                version_id: uuid::Uuid,
+                s: &$crate::store::SignatureRecord,
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO signatures (version_id, keyid, envelope, received_at, received_by) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(version_id)
+                .bind(&s.keyid)
+                .bind(&s.envelope)
+                .bind(s.received_at)
+                .bind(&s.received_by)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_constraint(e, "this key already signed the version"))?;
+                Ok(())
+            }
+
+            async fn signatures_of(
+                &self,
+                version_id: uuid::Uuid,
+            ) -> $crate::error::Result<Vec<$crate::store::SignatureRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT keyid, envelope, received_at, received_by FROM signatures \
+                     WHERE version_id = $1 ORDER BY received_at, keyid",
+                )
+                .bind(version_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn versions_signed_by(
+                &self,
+                keyid: &str,
+            ) -> $crate::error::Result<Vec<$crate::store::VersionRecord>> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::version_select!(),
+                    " WHERE v.id IN (SELECT version_id FROM signatures WHERE keyid = $1) \
+                     ORDER BY m.namespace, m.name, v.version"
+                ))
+                .bind(keyid)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn move_alias(
+                &self,
+                mv: &$crate::store::NewAliasMove<'_>,
+            ) -> $crate::error::Result<Option<i64>> {
+                let $crate::store::NewAliasMove { namespace, model, alias, version, principal, reason, at } = *mv;
+                let mut tx = self.begin_write().await?;
+                let model_id: uuid::Uuid =
+                    sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
+                        .bind(namespace)
+                        .bind(model)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO aliases (model_id, alias, version, updated_at, updated_by) \
+                     VALUES ($1, $2, NULL, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(model_id)
+                .bind(alias)
+                .bind(at)
+                .bind(principal)
+                .execute(&mut *tx)
+                .await?;
+                // The update takes the alias row's lock: concurrent moves of one alias
+                // queue here, and each records the version the previous one set.
+                let previous: Option<i64> = sqlx::query_scalar(
+                    "UPDATE aliases SET updated_at = $3, updated_by = $4 \
+                     WHERE model_id = $1 AND alias = $2 RETURNING version",
+                )
+                .bind(model_id)
+                .bind(alias)
+                .bind(at)
+                .bind(principal)
+                .fetch_one(&mut *tx)
+                .await?;
+                if version.is_none() && previous.is_none() {
+                    return Err($crate::error::Error::NotFound);
+                }
+                sqlx::query("UPDATE aliases SET version = $3 WHERE model_id = $1 AND alias = $2")
+                    .bind(model_id)
+                    .bind(alias)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO alias_history (model_id, alias, version, previous_version, \
+                     principal, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(model_id)
+                .bind(alias)
+                .bind(version)
+                .bind(previous)
+                .bind(principal)
+                .bind(reason)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(previous)
+            }
+
+            async fn aliases_of(
+                &self,
+                namespace: &str,
+                model: &str,
+            ) -> $crate::error::Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT a.alias, a.version FROM aliases a JOIN models m ON m.id = a.model_id \
+                     WHERE m.namespace = $1 AND m.name = $2 AND a.version IS NOT NULL \
+                     ORDER BY a.alias",
+                )
+                .bind(namespace)
+                .bind(model)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn alias_history(
+                &self,
+                namespace: &str,
+                model: &str,
+                alias: &str,
+                before: i64,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::AliasMove>> {
+                Ok(sqlx::query_as(
+                    "SELECT h.id, h.alias, h.version, h.previous_version, h.principal, h.reason, \
+                     h.at FROM alias_history h JOIN models m ON m.id = h.model_id \
+                     WHERE m.namespace = $1 AND m.name = $2 AND h.alias = $3 AND h.id < $4 \
+                     ORDER BY h.id DESC LIMIT $5",
+                )
+                .bind(namespace)
+                .bind(model)
+                .bind(alias)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn referenced_blobs(
@@ -580,5 +830,14 @@ macro_rules! version_select {
     };
 }
 
+/// The columns of a key.
+macro_rules! key_select {
+    () => {
+        "SELECT keyid, name, algorithm, public_key, namespaces, expires_at, created_at, \
+         created_by, revoked_at, revocation_reason, revocation_note FROM keys"
+    };
+}
+
 pub(crate) use impl_sql_store;
+pub(crate) use key_select;
 pub(crate) use version_select;

@@ -10,7 +10,7 @@ use signet::auth::Secret;
 use signet::store::TokenRecord;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, Signer, TestApp, error_code};
 
 crate::on_both_backends!(
     every_route_answers_each_kind_of_caller_as_the_matrix_says,
@@ -56,6 +56,9 @@ enum Rule {
     /// Namespace roles listed may (admin too); other roles of `fraud` get 403;
     /// callers without a role there get 404.
     Roles(u16, &'static [&'static str]),
+    /// About public data (keys): the roles listed may (admin too); every other
+    /// authenticated caller gets 403.
+    Public(u16, &'static [&'static str]),
 }
 
 const READERS: &[&str] = &[
@@ -68,6 +71,7 @@ const READERS: &[&str] = &[
 ];
 const PUBLISHERS: &[&str] = &["maintainer", "publisher"];
 const MANAGERS: &[&str] = &["maintainer"];
+const PROMOTERS: &[&str] = &["maintainer", "approver"];
 
 impl Rule {
     fn expect(self, actor: &str) -> u16 {
@@ -79,6 +83,13 @@ impl Rule {
             Rule::Anyone(ok) => ok,
             Rule::Admin(ok) => {
                 if actor == "admin" {
+                    ok
+                } else {
+                    403
+                }
+            }
+            Rule::Public(ok, allowed) => {
+                if actor == "admin" || allowed.contains(&actor) {
                     ok
                 } else {
                     403
@@ -104,6 +115,7 @@ type Build = for<'a> fn(&'a Fixture, &'a str) -> BoxFuture<'a, RequestBuilder>;
 struct Fixture {
     app: TestApp,
     tokens: std::collections::HashMap<&'static str, String>,
+    signer: Signer,
 }
 
 impl Fixture {
@@ -125,6 +137,16 @@ impl Fixture {
             .put_file("fraud", "scorer", v, "m.bin", b"w".to_vec(), None)
             .await;
         v
+    }
+
+    /// A fresh trusted key for `fraud`, registered by the admin.
+    async fn fresh_key(&self) -> Signer {
+        let k = Signer::generate();
+        assert_eq!(
+            k.register(&self.app, "spare", &["fraud"]).await.status(),
+            StatusCode::CREATED
+        );
+        k
     }
 }
 
@@ -329,6 +351,141 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "POST",
+            "/v1/models/{ns}/{model}/versions/{v}/signatures",
+            Rule::Roles(201, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let (v, st) = f
+                        .app
+                        .sealed_version("fraud", "scorer", json!({}), &[("m.bin", a.as_bytes())])
+                        .await;
+                    f.call(
+                        a,
+                        Method::POST,
+                        &format!("/v1/models/fraud/scorer/versions/{v}/signatures"),
+                    )
+                    .json(&f.signer.envelope(&st))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/signatures",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        "/v1/models/fraud/scorer/versions/2/signatures",
+                    )
+                })
+            },
+        ),
+        (
+            "PUT",
+            "/v1/models/{ns}/{model}/aliases/{alias}",
+            Rule::Roles(200, PROMOTERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::PUT,
+                        &format!("/v1/models/fraud/scorer/aliases/a-{a}"),
+                    )
+                    .json(&json!({"version": 2}))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/aliases/{alias}",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(a, Method::GET, "/v1/models/fraud/scorer/aliases/staging")
+                })
+            },
+        ),
+        (
+            "DELETE",
+            "/v1/models/{ns}/{model}/aliases/{alias}",
+            Rule::Roles(204, PROMOTERS),
+            |f, a| {
+                Box::pin(async move {
+                    assert_eq!(
+                        f.app
+                            .promote("fraud", "scorer", &format!("d-{a}"), 2)
+                            .await
+                            .status(),
+                        StatusCode::OK
+                    );
+                    f.call(
+                        a,
+                        Method::DELETE,
+                        &format!("/v1/models/fraud/scorer/aliases/d-{a}"),
+                    )
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/aliases/{alias}/history",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        "/v1/models/fraud/scorer/aliases/staging/history",
+                    )
+                })
+            },
+        ),
+        ("POST", "/v1/keys", Rule::Roles(201, MANAGERS), |f, a| {
+            Box::pin(async move {
+                let k = Signer::generate();
+                f.call(a, Method::POST, "/v1/keys")
+                    .json(&json!({"name": a, "public_key": k.pem, "namespaces": ["fraud"]}))
+            })
+        }),
+        ("GET", "/v1/keys", Rule::Anyone(200), |f, a| {
+            Box::pin(async move { f.call(a, Method::GET, "/v1/keys") })
+        }),
+        ("GET", "/v1/keys/{keyid}", Rule::Anyone(200), |f, a| {
+            Box::pin(async move { f.call(a, Method::GET, &format!("/v1/keys/{}", f.signer.keyid)) })
+        }),
+        (
+            "POST",
+            "/v1/keys/{keyid}/revoke",
+            Rule::Public(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let k = f.fresh_key().await;
+                    f.call(a, Method::POST, &format!("/v1/keys/{}/revoke", k.keyid))
+                        .json(&json!({"reason": "retired"}))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/namespaces/{ns}/policy",
+            Rule::Roles(200, READERS),
+            |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/namespaces/fraud/policy") }),
+        ),
+        (
+            "PUT",
+            "/v1/namespaces/{ns}/policy",
+            Rule::Roles(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(a, Method::PUT, "/v1/namespaces/fraud/policy")
+                        .json(&json!({}))
+                })
+            },
+        ),
     ]
 }
 
@@ -351,6 +508,26 @@ async fn fixture(b: Backend) -> Fixture {
         .await;
     assert_eq!(
         app.seal("fraud", "scorer", 1).await.status(),
+        StatusCode::OK
+    );
+    // Version 2: sealed, signed, and pointed at by `staging`.
+    let signer = Signer::generate();
+    assert_eq!(
+        signer.register(&app, "ci", &["fraud"]).await.status(),
+        StatusCode::CREATED
+    );
+    let (v2, st) = app
+        .sealed_version("fraud", "scorer", json!({}), &[("m.bin", b"v2")])
+        .await;
+    assert_eq!(v2, 2);
+    assert_eq!(
+        app.sign("fraud", "scorer", 2, &signer.envelope(&st))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.promote("fraud", "scorer", "staging", 2).await.status(),
         StatusCode::OK
     );
 
@@ -392,7 +569,11 @@ async fn fixture(b: Backend) -> Fixture {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     tokens.insert("expired-token", expired_token(&app, "expired-token").await);
-    Fixture { app, tokens }
+    Fixture {
+        app,
+        tokens,
+        signer,
+    }
 }
 
 async fn mint(app: &TestApp, principal: &str) -> String {

@@ -370,3 +370,125 @@ pub async fn error_code(r: Response) -> String {
     let v: Value = r.json().await.expect("error body is JSON");
     v["error"]["code"].as_str().expect("error.code").to_owned()
 }
+
+/// A signing key held by a test "pipeline". PAE, key ids and envelopes are
+/// computed here by hand from the specifications, not with Signet's code.
+pub struct Signer {
+    key: ed25519_dalek::SigningKey,
+    pub pem: String,
+    pub keyid: String,
+}
+
+impl Signer {
+    pub fn generate() -> Self {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let pem = key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let keyid = sha256_hex(pem.as_bytes());
+        Self { key, pem, keyid }
+    }
+
+    /// Registers this key for `namespaces` as the admin; returns the answer.
+    pub async fn register(&self, app: &TestApp, name: &str, namespaces: &[&str]) -> Response {
+        app.req(Method::POST, "/v1/keys")
+            .json(&json!({"name": name, "public_key": self.pem, "namespaces": namespaces}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A DSSE envelope over `payload` (in-toto type), signed over the PAE.
+    pub fn envelope_over(&self, payload: &[u8]) -> Value {
+        use base64::Engine;
+        use ed25519_dalek::Signer as _;
+        let ty = "application/vnd.in-toto+json";
+        let mut pae = format!("DSSEv1 {} {} {} ", ty.len(), ty, payload.len()).into_bytes();
+        pae.extend_from_slice(payload);
+        let sig = self.key.sign(&pae);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        json!({
+            "payload": b64.encode(payload),
+            "payloadType": ty,
+            "signatures": [{"keyid": self.keyid, "sig": b64.encode(sig.to_bytes())}]
+        })
+    }
+
+    pub fn envelope(&self, statement: &Value) -> Value {
+        self.envelope_over(&serde_json::to_vec(statement).unwrap())
+    }
+}
+
+impl TestApp {
+    pub async fn sign(&self, ns: &str, model: &str, v: i64, envelope: &Value) -> Response {
+        self.req(
+            Method::POST,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/signatures"),
+        )
+        .json(envelope)
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn promote(&self, ns: &str, model: &str, alias: &str, v: i64) -> Response {
+        self.req(
+            Method::PUT,
+            &format!("/v1/models/{ns}/{model}/aliases/{alias}"),
+        )
+        .json(&json!({"version": v}))
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Creates a version with `lineage`, uploads `files`, seals it; returns the
+    /// version number and the statement to sign.
+    pub async fn sealed_version(
+        &self,
+        ns: &str,
+        model: &str,
+        lineage: Value,
+        files: &[(&str, &[u8])],
+    ) -> (i64, Value) {
+        let r = self
+            .create_version(ns, model, json!({ "lineage": lineage }))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v = r.json::<Value>().await.unwrap()["version"]
+            .as_i64()
+            .unwrap();
+        for (path, bytes) in files {
+            let r = self
+                .put_file(ns, model, v, path, bytes.to_vec(), None)
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED, "{path}");
+        }
+        let r = self.seal(ns, model, v).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        (v, r.json::<Value>().await.unwrap()["statement"].clone())
+    }
+}
+
+/// A lineage that satisfies the default `production` policy.
+pub fn full_lineage() -> Value {
+    json!({
+        "code": {"repo": "https://git.example.com/fraud/scorer", "commit": "ab".repeat(20)},
+        "data": [{"name": "tx", "sha256": "cd".repeat(32)}],
+        "environment": {"image": "train:1.4", "python": "3.11"}
+    })
+}
+
+/// A small, valid safetensors file: one F32 tensor of two values.
+pub fn safetensors_bytes() -> Vec<u8> {
+    let header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header);
+    out.extend_from_slice(&[0u8; 8]);
+    out
+}

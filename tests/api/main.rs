@@ -9,5 +9,6 @@ mod access;
 mod edges;
 mod openapi;
 mod roundtrip;
+mod signing;
 mod uploads;
 mod versions;

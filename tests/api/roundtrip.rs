@@ -33,7 +33,7 @@ async fn a_pushed_version_comes_back_byte_exact_with_its_statement(b: Backend) {
 
     // 12 MiB crosses the 8 MiB multipart boundary; the empty file has no parts.
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("weights/model.safetensors", bytes_of(12 << 20, 1)),
+        ("weights/model.bin", bytes_of(12 << 20, 1)),
         ("a.txt", b"config".to_vec()),
         ("a/b", bytes_of(1000, 2)),
         ("empty", Vec::new()),
@@ -61,7 +61,7 @@ async fn a_pushed_version_comes_back_byte_exact_with_its_statement(b: Backend) {
     assert_eq!(sealed["state"], "sealed");
 
     // Statement order is by path components: a/b, a.txt, empty, weights/...
-    let order = ["a/b", "a.txt", "empty", "weights/model.safetensors"];
+    let order = ["a/b", "a.txt", "empty", "weights/model.bin"];
     let by_path = |p: &str| files.iter().find(|(q, _)| *q == p).unwrap().1.clone();
     let mut cat = Vec::new();
     for p in order {

@@ -1,0 +1,219 @@
+//! Verification, in the order `design.md` gives it: envelope shape, PAE, a
+//! registered key whose signature verifies (the keyid only narrows the search),
+//! that key's standing, and only then the statement against what was recorded.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::Signature;
+use serde_json::Value;
+
+use super::dsse;
+use super::keys::TrustedKey;
+use super::statement::{PREDICATE_TYPE, Resource, STATEMENT_TYPE, root_digest};
+use crate::names::{ModelRef, VersionNumber};
+
+/// What a statement must say to count for one sealed version.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub registry: &'a str,
+    pub model: &'a ModelRef,
+    pub version: VersionNumber,
+    pub lineage: &'a Value,
+    /// In statement order.
+    pub resources: &'a [Resource],
+}
+
+/// Why a signature does not count. Codes are the API's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rejection {
+    /// The envelope is malformed, or the key it names does not verify it.
+    SignatureInvalid,
+    /// No registered key verifies it, or the key is out of scope or expired.
+    UntrustedKey,
+    /// The key was revoked in a way that cancels this signature.
+    KeyRevoked,
+    /// Signed bytes that are not exactly this version's statement.
+    StatementMismatch,
+}
+
+impl Rejection {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::SignatureInvalid => "signature_invalid",
+            Rejection::UntrustedKey => "untrusted_key",
+            Rejection::KeyRevoked => "key_revoked",
+            Rejection::StatementMismatch => "statement_mismatch",
+        }
+    }
+}
+
+/// A signature that verified against a trusted key, for one version. Only
+/// [`verify`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedSignature {
+    keyid: String,
+    key_name: String,
+}
+
+impl VerifiedSignature {
+    pub fn keyid(&self) -> &str {
+        &self.keyid
+    }
+
+    pub fn key_name(&self) -> &str {
+        &self.key_name
+    }
+}
+
+/// Verifies one stored or uploaded signature document (envelope or bundle).
+///
+/// `received_at` decides whether a retired key still counts; `now` decides
+/// expiry.
+pub fn verify(
+    doc: &[u8],
+    keys: &[TrustedKey],
+    expected: &Expected<'_>,
+    received_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<VerifiedSignature, Rejection> {
+    let env = dsse::parse(doc).map_err(|_| Rejection::SignatureInvalid)?;
+    let pae = env.pae();
+
+    let mut named_a_registered_key = false;
+    let mut best: Option<Rejection> = None;
+    for s in &env.signatures {
+        let Ok(sig) = Signature::from_slice(&s.sig) else {
+            continue;
+        };
+        let hinted = s.keyid.as_deref();
+        named_a_registered_key |= keys.iter().any(|k| Some(k.keyid.as_str()) == hinted);
+        // The hinted key first, then the rest: the hint is a shortcut, not a claim.
+        let order = keys
+            .iter()
+            .filter(|k| Some(k.keyid.as_str()) == hinted)
+            .chain(keys.iter().filter(|k| Some(k.keyid.as_str()) != hinted));
+        for key in order {
+            if key.key.verify_strict(&pae, &sig).is_err() {
+                continue;
+            }
+            let standing = if key.revoked_for(received_at) {
+                Err(Rejection::KeyRevoked)
+            } else if !key.in_scope(expected.model.namespace.as_str()) || key.expired(now) {
+                Err(Rejection::UntrustedKey)
+            } else {
+                Ok(())
+            };
+            match standing {
+                Ok(()) => {
+                    if !statement_matches(&env.payload, expected) {
+                        return Err(Rejection::StatementMismatch);
+                    }
+                    return Ok(VerifiedSignature {
+                        keyid: key.keyid.clone(),
+                        key_name: key.name.clone(),
+                    });
+                }
+                Err(r) => best = best.max(Some(r)),
+            }
+        }
+    }
+    Err(best.unwrap_or(if named_a_registered_key {
+        Rejection::SignatureInvalid
+    } else {
+        Rejection::UntrustedKey
+    }))
+}
+
+/// Whether the signed statement is exactly this version's: type, subject and root
+/// digest, the resources (names, sizes, digests), registry, model, version and
+/// lineage. Lineage is compared as data (see [`normalize`]).
+fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
+    let Ok(st) = serde_json::from_slice::<Value>(payload) else {
+        return false;
+    };
+    let model = exp.model.to_string();
+    let root = root_digest(exp.resources).to_hex();
+    let subject_ok = matches!(st["subject"].as_array(), Some(s) if s.len() == 1
+        && s[0]["name"] == model.as_str()
+        && s[0]["digest"]["sha256"] == root.as_str());
+    let mut signed = BTreeMap::new();
+    for r in st["predicate"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), Some(digest), Some(size)) =
+            (r["name"].as_str(), r["digest"].as_str(), r["size"].as_u64())
+        else {
+            return false;
+        };
+        if r["algorithm"] != "sha256" || signed.insert(name, (digest, size)).is_some() {
+            return false;
+        }
+    }
+    let recorded: BTreeMap<&str, (String, u64)> = exp
+        .resources
+        .iter()
+        .map(|r| (r.path.as_str(), (r.sha256.to_hex(), r.size)))
+        .collect();
+    let resources_ok = signed.len() == recorded.len()
+        && signed.iter().all(|(name, (d, s))| {
+            recorded
+                .get(name)
+                .is_some_and(|(rd, rs)| rd == d && rs == s)
+        });
+    let b = &st["predicate"]["signet"];
+    st["_type"] == STATEMENT_TYPE
+        && st["predicateType"] == PREDICATE_TYPE
+        && subject_ok
+        && resources_ok
+        && b["registry"] == exp.registry
+        && b["model"] == model.as_str()
+        && b["version"].as_i64() == Some(exp.version.get())
+        && normalize(&b["lineage"]) == normalize(exp.lineage)
+}
+
+/// Lineage as data: key order never matters (JSON objects), and an absent field,
+/// `null`, `[]` and `{}` are the same, at any depth.
+pub fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalize(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn absent_null_and_empty_lineage_fields_are_the_same() {
+        assert_eq!(
+            normalize(
+                &json!({"code": {"commit": "ab"}, "data": [], "run": null, "environment": {}})
+            ),
+            normalize(&json!({"code": {"commit": "ab", "repo": null}}))
+        );
+        assert_ne!(
+            normalize(&json!({"code": {"commit": "ab"}})),
+            normalize(&json!({"code": {"commit": "cd"}}))
+        );
+    }
+}
