@@ -1,0 +1,165 @@
+//! Promotion latency over real HTTP: PUT alias with verification, policy and
+//! history, with 1 and 16 concurrent approvers. The metadata store is the one
+//! named by SIGNET_BENCH_DATABASE_URL (default: a fresh SQLite file); blobs go to
+//! a temporary directory (promotion reads no blob).
+//!
+//! cargo bench --bench promote
+//! SIGNET_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/signet_bench cargo bench --bench promote
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::pkcs8::EncodePublicKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use serde_json::{Value, json};
+use signet::auth::Secret;
+use signet::config::{LogFormat, ServeConfig, StorageConfig};
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::env::var("SIGNET_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let admin = Secret::generate();
+    let cfg = ServeConfig {
+        storage: StorageConfig {
+            database_url: db.clone(),
+            storage_url: dir.path().join("blobs").display().to_string(),
+            s3_endpoint: None,
+            s3_region: None,
+            s3_allow_http: false,
+        },
+        listen: "127.0.0.1:0".into(),
+        registry_name: "bench".into(),
+        max_file_size: 1 << 30,
+        bootstrap_token: Some(admin.expose().to_owned()),
+        gc_interval_secs: 0,
+        gc_grace_secs: 86_400,
+        rbac_model: None,
+        rbac_policy: None,
+        token_default_days: 90,
+        token_max_days: 365,
+        log_format: LogFormat::Text,
+    };
+    let (state, _) = signet::server::build(&cfg)
+        .await
+        .expect("service starts (fresh database?)");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(signet::server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let c = reqwest::Client::new();
+    let tok = admin.expose().to_owned();
+    let call = |m: reqwest::Method, p: &str| c.request(m, format!("{base}{p}")).bearer_auth(&tok);
+
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem = sk
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    use reqwest::Method as M;
+    call(M::POST, "/v1/namespaces")
+        .json(&json!({"name": "fraud"}))
+        .send()
+        .await
+        .unwrap();
+    call(M::POST, "/v1/models")
+        .json(&json!({"namespace": "fraud", "name": "scorer"}))
+        .send()
+        .await
+        .unwrap();
+    call(M::POST, "/v1/keys")
+        .json(&json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}))
+        .send()
+        .await
+        .unwrap();
+    let lineage = json!({"code": {"commit": "ab".repeat(20)}, "data": [{"sha256": "cd".repeat(32)}], "environment": {"image": "x"}});
+    for i in 1..=2 {
+        call(M::POST, "/v1/models/fraud/scorer/versions")
+            .json(&json!({"lineage": lineage}))
+            .send()
+            .await
+            .unwrap();
+        for f in 0..8 {
+            call(
+                M::PUT,
+                &format!("/v1/models/fraud/scorer/versions/{i}/files/shard-{f}.bin"),
+            )
+            .body(vec![i as u8; 1024])
+            .send()
+            .await
+            .unwrap();
+        }
+        let sealed: Value = call(
+            M::POST,
+            &format!("/v1/models/fraud/scorer/versions/{i}/seal"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let payload = serde_json::to_vec(&sealed["statement"]).unwrap();
+        let ty = "application/vnd.in-toto+json";
+        let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let r = call(
+            M::POST,
+            &format!("/v1/models/fraud/scorer/versions/{i}/signatures"),
+        )
+        .json(&json!({"payload": b64.encode(&payload), "payloadType": ty,
+                "signatures": [{"sig": b64.encode(sig.to_bytes())}]}))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    println!("backend: {}", db.split(':').next().unwrap());
+    for concurrency in [1usize, 16] {
+        let per_worker = 2000 / concurrency;
+        let started = Instant::now();
+        let workers: Vec<_> = (0..concurrency)
+            .map(|w| {
+                let req = call(M::PUT, "/v1/models/fraud/scorer/aliases/production");
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(per_worker);
+                    for i in 0..per_worker {
+                        let r = req
+                            .try_clone()
+                            .unwrap()
+                            .json(&json!({"version": 1 + (w + i) % 2}));
+                        let t = Instant::now();
+                        let resp = r.send().await.unwrap();
+                        assert_eq!(resp.status(), 200);
+                        resp.bytes().await.unwrap();
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let mut all: Vec<Duration> = Vec::new();
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        let wall = started.elapsed();
+        all.sort();
+        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+        println!(
+            "{concurrency:>2} approvers: {} promotions in {:.2} s ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms",
+            all.len(),
+            wall.as_secs_f64(),
+            all.len() as f64 / wall.as_secs_f64(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3
+        );
+    }
+}
