@@ -48,13 +48,7 @@ fn main() {
         "signatures": [{"keyid": "k", "sig": b64.encode(sk.sign(&pae).to_bytes())}]
     }))
     .unwrap();
-    let expected = Expected {
-        registry: "signet",
-        model: &model,
-        version,
-        lineage: &lineage,
-        resources: &resources,
-    };
+    let expected = Expected::new("signet", &model, version, &lineage, &resources);
     let keys = [key];
     let now = Utc::now();
     assert!(verify(&doc, &keys, &expected, now, now).is_ok());

@@ -143,6 +143,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(models::create_version, models::list_versions))
         .routes(routes!(models::get_version))
         .routes(routes!(models::seal))
+        .routes(routes!(models::statement))
         .routes(routes!(
             files::put_file,
             files::get_file,

@@ -233,3 +233,23 @@ pub async fn seal(
         statement: sealed.statement,
     }))
 }
+
+/// The unsigned in-toto statement of a sealed version: what a signer signs.
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/statement", tag = "signing",
+    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    responses((status = 200, description = "in-toto Statement v1", body = Object),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`version_not_sealed`")))]
+pub async fn statement(
+    State(st): State<AppState>,
+    p: Principal,
+    VersionPath(model, number): VersionPath,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
+    let v = st.registry.version(&model, number).await?;
+    if !v.is_sealed() {
+        return Err(crate::error::Error::VersionNotSealed.into());
+    }
+    let files = st.registry.store.files_of(v.id).await?;
+    Ok(Json(st.registry.statement(&v, &files)?))
+}

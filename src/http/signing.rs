@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AliasPath, ApiJson, ApiQuery, PageQuery, VersionPath, next_cursor};
-use super::views::{VersionView, version_view};
+use super::views::{VersionView, version_view, version_view_of};
 use crate::auth::{Action, Principal, Resource, authorize};
 use crate::error::Error;
 use crate::names::VersionNumber;
@@ -134,15 +134,14 @@ pub async fn put_alias(
         return Err(ApiError::invalid("reason is limited to 1024 bytes"));
     }
     let v = st.registry.version(&model, req.version).await?;
-    let ok = st
-        .registry
-        .check_promotion(&v, alias.as_str())
-        .await?
-        .map_err(Error::PromotionRefused)?;
+    let gate = st.registry.check_promotion(&v, alias.as_str()).await?;
+    let ok = gate.outcome.map_err(Error::PromotionRefused)?;
     st.registry
         .promote(&permit, &p, &model, alias.as_str(), ok, &req.reason)
         .await?;
-    Ok(Json(version_view(&st, v).await?))
+    Ok(Json(
+        version_view_of(&st, v, gate.files, gate.verification).await?,
+    ))
 }
 
 /// The version an alias points at (how deployers resolve `production`).

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use crate::registry::format::Format;
+use crate::registry::promotion::Verification;
 use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
 
 #[derive(Serialize, ToSchema)]
@@ -191,6 +192,16 @@ impl VersionView {
 pub async fn version_view(st: &AppState, v: VersionRecord) -> Result<VersionView, ApiError> {
     let files = st.registry.store.files_of(v.id).await?;
     let ver = st.registry.verification(&v, &files).await?;
+    version_view_of(st, v, files, ver).await
+}
+
+/// The full view of a version whose files and verification are already known.
+pub async fn version_view_of(
+    st: &AppState,
+    v: VersionRecord,
+    files: Vec<FileRecord>,
+    ver: Verification,
+) -> Result<VersionView, ApiError> {
     let aliases = st
         .registry
         .store

@@ -153,6 +153,14 @@ impl Verification {
     }
 }
 
+/// What the gate found: the files and signatures it judged, and its verdict.
+pub struct Gate {
+    pub files: Vec<FileRecord>,
+    pub verification: Verification,
+    /// The proof, or every reason (API codes) for refusing.
+    pub outcome: std::result::Result<Promotable, Vec<String>>,
+}
+
 /// Proof that a version passed the gate for one alias. Only
 /// [`Registry::check_promotion`] makes one, and only `promote` accepts it.
 #[derive(Debug)]
@@ -224,13 +232,13 @@ impl Registry {
         };
         let model = ModelRef::parse(&format!("{}/{}", v.namespace, v.model))?;
         let sorted = resources(files)?;
-        let expected = Expected {
-            registry: &self.name,
-            model: &model,
-            version: VersionNumber::new(v.version)?,
-            lineage: &v.lineage.0,
-            resources: &sorted,
-        };
+        let expected = Expected::new(
+            &self.name,
+            &model,
+            VersionNumber::new(v.version)?,
+            &v.lineage.0,
+            &sorted,
+        );
         let now = Utc::now();
         let signatures = stored
             .into_iter()
@@ -254,11 +262,7 @@ impl Registry {
 
     /// Every reason a version cannot be promoted to `alias` now, or the proof that
     /// it can.
-    pub async fn check_promotion(
-        &self,
-        v: &VersionRecord,
-        alias: &str,
-    ) -> Result<std::result::Result<Promotable, Vec<String>>> {
+    pub async fn check_promotion(&self, v: &VersionRecord, alias: &str) -> Result<Gate> {
         let files = self.store.files_of(v.id).await?;
         let ver = self.verification(v, &files).await?;
         let mut reasons: BTreeSet<&'static str> = ver.signature_reasons();
@@ -273,10 +277,15 @@ impl Registry {
         if !ver.policy.allow_unsafe_formats && files.iter().any(|f| Format::is_unsafe(&f.format)) {
             reasons.insert("unsafe_format");
         }
-        Ok(if reasons.is_empty() {
+        let outcome = if reasons.is_empty() {
             Ok(Promotable { version: v.version })
         } else {
             Err(reasons.into_iter().map(str::to_owned).collect())
+        };
+        Ok(Gate {
+            files,
+            verification: ver,
+            outcome,
         })
     }
 }

@@ -109,13 +109,13 @@ impl Registry {
         let model = ModelRef::parse(&format!("{}/{}", v.namespace, v.model))?;
         let keys = trusted_keys(self.store.all_keys().await?);
         let now = Utc::now();
-        let expected = Expected {
-            registry: &self.name,
-            model: &model,
-            version: VersionNumber::new(v.version)?,
-            lineage: &v.lineage.0,
-            resources: &sorted,
-        };
+        let expected = Expected::new(
+            &self.name,
+            &model,
+            VersionNumber::new(v.version)?,
+            &v.lineage.0,
+            &sorted,
+        );
         let verified = verify(doc, &keys, &expected, now, now).map_err(Error::SignatureRejected)?;
         let envelope = String::from_utf8(doc.to_vec()).map_err(|_| {
             Error::SignatureRejected(crate::signing::verify::Rejection::SignatureInvalid)

@@ -13,15 +13,41 @@ use super::keys::TrustedKey;
 use super::statement::{PREDICATE_TYPE, Resource, STATEMENT_TYPE, root_digest};
 use crate::names::{ModelRef, VersionNumber};
 
-/// What a statement must say to count for one sealed version.
-#[derive(Debug, Clone, Copy)]
+/// What a statement must say to count for one sealed version. Built once per
+/// version and reused for each of its signatures.
+#[derive(Debug, Clone)]
 pub struct Expected<'a> {
-    pub registry: &'a str,
-    pub model: &'a ModelRef,
-    pub version: VersionNumber,
-    pub lineage: &'a Value,
-    /// In statement order.
-    pub resources: &'a [Resource],
+    registry: &'a str,
+    namespace: &'a str,
+    model: String,
+    version: i64,
+    lineage: Value,
+    root: String,
+    resources: BTreeMap<&'a str, (String, u64)>,
+}
+
+impl<'a> Expected<'a> {
+    /// `resources` in statement order (the root digest depends on it).
+    pub fn new(
+        registry: &'a str,
+        model: &'a ModelRef,
+        version: VersionNumber,
+        lineage: &Value,
+        resources: &'a [Resource],
+    ) -> Self {
+        Self {
+            registry,
+            namespace: model.namespace.as_str(),
+            model: model.to_string(),
+            version: version.get(),
+            lineage: normalize(lineage),
+            root: root_digest(resources).to_hex(),
+            resources: resources
+                .iter()
+                .map(|r| (r.path.as_str(), (r.sha256.to_hex(), r.size)))
+                .collect(),
+        }
+    }
 }
 
 /// Why a signature does not count. Codes are the API's.
@@ -99,7 +125,7 @@ pub fn verify(
             }
             let standing = if key.revoked_for(received_at) {
                 Err(Rejection::KeyRevoked)
-            } else if !key.in_scope(expected.model.namespace.as_str()) || key.expired(now) {
+            } else if !key.in_scope(expected.namespace) || key.expired(now) {
                 Err(Rejection::UntrustedKey)
             } else {
                 Ok(())
@@ -132,36 +158,26 @@ fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
     let Ok(st) = serde_json::from_slice::<Value>(payload) else {
         return false;
     };
-    let model = exp.model.to_string();
-    let root = root_digest(exp.resources).to_hex();
     let subject_ok = matches!(st["subject"].as_array(), Some(s) if s.len() == 1
-        && s[0]["name"] == model.as_str()
-        && s[0]["digest"]["sha256"] == root.as_str());
-    let mut signed = BTreeMap::new();
-    for r in st["predicate"]["resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let (Some(name), Some(digest), Some(size)) =
-            (r["name"].as_str(), r["digest"].as_str(), r["size"].as_u64())
-        else {
-            return false;
-        };
-        if r["algorithm"] != "sha256" || signed.insert(name, (digest, size)).is_some() {
-            return false;
-        }
-    }
-    let recorded: BTreeMap<&str, (String, u64)> = exp
-        .resources
-        .iter()
-        .map(|r| (r.path.as_str(), (r.sha256.to_hex(), r.size)))
-        .collect();
-    let resources_ok = signed.len() == recorded.len()
-        && signed.iter().all(|(name, (d, s))| {
-            recorded
-                .get(name)
-                .is_some_and(|(rd, rs)| rd == d && rs == s)
+        && s[0]["name"] == exp.model.as_str()
+        && s[0]["digest"]["sha256"] == exp.root.as_str());
+    let Some(resources) = st["predicate"]["resources"].as_array() else {
+        return false;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let resources_ok = resources.len() == exp.resources.len()
+        && resources.iter().all(|r| {
+            let (Some(name), Some(digest), Some(size)) =
+                (r["name"].as_str(), r["digest"].as_str(), r["size"].as_u64())
+            else {
+                return false;
+            };
+            r["algorithm"] == "sha256"
+                && seen.insert(name)
+                && exp
+                    .resources
+                    .get(name)
+                    .is_some_and(|(d, s)| d == digest && *s == size)
         });
     let b = &st["predicate"]["signet"];
     st["_type"] == STATEMENT_TYPE
@@ -169,9 +185,9 @@ fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
         && subject_ok
         && resources_ok
         && b["registry"] == exp.registry
-        && b["model"] == model.as_str()
-        && b["version"].as_i64() == Some(exp.version.get())
-        && normalize(&b["lineage"]) == normalize(exp.lineage)
+        && b["model"] == exp.model.as_str()
+        && b["version"].as_i64() == Some(exp.version)
+        && normalize(&b["lineage"]) == exp.lineage
 }
 
 /// Lineage as data: key order never matters (JSON objects), and an absent field,

@@ -317,6 +317,32 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
+/// A write transaction. On SQLite it also holds the process's writer lock (see
+/// `sqlite.rs`); it dereferences to the connection like a `sqlx::Transaction`.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 /// Maps a unique-constraint violation to `Conflict` and a foreign-key violation to
 /// `NotFound`; anything else goes through the generic mapping.
 fn map_constraint(e: sqlx::Error, conflict: &str) -> Error {

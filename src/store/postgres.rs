@@ -1,7 +1,9 @@
 //! PostgreSQL backend.
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+
+use super::WriteTx;
 
 use crate::error::Result;
 
@@ -25,8 +27,11 @@ impl PgStore {
 
     /// Row locks taken by the statements themselves serialize writers; the
     /// default READ COMMITTED is enough for the patterns in `sql.rs`.
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+    async fn begin_write(&self) -> Result<WriteTx<Postgres>> {
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _turn: None,
+        })
     }
 }
 

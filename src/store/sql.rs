@@ -798,7 +798,7 @@ macro_rules! impl_sql_store {
 
         /// Takes the version's write lock and checks it is still a draft.
         async fn lock_draft(
-            tx: &mut sqlx::Transaction<'static, $db>,
+            tx: &mut $crate::store::WriteTx<$db>,
             version_id: uuid::Uuid,
         ) -> $crate::error::Result<()> {
             let n = sqlx::query("UPDATE versions SET state = state WHERE id = $1 AND state = 'draft'")

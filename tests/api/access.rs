@@ -486,6 +486,20 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/statement",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        "/v1/models/fraud/scorer/versions/2/statement",
+                    )
+                })
+            },
+        ),
     ]
 }
 
