@@ -123,12 +123,19 @@ async fn main() {
     }
 
     println!("backend: {}", db.split(':').next().unwrap());
-    for concurrency in [1usize, 16] {
+    // Same alias: every approver queues on one alias row (moves are serialized so
+    // history keeps them all, in order). Distinct aliases: each approver its own.
+    for (concurrency, shared) in [(1usize, true), (16, true), (16, false)] {
         let per_worker = 2000 / concurrency;
         let started = Instant::now();
         let workers: Vec<_> = (0..concurrency)
             .map(|w| {
-                let req = call(M::PUT, "/v1/models/fraud/scorer/aliases/production");
+                let alias = if shared {
+                    "production".to_owned()
+                } else {
+                    format!("canary-{w}")
+                };
+                let req = call(M::PUT, &format!("/v1/models/fraud/scorer/aliases/{alias}"));
                 tokio::spawn(async move {
                     let mut lat = Vec::with_capacity(per_worker);
                     for i in 0..per_worker {
@@ -154,7 +161,8 @@ async fn main() {
         all.sort();
         let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
         println!(
-            "{concurrency:>2} approvers: {} promotions in {:.2} s ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms",
+            "{concurrency:>2} approvers, {}: {} promotions in {:.2} s ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms",
+            if shared { "one alias  " } else { "own aliases" },
             all.len(),
             wall.as_secs_f64(),
             all.len() as f64 / wall.as_secs_f64(),
