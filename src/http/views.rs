@@ -202,15 +202,7 @@ pub async fn version_view_of(
     files: Vec<FileRecord>,
     ver: Verification,
 ) -> Result<VersionView, ApiError> {
-    let aliases = st
-        .registry
-        .store
-        .aliases_of(&v.namespace, &v.model)
-        .await?
-        .into_iter()
-        .filter(|(_, n)| *n == v.version)
-        .map(|(a, _)| a)
-        .collect();
+    let aliases = st.registry.aliases_at(&v).await?;
     let mut view = VersionView::new(v, files);
     view.verified = ver.is_verified();
     view.aliases = aliases;

@@ -281,8 +281,7 @@ impl Registry {
 
     /// The unsigned statement of a sealed version.
     pub fn statement(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<Value> {
-        let model = ModelRef::parse(&format!("{}/{}", v.namespace, v.model))?;
-        let sorted = resources(files)?;
+        let (model, sorted) = promotion::statement_inputs(v, files)?;
         let st = statement::build(
             &self.name,
             &model,

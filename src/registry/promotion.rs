@@ -195,6 +195,18 @@ pub fn trusted_keys(rows: Vec<KeyRecord>) -> Vec<TrustedKey> {
         .collect()
 }
 
+/// What a version's statement is built from: its model's full name and its files
+/// in statement order.
+pub fn statement_inputs(
+    v: &VersionRecord,
+    files: &[FileRecord],
+) -> Result<(ModelRef, Vec<Resource>)> {
+    Ok((
+        ModelRef::parse(&format!("{}/{}", v.namespace, v.model))?,
+        resources(files)?,
+    ))
+}
+
 /// The sealed file set in statement order.
 pub fn resources(files: &[FileRecord]) -> Result<Vec<Resource>> {
     let mut out = files
@@ -212,6 +224,18 @@ pub fn resources(files: &[FileRecord]) -> Result<Vec<Resource>> {
 }
 
 impl Registry {
+    /// Aliases of the version's model that point at it now.
+    pub async fn aliases_at(&self, v: &VersionRecord) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .aliases_of(&v.namespace, &v.model)
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n == v.version)
+            .map(|(a, _)| a)
+            .collect())
+    }
+
     pub async fn policy(&self, namespace: &str) -> Result<NamespacePolicy> {
         NamespacePolicy::from_stored(self.store.get_policy(namespace).await?)
     }
@@ -230,8 +254,7 @@ impl Registry {
         } else {
             trusted_keys(self.store.all_keys().await?)
         };
-        let model = ModelRef::parse(&format!("{}/{}", v.namespace, v.model))?;
-        let sorted = resources(files)?;
+        let (model, sorted) = statement_inputs(v, files)?;
         let expected = Expected::new(
             &self.name,
             &model,

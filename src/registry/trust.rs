@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Registry;
-use super::promotion::{Promotable, resources, trusted_keys};
+use super::promotion::{Promotable, statement_inputs, trusted_keys};
 use crate::auth::{Permit, Principal};
 use crate::error::{Error, Result};
 use crate::names::{ModelRef, VersionNumber};
@@ -76,14 +76,7 @@ impl Registry {
         for (v, before) in signed.into_iter().zip(was_verified) {
             let files = self.store.files_of(v.id).await?;
             if before && !self.verification(&v, &files).await?.is_verified() {
-                let aliases = self
-                    .store
-                    .aliases_of(&v.namespace, &v.model)
-                    .await?
-                    .into_iter()
-                    .filter(|(_, n)| *n == v.version)
-                    .map(|(a, _)| a)
-                    .collect();
+                let aliases = self.aliases_at(&v).await?;
                 lost.push(LostVerification {
                     version: v,
                     aliases,
@@ -105,8 +98,7 @@ impl Registry {
             return Err(Error::VersionNotSealed);
         }
         let files = self.store.files_of(v.id).await?;
-        let sorted = resources(&files)?;
-        let model = ModelRef::parse(&format!("{}/{}", v.namespace, v.model))?;
+        let (model, sorted) = statement_inputs(v, &files)?;
         let keys = trusted_keys(self.store.all_keys().await?);
         let now = Utc::now();
         let expected = Expected::new(

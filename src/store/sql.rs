@@ -40,18 +40,7 @@ macro_rules! impl_sql_store {
                 if n > 0 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO tokens (id, principal, secret_hash, description, created_at, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(t.id)
-                .bind(&t.principal)
-                .bind(secret_hash)
-                .bind(&t.description)
-                .bind(t.created_at)
-                .bind(t.expires_at)
-                .execute(&mut *tx)
-                .await?;
+                insert_token(&mut tx, t, secret_hash).await?;
                 sqlx::query(
                     "INSERT INTO role_bindings (principal, namespace, role, created_at) \
                      VALUES ($1, '*', 'admin', $2) ON CONFLICT DO NOTHING",
@@ -94,20 +83,10 @@ macro_rules! impl_sql_store {
                 t: &$crate::store::TokenRecord,
                 secret_hash: &[u8],
             ) -> $crate::error::Result<()> {
-                sqlx::query(
-                    "INSERT INTO tokens (id, principal, secret_hash, description, created_at, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(t.id)
-                .bind(&t.principal)
-                .bind(secret_hash)
-                .bind(&t.description)
-                .bind(t.created_at)
-                .bind(t.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::store::map_constraint(e, "token exists"))?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                insert_token(&mut conn, t, secret_hash)
+                    .await
+                    .map_err(|e| $crate::store::map_constraint(e, "token exists"))
             }
 
             async fn get_token(
@@ -794,6 +773,26 @@ macro_rules! impl_sql_store {
                 }
                 Ok(found)
             }
+        }
+
+        async fn insert_token(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            t: &$crate::store::TokenRecord,
+            secret_hash: &[u8],
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO tokens (id, principal, secret_hash, description, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(t.id)
+            .bind(&t.principal)
+            .bind(secret_hash)
+            .bind(&t.description)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .execute(conn)
+            .await?;
+            Ok(())
         }
 
         /// Takes the version's write lock and checks it is still a draft.
