@@ -24,6 +24,9 @@ pub enum Error {
     /// unsealed parent).
     #[error("{0}")]
     InvalidLineage(String),
+    /// The version, or something it was built from, is quarantined.
+    #[error("the version is quarantined")]
+    Quarantined,
     /// Deployers may only pull versions that verify now.
     #[error("the version is not verified")]
     VersionNotVerified,

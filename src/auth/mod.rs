@@ -123,6 +123,10 @@ pub enum Resource<'a> {
     OwnedBy(&'a str),
     /// Public data any authenticated principal may read (trusted public keys).
     Public,
+    /// Some namespace, whichever: allowed when any of the principal's bindings,
+    /// in any namespace or globally, allows the action (imposing a dataset or
+    /// commit quarantine, which only removes trust).
+    AnyNamespace,
 }
 
 /// An authenticated caller: who it is, which token it used, the roles it holds now.
@@ -141,14 +145,17 @@ impl Principal {
 
     /// The roles that apply to a resource, with the scope each was bound in.
     fn roles_for<'a>(&'a self, resource: Resource<'a>) -> impl Iterator<Item = (Role, Scope)> + 'a {
+        let any = matches!(resource, Resource::AnyNamespace);
         let ns = match resource {
-            Resource::Global | Resource::OwnedBy(_) | Resource::Public => None,
+            Resource::Global | Resource::OwnedBy(_) | Resource::Public | Resource::AnyNamespace => {
+                None
+            }
             Resource::Namespace(ns) => Some(ns.as_str()),
         };
         self.roles.iter().filter_map(move |b| {
             let scope = if b.namespace == GLOBAL {
                 Scope::Global
-            } else if Some(b.namespace.as_str()) == ns {
+            } else if any || Some(b.namespace.as_str()) == ns {
                 Scope::Namespace
             } else {
                 return None;

@@ -60,6 +60,7 @@ impl From<Error> for ApiError {
             Error::Unauthenticated => Self::new(S::UNAUTHORIZED, "unauthenticated", msg),
             Error::Forbidden => Self::new(S::FORBIDDEN, "forbidden", msg),
             Error::VersionNotVerified => Self::new(S::FORBIDDEN, "version_not_verified", msg),
+            Error::Quarantined => Self::new(S::FORBIDDEN, "quarantined", msg),
             Error::NotFound => Self::new(S::NOT_FOUND, "not_found", msg),
             Error::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
             Error::VersionSealed => Self::new(S::CONFLICT, "version_sealed", msg),

@@ -81,7 +81,7 @@ pub async fn delete_file(
         (status = 200, description = "The bytes; `X-Checksum-Sha256` gives the file's digest",
             content_type = "application/octet-stream"),
         (status = 206, description = "A range of the bytes"),
-        (status = 403, body = ErrorBody, description = "`forbidden` or `version_not_verified`"),
+        (status = 403, body = ErrorBody, description = "`forbidden`, `quarantined` or `version_not_verified`"),
         (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn get_file(
     State(st): State<AppState>,
@@ -100,8 +100,11 @@ pub async fn get_file(
     };
     let v = st.registry.version(&model, number).await?;
     if !full_access {
-        // Re-verified on every pull against the keys and revocations as they are
-        // now: a revocation takes effect on the next request.
+        // Re-checked on every pull against the quarantines, keys and revocations as
+        // they are now: each takes effect on the next request.
+        if st.registry.store.is_quarantined(v.id).await? {
+            return Err(Error::Quarantined.into());
+        }
         let files = st.registry.store.files_of(v.id).await?;
         if !st.registry.verification(&v, &files).await?.is_verified() {
             return Err(Error::VersionNotVerified.into());

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 mod files;
 mod keys;
+mod lineage;
 mod models;
 mod namespaces;
 mod service;
@@ -108,6 +109,7 @@ async fn method_not_allowed() -> ApiError {
         (name = "files", description = "Artifact bytes of a version"),
         (name = "signing", description = "Signatures and promotion (aliases)"),
         (name = "keys", description = "Trusted signing keys"),
+        (name = "lineage", description = "Lineage queries and quarantines"),
     )
 )]
 struct ApiDoc;
@@ -160,6 +162,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::get))
         .routes(routes!(keys::revoke))
         .routes(routes!(namespaces::get_policy, namespaces::put_policy))
+        .routes(routes!(lineage::by_dataset))
+        .routes(routes!(lineage::by_commit))
+        .routes(routes!(lineage::of_version))
+        .routes(routes!(lineage::create, lineage::list))
+        .routes(routes!(lineage::lift))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.

@@ -203,9 +203,11 @@ pub async fn version_view_of(
     ver: Verification,
 ) -> Result<VersionView, ApiError> {
     let aliases = st.registry.aliases_at(&v).await?;
+    let quarantined = st.registry.store.is_quarantined(v.id).await?;
     let mut view = VersionView::new(v, files);
     view.verified = ver.is_verified();
     view.aliases = aliases;
+    view.quarantined = quarantined;
     view.signatures = ver
         .signatures
         .into_iter()

@@ -7,6 +7,7 @@
 pub mod format;
 pub mod lineage;
 pub mod promotion;
+pub mod quarantine;
 pub mod trust;
 
 use std::ops::Range;
@@ -124,6 +125,7 @@ impl Registry {
         {
             return Err(Error::invalid("metadata is limited to 64 KiB"));
         }
+        let mut parent_ids = Vec::with_capacity(lineage.parents.len());
         for p in &lineage.parents {
             let missing = || {
                 Error::InvalidLineage(format!(
@@ -137,13 +139,20 @@ impl Registry {
                 Err(e) => return Err(e),
             }
             match self.version(&p.model, p.version).await {
-                Ok(v) if v.is_sealed() => {}
+                Ok(v) if v.is_sealed() => parent_ids.push(v.id),
                 Ok(_) | Err(Error::NotFound) => return Err(missing()),
                 Err(e) => return Err(e),
             }
         }
         let new = NewVersion {
             id: Uuid::now_v7(),
+            code_commit: lineage
+                .code
+                .as_ref()
+                .and_then(|c| c.commit.as_ref())
+                .map(|c| c.as_str().to_owned()),
+            datasets: lineage.data.iter().map(|d| d.sha256.to_hex()).collect(),
+            parents: parent_ids,
             lineage: serde_json::to_value(&lineage).map_err(Error::internal)?,
             metadata,
             created_at: Utc::now(),

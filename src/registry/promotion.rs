@@ -300,6 +300,9 @@ impl Registry {
         if !ver.policy.allow_unsafe_formats && files.iter().any(|f| Format::is_unsafe(&f.format)) {
             reasons.insert("unsafe_format");
         }
+        if self.store.is_quarantined(v.id).await? {
+            reasons.insert("quarantined");
+        }
         let outcome = if reasons.is_empty() {
             Ok(Promotable { version: v.version })
         } else {

@@ -156,6 +156,50 @@ pub struct NewVersion {
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// Indexed copies of the lineage, for lineage queries and quarantine.
+    pub code_commit: Option<String>,
+    pub datasets: Vec<String>,
+    /// Ids of the (sealed) parent versions.
+    pub parents: Vec<Uuid>,
+}
+
+/// Where a lineage walk starts.
+#[derive(Debug, Clone)]
+pub enum LineageSeed {
+    /// Versions trained on this dataset digest.
+    Dataset(String),
+    /// Versions built from this commit.
+    Commit(String),
+    Version(Uuid),
+}
+
+/// Which way a lineage walk follows `parents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Descendants,
+    Ancestors,
+}
+
+/// A version reached by a lineage walk, `depth` steps through `parents` from the seed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LineageHit {
+    #[sqlx(flatten)]
+    pub version: VersionRecord,
+    pub depth: i64,
+}
+
+/// A quarantine of a dataset digest, a commit or a version.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QuarantineRecord {
+    pub id: Uuid,
+    pub kind: String,
+    pub value: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lifted_by: Option<String>,
+    pub lift_reason: Option<String>,
 }
 
 /// Computes the root digest of a sealed file set; the store calls it inside the
@@ -297,6 +341,25 @@ pub trait Store: Send + Sync + 'static {
         before: i64,
         limit: i64,
     ) -> Result<Vec<AliasMove>>;
+
+    // Lineage and quarantine.
+    /// The seed versions and every version reached from them through `parents`.
+    async fn lineage(&self, seed: &LineageSeed, dir: Direction) -> Result<Vec<LineageHit>>;
+    /// Whether the version, or any ancestor, is quarantined (by itself, a dataset
+    /// digest or a commit in its lineage).
+    async fn is_quarantined(&self, version_id: Uuid) -> Result<bool>;
+    async fn create_quarantine(&self, q: &QuarantineRecord) -> Result<()>;
+    async fn get_quarantine(&self, id: Uuid) -> Result<QuarantineRecord>;
+    /// Quarantines ordered by creation, after `after` (an id).
+    async fn list_quarantines(&self, after: Uuid, limit: i64) -> Result<Vec<QuarantineRecord>>;
+    /// Lifts an active quarantine; `Conflict` when already lifted.
+    async fn lift_quarantine(
+        &self,
+        id: Uuid,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 
     // Blob bookkeeping.
     /// Which of these blob ids a file row references.

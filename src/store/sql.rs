@@ -342,7 +342,8 @@ macro_rules! impl_sql_store {
                 .await?;
                 sqlx::query(
                     "INSERT INTO versions (id, model_id, version, state, lineage, metadata, \
-                     created_at, created_by) VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7)",
+                     created_at, created_by, code_commit) \
+                     VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8)",
                 )
                 .bind(v.id)
                 .bind(model_id)
@@ -351,8 +352,29 @@ macro_rules! impl_sql_store {
                 .bind(sqlx::types::Json(&v.metadata))
                 .bind(v.created_at)
                 .bind(&v.created_by)
+                .bind(&v.code_commit)
                 .execute(&mut *tx)
                 .await?;
+                for d in &v.datasets {
+                    sqlx::query(
+                        "INSERT INTO version_datasets (version_id, sha256) VALUES ($1, $2) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(v.id)
+                    .bind(d)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for p in &v.parents {
+                    sqlx::query(
+                        "INSERT INTO version_parents (version_id, parent_id) VALUES ($1, $2) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(v.id)
+                    .bind(p)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 self.get_version(namespace, model, number).await
             }
@@ -758,6 +780,148 @@ macro_rules! impl_sql_store {
                 .await?)
             }
 
+            async fn lineage(
+                &self,
+                seed: &$crate::store::LineageSeed,
+                dir: $crate::store::Direction,
+            ) -> $crate::error::Result<Vec<$crate::store::LineageHit>> {
+                use $crate::store::{Direction::*, LineageSeed::*};
+                macro_rules! walk {
+                    ($seed:literal, $step:literal) => {
+                        concat!(
+                            "WITH RECURSIVE closure(id, depth) AS (",
+                            $seed,
+                            " UNION ALL ",
+                            $step,
+                            ") SELECT ",
+                            $crate::store::sql::version_columns!(),
+                            ", (SELECT MIN(c.depth) FROM closure c WHERE c.id = v.id) AS depth",
+                            " FROM versions v JOIN models m ON m.id = v.model_id",
+                            " WHERE v.id IN (SELECT id FROM closure)",
+                            " ORDER BY depth, m.namespace, m.name, v.version"
+                        )
+                    };
+                }
+                let sql = match (seed, dir) {
+                    (Dataset(_), Descendants) => walk!(
+                        "SELECT version_id, CAST(0 AS BIGINT) FROM version_datasets WHERE sha256 = $1",
+                        "SELECT vp.version_id, c.depth + 1 FROM version_parents vp JOIN closure c ON vp.parent_id = c.id"
+                    ),
+                    (Commit(_), Descendants) => walk!(
+                        "SELECT id, CAST(0 AS BIGINT) FROM versions WHERE code_commit = $1",
+                        "SELECT vp.version_id, c.depth + 1 FROM version_parents vp JOIN closure c ON vp.parent_id = c.id"
+                    ),
+                    (Version(_), Descendants) => walk!(
+                        "SELECT id, CAST(0 AS BIGINT) FROM versions WHERE id = $1",
+                        "SELECT vp.version_id, c.depth + 1 FROM version_parents vp JOIN closure c ON vp.parent_id = c.id"
+                    ),
+                    (Version(_), Ancestors) => walk!(
+                        "SELECT id, CAST(0 AS BIGINT) FROM versions WHERE id = $1",
+                        "SELECT vp.parent_id, c.depth + 1 FROM version_parents vp JOIN closure c ON vp.version_id = c.id"
+                    ),
+                    (_, Ancestors) => {
+                        return Err($crate::error::Error::invalid(
+                            "ancestors start from a version",
+                        ))
+                    }
+                };
+                let q = sqlx::query_as(sql);
+                let q = match seed {
+                    Dataset(s) | Commit(s) => q.bind(s.clone()),
+                    Version(id) => q.bind(*id),
+                };
+                Ok(q.fetch_all(&self.pool).await?)
+            }
+
+            async fn is_quarantined(&self, version_id: uuid::Uuid) -> $crate::error::Result<bool> {
+                let n: i64 = sqlx::query_scalar(
+                    "WITH RECURSIVE a(id) AS ( \
+                       SELECT id FROM versions WHERE id = $1 \
+                       UNION SELECT vp.parent_id FROM version_parents vp JOIN a ON vp.version_id = a.id) \
+                     SELECT COUNT(*) FROM a JOIN versions v ON v.id = a.id \
+                     JOIN models m ON m.id = v.model_id \
+                     WHERE EXISTS (SELECT 1 FROM quarantines q WHERE q.lifted_at IS NULL AND ( \
+                       (q.kind = 'version' \
+                         AND q.value = m.namespace || '/' || m.name || '@' || CAST(v.version AS TEXT)) \
+                       OR (q.kind = 'commit' AND q.value = v.code_commit) \
+                       OR (q.kind = 'dataset' AND q.value IN \
+                         (SELECT d.sha256 FROM version_datasets d WHERE d.version_id = v.id))))",
+                )
+                .bind(version_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n > 0)
+            }
+
+            async fn create_quarantine(
+                &self,
+                q: &$crate::store::QuarantineRecord,
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO quarantines (id, kind, value, reason, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(q.id)
+                .bind(&q.kind)
+                .bind(&q.value)
+                .bind(&q.reason)
+                .bind(q.created_at)
+                .bind(&q.created_by)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_quarantine(
+                &self,
+                id: uuid::Uuid,
+            ) -> $crate::error::Result<$crate::store::QuarantineRecord> {
+                Ok(sqlx::query_as(concat!($crate::store::sql::quarantine_select!(), " WHERE id = $1"))
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn list_quarantines(
+                &self,
+                after: uuid::Uuid,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::store::QuarantineRecord>> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::quarantine_select!(),
+                    " WHERE id > $1 ORDER BY id LIMIT $2"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn lift_quarantine(
+                &self,
+                id: uuid::Uuid,
+                by: &str,
+                reason: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<()> {
+                let n = sqlx::query(
+                    "UPDATE quarantines SET lifted_at = $2, lifted_by = $3, lift_reason = $4 \
+                     WHERE id = $1 AND lifted_at IS NULL",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(by)
+                .bind(reason)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    self.get_quarantine(id).await?;
+                    return Err($crate::error::Error::Conflict("the quarantine is already lifted".into()));
+                }
+                Ok(())
+            }
+
             async fn referenced_blobs(
                 &self,
                 ids: &[uuid::Uuid],
@@ -820,12 +984,30 @@ macro_rules! impl_sql_store {
     };
 }
 
-/// The columns of a version with its model's names.
+/// The columns of a version with its model's names (`v` versions, `m` models).
+macro_rules! version_columns {
+    () => {
+        "v.id, m.namespace, m.name AS model, v.version, v.state, v.lineage, v.metadata, \
+         v.created_at, v.created_by, v.sealed_at, v.root_digest"
+    };
+}
+
+/// A version with its model's names.
 macro_rules! version_select {
     () => {
-        "SELECT v.id, m.namespace, m.name AS model, v.version, v.state, v.lineage, \
-         v.metadata, v.created_at, v.created_by, v.sealed_at, v.root_digest \
-         FROM versions v JOIN models m ON m.id = v.model_id"
+        concat!(
+            "SELECT ",
+            $crate::store::sql::version_columns!(),
+            " FROM versions v JOIN models m ON m.id = v.model_id"
+        )
+    };
+}
+
+/// The columns of a quarantine.
+macro_rules! quarantine_select {
+    () => {
+        "SELECT id, kind, value, reason, created_at, created_by, lifted_at, lifted_by, \
+         lift_reason FROM quarantines"
     };
 }
 
@@ -839,4 +1021,6 @@ macro_rules! key_select {
 
 pub(crate) use impl_sql_store;
 pub(crate) use key_select;
+pub(crate) use quarantine_select;
+pub(crate) use version_columns;
 pub(crate) use version_select;

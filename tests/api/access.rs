@@ -500,6 +500,78 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "GET",
+            "/v1/lineage/datasets/{sha256}",
+            Rule::Anyone(200),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        &format!("/v1/lineage/datasets/{}", "ab".repeat(32)),
+                    )
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/lineage/commits/{commit}",
+            Rule::Anyone(200),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        &format!("/v1/lineage/commits/{}", "ab".repeat(20)),
+                    )
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/lineage",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(a, Method::GET, "/v1/models/fraud/scorer/versions/2/lineage")
+                })
+            },
+        ),
+        (
+            "POST",
+            "/v1/quarantines",
+            Rule::Roles(201, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let v = f.fresh_draft().await;
+                    f.call(a, Method::POST, "/v1/quarantines").json(&json!({"kind": "version", "value": format!("fraud/scorer@{v}"), "reason": "test"}))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/quarantines",
+            Rule::Public(200, MANAGERS),
+            |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/quarantines") }),
+        ),
+        (
+            "DELETE",
+            "/v1/quarantines/{id}",
+            Rule::Roles(204, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let v = f.fresh_draft().await;
+                    let r = f.app.req(Method::POST, "/v1/quarantines")
+                .json(&json!({"kind": "version", "value": format!("fraud/scorer@{v}"), "reason": "test"})).send().await.unwrap();
+                    let id = r.json::<Value>().await.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    f.call(a, Method::DELETE, &format!("/v1/quarantines/{id}"))
+                })
+            },
+        ),
     ]
 }
 

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod edges;
+mod lineage;
 mod openapi;
 mod roundtrip;
 mod signing;
