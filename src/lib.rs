@@ -4,6 +4,7 @@
 //! (`registry`, `auth`, `signing`, `blobs`) → `store` (all SQL). Each layer calls
 //! only the ones below it.
 
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;

@@ -194,6 +194,19 @@ pub struct Permit(());
 /// it holds, exactly as for something that does not exist, so namespaces and
 /// their contents do not leak. One that may read but not act gets `Forbidden`.
 pub fn authorize(p: &Principal, action: Action, resource: Resource<'_>) -> Result<Permit> {
+    let decision = decide(p, action, resource);
+    crate::audit::note(|c| {
+        if let Resource::Namespace(ns) = resource {
+            c.namespace.get_or_insert_with(|| ns.to_string());
+        }
+        if decision.is_err() {
+            c.denied = true;
+        }
+    });
+    decision
+}
+
+fn decide(p: &Principal, action: Action, resource: Resource<'_>) -> Result<Permit> {
     let open = match resource {
         Resource::OwnedBy(owner) => owner == p.name,
         Resource::Public => action == Action::Read,

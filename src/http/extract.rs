@@ -74,7 +74,12 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or(Error::Unauthenticated)?;
-        Ok(state.access.authenticate(bearer.trim()).await?)
+        let p = state.access.authenticate(bearer.trim()).await?;
+        crate::audit::note(|c| {
+            c.principal = Some(p.name.clone());
+            c.token_id = Some(p.token_id.to_string());
+        });
+        Ok(p)
     }
 }
 
@@ -110,10 +115,12 @@ impl<S: Send + Sync> FromRequestParts<S> for NsPath {
 pub struct ModelPath(pub ModelRef);
 
 fn model_of(m: &HashMap<String, String>) -> Result<ModelRef, ApiError> {
-    Ok(ModelRef {
+    let model = ModelRef {
         namespace: Namespace::parse(segment(m, "ns")?)?,
         name: ModelName::parse(segment(m, "model")?)?,
-    })
+    };
+    crate::audit::note(|c| c.model = Some(model.to_string()));
+    Ok(model)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ModelPath {

@@ -115,6 +115,12 @@ pub async fn get_file(
         .and_then(|h| h.to_str().ok())
         .and_then(RangeSpec::parse);
     let d = st.registry.open_file(&v, &path, range).await?;
+    crate::audit::note(|c| {
+        c.detail.insert("bytes".into(), d.size.into());
+        if let Some((r, _)) = &d.range {
+            c.detail.insert("range_start".into(), r.start.into());
+        }
+    });
     let mut resp = Body::from_stream(d.body).into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -3,6 +3,7 @@
 //! Dependency rule: a handler extracts typed input, calls `auth::authorize`, calls
 //! one `Registry` operation and shapes the answer. No SQL, no storage keys here.
 
+mod audit;
 pub mod error;
 pub mod extract;
 mod files;
@@ -80,6 +81,85 @@ async fn request_context(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Writes the audit event of every `/v1` request that did not already commit it
+/// with a change. It runs before the answer leaves, so a download's event is in
+/// the log before its first byte, and when the log cannot be written the request
+/// fails with 503 instead of answering (fail closed).
+async fn audit_requests(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !req.uri().path().starts_with("/v1/") {
+        return next.run(req).await;
+    }
+    let ctx = crate::audit::Context {
+        request_id: current_request_id(),
+        action: format!("{} (no route)", req.method()),
+        resource: req.uri().path().to_owned(),
+        client_addr: req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        success_status: 200,
+        ..Default::default()
+    };
+    let (resp, ctx) = crate::audit::scope(ctx, next.run(req)).await;
+    if ctx.written {
+        return resp;
+    }
+    let event = ctx.event(resp.status().as_u16(), chrono::Utc::now());
+    match st.registry.store.append_audit(event).await {
+        Ok(()) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "audit log write failed; request refused");
+            ApiError::from(crate::error::Error::Unavailable(anyhow::anyhow!("audit")))
+                .into_response()
+        }
+    }
+}
+
+/// Names the request's action after the route it matched (`PUT /v1/…/{path}`) and
+/// notes the status that route answers on success, which a committed change's
+/// event records.
+async fn note_route(req: Request, next: Next) -> Response {
+    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        let action = format!("{} {}", req.method(), route.as_str().replace("{*", "{"));
+        let status = success_statuses().get(&action).copied().unwrap_or(200);
+        crate::audit::note(|c| {
+            c.action = action;
+            c.success_status = status;
+        });
+    }
+    next.run(req).await
+}
+
+/// `METHOD /path` → the first 2xx status its OpenAPI operation documents.
+fn success_statuses() -> &'static std::collections::HashMap<String, u16> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<String, u16>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(&openapi().to_json().unwrap_or_default()).unwrap_or_default();
+        let mut map = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let ok = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(code, _)| code.parse::<u16>().ok())
+                    .filter(|c| (200..300).contains(c))
+                    .min();
+                if let Some(ok) = ok {
+                    map.insert(format!("{} {}", method.to_uppercase(), path), ok);
+                }
+            }
+        }
+        map
+    })
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
@@ -110,6 +190,7 @@ async fn method_not_allowed() -> ApiError {
         (name = "signing", description = "Signatures and promotion (aliases)"),
         (name = "keys", description = "Trusted signing keys"),
         (name = "lineage", description = "Lineage queries and quarantines"),
+        (name = "audit", description = "The access log"),
     )
 )]
 struct ApiDoc;
@@ -167,6 +248,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(lineage::of_version))
         .routes(routes!(lineage::create, lineage::list))
         .routes(routes!(lineage::lift))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.
@@ -190,9 +274,14 @@ fn tidy(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     router
+        .route_layer(axum::middleware::from_fn(note_route))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", tidy(api)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit_requests,
+        ))
         .layer(axum::middleware::from_fn(request_context))
         .with_state(state)
 }

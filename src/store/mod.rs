@@ -188,6 +188,28 @@ pub struct LineageHit {
     pub depth: i64,
 }
 
+/// The chain's tip and anchor.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    pub anchor_seq: i64,
+    pub anchor_hash: String,
+}
+
+/// Audit query filters; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub namespace: Option<String>,
+    pub model: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// A quarantine of a dataset digest, a commit or a version.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QuarantineRecord {
@@ -360,6 +382,20 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
+
+    // Audit.
+    /// Appends a request's event on its own (requests that changed nothing).
+    async fn append_audit(&self, e: crate::audit::Event) -> Result<()>;
+    async fn audit_head(&self) -> Result<AuditHead>;
+    /// Events in chain order after `after`.
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<crate::audit::ChainedEvent>>;
+    /// Events matching a filter, newest first, with `seq` below `before`.
+    async fn query_audit(
+        &self,
+        f: &AuditFilter,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::audit::ChainedEvent>>;
 
     // Blob bookkeeping.
     /// Which of these blob ids a file row references.

@@ -49,7 +49,7 @@ macro_rules! impl_sql_store {
                 .bind(t.created_at)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(true)
             }
 
@@ -83,10 +83,11 @@ macro_rules! impl_sql_store {
                 t: &$crate::store::TokenRecord,
                 secret_hash: &[u8],
             ) -> $crate::error::Result<()> {
-                let mut conn = self.pool.acquire().await?;
-                insert_token(&mut conn, t, secret_hash)
+                let mut tx = self.begin_write().await?;
+                insert_token(&mut tx, t, secret_hash)
                     .await
-                    .map_err(|e| $crate::store::map_constraint(e, "token exists"))
+                    .map_err(|e| $crate::store::map_constraint(e, "token exists"))?;
+                commit(tx).await
             }
 
             async fn get_token(
@@ -125,13 +126,15 @@ macro_rules! impl_sql_store {
                 id: uuid::Uuid,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                 )
                 .bind(id)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -160,7 +163,7 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -190,17 +193,19 @@ macro_rules! impl_sql_store {
                 namespace: &str,
                 principal: &str,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 let n = sqlx::query(
                     "DELETE FROM role_bindings WHERE principal = $1 AND namespace = $2",
                 )
                 .bind(principal)
                 .bind(namespace)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 if n == 0 {
                     return Err($crate::error::Error::NotFound);
                 }
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -208,6 +213,7 @@ macro_rules! impl_sql_store {
                 &self,
                 ns: &$crate::store::NamespaceRecord,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO namespaces (name, description, created_at, created_by) \
                      VALUES ($1, $2, $3, $4)",
@@ -216,9 +222,10 @@ macro_rules! impl_sql_store {
                 .bind(&ns.description)
                 .bind(ns.created_at)
                 .bind(&ns.created_by)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| $crate::store::map_constraint(e, "the namespace exists"))?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -260,6 +267,7 @@ macro_rules! impl_sql_store {
                 &self,
                 m: &$crate::store::ModelRecord,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO models (id, namespace, name, description, created_at, \
                      created_by) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -270,9 +278,10 @@ macro_rules! impl_sql_store {
                 .bind(&m.description)
                 .bind(m.created_at)
                 .bind(&m.created_by)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| $crate::store::map_constraint(e, "the model exists"))?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -375,7 +384,7 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await?;
+                commit(tx).await?;
                 self.get_version(namespace, model, number).await
             }
 
@@ -472,7 +481,7 @@ macro_rules! impl_sql_store {
                 .bind(&f.format)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -492,7 +501,7 @@ macro_rules! impl_sql_store {
                 if n == 0 {
                     return Err($crate::error::Error::NotFound);
                 }
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -529,7 +538,7 @@ macro_rules! impl_sql_store {
                     .bind(version_id)
                     .fetch_one(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(v)
             }
 
@@ -547,19 +556,22 @@ macro_rules! impl_sql_store {
                 namespace: &str,
                 policy: &serde_json::Value,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 let n = sqlx::query("UPDATE namespaces SET policy = $2 WHERE name = $1")
                     .bind(namespace)
                     .bind(sqlx::types::Json(policy))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 if n == 0 {
                     return Err($crate::error::Error::NotFound);
                 }
+                commit(tx).await?;
                 Ok(())
             }
 
             async fn create_key(&self, k: &$crate::store::KeyRecord) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO keys (keyid, name, algorithm, public_key, namespaces, expires_at, \
                      created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -572,9 +584,10 @@ macro_rules! impl_sql_store {
                 .bind(k.expires_at)
                 .bind(k.created_at)
                 .bind(&k.created_by)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| $crate::store::map_constraint(e, "this key is already registered"))?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -613,6 +626,7 @@ macro_rules! impl_sql_store {
                 note: &str,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 // A retired key can still be declared compromised later; nothing
                 // else overwrites a revocation.
                 let n = sqlx::query(
@@ -624,13 +638,14 @@ macro_rules! impl_sql_store {
                 .bind(at)
                 .bind(reason)
                 .bind(note)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 if n == 0 {
                     self.get_key(keyid).await?;
                     return Err($crate::error::Error::Conflict("the key is already revoked".into()));
                 }
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -639,6 +654,7 @@ macro_rules! impl_sql_store {
                 version_id: uuid::Uuid,
                 s: &$crate::store::SignatureRecord,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO signatures (version_id, keyid, envelope, received_at, received_by) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -648,9 +664,10 @@ macro_rules! impl_sql_store {
                 .bind(&s.envelope)
                 .bind(s.received_at)
                 .bind(&s.received_by)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| $crate::store::map_constraint(e, "this key already signed the version"))?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -737,7 +754,7 @@ macro_rules! impl_sql_store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(previous)
             }
 
@@ -857,6 +874,7 @@ macro_rules! impl_sql_store {
                 &self,
                 q: &$crate::store::QuarantineRecord,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO quarantines (id, kind, value, reason, created_at, created_by) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -867,8 +885,9 @@ macro_rules! impl_sql_store {
                 .bind(&q.reason)
                 .bind(q.created_at)
                 .bind(&q.created_by)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                commit(tx).await?;
                 Ok(())
             }
 
@@ -904,6 +923,7 @@ macro_rules! impl_sql_store {
                 reason: &str,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
                 let n = sqlx::query(
                     "UPDATE quarantines SET lifted_at = $2, lifted_by = $3, lift_reason = $4 \
                      WHERE id = $1 AND lifted_at IS NULL",
@@ -912,14 +932,77 @@ macro_rules! impl_sql_store {
                 .bind(at)
                 .bind(by)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 if n == 0 {
                     self.get_quarantine(id).await?;
                     return Err($crate::error::Error::Conflict("the quarantine is already lifted".into()));
                 }
+                commit(tx).await?;
                 Ok(())
+            }
+
+            async fn append_audit(&self, e: $crate::audit::Event) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
+                append_audit(&mut tx, e)
+                    .await
+                    .map_err(|err| $crate::error::Error::Unavailable(err.into()))?;
+                // Not `commit`: this is the request's event itself.
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn audit_head(&self) -> $crate::error::Result<$crate::store::AuditHead> {
+                Ok(sqlx::query_as(
+                    "SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1",
+                )
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn audit_after(
+                &self,
+                after: i64,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::audit::ChainedEvent>> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::audit_select!(),
+                    " WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn query_audit(
+                &self,
+                f: &$crate::store::AuditFilter,
+                before: i64,
+                limit: i64,
+            ) -> $crate::error::Result<Vec<$crate::audit::ChainedEvent>> {
+                let o = |v: &Option<String>| v.clone().unwrap_or_default();
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::audit_select!(),
+                    " WHERE seq < $1 AND ($2 = '' OR principal = $2) AND ($3 = '' OR action = $3) \
+                     AND ($4 = '' OR namespace = $4) AND ($5 = '' OR model = $5) \
+                     AND ($6 = '' OR outcome = $6) AND ($7 = '' OR at >= $7) \
+                     AND ($8 = '' OR at < $8) AND ($9 = '' OR request_id = $9) \
+                     ORDER BY seq DESC LIMIT $10"
+                ))
+                .bind(before)
+                .bind(o(&f.principal))
+                .bind(o(&f.action))
+                .bind(o(&f.namespace))
+                .bind(o(&f.model))
+                .bind(o(&f.outcome))
+                .bind(o(&f.since))
+                .bind(o(&f.until))
+                .bind(o(&f.request_id))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn referenced_blobs(
@@ -937,6 +1020,64 @@ macro_rules! impl_sql_store {
                 }
                 Ok(found)
             }
+        }
+
+        /// Commits a write, with the request's audit event appended in the same
+        /// transaction: the change and its record commit together or not at all.
+        async fn commit(mut tx: $crate::store::WriteTx<$db>) -> $crate::error::Result<()> {
+            if let Some(e) = $crate::audit::take_pending(chrono::Utc::now()) {
+                if let Err(err) = append_audit(&mut tx, e).await {
+                    $crate::audit::untake();
+                    return Err($crate::error::Error::Unavailable(err.into()));
+                }
+            }
+            tx.commit().await.map_err(|e| {
+                $crate::audit::untake();
+                $crate::error::Error::from(e)
+            })
+        }
+
+        /// Appends one event to the chain. The head row's update is the lock that
+        /// serializes appenders, so sequence numbers are gap-free and every hash
+        /// covers the previous one.
+        async fn append_audit(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            mut e: $crate::audit::Event,
+        ) -> Result<(), sqlx::Error> {
+            let (seq, prev): (i64, String) = sqlx::query_as(
+                "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            e.seq = seq;
+            let hash = $crate::audit::chain_hash(&prev, &e);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, request_id, principal, token_id, action, \
+                 namespace, model, resource, outcome, status, client_addr, detail, prev_hash, \
+                 hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(e.seq)
+            .bind(&e.at)
+            .bind(&e.request_id)
+            .bind(&e.principal)
+            .bind(&e.token_id)
+            .bind(&e.action)
+            .bind(&e.namespace)
+            .bind(&e.model)
+            .bind(&e.resource)
+            .bind(&e.outcome)
+            .bind(e.status)
+            .bind(&e.client_addr)
+            .bind(&e.detail)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+                .bind(&hash)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
         }
 
         async fn insert_token(
@@ -1003,6 +1144,14 @@ macro_rules! version_select {
     };
 }
 
+/// The columns of an audit event.
+macro_rules! audit_select {
+    () => {
+        "SELECT seq, at, request_id, principal, token_id, action, namespace, model, resource, \
+         outcome, status, client_addr, detail, prev_hash, hash FROM audit_events"
+    };
+}
+
 /// The columns of a quarantine.
 macro_rules! quarantine_select {
     () => {
@@ -1019,6 +1168,7 @@ macro_rules! key_select {
     };
 }
 
+pub(crate) use audit_select;
 pub(crate) use impl_sql_store;
 pub(crate) use key_select;
 pub(crate) use quarantine_select;

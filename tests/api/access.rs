@@ -572,6 +572,25 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "GET",
+            "/v1/audit",
+            Rule::Roles(200, &["maintainer", "auditor"]),
+            |f, a| {
+                Box::pin(async move { f.call(a, Method::GET, "/v1/audit?namespace=fraud&limit=5") })
+            },
+        ),
+        (
+            "GET",
+            "/v1/audit/export",
+            Rule::Roles(200, &["maintainer", "auditor"]),
+            |f, a| {
+                Box::pin(async move { f.call(a, Method::GET, "/v1/audit/export?namespace=fraud") })
+            },
+        ),
+        ("GET", "/v1/audit/verify", Rule::Public(200, &[]), |f, a| {
+            Box::pin(async move { f.call(a, Method::GET, "/v1/audit/verify") })
+        }),
     ]
 }
 
@@ -770,8 +789,30 @@ async fn every_route_answers_each_kind_of_caller_as_the_matrix_says(b: Backend) 
     let mut failures = Vec::new();
     for (m, p, rule, build) in &rows {
         for actor in ACTORS {
-            let r = build(&f, actor).await.send().await.unwrap();
+            let rid = format!("matrix-{}", uuid::Uuid::new_v4().simple());
+            let r = build(&f, actor)
+                .await
+                .header("x-request-id", &rid)
+                .send()
+                .await
+                .unwrap();
             let got = r.status().as_u16();
+            // Every request, allowed or not, leaves exactly one event.
+            let events: Value = f
+                .app
+                .req(Method::GET, &format!("/v1/audit?request_id={rid}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let events = events["items"].as_array().unwrap();
+            if events.len() != 1 || events[0]["status"] != got {
+                failures.push(format!(
+                    "{m} {p} as {actor}: audit events {events:?} for status {got}"
+                ));
+            }
             let want = rule.expect(actor);
             if got != want {
                 failures.push(format!("{m} {p} as {actor}: got {got}, want {want}"));

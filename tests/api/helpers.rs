@@ -334,6 +334,19 @@ impl TestApp {
             .expect("an HTTP status line")
     }
 
+    /// Runs SQL straight against this app's database (sabotage and inspection).
+    pub async fn sql(&self, stmt: &str) {
+        let url = &self.cfg.storage.database_url;
+        let stmt = sqlx::AssertSqlSafe(stmt.to_owned());
+        if url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(stmt).execute(&mut c).await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(stmt).execute(&mut c).await.unwrap();
+        }
+    }
+
     /// Artifact objects present in the blob store, as the storage itself lists them.
     pub async fn stored_objects(&self) -> Vec<Path> {
         use futures::TryStreamExt;

@@ -1,0 +1,347 @@
+//! The access log: what it records, that it fails closed, and that tampering shows.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, error_code};
+
+crate::on_both_backends!(
+    allowed_denied_and_invalid_requests_are_recorded_without_secrets,
+    edited_deleted_or_reordered_events_break_verification,
+    when_the_log_cannot_be_written_nothing_happens,
+    the_chain_stays_valid_under_32_concurrent_writers,
+    maintainers_read_their_namespace_and_global_auditors_everything,
+);
+
+async fn events(app: &TestApp, query: &str) -> Vec<Value> {
+    let r = app
+        .req(Method::GET, &format!("/v1/audit?limit=1000&{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    r.json::<Value>().await.unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn verify(app: &TestApp) -> Value {
+    app.req(Method::GET, "/v1/audit/verify")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    app.put_file(&ns, &model, v, "m.bin", b"weights".to_vec(), None)
+        .await;
+    let r = app.get_file(&ns, &model, v, "m.bin").await;
+    assert_eq!(r.bytes().await.unwrap(), "weights");
+    app.anon(Method::GET, "/v1/whoami")
+        .bearer_auth("sgn_not-a-real-token-0000000000000000000")
+        .send()
+        .await
+        .unwrap();
+    app.req(Method::POST, "/v1/models")
+        .json(&json!({"namespace": "fraud", "name": "Bad"}))
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .req(Method::POST, "/v1/tokens")
+        .json(&json!({"principal": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    let minted = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let download = events(
+        &app,
+        "action=GET%20/v1/models/%7Bns%7D/%7Bmodel%7D/versions/%7Bv%7D/files/%7Bpath%7D",
+    )
+    .await;
+    assert_eq!(download.len(), 1);
+    let d = &download[0];
+    assert_eq!(d["principal"], "admin");
+    assert_eq!(d["namespace"], "fraud");
+    assert_eq!(d["model"], "fraud/scorer");
+    assert_eq!(
+        d["resource"],
+        format!("/v1/models/fraud/scorer/versions/{v}/files/m.bin")
+    );
+    assert_eq!(d["outcome"], "allowed");
+    assert_eq!(d["status"], 200);
+    assert_eq!(d["client_addr"], "127.0.0.1");
+    assert_eq!(
+        serde_json::from_str::<Value>(d["detail"].as_str().unwrap()).unwrap(),
+        json!({"bytes": 7})
+    );
+
+    let denied = events(&app, "outcome=denied").await;
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["status"], 401);
+    assert_eq!(denied[0]["principal"], Value::Null);
+    let invalid = events(&app, "outcome=error").await;
+    assert_eq!(invalid.len(), 1);
+    assert_eq!(invalid[0]["status"], 400);
+    let upload = events(
+        &app,
+        "action=PUT%20/v1/models/%7Bns%7D/%7Bmodel%7D/versions/%7Bv%7D/files/%7Bpath%7D",
+    )
+    .await;
+    assert_eq!(
+        upload[0]["status"], 201,
+        "a committed change records its success status"
+    );
+
+    // No token value anywhere in the log, whatever the traffic.
+    let all = app
+        .req(Method::GET, "/v1/audit/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(all.lines().count() >= 9);
+    for secret in [app.admin.as_str(), minted.as_str(), "sgn_"] {
+        assert!(!all.contains(secret), "a token leaked into the log");
+    }
+    let report = verify(&app).await;
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["checked"], report["head"]["seq"]);
+}
+
+async fn edited_deleted_or_reordered_events_break_verification(b: Backend) {
+    for (case, sabotage) in [
+        ("edit", "UPDATE audit_events SET status = 200 WHERE seq = 3"),
+        ("delete", "DELETE FROM audit_events WHERE seq = 3"),
+        (
+            "reorder",
+            "UPDATE audit_events SET seq = -1 WHERE seq = 3; \
+             UPDATE audit_events SET seq = 3 WHERE seq = 4; \
+             UPDATE audit_events SET seq = 4 WHERE seq = -1",
+        ),
+        (
+            "truncate the tip",
+            "DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)",
+        ),
+    ] {
+        let app = TestApp::spawn(b).await;
+        app.given_draft().await;
+        for _ in 0..3 {
+            app.req(Method::GET, "/v1/whoami").send().await.unwrap();
+        }
+        let clean = verify(&app).await;
+        assert_eq!(clean["ok"], true, "{case}");
+        let head = clean["head"]["seq"].as_i64().unwrap();
+        app.sql(sabotage).await;
+        let report = verify(&app).await;
+        assert_eq!(report["ok"], false, "{case} must be caught");
+        let bad = report["first_bad_seq"].as_i64().unwrap();
+        if case == "truncate the tip" {
+            // The verify call itself appended after the sabotage, so the break is
+            // where the deleted event was.
+            assert_eq!(bad, head + 1, "{case}");
+        } else {
+            assert_eq!(bad, 3, "{case}");
+        }
+    }
+}
+
+async fn when_the_log_cannot_be_written_nothing_happens(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    app.put_file(&ns, &model, v, "m.bin", b"weights".to_vec(), None)
+        .await;
+    let offline = match b {
+        Backend::Postgres => {
+            "CREATE FUNCTION audit_offline() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'offline'; END $$ \
+             LANGUAGE plpgsql; CREATE TRIGGER audit_offline BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION audit_offline();"
+        }
+        Backend::Sqlite => {
+            "CREATE TRIGGER audit_offline BEFORE INSERT ON audit_events \
+             BEGIN SELECT RAISE(ABORT, 'offline'); END;"
+        }
+    };
+    app.sql(offline).await;
+
+    let r = app.create_model(&ns, "shadow").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(r).await, "unavailable");
+    let r = app
+        .put_file(&ns, &model, v, "m.bin", b"replaced".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let r = app.get_file(&ns, &model, v, "m.bin").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no byte leaves unrecorded"
+    );
+    assert_eq!(
+        app.req(Method::GET, "/v1/whoami")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    app.sql(match b {
+        Backend::Postgres => "DROP TRIGGER audit_offline ON audit_events",
+        Backend::Sqlite => "DROP TRIGGER audit_offline",
+    })
+    .await;
+    // Nothing changed while the log was down.
+    assert_eq!(
+        app.req(Method::GET, &format!("/v1/models/{ns}/shadow"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get_file(&ns, &model, v, "m.bin")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        "weights"
+    );
+    assert_eq!(verify(&app).await["ok"], true);
+}
+
+async fn the_chain_stays_valid_under_32_concurrent_writers(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let before = verify(&app).await["head"]["seq"].as_i64().unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let req = if i % 2 == 0 {
+                app.req(Method::POST, &format!("/v1/models/{ns}/{model}/versions"))
+                    .json(&json!({}))
+            } else {
+                app.req(Method::GET, "/v1/whoami")
+            };
+            tokio::spawn(async move { req.send().await.unwrap().status() })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().is_success());
+    }
+    let report = verify(&app).await;
+    assert_eq!(report["ok"], true);
+    // The 32 requests and the first verify call, gap-free.
+    assert_eq!(report["head"]["seq"].as_i64().unwrap(), before + 1 + 32);
+    assert_eq!(report["checked"], report["head"]["seq"]);
+}
+
+async fn maintainers_read_their_namespace_and_global_auditors_everything(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_namespace("search").await;
+    let mint = |who: &'static str, ns: &'static str, role: &'static str| {
+        let app = &app;
+        async move {
+            app.req(Method::PUT, &format!("/v1/namespaces/{ns}/members/{who}"))
+                .json(&json!({"roles": [role]}))
+                .send()
+                .await
+                .unwrap();
+            let r = app
+                .req(Method::POST, "/v1/tokens")
+                .json(&json!({"principal": who}))
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let maria = mint("maria", "fraud", "maintainer").await;
+    let eve = mint("eve", "*", "auditor").await;
+    app.create_model("fraud", "a").await;
+    app.create_model("search", "b").await;
+
+    let get = |t: &str, q: &str| {
+        app.anon(Method::GET, &format!("/v1/audit?{q}"))
+            .bearer_auth(t.to_owned())
+            .send()
+    };
+    let r = get(&maria, "namespace=fraud").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let items: Value = r.json().await.unwrap();
+    assert!(
+        items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["namespace"] == "fraud")
+    );
+    assert!(!items["items"].as_array().unwrap().is_empty());
+    assert_eq!(
+        get(&maria, "namespace=search").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&maria, "").await.unwrap().status(),
+        StatusCode::BAD_REQUEST,
+        "a maintainer names the namespace"
+    );
+    let r = app
+        .anon(Method::GET, "/v1/audit/verify")
+        .bearer_auth(&maria)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let r = get(&eve, "").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let all: Value = r.json().await.unwrap();
+    let namespaces: std::collections::BTreeSet<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["namespace"].as_str())
+        .collect();
+    assert!(namespaces.contains("fraud") && namespaces.contains("search"));
+    let r = app
+        .anon(Method::GET, "/v1/audit/verify")
+        .bearer_auth(&eve)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = get(&eve, "since=not-a-time").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = get(
+        &eve,
+        "since=2020-01-01T00:00:00Z&until=2999-01-01T00:00:00Z&principal=maria",
+    )
+    .await
+    .unwrap();
+    let mine: Value = r.json().await.unwrap();
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["principal"] == "maria")
+    );
+    assert!(!mine["items"].as_array().unwrap().is_empty());
+}
