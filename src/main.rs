@@ -25,6 +25,18 @@ enum Command {
         #[arg(long, env = "SIGNET_GC_GRACE_SECS", default_value_t = 86_400)]
         grace_secs: u64,
     },
+    /// Retention: archive the access log up to an event as JSON Lines, then drop
+    /// those events; the last archived event becomes the chain's anchor.
+    AuditArchive {
+        #[command(flatten)]
+        storage: StorageConfig,
+        /// Archive events up to and including this sequence number.
+        #[arg(long)]
+        through_seq: i64,
+        /// The archive file to write (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Exit 0 when the service at ADDR answers /readyz with 200 (container health checks).
@@ -103,6 +115,22 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Healthcheck { addr } => probe(&addr).await?,
+        Command::AuditArchive {
+            storage,
+            through_seq,
+            out,
+        } => {
+            init_logs(LogFormat::Text);
+            let (store, _) = server::open_stores(&storage).await?;
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .await?;
+            let done = signet::audit::archive(&*store, through_seq, &mut file).await?;
+            file.sync_all().await?;
+            println!("{}", serde_json::to_string(&done)?);
+        }
         Command::Openapi => {
             println!("{}", signet::http::openapi().to_pretty_json()?);
         }

@@ -152,6 +152,66 @@ pub fn untake() {
     note(|c| c.written = false);
 }
 
+/// What an archive run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Archived {
+    pub archived: i64,
+    /// The new chain anchor: the last archived event.
+    pub anchor_seq: i64,
+    pub anchor_hash: String,
+}
+
+/// Retention: writes the events after the current anchor up to and including
+/// `through` to `out` as JSON Lines (with their hashes, so the archive can be
+/// checked on its own), then drops them and makes the last one the chain's new
+/// anchor. The chain is verified while it is written; a broken chain is not
+/// archived, so no evidence of tampering is thrown away.
+pub async fn archive(
+    store: &dyn crate::store::Store,
+    through: i64,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> crate::error::Result<Archived> {
+    use tokio::io::AsyncWriteExt;
+    let head = store.audit_head().await?;
+    if through <= head.anchor_seq || through > head.seq {
+        return Err(crate::error::Error::invalid(format!(
+            "through must be after the anchor ({}) and at most the head ({})",
+            head.anchor_seq, head.seq
+        )));
+    }
+    let mut v = Verifier::new(head.anchor_seq, &head.anchor_hash);
+    let mut after = head.anchor_seq;
+    while after < through {
+        let batch = store.audit_after(after, 1000.min(through - after)).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.event.seq;
+        for e in &batch {
+            v.feed(e).map_err(|seq| {
+                crate::error::Error::invalid(format!("the chain is broken at {seq}; not archiving"))
+            })?;
+            let mut line = serde_json::to_vec(e).map_err(crate::error::Error::internal)?;
+            line.push(b'\n');
+            out.write_all(&line)
+                .await
+                .map_err(crate::error::Error::internal)?;
+        }
+    }
+    out.flush().await.map_err(crate::error::Error::internal)?;
+    if v.expect_seq - 1 != through {
+        return Err(crate::error::Error::invalid(
+            "events are missing before `through`",
+        ));
+    }
+    store
+        .prune_audit(head.anchor_seq, through, &v.prev_hash)
+        .await?;
+    Ok(Archived {
+        archived: v.checked,
+        anchor_seq: through,
+        anchor_hash: v.prev_hash,
+    })
+}
+
 /// What `GET /v1/audit/verify` answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {

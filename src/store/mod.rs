@@ -389,6 +389,9 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self) -> Result<AuditHead>;
     /// Events in chain order after `after`.
     async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<crate::audit::ChainedEvent>>;
+    /// Drops events up to `through` and makes (`through`, `hash`) the anchor,
+    /// unless the anchor moved since `old_anchor` was read (`Conflict`).
+    async fn prune_audit(&self, old_anchor: i64, through: i64, hash: &str) -> Result<()>;
     /// Events matching a filter, newest first, with `seq` below `before`.
     async fn query_audit(
         &self,

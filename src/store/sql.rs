@@ -953,6 +953,37 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn prune_audit(
+                &self,
+                old_anchor: i64,
+                through: i64,
+                hash: &str,
+            ) -> $crate::error::Result<()> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "UPDATE audit_head SET anchor_seq = $2, anchor_hash = $3 \
+                     WHERE id = 1 AND anchor_seq = $1",
+                )
+                .bind(old_anchor)
+                .bind(through)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err($crate::error::Error::Conflict(
+                        "another archive run moved the anchor".into(),
+                    ));
+                }
+                sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                    .bind(through)
+                    .execute(&mut *tx)
+                    .await?;
+                // Not `commit`: no request is being recorded here.
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn audit_head(&self) -> $crate::error::Result<$crate::store::AuditHead> {
                 Ok(sqlx::query_as(
                     "SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1",

@@ -11,6 +11,7 @@ crate::on_both_backends!(
     when_the_log_cannot_be_written_nothing_happens,
     the_chain_stays_valid_under_32_concurrent_writers,
     maintainers_read_their_namespace_and_global_auditors_everything,
+    archiving_old_events_keeps_the_chain_verifiable,
 );
 
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
@@ -344,4 +345,63 @@ async fn maintainers_read_their_namespace_and_global_auditors_everything(b: Back
             .all(|e| e["principal"] == "maria")
     );
     assert!(!mine["items"].as_array().unwrap().is_empty());
+}
+
+async fn archiving_old_events_keeps_the_chain_verifiable(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.given_draft().await;
+    for _ in 0..5 {
+        app.req(Method::GET, "/v1/whoami").send().await.unwrap();
+    }
+    let store = &*app.registry.store;
+    let mut archive = Vec::new();
+    let done = signet::audit::archive(store, 6, &mut archive)
+        .await
+        .unwrap();
+    assert_eq!(done.archived, 6);
+    let lines: Vec<Value> = String::from_utf8(archive)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[5]["seq"], 6);
+    assert_eq!(
+        lines[5]["hash"],
+        done.anchor_hash.as_str(),
+        "the anchor is the last archived hash"
+    );
+    assert_eq!(lines[0]["prev_hash"], signet::audit::GENESIS);
+
+    let report = verify(&app).await;
+    assert_eq!(report["ok"], true, "the chain verifies from its new anchor");
+    assert_eq!(
+        report["checked"].as_i64().unwrap(),
+        report["head"]["seq"].as_i64().unwrap() - 6
+    );
+    assert!(
+        events(&app, "")
+            .await
+            .iter()
+            .all(|e| e["seq"].as_i64().unwrap() > 6)
+    );
+    // Not twice, not past the head, not a broken chain.
+    assert!(
+        signet::audit::archive(store, 6, &mut Vec::new())
+            .await
+            .is_err()
+    );
+    assert!(
+        signet::audit::archive(store, 10_000, &mut Vec::new())
+            .await
+            .is_err()
+    );
+    app.sql("UPDATE audit_events SET status = 599 WHERE seq = 8")
+        .await;
+    assert!(
+        signet::audit::archive(store, 9, &mut Vec::new())
+            .await
+            .is_err()
+    );
+    assert_eq!(verify(&app).await["first_bad_seq"], 8);
 }
