@@ -122,16 +122,32 @@ async fn audit_requests(
 /// Names the request's action after the route it matched (`PUT /v1/…/{path}`) and
 /// notes the status that route answers on success, which a committed change's
 /// event records.
+/// The namespace and model come from the path too, so a refused attempt (even an
+/// unauthenticated one) is filed under what it targeted.
 async fn note_route(req: Request, next: Next) -> Response {
-    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
-        let action = format!("{} {}", req.method(), route.as_str().replace("{*", "{"));
+    use axum::extract::{FromRequestParts, RawPathParams};
+    let (mut parts, body) = req.into_parts();
+    if let Some(route) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        let action = format!("{} {}", parts.method, route.as_str().replace("{*", "{"));
         let status = success_statuses().get(&action).copied().unwrap_or(200);
         crate::audit::note(|c| {
             c.action = action;
             c.success_status = status;
         });
     }
-    next.run(req).await
+    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {
+        let get = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| v);
+        if let Some(ns) = get("ns").and_then(|n| crate::names::Namespace::parse(n).ok()) {
+            let model = get("model").and_then(|m| crate::names::ModelName::parse(m).ok());
+            crate::audit::note(|c| {
+                c.namespace = Some(ns.to_string());
+                if let Some(m) = model {
+                    c.model = Some(format!("{ns}/{m}"));
+                }
+            });
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// `METHOD /path` → the first 2xx status its OpenAPI operation documents.

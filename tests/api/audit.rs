@@ -91,6 +91,18 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0]["status"], 401);
     assert_eq!(denied[0]["principal"], Value::Null);
+    // A refused attempt on a model is filed under it, even without a valid token.
+    app.anon(
+        Method::GET,
+        &format!("/v1/models/fraud/scorer/versions/{v}/files/m.bin"),
+    )
+    .send()
+    .await
+    .unwrap();
+    let refused = events(&app, "model=fraud/scorer&outcome=denied").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["namespace"], "fraud");
+    assert_eq!(refused[0]["principal"], Value::Null);
     let invalid = events(&app, "outcome=error").await;
     assert_eq!(invalid.len(), 1);
     assert_eq!(invalid[0]["status"], 400);
