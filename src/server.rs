@@ -92,7 +92,15 @@ pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
         name: cfg.registry_name.clone(),
         max_file_size: cfg.max_file_size,
     });
-    Ok((AppState { registry, access }, boot))
+    let audit = Arc::new(crate::audit::Appender::start(registry.store.clone()));
+    Ok((
+        AppState {
+            registry,
+            access,
+            audit,
+        },
+        boot,
+    ))
 }
 
 /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.

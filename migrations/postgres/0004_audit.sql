@@ -22,6 +22,8 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_principal ON audit_events (principal, seq);
 CREATE INDEX audit_events_action ON audit_events (action, seq);
 CREATE INDEX audit_events_namespace ON audit_events (namespace, seq);
+-- "What was downloaded in this namespace": the auditor's most common question.
+CREATE INDEX audit_events_namespace_action ON audit_events (namespace, action, seq);
 CREATE INDEX audit_events_model ON audit_events (model, seq);
 CREATE INDEX audit_events_outcome ON audit_events (outcome, seq);
 CREATE INDEX audit_events_at ON audit_events (at);

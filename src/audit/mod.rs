@@ -152,6 +152,58 @@ pub fn untake() {
     note(|c| c.written = false);
 }
 
+/// Group commit for the events of requests that changed nothing: one task takes
+/// every event waiting and appends them in one transaction, so concurrent requests
+/// share one commit instead of queueing for a commit each. Each request still waits
+/// until its own event is durable, and fails (503) if the batch fails.
+pub struct Appender {
+    tx: tokio::sync::mpsc::Sender<(Event, tokio::sync::oneshot::Sender<bool>)>,
+}
+
+impl Appender {
+    /// Largest batch; more waiting events go in the next one.
+    const BATCH: usize = 256;
+
+    pub fn start(store: std::sync::Arc<dyn crate::store::Store>) -> Self {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(Event, tokio::sync::oneshot::Sender<bool>)>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < Self::BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let ok = match store.append_audit(events).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit append failed");
+                        false
+                    }
+                };
+                for w in waiters {
+                    let _ = w.send(ok);
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Appends one event; returns once it is committed.
+    pub async fn append(&self, e: Event) -> crate::error::Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let unavailable = || crate::error::Error::Unavailable(anyhow::anyhow!("audit log"));
+        self.tx.send((e, done)).await.map_err(|_| unavailable())?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            _ => Err(unavailable()),
+        }
+    }
+}
+
 /// What an archive run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Archived {

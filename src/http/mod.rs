@@ -38,6 +38,7 @@ use error::ApiError;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub access: Arc<Access>,
+    pub audit: Arc<crate::audit::Appender>,
 }
 
 tokio::task_local! {
@@ -109,7 +110,7 @@ async fn audit_requests(
         return resp;
     }
     let event = ctx.event(resp.status().as_u16(), chrono::Utc::now());
-    match st.registry.store.append_audit(event).await {
+    match st.audit.append(event).await {
         Ok(()) => resp,
         Err(e) => {
             tracing::error!(error = %e, "audit log write failed; request refused");

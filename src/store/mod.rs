@@ -384,8 +384,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
 
     // Audit.
-    /// Appends a request's event on its own (requests that changed nothing).
-    async fn append_audit(&self, e: crate::audit::Event) -> Result<()>;
+    /// Appends events of requests that changed nothing, in one transaction.
+    async fn append_audit(&self, events: Vec<crate::audit::Event>) -> Result<()>;
     async fn audit_head(&self) -> Result<AuditHead>;
     /// Events in chain order after `after`.
     async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<crate::audit::ChainedEvent>>;

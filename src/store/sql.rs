@@ -943,12 +943,15 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn append_audit(&self, e: $crate::audit::Event) -> $crate::error::Result<()> {
+            async fn append_audit(
+                &self,
+                events: Vec<$crate::audit::Event>,
+            ) -> $crate::error::Result<()> {
                 let mut tx = self.begin_write().await?;
-                append_audit(&mut tx, e)
+                append_audit(&mut tx, events)
                     .await
                     .map_err(|err| $crate::error::Error::Unavailable(err.into()))?;
-                // Not `commit`: this is the request's event itself.
+                // Not `commit`: these are requests' events themselves.
                 tx.commit().await?;
                 Ok(())
             }
@@ -1013,27 +1016,34 @@ macro_rules! impl_sql_store {
                 before: i64,
                 limit: i64,
             ) -> $crate::error::Result<Vec<$crate::audit::ChainedEvent>> {
-                let o = |v: &Option<String>| v.clone().unwrap_or_default();
-                Ok(sqlx::query_as(concat!(
-                    $crate::store::sql::audit_select!(),
-                    " WHERE seq < $1 AND ($2 = '' OR principal = $2) AND ($3 = '' OR action = $3) \
-                     AND ($4 = '' OR namespace = $4) AND ($5 = '' OR model = $5) \
-                     AND ($6 = '' OR outcome = $6) AND ($7 = '' OR at >= $7) \
-                     AND ($8 = '' OR at < $8) AND ($9 = '' OR request_id = $9) \
-                     ORDER BY seq DESC LIMIT $10"
-                ))
-                .bind(before)
-                .bind(o(&f.principal))
-                .bind(o(&f.action))
-                .bind(o(&f.namespace))
-                .bind(o(&f.model))
-                .bind(o(&f.outcome))
-                .bind(o(&f.since))
-                .bind(o(&f.until))
-                .bind(o(&f.request_id))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?)
+                // Only the filters given appear in the statement, so the planner can
+                // use the index of the most selective one; values are always bound.
+                let conds: [(&str, &Option<String>); 8] = [
+                    ("principal = ", &f.principal),
+                    ("action = ", &f.action),
+                    ("namespace = ", &f.namespace),
+                    ("model = ", &f.model),
+                    ("outcome = ", &f.outcome),
+                    ("at >= ", &f.since),
+                    ("at < ", &f.until),
+                    ("request_id = ", &f.request_id),
+                ];
+                let mut sql = format!("{} WHERE seq < $1", $crate::store::sql::audit_select!());
+                let mut n = 1;
+                for (cond, v) in &conds {
+                    if v.is_some() {
+                        n += 1;
+                        sql.push_str(&format!(" AND {cond}${n}"));
+                    }
+                }
+                sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", n + 1));
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(before);
+                for (_, v) in conds {
+                    if let Some(v) = v {
+                        q = q.bind(v.clone());
+                    }
+                }
+                Ok(q.bind(limit).fetch_all(&self.pool).await?)
             }
 
             async fn referenced_blobs(
@@ -1057,7 +1067,7 @@ macro_rules! impl_sql_store {
         /// transaction: the change and its record commit together or not at all.
         async fn commit(mut tx: $crate::store::WriteTx<$db>) -> $crate::error::Result<()> {
             if let Some(e) = $crate::audit::take_pending(chrono::Utc::now()) {
-                if let Err(err) = append_audit(&mut tx, e).await {
+                if let Err(err) = append_audit(&mut tx, vec![e]).await {
                     $crate::audit::untake();
                     return Err($crate::error::Error::Unavailable(err.into()));
                 }
@@ -1068,44 +1078,51 @@ macro_rules! impl_sql_store {
             })
         }
 
-        /// Appends one event to the chain. The head row's update is the lock that
-        /// serializes appenders, so sequence numbers are gap-free and every hash
-        /// covers the previous one.
+        /// Appends events to the chain, in order. The head row's update is the lock
+        /// that serializes appenders (across replicas too), so sequence numbers are
+        /// gap-free and every hash covers the previous one.
         async fn append_audit(
             conn: &mut <$db as sqlx::Database>::Connection,
-            mut e: $crate::audit::Event,
+            events: Vec<$crate::audit::Event>,
         ) -> Result<(), sqlx::Error> {
-            let (seq, prev): (i64, String) = sqlx::query_as(
-                "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
+            let (last, mut prev): (i64, String) = sqlx::query_as(
+                "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash",
             )
+            .bind(events.len() as i64)
             .fetch_one(&mut *conn)
             .await?;
-            e.seq = seq;
-            let hash = $crate::audit::chain_hash(&prev, &e);
-            sqlx::query(
-                "INSERT INTO audit_events (seq, at, request_id, principal, token_id, action, \
-                 namespace, model, resource, outcome, status, client_addr, detail, prev_hash, \
-                 hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(e.seq)
-            .bind(&e.at)
-            .bind(&e.request_id)
-            .bind(&e.principal)
-            .bind(&e.token_id)
-            .bind(&e.action)
-            .bind(&e.namespace)
-            .bind(&e.model)
-            .bind(&e.resource)
-            .bind(&e.outcome)
-            .bind(e.status)
-            .bind(&e.client_addr)
-            .bind(&e.detail)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            let mut seq = last - events.len() as i64;
+            for mut e in events {
+                seq += 1;
+                e.seq = seq;
+                let hash = $crate::audit::chain_hash(&prev, &e);
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, at, request_id, principal, token_id, action, \
+                     namespace, model, resource, outcome, status, client_addr, detail, \
+                     prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(e.seq)
+                .bind(&e.at)
+                .bind(&e.request_id)
+                .bind(&e.principal)
+                .bind(&e.token_id)
+                .bind(&e.action)
+                .bind(&e.namespace)
+                .bind(&e.model)
+                .bind(&e.resource)
+                .bind(&e.outcome)
+                .bind(e.status)
+                .bind(&e.client_addr)
+                .bind(&e.detail)
+                .bind(&prev)
                 .bind(&hash)
+                .execute(&mut *conn)
+                .await?;
+                prev = hash;
+            }
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+                .bind(&prev)
                 .execute(&mut *conn)
                 .await?;
             Ok(())
