@@ -6,12 +6,13 @@
 //! cargo bench --bench audit
 //! SIGNET_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/signet_bench_audit cargo bench --bench audit
 
+#[path = "common.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use signet::auth::Secret;
-use signet::config::{LogFormat, ServeConfig, StorageConfig};
 
 fn summary(name: &str, mut lat: Vec<Duration>, wall: Duration) {
     lat.sort();
@@ -29,46 +30,15 @@ fn summary(name: &str, mut lat: Vec<Duration>, wall: Duration) {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = std::env::var("SIGNET_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let admin = Secret::generate();
-    let cfg = ServeConfig {
-        storage: StorageConfig {
-            database_url: db.clone(),
-            storage_url: dir.path().join("blobs").display().to_string(),
-            s3_endpoint: None,
-            s3_region: None,
-            s3_allow_http: false,
-        },
-        listen: "127.0.0.1:0".into(),
-        registry_name: "bench".into(),
-        max_file_size: 1 << 30,
-        bootstrap_token: Some(admin.expose().to_owned()),
-        gc_interval_secs: 0,
-        gc_grace_secs: 86_400,
-        rbac_model: None,
-        rbac_policy: None,
-        token_default_days: 90,
-        token_max_days: 365,
-        log_format: LogFormat::Text,
-    };
-    let (state, _) = signet::server::build(&cfg)
-        .await
-        .expect("service starts (fresh database?)");
-    let store = state.registry.store.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(signet::server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    let bench = common::start().await;
+    let base = bench.base.clone();
+    let store = bench.store.clone();
+    let db = bench.backend.clone();
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    let tok = admin.expose().to_owned();
+    let tok = bench.token.clone();
     use reqwest::Method as M;
     let call = |m: M, p: &str| c.request(m, format!("{base}{p}")).bearer_auth(&tok);
     call(M::POST, "/v1/namespaces")
@@ -91,7 +61,7 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    println!("backend: {}", db.split(':').next().unwrap());
+    println!("backend: {db}");
 
     let (conns, total) = (64usize, 6400usize);
     let t = Instant::now();
@@ -153,7 +123,7 @@ async fn main() {
 
     // 1M synthetic events (hashes are not chained: this measures queries only).
     let t = Instant::now();
-    let fill = if db.starts_with("postgres") {
+    let fill = if db == "postgres" {
         "INSERT INTO audit_events SELECT 1000000 + g, to_char(now() - (g || ' seconds')::interval, \
          'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'r' || g, 'p' || (g % 500), NULL, \
          CASE g % 4 WHEN 0 THEN 'GET /v1/models/{ns}/{model}/versions/{v}/files/{path}' \
@@ -169,9 +139,11 @@ async fn main() {
          'ns' || (g % 50) || '/m' || (g % 7), '/v1/x', CASE WHEN g % 20 = 0 THEN 'denied' ELSE 'allowed' END, \
          200, '127.0.0.1', '{}', '', '' FROM s"
     };
-    if db.starts_with("postgres") {
+    if db == "postgres" {
         use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&bench.database_url)
+            .await
+            .unwrap();
         sqlx::raw_sql(fill).execute(&mut conn).await.unwrap();
         sqlx::raw_sql("ANALYZE audit_events")
             .execute(&mut conn)
@@ -179,7 +151,9 @@ async fn main() {
             .unwrap();
     } else {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let mut conn = sqlx::SqliteConnection::connect(&bench.database_url)
+            .await
+            .unwrap();
         sqlx::raw_sql(fill).execute(&mut conn).await.unwrap();
         sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
     }

@@ -6,6 +6,9 @@
 //! cargo bench --bench promote
 //! SIGNET_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/signet_bench cargo bench --bench promote
 
+#[path = "common.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -13,47 +16,14 @@ use ed25519_dalek::Signer as _;
 use ed25519_dalek::pkcs8::EncodePublicKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use serde_json::{Value, json};
-use signet::auth::Secret;
-use signet::config::{LogFormat, ServeConfig, StorageConfig};
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = std::env::var("SIGNET_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let admin = Secret::generate();
-    let cfg = ServeConfig {
-        storage: StorageConfig {
-            database_url: db.clone(),
-            storage_url: dir.path().join("blobs").display().to_string(),
-            s3_endpoint: None,
-            s3_region: None,
-            s3_allow_http: false,
-        },
-        listen: "127.0.0.1:0".into(),
-        registry_name: "bench".into(),
-        max_file_size: 1 << 30,
-        bootstrap_token: Some(admin.expose().to_owned()),
-        gc_interval_secs: 0,
-        gc_grace_secs: 86_400,
-        rbac_model: None,
-        rbac_policy: None,
-        token_default_days: 90,
-        token_max_days: 365,
-        log_format: LogFormat::Text,
-    };
-    let (state, _) = signet::server::build(&cfg)
-        .await
-        .expect("service starts (fresh database?)");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(signet::server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    let bench = common::start().await;
+    let base = bench.base.clone();
+    let db = bench.backend.clone();
     let c = reqwest::Client::new();
-    let tok = admin.expose().to_owned();
+    let tok = bench.token.clone();
     let call = |m: reqwest::Method, p: &str| c.request(m, format!("{base}{p}")).bearer_auth(&tok);
 
     let mut seed = [0u8; 32];
@@ -122,7 +92,7 @@ async fn main() {
         assert_eq!(r.status(), 201);
     }
 
-    println!("backend: {}", db.split(':').next().unwrap());
+    println!("backend: {db}");
     // Same alias: every approver queues on one alias row (moves are serialized so
     // history keeps them all, in order). Distinct aliases: each approver its own.
     for (concurrency, shared) in [(1usize, true), (16, true), (16, false)] {

@@ -660,7 +660,7 @@ async fn fixture(b: Backend) -> Fixture {
     ]
     .concat()
     {
-        tokens.insert(actor, mint(&app, actor).await);
+        tokens.insert(actor, app.mint(actor).await);
     }
     let revoked = tokens["revoked-token"].clone();
     let id = whoami(&app, &revoked).await["token_id"]
@@ -679,20 +679,6 @@ async fn fixture(b: Backend) -> Fixture {
         tokens,
         signer,
     }
-}
-
-async fn mint(app: &TestApp, principal: &str) -> String {
-    let r = app
-        .req(Method::POST, "/v1/tokens")
-        .json(&json!({"principal": principal}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn whoami(app: &TestApp, token: &str) -> Value {
@@ -848,7 +834,7 @@ async fn a_removed_role_stops_working_on_the_very_next_request(b: Backend) {
         .send()
         .await
         .unwrap();
-    let ci = mint(&app, "ci").await;
+    let ci = app.mint("ci").await;
     let create = || {
         app.anon(Method::POST, &format!("/v1/models/{ns}/{model}/versions"))
             .bearer_auth(&ci)
@@ -904,7 +890,7 @@ async fn tokens_are_shown_once_listed_without_secrets_and_revocable(b: Backend) 
         .send()
         .await
         .unwrap();
-    let alice = mint(&app, "alice").await;
+    let alice = app.mint("alice").await;
     assert!(alice.starts_with("sgn_"));
 
     // Alice mints her own; not someone else's.
@@ -1040,7 +1026,7 @@ async fn expired_and_revoked_tokens_are_refused(b: Backend) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "unauthenticated");
     // The admin's own token, revoked, locks the admin out immediately.
-    let spare = mint(&app, "admin").await;
+    let spare = app.mint("admin").await;
     let id = whoami(&app, &app.admin).await["token_id"]
         .as_str()
         .unwrap()
@@ -1141,7 +1127,7 @@ async fn namespaces_and_models_are_listed_only_where_the_caller_has_a_role(b: Ba
         .send()
         .await
         .unwrap();
-    let bob = mint(&app, "bob").await;
+    let bob = app.mint("bob").await;
     let names = |v: Value, key: &str| -> Vec<String> {
         v["items"]
             .as_array()
@@ -1197,7 +1183,7 @@ async fn namespaces_and_models_are_listed_only_where_the_caller_has_a_role(b: Ba
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let eve = mint(&app, "eve").await;
+    let eve = app.mint("eve").await;
     let ns: Value = app
         .anon(Method::GET, "/v1/namespaces")
         .bearer_auth(&eve)
@@ -1252,7 +1238,7 @@ async fn roles_are_validated_for_where_they_are_bound(b: Backend) {
     );
     // A maintainer manages its own namespace, not the global roles.
     put("fraud", json!(["maintainer"])).await.unwrap();
-    let carol = mint(&app, "carol").await;
+    let carol = app.mint("carol").await;
     let r = app
         .anon(Method::PUT, "/v1/namespaces/fraud/members/dave")
         .bearer_auth(&carol)

@@ -265,28 +265,8 @@ async fn maintainers_read_their_namespace_and_global_auditors_everything(b: Back
     let app = TestApp::spawn(b).await;
     app.create_namespace("fraud").await;
     app.create_namespace("search").await;
-    let mint = |who: &'static str, ns: &'static str, role: &'static str| {
-        let app = &app;
-        async move {
-            app.req(Method::PUT, &format!("/v1/namespaces/{ns}/members/{who}"))
-                .json(&json!({"roles": [role]}))
-                .send()
-                .await
-                .unwrap();
-            let r = app
-                .req(Method::POST, "/v1/tokens")
-                .json(&json!({"principal": who}))
-                .send()
-                .await
-                .unwrap();
-            r.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let maria = mint("maria", "fraud", "maintainer").await;
-    let eve = mint("eve", "*", "auditor").await;
+    let maria = app.member_token("maria", "fraud", "maintainer").await;
+    let eve = app.member_token("eve", "*", "auditor").await;
     app.create_model("fraud", "a").await;
     app.create_model("search", "b").await;
 

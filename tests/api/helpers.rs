@@ -285,6 +285,36 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Mints a token for `principal` (as the admin); returns the secret.
+    pub async fn mint(&self, principal: &str) -> String {
+        let r = self
+            .req(Method::POST, "/v1/tokens")
+            .json(&json!({ "principal": principal }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Binds `principal` to `role` in `ns` (`*` for global roles) and mints it a token.
+    pub async fn member_token(&self, principal: &str, ns: &str, role: &str) -> String {
+        let r = self
+            .req(
+                Method::PUT,
+                &format!("/v1/namespaces/{ns}/members/{principal}"),
+            )
+            .json(&json!({ "roles": [role] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        self.mint(principal).await
+    }
+
     /// A namespace and a model in it, ready for versions.
     pub async fn given_model(&self) -> (String, String) {
         let ns = "fraud".to_string();

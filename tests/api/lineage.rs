@@ -295,29 +295,9 @@ async fn lineage_queries_follow_parents_and_hide_other_namespaces(b: Backend) {
 async fn who_may_impose_and_lift_quarantines(b: Backend) {
     let (app, _) = family(b).await;
     app.create_namespace("search").await;
-    let token = |who: &'static str, ns: &'static str, role: &'static str| {
-        let app = &app;
-        async move {
-            app.req(Method::PUT, &format!("/v1/namespaces/{ns}/members/{who}"))
-                .json(&json!({"roles": [role]}))
-                .send()
-                .await
-                .unwrap();
-            let r = app
-                .req(Method::POST, "/v1/tokens")
-                .json(&json!({"principal": who}))
-                .send()
-                .await
-                .unwrap();
-            r.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let maint = token("maria", "fraud", "maintainer").await;
-    let publisher = token("pete", "fraud", "publisher").await;
-    let outsider = token("olga", "search", "maintainer").await;
+    let maint = app.member_token("maria", "fraud", "maintainer").await;
+    let publisher = app.member_token("pete", "fraud", "publisher").await;
+    let outsider = app.member_token("olga", "search", "maintainer").await;
     let post = |t: &str, kind: &str, value: &str| {
         app.anon(Method::POST, "/v1/quarantines")
             .bearer_auth(t.to_owned())

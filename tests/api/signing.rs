@@ -34,27 +34,6 @@ async fn setup(b: Backend) -> (TestApp, Signer) {
     (app, signer)
 }
 
-async fn token_for(app: &TestApp, principal: &str, role: &str) -> String {
-    app.req(
-        Method::PUT,
-        &format!("/v1/namespaces/fraud/members/{principal}"),
-    )
-    .json(&json!({"roles": [role]}))
-    .send()
-    .await
-    .unwrap();
-    let r = app
-        .req(Method::POST, "/v1/tokens")
-        .json(&json!({"principal": principal}))
-        .send()
-        .await
-        .unwrap();
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn a_signed_version_is_promoted_and_pulled_by_a_deployer(b: Backend) {
     let (app, signer) = setup(b).await;
     let weights = safetensors_bytes();
@@ -77,7 +56,9 @@ async fn a_signed_version_is_promoted_and_pulled_by_a_deployer(b: Backend) {
         json!({"keyid": signer.keyid, "key_name": "ci-fraud", "status": "verified"})
     );
 
-    let approver = token_for(&app, "release-manager", "approver").await;
+    let approver = app
+        .member_token("release-manager", "fraud", "approver")
+        .await;
     let r = app
         .anon(Method::PUT, "/v1/models/fraud/scorer/aliases/production")
         .bearer_auth(&approver)
@@ -87,7 +68,7 @@ async fn a_signed_version_is_promoted_and_pulled_by_a_deployer(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
-    let deployer = token_for(&app, "deploy-bot", "deployer").await;
+    let deployer = app.member_token("deploy-bot", "fraud", "deployer").await;
     let r = app
         .anon(Method::GET, "/v1/models/fraud/scorer/aliases/production")
         .bearer_auth(&deployer)
@@ -313,7 +294,7 @@ async fn a_compromised_key_stops_counting_for_past_signatures_too(b: Backend) {
             .status(),
         StatusCode::OK
     );
-    let deployer = token_for(&app, "deploy-bot", "deployer").await;
+    let deployer = app.member_token("deploy-bot", "fraud", "deployer").await;
     let pull = || {
         app.anon(
             Method::GET,
@@ -385,7 +366,7 @@ async fn a_retired_key_keeps_past_signatures_but_signs_nothing_new(b: Backend) {
             .status(),
         StatusCode::OK
     );
-    let deployer = token_for(&app, "deploy-bot", "deployer").await;
+    let deployer = app.member_token("deploy-bot", "fraud", "deployer").await;
     let r = app
         .anon(
             Method::GET,

@@ -1,0 +1,66 @@
+//! What the HTTP benchmarks share: a Signet on a random port over the database
+//! named by SIGNET_BENCH_DATABASE_URL (default: a fresh SQLite file) and a
+//! temporary blob directory.
+
+use std::sync::Arc;
+
+use signet::auth::Secret;
+use signet::config::{LogFormat, ServeConfig, StorageConfig};
+use signet::store::Store;
+
+// Each benchmark binary compiles this module on its own and uses only part of it.
+#[allow(dead_code)]
+pub struct Bench {
+    pub base: String,
+    pub token: String,
+    pub store: Arc<dyn Store>,
+    pub backend: String,
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::env::var("SIGNET_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let admin = Secret::generate();
+    let cfg = ServeConfig {
+        storage: StorageConfig {
+            database_url: db.clone(),
+            storage_url: dir.path().join("blobs").display().to_string(),
+            s3_endpoint: None,
+            s3_region: None,
+            s3_allow_http: false,
+        },
+        listen: "127.0.0.1:0".into(),
+        registry_name: "bench".into(),
+        max_file_size: 1 << 30,
+        bootstrap_token: Some(admin.expose().to_owned()),
+        gc_interval_secs: 0,
+        gc_grace_secs: 86_400,
+        rbac_model: None,
+        rbac_policy: None,
+        token_default_days: 90,
+        token_max_days: 365,
+        log_format: LogFormat::Text,
+    };
+    let (state, _) = signet::server::build(&cfg)
+        .await
+        .expect("service starts (fresh database?)");
+    let store = state.registry.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(signet::server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Bench {
+        base,
+        token: admin.expose().to_owned(),
+        store,
+        backend: db.split(':').next().unwrap_or_default().to_owned(),
+        database_url: db.clone(),
+        _dir: dir,
+    }
+}
