@@ -3,7 +3,12 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+# Embedded in the binary: migrations and the RBAC policy.
 COPY migrations migrations
+COPY policy policy
+# Declared targets must exist for cargo to read the manifest.
+COPY benches benches
+COPY examples examples
 RUN cargo build --release --locked --bin signet
 
 # Run: a slim image, no compiler, no shell tools needed, non-root.
