@@ -175,12 +175,7 @@ impl Principal {
 
     /// Whether every namespace is visible to this principal (admins, global auditors).
     pub fn sees_all_namespaces(&self) -> Result<bool> {
-        for (role, scope) in self.roles_for(Resource::Global) {
-            if self.policy.allows(role, scope, Action::Read)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.may(Action::Read, Resource::Global)
     }
 }
 

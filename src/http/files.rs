@@ -99,22 +99,15 @@ pub async fn get_file(
         Err(e) => return Err(e.into()),
     };
     let v = st.registry.version(&model, number).await?;
+    let files = st.registry.store.files_of(v.id).await?;
     if !full_access {
-        // Re-checked on every pull against the quarantines, keys and revocations as
-        // they are now: each takes effect on the next request.
-        if st.registry.store.is_quarantined(v.id).await? {
-            return Err(Error::Quarantined.into());
-        }
-        let files = st.registry.store.files_of(v.id).await?;
-        if !st.registry.verification(&v, &files).await?.is_verified() {
-            return Err(Error::VersionNotVerified.into());
-        }
+        st.registry.check_deployable(&v, &files).await?;
     }
     let range = headers
         .get(header::RANGE)
         .and_then(|h| h.to_str().ok())
         .and_then(RangeSpec::parse);
-    let d = st.registry.open_file(&v, &path, range).await?;
+    let d = st.registry.open_file(files, &path, range).await?;
     crate::audit::note(|c| {
         c.detail.insert("bytes".into(), d.size.into());
         if let Some((r, _)) = &d.range {

@@ -140,7 +140,7 @@ pub async fn put_alias(
         .promote(&permit, &p, &model, alias.as_str(), ok, &req.reason)
         .await?;
     Ok(Json(
-        version_view_of(&st, v, gate.files, gate.verification).await?,
+        version_view_of(&st, v, gate.files, gate.verification, gate.quarantined).await?,
     ))
 }
 

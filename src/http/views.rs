@@ -192,18 +192,19 @@ impl VersionView {
 pub async fn version_view(st: &AppState, v: VersionRecord) -> Result<VersionView, ApiError> {
     let files = st.registry.store.files_of(v.id).await?;
     let ver = st.registry.verification(&v, &files).await?;
-    version_view_of(st, v, files, ver).await
+    let quarantined = st.registry.store.is_quarantined(v.id).await?;
+    version_view_of(st, v, files, ver, quarantined).await
 }
 
-/// The full view of a version whose files and verification are already known.
+/// The full view of a version whose files, verification and quarantine are known.
 pub async fn version_view_of(
     st: &AppState,
     v: VersionRecord,
     files: Vec<FileRecord>,
     ver: Verification,
+    quarantined: bool,
 ) -> Result<VersionView, ApiError> {
     let aliases = st.registry.aliases_at(&v).await?;
-    let quarantined = st.registry.store.is_quarantined(v.id).await?;
     let mut view = VersionView::new(v, files);
     view.verified = ver.is_verified();
     view.aliases = aliases;

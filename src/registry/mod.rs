@@ -190,16 +190,26 @@ impl Registry {
             return Err(Error::VersionSealed);
         }
         let written = self.blobs.write(body, self.max_file_size, declared).await?;
-        let format = match self.inspect(path, &written).await {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = self
-                    .blobs
-                    .delete(crate::blobs::BlobKey::Artifact(written.id))
-                    .await;
-                return Err(e);
-            }
-        };
+        let recorded = self.record(v, path, &written).await;
+        if recorded.is_err() {
+            // Refused after the bytes were stored (bad format, sealed meanwhile, path
+            // clash): the blob is ours alone, so remove it now rather than via GC.
+            let _ = self
+                .blobs
+                .delete(crate::blobs::BlobKey::Artifact(written.id))
+                .await;
+        }
+        recorded
+    }
+
+    /// Checks a stored upload's format and records it as the file at `path`.
+    async fn record(
+        &self,
+        v: &VersionRecord,
+        path: &FilePath,
+        written: &crate::blobs::Written,
+    ) -> Result<FileRecord> {
+        let format = self.inspect(path, written).await?;
         let file = FileRecord {
             path: path.to_string(),
             size: i64::try_from(written.size).map_err(Error::internal)?,
@@ -208,16 +218,8 @@ impl Registry {
             created_at: Utc::now(),
             format: format.as_str().to_owned(),
         };
+        self.store.put_file(v.id, &file).await?;
         crate::metrics::UPLOADED_BYTES.add(written.size);
-        if let Err(e) = self.store.put_file(v.id, &file).await {
-            // The row was refused (sealed meanwhile, path clash): the blob is ours
-            // alone, so remove it now rather than waiting for GC.
-            let _ = self
-                .blobs
-                .delete(crate::blobs::BlobKey::Artifact(written.id))
-                .await;
-            return Err(e);
-        }
         Ok(file)
     }
 
@@ -307,11 +309,10 @@ impl Registry {
     /// `X-Checksum-Sha256`.
     pub async fn open_file(
         &self,
-        v: &VersionRecord,
+        files: Vec<FileRecord>,
         path: &FilePath,
         range: Option<RangeSpec>,
     ) -> Result<Download> {
-        let files = self.store.files_of(v.id).await?;
         let f = files
             .into_iter()
             .find(|f| f.path == path.as_str())

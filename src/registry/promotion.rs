@@ -157,6 +157,7 @@ impl Verification {
 pub struct Gate {
     pub files: Vec<FileRecord>,
     pub verification: Verification,
+    pub quarantined: bool,
     /// The proof, or every reason (API codes) for refusing.
     pub outcome: std::result::Result<Promotable, Vec<String>>,
 }
@@ -283,6 +284,19 @@ impl Registry {
         })
     }
 
+    /// What a deployer may pull: a version that is not quarantined and verifies
+    /// now. Checked on every pull against the quarantines, keys and revocations as
+    /// they are, so each takes effect on the next request.
+    pub async fn check_deployable(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<()> {
+        if self.store.is_quarantined(v.id).await? {
+            return Err(Error::Quarantined);
+        }
+        if !self.verification(v, files).await?.is_verified() {
+            return Err(Error::VersionNotVerified);
+        }
+        Ok(())
+    }
+
     /// Every reason a version cannot be promoted to `alias` now, or the proof that
     /// it can.
     pub async fn check_promotion(&self, v: &VersionRecord, alias: &str) -> Result<Gate> {
@@ -300,7 +314,8 @@ impl Registry {
         if !ver.policy.allow_unsafe_formats && files.iter().any(|f| Format::is_unsafe(&f.format)) {
             reasons.insert("unsafe_format");
         }
-        if self.store.is_quarantined(v.id).await? {
+        let quarantined = self.store.is_quarantined(v.id).await?;
+        if quarantined {
             reasons.insert("quarantined");
         }
         let outcome = if reasons.is_empty() {
@@ -311,6 +326,7 @@ impl Registry {
         Ok(Gate {
             files,
             verification: ver,
+            quarantined,
             outcome,
         })
     }
