@@ -17,6 +17,7 @@ crate::on_both_backends!(
     a_signature_made_with_openssl_from_the_spec_is_accepted,
     concurrent_moves_of_one_alias_are_all_recorded_in_order,
     stored_signatures_come_back_byte_for_byte,
+    a_maintainer_cannot_register_or_revoke_a_key_for_every_namespace,
 );
 
 async fn setup(b: Backend) -> (TestApp, Signer) {
@@ -866,4 +867,64 @@ async fn stored_signatures_come_back_byte_for_byte(b: Backend) {
         .await
         .unwrap();
     assert!(listed.contains(&doc), "the envelope is returned verbatim");
+}
+
+async fn a_maintainer_cannot_register_or_revoke_a_key_for_every_namespace(b: Backend) {
+    let (app, _) = setup(b).await;
+    let maria = app.member_token("maria", "fraud", "maintainer").await;
+    let key = Signer::generate();
+    let register = |namespaces: Value| {
+        app.anon(Method::POST, "/v1/keys")
+            .bearer_auth(&maria)
+            .json(&json!({"name": "k", "public_key": key.pem, "namespaces": namespaces}))
+            .send()
+    };
+    assert_eq!(
+        register(json!(["*"])).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        register(json!(["fraud", "*"])).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.req(Method::GET, &format!("/v1/keys/{}", key.keyid))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let global = Signer::generate();
+    assert_eq!(
+        global.register(&app, "release", &["*"]).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .anon(Method::POST, &format!("/v1/keys/{}/revoke", global.keyid))
+        .bearer_auth(&maria)
+        .json(&json!({"reason": "compromised"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let k: Value = app
+        .req(Method::GET, &format!("/v1/keys/{}", global.keyid))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        k["revoked_at"],
+        Value::Null,
+        "the refused revocation changed nothing"
+    );
+    // Her own namespace's keys are hers to manage.
+    assert_eq!(
+        register(json!(["fraud"])).await.unwrap().status(),
+        StatusCode::CREATED
+    );
 }
