@@ -102,7 +102,7 @@ async fn main() {
                     };
                     let s = Instant::now();
                     store
-                        .append_audit(vec![ctx.event(200, chrono::Utc::now())])
+                        .append_audit(vec![ctx.event(200, false, chrono::Utc::now())])
                         .await
                         .unwrap();
                     lat.push(s.elapsed());

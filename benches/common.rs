@@ -47,7 +47,9 @@ pub async fn start() -> Bench {
     let (state, _) = signet::server::build(&cfg)
         .await
         .expect("service starts (fresh database?)");
-    let store = state.registry.store.clone();
+    let (store, _) = signet::server::open_stores(&cfg.storage)
+        .await
+        .expect("stores open");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(signet::server::serve(

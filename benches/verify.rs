@@ -19,10 +19,10 @@ fn main() {
     getrandom::fill(&mut seed).unwrap();
     let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
     let key = TrustedKey {
-        keyid: "k".into(),
+        keyid: signet::names::KeyId::parse(&"ab".repeat(32)).unwrap(),
         name: "bench".into(),
         key: sk.verifying_key(),
-        namespaces: vec!["fraud".into()],
+        namespaces: vec![signet::kinds::BindingScope::parse("fraud").unwrap()],
         expires_at: None,
         revoked: None,
     };

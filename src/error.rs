@@ -1,5 +1,11 @@
 //! The domain error. It carries no HTTP types: `http::error` owns the mapping to
 //! status codes and machine codes, in one place.
+//!
+//! Dependency rule: depends only on the leaves (`names`, `kinds`) and the
+//! verifier's rejection codes (`signing::verify`), which depend on nothing here.
+
+use crate::kinds::RefusalReason;
+use crate::names::{InvalidValue, Namespace};
 
 /// Everything a domain operation can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -9,9 +15,10 @@ pub enum Error {
     Invalid(String),
     #[error("authentication required")]
     Unauthenticated,
-    #[error("not allowed")]
-    Forbidden,
-    /// Missing, or hidden from this principal (the two look the same on purpose).
+    /// Authorization said no. Only `auth::authorize` makes one.
+    #[error("{}", if .0.hidden { "not found" } else { "not allowed" })]
+    Denied(Denial),
+    /// Missing (an object that does not exist, not one authorization hides).
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -38,8 +45,8 @@ pub enum Error {
     #[error("the signature was refused: {}", .0.code())]
     SignatureRejected(crate::signing::verify::Rejection),
     /// A promotion refused; every reason is listed.
-    #[error("promotion refused: {}", .0.join(", "))]
-    PromotionRefused(Vec<String>),
+    #[error("promotion refused: {}", .0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))]
+    PromotionRefused(Vec<RefusalReason>),
     #[error("the declared digest does not match the bytes received")]
     DigestMismatch,
     #[error("the body exceeds the limit of {limit} bytes")]
@@ -54,6 +61,15 @@ pub enum Error {
     Internal(#[source] anyhow::Error),
 }
 
+/// What an authorization refusal says about itself: whether it hides the
+/// namespace (answered as "not found"), and which namespace was asked for, so
+/// the access log files the attempt under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub hidden: bool,
+    pub namespace: Option<Namespace>,
+}
+
 impl Error {
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::Invalid(msg.into())
@@ -61,6 +77,20 @@ impl Error {
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
+    }
+
+    /// A refusal that is not about any namespace.
+    pub fn forbidden() -> Self {
+        Self::Denied(Denial {
+            hidden: false,
+            namespace: None,
+        })
+    }
+}
+
+impl From<InvalidValue> for Error {
+    fn from(e: InvalidValue) -> Self {
+        Self::Invalid(e.0)
     }
 }
 

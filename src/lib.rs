@@ -1,8 +1,14 @@
 //! Signet: a signed model registry.
 //!
-//! Layers, top to bottom: `http` (routing, extractors, handlers) → domain modules
-//! (`registry`, `auth`, `signing`, `blobs`) → `store` (all SQL). Each layer calls
-//! only the ones below it.
+//! Layers, top to bottom: `http` (routing, extractors, thin handlers) → domain
+//! services (`auth`, `registry`, `trust`, `lineage`, `audit`), which use the pure
+//! `signing` verifier and the `blobs` byte store → `store` (all SQL). Each layer
+//! calls only the ones below it. `names`, `kinds` and `page` are leaves every
+//! layer may use. `docs/design.md` describes the concepts and invariants.
+
+// On purpose: each file of `store/sql/` is compiled once per database backend
+// (`store/postgres.rs`, `store/sqlite.rs`), so both run the same SQL text.
+#![allow(clippy::duplicate_mod)]
 
 pub mod audit;
 pub mod auth;
@@ -10,9 +16,13 @@ pub mod blobs;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod kinds;
+pub mod lineage;
 pub mod metrics;
 pub mod names;
+pub mod page;
 pub mod registry;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod trust;

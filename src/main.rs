@@ -111,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
             init_logs(LogFormat::Text);
             let (store, blobs) = server::open_stores(&storage).await?;
             let grace = chrono::Duration::seconds(i64::try_from(grace_secs)?);
-            let report = signet::blobs::gc::collect(&*store, &blobs, grace).await?;
+            let report = signet::registry::gc::collect(&*store, &blobs, grace).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Healthcheck { addr } => probe(&addr).await?,

@@ -1,11 +1,28 @@
 //! Typed values parsed at the edge. Nothing unparsed reaches SQL, storage keys or
 //! the signing code: every constructor validates, and the fields are private.
+//!
+//! Dependency rule: a leaf. It depends on no other Signet module, so every layer
+//! may use it; its one error type converts into the domain error in `error.rs`.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Type};
 
-use crate::error::Error;
+/// A value that does not follow its rule; the message says which rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+type Error = InvalidValue;
+
+impl InvalidValue {
+    fn invalid(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
 
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
@@ -29,7 +46,7 @@ macro_rules! name_type {
                 if is_name(s) {
                     Ok(Self(s.to_owned()))
                 } else {
-                    Err(Error::invalid(concat!(
+                    Err(InvalidValue::invalid(concat!(
                         $what,
                         " must match ^[a-z0-9][a-z0-9._-]{0,62}$"
                     )))
@@ -72,6 +89,11 @@ name_type!(
     ModelName,
     "model name"
 );
+name_type!(
+    /// An alias of a model (`staging`, `production`).
+    AliasName,
+    "alias"
+);
 
 /// `namespace/name`, the full name of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -95,6 +117,19 @@ impl ModelRef {
 impl fmt::Display for ModelRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl Serialize for ModelRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -283,6 +318,200 @@ impl<'de> Deserialize<'de> for PrincipalName {
     }
 }
 
+/// Lower-case hex of exactly `N` bytes' worth of digits, folded from any case.
+fn hex_id(s: &str, digits: &[usize]) -> Option<String> {
+    (digits.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit()))
+        .then(|| s.to_ascii_lowercase())
+}
+
+macro_rules! hex_type {
+    ($(#[$doc:meta])* $ty:ident, $digits:expr, $msg:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $ty(String);
+
+        impl $ty {
+            /// Accepts hex digits of the right count; upper case is folded.
+            pub fn parse(s: &str) -> Result<Self, Error> {
+                hex_id(s, &$digits)
+                    .map(Self)
+                    .ok_or_else(|| Error::invalid($msg))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+hex_type!(
+    /// A key id: lowercase hex SHA-256 of a public key's canonical SPKI PEM (what
+    /// OpenSSF Model Signing calls the key hint).
+    KeyId,
+    [64],
+    "a keyid is 64 hex digits"
+);
+hex_type!(
+    /// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, kept in lower case.
+    CommitId,
+    [40, 64],
+    "a commit is 40 or 64 hex digits"
+);
+
+/// Free text of at most `MAX` (and at least `MIN`) bytes: descriptions, reasons,
+/// notes, names of keys. Every length rule of the API is one of these, so the
+/// limit is written once, in the type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Text<const MAX: usize, const MIN: usize = 0>(String);
+
+impl<const MAX: usize, const MIN: usize> Text<MAX, MIN> {
+    pub fn parse(s: impl Into<String>) -> Result<Self, Error> {
+        let s = s.into();
+        if s.len() < MIN || s.len() > MAX {
+            return Err(Error::invalid(if MIN == 0 {
+                format!("at most {MAX} bytes")
+            } else {
+                format!("{MIN} to {MAX} bytes")
+            }));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<const MAX: usize, const MIN: usize> fmt::Display for Text<MAX, MIN> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<const MAX: usize, const MIN: usize> Serialize for Text<MAX, MIN> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de, const MAX: usize, const MIN: usize> Deserialize<'de> for Text<MAX, MIN> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Descriptions of namespaces, models and tokens.
+pub type Description = Text<4096>;
+/// Why something was done: promotions, revocation notes, lifting a quarantine.
+pub type Reason = Text<1024>;
+/// Why a quarantine was imposed: it must say something.
+pub type RequiredReason = Text<1024, 1>;
+/// The display name of a signing key.
+pub type KeyName = Text<200, 1>;
+
+/// Stores a text value as its string and checks it again when it is read back, so
+/// a row that breaks the rule fails loudly instead of flowing on unchecked.
+macro_rules! sql_text {
+    ($ty:ty, $text:expr, $parse:expr) => {
+        impl<DB: Database> Type<DB> for $ty
+        where
+            str: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: Database> Encode<'q, DB> for $ty
+        where
+            String: Encode<'q, DB>,
+        {
+            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+                let text: fn(&$ty) -> String = $text;
+                <String as Encode<'q, DB>>::encode(text(self), buf)
+            }
+        }
+
+        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        where
+            &'r str: Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let parse: fn(&str) -> Result<$ty, InvalidValue> = $parse;
+                Ok(parse(<&'r str as Decode<'r, DB>>::decode(value)?)?)
+            }
+        }
+    };
+}
+
+sql_text!(Namespace, |v| v.0.clone(), Namespace::parse);
+sql_text!(ModelName, |v| v.0.clone(), ModelName::parse);
+sql_text!(AliasName, |v| v.0.clone(), AliasName::parse);
+sql_text!(PrincipalName, |v| v.0.clone(), PrincipalName::parse);
+sql_text!(FilePath, |v| v.0.clone(), FilePath::parse);
+sql_text!(KeyId, |v| v.0.clone(), KeyId::parse);
+sql_text!(CommitId, |v| v.0.clone(), CommitId::parse);
+sql_text!(Sha256, Sha256::to_hex, Sha256::parse);
+
+impl<DB: Database> Type<DB> for VersionNumber
+where
+    i64: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for VersionNumber
+where
+    i64: Encode<'q, DB>,
+{
+    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <i64 as Encode<'q, DB>>::encode(self.0, buf)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for VersionNumber
+where
+    i64: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self::new(<i64 as Decode<'r, DB>>::decode(value)?)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +567,26 @@ mod tests {
         );
         assert!(Sha256::parse(&"ab".repeat(31)).is_err());
         assert!(Sha256::parse(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn hex_ids_fold_case_and_count_digits() {
+        assert_eq!(
+            KeyId::parse(&"AB".repeat(32)).unwrap().as_str(),
+            "ab".repeat(32)
+        );
+        assert!(KeyId::parse(&"ab".repeat(20)).is_err());
+        assert!(CommitId::parse(&"ab".repeat(20)).is_ok());
+        assert!(CommitId::parse(&"ab".repeat(32)).is_ok());
+        assert!(CommitId::parse("abc").is_err());
+    }
+
+    #[test]
+    fn text_bounds_are_in_the_type() {
+        assert!(Reason::parse("x".repeat(1024)).is_ok());
+        assert!(Reason::parse("x".repeat(1025)).is_err());
+        assert!(KeyName::parse("").is_err());
+        assert!(serde_json::from_str::<Description>(&format!("{:?}", "x".repeat(4097))).is_err());
     }
 
     #[test]

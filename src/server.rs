@@ -7,13 +7,17 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::auth::{Access, Policy, Secret, TokenLimits};
-use crate::blobs::{self, BlobStore, S3Options, UploadTuning};
+use crate::audit::{Appender, Auditing};
+use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
+use crate::blobs::{BlobStore, S3Options, UploadTuning};
 use crate::config::{ServeConfig, StorageConfig};
 use crate::error::{Error, Result};
 use crate::http::{AppState, app};
-use crate::registry::Registry;
-use crate::store::{self, Store, TokenRecord};
+use crate::lineage::Provenance;
+use crate::names::PrincipalName;
+use crate::registry::{Registry, RegistryStores};
+use crate::store::{self, Store};
+use crate::trust::{Trust, TrustStores};
 
 /// Opens both stores named by the configuration.
 pub async fn open_stores(cfg: &StorageConfig) -> Result<(Arc<dyn Store>, BlobStore)> {
@@ -51,7 +55,7 @@ pub async fn bootstrap(store: &dyn Store, configured: Option<&str>) -> Result<Bo
     };
     let token = TokenRecord {
         id: Uuid::now_v7(),
-        principal: "admin".into(),
+        principal: PrincipalName::parse("admin").expect("a valid principal"),
         description: "bootstrap admin token".into(),
         created_at: Utc::now(),
         expires_at: None,
@@ -78,29 +82,56 @@ pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
     let policy = Policy::load(cfg.rbac_model.as_deref(), cfg.rbac_policy.as_deref()).await?;
     let (store, blobs) = open_stores(&cfg.storage).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token.as_deref()).await?;
-    let access = Arc::new(Access {
-        store: store.clone(),
-        policy: Arc::new(policy),
-        tokens: TokenLimits {
+    Ok((services(store, blobs, policy, cfg), boot))
+}
+
+/// Wires the domain services, each with the store capabilities it uses.
+fn services(
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    policy: Policy,
+    cfg: &ServeConfig,
+) -> AppState {
+    let access = Access::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        Arc::new(policy),
+        TokenLimits {
             default_days: cfg.token_default_days,
             max_days: cfg.token_max_days,
         },
-    });
-    let registry = Arc::new(Registry {
-        store,
-        blobs,
-        name: cfg.registry_name.clone(),
-        max_file_size: cfg.max_file_size,
-    });
-    let audit = Arc::new(crate::audit::Appender::start(registry.store.clone()));
-    Ok((
-        AppState {
-            registry,
-            access,
-            audit,
+    );
+    let registry = Arc::new(Registry::new(
+        RegistryStores {
+            namespaces: store.clone(),
+            models: store.clone(),
+            aliases: store.clone(),
+            refs: store.clone(),
+            health: store.clone(),
         },
-        boot,
-    ))
+        blobs,
+        cfg.registry_name.clone(),
+        cfg.max_file_size,
+    ));
+    let trust = Trust::new(
+        registry.clone(),
+        TrustStores {
+            keys: store.clone(),
+            aliases: store.clone(),
+            lineage: store.clone(),
+            namespaces: store.clone(),
+        },
+    );
+    let provenance = Provenance::new(store.clone(), store.clone(), store.clone());
+    AppState {
+        access: Arc::new(access),
+        registry,
+        trust: Arc::new(trust),
+        provenance: Arc::new(provenance),
+        auditing: Arc::new(Auditing::new(store.clone())),
+        appender: Arc::new(Appender::start(store)),
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
@@ -130,7 +161,7 @@ pub fn spawn_gc(registry: Arc<Registry>, interval: Duration, grace: Duration) {
         loop {
             tick.tick().await;
             let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1));
-            match blobs::gc::collect(&*registry.store, &registry.blobs, grace).await {
+            match registry.collect_garbage(grace).await {
                 Ok(r) => tracing::info!(scanned = r.scanned, deleted = r.deleted, "blob gc"),
                 Err(e) => tracing::warn!(error = %e, "blob gc failed"),
             }

@@ -1,155 +1,181 @@
 //! The access log: one event per `/v1` request, in a hash chain an auditor can
-//! verify.
+//! verify, and the auditors' reads of it (query, export, verify, archive).
 //!
-//! Dependency rule: the HTTP middleware opens a [`Context`] for each request; the
-//! principal extractor and `auth::authorize` fill it in; the store takes its
-//! pending event when a write transaction commits, so a change and its event
-//! commit together. The store is the one lower layer that reads this context:
-//! that is what makes invariant 7 ("mutations write their event in the same
-//! transaction") hold without every domain call passing the event along.
+//! Dependency rule: the HTTP layer opens a [`Trail`] for each request and notes
+//! what it learns (route, path, principal). A change commits its event with it:
+//! the principal carries the trail, permits carry the principal, and every store
+//! write takes the permit's [`Pending`](crate::store::Pending) event, so the
+//! change and its record commit in one transaction. What did not commit an event
+//! (reads, refusals, errors) goes through the [`Appender`] before the answer
+//! leaves. This module reads the chain through the `AuditLog` capability only.
 
-use std::cell::RefCell;
+mod trail;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::Stream;
 use serde::Serialize;
-use sha2::Digest;
+
+use crate::auth::{GlobalPermit, ReadAudit};
+use crate::error::{Error, Result};
+use crate::kinds::Outcome;
+use crate::names::Namespace;
+use crate::page::{Page, Paged};
+use crate::store::{AuditEvent, AuditFilter, AuditLog};
+
+/// The records the log answers with.
+pub use crate::store::ChainedEvent;
+pub use trail::{Context, Trail};
 
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One event, as hashed and stored. Field order is the canonical order.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct Event {
-    pub seq: i64,
-    /// RFC 3339, UTC, microseconds: stored as hashed, so it round-trips exactly.
-    pub at: String,
-    pub request_id: String,
-    pub principal: Option<String>,
-    pub token_id: Option<String>,
-    /// `METHOD /route/{template}`.
-    pub action: String,
-    pub namespace: Option<String>,
-    /// `namespace/model` when the request is about one.
-    pub model: Option<String>,
-    /// The request path (never the query string).
-    pub resource: String,
-    /// `allowed`, `denied` or `error`.
-    pub outcome: String,
-    pub status: i32,
-    pub client_addr: Option<String>,
-    /// JSON object text: what identifies the action beyond the path.
-    pub detail: String,
-}
-
-/// An event with its place in the chain.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct ChainedEvent {
-    #[sqlx(flatten)]
-    #[serde(flatten)]
-    pub event: Event,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// `SHA-256(prev_hash || canonical bytes)`, hex. The canonical bytes are the
-/// event's JSON in field order, without the hashes.
-pub fn chain_hash(prev_hash: &str, e: &Event) -> String {
-    let mut h = sha2::Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(serde_json::to_vec(e).expect("an event serializes"));
-    hex::encode(h.finalize())
-}
-
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// What the request has told the log so far.
+/// What an auditor asks the log for; `None` matches everything.
 #[derive(Debug, Clone, Default)]
-pub struct Context {
-    pub request_id: String,
-    pub action: String,
-    pub resource: String,
-    pub client_addr: Option<String>,
+pub struct Query {
     pub principal: Option<String>,
-    pub token_id: Option<String>,
-    pub namespace: Option<String>,
+    /// `METHOD /route/{template}`.
+    pub action: Option<String>,
+    /// `namespace/model`.
     pub model: Option<String>,
-    /// The status a committed change answers with (the route's success status).
-    pub success_status: u16,
-    /// Authorization refused something (403, or a 404 that hides a namespace).
-    pub denied: bool,
-    /// The event is in the log already (committed with a change).
-    pub written: bool,
-    /// What identifies the action beyond the path (bytes sent, range).
-    pub detail: serde_json::Map<String, serde_json::Value>,
+    pub outcome: Option<Outcome>,
+    /// Events at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Events before.
+    pub until: Option<DateTime<Utc>>,
+    pub request_id: Option<String>,
 }
 
-impl Context {
-    /// The event for a request that answered `status`.
-    pub fn event(&self, status: u16, at: DateTime<Utc>) -> Event {
-        let outcome = if (200..400).contains(&status) {
-            "allowed"
-        } else if self.denied || matches!(status, 401 | 403 | 429) {
-            "denied"
-        } else {
-            "error"
-        };
-        Event {
-            seq: 0,
-            at: timestamp(at),
-            request_id: self.request_id.clone(),
-            principal: self.principal.clone(),
-            token_id: self.token_id.clone(),
-            action: self.action.clone(),
-            namespace: self.namespace.clone(),
-            model: self.model.clone(),
-            resource: self.resource.clone(),
-            outcome: outcome.to_owned(),
-            status: i32::from(status),
-            client_addr: self.client_addr.clone(),
-            detail: serde_json::Value::Object(self.detail.clone()).to_string(),
+/// Which part of the log a reader may see: all of it, or one namespace's.
+pub enum Scope {
+    All(GlobalPermit<ReadAudit>),
+    Namespace(crate::auth::Permit<ReadAudit>),
+}
+
+impl Scope {
+    /// The scope a principal reads: the named namespace, or everything for those
+    /// who audit globally. Namespace auditors must name their namespace.
+    pub fn of(p: &crate::auth::Principal, namespace: Option<&Namespace>) -> Result<Self> {
+        use crate::auth::{Global, authorize, authorize_global};
+        match namespace {
+            Some(ns) => Ok(Self::Namespace(authorize(p, ns)?)),
+            None => match authorize_global(p, Global::All) {
+                Ok(all) => Ok(Self::All(all)),
+                Err(Error::Denied(d)) if !d.hidden && p.may_anywhere::<ReadAudit>() => Err(
+                    Error::invalid("namespace is required unless you audit all namespaces"),
+                ),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    fn filter(&self, q: &Query) -> AuditFilter {
+        AuditFilter {
+            principal: q.principal.clone(),
+            action: q.action.clone(),
+            namespace: match self {
+                Scope::All(_) => None,
+                Scope::Namespace(p) => Some(p.namespace().to_string()),
+            },
+            model: q.model.clone(),
+            outcome: q.outcome,
+            since: q.since,
+            until: q.until,
+            request_id: q.request_id.clone(),
         }
     }
 }
 
-tokio::task_local! {
-    static CONTEXT: RefCell<Context>;
+/// The auditors' view of the log.
+pub struct Auditing {
+    log: Arc<dyn AuditLog>,
 }
 
-/// Runs `fut` with `ctx` as the request's audit context.
-pub async fn scope<F: std::future::Future>(ctx: Context, fut: F) -> (F::Output, Context) {
-    CONTEXT
-        .scope(RefCell::new(ctx), async move {
-            let out = fut.await;
-            (out, CONTEXT.with(|c| c.borrow().clone()))
-        })
-        .await
-}
+impl Auditing {
+    /// Events per page of an export.
+    const EXPORT_BATCH: i64 = 1000;
 
-/// Adds to the current request's context (no-op outside a request).
-pub fn note(f: impl FnOnce(&mut Context)) {
-    let _ = CONTEXT.try_with(|c| f(&mut c.borrow_mut()));
-}
+    pub fn new(log: Arc<dyn AuditLog>) -> Self {
+        Self { log }
+    }
 
-/// The event a committing change should carry, once: marks it written.
-pub fn take_pending(at: DateTime<Utc>) -> Option<Event> {
-    CONTEXT
-        .try_with(|c| {
-            let mut c = c.borrow_mut();
-            if c.written || c.action.is_empty() {
-                return None;
+    /// Events matching `q` in `scope`, newest first.
+    pub async fn search(
+        &self,
+        scope: &Scope,
+        q: &Query,
+        page: &Page,
+    ) -> Result<Paged<ChainedEvent>> {
+        let before = page.after::<i64>()?.unwrap_or(i64::MAX);
+        let items = self
+            .log
+            .query_audit(&scope.filter(q), before, page.limit())
+            .await?;
+        Ok(Paged::new(items, page, |e| e.event.seq.to_string()))
+    }
+
+    /// The same events as JSON Lines, read page by page (never all in memory).
+    pub fn export(
+        &self,
+        scope: &Scope,
+        q: &Query,
+    ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        let (log, filter) = (self.log.clone(), scope.filter(q));
+        futures::stream::unfold(Some(i64::MAX), move |before| {
+            let (log, filter) = (log.clone(), filter.clone());
+            async move {
+                let before = before?;
+                match log.query_audit(&filter, before, Self::EXPORT_BATCH).await {
+                    Ok(batch) if batch.is_empty() => None,
+                    Ok(batch) => {
+                        let next = (batch.len() as i64 == Self::EXPORT_BATCH)
+                            .then(|| batch[batch.len() - 1].event.seq);
+                        let mut text = String::new();
+                        for e in &batch {
+                            text.push_str(&serde_json::to_string(e).unwrap_or_default());
+                            text.push('\n');
+                        }
+                        Some((Ok(Bytes::from(text)), next))
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
             }
-            c.written = true;
-            Some(c.event(c.success_status, at))
         })
-        .ok()
-        .flatten()
-}
+    }
 
-/// Gives a pending event back when its transaction did not commit.
-pub fn untake() {
-    note(|c| c.written = false);
+    /// Recomputes the whole chain from its anchor.
+    pub async fn verify(&self, _: &GlobalPermit<ReadAudit>) -> Result<VerifyReport> {
+        let head = self.log.audit_head().await?;
+        let mut v = Verifier::new(head.anchor_seq, &head.anchor_hash);
+        let mut first_bad = None;
+        let mut after = head.anchor_seq;
+        'scan: loop {
+            let batch = self.log.audit_after(after, Self::EXPORT_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.event.seq;
+            for e in &batch {
+                if let Err(seq) = v.feed(e) {
+                    first_bad = Some(seq);
+                    break 'scan;
+                }
+            }
+        }
+        // Events missing at the end, or a tip rewritten, show against the head row.
+        if first_bad.is_none() && (v.expect_seq - 1 != head.seq || v.prev_hash != head.hash) {
+            first_bad = Some(v.expect_seq);
+        }
+        Ok(VerifyReport {
+            ok: first_bad.is_none(),
+            checked: v.checked,
+            head: Head {
+                seq: head.seq,
+                hash: head.hash,
+            },
+            first_bad_seq: first_bad,
+        })
+    }
 }
 
 /// Group commit for the events of requests that changed nothing: one task takes
@@ -157,16 +183,16 @@ pub fn untake() {
 /// share one commit instead of queueing for a commit each. Each request still waits
 /// until its own event is durable, and fails (503) if the batch fails.
 pub struct Appender {
-    tx: tokio::sync::mpsc::Sender<(Event, tokio::sync::oneshot::Sender<bool>)>,
+    tx: tokio::sync::mpsc::Sender<(AuditEvent, tokio::sync::oneshot::Sender<bool>)>,
 }
 
 impl Appender {
     /// Largest batch; more waiting events go in the next one.
     const BATCH: usize = 256;
 
-    pub fn start(store: std::sync::Arc<dyn crate::store::Store>) -> Self {
+    pub fn start(log: Arc<dyn AuditLog>) -> Self {
         let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(Event, tokio::sync::oneshot::Sender<bool>)>(4096);
+            tokio::sync::mpsc::channel::<(AuditEvent, tokio::sync::oneshot::Sender<bool>)>(4096);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -177,7 +203,7 @@ impl Appender {
                     }
                 }
                 let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let ok = match store.append_audit(events).await {
+                let ok = match log.append_audit(events).await {
                     Ok(()) => true,
                     Err(e) => {
                         tracing::error!(error = %e, "audit append failed");
@@ -193,9 +219,9 @@ impl Appender {
     }
 
     /// Appends one event; returns once it is committed.
-    pub async fn append(&self, e: Event) -> crate::error::Result<()> {
+    pub async fn append(&self, e: AuditEvent) -> Result<()> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        let unavailable = || crate::error::Error::Unavailable(anyhow::anyhow!("audit log"));
+        let unavailable = || Error::Unavailable(anyhow::anyhow!("audit log"));
         self.tx.send((e, done)).await.map_err(|_| unavailable())?;
         match wait.await {
             Ok(true) => Ok(()),
@@ -219,14 +245,14 @@ pub struct Archived {
 /// anchor. The chain is verified while it is written; a broken chain is not
 /// archived, so no evidence of tampering is thrown away.
 pub async fn archive(
-    store: &dyn crate::store::Store,
+    store: &dyn AuditLog,
     through: i64,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
-) -> crate::error::Result<Archived> {
+) -> Result<Archived> {
     use tokio::io::AsyncWriteExt;
     let head = store.audit_head().await?;
     if through <= head.anchor_seq || through > head.seq {
-        return Err(crate::error::Error::invalid(format!(
+        return Err(Error::invalid(format!(
             "through must be after the anchor ({}) and at most the head ({})",
             head.anchor_seq, head.seq
         )));
@@ -239,20 +265,16 @@ pub async fn archive(
         after = last.event.seq;
         for e in &batch {
             v.feed(e).map_err(|seq| {
-                crate::error::Error::invalid(format!("the chain is broken at {seq}; not archiving"))
+                Error::invalid(format!("the chain is broken at {seq}; not archiving"))
             })?;
-            let mut line = serde_json::to_vec(e).map_err(crate::error::Error::internal)?;
+            let mut line = serde_json::to_vec(e).map_err(Error::internal)?;
             line.push(b'\n');
-            out.write_all(&line)
-                .await
-                .map_err(crate::error::Error::internal)?;
+            out.write_all(&line).await.map_err(Error::internal)?;
         }
     }
-    out.flush().await.map_err(crate::error::Error::internal)?;
+    out.flush().await.map_err(Error::internal)?;
     if v.expect_seq - 1 != through {
-        return Err(crate::error::Error::invalid(
-            "events are missing before `through`",
-        ));
+        return Err(Error::invalid("events are missing before `through`"));
     }
     store
         .prune_audit(head.anchor_seq, through, &v.prev_hash)
@@ -301,7 +323,7 @@ impl Verifier {
     pub fn feed(&mut self, e: &ChainedEvent) -> Result<(), i64> {
         let bad = e.event.seq != self.expect_seq
             || e.prev_hash != self.prev_hash
-            || chain_hash(&e.prev_hash, &e.event) != e.hash;
+            || e.event.chain_hash(&e.prev_hash) != e.hash;
         if bad {
             return Err(self.expect_seq.min(e.event.seq));
         }

@@ -1,99 +1,54 @@
-//! Authentication (bearer tokens) and authorization (the one `authorize` function).
+//! Authentication (bearer tokens) and authorization.
 //!
-//! Dependency rule: handlers obtain a [`Principal`] from the HTTP extractor and ask
-//! [`authorize`] before calling domain code; nothing else decides access, and
-//! nothing but `authorize` asks the casbin enforcer (`policy`).
+//! Dependency rule: handlers obtain a [`Principal`] from the HTTP extractor and
+//! get a permit from [`authorize`] (or its global and scoped forms) before calling
+//! domain code; nothing else decides access, and nothing but this module asks the
+//! casbin enforcer (`policy`).
+//!
+//! Asking and being stopped are two functions: [`Principal::may`] answers a
+//! question and has no effect; `authorize` returns a permit or the refusal. A
+//! permit names its action in its type (`Permit<Publish>`) and carries the
+//! namespace it covers and who holds it, so domain operations take the namespace
+//! from the permit: a read permit cannot be spent on a write, nor a permit for
+//! one namespace on another.
 //!
 //! Freshness: a principal's role bindings are read from the database while the
-//! request authenticates (one indexed query), and the token's expiry and
-//! revocation are checked then too. There is no cache, so a binding change or a
-//! revocation takes effect on the next request, on every replica.
+//! request authenticates, and the token's expiry and revocation are checked then
+//! too. There is no cache, so a binding change or a revocation takes effect on the
+//! next request, on every replica.
 
+mod access;
 pub mod policy;
 pub mod token;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use chrono::Utc;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
-use crate::names::Namespace;
-use crate::store::{RoleBinding, Store};
+use crate::audit::Trail;
+use crate::error::{Denial, Error, Result};
+use crate::kinds::BindingScope;
+use crate::names::{ModelName, ModelRef, Namespace, PrincipalName};
+use crate::store::Pending;
 
+/// The records access operations answer with.
+pub use crate::store::{RoleBinding, TokenRecord};
+pub use access::{Access, Member, MintedToken, TokenLimits};
 pub use policy::{Policy, Scope};
 pub use token::Secret;
 
-/// The namespace that holds global roles (`admin`, a global `auditor`).
-pub const GLOBAL: &str = "*";
-
-/// Roles, global (`Admin`) or per namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Admin,
-    Maintainer,
-    Publisher,
-    Approver,
-    Deployer,
-    Auditor,
-    Reader,
-}
-
-impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Admin,
-        Role::Maintainer,
-        Role::Publisher,
-        Role::Approver,
-        Role::Deployer,
-        Role::Auditor,
-        Role::Reader,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Maintainer => "maintainer",
-            Role::Publisher => "publisher",
-            Role::Approver => "approver",
-            Role::Deployer => "deployer",
-            Role::Auditor => "auditor",
-            Role::Reader => "reader",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// Where this role may be bound: `admin` only globally, `auditor` anywhere,
-    /// the others only in a namespace.
-    pub fn bindable(self, scope: Scope) -> bool {
-        match self {
-            Role::Admin => scope == Scope::Global,
-            Role::Auditor => true,
-            _ => scope == Scope::Namespace,
-        }
-    }
-}
-
-/// What a principal asks to do.
+/// What a principal asks to do, as the casbin policy names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     CreateNamespace,
-    /// Read namespaces, members, models, versions, aliases, lineage.
     Read,
-    /// Create models and versions, upload, seal, sign.
     Publish,
     Promote,
-    /// Download the files of a verified version.
     DownloadVerified,
-    /// Download the files of a draft or unverified version.
     DownloadUnverified,
     ReadAudit,
-    /// Manage members, keys and quarantines of a namespace.
     Manage,
-    /// Mint, list and revoke other principals' tokens.
     ManageTokens,
 }
 
@@ -113,173 +68,305 @@ impl Action {
     }
 }
 
-/// What the action is about.
+/// An action as a type, so a permit's action is checked by the compiler.
+pub trait Act: Send + Sync + 'static {
+    const ACTION: Action;
+}
+
+macro_rules! actions {
+    ($($(#[$doc:meta])* $ty:ident => $action:ident),+ $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $ty;
+
+            impl Act for $ty {
+                const ACTION: Action = Action::$action;
+            }
+        )+
+    };
+}
+
+actions!(
+    /// Create namespaces (admins).
+    CreateNamespace => CreateNamespace,
+    /// Read namespaces, members, models, versions, aliases, lineage.
+    Read => Read,
+    /// Create models and versions, upload, seal, sign.
+    Publish => Publish,
+    /// Move and remove aliases.
+    Promote => Promote,
+    /// Download the files of a verified version.
+    DownloadVerified => DownloadVerified,
+    /// Download the files of a draft or unverified version.
+    DownloadUnverified => DownloadUnverified,
+    /// Read the access log.
+    ReadAudit => ReadAudit,
+    /// Manage members, keys and quarantines of a namespace.
+    Manage => Manage,
+    /// Mint, list and revoke tokens (one's own, or as admin anyone's).
+    ManageTokens => ManageTokens,
+);
+
+/// Where a global question points.
 #[derive(Debug, Clone, Copy)]
-pub enum Resource<'a> {
-    Global,
-    Namespace(&'a Namespace),
-    /// Something a principal owns (its tokens, its identity): the owner may act on
-    /// it; others need the global permission for the action.
-    OwnedBy(&'a str),
-    /// Public data any authenticated principal may read (trusted public keys).
+pub enum Global<'a> {
+    /// Everything: needs a global role that allows the action.
+    All,
+    /// Something a principal owns (its tokens): the owner may act on it; others
+    /// need the global permission.
+    OwnedBy(&'a PrincipalName),
+    /// Public data any authenticated principal may read (trusted public keys,
+    /// lineage queries filtered to what the caller can see).
     Public,
-    /// Some namespace, whichever: allowed when any of the principal's bindings,
-    /// in any namespace or globally, allows the action (imposing a dataset or
-    /// commit quarantine, which only removes trust).
+    /// Some namespace, whichever: allowed when any binding of the principal, in
+    /// any namespace or globally, allows the action.
     AnyNamespace,
 }
 
-/// An authenticated caller: who it is, which token it used, the roles it holds now.
+/// An authenticated caller: who it is, which token it used, the roles it holds
+/// now, and the audit trail of the request it is making.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub name: String,
-    pub token_id: Uuid,
+    name: PrincipalName,
+    token_id: Uuid,
     roles: Vec<RoleBinding>,
     policy: Arc<Policy>,
+    trail: Trail,
 }
 
 impl Principal {
+    pub fn name(&self) -> &PrincipalName {
+        &self.name
+    }
+
+    pub fn token_id(&self) -> Uuid {
+        self.token_id
+    }
+
     pub fn bindings(&self) -> &[RoleBinding] {
         &self.roles
     }
 
-    /// The roles that apply to a resource, with the scope each was bound in.
-    fn roles_for<'a>(&'a self, resource: Resource<'a>) -> impl Iterator<Item = (Role, Scope)> + 'a {
-        let any = matches!(resource, Resource::AnyNamespace);
-        let ns = match resource {
-            Resource::Global | Resource::OwnedBy(_) | Resource::Public | Resource::AnyNamespace => {
-                None
-            }
-            Resource::Namespace(ns) => Some(ns.as_str()),
-        };
-        self.roles.iter().filter_map(move |b| {
-            let scope = if b.namespace == GLOBAL {
-                Scope::Global
-            } else if any || Some(b.namespace.as_str()) == ns {
-                Scope::Namespace
-            } else {
-                return None;
-            };
-            Role::parse(&b.role).map(|r| (r, scope))
+    /// Whether any role bound where `applies` says allows `action`.
+    fn allowed(&self, action: Action, applies: impl Fn(&BindingScope) -> Option<Scope>) -> bool {
+        self.roles.iter().any(|b| {
+            applies(&b.scope).is_some_and(|scope| {
+                self.policy
+                    .allows(b.role, scope, action)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "RBAC policy evaluation failed; denying");
+                        false
+                    })
+            })
         })
     }
 
-    fn may(&self, action: Action, resource: Resource<'_>) -> Result<bool> {
-        for (role, scope) in self.roles_for(resource) {
-            if self.policy.allows(role, scope, action)? {
-                return Ok(true);
-            }
+    fn global_scope(b: &BindingScope) -> Option<Scope> {
+        b.is_global().then_some(Scope::Global)
+    }
+
+    /// May this principal do `A` in `ns`? A question: no effect, no log.
+    pub fn may<A: Act>(&self, ns: &Namespace) -> bool {
+        self.allowed(A::ACTION, |b| match b {
+            BindingScope::Global => Some(Scope::Global),
+            BindingScope::Namespace(n) if n == ns => Some(Scope::Namespace),
+            BindingScope::Namespace(_) => None,
+        })
+    }
+
+    /// May this principal do `A` on a global target? A question: no effect.
+    pub fn may_globally<A: Act>(&self, on: Global<'_>) -> bool {
+        match on {
+            Global::OwnedBy(owner) if owner == &self.name => true,
+            Global::Public => A::ACTION == Action::Read,
+            Global::AnyNamespace => self.may_anywhere::<A>(),
+            Global::All | Global::OwnedBy(_) => self.allowed(A::ACTION, Self::global_scope),
         }
-        Ok(false)
+    }
+
+    /// May this principal do `A` in at least one namespace (or globally)?
+    pub fn may_anywhere<A: Act>(&self) -> bool {
+        self.allowed(A::ACTION, |b| {
+            Some(if b.is_global() {
+                Scope::Global
+            } else {
+                Scope::Namespace
+            })
+        })
     }
 
     /// Whether every namespace is visible to this principal (admins, global auditors).
-    pub fn sees_all_namespaces(&self) -> Result<bool> {
-        self.may(Action::Read, Resource::Global)
+    pub fn sees_all_namespaces(&self) -> bool {
+        self.allowed(Action::Read, Self::global_scope)
+    }
+
+    /// The request's audit trail.
+    pub fn trail(&self) -> &Trail {
+        &self.trail
     }
 }
 
-/// Proof that `authorize` said yes. Domain operations that change state take one.
+/// Proof that `authorize` allowed `A` in one namespace to one principal. Domain
+/// operations take the namespace, the acting principal and the audit event of
+/// their write from it.
 #[derive(Debug)]
-pub struct Permit(());
+pub struct Permit<A: Act> {
+    namespace: Namespace,
+    by: PrincipalName,
+    trail: Trail,
+    _action: PhantomData<A>,
+}
 
-/// The only access decision in Signet.
+impl<A: Act> Permit<A> {
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The model `name` in this permit's namespace.
+    pub fn model(&self, name: &ModelName) -> ModelRef {
+        ModelRef {
+            namespace: self.namespace.clone(),
+            name: name.clone(),
+        }
+    }
+
+    pub fn by(&self) -> &PrincipalName {
+        &self.by
+    }
+
+    /// The audit event a write under this permit commits with.
+    pub fn pending(&self) -> Pending {
+        self.trail.pending(Some(&self.namespace))
+    }
+}
+
+/// Proof that `authorize_global` allowed `A` on a global target.
+#[derive(Debug)]
+pub struct GlobalPermit<A: Act> {
+    by: PrincipalName,
+    /// The owner it was asked over, for [`Global::OwnedBy`].
+    owner: Option<PrincipalName>,
+    trail: Trail,
+    _action: PhantomData<A>,
+}
+
+impl<A: Act> GlobalPermit<A> {
+    pub fn by(&self) -> &PrincipalName {
+        &self.by
+    }
+
+    /// Whose things this permit covers, when it was asked over an owner.
+    pub fn owner(&self) -> Option<&PrincipalName> {
+        self.owner.as_ref()
+    }
+
+    /// The audit event a write under this permit commits with.
+    pub fn pending(&self) -> Pending {
+        self.trail.pending(None)
+    }
+}
+
+/// Proof that `authorize_scope` allowed `A` in a binding scope: one namespace,
+/// or globally.
+#[derive(Debug)]
+pub struct ScopePermit<A: Act> {
+    scope: BindingScope,
+    by: PrincipalName,
+    trail: Trail,
+    _action: PhantomData<A>,
+}
+
+impl<A: Act> ScopePermit<A> {
+    pub fn scope(&self) -> &BindingScope {
+        &self.scope
+    }
+
+    pub fn by(&self) -> &PrincipalName {
+        &self.by
+    }
+
+    /// The audit event a write under this permit commits with.
+    pub fn pending(&self) -> Pending {
+        self.trail.pending(self.scope.namespace())
+    }
+}
+
+/// The gate for namespaced things.
 ///
-/// A principal that may not even read a namespace gets `NotFound` for it and all
-/// it holds, exactly as for something that does not exist, so namespaces and
-/// their contents do not leak. One that may read but not act gets `Forbidden`.
-pub fn authorize(p: &Principal, action: Action, resource: Resource<'_>) -> Result<Permit> {
-    let decision = decide(p, action, resource);
-    crate::audit::note(|c| {
-        if let Resource::Namespace(ns) = resource {
-            c.namespace.get_or_insert_with(|| ns.to_string());
-        }
-        if decision.is_err() {
-            c.denied = true;
-        }
-    });
-    decision
-}
-
-fn decide(p: &Principal, action: Action, resource: Resource<'_>) -> Result<Permit> {
-    let open = match resource {
-        Resource::OwnedBy(owner) => owner == p.name,
-        Resource::Public => action == Action::Read,
-        _ => false,
-    };
-    if open || p.may(action, resource)? {
-        return Ok(Permit(()));
+/// A principal that may not even read a namespace is refused as if the
+/// namespace did not exist (404), so namespaces and their contents do not leak;
+/// one that may read but not act is forbidden (403).
+pub fn authorize<A: Act>(p: &Principal, ns: &Namespace) -> Result<Permit<A>> {
+    if p.may::<A>(ns) {
+        return Ok(Permit {
+            namespace: ns.clone(),
+            by: p.name.clone(),
+            trail: p.trail.clone(),
+            _action: PhantomData,
+        });
     }
-    match resource {
-        Resource::Namespace(_) if !p.may(Action::Read, resource)? => Err(Error::NotFound),
-        _ => Err(Error::Forbidden),
+    Err(Error::Denied(Denial {
+        hidden: !p.may::<Read>(ns),
+        namespace: Some(ns.clone()),
+    }))
+}
+
+/// The gate for global things (403 when refused).
+pub fn authorize_global<A: Act>(p: &Principal, on: Global<'_>) -> Result<GlobalPermit<A>> {
+    if p.may_globally::<A>(on) {
+        return Ok(GlobalPermit {
+            by: p.name.clone(),
+            owner: match on {
+                Global::OwnedBy(owner) => Some(owner.clone()),
+                _ => None,
+            },
+            trail: p.trail.clone(),
+            _action: PhantomData,
+        });
     }
+    Err(Error::forbidden())
 }
 
-/// Token lifetimes: what a token gets when it asks for nothing, and the most it
-/// may ask for.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenLimits {
-    pub default_days: u32,
-    pub max_days: u32,
-}
-
-/// What authentication needs: the store and the policy.
-pub struct Access {
-    pub store: Arc<dyn Store>,
-    pub policy: Arc<Policy>,
-    pub tokens: TokenLimits,
-}
-
-impl Access {
-    /// Resolves a bearer token to its principal. Unknown, expired and revoked
-    /// tokens are all `Unauthenticated`, with no hint which.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
-        let secret = Secret::parse(bearer).ok_or(Error::Unauthenticated)?;
-        let token = self
-            .store
-            .token_by_secret_hash(&secret.hash())
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        let now = Utc::now();
-        if token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
-            return Err(Error::Unauthenticated);
+/// The gate for a binding scope: a namespace as [`authorize`], `*` as
+/// [`authorize_global`].
+pub fn authorize_scope<A: Act>(p: &Principal, scope: &BindingScope) -> Result<ScopePermit<A>> {
+    match scope {
+        BindingScope::Namespace(ns) => {
+            authorize::<A>(p, ns)?;
         }
-        // last_used_at is informational; refresh it at most once a minute per
-        // token rather than writing on every request.
-        if token
-            .last_used_at
-            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
-        {
-            self.store.touch_token(token.id, now).await?;
+        BindingScope::Global => {
+            authorize_global::<A>(p, Global::All)?;
         }
-        let roles = self.store.roles_of(&token.principal).await?;
-        Ok(Principal {
-            name: token.principal,
-            token_id: token.id,
-            roles,
-            policy: self.policy.clone(),
-        })
     }
+    Ok(ScopePermit {
+        scope: scope.clone(),
+        by: p.name.clone(),
+        trail: p.trail.clone(),
+        _action: PhantomData,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Role;
 
-    async fn principal(bindings: &[(&str, &str)]) -> Principal {
+    async fn principal(bindings: &[(&str, Role)]) -> Principal {
+        let name = PrincipalName::parse("p").unwrap();
         Principal {
-            name: "p".into(),
+            name: name.clone(),
             token_id: Uuid::nil(),
             roles: bindings
                 .iter()
-                .map(|(ns, role)| RoleBinding {
-                    principal: "p".into(),
-                    namespace: (*ns).into(),
-                    role: (*role).into(),
+                .map(|(scope, role)| RoleBinding {
+                    principal: name.clone(),
+                    scope: BindingScope::parse(scope).unwrap(),
+                    role: *role,
                 })
                 .collect(),
             policy: Arc::new(Policy::embedded().await.unwrap()),
+            trail: Trail::default(),
         }
     }
 
@@ -287,79 +374,90 @@ mod tests {
         Namespace::parse(s).unwrap()
     }
 
+    fn hidden<T>(r: Result<T>) -> bool {
+        matches!(r, Err(Error::Denied(Denial { hidden: true, .. })))
+    }
+
+    fn forbidden<T>(r: Result<T>) -> bool {
+        matches!(r, Err(Error::Denied(Denial { hidden: false, .. })))
+    }
+
     #[tokio::test]
     async fn no_role_in_a_namespace_looks_like_nothing_is_there() {
-        let p = principal(&[("search", "maintainer")]).await;
+        let p = principal(&[("search", Role::Maintainer)]).await;
         let fraud = ns("fraud");
-        assert!(matches!(
-            authorize(&p, Action::Read, Resource::Namespace(&fraud)),
-            Err(Error::NotFound)
-        ));
-        assert!(matches!(
-            authorize(&p, Action::Publish, Resource::Namespace(&fraud)),
-            Err(Error::NotFound)
-        ));
+        assert!(hidden(authorize::<Read>(&p, &fraud)));
+        assert!(hidden(authorize::<Publish>(&p, &fraud)));
     }
 
     #[tokio::test]
     async fn a_role_without_the_permission_is_forbidden() {
-        let p = principal(&[("fraud", "deployer")]).await;
+        let p = principal(&[("fraud", Role::Deployer)]).await;
         let fraud = ns("fraud");
-        assert!(authorize(&p, Action::Read, Resource::Namespace(&fraud)).is_ok());
-        assert!(authorize(&p, Action::DownloadVerified, Resource::Namespace(&fraud)).is_ok());
-        for a in [Action::Publish, Action::DownloadUnverified, Action::Manage] {
-            assert!(matches!(
-                authorize(&p, a, Resource::Namespace(&fraud)),
-                Err(Error::Forbidden)
-            ));
-        }
+        assert!(authorize::<Read>(&p, &fraud).is_ok());
+        assert!(authorize::<DownloadVerified>(&p, &fraud).is_ok());
+        assert!(forbidden(authorize::<Publish>(&p, &fraud)));
+        assert!(forbidden(authorize::<DownloadUnverified>(&p, &fraud)));
+        assert!(forbidden(authorize::<Manage>(&p, &fraud)));
     }
 
     #[tokio::test]
     async fn a_namespace_role_bound_elsewhere_grants_nothing_here() {
-        let p = principal(&[("search", "publisher")]).await;
-        assert!(authorize(&p, Action::Publish, Resource::Namespace(&ns("search"))).is_ok());
-        assert!(authorize(&p, Action::Publish, Resource::Namespace(&ns("fraud"))).is_err());
+        let p = principal(&[("search", Role::Publisher)]).await;
+        assert!(authorize::<Publish>(&p, &ns("search")).is_ok());
+        assert!(authorize::<Publish>(&p, &ns("fraud")).is_err());
     }
 
     #[tokio::test]
     async fn a_global_auditor_reads_everywhere_and_changes_nothing() {
-        let p = principal(&[("*", "auditor")]).await;
+        let p = principal(&[("*", Role::Auditor)]).await;
         let fraud = ns("fraud");
-        assert!(authorize(&p, Action::Read, Resource::Namespace(&fraud)).is_ok());
-        assert!(authorize(&p, Action::ReadAudit, Resource::Namespace(&fraud)).is_ok());
-        assert!(matches!(
-            authorize(&p, Action::Publish, Resource::Namespace(&fraud)),
-            Err(Error::Forbidden)
-        ));
-        assert!(p.sees_all_namespaces().unwrap());
+        assert!(authorize::<Read>(&p, &fraud).is_ok());
+        assert!(authorize::<ReadAudit>(&p, &fraud).is_ok());
+        assert!(forbidden(authorize::<Publish>(&p, &fraud)));
+        assert!(p.sees_all_namespaces());
     }
 
     #[tokio::test]
     async fn owners_act_on_their_own_things_and_only_admins_on_others() {
-        let alice = principal(&[("fraud", "reader")]).await;
-        let admin = principal(&[("*", "admin")]).await;
-        assert!(authorize(&alice, Action::ManageTokens, Resource::OwnedBy("p")).is_ok());
-        assert!(matches!(
-            authorize(&alice, Action::ManageTokens, Resource::OwnedBy("bob")),
-            Err(Error::Forbidden)
-        ));
-        assert!(authorize(&admin, Action::ManageTokens, Resource::OwnedBy("bob")).is_ok());
+        let alice = principal(&[("fraud", Role::Reader)]).await;
+        let admin = principal(&[("*", Role::Admin)]).await;
+        let me = PrincipalName::parse("p").unwrap();
+        let bob = PrincipalName::parse("bob").unwrap();
+        assert!(authorize_global::<ManageTokens>(&alice, Global::OwnedBy(&me)).is_ok());
+        assert!(forbidden(authorize_global::<ManageTokens>(
+            &alice,
+            Global::OwnedBy(&bob)
+        )));
+        assert!(authorize_global::<ManageTokens>(&admin, Global::OwnedBy(&bob)).is_ok());
     }
 
     #[tokio::test]
     async fn only_admins_act_globally() {
-        let admin = principal(&[("*", "admin")]).await;
-        let maint = principal(&[("fraud", "maintainer")]).await;
+        let admin = principal(&[("*", Role::Admin)]).await;
+        let maint = principal(&[("fraud", Role::Maintainer)]).await;
         // A namespace-only role bound under "*" by mistake grants nothing.
-        let odd = principal(&[("*", "publisher")]).await;
-        assert!(authorize(&admin, Action::CreateNamespace, Resource::Global).is_ok());
+        let odd = principal(&[("*", Role::Publisher)]).await;
+        assert!(authorize_global::<CreateNamespace>(&admin, Global::All).is_ok());
         for p in [&maint, &odd] {
-            assert!(matches!(
-                authorize(p, Action::CreateNamespace, Resource::Global),
-                Err(Error::Forbidden)
-            ));
+            assert!(forbidden(authorize_global::<CreateNamespace>(
+                p,
+                Global::All
+            )));
         }
-        assert!(authorize(&odd, Action::Publish, Resource::Namespace(&ns("fraud"))).is_err());
+        assert!(authorize::<Publish>(&odd, &ns("fraud")).is_err());
+    }
+
+    #[tokio::test]
+    async fn asking_is_not_being_refused() {
+        let p = principal(&[("fraud", Role::Deployer)]).await;
+        let fraud = ns("fraud");
+        assert!(!p.may::<DownloadUnverified>(&fraud));
+        assert!(p.may::<DownloadVerified>(&fraud));
+        assert!(!p.may::<Read>(&ns("search")));
+        // A permit covers the namespace it was asked for, and nothing else.
+        let permit = authorize::<Read>(&p, &fraud).unwrap();
+        assert_eq!(permit.namespace(), &fraud);
+        assert_eq!(permit.by().as_str(), "p");
     }
 }

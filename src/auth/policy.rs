@@ -3,8 +3,9 @@
 
 use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter};
 
-use super::{Action, Role};
+use super::Action;
 use crate::error::{Error, Result};
+use crate::kinds::Role;
 
 pub const DEFAULT_MODEL: &str = include_str!("../../policy/model.conf");
 pub const DEFAULT_POLICY: &str = include_str!("../../policy/policy.csv");

@@ -7,9 +7,7 @@
 //! through a multipart upload, hashing as the bytes arrive. Nothing is copied or
 //! renamed afterwards (S3's single-request copy stops at 5 GiB): the database row
 //! that records the file is what makes the object visible, and an object no row
-//! references is garbage that [`gc`] removes after a grace period.
-
-pub mod gc;
+//! references is garbage that `registry::gc` removes after a grace period.
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -5,19 +5,20 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiQuery, next_cursor};
-use crate::audit::{ChainedEvent, Head, Verifier, VerifyReport};
-use crate::auth::{Action, Principal, Resource, authorize};
-use crate::error::Error;
+use super::extract::Paging;
+use super::views::list_of;
+use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
+use crate::auth::{Global, Principal, ReadAudit, authorize_global};
+use crate::kinds::Outcome;
 use crate::names::Namespace;
-use crate::store::AuditFilter;
 
+/// The log's filters, as documented (`limit` and `cursor` apply to `GET /v1/audit`).
+#[allow(dead_code)]
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -40,6 +41,48 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
+/// The filters as parsed: every value checked before it reaches the log.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilters {
+    principal: Option<String>,
+    action: Option<String>,
+    namespace: Option<Namespace>,
+    model: Option<String>,
+    outcome: Option<Outcome>,
+    #[serde(default, deserialize_with = "rfc3339")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, deserialize_with = "rfc3339")]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    request_id: Option<String>,
+}
+
+fn rfc3339<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    let s = String::deserialize(d)?;
+    chrono::DateTime::parse_from_rfc3339(&s)
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .map_err(|_| serde::de::Error::custom("since and until are RFC 3339 times"))
+}
+
+impl AuditFilters {
+    /// Who may read which part of the log, and what they ask of it.
+    fn scope(self, p: &Principal) -> Result<(Scope, Query), ApiError> {
+        let scope = Scope::of(p, self.namespace.as_ref())?;
+        let q = Query {
+            principal: self.principal,
+            action: self.action,
+            model: self.model,
+            outcome: self.outcome,
+            since: self.since,
+            until: self.until,
+            request_id: self.request_id,
+        };
+        Ok((scope, q))
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     #[schema(value_type = Vec<Object>)]
@@ -47,54 +90,7 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn when(s: &Option<String>) -> Result<Option<String>, ApiError> {
-    s.as_deref()
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|d| crate::audit::timestamp(d.with_timezone(&chrono::Utc)))
-                .map_err(|_| ApiError::invalid("since and until are RFC 3339 times"))
-        })
-        .transpose()
-}
-
-/// Checks who may read which part of the log and turns the query into a filter.
-fn filter(p: &Principal, q: &AuditQuery) -> Result<AuditFilter, ApiError> {
-    match &q.namespace {
-        Some(ns) => {
-            authorize(
-                p,
-                Action::ReadAudit,
-                Resource::Namespace(&Namespace::parse(ns)?),
-            )?;
-        }
-        None => match authorize(p, Action::ReadAudit, Resource::Global) {
-            Ok(_) => {}
-            Err(Error::Forbidden)
-                if authorize(p, Action::ReadAudit, Resource::AnyNamespace).is_ok() =>
-            {
-                return Err(ApiError::invalid(
-                    "namespace is required unless you audit all namespaces",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        },
-    }
-    if let Some(o) = &q.outcome
-        && !matches!(o.as_str(), "allowed" | "denied" | "error")
-    {
-        return Err(ApiError::invalid("outcome is allowed, denied or error"));
-    }
-    Ok(AuditFilter {
-        principal: q.principal.clone(),
-        action: q.action.clone(),
-        namespace: q.namespace.clone(),
-        model: q.model.clone(),
-        outcome: q.outcome.clone(),
-        since: when(&q.since)?,
-        until: when(&q.until)?,
-        request_id: q.request_id.clone(),
-    })
-}
+list_of!(AuditPage, ChainedEvent, std::convert::identity);
 
 /// Events, newest first (auditors, maintainers of the namespace, admins).
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
@@ -103,31 +99,10 @@ fn filter(p: &Principal, q: &AuditQuery) -> Result<AuditFilter, ApiError> {
 pub async fn list(
     State(st): State<AppState>,
     p: Principal,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    Paging(filters, page): Paging<AuditFilters>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let f = filter(&p, &q)?;
-    let page = super::extract::PageQuery {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let before = if cursor.is_empty() {
-        i64::MAX
-    } else {
-        cursor
-            .parse()
-            .map_err(|_| ApiError::invalid("invalid cursor"))?
-    };
-    let items = st.registry.store.query_audit(&f, before, limit).await?;
-    let next = next_cursor(
-        items.len() as i64 == limit,
-        items.last().map(|e| e.event.seq.to_string()),
-    );
-    Ok(Json(AuditPage {
-        items,
-        next_cursor: next,
-    }))
+    let (scope, q) = filters.scope(&p)?;
+    Ok(Json(st.auditing.search(&scope, &q, &page).await?.into()))
 }
 
 /// The same events as JSON Lines, streamed page by page (never all in memory).
@@ -137,30 +112,10 @@ pub async fn list(
 pub async fn export(
     State(st): State<AppState>,
     p: Principal,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    Paging(filters, _page): Paging<AuditFilters>,
 ) -> Result<Response, ApiError> {
-    let f = filter(&p, &q)?;
-    let store = st.registry.store.clone();
-    let pages = futures::stream::unfold(Some(i64::MAX), move |before| {
-        let (store, f) = (store.clone(), f.clone());
-        async move {
-            let before = before?;
-            match store.query_audit(&f, before, 1000).await {
-                Ok(batch) if batch.is_empty() => None,
-                Ok(batch) => {
-                    let next = (batch.len() == 1000).then(|| batch[batch.len() - 1].event.seq);
-                    let mut text = String::new();
-                    for e in &batch {
-                        text.push_str(&serde_json::to_string(e).unwrap_or_default());
-                        text.push('\n');
-                    }
-                    Some((Ok::<_, Error>(bytes::Bytes::from(text)), next))
-                }
-                Err(e) => Some((Err(e), None)),
-            }
-        }
-    });
-    let mut resp = Body::from_stream(pages.boxed()).into_response();
+    let (scope, q) = filters.scope(&p)?;
+    let mut resp = Body::from_stream(st.auditing.export(&scope, &q)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
@@ -175,34 +130,6 @@ pub async fn verify(
     State(st): State<AppState>,
     p: Principal,
 ) -> Result<Json<VerifyReport>, ApiError> {
-    authorize(&p, Action::ReadAudit, Resource::Global)?;
-    let store = &st.registry.store;
-    let head = store.audit_head().await?;
-    let mut v = Verifier::new(head.anchor_seq, &head.anchor_hash);
-    let mut first_bad = None;
-    let mut after = head.anchor_seq;
-    'scan: loop {
-        let batch = store.audit_after(after, 1000).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.event.seq;
-        for e in &batch {
-            if let Err(seq) = v.feed(e) {
-                first_bad = Some(seq);
-                break 'scan;
-            }
-        }
-    }
-    // Events missing at the end, or a tip rewritten, show against the head row.
-    if first_bad.is_none() && (v.expect_seq - 1 != head.seq || v.prev_hash != head.hash) {
-        first_bad = Some(v.expect_seq);
-    }
-    Ok(Json(VerifyReport {
-        ok: first_bad.is_none(),
-        checked: v.checked,
-        head: Head {
-            seq: head.seq,
-            hash: head.hash,
-        },
-        first_bad_seq: first_bad,
-    }))
+    let permit = authorize_global::<ReadAudit>(&p, Global::All)?;
+    Ok(Json(st.auditing.verify(&permit).await?))
 }

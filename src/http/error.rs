@@ -7,6 +7,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::Error;
+use crate::names::Namespace;
+
+/// Marks an answer that authorization refused, with the namespace it was asked
+/// about, for the access log (see `middleware::audit_requests`).
+#[derive(Debug, Clone)]
+pub struct Refused(pub Option<Namespace>);
 
 /// The error envelope every failure answers with.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,6 +38,7 @@ pub struct ApiError {
     message: String,
     content_range: Option<u64>,
     reasons: Vec<String>,
+    refused: Option<Refused>,
 }
 
 impl ApiError {
@@ -42,6 +49,7 @@ impl ApiError {
             message: message.into(),
             content_range: None,
             reasons: Vec::new(),
+            refused: None,
         }
     }
 
@@ -58,7 +66,17 @@ impl From<Error> for ApiError {
             Error::Invalid(_) => Self::new(S::BAD_REQUEST, "invalid_request", msg),
             Error::InvalidLineage(_) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_lineage", msg),
             Error::Unauthenticated => Self::new(S::UNAUTHORIZED, "unauthenticated", msg),
-            Error::Forbidden => Self::new(S::FORBIDDEN, "forbidden", msg),
+            Error::Denied(d) => {
+                let (status, code) = if d.hidden {
+                    (S::NOT_FOUND, "not_found")
+                } else {
+                    (S::FORBIDDEN, "forbidden")
+                };
+                Self {
+                    refused: Some(Refused(d.namespace)),
+                    ..Self::new(status, code, msg)
+                }
+            }
             Error::VersionNotVerified => Self::new(S::FORBIDDEN, "version_not_verified", msg),
             Error::Quarantined => Self::new(S::FORBIDDEN, "quarantined", msg),
             Error::NotFound => Self::new(S::NOT_FOUND, "not_found", msg),
@@ -72,7 +90,7 @@ impl From<Error> for ApiError {
             }
             Error::SignatureRejected(r) => Self::new(S::UNPROCESSABLE_ENTITY, r.code(), msg),
             Error::PromotionRefused(reasons) => Self {
-                reasons,
+                reasons: reasons.iter().map(|r| r.as_str().to_owned()).collect(),
                 ..Self::new(S::CONFLICT, "promotion_refused", msg)
             },
             Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
@@ -106,6 +124,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(refused) = self.refused {
+            resp.extensions_mut().insert(refused);
         }
         if let Some(size) = self.content_range
             && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))

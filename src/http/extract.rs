@@ -7,17 +7,17 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::audit::Trail;
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::names::{FilePath, ModelName, ModelRef, Namespace, VersionNumber};
+use crate::names::{AliasName, FilePath, ModelName, ModelRef, Namespace, VersionNumber};
+use crate::page::Page;
 
 /// JSON body; unknown fields are refused by the target types.
 pub struct ApiJson<T>(pub T);
@@ -74,12 +74,8 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or(Error::Unauthenticated)?;
-        let p = state.access.authenticate(bearer.trim()).await?;
-        crate::audit::note(|c| {
-            c.principal = Some(p.name.clone());
-            c.token_id = Some(p.token_id.to_string());
-        });
-        Ok(p)
+        let trail = parts.extensions.get::<Trail>().cloned().unwrap_or_default();
+        Ok(state.access.authenticate(bearer.trim(), trail).await?)
     }
 }
 
@@ -107,7 +103,9 @@ impl<S: Send + Sync> FromRequestParts<S> for NsPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let m = raw_path(parts, state).await?;
-        Ok(Self(Namespace::parse(segment(&m, "ns")?)?))
+        Ok(Self(
+            Namespace::parse(segment(&m, "ns")?).map_err(Error::from)?,
+        ))
     }
 }
 
@@ -115,12 +113,10 @@ impl<S: Send + Sync> FromRequestParts<S> for NsPath {
 pub struct ModelPath(pub ModelRef);
 
 fn model_of(m: &HashMap<String, String>) -> Result<ModelRef, ApiError> {
-    let model = ModelRef {
-        namespace: Namespace::parse(segment(m, "ns")?)?,
-        name: ModelName::parse(segment(m, "model")?)?,
-    };
-    crate::audit::note(|c| c.model = Some(model.to_string()));
-    Ok(model)
+    Ok(ModelRef {
+        namespace: Namespace::parse(segment(m, "ns")?).map_err(Error::from)?,
+        name: ModelName::parse(segment(m, "model")?).map_err(Error::from)?,
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ModelPath {
@@ -141,13 +137,13 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
         let m = raw_path(parts, state).await?;
         Ok(Self(
             model_of(&m)?,
-            VersionNumber::parse(segment(&m, "v")?)?,
+            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
         ))
     }
 }
 
 /// `{ns}/{model}/aliases/{alias}` in the path.
-pub struct AliasPath(pub ModelRef, pub ModelName);
+pub struct AliasPath(pub ModelRef, pub AliasName);
 
 impl<S: Send + Sync> FromRequestParts<S> for AliasPath {
     type Rejection = ApiError;
@@ -155,8 +151,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AliasPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let m = raw_path(parts, state).await?;
         // Alias names follow the same rule as model names.
-        let alias = ModelName::parse(segment(&m, "alias")?)
-            .map_err(|_| ApiError::invalid("alias must match ^[a-z0-9][a-z0-9._-]{0,62}$"))?;
+        let alias = AliasName::parse(segment(&m, "alias")?).map_err(Error::from)?;
         Ok(Self(model_of(&m)?, alias))
     }
 }
@@ -171,13 +166,13 @@ impl<S: Send + Sync> FromRequestParts<S> for FileParams {
         let m = raw_path(parts, state).await?;
         Ok(Self(
             model_of(&m)?,
-            VersionNumber::parse(segment(&m, "v")?)?,
-            FilePath::parse(segment(&m, "path")?)?,
+            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
+            FilePath::parse(segment(&m, "path")?).map_err(Error::from)?,
         ))
     }
 }
 
-/// `?limit=&cursor=` of list routes.
+/// `?limit=&cursor=` of list routes, for the OpenAPI document.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -188,33 +183,40 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-impl PageQuery {
-    pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(50),
-            Some(n @ 1..=1000) => Ok(i64::from(n)),
-            Some(_) => Err(ApiError::invalid("limit must be between 1 and 1000")),
-        }
-    }
+/// A list route with no filters besides paging.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFilter {}
 
-    /// The decoded cursor, or "" for the first page.
-    pub fn cursor(&self) -> Result<String, ApiError> {
-        match &self.cursor {
-            None => Ok(String::new()),
-            Some(c) => URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::invalid("invalid cursor")),
-        }
-    }
-}
+/// A list route's query: its own filters `Q` (unknown parameters refused by
+/// `Q`) and the page asked for. The one place paging is read.
+pub struct Paging<Q = NoFilter>(pub Q, pub Page);
 
-/// Encodes the key of the last item as the next page's cursor, when the page is full.
-pub fn next_cursor(full: bool, last_key: Option<String>) -> Option<String> {
-    if full {
-        last_key.map(|k| URL_SAFE_NO_PAD.encode(k))
-    } else {
-        None
+impl<Q: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Paging<Q> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::invalid("invalid query string"))?;
+        let (mut limit, mut cursor, mut rest) = (None, None, Vec::new());
+        for (k, v) in pairs {
+            match k.as_str() {
+                "limit" if limit.is_none() => limit = Some(v),
+                "cursor" if cursor.is_none() => cursor = Some(v),
+                "limit" | "cursor" => return Err(ApiError::invalid(format!("{k} is given twice"))),
+                _ => rest.push((k, v)),
+            }
+        }
+        let limit = limit
+            .map(|l| l.parse::<u32>())
+            .transpose()
+            .map_err(|_| ApiError::invalid("limit must be between 1 and 1000"))?;
+        let page = Page::parse(limit, cursor.as_deref()).map_err(Error::from)?;
+        let rest = serde_urlencoded::to_string(&rest)
+            .map_err(|_| ApiError::invalid("invalid query string"))?;
+        let filters = serde_urlencoded::from_str::<Q>(&rest)
+            .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
+        Ok(Self(filters, page))
     }
 }

@@ -10,10 +10,11 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::FileParams;
 use super::views::FileView;
-use crate::auth::{Action, Principal, Resource, authorize};
+use crate::auth::{Principal, Publish, authorize};
 use crate::error::Error;
 use crate::names::Sha256;
 use crate::registry::RangeSpec;
+use crate::trust::DownloadPermit;
 
 const CHECKSUM: &str = "x-checksum-sha256";
 
@@ -35,23 +36,27 @@ pub async fn put_file(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
-    let permit = authorize(&p, Action::Publish, Resource::Namespace(&model.namespace))?;
-    let v = st.registry.version(&model, number).await?;
-    let limit = st.registry.max_file_size;
+    let permit = authorize::<Publish>(&p, &model.namespace)?;
     let declared_len = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|h| h.to_str().ok())
         .and_then(|s| s.parse::<u64>().ok());
-    if declared_len.is_some_and(|n| n > limit) {
-        return Err(Error::TooLarge { limit }.into());
-    }
     let declared = match headers.get(CHECKSUM) {
         None => None,
-        Some(h) => Some(Sha256::parse(h.to_str().unwrap_or_default())?),
+        Some(h) => Some(Sha256::parse(h.to_str().unwrap_or_default()).map_err(Error::from)?),
     };
+    let stream = body.into_data_stream();
     let f = st
         .registry
-        .upload(&permit, &v, &path, body.into_data_stream(), declared)
+        .upload(
+            &permit,
+            &model.name,
+            number,
+            &path,
+            declared_len,
+            declared,
+            stream,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(f.into())))
 }
@@ -66,9 +71,10 @@ pub async fn delete_file(
     p: Principal,
     FileParams(model, number, path): FileParams,
 ) -> Result<StatusCode, ApiError> {
-    let permit = authorize(&p, Action::Publish, Resource::Namespace(&model.namespace))?;
-    let v = st.registry.version(&model, number).await?;
-    st.registry.delete_file(&permit, &v, &path).await?;
+    let permit = authorize::<Publish>(&p, &model.namespace)?;
+    st.registry
+        .delete_file(&permit, &model.name, number, &path)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -89,26 +95,16 @@ pub async fn get_file(
     FileParams(model, number, path): FileParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ns = Resource::Namespace(&model.namespace);
-    let full_access = match authorize(&p, Action::DownloadUnverified, ns) {
-        Ok(_) => true,
-        Err(Error::Forbidden) => {
-            authorize(&p, Action::DownloadVerified, ns)?;
-            false
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let v = st.registry.version(&model, number).await?;
-    let files = st.registry.store.files_of(v.id).await?;
-    if !full_access {
-        st.registry.check_deployable(&v, &files).await?;
-    }
+    let permit = DownloadPermit::authorize(&p, &model.namespace)?;
     let range = headers
         .get(header::RANGE)
         .and_then(|h| h.to_str().ok())
         .and_then(RangeSpec::parse);
-    let d = st.registry.open_file(files, &path, range).await?;
-    crate::audit::note(|c| {
+    let d = st
+        .trust
+        .download(&permit, &model.name, number, &path, range)
+        .await?;
+    p.trail().note(|c| {
         c.detail.insert("bytes".into(), d.size.into());
         if let Some((r, _)) = &d.range {
             c.detail.insert("range_start".into(), r.start.into());
@@ -122,7 +118,7 @@ pub async fn get_file(
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(d.size));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&d.sha256) {
+    if let Ok(v) = HeaderValue::from_str(&d.sha256.to_hex()) {
         h.insert(CHECKSUM, v);
     }
     if let Some((r, total)) = d.range {

@@ -9,21 +9,24 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, PageQuery, next_cursor};
-use crate::auth::{Action, Principal, Resource, authorize};
+use super::extract::{ApiJson, PageQuery, Paging};
+use super::views::list_of;
+use crate::auth::{Global, Manage, Principal, Read, authorize_global, authorize_scope};
 use crate::error::Error;
-use crate::names::Namespace;
-use crate::signing::keys::RevocationReason;
-use crate::store::KeyRecord;
+use crate::kinds::{BindingScope, RevocationReason};
+use crate::names::{KeyId, KeyName, Reason};
+use crate::trust::{KeyRecord, LostVerification};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterKey {
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: KeyName,
     /// Ed25519 public key, SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
     pub public_key: String,
     /// Namespaces the key may sign for, or `["*"]` (admins only).
-    pub namespaces: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub namespaces: Vec<BindingScope>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -49,16 +52,16 @@ pub struct KeyView {
 impl From<KeyRecord> for KeyView {
     fn from(k: KeyRecord) -> Self {
         Self {
-            keyid: k.keyid,
+            keyid: k.keyid.to_string(),
             name: k.name,
-            algorithm: k.algorithm,
+            algorithm: k.algorithm.to_string(),
             public_key: k.public_key,
-            namespaces: k.namespaces.0,
+            namespaces: k.namespaces.0.iter().map(ToString::to_string).collect(),
             expires_at: k.expires_at,
             created_at: k.created_at,
-            created_by: k.created_by,
+            created_by: k.created_by.to_string(),
             revoked_at: k.revoked_at,
-            revocation_reason: k.revocation_reason,
+            revocation_reason: k.revocation_reason.map(|r| r.to_string()),
             revocation_note: k.revocation_note,
         }
     }
@@ -70,27 +73,7 @@ pub struct KeyList {
     pub next_cursor: Option<String>,
 }
 
-/// Asks for `Manage` on every namespace of a key's scope (`*`: globally).
-fn authorize_scope(p: &Principal, namespaces: &[String]) -> Result<crate::auth::Permit, ApiError> {
-    if namespaces.is_empty() {
-        return Err(ApiError::invalid(
-            "namespaces must name at least one namespace, or *",
-        ));
-    }
-    let mut permit = None;
-    for n in namespaces {
-        permit = Some(if n == "*" {
-            authorize(p, Action::Manage, Resource::Global)?
-        } else {
-            authorize(
-                p,
-                Action::Manage,
-                Resource::Namespace(&Namespace::parse(n)?),
-            )?
-        });
-    }
-    Ok(permit.expect("at least one namespace"))
-}
+list_of!(KeyList, KeyRecord, KeyView::from);
 
 /// Registers a trusted public key (admin; maintainers for their own namespaces).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = RegisterKey,
@@ -101,26 +84,17 @@ pub async fn register(
     p: Principal,
     ApiJson(req): ApiJson<RegisterKey>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    let permit = authorize_scope(&p, &req.namespaces)?;
-    if req.name.is_empty() || req.name.len() > 200 {
-        return Err(ApiError::invalid("name must be 1 to 200 bytes"));
-    }
+    let permits = req
+        .namespaces
+        .iter()
+        .map(|scope| authorize_scope::<Manage>(&p, scope))
+        .collect::<Result<Vec<_>, _>>()?;
     if req.public_key.len() > 4096 {
         return Err(ApiError::invalid("public_key is too long"));
     }
-    let mut namespaces = req.namespaces;
-    namespaces.sort();
-    namespaces.dedup();
     let k = st
-        .registry
-        .register_key(
-            &permit,
-            &p,
-            req.name,
-            &req.public_key,
-            namespaces,
-            req.expires_at,
-        )
+        .trust
+        .register_key(&permits, req.name, &req.public_key, req.expires_at)
         .await?;
     Ok((StatusCode::CREATED, Json(k.into())))
 }
@@ -131,19 +105,10 @@ pub async fn register(
 pub async fn list(
     State(st): State<AppState>,
     p: Principal,
-    ApiQuery(page): ApiQuery<PageQuery>,
+    Paging(_no_filter, page): Paging,
 ) -> Result<Json<KeyList>, ApiError> {
-    authorize(&p, Action::Read, Resource::Public)?;
-    let limit = page.limit()?;
-    let items = st.registry.store.list_keys(&page.cursor()?, limit).await?;
-    let next = next_cursor(
-        items.len() as i64 == limit,
-        items.last().map(|k| k.keyid.clone()),
-    );
-    Ok(Json(KeyList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor: next,
-    }))
+    authorize_global::<Read>(&p, Global::Public)?;
+    Ok(Json(st.trust.keys(&page).await?.into()))
 }
 
 /// One key.
@@ -154,17 +119,9 @@ pub async fn get(
     p: Principal,
     Path(keyid): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    authorize(&p, Action::Read, Resource::Public)?;
-    let keyid = valid_keyid(&keyid)?;
-    Ok(Json(st.registry.store.get_key(&keyid).await?.into()))
-}
-
-fn valid_keyid(s: &str) -> Result<String, ApiError> {
-    if s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit()) {
-        Ok(s.to_ascii_lowercase())
-    } else {
-        Err(ApiError::invalid("a keyid is 64 hex digits"))
-    }
+    authorize_global::<Read>(&p, Global::Public)?;
+    let keyid = KeyId::parse(&keyid).map_err(Error::from)?;
+    Ok(Json(st.trust.key(&keyid).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -172,9 +129,11 @@ fn valid_keyid(s: &str) -> Result<String, ApiError> {
 pub struct Revoke {
     /// `compromised`: every signature by the key stops counting, past ones too.
     /// `retired`: no new signatures; earlier ones keep counting.
-    pub reason: String,
+    #[schema(value_type = String)]
+    pub reason: RevocationReason,
     #[serde(default)]
-    pub note: String,
+    #[schema(value_type = String)]
+    pub note: Reason,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -205,42 +164,20 @@ pub async fn revoke(
     Path(keyid): Path<String>,
     ApiJson(req): ApiJson<Revoke>,
 ) -> Result<Json<Revoked>, ApiError> {
-    let keyid = valid_keyid(&keyid)?;
-    let reason = RevocationReason::parse(&req.reason)
-        .ok_or_else(|| ApiError::invalid("reason must be compromised or retired"))?;
-    if req.note.len() > 1024 {
-        return Err(ApiError::invalid("note is limited to 1024 bytes"));
-    }
-    let key = st.registry.store.get_key(&keyid).await?;
-    // Revoking only removes trust: any maintainer of a namespace the key signs for
-    // may do it, so a compromise is contained without waiting for an admin.
-    let permit = key
-        .namespaces
-        .0
-        .iter()
-        .find_map(|n| {
-            let r = if n == "*" {
-                authorize(&p, Action::Manage, Resource::Global)
-            } else {
-                Namespace::parse(n)
-                    .and_then(|ns| authorize(&p, Action::Manage, Resource::Namespace(&ns)))
-            };
-            r.ok()
-        })
-        .ok_or(Error::Forbidden)?;
-    let lost = st
-        .registry
-        .revoke_key(&permit, &keyid, reason, &req.note)
+    let keyid = KeyId::parse(&keyid).map_err(Error::from)?;
+    let (key, lost) = st
+        .trust
+        .revoke_key(&p, &keyid, req.reason, req.note)
         .await?;
     Ok(Json(Revoked {
-        key: st.registry.store.get_key(&keyid).await?.into(),
+        key: key.into(),
         versions_lost_verification: lost
             .into_iter()
-            .map(|l| LostVersion {
-                namespace: l.version.namespace,
-                model: l.version.model,
-                version: l.version.version,
-                aliases: l.aliases,
+            .map(|l: LostVerification| LostVersion {
+                namespace: l.version.namespace.to_string(),
+                model: l.version.model.to_string(),
+                version: l.version.version.get(),
+                aliases: l.aliases.iter().map(ToString::to_string).collect(),
             })
             .collect(),
     }))

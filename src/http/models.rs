@@ -9,15 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, ModelPath, PageQuery, VersionPath, next_cursor};
-use super::views::{
-    FileView, ModelList, ModelView, SealView, VersionList, VersionSummary, VersionView,
-    version_view,
-};
-use crate::auth::{Action, Principal, Resource, authorize};
-use crate::names::{ModelName, ModelRef, Namespace};
-use crate::registry::Lineage;
-use crate::store::Visibility;
+use super::extract::{ApiJson, ModelPath, PageQuery, Paging, VersionPath};
+use super::views::{ModelList, ModelView, SealView, VersionList, VersionView};
+use crate::auth::{Principal, Publish, Read, authorize};
+use crate::lineage::Lineage;
+use crate::names::{Description, ModelName, Namespace};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +23,8 @@ pub struct CreateModel {
     #[schema(value_type = String)]
     pub name: ModelName,
     #[serde(default)]
-    pub description: String,
+    #[schema(value_type = String)]
+    pub description: Description,
 }
 
 /// Creates a model (publisher).
@@ -39,21 +36,16 @@ pub async fn create_model(
     p: Principal,
     ApiJson(req): ApiJson<CreateModel>,
 ) -> Result<(StatusCode, Json<ModelView>), ApiError> {
-    let permit = authorize(&p, Action::Publish, Resource::Namespace(&req.namespace))?;
-    if req.description.len() > 4096 {
-        return Err(ApiError::invalid("description is limited to 4096 bytes"));
-    }
-    let model = ModelRef {
-        namespace: req.namespace,
-        name: req.name,
-    };
+    let permit = authorize::<Publish>(&p, &req.namespace)?;
     let m = st
         .registry
-        .create_model(&permit, &p, &model, req.description)
+        .create_model(&permit, &req.name, req.description)
         .await?;
     Ok((StatusCode::CREATED, Json(m.into())))
 }
 
+/// The model listing's query, as documented (parsed by `Paging<ModelsFilter>`).
+#[allow(dead_code)]
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -64,43 +56,27 @@ pub struct ModelsQuery {
     pub cursor: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsFilter {
+    namespace: Option<Namespace>,
+}
+
 /// Models the caller may read, by namespace and name.
 #[utoipa::path(get, path = "/v1/models", tag = "models", params(ModelsQuery),
     responses((status = 200, body = ModelList), (status = 404, body = ErrorBody)))]
 pub async fn list_models(
     State(st): State<AppState>,
     p: Principal,
-    ApiQuery(q): ApiQuery<ModelsQuery>,
+    Paging(q, page): Paging<ModelsFilter>,
 ) -> Result<Json<ModelList>, ApiError> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let after = cursor.split_once('/').unwrap_or(("", ""));
-    let ns = q.namespace.as_deref().map(Namespace::parse).transpose()?;
-    if let Some(ns) = &ns {
-        authorize(&p, Action::Read, Resource::Namespace(ns))?;
-    }
-    let vis = if p.sees_all_namespaces()? {
-        Visibility::All
-    } else {
-        Visibility::MemberOf(p.name.clone())
-    };
-    let items = st
-        .registry
-        .store
-        .list_models(&vis, ns.as_ref().map(Namespace::as_str), after, limit)
-        .await?;
-    let next = next_cursor(
-        items.len() as i64 == limit,
-        items.last().map(|m| format!("{}/{}", m.namespace, m.name)),
-    );
-    Ok(Json(ModelList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor: next,
-    }))
+    let permit = q
+        .namespace
+        .map(|ns| authorize::<Read>(&p, &ns))
+        .transpose()?;
+    Ok(Json(
+        st.registry.models(&p, permit.as_ref(), &page).await?.into(),
+    ))
 }
 
 /// One model.
@@ -112,16 +88,8 @@ pub async fn get_model(
     p: Principal,
     ModelPath(model): ModelPath,
 ) -> Result<Json<ModelView>, ApiError> {
-    authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
-    let mut view = ModelView::from(st.registry.model(&model).await?);
-    view.aliases = st
-        .registry
-        .store
-        .aliases_of(model.namespace.as_str(), model.name.as_str())
-        .await?
-        .into_iter()
-        .collect();
-    Ok(Json(view))
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    Ok(Json(st.registry.model(&permit, &model.name).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -151,11 +119,10 @@ pub async fn create_version(
     ModelPath(model): ModelPath,
     ApiJson(req): ApiJson<CreateVersion>,
 ) -> Result<(StatusCode, Json<VersionView>), ApiError> {
-    let permit = authorize(&p, Action::Publish, Resource::Namespace(&model.namespace))?;
-    let lineage = req.lineage.normalize().map_err(ApiError::invalid)?;
+    let permit = authorize::<Publish>(&p, &model.namespace)?;
     let v = st
         .registry
-        .create_version(&permit, &p, &model, lineage, req.metadata)
+        .create_version(&permit, &p, &model.name, req.lineage, req.metadata)
         .await?;
     Ok((StatusCode::CREATED, Json(VersionView::new(v, Vec::new()))))
 }
@@ -168,33 +135,11 @@ pub async fn list_versions(
     State(st): State<AppState>,
     p: Principal,
     ModelPath(model): ModelPath,
-    ApiQuery(page): ApiQuery<PageQuery>,
+    Paging(_no_filter, page): Paging,
 ) -> Result<Json<VersionList>, ApiError> {
-    authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let before = if cursor.is_empty() {
-        i64::MAX
-    } else {
-        cursor
-            .parse()
-            .map_err(|_| ApiError::invalid("invalid cursor"))?
-    };
-    // A model that does not exist answers 404, not an empty list.
-    st.registry.model(&model).await?;
-    let items = st
-        .registry
-        .store
-        .list_versions(model.namespace.as_str(), model.name.as_str(), before, limit)
-        .await?;
-    let next = next_cursor(
-        items.len() as i64 == limit,
-        items.last().map(|v| v.version.to_string()),
-    );
-    Ok(Json(VersionList {
-        items: items.iter().map(VersionSummary::from).collect(),
-        next_cursor: next,
-    }))
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    let versions = st.registry.versions(&permit, &model.name, &page).await?;
+    Ok(Json(versions.into()))
 }
 
 /// One version with its files, lineage and verification state.
@@ -206,9 +151,10 @@ pub async fn get_version(
     p: Principal,
     VersionPath(model, number): VersionPath,
 ) -> Result<Json<VersionView>, ApiError> {
-    authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
-    let v = st.registry.version(&model, number).await?;
-    Ok(Json(version_view(&st, v).await?))
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    Ok(Json(
+        st.trust.version(&permit, &model.name, number).await?.into(),
+    ))
 }
 
 /// Seals a draft: its files and lineage are frozen; answers the statement to sign.
@@ -221,17 +167,10 @@ pub async fn seal(
     p: Principal,
     VersionPath(model, number): VersionPath,
 ) -> Result<Json<SealView>, ApiError> {
-    let permit = authorize(&p, Action::Publish, Resource::Namespace(&model.namespace))?;
-    let v = st.registry.version(&model, number).await?;
-    let sealed = st.registry.seal(&permit, &v).await?;
-    let view = VersionView::new(sealed.version, sealed.files);
-    Ok(Json(SealView {
-        version: view.summary.version,
-        state: view.summary.state,
-        root_digest: view.summary.root_digest.unwrap_or_default(),
-        files: view.files.into_iter().collect::<Vec<FileView>>(),
-        statement: sealed.statement,
-    }))
+    let permit = authorize::<Publish>(&p, &model.namespace)?;
+    Ok(Json(
+        st.registry.seal(&permit, &model.name, number).await?.into(),
+    ))
 }
 
 /// The unsigned in-toto statement of a sealed version: what a signer signs.
@@ -245,11 +184,8 @@ pub async fn statement(
     p: Principal,
     VersionPath(model, number): VersionPath,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&p, Action::Read, Resource::Namespace(&model.namespace))?;
-    let v = st.registry.version(&model, number).await?;
-    if !v.is_sealed() {
-        return Err(crate::error::Error::VersionNotSealed.into());
-    }
-    let files = st.registry.store.files_of(v.id).await?;
-    Ok(Json(st.registry.statement(&v, &files)?))
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    Ok(Json(
+        st.registry.statement(&permit, &model.name, number).await?,
+    ))
 }

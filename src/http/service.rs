@@ -18,9 +18,7 @@ pub async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "service", security(()),
     responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 pub async fn readyz(State(st): State<AppState>) -> Result<&'static str, ApiError> {
-    let (db, blobs) = tokio::join!(st.registry.store.ping(), st.registry.blobs.ping());
-    db?;
-    blobs?;
+    st.registry.ready().await?;
     Ok("ready")
 }
 

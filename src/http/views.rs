@@ -8,11 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::ApiError;
-use crate::registry::format::Format;
-use crate::registry::promotion::Verification;
-use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
+use crate::registry::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
+use crate::registry::{ModelDetails, Sealed, sorted};
+use crate::trust::VersionDetails;
 
 #[derive(Serialize, ToSchema)]
 pub struct RoleView {
@@ -38,10 +36,10 @@ pub struct NamespaceView {
 impl From<NamespaceRecord> for NamespaceView {
     fn from(n: NamespaceRecord) -> Self {
         Self {
-            name: n.name,
+            name: n.name.to_string(),
             description: n.description,
             created_at: n.created_at,
-            created_by: n.created_by,
+            created_by: n.created_by.to_string(),
         }
     }
 }
@@ -67,13 +65,26 @@ pub struct ModelView {
 impl From<ModelRecord> for ModelView {
     fn from(m: ModelRecord) -> Self {
         Self {
-            namespace: m.namespace,
-            name: m.name,
+            namespace: m.namespace.to_string(),
+            name: m.name.to_string(),
             description: m.description,
             created_at: m.created_at,
-            created_by: m.created_by,
+            created_by: m.created_by.to_string(),
             latest_version: m.latest_version,
             aliases: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<ModelDetails> for ModelView {
+    fn from(d: ModelDetails) -> Self {
+        Self {
+            aliases: d
+                .aliases
+                .into_iter()
+                .map(|(a, v)| (a.to_string(), v.get()))
+                .collect(),
+            ..d.model.into()
         }
     }
 }
@@ -96,10 +107,10 @@ pub struct FileView {
 impl From<FileRecord> for FileView {
     fn from(f: FileRecord) -> Self {
         Self {
-            path: f.path,
+            path: f.path.to_string(),
             size: f.size,
-            sha256: f.sha256,
-            format: f.format,
+            sha256: f.sha256.to_hex(),
+            format: f.format.as_str().to_owned(),
         }
     }
 }
@@ -119,12 +130,12 @@ pub struct VersionSummary {
 impl From<&VersionRecord> for VersionSummary {
     fn from(v: &VersionRecord) -> Self {
         Self {
-            version: v.version,
-            state: v.state.clone(),
+            version: v.version.get(),
+            state: v.state.as_str().to_owned(),
             created_at: v.created_at,
-            created_by: v.created_by.clone(),
+            created_by: v.created_by.to_string(),
             sealed_at: v.sealed_at,
-            root_digest: v.root_digest.clone(),
+            root_digest: v.root_digest.map(|d| d.to_hex()),
         }
     }
 }
@@ -170,15 +181,16 @@ pub struct VersionView {
 }
 
 impl VersionView {
-    pub fn new(v: VersionRecord, mut files: Vec<FileRecord>) -> Self {
-        files.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+    /// A version as recorded, before anything is judged (a new draft).
+    pub fn new(v: VersionRecord, files: Vec<FileRecord>) -> Self {
+        let files = sorted(files);
         Self {
-            namespace: v.namespace.clone(),
-            model: v.model.clone(),
+            namespace: v.namespace.to_string(),
+            model: v.model.to_string(),
             summary: VersionSummary::from(&v),
             lineage: v.lineage.0,
             metadata: v.metadata.0,
-            unsafe_formats: files.iter().any(|f| Format::is_unsafe(&f.format)),
+            unsafe_formats: files.iter().any(|f| f.format.is_unsafe()),
             files: files.into_iter().map(FileView::from).collect(),
             signatures: Vec::new(),
             verified: false,
@@ -188,41 +200,28 @@ impl VersionView {
     }
 }
 
-/// The full view of a version: files, signatures judged now, aliases.
-pub async fn version_view(st: &AppState, v: VersionRecord) -> Result<VersionView, ApiError> {
-    let files = st.registry.store.files_of(v.id).await?;
-    let ver = st.registry.verification(&v, &files).await?;
-    let quarantined = st.registry.store.is_quarantined(v.id).await?;
-    version_view_of(st, v, files, ver, quarantined).await
-}
-
-/// The full view of a version whose files, verification and quarantine are known.
-pub async fn version_view_of(
-    st: &AppState,
-    v: VersionRecord,
-    files: Vec<FileRecord>,
-    ver: Verification,
-    quarantined: bool,
-) -> Result<VersionView, ApiError> {
-    let aliases = st.registry.aliases_at(&v).await?;
-    let mut view = VersionView::new(v, files);
-    view.verified = ver.is_verified();
-    view.aliases = aliases;
-    view.quarantined = quarantined;
-    view.signatures = ver
-        .signatures
-        .into_iter()
-        .map(|s| SignatureView {
-            keyid: s.keyid,
-            key_name: s.key_name,
-            received_at: s.received_at,
-            status: match s.outcome {
-                Ok(_) => "verified".to_owned(),
-                Err(r) => r.code().to_owned(),
-            },
-        })
-        .collect();
-    Ok(view)
+impl From<VersionDetails> for VersionView {
+    fn from(d: VersionDetails) -> Self {
+        let mut view = VersionView::new(d.version, d.files);
+        view.verified = d.verification.is_verified();
+        view.aliases = d.aliases.iter().map(ToString::to_string).collect();
+        view.quarantined = d.quarantined;
+        view.signatures = d
+            .verification
+            .signatures
+            .into_iter()
+            .map(|s| SignatureView {
+                keyid: s.keyid.to_string(),
+                key_name: s.key_name,
+                received_at: s.received_at,
+                status: match s.outcome {
+                    Ok(_) => "verified".to_owned(),
+                    Err(r) => r.code().to_owned(),
+                },
+            })
+            .collect();
+        view
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -237,3 +236,37 @@ pub struct SealView {
     #[schema(value_type = Object)]
     pub statement: Value,
 }
+
+impl From<Sealed> for SealView {
+    fn from(sealed: Sealed) -> Self {
+        let view = VersionView::new(sealed.version, sealed.files);
+        Self {
+            version: view.summary.version,
+            state: view.summary.state,
+            root_digest: view.summary.root_digest.unwrap_or_default(),
+            files: view.files,
+            statement: sealed.statement,
+        }
+    }
+}
+
+/// `impl From<Paged<Record>> for List`: each list route's body is its items,
+/// shaped one by one, and the next cursor.
+macro_rules! list_of {
+    ($list:ty, $record:ty, $view:expr) => {
+        impl From<$crate::page::Paged<$record>> for $list {
+            fn from(paged: $crate::page::Paged<$record>) -> Self {
+                let paged = paged.map($view);
+                Self {
+                    items: paged.items,
+                    next_cursor: paged.next_cursor,
+                }
+            }
+        }
+    };
+}
+pub(super) use list_of;
+
+list_of!(NamespaceList, NamespaceRecord, NamespaceView::from);
+list_of!(ModelList, ModelRecord, ModelView::from);
+list_of!(VersionList, VersionRecord, |v| VersionSummary::from(&v));

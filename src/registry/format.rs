@@ -13,30 +13,7 @@ pub const TAIL: u64 = 1 << 20;
 /// real headers are far smaller).
 pub const MAX_SAFETENSORS_HEADER: u64 = 16 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Safetensors,
-    Onnx,
-    Gguf,
-    Pickle,
-    Unknown,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Safetensors => "safetensors",
-            Format::Onnx => "onnx",
-            Format::Gguf => "gguf",
-            Format::Pickle => "pickle",
-            Format::Unknown => "unknown",
-        }
-    }
-
-    pub fn is_unsafe(format: &str) -> bool {
-        format == Format::Pickle.as_str()
-    }
-}
+pub use crate::kinds::FileFormat as Format;
 
 /// What the head of a file says, before any further read.
 pub enum Sniff {

@@ -1,46 +1,64 @@
-//! Namespaces, models, versions and their files.
+//! The registry: namespaces, models, versions and their files.
 //!
-//! Dependency rule: handlers call [`Registry`]; it calls `store` (metadata),
-//! `blobs` (bytes) and `signing` (statements). State-changing operations take a
-//! [`Permit`], so they cannot be reached without an authorization decision.
+//! Dependency rule: handlers call [`Registry`] with a permit; it calls the store
+//! capabilities it holds (namespaces, models, aliases for reading, blob
+//! references), `blobs` (bytes) and `signing` (statements). Operations take the
+//! namespace from their permit, so they cannot be reached for a namespace that
+//! was not authorized.
 
+mod files;
 pub mod format;
-pub mod lineage;
-pub mod promotion;
-pub mod quarantine;
-pub mod trust;
+pub mod gc;
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::Utc;
-use futures::Stream;
-use futures::stream::BoxStream;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::auth::{self, Action, Permit, Principal, Resource};
+use crate::auth::{CreateNamespace, GlobalPermit, Permit, Principal, Publish, Read};
 use crate::blobs::BlobStore;
 use crate::error::{Error, Result};
-use crate::names::{FilePath, ModelRef, Namespace, Sha256, VersionNumber};
-use crate::signing::statement;
-use crate::store::{FileRecord, ModelRecord, NamespaceRecord, NewVersion, Store, VersionRecord};
-use format::{Format, Sniff};
-pub use lineage::Lineage;
-use promotion::resources;
+use crate::lineage::Lineage;
+use crate::names::{AliasName, Description, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
+use crate::page::{Page, Paged};
+use crate::signing::statement::{self, Resource, sort_resources};
+use crate::store::{Aliases, BlobRefs, Health, Models, Namespaces, NewVersion, Visibility};
 
-/// The registry's domain service: one per process, shared by all requests.
-pub struct Registry {
-    pub store: Arc<dyn Store>,
-    pub blobs: BlobStore,
-    /// The name this service signs statements for (`predicate.signet.registry`).
-    pub name: String,
-    pub max_file_size: u64,
-}
+/// The records registry operations answer with.
+pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
+pub use files::{Download, RangeSpec};
 
 /// Free-form version metadata is capped so it cannot be used to store artifacts.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// The registry's domain service: one per process, shared by all requests.
+pub struct Registry {
+    namespaces: Arc<dyn Namespaces>,
+    models: Arc<dyn Models>,
+    aliases: Arc<dyn Aliases>,
+    refs: Arc<dyn BlobRefs>,
+    health: Arc<dyn Health>,
+    blobs: BlobStore,
+    /// The name this service signs statements for (`predicate.signet.registry`).
+    name: String,
+    max_file_size: u64,
+}
+
+/// The stores the registry uses.
+pub struct RegistryStores {
+    pub namespaces: Arc<dyn Namespaces>,
+    pub models: Arc<dyn Models>,
+    pub aliases: Arc<dyn Aliases>,
+    pub refs: Arc<dyn BlobRefs>,
+    pub health: Arc<dyn Health>,
+}
+
+/// A model with where its aliases point.
+pub struct ModelDetails {
+    pub model: ModelRecord,
+    pub aliases: Vec<(AliasName, VersionNumber)>,
+}
 
 /// A sealed version with the statement a signer signs.
 pub struct Sealed {
@@ -49,69 +67,128 @@ pub struct Sealed {
     pub statement: Value,
 }
 
-/// An open download: the byte stream and what the headers need.
-pub struct Download {
-    pub body: BoxStream<'static, Result<Bytes>>,
-    pub size: u64,
-    pub sha256: String,
-    /// `Some((range, total))` for a partial answer.
-    pub range: Option<(Range<u64>, u64)>,
-}
-
 impl Registry {
+    pub fn new(stores: RegistryStores, blobs: BlobStore, name: String, max_file_size: u64) -> Self {
+        Self {
+            namespaces: stores.namespaces,
+            models: stores.models,
+            aliases: stores.aliases,
+            refs: stores.refs,
+            health: stores.health,
+            blobs,
+            name,
+            max_file_size,
+        }
+    }
+
+    /// The name statements are signed for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Whether the metadata store and the blob store answer.
+    pub async fn ready(&self) -> Result<()> {
+        let (db, blobs) = tokio::join!(self.health.ping(), self.blobs.ping());
+        db?;
+        blobs
+    }
+
     pub async fn create_namespace(
         &self,
-        _: &Permit,
-        by: &Principal,
-        name: &Namespace,
-        description: String,
+        permit: &GlobalPermit<CreateNamespace>,
+        name: Namespace,
+        description: Description,
     ) -> Result<NamespaceRecord> {
         let ns = NamespaceRecord {
-            name: name.to_string(),
-            description,
+            name,
+            description: description.into_string(),
             created_at: Utc::now(),
-            created_by: by.name.clone(),
+            created_by: permit.by().clone(),
         };
-        self.store.create_namespace(&ns).await?;
+        self.namespaces
+            .create_namespace(&ns, &permit.pending())
+            .await?;
         Ok(ns)
+    }
+
+    pub async fn namespace(&self, permit: &Permit<Read>) -> Result<NamespaceRecord> {
+        self.namespaces.get_namespace(permit.namespace()).await
+    }
+
+    /// Namespaces the principal may see.
+    pub async fn namespaces(&self, p: &Principal, page: &Page) -> Result<Paged<NamespaceRecord>> {
+        let items = self
+            .namespaces
+            .list_namespaces(&visibility(p), page.after_text(), page.limit())
+            .await?;
+        Ok(Paged::new(items, page, |n| n.name.to_string()))
     }
 
     pub async fn create_model(
         &self,
-        _: &Permit,
-        by: &Principal,
-        model: &ModelRef,
-        description: String,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        description: Description,
     ) -> Result<ModelRecord> {
         // The namespace was authorized, so it exists for this principal; a missing
         // one surfaces as NotFound from the foreign key.
         let m = ModelRecord {
             id: Uuid::now_v7(),
-            namespace: model.namespace.to_string(),
-            name: model.name.to_string(),
-            description,
+            namespace: permit.namespace().clone(),
+            name: name.clone(),
+            description: description.into_string(),
             created_at: Utc::now(),
-            created_by: by.name.clone(),
+            created_by: permit.by().clone(),
             latest_version: None,
         };
-        self.store.create_model(&m).await?;
+        self.models.create_model(&m, &permit.pending()).await?;
         Ok(m)
     }
 
-    pub async fn model(&self, model: &ModelRef) -> Result<ModelRecord> {
-        self.store
-            .get_model(model.namespace.as_str(), model.name.as_str())
-            .await
+    pub async fn model(&self, permit: &Permit<Read>, name: &ModelName) -> Result<ModelDetails> {
+        let model = permit.model(name);
+        let record = self.models.get_model(&model).await?;
+        let aliases = self.aliases.aliases_of(&model).await?;
+        Ok(ModelDetails {
+            model: record,
+            aliases,
+        })
+    }
+
+    /// Models the principal may read, in one namespace (its permit) or all.
+    pub async fn models(
+        &self,
+        p: &Principal,
+        namespace: Option<&Permit<Read>>,
+        page: &Page,
+    ) -> Result<Paged<ModelRecord>> {
+        let after = page.after_text().split_once('/').unwrap_or(("", ""));
+        let items = self
+            .models
+            .list_models(
+                &visibility(p),
+                namespace.map(Permit::namespace),
+                after,
+                page.limit(),
+            )
+            .await?;
+        Ok(Paged::new(items, page, |m| {
+            format!("{}/{}", m.namespace, m.name)
+        }))
     }
 
     /// Creates a draft version. Parents must exist, be visible to the creator and
-    /// be sealed: a draft parent could still change under its children, and
-    /// since parents are sealed before children exist, lineage has no cycles.
+    /// be sealed: a draft parent could still change under its children, and since
+    /// parents are sealed before children exist, lineage has no cycles.
     pub async fn create_version(
         &self,
-        _: &Permit,
+        permit: &Permit<Publish>,
         by: &Principal,
-        model: &ModelRef,
+        name: &ModelName,
         lineage: Lineage,
         metadata: Value,
     ) -> Result<VersionRecord> {
@@ -125,6 +202,7 @@ impl Registry {
         {
             return Err(Error::invalid("metadata is limited to 64 KiB"));
         }
+        let lineage = lineage.normalize().map_err(Error::Invalid)?;
         let mut parent_ids = Vec::with_capacity(lineage.parents.len());
         for p in &lineage.parents {
             let missing = || {
@@ -133,12 +211,10 @@ impl Registry {
                     p.model, p.version
                 ))
             };
-            match auth::authorize(by, Action::Read, Resource::Namespace(&p.model.namespace)) {
-                Ok(_) => {}
-                Err(Error::NotFound | Error::Forbidden) => return Err(missing()),
-                Err(e) => return Err(e),
+            if !by.may::<Read>(&p.model.namespace) {
+                return Err(missing());
             }
-            match self.version(&p.model, p.version).await {
+            match self.models.get_version(&p.model, p.version).await {
                 Ok(v) if v.is_sealed() => parent_ids.push(v.id),
                 Ok(_) | Err(Error::NotFound) => return Err(missing()),
                 Err(e) => return Err(e),
@@ -146,143 +222,85 @@ impl Registry {
         }
         let new = NewVersion {
             id: Uuid::now_v7(),
-            code_commit: lineage
-                .code
-                .as_ref()
-                .and_then(|c| c.commit.as_ref())
-                .map(|c| c.as_str().to_owned()),
-            datasets: lineage.data.iter().map(|d| d.sha256.to_hex()).collect(),
+            code_commit: lineage.code.as_ref().and_then(|c| c.commit.clone()),
+            datasets: lineage.data.iter().map(|d| d.sha256).collect(),
             parents: parent_ids,
             lineage: serde_json::to_value(&lineage).map_err(Error::internal)?,
             metadata,
             created_at: Utc::now(),
-            created_by: by.name.clone(),
+            created_by: permit.by().clone(),
         };
-        self.store
-            .create_version(model.namespace.as_str(), model.name.as_str(), &new)
+        self.models
+            .create_version(&permit.model(name), &new, &permit.pending())
             .await
     }
 
-    pub async fn version(&self, model: &ModelRef, v: VersionNumber) -> Result<VersionRecord> {
-        self.store
-            .get_version(model.namespace.as_str(), model.name.as_str(), v.get())
-            .await
-    }
-
-    /// Streams a file into a draft version.
-    ///
-    /// Order matters for invariant 4: the blob is written (and checked against the
-    /// declared digest and size limit) first; only then does one transaction record
-    /// the file. A failure at any point leaves at most an unreferenced blob for GC.
-    pub async fn upload<S, E>(
+    /// A model's versions, newest first. A model that does not exist answers
+    /// `NotFound`, not an empty list.
+    pub async fn versions(
         &self,
-        _: &Permit,
-        v: &VersionRecord,
-        path: &FilePath,
-        body: S,
-        declared: Option<Sha256>,
-    ) -> Result<FileRecord>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        if v.is_sealed() {
-            return Err(Error::VersionSealed);
-        }
-        let written = self.blobs.write(body, self.max_file_size, declared).await?;
-        let recorded = self.record(v, path, &written).await;
-        if recorded.is_err() {
-            // Refused after the bytes were stored (bad format, sealed meanwhile, path
-            // clash): the blob is ours alone, so remove it now rather than via GC.
-            let _ = self
-                .blobs
-                .delete(crate::blobs::BlobKey::Artifact(written.id))
-                .await;
-        }
-        recorded
-    }
-
-    /// Checks a stored upload's format and records it as the file at `path`.
-    async fn record(
-        &self,
-        v: &VersionRecord,
-        path: &FilePath,
-        written: &crate::blobs::Written,
-    ) -> Result<FileRecord> {
-        let format = self.inspect(path, written).await?;
-        let file = FileRecord {
-            path: path.to_string(),
-            size: i64::try_from(written.size).map_err(Error::internal)?,
-            sha256: written.sha256.to_hex(),
-            blob_id: written.id,
-            created_at: Utc::now(),
-            format: format.as_str().to_owned(),
-        };
-        self.store.put_file(v.id, &file).await?;
-        crate::metrics::UPLOADED_BYTES.add(written.size);
-        Ok(file)
-    }
-
-    /// Recognises a stored file's format from its bytes (head, and for zip archives
-    /// the central directory). A file named `.safetensors` must be one.
-    async fn inspect(&self, path: &FilePath, w: &crate::blobs::Written) -> Result<Format> {
-        let head = self
-            .blobs
-            .read_bytes(w.id, 0..w.size.min(format::HEAD))
+        permit: &Permit<Read>,
+        name: &ModelName,
+        page: &Page,
+    ) -> Result<Paged<VersionRecord>> {
+        let model = permit.model(name);
+        let before = page.after::<i64>()?.unwrap_or(i64::MAX);
+        self.models.get_model(&model).await?;
+        let items = self
+            .models
+            .list_versions(&model, before, page.limit())
             .await?;
-        let found = match format::sniff(&head, w.size) {
-            Sniff::Known(f) => f,
-            Sniff::Zip => {
-                let tail = self
-                    .blobs
-                    .read_bytes(w.id, w.size.saturating_sub(format::TAIL)..w.size)
-                    .await?;
-                if format::zip_holds_pickle(&tail) {
-                    Format::Pickle
-                } else {
-                    Format::Unknown
-                }
-            }
-            Sniff::SafetensorsHeader(n) if n <= format::MAX_SAFETENSORS_HEADER => {
-                let header = if 8 + n <= head.len() as u64 {
-                    head.slice(8..8 + n as usize)
-                } else {
-                    self.blobs.read_bytes(w.id, 8..8 + n).await?
-                };
-                if format::safetensors_header_ok(&header, w.size) {
-                    Format::Safetensors
-                } else {
-                    Format::Unknown
-                }
-            }
-            Sniff::SafetensorsHeader(_) => Format::Unknown,
-        };
-        if path.as_str().ends_with(".safetensors") && found != Format::Safetensors {
-            return Err(Error::InvalidSafetensors);
-        }
-        Ok(found)
+        Ok(Paged::new(items, page, |v| v.version.to_string()))
     }
 
-    pub async fn delete_file(&self, _: &Permit, v: &VersionRecord, path: &FilePath) -> Result<()> {
+    /// A version of a model in a namespace the caller holds a permit for.
+    pub async fn version<A: crate::auth::Act>(
+        &self,
+        permit: &Permit<A>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<VersionRecord> {
+        self.models.get_version(&permit.model(name), number).await
+    }
+
+    /// `NotFound` unless the model exists.
+    pub(crate) async fn model_exists(&self, model: &ModelRef) -> Result<()> {
+        self.models.get_model(model).await.map(drop)
+    }
+
+    pub async fn files_of(&self, v: &VersionRecord) -> Result<Vec<FileRecord>> {
+        self.models.files_of(v.id).await
+    }
+
+    /// Where the aliases of the version's model point that point at it.
+    pub async fn aliases_at(&self, v: &VersionRecord) -> Result<Vec<AliasName>> {
+        Ok(self
+            .aliases
+            .aliases_of(&v.model_ref())
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n == v.version)
+            .map(|(a, _)| a)
+            .collect())
+    }
+
+    pub async fn seal(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<Sealed> {
+        let v = self.version(permit, name, number).await?;
         if v.is_sealed() {
             return Err(Error::VersionSealed);
         }
-        self.store.delete_file(v.id, path.as_str()).await
-    }
-
-    pub async fn seal(&self, _: &Permit, v: &VersionRecord) -> Result<Sealed> {
-        if v.is_sealed() {
-            return Err(Error::VersionSealed);
-        }
-        let root = |files: &[FileRecord]| match resources(files) {
-            Ok(sorted) => statement::root_digest(&sorted).to_hex(),
-            // Stored rows were validated on the way in; an unparsable one is a bug,
-            // and an impossible digest makes every later signature check fail.
-            Err(_) => String::new(),
-        };
-        let version = self.store.seal_version(v.id, Utc::now(), &root).await?;
-        let files = self.store.files_of(v.id).await?;
-        let statement = self.statement(&version, &files)?;
+        let root = |files: &[FileRecord]| statement::root_digest(&resources(files));
+        let version = self
+            .models
+            .seal_version(v.id, Utc::now(), &root, &permit.pending())
+            .await?;
+        let files = self.models.files_of(v.id).await?;
+        let statement = self.statement_of(&version, &files)?;
         Ok(Sealed {
             version,
             files,
@@ -290,115 +308,58 @@ impl Registry {
         })
     }
 
-    /// The unsigned statement of a sealed version.
-    pub fn statement(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<Value> {
-        let (model, sorted) = promotion::statement_inputs(v, files)?;
-        let st = statement::build(
-            &self.name,
-            &model,
-            VersionNumber::new(v.version)?,
-            &v.lineage.0,
-            &sorted,
-        );
+    /// The unsigned statement of a sealed version: what a signer signs.
+    pub async fn statement(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<Value> {
+        let v = self.version(permit, name, number).await?;
+        if !v.is_sealed() {
+            return Err(Error::VersionNotSealed);
+        }
+        let files = self.models.files_of(v.id).await?;
+        self.statement_of(&v, &files)
+    }
+
+    fn statement_of(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<Value> {
+        let sorted = resources(files);
+        let st = statement::build(&self.name, &v.model_ref(), v.version, &v.lineage.0, &sorted);
         serde_json::to_value(&st).map_err(Error::internal)
     }
+}
 
-    /// Opens a file for download. Whole-file reads are verified against the recorded
-    /// digest as they stream; a range cannot be checked against a whole-file digest,
-    /// so it is served as stored and the client checks the assembled file against
-    /// `X-Checksum-Sha256`.
-    pub async fn open_file(
-        &self,
-        files: Vec<FileRecord>,
-        path: &FilePath,
-        range: Option<RangeSpec>,
-    ) -> Result<Download> {
-        let f = files
-            .into_iter()
-            .find(|f| f.path == path.as_str())
-            .ok_or(Error::NotFound)?;
-        let size = u64::try_from(f.size).map_err(Error::internal)?;
-        match range.map(|r| r.resolve(size)).transpose()? {
-            Some(r) => {
-                let body = self.blobs.read(f.blob_id, Some(r.clone())).await?;
-                Ok(Download {
-                    body,
-                    size: r.end - r.start,
-                    sha256: f.sha256,
-                    range: Some((r, size)),
-                })
-            }
-            None => {
-                let digest = Sha256::parse(&f.sha256)?;
-                let body = self.blobs.read_verified(f.blob_id, size, digest).await?;
-                Ok(Download {
-                    body,
-                    size,
-                    sha256: f.sha256,
-                    range: None,
-                })
-            }
-        }
+/// The namespaces a principal's listings may show.
+fn visibility(p: &Principal) -> Visibility {
+    if p.sees_all_namespaces() {
+        Visibility::All
+    } else {
+        Visibility::MemberOf(p.name().clone())
     }
 }
 
-/// One byte range as a client asked for it (`bytes=a-b`, `bytes=a-`, `bytes=-n`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeSpec {
-    FromTo(u64, u64),
-    From(u64),
-    Suffix(u64),
+/// The sealed file set in statement order.
+pub fn resources(files: &[FileRecord]) -> Vec<Resource> {
+    let mut out: Vec<Resource> = files
+        .iter()
+        .map(|f| Resource {
+            path: f.path.clone(),
+            size: u64::try_from(f.size).unwrap_or_default(),
+            sha256: f.sha256,
+        })
+        .collect();
+    sort_resources(&mut out);
+    out
 }
 
-impl RangeSpec {
-    /// Parses a `Range` header. `None` means "ignore it and send everything", which
-    /// RFC 9110 allows for forms we do not serve (several ranges, other units).
-    pub fn parse(header: &str) -> Option<Self> {
-        let spec = header.trim().strip_prefix("bytes=")?;
-        if spec.contains(',') {
-            return None;
-        }
-        let (a, b) = spec.split_once('-')?;
-        let num = |s: &str| s.trim().parse::<u64>().ok();
-        match (a.trim().is_empty(), b.trim().is_empty()) {
-            (true, false) => num(b).map(RangeSpec::Suffix),
-            (false, true) => num(a).map(RangeSpec::From),
-            (false, false) => match (num(a), num(b)) {
-                (Some(a), Some(b)) if a <= b => Some(RangeSpec::FromTo(a, b)),
-                _ => None,
-            },
-            (true, true) => None,
-        }
-    }
-
-    /// The half-open byte range within a file of `size` bytes.
-    fn resolve(self, size: u64) -> Result<Range<u64>> {
-        let r = match self {
-            RangeSpec::FromTo(a, b) => a..b.saturating_add(1).min(size),
-            RangeSpec::From(a) => a..size,
-            RangeSpec::Suffix(n) => size.saturating_sub(n)..size,
-        };
-        if r.start >= r.end {
-            return Err(Error::RangeNotSatisfiable { size });
-        }
-        Ok(r)
-    }
+/// The digest a version's files seal to.
+pub fn root_digest(files: &[FileRecord]) -> Sha256 {
+    statement::root_digest(&resources(files))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_parse_and_resolve() {
-        assert_eq!(RangeSpec::parse("bytes=0-9"), Some(RangeSpec::FromTo(0, 9)));
-        assert_eq!(RangeSpec::parse("bytes=5-"), Some(RangeSpec::From(5)));
-        assert_eq!(RangeSpec::parse("bytes=-3"), Some(RangeSpec::Suffix(3)));
-        assert_eq!(RangeSpec::parse("bytes=0-1,3-4"), None);
-        assert_eq!(RangeSpec::parse("items=0-1"), None);
-        assert_eq!(RangeSpec::FromTo(0, 99).resolve(10).unwrap(), 0..10);
-        assert_eq!(RangeSpec::Suffix(3).resolve(10).unwrap(), 7..10);
-        assert!(RangeSpec::From(10).resolve(10).is_err());
-        assert!(RangeSpec::Suffix(0).resolve(10).is_err());
-    }
+/// Paths in statement order (for answers that list files).
+pub fn sorted(mut files: Vec<FileRecord>) -> Vec<FileRecord> {
+    files.sort_by(|a, b| a.path.cmp_components(&b.path));
+    files
 }

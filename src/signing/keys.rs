@@ -5,45 +5,8 @@ use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use sha2::Digest;
 
-/// Signature algorithms Signet verifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    Ed25519,
-}
-
-impl Algorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Ed25519 => "ed25519",
-        }
-    }
-}
-
-/// Why a key stopped counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationReason {
-    /// Every signature by the key stops counting, past ones too.
-    Compromised,
-    /// No new signatures; those received before the retirement keep counting.
-    Retired,
-}
-
-impl RevocationReason {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "compromised" => Some(Self::Compromised),
-            "retired" => Some(Self::Retired),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Compromised => "compromised",
-            Self::Retired => "retired",
-        }
-    }
-}
+use crate::kinds::{BindingScope, RevocationReason};
+use crate::names::{KeyId, Namespace};
 
 /// The canonical text of an SPKI PEM: LF line ends, no surrounding blank space,
 /// one final newline. Key ids are computed over exactly this text.
@@ -54,8 +17,9 @@ pub fn canonical_pem(pem: &str) -> String {
 
 /// `keyid` = lowercase hex SHA-256 of the canonical SPKI PEM text (what OpenSSF
 /// model signing calls the key hint).
-pub fn keyid(canonical: &str) -> String {
-    hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+pub fn keyid(canonical: &str) -> KeyId {
+    KeyId::parse(&hex::encode(sha2::Sha256::digest(canonical.as_bytes())))
+        .expect("a SHA-256 is 64 hex digits")
 }
 
 /// Parses an Ed25519 public key from SPKI PEM.
@@ -66,18 +30,21 @@ pub fn parse_public_key(pem: &str) -> Option<VerifyingKey> {
 /// A registered key, as the verifier needs it.
 #[derive(Debug, Clone)]
 pub struct TrustedKey {
-    pub keyid: String,
+    pub keyid: KeyId,
     pub name: String,
     pub key: VerifyingKey,
-    /// Namespaces it may sign for; `*` means all.
-    pub namespaces: Vec<String>,
+    /// Namespaces it may sign for, or all of them.
+    pub namespaces: Vec<BindingScope>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked: Option<(RevocationReason, DateTime<Utc>)>,
 }
 
 impl TrustedKey {
-    pub fn in_scope(&self, namespace: &str) -> bool {
-        self.namespaces.iter().any(|n| n == "*" || n == namespace)
+    pub fn in_scope(&self, namespace: &Namespace) -> bool {
+        self.namespaces.iter().any(|n| match n {
+            BindingScope::Global => true,
+            BindingScope::Namespace(ns) => ns == namespace,
+        })
     }
 
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
@@ -104,6 +71,6 @@ mod tests {
         let crlf = "\r\n-----BEGIN PUBLIC KEY-----\r\nMCowBQYDK2VwAyEA\r\n-----END PUBLIC KEY-----";
         assert_eq!(canonical_pem(crlf), lf);
         assert_eq!(keyid(&canonical_pem(lf)), keyid(&canonical_pem(crlf)));
-        assert_eq!(keyid(lf).len(), 64);
+        assert_eq!(keyid(lf).as_str().len(), 64);
     }
 }

@@ -1,5 +1,5 @@
 //! The in-toto Statement v1 with the OpenSSF Model Signing predicate, plus
-//! Signet's `predicate.signet` binding (see `design.md`, "What is signed").
+//! Signet's `predicate.signet` binding (see `docs/design.md`, "What is signed").
 
 use serde::Serialize;
 use sha2::Digest;

@@ -1,4 +1,4 @@
-//! Verification, in the order `design.md` gives it: envelope shape, PAE, a
+//! Verification, in the order `docs/design.md` gives it: envelope shape, PAE, a
 //! registered key whose signature verifies (the keyid only narrows the search),
 //! that key's standing, and only then the statement against what was recorded.
 
@@ -11,14 +11,14 @@ use serde_json::Value;
 use super::dsse;
 use super::keys::TrustedKey;
 use super::statement::{PREDICATE_TYPE, Resource, STATEMENT_TYPE, root_digest};
-use crate::names::{ModelRef, VersionNumber};
+use crate::names::{KeyId, ModelRef, Namespace, VersionNumber};
 
 /// What a statement must say to count for one sealed version. Built once per
 /// version and reused for each of its signatures.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
     registry: &'a str,
-    namespace: &'a str,
+    namespace: &'a Namespace,
     model: String,
     version: i64,
     lineage: Value,
@@ -37,7 +37,7 @@ impl<'a> Expected<'a> {
     ) -> Self {
         Self {
             registry,
-            namespace: model.namespace.as_str(),
+            namespace: &model.namespace,
             model: model.to_string(),
             version: version.get(),
             lineage: normalize(lineage),
@@ -78,12 +78,12 @@ impl Rejection {
 /// [`verify`] makes one.
 #[derive(Debug, Clone)]
 pub struct VerifiedSignature {
-    keyid: String,
+    keyid: KeyId,
     key_name: String,
 }
 
 impl VerifiedSignature {
-    pub fn keyid(&self) -> &str {
+    pub fn keyid(&self) -> &KeyId {
         &self.keyid
     }
 

@@ -1,11 +1,33 @@
 //! PostgreSQL backend.
 
-use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::WriteTx;
-
 use crate::error::Result;
+
+/// This backend's driver, for the shared SQL in `sql/`.
+type Db = sqlx::Postgres;
+/// This backend's store, for the shared SQL in `sql/`.
+type Store = PgStore;
+
+#[path = "sql/aliases.rs"]
+mod aliases;
+#[path = "sql/audit.rs"]
+mod audit;
+#[path = "sql/bindings.rs"]
+mod bindings;
+#[path = "sql/blobs.rs"]
+mod blobs;
+#[path = "sql/keys.rs"]
+mod keys;
+#[path = "sql/lineage.rs"]
+mod lineage;
+#[path = "sql/models.rs"]
+mod models;
+#[path = "sql/namespaces.rs"]
+mod namespaces;
+#[path = "sql/tokens.rs"]
+mod tokens;
 
 pub struct PgStore {
     pool: PgPool,
@@ -26,8 +48,8 @@ impl PgStore {
     }
 
     /// Row locks taken by the statements themselves serialize writers; the
-    /// default READ COMMITTED is enough for the patterns in `sql.rs`.
-    async fn begin_write(&self) -> Result<WriteTx<Postgres>> {
+    /// default READ COMMITTED is enough for the patterns in `sql/`.
+    async fn begin_write(&self) -> Result<WriteTx<Db>> {
         Ok(WriteTx {
             tx: self.pool.begin().await?,
             _turn: None,
@@ -35,4 +57,10 @@ impl PgStore {
     }
 }
 
-super::sql::impl_sql_store!(PgStore, Postgres);
+#[async_trait::async_trait]
+impl super::Health for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

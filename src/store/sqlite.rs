@@ -3,12 +3,34 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::WriteTx;
-
 use crate::error::{Error, Result};
+
+/// This backend's driver, for the shared SQL in `sql/`.
+type Db = sqlx::Sqlite;
+/// This backend's store, for the shared SQL in `sql/`.
+type Store = SqliteStore;
+
+#[path = "sql/aliases.rs"]
+mod aliases;
+#[path = "sql/audit.rs"]
+mod audit;
+#[path = "sql/bindings.rs"]
+mod bindings;
+#[path = "sql/blobs.rs"]
+mod blobs;
+#[path = "sql/keys.rs"]
+mod keys;
+#[path = "sql/lineage.rs"]
+mod lineage;
+#[path = "sql/models.rs"]
+mod models;
+#[path = "sql/namespaces.rs"]
+mod namespaces;
+#[path = "sql/tokens.rs"]
+mod tokens;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -52,7 +74,7 @@ impl SqliteStore {
     /// waits by sleeping in steps of up to 100 ms, which put a 90 ms tail on
     /// concurrent promotions; the mutex hands over the moment the previous writer
     /// commits. The busy timeout still covers other processes on the same file.
-    async fn begin_write(&self) -> Result<WriteTx<Sqlite>> {
+    async fn begin_write(&self) -> Result<WriteTx<Db>> {
         let turn = self.writer.clone().lock_owned().await;
         Ok(WriteTx {
             tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -61,4 +83,10 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_sql_store!(SqliteStore, Sqlite);
+#[async_trait::async_trait]
+impl super::Health for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -7,7 +7,8 @@ use futures::future::BoxFuture;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use signet::auth::Secret;
-use signet::store::TokenRecord;
+use signet::names::PrincipalName;
+use signet::store::{Pending, TokenRecord};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, Signer, TestApp, error_code};
@@ -699,16 +700,15 @@ async fn expired_token(app: &TestApp, principal: &str) -> String {
     let now = Utc::now();
     let t = TokenRecord {
         id: Uuid::now_v7(),
-        principal: principal.into(),
+        principal: PrincipalName::parse(principal).unwrap(),
         description: String::new(),
         created_at: now - chrono::Duration::days(91),
         expires_at: Some(now - chrono::Duration::days(1)),
         revoked_at: None,
         last_used_at: None,
     };
-    app.registry
-        .store
-        .create_token(&t, &secret.hash())
+    app.store
+        .create_token(&t, &secret.hash(), &Pending::system())
         .await
         .unwrap();
     secret.expose().to_owned()

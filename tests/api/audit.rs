@@ -345,7 +345,7 @@ async fn archiving_old_events_keeps_the_chain_verifiable(b: Backend) {
     for _ in 0..5 {
         app.req(Method::GET, "/v1/whoami").send().await.unwrap();
     }
-    let store = &*app.registry.store;
+    let store = &*app.store;
     let mut archive = Vec::new();
     let done = signet::audit::archive(store, 6, &mut archive)
         .await

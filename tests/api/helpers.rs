@@ -12,8 +12,9 @@ use object_store::prefix::PrefixStore;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use signet::auth::Secret;
+use signet::blobs::BlobStore;
 use signet::config::{LogFormat, ServeConfig, StorageConfig};
-use signet::registry::Registry;
+use signet::store::Store;
 use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -58,7 +59,10 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub admin: String,
-    pub registry: Arc<Registry>,
+    /// The same stores the service uses, opened on their own (inspection, sabotage,
+    /// GC and retention runs, as an operator's command would).
+    pub store: Arc<dyn Store>,
+    pub blobs: BlobStore,
     pub raw: Arc<dyn ObjectStore>,
     cfg: ServeConfig,
     stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
@@ -153,7 +157,9 @@ impl TestApp {
         dir: Arc<tempfile::TempDir>,
     ) -> Self {
         let (state, _) = signet::server::build(&cfg).await.expect("service starts");
-        let registry = state.registry.clone();
+        let (store, blobs) = signet::server::open_stores(&cfg.storage)
+            .await
+            .expect("stores open");
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -168,7 +174,8 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             admin,
-            registry,
+            store,
+            blobs,
             raw,
             cfg,
             stop: Some((tx, handle)),

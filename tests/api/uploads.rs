@@ -37,13 +37,9 @@ async fn a_digest_mismatch_is_refused_and_leaves_nothing(b: Backend) {
         app.get_file(&ns, &model, v, "m.bin").await.status(),
         StatusCode::NOT_FOUND
     );
-    let gc = signet::blobs::gc::collect(
-        &*app.registry.store,
-        &app.registry.blobs,
-        chrono::Duration::zero(),
-    )
-    .await
-    .unwrap();
+    let gc = signet::registry::gc::collect(&*app.store, &app.blobs, chrono::Duration::zero())
+        .await
+        .unwrap();
     assert_eq!(gc.deleted, 0, "the refused upload was never completed");
     assert!(app.stored_objects().await.is_empty());
 
@@ -257,14 +253,14 @@ async fn gc_removes_unreferenced_blobs_and_keeps_referenced_ones(b: Backend) {
     );
     assert_eq!(app.stored_objects().await.len(), 4);
 
-    let store = &*app.registry.store;
-    let blobs = &app.registry.blobs;
-    let within_grace = signet::blobs::gc::collect(store, blobs, chrono::Duration::hours(24))
+    let store = &*app.store;
+    let blobs = &app.blobs;
+    let within_grace = signet::registry::gc::collect(store, blobs, chrono::Duration::hours(24))
         .await
         .unwrap();
     assert_eq!(within_grace.deleted, 0, "young blobs are left alone");
 
-    let report = signet::blobs::gc::collect(store, blobs, chrono::Duration::zero())
+    let report = signet::registry::gc::collect(store, blobs, chrono::Duration::zero())
         .await
         .unwrap();
     assert_eq!(report.scanned, 4);

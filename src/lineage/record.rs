@@ -1,30 +1,34 @@
-//! Lineage: what a version was built from. Recorded at creation, frozen at seal,
-//! covered by the signature. Parsing validates shapes; `registry::create_version`
-//! checks that parents exist and are sealed.
+//! The lineage document: what a version was built from. Recorded at creation,
+//! frozen at seal, covered by the signature. Parsing validates shapes;
+//! `registry::Registry::create_version` checks that parents exist and are sealed.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::names::{ModelRef, Sha256, VersionNumber};
-
-const MAX_TEXT: usize = 1024;
+use crate::names::{CommitId, ModelRef, Sha256, Text, VersionNumber};
 
 /// A short free-text field (at most 1024 bytes, no control characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(value_type = String)]
-pub struct Text(String);
+#[schema(value_type = String, as = Text)]
+pub struct Label(Text<1024>);
 
-impl<'de> Deserialize<'de> for Text {
+/// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, kept in lower case.
+#[derive(ToSchema)]
+#[schema(value_type = String, as = CommitId)]
+#[allow(dead_code)]
+struct CommitIdSchema(String);
+
+impl<'de> Deserialize<'de> for Label {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.len() > MAX_TEXT || s.chars().any(char::is_control) {
+        let t = Text::<1024>::deserialize(d)?;
+        if t.as_str().chars().any(char::is_control) {
             return Err(serde::de::Error::custom(
                 "text fields are at most 1024 bytes with no control characters",
             ));
         }
-        Ok(Self(s))
+        Ok(Self(t))
     }
 }
 
@@ -36,33 +40,10 @@ pub struct Uri(String);
 impl<'de> Deserialize<'de> for Uri {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s.len() > MAX_TEXT || url::Url::parse(&s).is_err() {
+        if s.len() > 1024 || url::Url::parse(&s).is_err() {
             return Err(serde::de::Error::custom("not an absolute URI"));
         }
         Ok(Self(s))
-    }
-}
-
-/// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, kept in lower case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(value_type = String)]
-pub struct CommitId(String);
-
-impl CommitId {
-    pub fn parse(s: &str) -> Option<Self> {
-        ((s.len() == 40 || s.len() == 64) && s.bytes().all(|c| c.is_ascii_hexdigit()))
-            .then(|| Self(s.to_ascii_lowercase()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for CommitId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| serde::de::Error::custom("a commit is 40 or 64 hex digits"))
     }
 }
 
@@ -70,8 +51,9 @@ impl<'de> Deserialize<'de> for CommitId {
 #[serde(deny_unknown_fields)]
 pub struct Code {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repo: Option<Text>,
+    pub repo: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CommitIdSchema>)]
     pub commit: Option<CommitId>,
 }
 
@@ -80,7 +62,7 @@ pub struct Code {
 #[serde(deny_unknown_fields)]
 pub struct Dataset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<Text>,
+    pub name: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<Uri>,
     #[schema(value_type = String)]
@@ -91,17 +73,17 @@ pub struct Dataset {
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<Text>,
+    pub image: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub lockfile_sha256: Option<Sha256>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub python: Option<Text>,
+    pub python: Option<Label>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(value_type = BTreeMap<String, String>)]
-    pub frameworks: BTreeMap<String, Text>,
+    pub frameworks: BTreeMap<String, Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hardware: Option<Text>,
+    pub hardware: Option<Label>,
 }
 
 /// A base model this version was fine-tuned from.
@@ -120,7 +102,7 @@ pub struct Parent {
 #[serde(deny_unknown_fields)]
 pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<Text>,
+    pub id: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<Uri>,
 }

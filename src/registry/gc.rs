@@ -1,4 +1,4 @@
-//! Garbage collection of unreferenced blobs.
+//! Garbage collection of blobs that no file of the registry references.
 //!
 //! An object becomes garbage when its upload was refused after completion, when a
 //! crash struck between the upload and the database commit, or when a draft's file
@@ -8,9 +8,9 @@
 
 use futures::StreamExt;
 
-use super::{BlobKey, BlobStore};
+use crate::blobs::{BlobKey, BlobStore};
 use crate::error::Result;
-use crate::store::Store;
+use crate::store::BlobRefs;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
@@ -22,7 +22,7 @@ const BATCH: usize = 256;
 
 /// Deletes every artifact object older than `grace` that no file row references.
 pub async fn collect(
-    store: &dyn Store,
+    store: &dyn BlobRefs,
     blobs: &BlobStore,
     grace: chrono::Duration,
 ) -> Result<GcReport> {
@@ -45,7 +45,7 @@ pub async fn collect(
 }
 
 async fn delete_unreferenced(
-    store: &dyn Store,
+    store: &dyn BlobRefs,
     blobs: &BlobStore,
     batch: &mut Vec<uuid::Uuid>,
     report: &mut GcReport,
@@ -61,4 +61,11 @@ async fn delete_unreferenced(
         }
     }
     Ok(())
+}
+
+impl super::Registry {
+    /// Deletes every artifact object older than `grace` that no file references.
+    pub async fn collect_garbage(&self, grace: chrono::Duration) -> Result<GcReport> {
+        collect(&*self.refs, &self.blobs, grace).await
+    }
 }

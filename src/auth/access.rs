@@ -1,0 +1,251 @@
+//! The access service: who a token is, the tokens a principal holds, and who
+//! holds which role where.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{
+    Global, GlobalPermit, Manage, ManageTokens, Policy, Principal, Read, ScopePermit, Secret,
+    authorize_global, authorize_scope,
+};
+use crate::audit::Trail;
+use crate::error::{Error, Result};
+use crate::kinds::{BindingScope, Role};
+use crate::names::{Description, PrincipalName};
+use crate::page::{Page, Paged};
+use crate::store::{Bindings, Namespaces, RoleBinding, TokenRecord, Tokens};
+
+/// Token lifetimes: what a token gets when it asks for nothing, and the most it
+/// may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLimits {
+    pub default_days: u32,
+    pub max_days: u32,
+}
+
+/// A token just minted, with its secret: the only time the secret exists outside
+/// the caller's hands.
+#[derive(Debug)]
+pub struct MintedToken {
+    pub token: TokenRecord,
+    pub secret: Secret,
+}
+
+/// A principal's roles in one scope.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub scope: BindingScope,
+    pub principal: PrincipalName,
+    pub roles: Vec<Role>,
+}
+
+pub struct Access {
+    tokens: Arc<dyn Tokens>,
+    bindings: Arc<dyn Bindings>,
+    namespaces: Arc<dyn Namespaces>,
+    policy: Arc<Policy>,
+    limits: TokenLimits,
+}
+
+impl Access {
+    pub fn new(
+        tokens: Arc<dyn Tokens>,
+        bindings: Arc<dyn Bindings>,
+        namespaces: Arc<dyn Namespaces>,
+        policy: Arc<Policy>,
+        limits: TokenLimits,
+    ) -> Self {
+        Self {
+            tokens,
+            bindings,
+            namespaces,
+            policy,
+            limits,
+        }
+    }
+
+    /// Resolves a bearer token to its principal, acting in the request of `trail`.
+    /// Unknown, expired and revoked tokens are all `Unauthenticated`, with no hint
+    /// which.
+    pub async fn authenticate(&self, bearer: &str, trail: Trail) -> Result<Principal> {
+        let secret = Secret::parse(bearer).ok_or(Error::Unauthenticated)?;
+        let token = self
+            .tokens
+            .token_by_secret_hash(&secret.hash())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let now = Utc::now();
+        if token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
+            return Err(Error::Unauthenticated);
+        }
+        // last_used_at is informational; refresh it at most once a minute per
+        // token rather than writing on every request.
+        if token
+            .last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+        {
+            self.tokens.touch_token(token.id, now).await?;
+        }
+        let roles = self.bindings.roles_of(&token.principal).await?;
+        trail.note(|c| {
+            c.principal = Some(token.principal.to_string());
+            c.token_id = Some(token.id.to_string());
+        });
+        Ok(Principal {
+            name: token.principal,
+            token_id: token.id,
+            roles,
+            policy: self.policy.clone(),
+            trail,
+        })
+    }
+
+    /// Mints a token for the principal the permit was granted over (oneself, or
+    /// as admin anyone), living `days` (the configured default when None).
+    pub async fn mint_token(
+        &self,
+        permit: &GlobalPermit<ManageTokens>,
+        description: Description,
+        days: Option<u32>,
+    ) -> Result<MintedToken> {
+        let owner = permit
+            .owner()
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("a token permit names its owner")))?;
+        let days = days.unwrap_or(self.limits.default_days);
+        if days == 0 || days > self.limits.max_days {
+            return Err(Error::invalid(format!(
+                "expires_in_days must be between 1 and {}",
+                self.limits.max_days
+            )));
+        }
+        let secret = Secret::generate();
+        let now = Utc::now();
+        let token = TokenRecord {
+            id: Uuid::now_v7(),
+            principal: owner.clone(),
+            description: description.into_string(),
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::days(i64::from(days))),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        self.tokens
+            .create_token(&token, &secret.hash(), &permit.pending())
+            .await?;
+        Ok(MintedToken { token, secret })
+    }
+
+    /// Tokens, never their secrets: admins see everyone's (or `of` one
+    /// principal's), others only their own whatever they ask.
+    pub async fn tokens(
+        &self,
+        p: &Principal,
+        of: Option<PrincipalName>,
+        page: &Page,
+    ) -> Result<Paged<TokenRecord>> {
+        let of = if p.may_globally::<ManageTokens>(Global::All) {
+            of
+        } else {
+            Some(p.name().clone())
+        };
+        let after = page.after::<Uuid>()?.unwrap_or(Uuid::nil());
+        let items = self
+            .tokens
+            .list_tokens(of.as_ref(), after, page.limit())
+            .await?;
+        Ok(Paged::new(items, page, |t| t.id.to_string()))
+    }
+
+    /// Revokes a token (its owner or an admin); it stops working at once. Someone
+    /// else's token looks the same as a missing one.
+    pub async fn revoke_token(&self, p: &Principal, id: Uuid) -> Result<()> {
+        let t = self.tokens.get_token(id).await?;
+        let permit = authorize_global::<ManageTokens>(p, Global::OwnedBy(&t.principal))
+            .map_err(|_| Error::NotFound)?;
+        self.tokens
+            .revoke_token(id, Utc::now(), &permit.pending())
+            .await
+    }
+
+    /// Replaces a principal's roles in the permit's scope. Each role must be
+    /// bindable there (`admin` only globally; `auditor` anywhere; the others only
+    /// in a namespace), and the namespace must exist.
+    pub async fn set_roles(
+        &self,
+        permit: &ScopePermit<Manage>,
+        principal: &PrincipalName,
+        roles: &[String],
+    ) -> Result<Member> {
+        let scope = permit.scope();
+        let mut parsed = Vec::with_capacity(roles.len());
+        for r in roles {
+            let role = Role::parse(r)
+                .ok()
+                .filter(|role| role.bindable(scope))
+                .ok_or_else(|| Error::invalid(format!("role {r:?} cannot be bound in {scope}")))?;
+            parsed.push(role);
+        }
+        parsed.sort_by_key(|r| r.as_str());
+        parsed.dedup();
+        if let Some(ns) = scope.namespace() {
+            self.namespaces.get_namespace(ns).await?;
+        }
+        self.bindings
+            .set_roles(principal, scope, &parsed, Utc::now(), &permit.pending())
+            .await?;
+        Ok(Member {
+            scope: scope.clone(),
+            principal: principal.clone(),
+            roles: parsed,
+        })
+    }
+
+    /// The members of a scope and their roles, a page of principals at a time.
+    /// A namespace's members are visible to its members; global bindings are the
+    /// admins' business.
+    pub async fn members(
+        &self,
+        p: &Principal,
+        scope: &BindingScope,
+        page: &Page,
+    ) -> Result<Paged<Member>> {
+        match scope {
+            BindingScope::Global => drop(authorize_scope::<Manage>(p, scope)?),
+            BindingScope::Namespace(_) => drop(authorize_scope::<Read>(p, scope)?),
+        }
+        let bindings = self
+            .bindings
+            .members(scope, page.after_text(), page.limit())
+            .await?;
+        let mut items: Vec<Member> = Vec::new();
+        for RoleBinding {
+            principal,
+            scope,
+            role,
+        } in bindings
+        {
+            match items.last_mut() {
+                Some(m) if m.principal == principal => m.roles.push(role),
+                _ => items.push(Member {
+                    scope,
+                    principal,
+                    roles: vec![role],
+                }),
+            }
+        }
+        Ok(Paged::new(items, page, |m| m.principal.to_string()))
+    }
+
+    /// Removes all of a principal's roles in the permit's scope.
+    pub async fn remove_member(
+        &self,
+        permit: &ScopePermit<Manage>,
+        principal: &PrincipalName,
+    ) -> Result<()> {
+        self.bindings
+            .remove_member(permit.scope(), principal, &permit.pending())
+            .await
+    }
+}

@@ -1,0 +1,139 @@
+//! Aliases: promotion, resolution, removal, history.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AliasPath, ApiJson, ApiQuery, PageQuery, Paging};
+use super::views::{VersionView, list_of};
+use crate::auth::{Principal, Promote, Read, authorize};
+use crate::names::{Reason, VersionNumber};
+use crate::trust::AliasMove;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAlias {
+    #[schema(value_type = i64)]
+    pub version: VersionNumber,
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub reason: Reason,
+}
+
+/// Points an alias at a version: a promotion (approver). Refused with 409
+/// `promotion_refused` and every reason unless the version passes the gate now.
+#[utoipa::path(put, path = "/v1/models/{ns}/{model}/aliases/{alias}", tag = "signing", operation_id = "put_alias",
+    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path)),
+    request_body = MoveAlias,
+    responses((status = 200, body = VersionView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`promotion_refused` with `reasons`: \
+            not_sealed, unsigned, signature_invalid, key_revoked, insufficient_signatures, \
+            lineage_incomplete, quarantined, unsafe_format")))]
+pub async fn put(
+    State(st): State<AppState>,
+    p: Principal,
+    AliasPath(model, alias): AliasPath,
+    ApiJson(req): ApiJson<MoveAlias>,
+) -> Result<Json<VersionView>, ApiError> {
+    let permit = authorize::<Promote>(&p, &model.namespace)?;
+    let promoted = st
+        .trust
+        .promote(&permit, &model.name, &alias, req.version, req.reason)
+        .await?;
+    Ok(Json(promoted.into()))
+}
+
+/// The version an alias points at (how deployers resolve `production`).
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/aliases/{alias}", tag = "signing", operation_id = "get_alias",
+    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path)),
+    responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(st): State<AppState>,
+    p: Principal,
+    AliasPath(model, alias): AliasPath,
+) -> Result<Json<VersionView>, ApiError> {
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    Ok(Json(
+        st.trust.resolve(&permit, &model.name, &alias).await?.into(),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemoveAliasQuery {
+    /// Why, for the history.
+    #[param(value_type = Option<String>)]
+    pub reason: Option<Reason>,
+}
+
+/// Removes an alias (approver); recorded in its history.
+#[utoipa::path(delete, path = "/v1/models/{ns}/{model}/aliases/{alias}", tag = "signing", operation_id = "delete_alias",
+    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path), RemoveAliasQuery),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(st): State<AppState>,
+    p: Principal,
+    AliasPath(model, alias): AliasPath,
+    ApiQuery(q): ApiQuery<RemoveAliasQuery>,
+) -> Result<StatusCode, ApiError> {
+    let permit = authorize::<Promote>(&p, &model.namespace)?;
+    let reason = q.reason.unwrap_or_default();
+    st.trust
+        .remove_alias(&permit, &model.name, &alias, reason)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AliasMoveView {
+    /// None when the alias was removed.
+    pub version: Option<i64>,
+    pub previous_version: Option<i64>,
+    pub principal: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<AliasMove> for AliasMoveView {
+    fn from(m: AliasMove) -> Self {
+        Self {
+            version: m.version.map(VersionNumber::get),
+            previous_version: m.previous_version.map(VersionNumber::get),
+            principal: m.principal.to_string(),
+            reason: m.reason,
+            at: m.at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AliasHistory {
+    pub items: Vec<AliasMoveView>,
+    pub next_cursor: Option<String>,
+}
+
+list_of!(AliasHistory, AliasMove, AliasMoveView::from);
+
+/// Every move of an alias, newest first.
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/aliases/{alias}/history", tag = "signing", operation_id = "alias_history",
+    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path), PageQuery),
+    responses((status = 200, body = AliasHistory), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(st): State<AppState>,
+    p: Principal,
+    AliasPath(model, alias): AliasPath,
+    Paging(_no_filter, page): Paging,
+) -> Result<Json<AliasHistory>, ApiError> {
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    let moves = st
+        .trust
+        .alias_history(&permit, &model.name, &alias, &page)
+        .await?;
+    Ok(Json(moves.into()))
+}

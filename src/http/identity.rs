@@ -1,0 +1,172 @@
+//! Identity: who am I, and API tokens (minted, listed, revoked). A secret
+//! appears only in the answer that creates it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, Paging};
+use super::views::{RoleView, WhoAmI, list_of};
+use crate::auth::TokenRecord;
+use crate::auth::{Global, ManageTokens, MintedToken, Principal, authorize_global};
+use crate::names::{Description, PrincipalName};
+use crate::page::Paged;
+
+/// The caller's principal, token and roles.
+#[utoipa::path(get, path = "/v1/whoami", tag = "identity",
+    responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
+pub async fn whoami(p: Principal) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        principal: p.name().to_string(),
+        token_id: p.token_id(),
+        roles: p
+            .bindings()
+            .iter()
+            .map(|b| RoleView {
+                namespace: b.scope.to_string(),
+                role: b.role.to_string(),
+            })
+            .collect(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Who the token acts as. Anyone may mint for themselves; only admins for others.
+    #[schema(value_type = String)]
+    pub principal: PrincipalName,
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub description: Description,
+    /// Lifetime in days (default and maximum are configured; 90 and 365 by default).
+    pub expires_in_days: Option<u32>,
+}
+
+/// A token without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: Uuid,
+    pub principal: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            principal: t.principal.to_string(),
+            description: t.description,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// A new token, with its secret: shown here once, never again.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: Uuid,
+    /// The secret (`sgn_…`). Only its hash is stored.
+    pub token: String,
+    pub principal: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenView>,
+    pub next_cursor: Option<String>,
+}
+
+list_of!(TokenList, TokenRecord, TokenView::from);
+
+impl From<MintedToken> for CreatedToken {
+    fn from(m: MintedToken) -> Self {
+        Self {
+            id: m.token.id,
+            token: m.secret.expose().to_owned(),
+            principal: m.token.principal.to_string(),
+            description: m.token.description,
+            created_at: m.token.created_at,
+            expires_at: m.token.expires_at,
+        }
+    }
+}
+
+/// Mints a token (for yourself, or as admin for anyone).
+#[utoipa::path(post, path = "/v1/tokens", tag = "identity", operation_id = "create", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn create_token(
+    State(st): State<AppState>,
+    p: Principal,
+    ApiJson(req): ApiJson<CreateToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let permit = authorize_global::<ManageTokens>(&p, Global::OwnedBy(&req.principal))?;
+    let minted = st
+        .access
+        .mint_token(&permit, req.description, req.expires_in_days)
+        .await?;
+    Ok((StatusCode::CREATED, Json(minted.into())))
+}
+
+/// The token listing's query, as documented (parsed by `Paging<TokensFilter>`).
+#[allow(dead_code)]
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TokensQuery {
+    /// Admins: only this principal's tokens. Others always see only their own.
+    #[param(value_type = Option<String>)]
+    pub principal: Option<PrincipalName>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Filters of the token listing (paging is read by `Paging`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensFilter {
+    principal: Option<PrincipalName>,
+}
+
+/// Tokens: admins see all, others their own. Never the secrets.
+#[utoipa::path(get, path = "/v1/tokens", tag = "identity", operation_id = "list", params(TokensQuery),
+    responses((status = 200, body = TokenList)))]
+pub async fn list_tokens(
+    State(st): State<AppState>,
+    p: Principal,
+    Paging(q, page): Paging<TokensFilter>,
+) -> Result<Json<TokenList>, ApiError> {
+    let tokens: Paged<TokenRecord> = st.access.tokens(&p, q.principal, &page).await?;
+    Ok(Json(tokens.into()))
+}
+
+/// Revokes a token (its owner or an admin). It stops working at once.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "identity", operation_id = "revoke",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::invalid("invalid token id"))?;
+    st.access.revoke_token(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

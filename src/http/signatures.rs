@@ -1,0 +1,107 @@
+//! Signatures on versions.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::VersionPath;
+use crate::auth::{Principal, Publish, Read, authorize};
+use crate::error::Error;
+use crate::trust::SignatureRecord;
+
+/// Largest signature document accepted.
+const MAX_SIGNATURE_BYTES: usize = 1 << 20;
+
+#[derive(Serialize, ToSchema)]
+pub struct SignatureAccepted {
+    pub keyid: String,
+    pub key_name: String,
+    /// Always `verified`.
+    pub status: String,
+}
+
+/// Adds a signature: a DSSE envelope over the version's statement, or a Sigstore
+/// bundle v0.3 carrying one (publisher). Verified on arrival and kept verbatim.
+#[utoipa::path(post, path = "/v1/models/{ns}/{model}/versions/{v}/signatures", tag = "signing", operation_id = "add_signature",
+    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    request_body(content = Object, description = "DSSE envelope or Sigstore bundle v0.3"),
+    responses((status = 201, body = SignatureAccepted),
+        (status = 409, body = ErrorBody, description = "`version_not_sealed`, or the key already signed"),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody,
+            description = "`signature_invalid`, `untrusted_key`, `key_revoked` or `statement_mismatch`")))]
+pub async fn add(
+    State(st): State<AppState>,
+    p: Principal,
+    VersionPath(model, number): VersionPath,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SignatureAccepted>), ApiError> {
+    let permit = authorize::<Publish>(&p, &model.namespace)?;
+    if body.len() > MAX_SIGNATURE_BYTES {
+        let limit = MAX_SIGNATURE_BYTES as u64;
+        return Err(Error::TooLarge { limit }.into());
+    }
+    let ok = st
+        .trust
+        .add_signature(&permit, &model.name, number, &body)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignatureAccepted {
+            keyid: ok.keyid().to_string(),
+            key_name: ok.key_name().to_owned(),
+            status: "verified".into(),
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredSignature {
+    pub keyid: String,
+    pub received_at: DateTime<Utc>,
+    /// The document as it was received, byte for byte.
+    #[schema(value_type = Object)]
+    pub envelope: Box<RawValue>,
+}
+
+impl TryFrom<SignatureRecord> for StoredSignature {
+    type Error = Error;
+
+    fn try_from(s: SignatureRecord) -> Result<Self, Error> {
+        Ok(Self {
+            keyid: s.keyid.to_string(),
+            received_at: s.received_at,
+            envelope: RawValue::from_string(s.envelope).map_err(Error::internal)?,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignatureList {
+    pub items: Vec<StoredSignature>,
+}
+
+/// The stored signature documents, verbatim, for client-side verification.
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/signatures", tag = "signing", operation_id = "list_signatures",
+    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    responses((status = 200, body = SignatureList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    p: Principal,
+    VersionPath(model, number): VersionPath,
+) -> Result<Json<SignatureList>, ApiError> {
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    let stored = st.trust.signatures(&permit, &model.name, number).await?;
+    let items = stored
+        .into_iter()
+        .map(StoredSignature::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(SignatureList { items }))
+}

@@ -1,0 +1,111 @@
+//! Pagination, written once: `?limit=&cursor=` in, `{items, next_cursor}` out.
+//!
+//! A cursor is the opaque (base64) key of the last item of the previous page;
+//! each listing says what its key is (an id, a number, `namespace/name`).
+//! Dependency rule: a leaf, like `names`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::names::InvalidValue;
+
+/// One page's request: how many items, and after which key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    limit: i64,
+    after: Option<String>,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 1000;
+
+    /// `limit` 1 to 1000 (default 50); `cursor` as a previous page returned it.
+    pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, InvalidValue> {
+        let limit = match limit.unwrap_or(Self::DEFAULT_LIMIT) {
+            n @ 1..=Self::MAX_LIMIT => i64::from(n),
+            _ => return Err(InvalidValue("limit must be between 1 and 1000".into())),
+        };
+        let after = cursor
+            .map(|c| {
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| InvalidValue("invalid cursor".into()))
+            })
+            .transpose()?
+            .filter(|k| !k.is_empty());
+        Ok(Self { limit, after })
+    }
+
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit: i64::from(limit.clamp(1, Self::MAX_LIMIT)),
+            after: None,
+        }
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.limit
+    }
+
+    /// The key to continue after, as text ("" on the first page).
+    pub fn after_text(&self) -> &str {
+        self.after.as_deref().unwrap_or("")
+    }
+
+    /// The key to continue after, parsed as the listing's key type.
+    pub fn after<K: std::str::FromStr>(&self) -> Result<Option<K>, InvalidValue> {
+        self.after
+            .as_deref()
+            .map(|k| k.parse().map_err(|_| InvalidValue("invalid cursor".into())))
+            .transpose()
+    }
+}
+
+/// A page of items and the cursor of the next one (None on the last page).
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Paged<T> {
+    /// Wraps a page read with `page`; a full page has a next cursor, the key of
+    /// its last item.
+    pub fn new(items: Vec<T>, page: &Page, key: impl Fn(&T) -> String) -> Self {
+        let next_cursor = (items.len() as i64 == page.limit)
+            .then(|| items.last().map(|last| URL_SAFE_NO_PAD.encode(key(last))))
+            .flatten();
+        Self { items, next_cursor }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_cursors_are_checked() {
+        assert_eq!(Page::parse(None, None).unwrap().limit(), 50);
+        assert!(Page::parse(Some(0), None).is_err());
+        assert!(Page::parse(Some(1001), None).is_err());
+        assert!(Page::parse(None, Some("%%%")).is_err());
+        let full = Paged::new(vec![1, 2], &Page::parse(Some(2), None).unwrap(), |n| {
+            n.to_string()
+        });
+        let next = Page::parse(Some(2), full.next_cursor.as_deref()).unwrap();
+        assert_eq!(next.after::<i64>().unwrap(), Some(2));
+        let last = Paged::new(vec![3], &next, |n| n.to_string());
+        assert_eq!(last.next_cursor, None);
+    }
+}

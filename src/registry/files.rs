@@ -1,0 +1,242 @@
+//! A version's files: streamed in (hashed, format recognised), removed from a
+//! draft, and opened for download (hashed again on the way out).
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::Stream;
+use futures::stream::BoxStream;
+
+use super::{Registry, format};
+use crate::auth::{Permit, Publish};
+use crate::blobs::{BlobKey, Written};
+use crate::error::{Error, Result};
+use crate::kinds::FileFormat;
+use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
+use crate::store::{FileRecord, VersionRecord};
+use format::Sniff;
+
+/// An open download: the byte stream and what the headers need.
+pub struct Download {
+    pub body: BoxStream<'static, Result<Bytes>>,
+    pub size: u64,
+    pub sha256: Sha256,
+    /// `Some((range, total))` for a partial answer.
+    pub range: Option<(Range<u64>, u64)>,
+}
+
+impl Registry {
+    /// Streams a file into a draft version.
+    ///
+    /// Order matters (no partially written artifact is ever visible): the blob is
+    /// written, and checked against the declared digest and the size limit,
+    /// first; only then does one transaction record the file. A failure at any
+    /// point leaves at most an unreferenced blob, which is removed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload<S, E>(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        path: &FilePath,
+        declared_len: Option<u64>,
+        declared: Option<Sha256>,
+        body: S,
+    ) -> Result<FileRecord>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let limit = self.max_file_size;
+        if declared_len.is_some_and(|n| n > limit) {
+            return Err(Error::TooLarge { limit });
+        }
+        let v = self.version(permit, name, number).await?;
+        if v.is_sealed() {
+            return Err(Error::VersionSealed);
+        }
+        let written = self.blobs.write(body, limit, declared).await?;
+        let recorded = self.record(permit, &v, path, &written).await;
+        if recorded.is_err() {
+            // Refused after the bytes were stored (bad format, sealed meanwhile,
+            // path clash): the blob is ours alone, so remove it now, not via GC.
+            let _ = self.blobs.delete(BlobKey::Artifact(written.id)).await;
+        }
+        recorded
+    }
+
+    /// Checks a stored upload's format and records it as the file at `path`.
+    async fn record(
+        &self,
+        permit: &Permit<Publish>,
+        v: &VersionRecord,
+        path: &FilePath,
+        written: &Written,
+    ) -> Result<FileRecord> {
+        let format = self.inspect(path, written).await?;
+        let file = FileRecord {
+            path: path.clone(),
+            size: i64::try_from(written.size).map_err(Error::internal)?,
+            sha256: written.sha256,
+            blob_id: written.id,
+            created_at: Utc::now(),
+            format,
+        };
+        self.models.put_file(v.id, &file, &permit.pending()).await?;
+        crate::metrics::UPLOADED_BYTES.add(written.size);
+        Ok(file)
+    }
+
+    /// Recognises a stored file's format from its bytes (head, and for zip
+    /// archives the central directory). A file named `.safetensors` must be one.
+    async fn inspect(&self, path: &FilePath, w: &Written) -> Result<FileFormat> {
+        let head = self
+            .blobs
+            .read_bytes(w.id, 0..w.size.min(format::HEAD))
+            .await?;
+        let found = match format::sniff(&head, w.size) {
+            Sniff::Known(f) => f,
+            Sniff::Zip => {
+                let tail = self
+                    .blobs
+                    .read_bytes(w.id, w.size.saturating_sub(format::TAIL)..w.size)
+                    .await?;
+                if format::zip_holds_pickle(&tail) {
+                    FileFormat::Pickle
+                } else {
+                    FileFormat::Unknown
+                }
+            }
+            Sniff::SafetensorsHeader(n) if n <= format::MAX_SAFETENSORS_HEADER => {
+                let header = if 8 + n <= head.len() as u64 {
+                    head.slice(8..8 + n as usize)
+                } else {
+                    self.blobs.read_bytes(w.id, 8..8 + n).await?
+                };
+                if format::safetensors_header_ok(&header, w.size) {
+                    FileFormat::Safetensors
+                } else {
+                    FileFormat::Unknown
+                }
+            }
+            Sniff::SafetensorsHeader(_) => FileFormat::Unknown,
+        };
+        if path.as_str().ends_with(".safetensors") && found != FileFormat::Safetensors {
+            return Err(Error::InvalidSafetensors);
+        }
+        Ok(found)
+    }
+
+    pub async fn delete_file(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        path: &FilePath,
+    ) -> Result<()> {
+        let v = self.version(permit, name, number).await?;
+        if v.is_sealed() {
+            return Err(Error::VersionSealed);
+        }
+        self.models.delete_file(v.id, path, &permit.pending()).await
+    }
+
+    /// Opens one of `files` for download. Whole-file reads are verified against
+    /// the recorded digest as they stream; a range cannot be checked against a
+    /// whole-file digest, so it is served as stored and the client checks the
+    /// assembled file against `X-Checksum-Sha256`.
+    pub async fn open_file(
+        &self,
+        files: Vec<FileRecord>,
+        path: &FilePath,
+        range: Option<RangeSpec>,
+    ) -> Result<Download> {
+        let f = files
+            .into_iter()
+            .find(|f| &f.path == path)
+            .ok_or(Error::NotFound)?;
+        let size = u64::try_from(f.size).map_err(Error::internal)?;
+        match range.map(|r| r.resolve(size)).transpose()? {
+            Some(r) => {
+                let body = self.blobs.read(f.blob_id, Some(r.clone())).await?;
+                Ok(Download {
+                    body,
+                    size: r.end - r.start,
+                    sha256: f.sha256,
+                    range: Some((r, size)),
+                })
+            }
+            None => {
+                let body = self.blobs.read_verified(f.blob_id, size, f.sha256).await?;
+                Ok(Download {
+                    body,
+                    size,
+                    sha256: f.sha256,
+                    range: None,
+                })
+            }
+        }
+    }
+}
+
+/// One byte range as a client asked for it (`bytes=a-b`, `bytes=a-`, `bytes=-n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    FromTo(u64, u64),
+    From(u64),
+    Suffix(u64),
+}
+
+impl RangeSpec {
+    /// Parses a `Range` header. `None` means "ignore it and send everything", which
+    /// RFC 9110 allows for forms we do not serve (several ranges, other units).
+    pub fn parse(header: &str) -> Option<Self> {
+        let spec = header.trim().strip_prefix("bytes=")?;
+        if spec.contains(',') {
+            return None;
+        }
+        let (a, b) = spec.split_once('-')?;
+        let num = |s: &str| s.trim().parse::<u64>().ok();
+        match (a.trim().is_empty(), b.trim().is_empty()) {
+            (true, false) => num(b).map(RangeSpec::Suffix),
+            (false, true) => num(a).map(RangeSpec::From),
+            (false, false) => match (num(a), num(b)) {
+                (Some(a), Some(b)) if a <= b => Some(RangeSpec::FromTo(a, b)),
+                _ => None,
+            },
+            (true, true) => None,
+        }
+    }
+
+    /// The half-open byte range within a file of `size` bytes.
+    fn resolve(self, size: u64) -> Result<Range<u64>> {
+        let r = match self {
+            RangeSpec::FromTo(a, b) => a..b.saturating_add(1).min(size),
+            RangeSpec::From(a) => a..size,
+            RangeSpec::Suffix(n) => size.saturating_sub(n)..size,
+        };
+        if r.start >= r.end {
+            return Err(Error::RangeNotSatisfiable { size });
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_resolve() {
+        assert_eq!(RangeSpec::parse("bytes=0-9"), Some(RangeSpec::FromTo(0, 9)));
+        assert_eq!(RangeSpec::parse("bytes=5-"), Some(RangeSpec::From(5)));
+        assert_eq!(RangeSpec::parse("bytes=-3"), Some(RangeSpec::Suffix(3)));
+        assert_eq!(RangeSpec::parse("bytes=0-1,3-4"), None);
+        assert_eq!(RangeSpec::parse("items=0-1"), None);
+        assert_eq!(RangeSpec::FromTo(0, 99).resolve(10).unwrap(), 0..10);
+        assert_eq!(RangeSpec::Suffix(3).resolve(10).unwrap(), 7..10);
+        assert!(RangeSpec::From(10).resolve(10).is_err());
+        assert!(RangeSpec::Suffix(0).resolve(10).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! Aliases (where each points now) and their history (every move, never rewritten).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::names::{AliasName, ModelRef, PrincipalName, VersionNumber};
+use crate::store::Pending;
+
+/// A move to record: point `alias` of `model` at `version` (None removes it).
+#[derive(Debug, Clone)]
+pub struct NewAliasMove<'a> {
+    pub model: &'a ModelRef,
+    pub alias: &'a AliasName,
+    pub version: Option<VersionNumber>,
+    pub principal: &'a PrincipalName,
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// One move of an alias; `version` is None when the alias was deleted.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AliasMove {
+    pub id: i64,
+    pub alias: AliasName,
+    pub version: Option<VersionNumber>,
+    pub previous_version: Option<VersionNumber>,
+    pub principal: PrincipalName,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Aliases: Send + Sync {
+    /// Points an alias at a version (or removes it with None), recording the move
+    /// in the history in the same transaction; returns the previous version.
+    /// Removing an alias that points nowhere is `NotFound`.
+    async fn move_alias(
+        &self,
+        m: &NewAliasMove<'_>,
+        audit: &Pending,
+    ) -> Result<Option<VersionNumber>>;
+    /// alias → version for a model's current aliases.
+    async fn aliases_of(&self, model: &ModelRef) -> Result<Vec<(AliasName, VersionNumber)>>;
+    /// An alias's moves, newest first, with ids below `before`.
+    async fn alias_history(
+        &self,
+        model: &ModelRef,
+        alias: &AliasName,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<AliasMove>>;
+}

@@ -1,0 +1,151 @@
+//! The access log's storage: events, the chain's head and anchor, and the
+//! pending event that every write commits with.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::error::Result;
+use crate::kinds::Outcome;
+
+/// One event, as hashed and stored. Field order is the canonical order.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub seq: i64,
+    /// RFC 3339, UTC, microseconds: stored as hashed, so it round-trips exactly.
+    pub at: String,
+    pub request_id: String,
+    pub principal: Option<String>,
+    pub token_id: Option<String>,
+    /// `METHOD /route/{template}`.
+    pub action: String,
+    pub namespace: Option<String>,
+    /// `namespace/model` when the request is about one.
+    pub model: Option<String>,
+    /// The request path (never the query string).
+    pub resource: String,
+    pub outcome: Outcome,
+    pub status: i32,
+    pub client_addr: Option<String>,
+    /// JSON object text: what identifies the action beyond the path.
+    pub detail: String,
+}
+
+impl AuditEvent {
+    /// `SHA-256(prev_hash || canonical bytes)`, hex. The canonical bytes are the
+    /// event's JSON in field order, without the hashes.
+    pub fn chain_hash(&self, prev_hash: &str) -> String {
+        let mut h = sha2::Sha256::new();
+        h.update(prev_hash.as_bytes());
+        h.update(serde_json::to_vec(self).expect("an event serializes"));
+        hex::encode(h.finalize())
+    }
+}
+
+/// An event with its place in the chain.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ChainedEvent {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// How event times are written: RFC 3339, UTC, microseconds.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The chain's tip and anchor.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    pub anchor_seq: i64,
+    pub anchor_hash: String,
+}
+
+/// Audit query filters; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub namespace: Option<String>,
+    pub model: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub request_id: Option<String>,
+}
+
+/// The audit event of the request a write belongs to. Every write takes one, and
+/// commits it in the same transaction as the change: the change and its record
+/// commit together or not at all. Once committed it is marked, so the request's
+/// answer does not log it again, and a second write of the same request appends
+/// nothing more.
+pub struct Pending {
+    event: Option<AuditEvent>,
+    committed: Arc<AtomicBool>,
+}
+
+impl Pending {
+    /// `event` (its `seq` and `at` are set when it commits); `committed` is
+    /// shared with whoever must know that it did.
+    pub fn new(event: AuditEvent, committed: Arc<AtomicBool>) -> Self {
+        Self {
+            event: Some(event),
+            committed,
+        }
+    }
+
+    /// For writes that no request makes (bootstrap, retention): nothing is
+    /// appended with them.
+    pub fn system() -> Self {
+        Self {
+            event: None,
+            committed: Arc::default(),
+        }
+    }
+
+    /// The event to append with a commit at `at`, unless one already was.
+    pub(crate) fn take(&self, at: DateTime<Utc>) -> Option<AuditEvent> {
+        if self.committed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.event.clone().map(|mut e| {
+            e.at = timestamp(at);
+            e
+        })
+    }
+
+    pub(crate) fn mark_committed(&self) {
+        if self.event.is_some() {
+            self.committed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The access log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends events of requests that changed nothing, in one transaction.
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()>;
+    async fn audit_head(&self) -> Result<AuditHead>;
+    /// Events in chain order after `after`.
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<ChainedEvent>>;
+    /// Drops events up to `through` and makes (`through`, `hash`) the anchor,
+    /// unless the anchor moved since `old_anchor` was read (`Conflict`).
+    async fn prune_audit(&self, old_anchor: i64, through: i64, hash: &str) -> Result<()>;
+    /// Events matching a filter, newest first, with `seq` below `before`.
+    async fn query_audit(
+        &self,
+        f: &AuditFilter,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<ChainedEvent>>;
+}

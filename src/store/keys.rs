@@ -1,0 +1,66 @@
+//! Trusted public keys and the signatures made with them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::kinds::{Algorithm, BindingScope, RevocationReason};
+use crate::names::{KeyId, PrincipalName};
+use crate::store::{Pending, VersionRecord};
+
+/// A registered public key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub keyid: KeyId,
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub public_key: String,
+    /// Namespaces it may sign for, or the global scope (`*`).
+    pub namespaces: sqlx::types::Json<Vec<BindingScope>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: PrincipalName,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revocation_reason: Option<RevocationReason>,
+    pub revocation_note: Option<String>,
+}
+
+/// A signature document as received.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignatureRecord {
+    pub keyid: KeyId,
+    pub envelope: String,
+    pub received_at: DateTime<Utc>,
+    pub received_by: PrincipalName,
+}
+
+#[async_trait]
+pub trait Keys: Send + Sync {
+    async fn create_key(&self, key: &KeyRecord, audit: &Pending) -> Result<()>;
+    async fn get_key(&self, keyid: &KeyId) -> Result<KeyRecord>;
+    /// Keys ordered by keyid, after `after`.
+    async fn list_keys(&self, after: &str, limit: i64) -> Result<Vec<KeyRecord>>;
+    /// Every key, for verification.
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Revokes a key. A retired key can still be declared compromised later;
+    /// nothing else overwrites a revocation (`Conflict`).
+    async fn revoke_key(
+        &self,
+        keyid: &KeyId,
+        reason: RevocationReason,
+        note: &str,
+        at: DateTime<Utc>,
+        audit: &Pending,
+    ) -> Result<()>;
+    /// Stores a verified signature; `Conflict` when that key already signed the version.
+    async fn add_signature(
+        &self,
+        version_id: Uuid,
+        s: &SignatureRecord,
+        audit: &Pending,
+    ) -> Result<()>;
+    async fn signatures_of(&self, version_id: Uuid) -> Result<Vec<SignatureRecord>>;
+    /// Versions carrying a signature by this key.
+    async fn versions_signed_by(&self, keyid: &KeyId) -> Result<Vec<VersionRecord>>;
+}

@@ -1,0 +1,127 @@
+//! Models, their versions and the files of each version.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::kinds::{FileFormat, VersionState};
+use crate::names::{
+    CommitId, FilePath, ModelName, ModelRef, Namespace, PrincipalName, Sha256, VersionNumber,
+};
+use crate::store::{Pending, Visibility};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ModelRecord {
+    pub id: Uuid,
+    pub namespace: Namespace,
+    pub name: ModelName,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: PrincipalName,
+    pub latest_version: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRecord {
+    pub id: Uuid,
+    pub namespace: Namespace,
+    pub model: ModelName,
+    pub version: VersionNumber,
+    pub state: VersionState,
+    pub lineage: sqlx::types::Json<Value>,
+    pub metadata: sqlx::types::Json<Value>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: PrincipalName,
+    pub sealed_at: Option<DateTime<Utc>>,
+    pub root_digest: Option<Sha256>,
+}
+
+impl VersionRecord {
+    pub fn is_sealed(&self) -> bool {
+        self.state == VersionState::Sealed
+    }
+
+    /// `namespace/model` of this version.
+    pub fn model_ref(&self) -> ModelRef {
+        ModelRef {
+            namespace: self.namespace.clone(),
+            name: self.model.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRecord {
+    pub path: FilePath,
+    pub size: i64,
+    pub sha256: Sha256,
+    pub blob_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Recognised from the bytes.
+    pub format: FileFormat,
+}
+
+/// A new draft version, before the store gives it a number.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub id: Uuid,
+    pub lineage: Value,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub created_by: PrincipalName,
+    /// Indexed copies of the lineage, for lineage queries and quarantine.
+    pub code_commit: Option<CommitId>,
+    pub datasets: Vec<Sha256>,
+    /// Ids of the (sealed) parent versions.
+    pub parents: Vec<Uuid>,
+}
+
+/// Computes the root digest of a sealed file set; the store calls it inside the
+/// sealing transaction so the digest covers exactly the files that were sealed.
+pub type RootFn = dyn Fn(&[FileRecord]) -> Sha256 + Send + Sync;
+
+#[async_trait]
+pub trait Models: Send + Sync {
+    async fn create_model(&self, m: &ModelRecord, audit: &Pending) -> Result<()>;
+    async fn get_model(&self, model: &ModelRef) -> Result<ModelRecord>;
+    /// Models ordered by (namespace, name), after the given pair.
+    async fn list_models(
+        &self,
+        vis: &Visibility,
+        namespace: Option<&Namespace>,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<ModelRecord>>;
+    /// Allocates the next version number of the model and inserts a draft, in one
+    /// transaction, so numbers are gap-free and never reused.
+    async fn create_version(
+        &self,
+        model: &ModelRef,
+        v: &NewVersion,
+        audit: &Pending,
+    ) -> Result<VersionRecord>;
+    async fn get_version(&self, model: &ModelRef, version: VersionNumber) -> Result<VersionRecord>;
+    /// Versions newest first, with numbers below `before`.
+    async fn list_versions(
+        &self,
+        model: &ModelRef,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<VersionRecord>>;
+    async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
+    /// Records (or replaces) a file of a draft version. Refuses with `VersionSealed`
+    /// when the version was sealed meanwhile, and with `Conflict` when the path
+    /// would be both a file and a directory.
+    async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()>;
+    async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()>;
+    /// Seals a draft: freezes its files and records the root digest.
+    async fn seal_version(
+        &self,
+        version_id: Uuid,
+        at: DateTime<Utc>,
+        root: &RootFn,
+        audit: &Pending,
+    ) -> Result<VersionRecord>;
+}

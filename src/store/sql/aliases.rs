@@ -1,0 +1,107 @@
+//! Aliases' SQL.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::Store;
+use super::audit::commit;
+use crate::error::{Error, Result};
+use crate::names::{AliasName, ModelRef, VersionNumber};
+use crate::store::{AliasMove, Aliases, NewAliasMove, Pending};
+
+#[async_trait]
+impl Aliases for Store {
+    async fn move_alias(
+        &self,
+        mv: &NewAliasMove<'_>,
+        audit: &Pending,
+    ) -> Result<Option<VersionNumber>> {
+        let mut tx = self.begin_write().await?;
+        let model_id: Uuid =
+            sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
+                .bind(&mv.model.namespace)
+                .bind(&mv.model.name)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO aliases (model_id, alias, version, updated_at, updated_by) \
+             VALUES ($1, $2, NULL, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(model_id)
+        .bind(mv.alias)
+        .bind(mv.at)
+        .bind(mv.principal)
+        .execute(&mut *tx)
+        .await?;
+        // The update takes the alias row's lock: concurrent moves of one alias
+        // queue here, and each records the version the previous one set.
+        let previous: Option<VersionNumber> = sqlx::query_scalar(
+            "UPDATE aliases SET updated_at = $3, updated_by = $4 \
+             WHERE model_id = $1 AND alias = $2 RETURNING version",
+        )
+        .bind(model_id)
+        .bind(mv.alias)
+        .bind(mv.at)
+        .bind(mv.principal)
+        .fetch_one(&mut *tx)
+        .await?;
+        if mv.version.is_none() && previous.is_none() {
+            return Err(Error::NotFound);
+        }
+        sqlx::query("UPDATE aliases SET version = $3 WHERE model_id = $1 AND alias = $2")
+            .bind(model_id)
+            .bind(mv.alias)
+            .bind(mv.version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO alias_history (model_id, alias, version, previous_version, \
+             principal, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(model_id)
+        .bind(mv.alias)
+        .bind(mv.version)
+        .bind(previous)
+        .bind(mv.principal)
+        .bind(mv.reason)
+        .bind(mv.at)
+        .execute(&mut *tx)
+        .await?;
+        commit(tx, audit).await?;
+        Ok(previous)
+    }
+
+    async fn aliases_of(&self, model: &ModelRef) -> Result<Vec<(AliasName, VersionNumber)>> {
+        Ok(sqlx::query_as(
+            "SELECT a.alias, a.version FROM aliases a JOIN models m ON m.id = a.model_id \
+             WHERE m.namespace = $1 AND m.name = $2 AND a.version IS NOT NULL \
+             ORDER BY a.alias",
+        )
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn alias_history(
+        &self,
+        model: &ModelRef,
+        alias: &AliasName,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<AliasMove>> {
+        Ok(sqlx::query_as(
+            "SELECT h.id, h.alias, h.version, h.previous_version, h.principal, h.reason, h.at \
+             FROM alias_history h JOIN models m ON m.id = h.model_id \
+             WHERE m.namespace = $1 AND m.name = $2 AND h.alias = $3 AND h.id < $4 \
+             ORDER BY h.id DESC LIMIT $5",
+        )
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .bind(alias)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

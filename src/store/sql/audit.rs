@@ -1,0 +1,169 @@
+//! The access log's SQL, and `commit`: the one way a write transaction ends.
+
+use async_trait::async_trait;
+
+use super::{Db, Store};
+use crate::error::{Error, Result};
+use crate::store::{
+    AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Pending, WriteTx, timestamp,
+};
+
+macro_rules! select {
+    () => {
+        "SELECT seq, at, request_id, principal, token_id, action, namespace, model, \
+     resource, outcome, status, client_addr, detail, prev_hash, hash FROM audit_events"
+    };
+}
+
+/// Commits a write with the request's audit event appended in the same
+/// transaction: the change and its record commit together or not at all.
+pub(super) async fn commit(mut tx: WriteTx<Db>, pending: &Pending) -> Result<()> {
+    if let Some(e) = pending.take(chrono::Utc::now()) {
+        append(&mut tx, vec![e])
+            .await
+            .map_err(|err| Error::Unavailable(err.into()))?;
+    }
+    tx.tx.commit().await?;
+    pending.mark_committed();
+    Ok(())
+}
+
+/// Appends events to the chain, in order. The head row's update is the lock that
+/// serializes appenders (across replicas too), so sequence numbers are gap-free
+/// and every hash covers the previous one.
+async fn append(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    events: Vec<AuditEvent>,
+) -> std::result::Result<(), sqlx::Error> {
+    let (last, mut prev): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+            .bind(events.len() as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut seq = last - events.len() as i64;
+    for mut e in events {
+        seq += 1;
+        e.seq = seq;
+        let hash = e.chain_hash(&prev);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, request_id, principal, token_id, action, \
+             namespace, model, resource, outcome, status, client_addr, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(e.seq)
+        .bind(&e.at)
+        .bind(&e.request_id)
+        .bind(&e.principal)
+        .bind(&e.token_id)
+        .bind(&e.action)
+        .bind(&e.namespace)
+        .bind(&e.model)
+        .bind(&e.resource)
+        .bind(e.outcome)
+        .bind(e.status)
+        .bind(&e.client_addr)
+        .bind(&e.detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl AuditLog for Store {
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        append(&mut tx, events)
+            .await
+            .map_err(|err| Error::Unavailable(err.into()))?;
+        // These are requests' events themselves: nothing else to record.
+        commit(tx, &Pending::system()).await
+    }
+
+    async fn prune_audit(&self, old_anchor: i64, through: i64, hash: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE audit_head SET anchor_seq = $2, anchor_hash = $3 \
+             WHERE id = 1 AND anchor_seq = $1",
+        )
+        .bind(old_anchor)
+        .bind(through)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::Conflict(
+                "another archive run moved the anchor".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+            .bind(through)
+            .execute(&mut *tx)
+            .await?;
+        // Retention is no request: nothing is recorded with it.
+        commit(tx, &Pending::system()).await
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead> {
+        Ok(
+            sqlx::query_as(
+                "SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1",
+            )
+            .fetch_one(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<ChainedEvent>> {
+        let sql = concat!(select!(), " WHERE seq > $1 ORDER BY seq LIMIT $2");
+        Ok(sqlx::query_as(sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn query_audit(
+        &self,
+        f: &AuditFilter,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<ChainedEvent>> {
+        // Only the filters given appear in the statement, so the planner can use
+        // the index of the most selective one; values are always bound.
+        let conds: [(&str, Option<String>); 8] = [
+            ("principal = ", f.principal.clone()),
+            ("action = ", f.action.clone()),
+            ("namespace = ", f.namespace.clone()),
+            ("model = ", f.model.clone()),
+            ("outcome = ", f.outcome.map(|o| o.as_str().to_owned())),
+            ("at >= ", f.since.map(timestamp)),
+            ("at < ", f.until.map(timestamp)),
+            ("request_id = ", f.request_id.clone()),
+        ];
+        let mut sql = concat!(select!(), " WHERE seq < $1").to_owned();
+        let mut n = 1;
+        for (cond, v) in &conds {
+            if v.is_some() {
+                n += 1;
+                sql.push_str(&format!(" AND {cond}${n}"));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", n + 1));
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(before);
+        for (_, v) in conds {
+            if let Some(v) = v {
+                q = q.bind(v);
+            }
+        }
+        Ok(q.bind(limit).fetch_all(&self.pool).await?)
+    }
+}

@@ -1,0 +1,138 @@
+//! Keys' and signatures' SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Store;
+use super::audit::commit;
+use super::models::{version_columns, version_select};
+use crate::error::{Error, Result};
+use crate::kinds::RevocationReason;
+use crate::names::KeyId;
+use crate::store::{KeyRecord, Keys, Pending, SignatureRecord, VersionRecord, map_constraint};
+
+macro_rules! key_select {
+    () => {
+        "SELECT keyid, name, algorithm, public_key, namespaces, expires_at, created_at, \
+         created_by, revoked_at, revocation_reason, revocation_note FROM keys"
+    };
+}
+
+#[async_trait]
+impl Keys for Store {
+    async fn create_key(&self, k: &KeyRecord, audit: &Pending) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO keys (keyid, name, algorithm, public_key, namespaces, expires_at, \
+             created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&k.keyid)
+        .bind(&k.name)
+        .bind(k.algorithm)
+        .bind(&k.public_key)
+        .bind(&k.namespaces)
+        .bind(k.expires_at)
+        .bind(k.created_at)
+        .bind(&k.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_constraint(e, "this key is already registered"))?;
+        commit(tx, audit).await
+    }
+
+    async fn get_key(&self, keyid: &KeyId) -> Result<KeyRecord> {
+        Ok(sqlx::query_as(concat!(key_select!(), " WHERE keyid = $1"))
+            .bind(keyid)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn list_keys(&self, after: &str, limit: i64) -> Result<Vec<KeyRecord>> {
+        Ok(sqlx::query_as(concat!(
+            key_select!(),
+            " WHERE keyid > $1 ORDER BY keyid LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
+        Ok(sqlx::query_as(key_select!()).fetch_all(&self.pool).await?)
+    }
+
+    async fn revoke_key(
+        &self,
+        keyid: &KeyId,
+        reason: RevocationReason,
+        note: &str,
+        at: DateTime<Utc>,
+        audit: &Pending,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE keys SET revoked_at = $2, revocation_reason = $3, revocation_note = $4 \
+             WHERE keyid = $1 AND (revoked_at IS NULL \
+               OR (revocation_reason = $5 AND $3 = $6))",
+        )
+        .bind(keyid)
+        .bind(at)
+        .bind(reason)
+        .bind(note)
+        .bind(RevocationReason::Retired)
+        .bind(RevocationReason::Compromised)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            self.get_key(keyid).await?;
+            return Err(Error::Conflict("the key is already revoked".into()));
+        }
+        commit(tx, audit).await
+    }
+
+    async fn add_signature(
+        &self,
+        version_id: Uuid,
+        s: &SignatureRecord,
+        audit: &Pending,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO signatures (version_id, keyid, envelope, received_at, received_by) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(version_id)
+        .bind(&s.keyid)
+        .bind(&s.envelope)
+        .bind(s.received_at)
+        .bind(&s.received_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_constraint(e, "this key already signed the version"))?;
+        commit(tx, audit).await
+    }
+
+    async fn signatures_of(&self, version_id: Uuid) -> Result<Vec<SignatureRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT keyid, envelope, received_at, received_by FROM signatures \
+             WHERE version_id = $1 ORDER BY received_at, keyid",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn versions_signed_by(&self, keyid: &KeyId) -> Result<Vec<VersionRecord>> {
+        Ok(sqlx::query_as(concat!(
+            version_select!(),
+            " WHERE v.id IN (SELECT version_id FROM signatures WHERE keyid = $1) \
+             ORDER BY m.namespace, m.name, v.version"
+        ))
+        .bind(keyid)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,198 @@
+//! Lineage walks' and quarantines' SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Store;
+use super::audit::commit;
+use super::models::version_columns;
+use crate::error::{Error, Result};
+use crate::kinds::{QuarantineKind, QuarantineTarget};
+use crate::names::PrincipalName;
+use crate::store::{Direction, Lineage, LineageHit, LineageSeed, Pending, QuarantineRecord};
+
+/// A recursive walk from `$seed` through `version_parents` by `$step`.
+macro_rules! walk {
+    ($seed:literal, $step:literal) => {
+        concat!(
+            "WITH RECURSIVE closure(id, depth) AS (",
+            $seed,
+            " UNION ALL ",
+            $step,
+            ") SELECT ",
+            version_columns!(),
+            ", (SELECT MIN(c.depth) FROM closure c WHERE c.id = v.id) AS depth",
+            " FROM versions v JOIN models m ON m.id = v.model_id",
+            " WHERE v.id IN (SELECT id FROM closure)",
+            " ORDER BY depth, m.namespace, m.name, v.version"
+        )
+    };
+}
+
+macro_rules! quarantine_select {
+    () => {
+        "SELECT id, kind, value, reason, created_at, created_by, lifted_at, lifted_by, \
+         lift_reason FROM quarantines"
+    };
+}
+
+/// A quarantine row as stored: its target as kind and value.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    kind: QuarantineKind,
+    value: String,
+    reason: String,
+    created_at: DateTime<Utc>,
+    created_by: PrincipalName,
+    lifted_at: Option<DateTime<Utc>>,
+    lifted_by: Option<PrincipalName>,
+    lift_reason: Option<String>,
+}
+
+impl TryFrom<Row> for QuarantineRecord {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Self {
+            id: r.id,
+            target: QuarantineTarget::parse(r.kind, &r.value).map_err(Error::internal)?,
+            reason: r.reason,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            lifted_at: r.lifted_at,
+            lifted_by: r.lifted_by,
+            lift_reason: r.lift_reason,
+        })
+    }
+}
+
+#[async_trait]
+impl Lineage for Store {
+    async fn lineage(&self, seed: &LineageSeed, dir: Direction) -> Result<Vec<LineageHit>> {
+        use Direction::*;
+        use LineageSeed::*;
+        let sql = match (seed, dir) {
+            (Dataset(_), Descendants) => walk!(
+                "SELECT version_id, CAST(0 AS BIGINT) FROM version_datasets WHERE sha256 = $1",
+                "SELECT vp.version_id, c.depth + 1 FROM version_parents vp \
+                 JOIN closure c ON vp.parent_id = c.id"
+            ),
+            (Commit(_), Descendants) => walk!(
+                "SELECT id, CAST(0 AS BIGINT) FROM versions WHERE code_commit = $1",
+                "SELECT vp.version_id, c.depth + 1 FROM version_parents vp \
+                 JOIN closure c ON vp.parent_id = c.id"
+            ),
+            (Version(_), Descendants) => walk!(
+                "SELECT id, CAST(0 AS BIGINT) FROM versions WHERE id = $1",
+                "SELECT vp.version_id, c.depth + 1 FROM version_parents vp \
+                 JOIN closure c ON vp.parent_id = c.id"
+            ),
+            (Version(_), Ancestors) => walk!(
+                "SELECT id, CAST(0 AS BIGINT) FROM versions WHERE id = $1",
+                "SELECT vp.parent_id, c.depth + 1 FROM version_parents vp \
+                 JOIN closure c ON vp.version_id = c.id"
+            ),
+            (_, Ancestors) => return Err(Error::invalid("ancestors start from a version")),
+        };
+        let q = sqlx::query_as(sql);
+        let q = match seed {
+            Dataset(d) => q.bind(*d),
+            Commit(c) => q.bind(c.clone()),
+            Version(id) => q.bind(*id),
+        };
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    async fn is_quarantined(&self, version_id: Uuid) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "WITH RECURSIVE a(id) AS ( \
+               SELECT id FROM versions WHERE id = $1 \
+               UNION SELECT vp.parent_id FROM version_parents vp JOIN a ON vp.version_id = a.id) \
+             SELECT COUNT(*) FROM a JOIN versions v ON v.id = a.id \
+             WHERE EXISTS (SELECT 1 FROM quarantines q WHERE q.lifted_at IS NULL AND ( \
+               (q.kind = $2 AND q.version_id = v.id) \
+               OR (q.kind = $3 AND q.value = v.code_commit) \
+               OR (q.kind = $4 AND q.value IN \
+                 (SELECT d.sha256 FROM version_datasets d WHERE d.version_id = v.id))))",
+        )
+        .bind(version_id)
+        .bind(QuarantineKind::Version)
+        .bind(QuarantineKind::Commit)
+        .bind(QuarantineKind::Dataset)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn create_quarantine(
+        &self,
+        q: &QuarantineRecord,
+        version_id: Option<Uuid>,
+        audit: &Pending,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO quarantines (id, kind, value, reason, created_at, created_by, \
+             version_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(q.id)
+        .bind(q.target.kind())
+        .bind(q.target.value())
+        .bind(&q.reason)
+        .bind(q.created_at)
+        .bind(&q.created_by)
+        .bind(version_id)
+        .execute(&mut *tx)
+        .await?;
+        commit(tx, audit).await
+    }
+
+    async fn get_quarantine(&self, id: Uuid) -> Result<QuarantineRecord> {
+        let row: Row = sqlx::query_as(concat!(quarantine_select!(), " WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_into()
+    }
+
+    async fn list_quarantines(&self, after: Uuid, limit: i64) -> Result<Vec<QuarantineRecord>> {
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            quarantine_select!(),
+            " WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn lift_quarantine(
+        &self,
+        id: Uuid,
+        by: &PrincipalName,
+        reason: &str,
+        at: DateTime<Utc>,
+        audit: &Pending,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE quarantines SET lifted_at = $2, lifted_by = $3, lift_reason = $4 \
+             WHERE id = $1 AND lifted_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(by)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            self.get_quarantine(id).await?;
+            return Err(Error::Conflict("the quarantine is already lifted".into()));
+        }
+        commit(tx, audit).await
+    }
+}

@@ -1,0 +1,310 @@
+//! Models', versions' and files' SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::audit::commit;
+use super::namespaces::visibility;
+use super::{Db, Store};
+use crate::error::{Error, Result};
+use crate::kinds::VersionState;
+use crate::names::{FilePath, ModelRef, Namespace, VersionNumber};
+use crate::store::{
+    FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, VersionRecord, Visibility,
+    WriteTx,
+};
+
+/// The columns of a version with its model's names (`v` versions, `m` models).
+macro_rules! version_columns {
+    () => {
+        "v.id, m.namespace, m.name AS model, v.version, v.state, v.lineage, v.metadata, \
+         v.created_at, v.created_by, v.sealed_at, v.root_digest"
+    };
+}
+
+/// A version with its model's names.
+macro_rules! version_select {
+    () => {
+        concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM versions v JOIN models m ON m.id = v.model_id"
+        )
+    };
+}
+
+macro_rules! model_select {
+    () => {
+        "SELECT m.id, m.namespace, m.name, m.description, m.created_at, m.created_by, \
+         (SELECT MAX(v.version) FROM versions v WHERE v.model_id = m.id) AS latest_version \
+         FROM models m"
+    };
+}
+
+pub(super) use {version_columns, version_select};
+
+/// Takes the version's write lock and checks it is still a draft.
+async fn lock_draft(tx: &mut WriteTx<Db>, version_id: Uuid) -> Result<()> {
+    let n = sqlx::query("UPDATE versions SET state = state WHERE id = $1 AND state = $2")
+        .bind(version_id)
+        .bind(VersionState::Draft)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::VersionSealed);
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Models for Store {
+    async fn create_model(&self, m: &ModelRecord, audit: &Pending) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO models (id, namespace, name, description, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(m.id)
+        .bind(&m.namespace)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.created_at)
+        .bind(&m.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| crate::store::map_constraint(e, "the model exists"))?;
+        commit(tx, audit).await
+    }
+
+    async fn get_model(&self, model: &ModelRef) -> Result<ModelRecord> {
+        Ok(sqlx::query_as(concat!(
+            model_select!(),
+            " WHERE m.namespace = $1 AND m.name = $2"
+        ))
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn list_models(
+        &self,
+        vis: &Visibility,
+        namespace: Option<&Namespace>,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<ModelRecord>> {
+        let (all, principal) = visibility(vis);
+        Ok(sqlx::query_as(concat!(
+            model_select!(),
+            " WHERE (m.namespace, m.name) > ($1, $2) \
+               AND (m.namespace = $3 OR $3 = '') \
+               AND ($4 OR m.namespace IN \
+                 (SELECT namespace FROM role_bindings WHERE principal = $5)) \
+             ORDER BY m.namespace, m.name LIMIT $6"
+        ))
+        .bind(after.0)
+        .bind(after.1)
+        .bind(namespace.map(Namespace::as_str).unwrap_or(""))
+        .bind(all)
+        .bind(principal)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn create_version(
+        &self,
+        model: &ModelRef,
+        v: &NewVersion,
+        audit: &Pending,
+    ) -> Result<VersionRecord> {
+        let mut tx = self.begin_write().await?;
+        // The counter bump takes the model's row lock: concurrent creators queue
+        // here and each gets the next number. A failure rolls the bump back with
+        // the insert, so no number is skipped.
+        let (model_id, number): (Uuid, i64) = sqlx::query_as(
+            "UPDATE models SET next_version = next_version + 1 \
+             WHERE namespace = $1 AND name = $2 RETURNING id, next_version - 1",
+        )
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO versions (id, model_id, version, state, lineage, metadata, \
+             created_at, created_by, code_commit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(v.id)
+        .bind(model_id)
+        .bind(number)
+        .bind(VersionState::Draft)
+        .bind(sqlx::types::Json(&v.lineage))
+        .bind(sqlx::types::Json(&v.metadata))
+        .bind(v.created_at)
+        .bind(&v.created_by)
+        .bind(&v.code_commit)
+        .execute(&mut *tx)
+        .await?;
+        for d in &v.datasets {
+            sqlx::query(
+                "INSERT INTO version_datasets (version_id, sha256) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(v.id)
+            .bind(d)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for p in &v.parents {
+            sqlx::query(
+                "INSERT INTO version_parents (version_id, parent_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(v.id)
+            .bind(p)
+            .execute(&mut *tx)
+            .await?;
+        }
+        commit(tx, audit).await?;
+        self.get_version(model, VersionNumber::new(number)?).await
+    }
+
+    async fn get_version(&self, model: &ModelRef, version: VersionNumber) -> Result<VersionRecord> {
+        Ok(sqlx::query_as(concat!(
+            version_select!(),
+            " WHERE m.namespace = $1 AND m.name = $2 AND v.version = $3"
+        ))
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .bind(version)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn list_versions(
+        &self,
+        model: &ModelRef,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<VersionRecord>> {
+        Ok(sqlx::query_as(concat!(
+            version_select!(),
+            " WHERE m.namespace = $1 AND m.name = $2 AND v.version < $3 \
+             ORDER BY v.version DESC LIMIT $4"
+        ))
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT path, size, sha256, blob_id, created_at, format FROM files \
+             WHERE version_id = $1 ORDER BY path",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        lock_draft(&mut tx, version_id).await?;
+        // A path cannot be a file and a directory at once: refuse `a/b` when `a`
+        // is a file, and `a` when some `a/...` exists.
+        let prefix = format!("{}/", f.path);
+        let clash: Option<String> = sqlx::query_scalar(
+            "SELECT path FROM files WHERE version_id = $1 AND path <> $2 AND \
+             (substr($2, 1, length(path) + 1) = path || '/' \
+              OR substr(path, 1, $3) = $4) LIMIT 1",
+        )
+        .bind(version_id)
+        .bind(&f.path)
+        .bind(prefix.len() as i32)
+        .bind(&prefix)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if clash.is_some() {
+            return Err(Error::Conflict(
+                "the path clashes with a file or directory of the version".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (version_id, path) DO UPDATE \
+             SET size = excluded.size, sha256 = excluded.sha256, blob_id = excluded.blob_id, \
+             created_at = excluded.created_at, format = excluded.format",
+        )
+        .bind(version_id)
+        .bind(&f.path)
+        .bind(f.size)
+        .bind(f.sha256)
+        .bind(f.blob_id)
+        .bind(f.created_at)
+        .bind(f.format)
+        .execute(&mut *tx)
+        .await?;
+        commit(tx, audit).await
+    }
+
+    async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        lock_draft(&mut tx, version_id).await?;
+        let n = sqlx::query("DELETE FROM files WHERE version_id = $1 AND path = $2")
+            .bind(version_id)
+            .bind(path)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound);
+        }
+        commit(tx, audit).await
+    }
+
+    async fn seal_version(
+        &self,
+        version_id: Uuid,
+        at: DateTime<Utc>,
+        root: &RootFn,
+        audit: &Pending,
+    ) -> Result<VersionRecord> {
+        let mut tx = self.begin_write().await?;
+        lock_draft(&mut tx, version_id).await?;
+        // Read after the lock: an upload that committed first is included, one
+        // still waiting will find the version sealed and fail.
+        let files: Vec<FileRecord> = sqlx::query_as(
+            "SELECT path, size, sha256, blob_id, created_at, format FROM files \
+             WHERE version_id = $1",
+        )
+        .bind(version_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if files.is_empty() {
+            return Err(Error::EmptyVersion);
+        }
+        sqlx::query(
+            "UPDATE versions SET state = $2, sealed_at = $3, root_digest = $4 WHERE id = $1",
+        )
+        .bind(version_id)
+        .bind(VersionState::Sealed)
+        .bind(at)
+        .bind(root(&files))
+        .execute(&mut *tx)
+        .await?;
+        let v = sqlx::query_as(concat!(version_select!(), " WHERE v.id = $1"))
+            .bind(version_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        commit(tx, audit).await?;
+        Ok(v)
+    }
+}

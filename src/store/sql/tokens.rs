@@ -1,0 +1,129 @@
+//! Tokens' SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::audit::commit;
+use super::{Db, Store};
+use crate::error::Result;
+use crate::kinds::{BindingScope, Role};
+use crate::names::PrincipalName;
+use crate::store::{Pending, TokenRecord, Tokens, map_constraint};
+
+macro_rules! select {
+    () => {
+        "SELECT id, principal, description, created_at, expires_at, revoked_at, \
+     last_used_at FROM tokens"
+    };
+}
+
+async fn insert(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    t: &TokenRecord,
+    secret_hash: &[u8],
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens (id, principal, secret_hash, description, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(t.id)
+    .bind(&t.principal)
+    .bind(secret_hash)
+    .bind(&t.description)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Tokens for Store {
+    async fn token_by_secret_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>> {
+        let sql = concat!(select!(), " WHERE secret_hash = $1");
+        Ok(sqlx::query_as(sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn bootstrap_admin(&self, t: &TokenRecord, secret_hash: &[u8]) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens")
+            .fetch_one(&mut *tx)
+            .await?;
+        if n > 0 {
+            return Ok(false);
+        }
+        insert(&mut tx, t, secret_hash).await?;
+        sqlx::query(
+            "INSERT INTO role_bindings (principal, namespace, role, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&t.principal)
+        .bind(BindingScope::Global)
+        .bind(Role::Admin)
+        .bind(t.created_at)
+        .execute(&mut *tx)
+        .await?;
+        // Start-up, not a request: nothing to record with it.
+        commit(tx, &Pending::system()).await?;
+        Ok(true)
+    }
+
+    async fn touch_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_token(
+        &self,
+        t: &TokenRecord,
+        secret_hash: &[u8],
+        audit: &Pending,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert(&mut tx, t, secret_hash)
+            .await
+            .map_err(|e| map_constraint(e, "token exists"))?;
+        commit(tx, audit).await
+    }
+
+    async fn get_token(&self, id: Uuid) -> Result<TokenRecord> {
+        let sql = concat!(select!(), " WHERE id = $1");
+        Ok(sqlx::query_as(sql).bind(id).fetch_one(&self.pool).await?)
+    }
+
+    async fn list_tokens(
+        &self,
+        principal: Option<&PrincipalName>,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<TokenRecord>> {
+        let sql = concat!(
+            select!(),
+            " WHERE id > $1 AND (principal = $2 OR $2 = '') ORDER BY id LIMIT $3"
+        );
+        Ok(sqlx::query_as(sql)
+            .bind(after)
+            .bind(principal.map(PrincipalName::as_str).unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        commit(tx, audit).await
+    }
+}

@@ -1,0 +1,48 @@
+//! API tokens: only their hashes are stored.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::names::PrincipalName;
+use crate::store::Pending;
+
+/// A stored API token (never the secret).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub id: Uuid,
+    pub principal: PrincipalName,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Tokens: Send + Sync {
+    async fn token_by_secret_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>>;
+    /// Creates the first admin token and its global binding, only when no token
+    /// exists yet. Returns false (and writes nothing) when the database already
+    /// has tokens.
+    async fn bootstrap_admin(&self, token: &TokenRecord, secret_hash: &[u8]) -> Result<bool>;
+    /// Records when a token was last used (informational; not audited).
+    async fn touch_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    async fn create_token(
+        &self,
+        token: &TokenRecord,
+        secret_hash: &[u8],
+        audit: &Pending,
+    ) -> Result<()>;
+    async fn get_token(&self, id: Uuid) -> Result<TokenRecord>;
+    /// Tokens ordered by id (creation time), after `after`, optionally of one principal.
+    async fn list_tokens(
+        &self,
+        principal: Option<&PrincipalName>,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<TokenRecord>>;
+    /// Marks a token revoked (keeping the first revocation time).
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()>;
+}

@@ -1,0 +1,110 @@
+//! Aliases: promotion through the gate, removal, resolution and history.
+
+use chrono::Utc;
+
+use super::{Trust, VersionDetails};
+use crate::auth::{Permit, Promote, Read};
+use crate::error::{Error, Result};
+use crate::names::{AliasName, ModelName, Reason, VersionNumber};
+use crate::page::{Page, Paged};
+use crate::store::{AliasMove, NewAliasMove};
+
+impl Trust {
+    /// Points an alias at a version: a promotion. Refused with every reason
+    /// unless the version passes the gate now.
+    pub async fn promote(
+        &self,
+        permit: &Permit<Promote>,
+        name: &ModelName,
+        alias: &AliasName,
+        number: VersionNumber,
+        reason: Reason,
+    ) -> Result<VersionDetails> {
+        let v = self.registry.version(permit, name, number).await?;
+        let gate = self.check_promotion(&v, alias).await?;
+        let ok = gate.outcome.map_err(Error::PromotionRefused)?;
+        let model = permit.model(name);
+        self.aliases
+            .move_alias(
+                &NewAliasMove {
+                    model: &model,
+                    alias: &ok.alias,
+                    version: Some(ok.version),
+                    principal: permit.by(),
+                    reason: reason.as_str(),
+                    at: Utc::now(),
+                },
+                &permit.pending(),
+            )
+            .await?;
+        let aliases = self.registry.aliases_at(&v).await?;
+        Ok(VersionDetails {
+            version: v,
+            files: gate.files,
+            verification: gate.verification,
+            aliases,
+            quarantined: gate.quarantined,
+        })
+    }
+
+    /// Removes an alias; the removal is recorded in its history.
+    pub async fn remove_alias(
+        &self,
+        permit: &Permit<Promote>,
+        name: &ModelName,
+        alias: &AliasName,
+        reason: Reason,
+    ) -> Result<()> {
+        let model = permit.model(name);
+        self.registry.model_exists(&model).await?;
+        self.aliases
+            .move_alias(
+                &NewAliasMove {
+                    model: &model,
+                    alias,
+                    version: None,
+                    principal: permit.by(),
+                    reason: reason.as_str(),
+                    at: Utc::now(),
+                },
+                &permit.pending(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The version an alias points at (how deployers resolve `production`).
+    pub async fn resolve(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        alias: &AliasName,
+    ) -> Result<VersionDetails> {
+        let (_, number) = self
+            .aliases
+            .aliases_of(&permit.model(name))
+            .await?
+            .into_iter()
+            .find(|(a, _)| a == alias)
+            .ok_or(Error::NotFound)?;
+        self.version(permit, name, number).await
+    }
+
+    /// Every move of an alias, newest first.
+    pub async fn alias_history(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        alias: &AliasName,
+        page: &Page,
+    ) -> Result<Paged<AliasMove>> {
+        let model = permit.model(name);
+        self.registry.model_exists(&model).await?;
+        let before = page.after::<i64>()?.unwrap_or(i64::MAX);
+        let moves = self
+            .aliases
+            .alias_history(&model, alias, before, page.limit())
+            .await?;
+        Ok(Paged::new(moves, page, |m| m.id.to_string()))
+    }
+}

@@ -1,0 +1,192 @@
+//! Trust: trusted keys, signatures, what a version's signatures are worth now,
+//! the promotion gate, aliases, and who may pull what.
+//!
+//! Dependency rule: handlers call [`Trust`] with a permit; it reads versions and
+//! files through the [`Registry`], and holds the store capabilities it needs
+//! (keys and signatures, aliases, quarantine checks, namespace policies). The
+//! verifier itself (`signing`) is pure.
+
+mod aliases;
+mod gate;
+mod keys;
+mod policy;
+mod signatures;
+mod verification;
+
+use std::sync::Arc;
+
+use crate::auth::{
+    DownloadUnverified, DownloadVerified, Manage, Permit, Principal, Read, authorize,
+};
+use crate::error::{Error, Result};
+use crate::names::{AliasName, FilePath, ModelName, Namespace, VersionNumber};
+use crate::registry::{Download, RangeSpec, Registry};
+use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord};
+
+/// The records trust operations answer with.
+pub use crate::store::{AliasMove, KeyRecord, SignatureRecord};
+pub use gate::{Gate, Promotable};
+pub use keys::LostVerification;
+pub use policy::{LineageField, NamespacePolicy};
+pub use verification::{SignatureStatus, Verification, trusted_keys};
+
+/// The trust service: one per process, shared by all requests.
+pub struct Trust {
+    registry: Arc<Registry>,
+    keys: Arc<dyn Keys>,
+    aliases: Arc<dyn Aliases>,
+    lineage: Arc<dyn Lineage>,
+    namespaces: Arc<dyn Namespaces>,
+}
+
+/// The stores trust decisions use.
+pub struct TrustStores {
+    pub keys: Arc<dyn Keys>,
+    pub aliases: Arc<dyn Aliases>,
+    pub lineage: Arc<dyn Lineage>,
+    pub namespaces: Arc<dyn Namespaces>,
+}
+
+/// A version with everything a reader is shown about it: its files, its
+/// signatures judged now, the aliases on it and whether it is quarantined.
+pub struct VersionDetails {
+    pub version: VersionRecord,
+    pub files: Vec<FileRecord>,
+    pub verification: Verification,
+    pub aliases: Vec<AliasName>,
+    pub quarantined: bool,
+}
+
+/// Leave to download files of a namespace's versions: any version (publishers,
+/// maintainers), or only versions that verify now (deployers, approvers).
+pub enum DownloadPermit {
+    Any(Permit<DownloadUnverified>),
+    VerifiedOnly(Permit<DownloadVerified>),
+}
+
+impl DownloadPermit {
+    pub fn authorize(p: &Principal, ns: &Namespace) -> Result<Self> {
+        if p.may::<DownloadUnverified>(ns) {
+            Ok(Self::Any(authorize(p, ns)?))
+        } else {
+            Ok(Self::VerifiedOnly(authorize(p, ns)?))
+        }
+    }
+}
+
+impl Trust {
+    pub fn new(registry: Arc<Registry>, stores: TrustStores) -> Self {
+        Self {
+            registry,
+            keys: stores.keys,
+            aliases: stores.aliases,
+            lineage: stores.lineage,
+            namespaces: stores.namespaces,
+        }
+    }
+
+    /// A namespace's promotion policy, defaults filled in.
+    pub async fn policy(&self, permit: &Permit<Read>) -> Result<NamespacePolicy> {
+        self.policy_of(permit.namespace()).await
+    }
+
+    async fn policy_of(&self, ns: &Namespace) -> Result<NamespacePolicy> {
+        NamespacePolicy::from_stored(self.namespaces.get_policy(ns).await?)
+    }
+
+    /// Replaces a namespace's promotion policy.
+    pub async fn set_policy(
+        &self,
+        permit: &Permit<Manage>,
+        policy: NamespacePolicy,
+    ) -> Result<NamespacePolicy> {
+        policy.check()?;
+        let stored = serde_json::to_value(&policy).map_err(Error::internal)?;
+        self.namespaces
+            .set_policy(permit.namespace(), &stored, &permit.pending())
+            .await?;
+        Ok(policy)
+    }
+
+    /// Re-verifies every stored signature of a version against the keys and
+    /// revocations as they are now.
+    pub async fn verification(
+        &self,
+        v: &VersionRecord,
+        files: &[FileRecord],
+    ) -> Result<Verification> {
+        let policy = self.policy_of(&v.namespace).await?;
+        let stored = self.keys.signatures_of(v.id).await?;
+        let keys = if stored.is_empty() {
+            Vec::new()
+        } else {
+            trusted_keys(self.keys.all_keys().await?)
+        };
+        Ok(Verification::judge(
+            self.registry.name(),
+            v,
+            files,
+            stored,
+            &keys,
+            policy,
+        ))
+    }
+
+    /// Everything a reader is shown about a version.
+    async fn details(&self, v: VersionRecord) -> Result<VersionDetails> {
+        let files = self.registry.files_of(&v).await?;
+        let verification = self.verification(&v, &files).await?;
+        let quarantined = self.lineage.is_quarantined(v.id).await?;
+        let aliases = self.registry.aliases_at(&v).await?;
+        Ok(VersionDetails {
+            version: v,
+            files,
+            verification,
+            aliases,
+            quarantined,
+        })
+    }
+
+    pub async fn version(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<VersionDetails> {
+        let v = self.registry.version(permit, name, number).await?;
+        self.details(v).await
+    }
+
+    /// What a deployer may pull: a version that is not quarantined and verifies
+    /// now. Checked on every pull against the quarantines, keys and revocations
+    /// as they are, so each takes effect on the next request.
+    async fn check_deployable(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<()> {
+        if self.lineage.is_quarantined(v.id).await? {
+            return Err(Error::Quarantined);
+        }
+        if !self.verification(v, files).await?.is_verified() {
+            return Err(Error::VersionNotVerified);
+        }
+        Ok(())
+    }
+
+    /// Opens a file for download, for whom the permit allows.
+    pub async fn download(
+        &self,
+        permit: &DownloadPermit,
+        name: &ModelName,
+        number: VersionNumber,
+        path: &FilePath,
+        range: Option<RangeSpec>,
+    ) -> Result<Download> {
+        let v = match permit {
+            DownloadPermit::Any(p) => self.registry.version(p, name, number).await?,
+            DownloadPermit::VerifiedOnly(p) => self.registry.version(p, name, number).await?,
+        };
+        let files = self.registry.files_of(&v).await?;
+        if let DownloadPermit::VerifiedOnly(_) = permit {
+            self.check_deployable(&v, &files).await?;
+        }
+        self.registry.open_file(files, path, range).await
+    }
+}

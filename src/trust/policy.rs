@@ -1,0 +1,100 @@
+//! A namespace's promotion policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+use crate::signing::verify::normalize;
+
+/// Lineage fields a stage can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub enum LineageField {
+    #[serde(rename = "code.commit")]
+    CodeCommit,
+    #[serde(rename = "code.repo")]
+    CodeRepo,
+    #[serde(rename = "data")]
+    Data,
+    #[serde(rename = "environment")]
+    Environment,
+    #[serde(rename = "parents")]
+    Parents,
+    #[serde(rename = "run")]
+    Run,
+}
+
+impl LineageField {
+    pub(super) fn present(self, lineage: &Value) -> bool {
+        let l = normalize(lineage);
+        let v = match self {
+            LineageField::CodeCommit => &l["code"]["commit"],
+            LineageField::CodeRepo => &l["code"]["repo"],
+            LineageField::Data => &l["data"],
+            LineageField::Environment => &l["environment"],
+            LineageField::Parents => &l["parents"],
+            LineageField::Run => &l["run"],
+        };
+        !v.is_null()
+    }
+}
+
+/// A namespace's promotion policy. Absent fields take the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespacePolicy {
+    /// Distinct trusted keys whose signatures must verify (default 1).
+    #[serde(default = "one")]
+    pub min_signatures: u32,
+    /// Allow promoting versions holding pickle-based files (default false).
+    #[serde(default)]
+    pub allow_unsafe_formats: bool,
+    /// alias → lineage fields it requires. Default: `production` requires
+    /// `code.commit`, `data` and `environment`.
+    #[serde(default = "default_lineage_required")]
+    pub lineage_required: BTreeMap<String, BTreeSet<LineageField>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_lineage_required() -> BTreeMap<String, BTreeSet<LineageField>> {
+    BTreeMap::from([(
+        "production".to_owned(),
+        BTreeSet::from([
+            LineageField::CodeCommit,
+            LineageField::Data,
+            LineageField::Environment,
+        ]),
+    )])
+}
+
+impl Default for NamespacePolicy {
+    fn default() -> Self {
+        Self {
+            min_signatures: 1,
+            allow_unsafe_formats: false,
+            lineage_required: default_lineage_required(),
+        }
+    }
+}
+
+impl NamespacePolicy {
+    /// Most signatures a policy may require.
+    pub const MAX_MIN_SIGNATURES: u32 = 16;
+
+    pub fn from_stored(v: Value) -> Result<Self> {
+        serde_json::from_value(v).map_err(Error::internal)
+    }
+
+    /// Checks the bounds serde cannot express.
+    pub fn check(&self) -> Result<()> {
+        if self.min_signatures == 0 || self.min_signatures > Self::MAX_MIN_SIGNATURES {
+            return Err(Error::invalid("min_signatures must be between 1 and 16"));
+        }
+        Ok(())
+    }
+}

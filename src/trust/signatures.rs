@@ -1,0 +1,65 @@
+//! Signatures on sealed versions: verified on arrival, kept verbatim.
+
+use chrono::Utc;
+
+use super::Trust;
+use super::verification::trusted_keys;
+use crate::auth::{Permit, Publish, Read};
+use crate::error::{Error, Result};
+use crate::names::{ModelName, VersionNumber};
+use crate::registry::resources;
+use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
+use crate::store::SignatureRecord;
+
+impl Trust {
+    /// Verifies a signature document (DSSE envelope or Sigstore bundle) on
+    /// arrival and keeps it verbatim.
+    pub async fn add_signature(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        doc: &[u8],
+    ) -> Result<VerifiedSignature> {
+        let v = self.registry.version(permit, name, number).await?;
+        if !v.is_sealed() {
+            return Err(Error::VersionNotSealed);
+        }
+        let files = self.registry.files_of(&v).await?;
+        let sorted = resources(&files);
+        let keys = trusted_keys(self.keys.all_keys().await?);
+        let model = v.model_ref();
+        let expected = Expected::new(
+            self.registry.name(),
+            &model,
+            v.version,
+            &v.lineage.0,
+            &sorted,
+        );
+        let now = Utc::now();
+        let verified = verify(doc, &keys, &expected, now, now).map_err(Error::SignatureRejected)?;
+        let envelope = String::from_utf8(doc.to_vec())
+            .map_err(|_| Error::SignatureRejected(Rejection::SignatureInvalid))?;
+        let record = SignatureRecord {
+            keyid: verified.keyid().clone(),
+            envelope,
+            received_at: now,
+            received_by: permit.by().clone(),
+        };
+        self.keys
+            .add_signature(v.id, &record, &permit.pending())
+            .await?;
+        Ok(verified)
+    }
+
+    /// The stored signature documents of a version, verbatim.
+    pub async fn signatures(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<Vec<SignatureRecord>> {
+        let v = self.registry.version(permit, name, number).await?;
+        self.keys.signatures_of(v.id).await
+    }
+}

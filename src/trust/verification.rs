@@ -1,0 +1,127 @@
+//! What a version's signatures are worth now: each stored signature re-verified
+//! against the keys, revocations and expiries as they are at this moment.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+
+use super::policy::NamespacePolicy;
+use crate::kinds::RefusalReason;
+use crate::names::KeyId;
+use crate::registry::resources;
+use crate::signing::keys::{TrustedKey, parse_public_key};
+use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
+use crate::store::{FileRecord, KeyRecord, SignatureRecord, VersionRecord};
+
+/// One stored signature, judged now.
+#[derive(Debug, Clone)]
+pub struct SignatureStatus {
+    pub keyid: KeyId,
+    pub key_name: String,
+    pub received_at: chrono::DateTime<Utc>,
+    /// `Ok` when it counts now.
+    pub outcome: std::result::Result<VerifiedSignature, Rejection>,
+}
+
+/// What a version's signatures are worth now, under its namespace's policy.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub signatures: Vec<SignatureStatus>,
+    pub policy: NamespacePolicy,
+    sealed: bool,
+}
+
+impl Verification {
+    /// Judges `stored` signatures of `v` (with `files`) against `keys`, now.
+    pub fn judge(
+        registry: &str,
+        v: &VersionRecord,
+        files: &[FileRecord],
+        stored: Vec<SignatureRecord>,
+        keys: &[TrustedKey],
+        policy: NamespacePolicy,
+    ) -> Self {
+        let sorted = resources(files);
+        let model = v.model_ref();
+        let expected = Expected::new(registry, &model, v.version, &v.lineage.0, &sorted);
+        let now = Utc::now();
+        let signatures = stored
+            .into_iter()
+            .map(|s| SignatureStatus {
+                key_name: keys
+                    .iter()
+                    .find(|k| k.keyid == s.keyid)
+                    .map(|k| k.name.clone())
+                    .unwrap_or_default(),
+                outcome: verify(s.envelope.as_bytes(), keys, &expected, s.received_at, now),
+                keyid: s.keyid,
+                received_at: s.received_at,
+            })
+            .collect();
+        Self {
+            signatures,
+            policy,
+            sealed: v.is_sealed(),
+        }
+    }
+
+    /// Distinct keys whose signatures count now.
+    pub fn verified_keys(&self) -> BTreeSet<&KeyId> {
+        self.signatures
+            .iter()
+            .filter_map(|s| s.outcome.as_ref().ok().map(VerifiedSignature::keyid))
+            .collect()
+    }
+
+    /// Sealed, and signed by at least `min_signatures` trusted keys, now.
+    pub fn is_verified(&self) -> bool {
+        self.sealed && self.verified_keys().len() >= self.policy.min_signatures.max(1) as usize
+    }
+
+    /// Every reason why signatures do not suffice.
+    pub(super) fn signature_reasons(&self) -> BTreeSet<RefusalReason> {
+        let mut out = BTreeSet::new();
+        if !self.sealed {
+            out.insert(RefusalReason::NotSealed);
+            return out;
+        }
+        let verified = self.verified_keys().len();
+        if self.signatures.is_empty() {
+            out.insert(RefusalReason::Unsigned);
+        } else if verified == 0 {
+            for s in &self.signatures {
+                if let Err(r) = s.outcome {
+                    out.insert(match r {
+                        Rejection::KeyRevoked => RefusalReason::KeyRevoked,
+                        _ => RefusalReason::SignatureInvalid,
+                    });
+                }
+            }
+        } else if verified < self.policy.min_signatures as usize {
+            out.insert(RefusalReason::InsufficientSignatures);
+        }
+        out
+    }
+}
+
+/// Converts stored key rows into verifier keys. A row that no longer parses is
+/// skipped: it can only fail to verify.
+pub fn trusted_keys(rows: Vec<KeyRecord>) -> Vec<TrustedKey> {
+    rows.into_iter()
+        .filter_map(|k| {
+            let key = parse_public_key(&k.public_key)?;
+            let revoked = match (k.revocation_reason, k.revoked_at) {
+                (Some(r), Some(at)) => Some((r, at)),
+                _ => None,
+            };
+            Some(TrustedKey {
+                keyid: k.keyid,
+                name: k.name,
+                key,
+                namespaces: k.namespaces.0,
+                expires_at: k.expires_at,
+                revoked,
+            })
+        })
+        .collect()
+}
