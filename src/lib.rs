@@ -4,7 +4,8 @@
 //! services (`auth`, `registry`, `trust`, `lineage`, `audit`), which use the pure
 //! `signing` verifier and the `blobs` byte store → `store` (all SQL). Each layer
 //! calls only the ones below it. `names`, `kinds` and `page` are leaves every
-//! layer may use. `docs/design.md` describes the concepts and invariants.
+//! layer may use; `trail` carries a request's audit context from `http` down to
+//! the writes. `docs/design.md` describes the concepts and invariants.
 
 // On purpose: each file of `store/sql/` is compiled once per database backend
 // (`store/postgres.rs`, `store/sqlite.rs`), so both run the same SQL text.
@@ -25,4 +26,5 @@ pub mod registry;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod trail;
 pub mod trust;

@@ -432,6 +432,8 @@ pub type Reason = Text<1024>;
 pub type RequiredReason = Text<1024, 1>;
 /// The display name of a signing key.
 pub type KeyName = Text<200, 1>;
+/// A public key as uploaded (SPKI PEM text).
+pub type PublicKeyText = Text<4096, 1>;
 
 /// Stores a text value as its string and checks it again when it is read back, so
 /// a row that breaks the rule fails loudly instead of flowing on unchecked.

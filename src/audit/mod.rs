@@ -9,8 +9,6 @@
 //! (reads, refusals, errors) goes through the [`Appender`] before the answer
 //! leaves. This module reads the chain through the `AuditLog` capability only.
 
-mod trail;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,7 +25,7 @@ use crate::store::{AuditEvent, AuditFilter, AuditLog};
 
 /// The records the log answers with.
 pub use crate::store::ChainedEvent;
-pub use trail::{Context, Trail};
+pub use crate::trail::{Context, Trail};
 
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

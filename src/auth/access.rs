@@ -10,12 +10,12 @@ use super::{
     Global, GlobalPermit, Manage, ManageTokens, Policy, Principal, Read, ScopePermit, Secret,
     authorize_global, authorize_scope,
 };
-use crate::audit::Trail;
 use crate::error::{Error, Result};
 use crate::kinds::{BindingScope, Role};
 use crate::names::{Description, PrincipalName};
 use crate::page::{Page, Paged};
 use crate::store::{Bindings, Namespaces, RoleBinding, TokenRecord, Tokens};
+use crate::trail::Trail;
 
 /// Token lifetimes: what a token gets when it asks for nothing, and the most it
 /// may ask for.

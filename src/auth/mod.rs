@@ -26,11 +26,11 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::audit::Trail;
 use crate::error::{Denial, Error, Result};
 use crate::kinds::BindingScope;
 use crate::names::{ModelName, ModelRef, Namespace, PrincipalName};
 use crate::store::Pending;
+use crate::trail::Trail;
 
 /// The records access operations answer with.
 pub use crate::store::{RoleBinding, TokenRecord};
@@ -238,6 +238,14 @@ impl<A: Act> Permit<A> {
     /// The audit event a write under this permit commits with.
     pub fn pending(&self) -> Pending {
         self.trail.pending(Some(&self.namespace))
+    }
+
+    /// Adds what identifies the action beyond its path (bytes sent, a range's
+    /// start) to the request's audit event.
+    pub fn record(&self, key: &str, value: serde_json::Value) {
+        self.trail.note(|c| {
+            c.detail.insert(key.to_owned(), value);
+        });
     }
 }
 

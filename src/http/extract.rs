@@ -13,11 +13,12 @@ use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::audit::Trail;
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::names::{AliasName, FilePath, ModelName, ModelRef, Namespace, VersionNumber};
+use crate::names::{AliasName, FilePath, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
 use crate::page::Page;
+use crate::registry::RangeSpec;
+use crate::trail::Trail;
 
 /// JSON body; unknown fields are refused by the target types.
 pub struct ApiJson<T>(pub T);
@@ -218,5 +219,69 @@ impl<Q: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Paging<Q> {
         let filters = serde_urlencoded::from_str::<Q>(&rest)
             .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
         Ok(Self(filters, page))
+    }
+}
+
+/// What an upload declares in its headers: its length, and the digest the bytes
+/// must have (`X-Checksum-Sha256`).
+pub struct UploadHeaders {
+    pub length: Option<u64>,
+    pub sha256: Option<Sha256>,
+}
+
+/// The header a client states a file's digest in, and the server answers it in.
+pub const CHECKSUM: &str = "x-checksum-sha256";
+
+impl<S: Send + Sync> FromRequestParts<S> for UploadHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|s| s.parse::<u64>().ok());
+        let sha256 = parts
+            .headers
+            .get(CHECKSUM)
+            .map(|h| Sha256::parse(h.to_str().unwrap_or_default()))
+            .transpose()
+            .map_err(Error::from)?;
+        Ok(Self { length, sha256 })
+    }
+}
+
+/// The `Range` of a download; a form Signet does not serve is ignored (RFC 9110
+/// allows answering with the whole file).
+pub struct RangeHeader(pub Option<RangeSpec>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RangeHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(
+            parts
+                .headers
+                .get(header::RANGE)
+                .and_then(|h| h.to_str().ok())
+                .and_then(RangeSpec::parse),
+        ))
+    }
+}
+
+/// A request body of at most `MAX` bytes (413 beyond).
+pub struct LimitedBody<const MAX: usize>(pub axum::body::Bytes);
+
+impl<const MAX: usize, S: Send + Sync> FromRequest<S> for LimitedBody<MAX> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::invalid("the body could not be read"))?;
+        if body.len() > MAX {
+            return Err(Error::TooLarge { limit: MAX as u64 }.into());
+        }
+        Ok(Self(body))
     }
 }

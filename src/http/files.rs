@@ -3,20 +3,16 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::FileParams;
+use super::extract::{CHECKSUM, FileParams, RangeHeader, UploadHeaders};
 use super::views::FileView;
 use crate::auth::{Principal, Publish, authorize};
-use crate::error::Error;
-use crate::names::Sha256;
-use crate::registry::RangeSpec;
+use crate::registry::Download;
 use crate::trust::DownloadPermit;
-
-const CHECKSUM: &str = "x-checksum-sha256";
 
 /// Uploads (or replaces) a file of a draft version (publisher). The body is the raw
 /// bytes; `X-Checksum-Sha256`, when given, must match them or nothing is kept.
@@ -33,29 +29,21 @@ pub async fn put_file(
     State(st): State<AppState>,
     p: Principal,
     FileParams(model, number, path): FileParams,
-    headers: HeaderMap,
+    declared: UploadHeaders,
     body: Body,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let permit = authorize::<Publish>(&p, &model.namespace)?;
-    let declared_len = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let declared = match headers.get(CHECKSUM) {
-        None => None,
-        Some(h) => Some(Sha256::parse(h.to_str().unwrap_or_default()).map_err(Error::from)?),
-    };
-    let stream = body.into_data_stream();
+    let (bytes, name) = (body.into_data_stream(), &model.name);
     let f = st
         .registry
         .upload(
             &permit,
-            &model.name,
+            name,
             number,
             &path,
-            declared_len,
-            declared,
-            stream,
+            declared.length,
+            declared.sha256,
+            bytes,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(f.into())))
@@ -93,23 +81,18 @@ pub async fn get_file(
     State(st): State<AppState>,
     p: Principal,
     FileParams(model, number, path): FileParams,
-    headers: HeaderMap,
+    RangeHeader(range): RangeHeader,
 ) -> Result<Response, ApiError> {
     let permit = DownloadPermit::authorize(&p, &model.namespace)?;
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|h| h.to_str().ok())
-        .and_then(RangeSpec::parse);
     let d = st
         .trust
         .download(&permit, &model.name, number, &path, range)
         .await?;
-    p.trail().note(|c| {
-        c.detail.insert("bytes".into(), d.size.into());
-        if let Some((r, _)) = &d.range {
-            c.detail.insert("range_start".into(), r.start.into());
-        }
-    });
+    Ok(answer(d))
+}
+
+/// The bytes of a download with the headers that describe them.
+fn answer(d: Download) -> Response {
     let mut resp = Body::from_stream(d.body).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -128,5 +111,5 @@ pub async fn get_file(
         }
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
-    Ok(resp)
+    resp
 }

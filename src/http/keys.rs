@@ -14,7 +14,7 @@ use super::views::list_of;
 use crate::auth::{Global, Manage, Principal, Read, authorize_global, authorize_scope};
 use crate::error::Error;
 use crate::kinds::{BindingScope, RevocationReason};
-use crate::names::{KeyId, KeyName, Reason};
+use crate::names::{KeyId, KeyName, PublicKeyText, Reason};
 use crate::trust::{KeyRecord, LostVerification};
 
 #[derive(Deserialize, ToSchema)]
@@ -23,7 +23,8 @@ pub struct RegisterKey {
     #[schema(value_type = String)]
     pub name: KeyName,
     /// Ed25519 public key, SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
-    pub public_key: String,
+    #[schema(value_type = String)]
+    pub public_key: PublicKeyText,
     /// Namespaces the key may sign for, or `["*"]` (admins only).
     #[schema(value_type = Vec<String>)]
     pub namespaces: Vec<BindingScope>,
@@ -89,12 +90,9 @@ pub async fn register(
         .iter()
         .map(|scope| authorize_scope::<Manage>(&p, scope))
         .collect::<Result<Vec<_>, _>>()?;
-    if req.public_key.len() > 4096 {
-        return Err(ApiError::invalid("public_key is too long"));
-    }
     let k = st
         .trust
-        .register_key(&permits, req.name, &req.public_key, req.expires_at)
+        .register_key(&permits, req.name, req.public_key.as_str(), req.expires_at)
         .await?;
     Ok((StatusCode::CREATED, Json(k.into())))
 }
@@ -165,20 +163,26 @@ pub async fn revoke(
     ApiJson(req): ApiJson<Revoke>,
 ) -> Result<Json<Revoked>, ApiError> {
     let keyid = KeyId::parse(&keyid).map_err(Error::from)?;
-    let (key, lost) = st
+    let revoked = st
         .trust
         .revoke_key(&p, &keyid, req.reason, req.note)
         .await?;
-    Ok(Json(Revoked {
-        key: key.into(),
-        versions_lost_verification: lost
-            .into_iter()
-            .map(|l: LostVerification| LostVersion {
-                namespace: l.version.namespace.to_string(),
-                model: l.version.model.to_string(),
-                version: l.version.version.get(),
-                aliases: l.aliases.iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
-    }))
+    Ok(Json(revoked.into()))
+}
+
+impl From<(KeyRecord, Vec<LostVerification>)> for Revoked {
+    fn from((key, lost): (KeyRecord, Vec<LostVerification>)) -> Self {
+        Self {
+            key: key.into(),
+            versions_lost_verification: lost
+                .into_iter()
+                .map(|l| LostVersion {
+                    namespace: l.version.namespace.to_string(),
+                    model: l.version.model.to_string(),
+                    version: l.version.version.get(),
+                    aliases: l.aliases.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        }
+    }
 }

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, Refused};
-use crate::audit::{Context, Trail};
 use crate::names::{ModelName, Namespace};
+use crate::trail::{Context, Trail};
 
 tokio::task_local! {
     static REQUEST_ID: String;

@@ -1,7 +1,6 @@
 //! Signatures on versions.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -11,9 +10,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::VersionPath;
+use super::extract::{LimitedBody, VersionPath};
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
+use crate::signing::verify::VerifiedSignature;
 use crate::trust::SignatureRecord;
 
 /// Largest signature document accepted.
@@ -25,6 +25,16 @@ pub struct SignatureAccepted {
     pub key_name: String,
     /// Always `verified`.
     pub status: String,
+}
+
+impl From<VerifiedSignature> for SignatureAccepted {
+    fn from(ok: VerifiedSignature) -> Self {
+        Self {
+            keyid: ok.keyid().to_string(),
+            key_name: ok.key_name().to_owned(),
+            status: "verified".into(),
+        }
+    }
 }
 
 /// Adds a signature: a DSSE envelope over the version's statement, or a Sigstore
@@ -41,25 +51,14 @@ pub async fn add(
     State(st): State<AppState>,
     p: Principal,
     VersionPath(model, number): VersionPath,
-    body: Bytes,
+    LimitedBody(body): LimitedBody<MAX_SIGNATURE_BYTES>,
 ) -> Result<(StatusCode, Json<SignatureAccepted>), ApiError> {
     let permit = authorize::<Publish>(&p, &model.namespace)?;
-    if body.len() > MAX_SIGNATURE_BYTES {
-        let limit = MAX_SIGNATURE_BYTES as u64;
-        return Err(Error::TooLarge { limit }.into());
-    }
     let ok = st
         .trust
         .add_signature(&permit, &model.name, number, &body)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SignatureAccepted {
-            keyid: ok.keyid().to_string(),
-            key_name: ok.key_name().to_owned(),
-            status: "verified".into(),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(ok.into())))
 }
 
 #[derive(Serialize, ToSchema)]

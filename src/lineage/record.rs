@@ -139,7 +139,7 @@ impl Lineage {
 
     /// Checks the limits serde cannot express and drops empty sections, so equal
     /// lineages are stored as equal JSON.
-    pub fn normalize(mut self) -> Result<Self, String> {
+    pub fn validated(mut self) -> Result<Self, String> {
         if self.data.len() > Self::MAX_DATA {
             return Err(format!(
                 "lineage.data holds at most {} entries",
@@ -194,7 +194,7 @@ mod tests {
     fn parse(v: serde_json::Value) -> Result<Lineage, String> {
         serde_json::from_value::<Lineage>(v)
             .map_err(|e| e.to_string())
-            .and_then(Lineage::normalize)
+            .and_then(Lineage::validated)
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl Registry {
         {
             return Err(Error::invalid("metadata is limited to 64 KiB"));
         }
-        let lineage = lineage.normalize().map_err(Error::Invalid)?;
+        let lineage = lineage.validated().map_err(Error::Invalid)?;
         let mut parent_ids = Vec::with_capacity(lineage.parents.len());
         for p in &lineage.parents {
             let missing = || {

@@ -40,7 +40,7 @@ impl<'a> Expected<'a> {
             namespace: &model.namespace,
             model: model.to_string(),
             version: version.get(),
-            lineage: normalize(lineage),
+            lineage: lineage_as_data(lineage),
             root: root_digest(resources).to_hex(),
             resources: resources
                 .iter()
@@ -153,7 +153,7 @@ pub fn verify(
 
 /// Whether the signed statement is exactly this version's: type, subject and root
 /// digest, the resources (names, sizes, digests), registry, model, version and
-/// lineage. Lineage is compared as data (see [`normalize`]).
+/// lineage. Lineage is compared as data (see [`lineage_as_data`]).
 fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
     let Ok(st) = serde_json::from_slice::<Value>(payload) else {
         return false;
@@ -187,20 +187,20 @@ fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
         && b["registry"] == exp.registry
         && b["model"] == exp.model.as_str()
         && b["version"].as_i64() == Some(exp.version)
-        && normalize(&b["lineage"]) == exp.lineage
+        && lineage_as_data(&b["lineage"]) == exp.lineage
 }
 
 /// Lineage as data: key order never matters (JSON objects), and an absent field,
 /// `null`, `[]` and `{}` are the same, at any depth.
-pub fn normalize(v: &Value) -> Value {
+pub fn lineage_as_data(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, v)| (k.clone(), normalize(v)))
+                .map(|(k, v)| (k.clone(), lineage_as_data(v)))
                 .filter(|(_, v)| !is_empty(v))
                 .collect(),
         ),
-        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(lineage_as_data).collect()),
         other => other.clone(),
     }
 }
@@ -222,14 +222,14 @@ mod tests {
     #[test]
     fn absent_null_and_empty_lineage_fields_are_the_same() {
         assert_eq!(
-            normalize(
+            lineage_as_data(
                 &json!({"code": {"commit": "ab"}, "data": [], "run": null, "environment": {}})
             ),
-            normalize(&json!({"code": {"commit": "ab", "repo": null}}))
+            lineage_as_data(&json!({"code": {"commit": "ab", "repo": null}}))
         );
         assert_ne!(
-            normalize(&json!({"code": {"commit": "ab"}})),
-            normalize(&json!({"code": {"commit": "cd"}}))
+            lineage_as_data(&json!({"code": {"commit": "ab"}})),
+            lineage_as_data(&json!({"code": {"commit": "cd"}}))
         );
     }
 }

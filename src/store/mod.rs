@@ -125,3 +125,90 @@ fn map_constraint(e: sqlx::Error, conflict: &str) -> Error {
     }
     e.into()
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every shipped migration, by version, with the SHA-384 sqlx records for it.
+    /// A database migrated with one text refuses to start against another, so a
+    /// shipped migration never changes: add the next one (see migrations/README.md).
+    const SHIPPED: &[(&str, i64, &str)] = &[
+        (
+            "postgres",
+            1,
+            "fd0731b7a831cf4ac934afeda4bd294d0d42dc674cfde786d57877d4ed1431101b9cb22a88188c7720ea1e23176c3c70",
+        ),
+        (
+            "postgres",
+            2,
+            "3a6b431223b3445aaf709c19f25bd4aa009802ab374f5d9de13f7142c2b75c0c0582c779ce22a06a65082c39b83bd6ac",
+        ),
+        (
+            "postgres",
+            3,
+            "1e3f14e16186fecc30c036f007ecd324c0b4ba9d7c9c14f6f7502456d534e8c9ed25bf5ae5d00ff373215f5b360c0d1d",
+        ),
+        (
+            "postgres",
+            4,
+            "dc7d268011f3ba28fcee47b082f31fa3533ccdc7636717f7b4a9b2602770ecea7e5915c994ed549cf7eeafa9328a7ad3",
+        ),
+        (
+            "postgres",
+            5,
+            "74021c7509ff623e2fdddb78a0ed2ea185cfa5ff3ad416607fd010ef8bc2db80838e6669f7b056ef95a11a4d7504b42e",
+        ),
+        (
+            "sqlite",
+            1,
+            "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
+        ),
+        (
+            "sqlite",
+            2,
+            "decbd6e42341468cf416692d55f89917f9a9867e131c32143ce91c85904789dc3088058f7cb4954a8a0221197dd03393",
+        ),
+        (
+            "sqlite",
+            3,
+            "6b4c301fa44cf2301305d69ca26b0a40655e292bf20488bcb93d40cdc123363aeb84308c061e45d3bbf760a166e189f8",
+        ),
+        (
+            "sqlite",
+            4,
+            "fc137dc9a4ffa5c2c4402f58294a911f19266a58bfa14dd625bde0ce2c64d7cd8ed175625c3745838d1f2c5b8dbc4bc5",
+        ),
+        (
+            "sqlite",
+            5,
+            "187ce39e0ce6cb936df3a9d265d4b46c24a5867ab5d319b50f8b0e25e7d0fee4af4540b59592f60efe9a46e5fc0088b0",
+        ),
+    ];
+
+    fn checksums(
+        m: &sqlx::migrate::Migrator,
+        backend: &'static str,
+    ) -> Vec<(&'static str, i64, String)> {
+        m.iter()
+            .map(|m| (backend, m.version, hex::encode(&*m.checksum)))
+            .collect()
+    }
+
+    #[test]
+    fn migrations_are_append_only() {
+        let mut found = checksums(&sqlx::migrate!("migrations/postgres"), "postgres");
+        found.extend(checksums(&sqlx::migrate!("migrations/sqlite"), "sqlite"));
+        for (backend, version, sum) in SHIPPED {
+            let now = found.iter().find(|(b, v, _)| b == backend && v == version);
+            assert_eq!(
+                now.map(|(_, _, s)| s.as_str()),
+                Some(*sum),
+                "{backend} migration {version} was edited or removed after it shipped"
+            );
+        }
+        assert_eq!(
+            found.len(),
+            SHIPPED.len(),
+            "a new migration adds its line to SHIPPED"
+        );
+    }
+}

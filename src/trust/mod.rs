@@ -187,6 +187,16 @@ impl Trust {
         if let DownloadPermit::VerifiedOnly(_) = permit {
             self.check_deployable(&v, &files).await?;
         }
-        self.registry.open_file(files, path, range).await
+        let d = self.registry.open_file(files, path, range).await?;
+        // Every download is audited with what it served.
+        let record = |k: &str, v: serde_json::Value| match permit {
+            DownloadPermit::Any(p) => p.record(k, v),
+            DownloadPermit::VerifiedOnly(p) => p.record(k, v),
+        };
+        record("bytes", d.size.into());
+        if let Some((r, _)) = &d.range {
+            record("range_start", r.start.into());
+        }
+        Ok(d)
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
-use crate::signing::verify::normalize;
+use crate::signing::verify::lineage_as_data;
 
 /// Lineage fields a stage can require.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -28,7 +28,7 @@ pub enum LineageField {
 
 impl LineageField {
     pub(super) fn present(self, lineage: &Value) -> bool {
-        let l = normalize(lineage);
+        let l = lineage_as_data(lineage);
         let v = match self {
             LineageField::CodeCommit => &l["code"]["commit"],
             LineageField::CodeRepo => &l["code"]["repo"],

@@ -12,6 +12,8 @@ crate::on_both_backends!(
     the_chain_stays_valid_under_32_concurrent_writers,
     maintainers_read_their_namespace_and_global_auditors_everything,
     archiving_old_events_keeps_the_chain_verifiable,
+    a_query_across_namespaces_is_filed_under_none_of_them,
+    a_question_asked_on_the_way_does_not_turn_a_miss_into_a_denial,
 );
 
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
@@ -396,4 +398,114 @@ async fn archiving_old_events_keeps_the_chain_verifiable(b: Backend) {
             .is_err()
     );
     assert_eq!(verify(&app).await["first_bad_seq"], 8);
+}
+
+/// A lineage query across namespaces belongs to no namespace: it must not land in
+/// the log of the namespace whose version it happened to find first, where that
+/// namespace's auditors would read someone else's query.
+async fn a_query_across_namespaces_is_filed_under_none_of_them(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let data = "d1".repeat(32);
+    app.create_namespace("fraud").await;
+    app.create_namespace("search").await;
+    for ns in ["fraud", "search"] {
+        app.create_model(ns, "m").await;
+        app.sealed_version(
+            ns,
+            "m",
+            json!({"data": [{"sha256": data}]}),
+            &[("a.bin", b"a")],
+        )
+        .await;
+    }
+    let reader = app.member_token("rita", "fraud", "reader").await;
+    let auditor = app.member_token("ana", "fraud", "auditor").await;
+    let r = app
+        .anon(Method::GET, &format!("/v1/lineage/datasets/{data}"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let hits = r.json::<Value>().await.unwrap()["items"].clone();
+    assert_eq!(
+        hits.as_array().unwrap().len(),
+        1,
+        "rita sees fraud's version only"
+    );
+
+    let queries = events(&app, "action=GET%20/v1/lineage/datasets/%7Bsha256%7D").await;
+    assert_eq!(queries.len(), 1);
+    assert_eq!(queries[0]["namespace"], Value::Null);
+    assert_eq!(queries[0]["outcome"], "allowed");
+    let fraud_log = app
+        .anon(Method::GET, "/v1/audit?namespace=fraud&limit=1000")
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let filed_in_fraud = fraud_log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "GET /v1/lineage/datasets/{sha256}");
+    assert!(!filed_in_fraud, "fraud's auditors read rita's global query");
+}
+
+/// Asking "may this caller pull unverified files?" on the way to a download is a
+/// question, not a refusal: a deployer asking for a version that does not exist
+/// gets a 404 recorded as an error, while a real refusal is still a denial.
+async fn a_question_asked_on_the_way_does_not_turn_a_miss_into_a_denial(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    app.put_file(&ns, &model, v, "m.bin", b"weights".to_vec(), None)
+        .await;
+    let deployer = app.member_token("dora", &ns, "deployer").await;
+    let get = |path: String| app.anon(Method::GET, &path).bearer_auth(&deployer).send();
+
+    let missing = get(format!("/v1/models/{ns}/{model}/versions/99/files/m.bin"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let unverified = get(format!("/v1/models/{ns}/{model}/versions/{v}/files/m.bin"))
+        .await
+        .unwrap();
+    assert_eq!(unverified.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(unverified).await, "version_not_verified");
+    let upload = app
+        .anon(
+            Method::PUT,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/files/x.bin"),
+        )
+        .bearer_auth(&deployer)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::FORBIDDEN);
+
+    let mine = events(&app, "principal=dora").await;
+    let by_resource = |suffix: &str, method: &str| {
+        mine.iter()
+            .find(|e| {
+                e["resource"].as_str().unwrap().ends_with(suffix)
+                    && e["action"].as_str().unwrap().starts_with(method)
+            })
+            .unwrap_or_else(|| panic!("no event for {method} {suffix}"))
+            .clone()
+    };
+    let miss = by_resource("versions/99/files/m.bin", "GET");
+    assert_eq!(
+        (miss["status"].as_i64(), miss["outcome"].as_str()),
+        (Some(404), Some("error"))
+    );
+    let refused = by_resource("files/x.bin", "PUT");
+    assert_eq!(
+        (refused["status"].as_i64(), refused["outcome"].as_str()),
+        (Some(403), Some("denied"))
+    );
+    assert_eq!(refused["namespace"], ns.as_str());
 }

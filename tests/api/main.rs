@@ -12,5 +12,6 @@ mod lineage;
 mod openapi;
 mod roundtrip;
 mod signing;
+mod store;
 mod uploads;
 mod versions;

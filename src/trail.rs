@@ -1,4 +1,10 @@
-//! A request's audit trail: what the request has told the log about itself.
+//! A request's audit trail: what the request has told the access log about
+//! itself so far.
+//!
+//! Dependency rule: a small module below `auth` and `audit`: the HTTP layer opens
+//! a trail per `/v1` request, the principal carries it, permits carry it into
+//! domain writes (as the store's `Pending` event), and `audit` composes the
+//! events of answers from it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,94 @@
+//! The layering rules of `src/lib.rs`, checked on the source itself: the HTTP
+//! layer never reaches the store, the store depends on nothing above it, and the
+//! top-level modules form no cycle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Top-level module → the top-level modules its files name as `crate::…`.
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(&src).unwrap();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            let module = first.trim_end_matches(".rs").to_owned();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let deps = graph.entry(module.clone()).or_default();
+            for (i, _) in text.match_indices("crate::") {
+                let name: String = text[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != module {
+                    deps.insert(name);
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_http_layer_never_reaches_the_store() {
+    let graph = dependencies();
+    assert!(
+        !graph["http"].contains("store"),
+        "src/http imports from store; call a domain service instead"
+    );
+}
+
+#[test]
+fn the_store_depends_only_on_the_leaves() {
+    let graph = dependencies();
+    let allowed: BTreeSet<String> = ["error", "kinds", "names"].map(String::from).into();
+    let extra: Vec<_> = graph["store"].difference(&allowed).collect();
+    assert!(extra.is_empty(), "store depends on {extra:?}");
+}
+
+#[test]
+fn no_two_modules_depend_on_each_other_even_indirectly() {
+    let graph = dependencies();
+    // Depth-first search for a back edge.
+    fn visit<'a>(
+        m: &'a str,
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if done.contains(m) {
+            return;
+        }
+        if let Some(at) = path.iter().position(|p| *p == m) {
+            panic!("module cycle: {} -> {m}", path[at..].join(" -> "));
+        }
+        path.push(m);
+        for d in graph.get(m).into_iter().flatten() {
+            visit(d, graph, path, done);
+        }
+        path.pop();
+        done.insert(m);
+    }
+    let mut done = BTreeSet::new();
+    for m in graph.keys() {
+        visit(m, &graph, &mut Vec::new(), &mut done);
+    }
+}
