@@ -6,13 +6,6 @@
 //! per value, used in JSON and in SQL alike (the store binds and reads these types
 //! directly, so no string form of them travels between the layers).
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::{Database, Decode, Encode, Type};
-
 use crate::names::{InvalidValue, Namespace};
 
 /// Declares an enum stored and sent as one fixed string per value.
@@ -45,56 +38,7 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl<DB: Database> Type<DB> for $ty
-        where
-            str: Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <str as Type<DB>>::type_info()
-            }
-
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <str as Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'q, DB: Database> Encode<'q, DB> for $ty
-        where
-            &'static str: Encode<'q, DB>,
-        {
-            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                <&'static str as Encode<'q, DB>>::encode(self.as_str(), buf)
-            }
-        }
-
-        impl<'r, DB: Database> Decode<'r, DB> for $ty
-        where
-            &'r str: Decode<'r, DB>,
-        {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let s = <&'r str as Decode<'r, DB>>::decode(value)?;
-                Ok(Self::parse(s)?)
-            }
-        }
+        crate::names::text_value!($ty, as_str);
     };
 }
 
@@ -256,24 +200,7 @@ impl BindingScope {
     }
 }
 
-impl fmt::Display for BindingScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for BindingScope {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for BindingScope {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+crate::names::text_value!(BindingScope, as_str);
 
 #[cfg(test)]
 mod tests {
@@ -309,37 +236,6 @@ mod tests {
         assert_eq!(Outcome::of(404, true), Outcome::Denied);
         assert_eq!(Outcome::of(404, false), Outcome::Error);
         assert_eq!(Outcome::of(401, false), Outcome::Denied);
-    }
-}
-
-impl<DB: Database> Type<DB> for BindingScope
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'q, DB: Database> Encode<'q, DB> for BindingScope
-where
-    String: Encode<'q, DB>,
-{
-    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <String as Encode<'q, DB>>::encode(self.as_str().to_owned(), buf)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for BindingScope
-where
-    &'r str: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Self::parse(<&'r str as Decode<'r, DB>>::decode(value)?)?)
     }
 }
 

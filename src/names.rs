@@ -58,24 +58,6 @@ macro_rules! name_type {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
     };
 }
 
@@ -176,18 +158,6 @@ impl FilePath {
     }
 }
 
-impl fmt::Display for FilePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for FilePath {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
 /// A SHA-256 digest, held as its lowercase hex text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sha256([u8; 32]);
@@ -212,25 +182,6 @@ impl Sha256 {
 
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl Serialize for Sha256 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for Sha256 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -299,25 +250,6 @@ impl PrincipalName {
     }
 }
 
-impl fmt::Display for PrincipalName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for PrincipalName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PrincipalName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
 /// Lower-case hex of exactly `N` bytes' worth of digits, folded from any case.
 fn hex_id(s: &str, digits: &[usize]) -> Option<String> {
     (digits.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit()))
@@ -343,24 +275,6 @@ macro_rules! hex_type {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
     };
 }
 
@@ -435,53 +349,78 @@ pub type KeyName = Text<200, 1>;
 /// A public key as uploaded (SPKI PEM text).
 pub type PublicKeyText = Text<4096, 1>;
 
-/// Stores a text value as its string and checks it again when it is read back, so
-/// a row that breaks the rule fails loudly instead of flowing on unchecked.
-macro_rules! sql_text {
-    ($ty:ty, $text:expr, $parse:expr) => {
-        impl<DB: Database> Type<DB> for $ty
+/// The traits of a value that is written as text (in JSON, in SQL, in messages)
+/// by the method `$text` and read back by `parse`, which checks it again: a stored
+/// or sent value that breaks its rule fails loudly instead of flowing on.
+macro_rules! text_value {
+    ($ty:ty, $text:ident) => {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(AsRef::<str>::as_ref(&self.$text()))
+            }
+        }
+
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(AsRef::<str>::as_ref(&self.$text()))
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                Self::parse(&s).map_err(::serde::de::Error::custom)
+            }
+        }
+
+        impl<DB: ::sqlx::Database> ::sqlx::Type<DB> for $ty
         where
-            str: Type<DB>,
+            str: ::sqlx::Type<DB>,
         {
             fn type_info() -> DB::TypeInfo {
-                <str as Type<DB>>::type_info()
+                <str as ::sqlx::Type<DB>>::type_info()
             }
 
             fn compatible(ty: &DB::TypeInfo) -> bool {
-                <str as Type<DB>>::compatible(ty)
+                <str as ::sqlx::Type<DB>>::compatible(ty)
             }
         }
 
-        impl<'q, DB: Database> Encode<'q, DB> for $ty
+        impl<'q, DB: ::sqlx::Database> ::sqlx::Encode<'q, DB> for $ty
         where
-            String: Encode<'q, DB>,
+            String: ::sqlx::Encode<'q, DB>,
         {
-            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                let text: fn(&$ty) -> String = $text;
-                <String as Encode<'q, DB>>::encode(text(self), buf)
+            fn encode_by_ref(
+                &self,
+                buf: &mut DB::ArgumentBuffer,
+            ) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                let text = AsRef::<str>::as_ref(&self.$text()).to_owned();
+                <String as ::sqlx::Encode<'q, DB>>::encode(text, buf)
             }
         }
 
-        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        impl<'r, DB: ::sqlx::Database> ::sqlx::Decode<'r, DB> for $ty
         where
-            &'r str: Decode<'r, DB>,
+            &'r str: ::sqlx::Decode<'r, DB>,
         {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let parse: fn(&str) -> Result<$ty, InvalidValue> = $parse;
-                Ok(parse(<&'r str as Decode<'r, DB>>::decode(value)?)?)
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, ::sqlx::error::BoxDynError> {
+                Ok(Self::parse(<&'r str as ::sqlx::Decode<'r, DB>>::decode(
+                    value,
+                )?)?)
             }
         }
     };
 }
+pub(crate) use text_value;
 
-sql_text!(Namespace, |v| v.0.clone(), Namespace::parse);
-sql_text!(ModelName, |v| v.0.clone(), ModelName::parse);
-sql_text!(AliasName, |v| v.0.clone(), AliasName::parse);
-sql_text!(PrincipalName, |v| v.0.clone(), PrincipalName::parse);
-sql_text!(FilePath, |v| v.0.clone(), FilePath::parse);
-sql_text!(KeyId, |v| v.0.clone(), KeyId::parse);
-sql_text!(CommitId, |v| v.0.clone(), CommitId::parse);
-sql_text!(Sha256, Sha256::to_hex, Sha256::parse);
+text_value!(Namespace, as_str);
+text_value!(ModelName, as_str);
+text_value!(AliasName, as_str);
+text_value!(PrincipalName, as_str);
+text_value!(FilePath, as_str);
+text_value!(KeyId, as_str);
+text_value!(CommitId, as_str);
+text_value!(Sha256, to_hex);
 
 impl<DB: Database> Type<DB> for VersionNumber
 where
