@@ -39,6 +39,10 @@ pub enum Error {
     VersionNotVerified,
     #[error("only a sealed version can be signed")]
     VersionNotSealed,
+    /// Key material that is well-formed but cannot be trusted (small order,
+    /// non-canonical encoding).
+    #[error("{0}")]
+    WeakKey(String),
     #[error("the file is named .safetensors but its header is not a valid safetensors header")]
     InvalidSafetensors,
     /// A signature that does not count; the code says why.

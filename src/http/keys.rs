@@ -15,7 +15,7 @@ use crate::auth::{Global, Manage, Principal, Read, authorize_global, authorize_s
 use crate::error::Error;
 use crate::kinds::{BindingScope, RevocationReason};
 use crate::names::{KeyId, KeyName, PublicKeyText, Reason};
-use crate::trust::{KeyRecord, LostVerification};
+use crate::trust::{LostVerification, ShownKey};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,8 @@ pub struct RegisterKey {
 /// Public data of a key.
 #[derive(Serialize, ToSchema)]
 pub struct KeyView {
-    /// Lowercase hex SHA-256 of the SPKI PEM text (LF line ends).
+    /// Lowercase hex SHA-256 of the key's canonical SPKI PEM (the key hint of
+    /// OpenSSF Model Signing): the same for every text of the same key.
     pub keyid: String,
     pub name: String,
     /// Always `ed25519`.
@@ -43,24 +44,26 @@ pub struct KeyView {
     pub namespaces: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-    pub created_by: String,
+    /// Who registered it: shown to those who manage a namespace of its scope.
+    pub created_by: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
     /// `compromised` or `retired`.
     pub revocation_reason: Option<String>,
     pub revocation_note: Option<String>,
 }
 
-impl From<KeyRecord> for KeyView {
-    fn from(k: KeyRecord) -> Self {
+impl From<ShownKey> for KeyView {
+    fn from(shown: ShownKey) -> Self {
+        let k = shown.key;
         Self {
             keyid: k.keyid.to_string(),
             name: k.name,
             algorithm: k.algorithm.to_string(),
             public_key: k.public_key,
-            namespaces: k.namespaces.0.iter().map(ToString::to_string).collect(),
+            namespaces: shown.namespaces.iter().map(ToString::to_string).collect(),
             expires_at: k.expires_at,
             created_at: k.created_at,
-            created_by: k.created_by.to_string(),
+            created_by: shown.created_by.map(|p| p.to_string()),
             revoked_at: k.revoked_at,
             revocation_reason: k.revocation_reason.map(|r| r.to_string()),
             revocation_note: k.revocation_note,
@@ -74,7 +77,7 @@ pub struct KeyList {
     pub next_cursor: Option<String>,
 }
 
-list_of!(KeyList, KeyRecord, KeyView::from);
+list_of!(KeyList, ShownKey, KeyView::from);
 
 /// Registers a trusted public key (admin; maintainers for their own namespaces).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = RegisterKey,
@@ -97,7 +100,8 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(k.into())))
 }
 
-/// Registered keys (public data only).
+/// Registered keys: those scoped to `*` or to a namespace the caller can read,
+/// showing only those namespaces.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", params(PageQuery),
     responses((status = 200, body = KeyList)))]
 pub async fn list(
@@ -106,10 +110,10 @@ pub async fn list(
     Paging(_no_filter, page): Paging,
 ) -> Result<Json<KeyList>, ApiError> {
     authorize_global::<Read>(&p, Global::Public)?;
-    Ok(Json(st.trust.keys(&page).await?.into()))
+    Ok(Json(st.trust.keys(&p, &page).await?.into()))
 }
 
-/// One key.
+/// One key, if it is scoped to `*` or to a namespace the caller can read.
 #[utoipa::path(get, path = "/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),
     responses((status = 200, body = KeyView), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -119,7 +123,7 @@ pub async fn get(
 ) -> Result<Json<KeyView>, ApiError> {
     authorize_global::<Read>(&p, Global::Public)?;
     let keyid = KeyId::parse(&keyid).map_err(Error::from)?;
-    Ok(Json(st.trust.key(&keyid).await?.into()))
+    Ok(Json(st.trust.key(&p, &keyid).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -170,8 +174,8 @@ pub async fn revoke(
     Ok(Json(revoked.into()))
 }
 
-impl From<(KeyRecord, Vec<LostVerification>)> for Revoked {
-    fn from((key, lost): (KeyRecord, Vec<LostVerification>)) -> Self {
+impl From<(ShownKey, Vec<LostVerification>)> for Revoked {
+    fn from((key, lost): (ShownKey, Vec<LostVerification>)) -> Self {
         Self {
             key: key.into(),
             versions_lost_verification: lost

@@ -79,12 +79,19 @@ impl Rejection {
 #[derive(Debug, Clone)]
 pub struct VerifiedSignature {
     keyid: KeyId,
+    material: KeyId,
     key_name: String,
 }
 
 impl VerifiedSignature {
     pub fn keyid(&self) -> &KeyId {
         &self.keyid
+    }
+
+    /// The identity of the key material that made it: two registrations of one
+    /// key are one signer.
+    pub fn material(&self) -> &KeyId {
+        &self.material
     }
 
     pub fn key_name(&self) -> &str {
@@ -137,6 +144,7 @@ pub fn verify(
                     }
                     return Ok(VerifiedSignature {
                         keyid: key.keyid.clone(),
+                        material: key.material.clone(),
                         key_name: key.name.clone(),
                     });
                 }

@@ -13,6 +13,9 @@ use crate::store::{Pending, VersionRecord};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRecord {
     pub keyid: KeyId,
+    /// The identity of the key material (None for keys registered before it
+    /// was recorded; their material is derived from `public_key`).
+    pub material: Option<KeyId>,
     pub name: String,
     pub algorithm: Algorithm,
     pub public_key: String,
@@ -37,6 +40,7 @@ pub struct SignatureRecord {
 
 #[async_trait]
 pub trait Keys: Send + Sync {
+    /// Registers a key; `Conflict` when its keyid or its material is registered.
     async fn create_key(&self, key: &KeyRecord, audit: &Pending) -> Result<()>;
     async fn get_key(&self, keyid: &KeyId) -> Result<KeyRecord>;
     /// Keys ordered by keyid, after `after`.

@@ -158,6 +158,11 @@ mod tests {
             "74021c7509ff623e2fdddb78a0ed2ea185cfa5ff3ad416607fd010ef8bc2db80838e6669f7b056ef95a11a4d7504b42e",
         ),
         (
+            "postgres",
+            6,
+            "ecea58fcd21ed4d6e365e2074efd3d08e324b3db2f3f459b8cc4e391c4a4d2d9240904def07c7cd902db2c5d263c2b2d",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -181,6 +186,11 @@ mod tests {
             "sqlite",
             5,
             "187ce39e0ce6cb936df3a9d265d4b46c24a5867ab5d319b50f8b0e25e7d0fee4af4540b59592f60efe9a46e5fc0088b0",
+        ),
+        (
+            "sqlite",
+            6,
+            "eafd12b89ae6b81f1b567dad7ef4dc18c31d572e78980d49636ca7e3a95053de31c4143ea39deb8a3435e831295f3d56",
         ),
     ];
 

@@ -3,13 +3,53 @@
 use chrono::{DateTime, Utc};
 
 use super::Trust;
-use crate::auth::{Manage, Principal, ScopePermit, authorize_scope};
+use crate::auth::{Global, Manage, Principal, Read, ScopePermit, authorize_scope};
 use crate::error::{Error, Result};
 use crate::kinds::{Algorithm, BindingScope, RevocationReason};
-use crate::names::{AliasName, KeyId, KeyName, Reason};
+use crate::names::{AliasName, KeyId, KeyName, PrincipalName, Reason};
 use crate::page::{Page, Paged};
-use crate::signing::keys::{canonical_pem, keyid, parse_public_key};
+use crate::signing::keys::{KeyError, PublicKey, parse_public_key};
 use crate::store::{KeyRecord, VersionRecord};
+
+/// A key as one principal may see it: only the namespaces of its scope that the
+/// principal can read (and `*`), and who registered it only for those who manage
+/// one of those namespaces.
+#[derive(Debug, Clone)]
+pub struct ShownKey {
+    pub key: KeyRecord,
+    pub namespaces: Vec<BindingScope>,
+    pub created_by: Option<PrincipalName>,
+}
+
+impl ShownKey {
+    /// `None` when the principal may see nothing of the key: it is scoped only to
+    /// namespaces the principal cannot read.
+    fn of(p: &Principal, key: KeyRecord) -> Option<Self> {
+        let namespaces: Vec<BindingScope> = key
+            .namespaces
+            .0
+            .iter()
+            .filter(|scope| match scope {
+                BindingScope::Global => true,
+                BindingScope::Namespace(ns) => p.may::<Read>(ns),
+            })
+            .cloned()
+            .collect();
+        if namespaces.is_empty() {
+            return None;
+        }
+        let manages = key.namespaces.0.iter().any(|scope| match scope {
+            BindingScope::Global => p.may_globally::<Manage>(Global::All),
+            BindingScope::Namespace(ns) => p.may::<Manage>(ns),
+        });
+        let created_by = manages.then(|| key.created_by.clone());
+        Some(Self {
+            key,
+            namespaces,
+            created_by,
+        })
+    }
+}
 
 /// A version that a revocation left without enough valid signatures, and the
 /// aliases that now point at it.
@@ -29,24 +69,24 @@ impl Trust {
         name: KeyName,
         pem: &str,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<KeyRecord> {
+    ) -> Result<ShownKey> {
         let first = permits
             .first()
             .ok_or_else(|| Error::invalid("namespaces must name at least one namespace, or *"))?;
-        let canonical = canonical_pem(pem);
-        if parse_public_key(&canonical).is_none() {
-            return Err(Error::invalid(
-                "public_key must be an Ed25519 public key in SPKI PEM (BEGIN PUBLIC KEY)",
-            ));
-        }
+        let key = parse_public_key(pem).map_err(|e| match e {
+            KeyError::Unreadable => Error::invalid(e.to_string()),
+            KeyError::SmallOrder | KeyError::NonCanonical => Error::WeakKey(e.to_string()),
+        })?;
+        self.refuse_known(&key).await?;
         let mut namespaces: Vec<BindingScope> = permits.iter().map(|p| p.scope().clone()).collect();
         namespaces.sort();
         namespaces.dedup();
         let k = KeyRecord {
-            keyid: keyid(&canonical),
+            keyid: key.id.clone(),
+            material: Some(key.id),
             name: name.into_string(),
             algorithm: Algorithm::Ed25519,
-            public_key: canonical,
+            public_key: key.pem,
             namespaces: sqlx::types::Json(namespaces),
             expires_at,
             created_at: Utc::now(),
@@ -56,17 +96,54 @@ impl Trust {
             revocation_note: None,
         };
         self.keys.create_key(&k, &first.pending()).await?;
-        Ok(k)
+        // Its registrant manages every namespace of its scope: it sees it whole.
+        Ok(ShownKey {
+            namespaces: k.namespaces.0.clone(),
+            created_by: Some(k.created_by.clone()),
+            key: k,
+        })
     }
 
-    /// Registered keys (public data).
-    pub async fn keys(&self, page: &Page) -> Result<Paged<KeyRecord>> {
-        let items = self.keys.list_keys(page.after_text(), page.limit()).await?;
-        Ok(Paged::new(items, page, |k| k.keyid.to_string()))
+    /// Refuses key material that is registered already, under whatever text or
+    /// keyid, revoked or not; a key revoked as compromised never returns.
+    async fn refuse_known(&self, key: &PublicKey) -> Result<()> {
+        let rows = self.keys.all_keys().await?;
+        let known = rows.iter().find(|k| {
+            k.material.as_ref() == Some(&key.id)
+                || parse_public_key(&k.public_key).is_ok_and(|p| p.id == key.id)
+        });
+        match known {
+            None => Ok(()),
+            Some(k) if k.revocation_reason == Some(RevocationReason::Compromised) => {
+                Err(Error::Conflict(format!(
+                    "this key was revoked as compromised (keyid {}); it cannot be registered again",
+                    k.keyid
+                )))
+            }
+            Some(k) => Err(Error::Conflict(format!(
+                "this key is already registered (keyid {})",
+                k.keyid
+            ))),
+        }
     }
 
-    pub async fn key(&self, keyid: &KeyId) -> Result<KeyRecord> {
-        self.keys.get_key(keyid).await
+    /// Registered keys, as far as the principal may see them.
+    pub async fn keys(&self, p: &Principal, page: &Page) -> Result<Paged<ShownKey>> {
+        let rows = self.keys.list_keys(page.after_text(), page.limit()).await?;
+        let paged = Paged::new(rows, page, |k| k.keyid.to_string());
+        Ok(Paged {
+            items: paged
+                .items
+                .into_iter()
+                .filter_map(|k| ShownKey::of(p, k))
+                .collect(),
+            next_cursor: paged.next_cursor,
+        })
+    }
+
+    /// One key, if the principal may see it (otherwise `NotFound`).
+    pub async fn key(&self, p: &Principal, keyid: &KeyId) -> Result<ShownKey> {
+        ShownKey::of(p, self.keys.get_key(keyid).await?).ok_or(Error::NotFound)
     }
 
     /// Revokes a key and reports the versions that lost verification because of
@@ -80,8 +157,8 @@ impl Trust {
         keyid: &KeyId,
         reason: RevocationReason,
         note: Reason,
-    ) -> Result<(KeyRecord, Vec<LostVerification>)> {
-        let key = self.keys.get_key(keyid).await?;
+    ) -> Result<(ShownKey, Vec<LostVerification>)> {
+        let key = self.key(p, keyid).await?.key;
         let permit = key
             .namespaces
             .0
@@ -108,6 +185,6 @@ impl Trust {
                 });
             }
         }
-        Ok((self.keys.get_key(keyid).await?, lost))
+        Ok((self.key(p, keyid).await?, lost))
     }
 }

@@ -1,15 +1,15 @@
 //! What a version's signatures are worth now: each stored signature re-verified
 //! against the keys, revocations and expiries as they are at this moment.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::policy::NamespacePolicy;
-use crate::kinds::RefusalReason;
+use crate::kinds::{RefusalReason, RevocationReason};
 use crate::names::KeyId;
 use crate::registry::resources;
-use crate::signing::keys::{TrustedKey, parse_public_key};
+use crate::signing::keys::{PublicKey, TrustedKey, parse_public_key};
 use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
 use crate::store::{FileRecord, KeyRecord, SignatureRecord, VersionRecord};
 
@@ -65,11 +65,12 @@ impl Verification {
         }
     }
 
-    /// Distinct keys whose signatures count now.
+    /// Distinct keys whose signatures count now, by key material: a key
+    /// registered twice (before registrations were refused) still counts once.
     pub fn verified_keys(&self) -> BTreeSet<&KeyId> {
         self.signatures
             .iter()
-            .filter_map(|s| s.outcome.as_ref().ok().map(VerifiedSignature::keyid))
+            .filter_map(|s| s.outcome.as_ref().ok().map(VerifiedSignature::material))
             .collect()
     }
 
@@ -105,23 +106,38 @@ impl Verification {
 }
 
 /// Converts stored key rows into verifier keys. A row that no longer parses is
-/// skipped: it can only fail to verify.
+/// skipped: it can only fail to verify. Revocation follows the key material, not
+/// the row: when one registration of a key is revoked as compromised, every
+/// registration of the same key is.
 pub fn trusted_keys(rows: Vec<KeyRecord>) -> Vec<TrustedKey> {
-    rows.into_iter()
-        .filter_map(|k| {
-            let key = parse_public_key(&k.public_key)?;
-            let revoked = match (k.revocation_reason, k.revoked_at) {
-                (Some(r), Some(at)) => Some((r, at)),
+    let parsed: Vec<(KeyRecord, PublicKey)> = rows
+        .into_iter()
+        .filter_map(|k| parse_public_key(&k.public_key).ok().map(|p| (k, p)))
+        .collect();
+    let compromised: BTreeMap<&KeyId, DateTime<Utc>> = parsed
+        .iter()
+        .filter_map(|(k, p)| match (k.revocation_reason, k.revoked_at) {
+            (Some(RevocationReason::Compromised), Some(at)) => Some((&p.id, at)),
+            _ => None,
+        })
+        .collect();
+    parsed
+        .iter()
+        .map(|(k, p)| {
+            let revoked = match (compromised.get(&p.id), k.revocation_reason, k.revoked_at) {
+                (Some(at), _, _) => Some((RevocationReason::Compromised, *at)),
+                (None, Some(r), Some(at)) => Some((r, at)),
                 _ => None,
             };
-            Some(TrustedKey {
-                keyid: k.keyid,
-                name: k.name,
-                key,
-                namespaces: k.namespaces.0,
+            TrustedKey {
+                keyid: k.keyid.clone(),
+                material: p.id.clone(),
+                name: k.name.clone(),
+                key: p.key,
+                namespaces: k.namespaces.0.clone(),
                 expires_at: k.expires_at,
                 revoked,
-            })
+            }
         })
         .collect()
 }

@@ -455,13 +455,20 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
         ("GET", "/v1/keys", Rule::Anyone(200), |f, a| {
             Box::pin(async move { f.call(a, Method::GET, "/v1/keys") })
         }),
-        ("GET", "/v1/keys/{keyid}", Rule::Anyone(200), |f, a| {
-            Box::pin(async move { f.call(a, Method::GET, &format!("/v1/keys/{}", f.signer.keyid)) })
-        }),
+        (
+            "GET",
+            "/v1/keys/{keyid}",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(
+                    async move { f.call(a, Method::GET, &format!("/v1/keys/{}", f.signer.keyid)) },
+                )
+            },
+        ),
         (
             "POST",
             "/v1/keys/{keyid}/revoke",
-            Rule::Public(200, MANAGERS),
+            Rule::Roles(200, MANAGERS),
             |f, a| {
                 Box::pin(async move {
                     let k = f.fresh_key().await;

@@ -464,6 +464,15 @@ impl Signer {
         Self { key, pem, keyid }
     }
 
+    /// The same key, naming `keyid` as its hint in the envelopes it makes.
+    pub fn hinting(&self, keyid: &str) -> Self {
+        Self {
+            key: self.key.clone(),
+            pem: self.pem.clone(),
+            keyid: keyid.to_owned(),
+        }
+    }
+
     /// Registers this key for `namespaces` as the admin; returns the answer.
     pub async fn register(&self, app: &TestApp, name: &str, namespaces: &[&str]) -> Response {
         app.req(Method::POST, "/v1/keys")

@@ -13,5 +13,6 @@ mod openapi;
 mod roundtrip;
 mod signing;
 mod store;
+mod trust;
 mod uploads;
 mod versions;

@@ -14,8 +14,8 @@ use crate::store::{KeyRecord, Keys, Pending, SignatureRecord, VersionRecord, map
 
 macro_rules! key_select {
     () => {
-        "SELECT keyid, name, algorithm, public_key, namespaces, expires_at, created_at, \
-         created_by, revoked_at, revocation_reason, revocation_note FROM keys"
+        "SELECT keyid, material, name, algorithm, public_key, namespaces, expires_at, \
+         created_at, created_by, revoked_at, revocation_reason, revocation_note FROM keys"
     };
 }
 
@@ -25,7 +25,7 @@ impl Keys for Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO keys (keyid, name, algorithm, public_key, namespaces, expires_at, \
-             created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_at, created_by, material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&k.keyid)
         .bind(&k.name)
@@ -35,6 +35,7 @@ impl Keys for Store {
         .bind(k.expires_at)
         .bind(k.created_at)
         .bind(&k.created_by)
+        .bind(&k.material)
         .execute(&mut *tx)
         .await
         .map_err(|e| map_constraint(e, "this key is already registered"))?;

@@ -1,0 +1,319 @@
+//! Trust hardening: a key is its key material, whatever text it arrives in; weak
+//! keys are refused.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Signer, TestApp, error_code, full_lineage, sha256_hex};
+
+crate::on_both_backends!(
+    a_key_is_its_material_whatever_its_wrapping,
+    a_key_revoked_as_compromised_never_returns,
+    one_key_registered_twice_counts_once_and_falls_with_its_twin,
+    weak_and_non_canonical_ed25519_keys_are_refused,
+    key_listings_show_only_what_the_caller_can_read,
+);
+
+/// `pem`'s base64 re-wrapped at `width` columns, with CRLF line ends, a header
+/// line and text around it: the same key, other bytes.
+fn rewrapped(pem: &str, width: usize) -> String {
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "ci signing key\r\n-----BEGIN PUBLIC KEY-----\r\nComment: rotated 2026\r\n{}\r\n-----END PUBLIC KEY-----\r\n\r\n",
+        lines.join("\r\n")
+    )
+}
+
+async fn register(app: &TestApp, name: &str, pem: &str) -> reqwest::Response {
+    app.req(Method::POST, "/v1/keys")
+        .json(&json!({"name": name, "public_key": pem, "namespaces": ["fraud"]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_key_is_its_material_whatever_its_wrapping(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    let signer = Signer::generate();
+    // Registered in an unusual wrapping, the key gets the id of its canonical
+    // SPKI PEM: the key hint OpenSSF Model Signing computes for it.
+    let r = register(&app, "ci", &rewrapped(&signer.pem, 40)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let key: Value = r.json().await.unwrap();
+    assert_eq!(key["keyid"], sha256_hex(signer.pem.as_bytes()));
+    assert_eq!(key["public_key"], signer.pem);
+
+    for text in [
+        signer.pem.clone(),
+        rewrapped(&signer.pem, 64),
+        rewrapped(&signer.pem, 76),
+    ] {
+        let again = register(&app, "ci-again", &text).await;
+        assert_eq!(again.status(), StatusCode::CONFLICT, "{text:?}");
+        assert_eq!(error_code(again).await, "conflict");
+    }
+    let keys: Value = app
+        .req(Method::GET, "/v1/keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1);
+}
+
+async fn a_key_revoked_as_compromised_never_returns(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_model("fraud", "scorer").await;
+    let signer = Signer::generate();
+    assert_eq!(
+        register(&app, "ci", &signer.pem).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .req(Method::POST, &format!("/v1/keys/{}/revoke", signer.keyid))
+        .json(&json!({"reason": "compromised"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let back = register(&app, "ci-rotated", &rewrapped(&signer.pem, 48)).await;
+    assert_eq!(back.status(), StatusCode::CONFLICT);
+    let body: Value = back.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("compromised"),
+        "{body}"
+    );
+    // And the key still signs nothing.
+    let (v, st) = app
+        .sealed_version("fraud", "scorer", full_lineage(), &[("m.bin", b"w")])
+        .await;
+    let r = app.sign("fraud", "scorer", v, &signer.envelope(&st)).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(r).await, "key_revoked");
+}
+
+/// A key registered twice before registrations were refused (here: a row as an
+/// older Signet wrote it, keyed by the hash of other text) is one signer: its two
+/// signatures do not satisfy `min_signatures: 2`, and compromising one
+/// registration compromises the other.
+async fn one_key_registered_twice_counts_once_and_falls_with_its_twin(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_model("fraud", "scorer").await;
+    let signer = Signer::generate();
+    assert_eq!(
+        register(&app, "ci", &signer.pem).await.status(),
+        StatusCode::CREATED
+    );
+    let legacy_text = rewrapped(&signer.pem, 32).replace("\r\n", "\n");
+    let legacy_id = sha256_hex(legacy_text.as_bytes());
+    app.sql(&format!(
+        "INSERT INTO keys (keyid, name, algorithm, public_key, namespaces, created_at, created_by) \
+         VALUES ('{legacy_id}', 'ci-legacy', 'ed25519', '{legacy_text}', '[\"fraud\"]', \
+         '2026-01-01T00:00:00Z', 'admin')"
+    ))
+    .await;
+    let r = app
+        .req(Method::PUT, "/v1/namespaces/fraud/policy")
+        .json(&json!({"min_signatures": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let (v, st) = app
+        .sealed_version("fraud", "scorer", full_lineage(), &[("m.bin", b"w")])
+        .await;
+    for hint in [signer.keyid.as_str(), legacy_id.as_str()] {
+        let r = app
+            .sign("fraud", "scorer", v, &signer.hinting(hint).envelope(&st))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "hint {hint}");
+    }
+    let r = app.promote("fraud", "scorer", "staging", v).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["reasons"], json!(["insufficient_signatures"]));
+
+    // Compromising the new registration cancels the legacy one's signature too.
+    app.req(Method::POST, &format!("/v1/keys/{}/revoke", signer.keyid))
+        .json(&json!({"reason": "compromised"}))
+        .send()
+        .await
+        .unwrap();
+    let view: Value = app
+        .get_version("fraud", "scorer", v)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = view["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["key_revoked", "key_revoked"]);
+}
+
+/// SPKI PEM of an Ed25519 "key" with these 32 point bytes.
+fn pem_of(point: [u8; 32]) -> String {
+    use base64::Engine;
+    let mut der = hex::decode("302a300506032b6570032100").unwrap();
+    der.extend_from_slice(&point);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+}
+
+async fn weak_and_non_canonical_ed25519_keys_are_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order_two = [0xffu8; 32];
+    order_two[0] = 0xec;
+    order_two[31] = 0x7f;
+    // y = p + 1 spells the identity's y = 1 another way; y = p + 3 would be a
+    // non-canonical spelling of y = 3 if that is a point: try them all.
+    let mut cases = vec![identity, order_two];
+    for k in 0u8..19 {
+        let mut y = [0xffu8; 32];
+        y[0] = 0xed + k;
+        y[31] = 0x7f;
+        cases.push(y);
+    }
+    let mut refused_weak = 0;
+    for point in cases {
+        let r = register(&app, "weak", &pem_of(point)).await;
+        match r.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(error_code(r).await, "weak_key");
+                refused_weak += 1;
+            }
+            // Not a point on the curve at all: unreadable, also refused.
+            StatusCode::BAD_REQUEST => assert_eq!(error_code(r).await, "invalid_request"),
+            other => panic!("point {} was accepted: {other}", hex::encode(point)),
+        }
+    }
+    assert!(
+        refused_weak >= 3,
+        "only {refused_weak} weak keys recognised"
+    );
+    let keys: Value = app
+        .req(Method::GET, "/v1/keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(keys["items"].as_array().unwrap().is_empty());
+    // Each refusal is in the access log.
+    let log: Value = app
+        .req(Method::GET, "/v1/audit?action=POST%20/v1/keys&limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let logged_422 = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == 422)
+        .count();
+    assert_eq!(logged_422, refused_weak);
+}
+
+async fn key_listings_show_only_what_the_caller_can_read(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    for ns in ["fraud", "search"] {
+        app.create_namespace(ns).await;
+    }
+    let (fraud_only, both, global) = (Signer::generate(), Signer::generate(), Signer::generate());
+    fraud_only.register(&app, "fraud-ci", &["fraud"]).await;
+    both.register(&app, "shared-ci", &["fraud", "search"]).await;
+    global.register(&app, "release", &["*"]).await;
+    let reader = app.member_token("rita", "search", "reader").await;
+    let maintainer = app.member_token("max", "search", "maintainer").await;
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            let v: Value = app
+                .anon(Method::GET, "/v1/keys")
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["items"].as_array().unwrap().clone()
+        }
+    };
+
+    let seen = list(reader.clone()).await;
+    let names: Vec<&str> = seen.iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(seen.len(), 2, "{names:?}");
+    assert!(
+        !names.contains(&"fraud-ci"),
+        "a search reader saw fraud's key"
+    );
+    let shared = seen.iter().find(|k| k["name"] == "shared-ci").unwrap();
+    assert_eq!(
+        shared["namespaces"],
+        json!(["search"]),
+        "fraud leaked through a shared key"
+    );
+    assert!(
+        seen.iter().all(|k| k["created_by"].is_null()),
+        "a reader saw who registered keys"
+    );
+
+    let managed = list(maintainer).await;
+    let shared = managed.iter().find(|k| k["name"] == "shared-ci").unwrap();
+    assert_eq!(shared["created_by"], "admin");
+    let global_key = managed.iter().find(|k| k["name"] == "release").unwrap();
+    assert!(
+        global_key["created_by"].is_null(),
+        "only admins manage `*` keys"
+    );
+
+    // A key the caller cannot see is missing, not forbidden, by id too.
+    let r = app
+        .anon(Method::GET, &format!("/v1/keys/{}", fraud_only.keyid))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .anon(
+            Method::POST,
+            &format!("/v1/keys/{}/revoke", fraud_only.keyid),
+        )
+        .bearer_auth(&reader)
+        .json(&json!({"reason": "compromised"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
