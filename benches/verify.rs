@@ -20,6 +20,7 @@ fn main() {
     let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
     let key = TrustedKey {
         keyid: signet::names::KeyId::parse(&"ab".repeat(32)).unwrap(),
+        material: signet::names::KeyId::parse(&"ab".repeat(32)).unwrap(),
         name: "bench".into(),
         key: sk.verifying_key(),
         namespaces: vec![signet::kinds::BindingScope::parse("fraud").unwrap()],
