@@ -126,6 +126,27 @@ pub struct FilePath(String);
 impl FilePath {
     pub const MAX_LEN: usize = 1024;
 
+    /// Whether every client can write this path to disk, on any common OS: no
+    /// segment ends with a dot, and none is a Windows device name. Checked for
+    /// new files; files stored before the rule stay readable.
+    pub fn check_portable(&self) -> Result<(), Error> {
+        for seg in self.0.split('/') {
+            if seg.ends_with('.') {
+                return Err(Error::invalid(
+                    "file path segments may not end with a dot (Windows drops it)",
+                ));
+            }
+            // Windows reserves these device names in any case, with any extension.
+            let stem = seg.split('.').next().unwrap_or_default();
+            if is_device_name(stem) {
+                return Err(Error::invalid(format!(
+                    "{seg:?} names a device on Windows (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn parse(s: &str) -> Result<Self, Error> {
         if s.is_empty() || s.len() > Self::MAX_LEN {
             return Err(Error::invalid("file path must be 1 to 1024 bytes"));
@@ -146,6 +167,33 @@ impl FilePath {
         Ok(Self(s.to_owned()))
     }
 
+    /// Why this path and `other` cannot both be files of one version, if they
+    /// cannot: every client writes a version to disk, so no file may also be a
+    /// directory, and no two paths may differ only in case anywhere along them
+    /// (on a case-insensitive filesystem they would be the same file, or the same
+    /// directory spelled two ways).
+    pub fn clash(&self, other: &FilePath) -> Option<&'static str> {
+        if self == other {
+            return None;
+        }
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (self.0.split('/').collect(), other.0.split('/').collect());
+        for (x, y) in a.iter().zip(&b) {
+            if x == y {
+                continue;
+            }
+            if x.eq_ignore_ascii_case(y) {
+                return Some(
+                    "the path differs only in case from a file or directory of the version",
+                );
+            }
+            // Diverged for good at a real difference: no clash below it.
+            return None;
+        }
+        // One is a prefix of the other: a file where the other needs a directory.
+        Some("the path clashes with a file or directory of the version")
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -156,6 +204,16 @@ impl FilePath {
     pub fn cmp_components(&self, other: &Self) -> std::cmp::Ordering {
         self.0.split('/').cmp(other.0.split('/'))
     }
+}
+
+/// Windows' reserved device names, which no file may be called on any OS a
+/// version may be pulled to.
+fn is_device_name(stem: &str) -> bool {
+    let upper = stem.to_ascii_uppercase();
+    matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.len() == 4
+            && matches!(upper.as_bytes()[3], b'1'..=b'9'))
 }
 
 /// A SHA-256 digest, held as its lowercase hex text.
@@ -489,6 +547,48 @@ mod tests {
         ] {
             assert!(FilePath::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_no_common_filesystem_can_hold_are_refused() {
+        let portable = |s: &str| FilePath::parse(s).unwrap().check_portable();
+        for bad in [
+            "CON",
+            "con.txt",
+            "a/Nul",
+            "aux.tar.gz",
+            "COM1",
+            "lpt9.bin",
+            "a.",
+            "a./b",
+            "w/x..",
+        ] {
+            assert!(portable(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "CONFIG",
+            "console.txt",
+            "COM10",
+            "com0",
+            "nullable/x",
+            "a.b",
+            "..a",
+        ] {
+            assert!(portable(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn paths_clash_by_case_and_by_file_against_directory() {
+        let p = |s: &str| FilePath::parse(s).unwrap();
+        assert!(p("Model.bin").clash(&p("model.bin")).is_some());
+        assert!(p("Weights/a.bin").clash(&p("weights/b.bin")).is_some());
+        assert!(p("a").clash(&p("a/b")).is_some());
+        assert!(p("a/b/c").clash(&p("a/b")).is_some());
+        assert!(p("a/b").clash(&p("a/c")).is_none());
+        assert!(p("a.txt").clash(&p("a/b")).is_none());
+        assert!(p("x/A").clash(&p("y/a")).is_none());
+        assert!(p("a").clash(&p("a")).is_none());
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        path.check_portable()?;
         let limit = self.max_file_size;
         if declared_len.is_some_and(|n| n > limit) {
             return Err(Error::TooLarge { limit });

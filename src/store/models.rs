@@ -113,7 +113,8 @@ pub trait Models: Send + Sync {
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
     /// Records (or replaces) a file of a draft version. Refuses with `VersionSealed`
     /// when the version was sealed meanwhile, and with `Conflict` when the path
-    /// would be both a file and a directory.
+    /// clashes with another (`FilePath::clash`: a file and a directory at once,
+    /// or two spellings that differ only in case).
     async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()>;
     async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()>;
     /// Seals a draft: freezes its files and records the root digest.

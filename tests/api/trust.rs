@@ -12,6 +12,7 @@ crate::on_both_backends!(
     one_key_registered_twice_counts_once_and_falls_with_its_twin,
     weak_and_non_canonical_ed25519_keys_are_refused,
     key_listings_show_only_what_the_caller_can_read,
+    every_file_of_a_version_can_be_written_to_disk_on_any_os,
 );
 
 /// `pem`'s base64 re-wrapped at `width` columns, with CRLF line ends, a header
@@ -316,4 +317,63 @@ async fn key_listings_show_only_what_the_caller_can_read(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn every_file_of_a_version_can_be_written_to_disk_on_any_os(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    for path in ["Model.bin", "weights/Shard-1.bin"] {
+        let r = app
+            .put_file(&ns, &model, v, path, b"w".to_vec(), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{path}");
+    }
+    let stored = app.stored_objects().await.len();
+    // Another spelling of a file or of a directory on a case-insensitive disk.
+    for path in [
+        "model.bin",
+        "MODEL.BIN",
+        "Weights/shard-2.bin",
+        "weights/shard-1.BIN",
+    ] {
+        let r = app
+            .put_file(&ns, &model, v, path, b"x".to_vec(), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{path}");
+        assert_eq!(error_code(r).await, "conflict");
+    }
+    // Names Windows cannot hold.
+    for path in [
+        "CON",
+        "nul.txt",
+        "weights/com1.bin",
+        "Lpt9",
+        "aux/x.bin",
+        "a.",
+        "dir./x.bin",
+    ] {
+        let r = app
+            .put_file(&ns, &model, v, path, b"x".to_vec(), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(error_code(r).await, "invalid_request");
+    }
+    assert_eq!(
+        app.stored_objects().await.len(),
+        stored,
+        "a refused upload left bytes behind"
+    );
+    let view: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    let paths: Vec<&str> = view["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["Model.bin", "weights/Shard-1.bin"]);
+    // Replacing a file under its own spelling is still allowed.
+    let r = app
+        .put_file(&ns, &model, v, "Model.bin", b"w2".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
 }

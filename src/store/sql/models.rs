@@ -217,24 +217,14 @@ impl Models for Store {
     async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         lock_draft(&mut tx, version_id).await?;
-        // A path cannot be a file and a directory at once: refuse `a/b` when `a`
-        // is a file, and `a` when some `a/...` exists.
-        let prefix = format!("{}/", f.path);
-        let clash: Option<String> = sqlx::query_scalar(
-            "SELECT path FROM files WHERE version_id = $1 AND path <> $2 AND \
-             (substr($2, 1, length(path) + 1) = path || '/' \
-              OR substr(path, 1, $3) = $4) LIMIT 1",
-        )
-        .bind(version_id)
-        .bind(&f.path)
-        .bind(prefix.len() as i32)
-        .bind(&prefix)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if clash.is_some() {
-            return Err(Error::Conflict(
-                "the path clashes with a file or directory of the version".into(),
-            ));
+        // Checked under the version's lock, against the files committed before.
+        let paths: Vec<FilePath> =
+            sqlx::query_scalar("SELECT path FROM files WHERE version_id = $1")
+                .bind(version_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        if let Some(why) = paths.iter().find_map(|p| f.path.clash(p)) {
+            return Err(Error::Conflict(why.into()));
         }
         sqlx::query(
             "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format) \
