@@ -61,6 +61,8 @@ pub async fn bootstrap(store: &dyn Store, configured: Option<&str>) -> Result<Bo
         expires_at: None,
         revoked_at: None,
         last_used_at: None,
+        parent_id: None,
+        revoked_with: None,
     };
     if !store.bootstrap_admin(&token, &secret.hash()).await? {
         return Ok(Bootstrap::Existing);

@@ -104,9 +104,15 @@ impl Access {
 
     /// Mints a token for the principal the permit was granted over (oneself, or
     /// as admin anyone), living `days` (the configured default when None).
+    ///
+    /// A principal minting for itself mints with its own token: the new token is
+    /// bound to it, expires no later than it, and is revoked with it, so a leaked
+    /// token cannot be renewed into one that outlives its revocation. A token an
+    /// admin mints for someone else stands on its own.
     pub async fn mint_token(
         &self,
         permit: &GlobalPermit<ManageTokens>,
+        minter: &Principal,
         description: Description,
         days: Option<u32>,
     ) -> Result<MintedToken> {
@@ -122,14 +128,26 @@ impl Access {
         }
         let secret = Secret::generate();
         let now = Utc::now();
+        let mut expires_at = now + chrono::Duration::days(i64::from(days));
+        let parent = if owner == minter.name() {
+            let parent = self.tokens.get_token(minter.token_id()).await?;
+            if let Some(limit) = parent.expires_at {
+                expires_at = expires_at.min(limit);
+            }
+            Some(parent.id)
+        } else {
+            None
+        };
         let token = TokenRecord {
             id: Uuid::now_v7(),
             principal: owner.clone(),
             description: description.into_string(),
             created_at: now,
-            expires_at: Some(now + chrono::Duration::days(i64::from(days))),
+            expires_at: Some(expires_at),
             revoked_at: None,
             last_used_at: None,
+            parent_id: parent,
+            revoked_with: None,
         };
         self.tokens
             .create_token(&token, &secret.hash(), &permit.pending())
@@ -164,6 +182,12 @@ impl Access {
         let t = self.tokens.get_token(id).await?;
         let permit = authorize_global::<ManageTokens>(p, Global::OwnedBy(&t.principal))
             .map_err(|_| Error::NotFound)?;
+        // The tokens minted from it go with it; the log says which.
+        let cascade = self.tokens.token_descendants(id).await?;
+        if !cascade.is_empty() {
+            let ids: Vec<String> = cascade.iter().map(Uuid::to_string).collect();
+            permit.record("revoked_with_it", ids.into());
+        }
         self.tokens
             .revoke_token(id, Utc::now(), &permit.pending())
             .await

@@ -269,6 +269,14 @@ impl<A: Act> GlobalPermit<A> {
         self.owner.as_ref()
     }
 
+    /// Adds what identifies the action beyond its path to the request's audit
+    /// event (before the write that commits it).
+    pub fn record(&self, key: &str, value: serde_json::Value) {
+        self.trail.note(|c| {
+            c.detail.insert(key.to_owned(), value);
+        });
+    }
+
     /// The audit event a write under this permit commits with.
     pub fn pending(&self) -> Pending {
         self.trail.pending(None)

@@ -59,6 +59,11 @@ pub struct TokenView {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The token it was minted with: it expires no later than that one and is
+    /// revoked with it.
+    pub parent_id: Option<Uuid>,
+    /// When it was revoked because an ancestor was: that ancestor.
+    pub revoked_with: Option<Uuid>,
 }
 
 impl From<TokenRecord> for TokenView {
@@ -71,6 +76,8 @@ impl From<TokenRecord> for TokenView {
             expires_at: t.expires_at,
             revoked_at: t.revoked_at,
             last_used_at: t.last_used_at,
+            parent_id: t.parent_id,
+            revoked_with: t.revoked_with,
         }
     }
 }
@@ -120,7 +127,7 @@ pub async fn create_token(
     let permit = authorize_global::<ManageTokens>(&p, Global::OwnedBy(&req.principal))?;
     let minted = st
         .access
-        .mint_token(&permit, req.description, req.expires_in_days)
+        .mint_token(&permit, &p, req.description, req.expires_in_days)
         .await?;
     Ok((StatusCode::CREATED, Json(minted.into())))
 }

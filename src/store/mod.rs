@@ -163,6 +163,11 @@ mod tests {
             "ecea58fcd21ed4d6e365e2074efd3d08e324b3db2f3f459b8cc4e391c4a4d2d9240904def07c7cd902db2c5d263c2b2d",
         ),
         (
+            "postgres",
+            7,
+            "2240c43176c676c55c27e0cf5f093fedb3edc034afadd3452462327b5fe7822bd72310709099d331445d769541cc57da",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -191,6 +196,11 @@ mod tests {
             "sqlite",
             6,
             "eafd12b89ae6b81f1b567dad7ef4dc18c31d572e78980d49636ca7e3a95053de31c4143ea39deb8a3435e831295f3d56",
+        ),
+        (
+            "sqlite",
+            7,
+            "49230028794814e3cb001d549745211964495b5246362350fa5b3b2b1ab4b4047939c3f94ec49b05b568b568106fbb7b",
         ),
     ];
 

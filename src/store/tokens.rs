@@ -18,6 +18,12 @@ pub struct TokenRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The token this one was minted with, when its owner minted it for itself:
+    /// it expires no later than that one and is revoked with it.
+    pub parent_id: Option<Uuid>,
+    /// The ancestor whose revocation revoked this token (None when it was
+    /// revoked itself, or is not revoked).
+    pub revoked_with: Option<Uuid>,
 }
 
 #[async_trait]
@@ -43,6 +49,10 @@ pub trait Tokens: Send + Sync {
         after: Uuid,
         limit: i64,
     ) -> Result<Vec<TokenRecord>>;
-    /// Marks a token revoked (keeping the first revocation time).
+    /// Tokens minted from this one, directly or through others.
+    async fn token_descendants(&self, id: Uuid) -> Result<Vec<Uuid>>;
+    /// Marks a token revoked (keeping the first revocation time), and with it
+    /// every token minted from it, directly or through others, in one
+    /// transaction; those record which ancestor took them down.
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()>;
 }

@@ -713,6 +713,8 @@ async fn expired_token(app: &TestApp, principal: &str) -> String {
         expires_at: Some(now - chrono::Duration::days(1)),
         revoked_at: None,
         last_used_at: None,
+        parent_id: None,
+        revoked_with: None,
     };
     app.store
         .create_token(&t, &secret.hash(), &Pending::system())

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     weak_and_non_canonical_ed25519_keys_are_refused,
     key_listings_show_only_what_the_caller_can_read,
     every_file_of_a_version_can_be_written_to_disk_on_any_os,
+    a_token_minted_with_a_token_cannot_outlive_it,
 );
 
 /// `pem`'s base64 re-wrapped at `width` columns, with CRLF line ends, a header
@@ -376,4 +377,113 @@ async fn every_file_of_a_version_can_be_written_to_disk_on_any_os(b: Backend) {
         .put_file(&ns, &model, v, "Model.bin", b"w2".to_vec(), None)
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn a_token_minted_with_a_token_cannot_outlive_it(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    let t1 = app.member_token("alice", "fraud", "reader").await;
+    let mint = |with: String, days: u32| {
+        let app = &app;
+        async move {
+            let r = app
+                .anon(Method::POST, "/v1/tokens")
+                .bearer_auth(with)
+                .json(&json!({"principal": "alice", "expires_in_days": days}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let whoami = |token: String| {
+        let app = &app;
+        async move {
+            app.anon(Method::GET, "/v1/whoami")
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let tokens = || async {
+        let v: Value = app
+            .req(Method::GET, "/v1/tokens?principal=alice")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"].as_array().unwrap().clone()
+    };
+    let first = tokens().await[0].clone();
+    let t2 = mint(t1.clone(), 365).await;
+    assert!(
+        t2["expires_at"].as_str().unwrap() <= first["expires_at"].as_str().unwrap(),
+        "a child token outlives its parent: {t2} vs {first}"
+    );
+    let t3 = mint(t2["token"].as_str().unwrap().to_owned(), 30).await;
+    // An admin's token for alice stands on its own.
+    let own = app.mint("alice").await;
+    for t in [
+        &t1,
+        t2["token"].as_str().unwrap(),
+        t3["token"].as_str().unwrap(),
+        &own,
+    ] {
+        assert_eq!(whoami(t.to_owned()).await, StatusCode::OK);
+    }
+
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/v1/tokens/{}", first["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for t in [
+        &t1,
+        t2["token"].as_str().unwrap(),
+        t3["token"].as_str().unwrap(),
+    ] {
+        assert_eq!(whoami(t.to_owned()).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        whoami(own).await,
+        StatusCode::OK,
+        "an independent token fell too"
+    );
+
+    let listed = tokens().await;
+    let by_id = |id: &Value| listed.iter().find(|t| &t["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&t2["id"])["parent_id"], first["id"]);
+    assert_eq!(by_id(&t3["id"])["parent_id"], t2["id"]);
+    for child in [&t2, &t3] {
+        assert_eq!(by_id(&child["id"])["revoked_with"], first["id"]);
+    }
+    assert_eq!(by_id(&first["id"])["revoked_with"], Value::Null);
+    let log: Value = app
+        .req(Method::GET, "/v1/audit?action=DELETE%20/v1/tokens/%7Bid%7D")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let detail: Value = serde_json::from_str(log["items"][0]["detail"].as_str().unwrap()).unwrap();
+    let mut cascaded: Vec<&str> = detail["revoked_with_it"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    cascaded.sort();
+    let mut expected = [t2["id"].as_str().unwrap(), t3["id"].as_str().unwrap()];
+    expected.sort();
+    assert_eq!(cascaded, expected);
 }

@@ -14,7 +14,7 @@ use crate::store::{Pending, TokenRecord, Tokens, map_constraint};
 macro_rules! select {
     () => {
         "SELECT id, principal, description, created_at, expires_at, revoked_at, \
-     last_used_at FROM tokens"
+         last_used_at, parent_id, revoked_with FROM tokens"
     };
 }
 
@@ -24,8 +24,8 @@ async fn insert(
     secret_hash: &[u8],
 ) -> std::result::Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO tokens (id, principal, secret_hash, description, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO tokens (id, principal, secret_hash, description, created_at, expires_at, \
+         parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(t.id)
     .bind(&t.principal)
@@ -33,9 +33,18 @@ async fn insert(
     .bind(&t.description)
     .bind(t.created_at)
     .bind(t.expires_at)
+    .bind(t.parent_id)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// `d(id)`: every token minted from `$1`, directly or through others.
+macro_rules! descendants {
+    () => {
+        "WITH RECURSIVE d(id) AS (SELECT id FROM tokens WHERE parent_id = $1 \
+         UNION SELECT t.id FROM tokens t JOIN d ON t.parent_id = d.id)"
+    };
 }
 
 #[async_trait]
@@ -117,6 +126,15 @@ impl Tokens for Store {
             .await?)
     }
 
+    async fn token_descendants(&self, id: Uuid) -> Result<Vec<Uuid>> {
+        Ok(
+            sqlx::query_scalar(concat!(descendants!(), " SELECT id FROM d ORDER BY id"))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
@@ -124,6 +142,15 @@ impl Tokens for Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(concat!(
+            descendants!(),
+            " UPDATE tokens SET revoked_at = $2, revoked_with = $1 \
+             WHERE id IN (SELECT id FROM d) AND revoked_at IS NULL"
+        ))
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
         commit(tx, audit).await
     }
 }
