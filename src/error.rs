@@ -57,6 +57,11 @@ pub enum Error {
     TooLarge { limit: u64 },
     #[error("the requested range cannot be satisfied")]
     RangeNotSatisfiable { size: u64 },
+    /// Something removed trust (a revocation, a quarantine, a policy) between a
+    /// promotion's judgement and its move; the move did not happen. The domain
+    /// judges again; it never reaches an answer.
+    #[error("trust changed during the promotion")]
+    TrustChanged,
     /// A dependency (database, blob store) cannot answer right now.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),

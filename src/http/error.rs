@@ -99,6 +99,11 @@ impl From<Error> for ApiError {
                 content_range: Some(size),
                 ..Self::new(S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", msg)
             },
+            Error::TrustChanged => Self::new(
+                S::CONFLICT,
+                "conflict",
+                "trust changed while the promotion was judged; try again",
+            ),
             Error::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "dependency unavailable");
                 Self::new(S::SERVICE_UNAVAILABLE, "unavailable", "service unavailable")

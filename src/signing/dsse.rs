@@ -83,8 +83,8 @@ pub struct Malformed(pub &'static str);
 /// Accepts a DSSE envelope, or a Sigstore bundle (v0.3) carrying one in
 /// `dsseEnvelope`.
 pub fn parse(doc: &[u8]) -> Result<CheckedEnvelope, Malformed> {
-    let value: serde_json::Value =
-        serde_json::from_slice(doc).map_err(|_| Malformed("the body is not JSON"))?;
+    let value = super::json::parse_unique(doc)
+        .map_err(|_| Malformed("the body is not JSON with each key once"))?;
     let raw: RawEnvelope = if value.get("dsseEnvelope").is_some() {
         serde_json::from_value::<RawBundle>(value)
             .map_err(|_| Malformed("the bundle's dsseEnvelope is not a DSSE envelope"))?

@@ -6,6 +6,7 @@
 //! code requires one per counted key.
 
 pub mod dsse;
+pub mod json;
 pub mod keys;
 pub mod statement;
 pub mod verify;

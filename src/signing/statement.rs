@@ -69,6 +69,15 @@ pub struct Serialization {
     pub ignore_paths: [&'static str; 0],
 }
 
+/// How Signet's statements say the files were hashed: each file whole, with
+/// SHA-256, no symlinks followed, nothing left out.
+pub const SERIALIZATION: Serialization = Serialization {
+    method: "files",
+    hash_type: "sha256",
+    allow_symlinks: false,
+    ignore_paths: [],
+};
+
 #[derive(Debug, Serialize)]
 pub struct ResourceEntry<'a> {
     pub name: &'a str,
@@ -106,12 +115,7 @@ pub fn build<'a>(
         }],
         predicate_type: PREDICATE_TYPE,
         predicate: Predicate {
-            serialization: Serialization {
-                method: "files",
-                hash_type: "sha256",
-                allow_symlinks: false,
-                ignore_paths: [],
-            },
+            serialization: SERIALIZATION,
             resources: sorted
                 .iter()
                 .map(|r| ResourceEntry {

@@ -163,10 +163,12 @@ pub fn verify(
 /// digest, the resources (names, sizes, digests), registry, model, version and
 /// lineage. Lineage is compared as data (see [`lineage_as_data`]).
 fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
-    let Ok(st) = serde_json::from_slice::<Value>(payload) else {
+    let Ok(st) = super::json::parse_unique(payload) else {
         return false;
     };
     let subject_ok = matches!(st["subject"].as_array(), Some(s) if s.len() == 1
+        && keys_are(&s[0], &["digest", "name"])
+        && keys_are(&s[0]["digest"], &["sha256"])
         && s[0]["name"] == exp.model.as_str()
         && s[0]["digest"]["sha256"] == exp.root.as_str());
     let Some(resources) = st["predicate"]["resources"].as_array() else {
@@ -180,22 +182,41 @@ fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
             else {
                 return false;
             };
-            r["algorithm"] == "sha256"
+            keys_are(r, &["algorithm", "digest", "name", "size"])
+                && r["algorithm"] == "sha256"
                 && seen.insert(name)
                 && exp
                     .resources
                     .get(name)
                     .is_some_and(|(d, s)| d == digest && *s == size)
         });
-    let b = &st["predicate"]["signet"];
-    st["_type"] == STATEMENT_TYPE
+    let p = &st["predicate"];
+    let b = &p["signet"];
+    keys_are(&st, &["_type", "predicate", "predicateType", "subject"])
+        && keys_are(p, &["resources", "serialization", "signet"])
+        && keys_are(b, &["lineage", "model", "registry", "version"])
+        && st["_type"] == STATEMENT_TYPE
         && st["predicateType"] == PREDICATE_TYPE
+        && p["serialization"] == serialization()
         && subject_ok
         && resources_ok
         && b["registry"] == exp.registry
         && b["model"] == exp.model.as_str()
         && b["version"].as_i64() == Some(exp.version)
         && lineage_as_data(&b["lineage"]) == exp.lineage
+}
+
+/// Whether `v` is an object with exactly these keys: nothing in a statement is
+/// ignored.
+fn keys_are(v: &Value, keys: &[&str]) -> bool {
+    v.as_object()
+        .is_some_and(|m| m.len() == keys.len() && keys.iter().all(|k| m.contains_key(*k)))
+}
+
+/// The one serialization Signet signs: files hashed with SHA-256, no symlinks,
+/// nothing ignored.
+fn serialization() -> Value {
+    serde_json::to_value(super::statement::SERIALIZATION).expect("serializes")
 }
 
 /// Lineage as data: key order never matters (JSON objects), and an absent field,

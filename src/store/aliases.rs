@@ -15,7 +15,10 @@ pub struct NewAliasMove<'a> {
     pub version: Option<VersionNumber>,
     pub principal: &'a PrincipalName,
     pub reason: &'a str,
-    pub at: DateTime<Utc>,
+    /// For a promotion: the trust epoch the version was judged at. The move
+    /// happens only if nothing removed trust since (`TrustChanged` otherwise),
+    /// atomically with it.
+    pub judged_at_epoch: Option<i64>,
 }
 
 /// One move of an alias; `version` is None when the alias was deleted.
@@ -34,7 +37,8 @@ pub struct AliasMove {
 pub trait Aliases: Send + Sync {
     /// Points an alias at a version (or removes it with None), recording the move
     /// in the history in the same transaction; returns the previous version.
-    /// Removing an alias that points nowhere is `NotFound`.
+    /// Removing an alias that points nowhere is `NotFound`. The move's time is
+    /// taken inside the transaction, after its locks.
     async fn move_alias(
         &self,
         m: &NewAliasMove<'_>,

@@ -47,16 +47,20 @@ pub trait Keys: Send + Sync {
     async fn list_keys(&self, after: &str, limit: i64) -> Result<Vec<KeyRecord>>;
     /// Every key, for verification.
     async fn all_keys(&self) -> Result<Vec<KeyRecord>>;
-    /// Revokes a key. A retired key can still be declared compromised later;
-    /// nothing else overwrites a revocation (`Conflict`).
+    /// The trust epoch: a counter every change that removes trust bumps (a key
+    /// revoked, a quarantine imposed, a policy replaced). A promotion reads it
+    /// before judging and moves only if it is unchanged (`Aliases::move_alias`).
+    async fn trust_epoch(&self) -> Result<i64>;
+    /// Revokes a key, bumping the trust epoch; answers the revocation's time. A
+    /// retired key can still be declared compromised later; nothing else
+    /// overwrites a revocation (`Conflict`).
     async fn revoke_key(
         &self,
         keyid: &KeyId,
         reason: RevocationReason,
         note: &str,
-        at: DateTime<Utc>,
         audit: &Pending,
-    ) -> Result<()>;
+    ) -> Result<DateTime<Utc>>;
     /// Stores a verified signature; `Conflict` when that key already signed the version.
     async fn add_signature(
         &self,

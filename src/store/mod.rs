@@ -168,6 +168,11 @@ mod tests {
             "2240c43176c676c55c27e0cf5f093fedb3edc034afadd3452462327b5fe7822bd72310709099d331445d769541cc57da",
         ),
         (
+            "postgres",
+            8,
+            "9fcd359b48657b247b17cc583ba7ce354dc402284709cc132647e5c270a4941c45e76730c2defe08fb9e4fd114bcfb8c",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -201,6 +206,11 @@ mod tests {
             "sqlite",
             7,
             "49230028794814e3cb001d549745211964495b5246362350fa5b3b2b1ab4b4047939c3f94ec49b05b568b568106fbb7b",
+        ),
+        (
+            "sqlite",
+            8,
+            "4e84e3b297e8c4b6c6ac495a94148bc8e14a46f542c78d7890d6492c6297f4f6d416da4a46f8f736c0528b92c7c80979",
         ),
     ];
 

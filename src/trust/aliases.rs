@@ -1,7 +1,5 @@
 //! Aliases: promotion through the gate, removal, resolution and history.
 
-use chrono::Utc;
-
 use super::{Trust, VersionDetails};
 use crate::auth::{Permit, Promote, Read};
 use crate::error::{Error, Result};
@@ -12,6 +10,11 @@ use crate::store::{AliasMove, NewAliasMove};
 impl Trust {
     /// Points an alias at a version: a promotion. Refused with every reason
     /// unless the version passes the gate now.
+    ///
+    /// The judgement and the move are one step: the gate judges at a trust epoch
+    /// and the move happens only if no revocation, quarantine or policy change
+    /// landed since, under the epoch's lock (which those changes take too).
+    /// When one did, the version is judged again against the new state.
     pub async fn promote(
         &self,
         permit: &Permit<Promote>,
@@ -20,31 +23,44 @@ impl Trust {
         number: VersionNumber,
         reason: Reason,
     ) -> Result<VersionDetails> {
+        /// Judgements before giving up under a storm of trust changes.
+        const ROUNDS: usize = 8;
         let v = self.registry.version(permit, name, number).await?;
-        let gate = self.check_promotion(&v, alias).await?;
-        let ok = gate.outcome.map_err(Error::PromotionRefused)?;
         let model = permit.model(name);
-        self.aliases
-            .move_alias(
-                &NewAliasMove {
-                    model: &model,
-                    alias: &ok.alias,
-                    version: Some(ok.version),
-                    principal: permit.by(),
-                    reason: reason.as_str(),
-                    at: Utc::now(),
-                },
-                &permit.pending(),
-            )
-            .await?;
-        let aliases = self.registry.aliases_at(&v).await?;
-        Ok(VersionDetails {
-            version: v,
-            files: gate.files,
-            verification: gate.verification,
-            aliases,
-            quarantined: gate.quarantined,
-        })
+        for _ in 0..ROUNDS {
+            let epoch = self.keys.trust_epoch().await?;
+            let gate = self.check_promotion(&v, alias).await?;
+            let ok = gate.outcome.map_err(Error::PromotionRefused)?;
+            let moved = self
+                .aliases
+                .move_alias(
+                    &NewAliasMove {
+                        model: &model,
+                        alias: &ok.alias,
+                        version: Some(ok.version),
+                        principal: permit.by(),
+                        reason: reason.as_str(),
+                        judged_at_epoch: Some(epoch),
+                    },
+                    &permit.pending(),
+                )
+                .await;
+            match moved {
+                Ok(_) => {
+                    let aliases = self.registry.aliases_at(&v).await?;
+                    return Ok(VersionDetails {
+                        version: v,
+                        files: gate.files,
+                        verification: gate.verification,
+                        aliases,
+                        quarantined: gate.quarantined,
+                    });
+                }
+                Err(Error::TrustChanged) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::TrustChanged)
     }
 
     /// Removes an alias; the removal is recorded in its history.
@@ -65,7 +81,7 @@ impl Trust {
                     version: None,
                     principal: permit.by(),
                     reason: reason.as_str(),
-                    at: Utc::now(),
+                    judged_at_epoch: None,
                 },
                 &permit.pending(),
             )

@@ -172,7 +172,7 @@ impl Trust {
             was_verified.push(self.verification(v, &files).await?.is_verified());
         }
         self.keys
-            .revoke_key(keyid, reason, note.as_str(), Utc::now(), &permit.pending())
+            .revoke_key(keyid, reason, note.as_str(), &permit.pending())
             .await?;
         let mut lost = Vec::new();
         for (v, before) in signed.into_iter().zip(was_verified) {

@@ -14,6 +14,8 @@ crate::on_both_backends!(
     key_listings_show_only_what_the_caller_can_read,
     every_file_of_a_version_can_be_written_to_disk_on_any_os,
     a_token_minted_with_a_token_cannot_outlive_it,
+    signed_material_with_keys_twice_or_fields_unread_is_refused,
+    no_alias_moves_onto_a_version_whose_trust_was_just_revoked,
 );
 
 /// `pem`'s base64 re-wrapped at `width` columns, with CRLF line ends, a header
@@ -486,4 +488,181 @@ async fn a_token_minted_with_a_token_cannot_outlive_it(b: Backend) {
     let mut expected = [t2["id"].as_str().unwrap(), t3["id"].as_str().unwrap()];
     expected.sort();
     assert_eq!(cascaded, expected);
+}
+
+/// Every way a statement could say more than Signet reads: a key twice (where a
+/// parser keeping the first would see another version), fields nobody checks,
+/// another serialization.
+async fn signed_material_with_keys_twice_or_fields_unread_is_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_model("fraud", "scorer").await;
+    let signer = Signer::generate();
+    signer.register(&app, "ci", &["fraud"]).await;
+    let (v, st) = app
+        .sealed_version("fraud", "scorer", full_lineage(), &[("m.bin", b"w")])
+        .await;
+    let text = serde_json::to_string(&st).unwrap();
+    let version = format!("\"version\":{v}");
+    assert!(text.contains(&version));
+    let edited = |f: &dyn Fn(&mut Value)| {
+        let mut s = st.clone();
+        f(&mut s);
+        serde_json::to_vec(&s).unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "version twice",
+            text.replacen(&version, &format!("\"version\":{},{version}", v + 1), 1)
+                .into_bytes(),
+        ),
+        (
+            "subject twice",
+            text.replacen("\"subject\":", "\"subject\":[],\"subject\":", 1)
+                .into_bytes(),
+        ),
+        (
+            "an extra top-level field",
+            edited(&|s| s["note"] = json!("x")),
+        ),
+        (
+            "an extra predicate field",
+            edited(&|s| s["predicate"]["extra"] = json!(1)),
+        ),
+        (
+            "an extra signet field",
+            edited(&|s| s["predicate"]["signet"]["approved"] = json!(true)),
+        ),
+        (
+            "an extra resource field",
+            edited(&|s| s["predicate"]["resources"][0]["mode"] = json!("0755")),
+        ),
+        (
+            "an extra subject field",
+            edited(&|s| s["subject"][0]["uri"] = json!("https://x")),
+        ),
+        (
+            "symlinks allowed",
+            edited(&|s| s["predicate"]["serialization"]["allow_symlinks"] = json!(true)),
+        ),
+        (
+            "paths ignored",
+            edited(&|s| s["predicate"]["serialization"]["ignore_paths"] = json!(["m.bin"])),
+        ),
+        (
+            "another hash",
+            edited(&|s| s["predicate"]["serialization"]["hash_type"] = json!("blake3")),
+        ),
+        (
+            "a serialization field more",
+            edited(&|s| s["predicate"]["serialization"]["shard_size"] = json!(1)),
+        ),
+    ];
+    for (case, payload) in cases {
+        let r = app
+            .sign("fraud", "scorer", v, &signer.envelope_over(&payload))
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{case}");
+        assert_eq!(error_code(r).await, "statement_mismatch", "{case}");
+    }
+
+    // An envelope naming a field twice is malformed, whatever it carries.
+    let good = signer.envelope(&st);
+    let doubled = format!(
+        "{{\"payload\":\"e30=\",\"payload\":{},\"payloadType\":{},\"signatures\":{}}}",
+        good["payload"], good["payloadType"], good["signatures"]
+    );
+    let r = app
+        .req(
+            Method::POST,
+            "/v1/models/fraud/scorer/versions/1/signatures",
+        )
+        .header("Content-Type", "application/json")
+        .body(doubled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(r).await, "signature_invalid");
+    // The statement as served still signs.
+    let r = app.sign("fraud", "scorer", v, &good).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// Promotions race revocations of the key that signed the version. Whichever
+/// wins, the record is consistent: a move that happened precedes the revocation
+/// (and the revocation reports the alias it left on an unverified version); a
+/// move that did not happen was refused for the revoked key.
+async fn no_alias_moves_onto_a_version_whose_trust_was_just_revoked(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_model("fraud", "scorer").await;
+    let (mut moved, mut refused) = (0, 0);
+    for round in 0..12 {
+        let signer = Signer::generate();
+        signer
+            .register(&app, &format!("ci-{round}"), &["fraud"])
+            .await;
+        let (v, st) = app
+            .sealed_version(
+                "fraud",
+                "scorer",
+                full_lineage(),
+                &[("m.bin", &[round as u8])],
+            )
+            .await;
+        assert_eq!(
+            app.sign("fraud", "scorer", v, &signer.envelope(&st))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        let revoke = app
+            .req(Method::POST, &format!("/v1/keys/{}/revoke", signer.keyid))
+            .json(&json!({"reason": "compromised"}))
+            .send();
+        let (promoted, revoked) =
+            tokio::join!(app.promote("fraud", "scorer", "production", v), revoke);
+        let revoked: Value = revoked.unwrap().json().await.unwrap();
+        let revoked_at = revoked["key"]["revoked_at"].as_str().unwrap().to_owned();
+        let history: Value = app
+            .req(
+                Method::GET,
+                "/v1/models/fraud/scorer/aliases/production/history",
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let last = &history["items"][0];
+        let lost = &revoked["versions_lost_verification"];
+        if promoted.status() == StatusCode::OK {
+            moved += 1;
+            assert_eq!(last["version"], v);
+            let at = last["at"].as_str().unwrap();
+            let (at, rev) = (
+                chrono::DateTime::parse_from_rfc3339(at).unwrap(),
+                chrono::DateTime::parse_from_rfc3339(&revoked_at).unwrap(),
+            );
+            assert!(
+                at <= rev,
+                "round {round}: moved at {at}, after the revocation at {rev}"
+            );
+            assert_eq!(lost[0]["version"], v, "round {round}: {revoked}");
+            assert_eq!(lost[0]["aliases"], json!(["production"]), "round {round}");
+        } else {
+            refused += 1;
+            assert_eq!(promoted.status(), StatusCode::CONFLICT);
+            let body: Value = promoted.json().await.unwrap();
+            assert_eq!(
+                body["error"]["reasons"],
+                json!(["key_revoked"]),
+                "round {round}"
+            );
+            assert_ne!(last["version"], v, "round {round}: refused, yet moved");
+        }
+    }
+    assert_eq!(moved + refused, 12);
 }

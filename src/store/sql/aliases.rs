@@ -17,6 +17,10 @@ impl Aliases for Store {
         audit: &Pending,
     ) -> Result<Option<VersionNumber>> {
         let mut tx = self.begin_write().await?;
+        let at = match mv.judged_at_epoch {
+            Some(epoch) => super::keys::hold_trust(&mut tx, epoch).await?,
+            None => chrono::Utc::now(),
+        };
         let model_id: Uuid =
             sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
                 .bind(&mv.model.namespace)
@@ -29,7 +33,7 @@ impl Aliases for Store {
         )
         .bind(model_id)
         .bind(mv.alias)
-        .bind(mv.at)
+        .bind(at)
         .bind(mv.principal)
         .execute(&mut *tx)
         .await?;
@@ -41,7 +45,7 @@ impl Aliases for Store {
         )
         .bind(model_id)
         .bind(mv.alias)
-        .bind(mv.at)
+        .bind(at)
         .bind(mv.principal)
         .fetch_one(&mut *tx)
         .await?;
@@ -64,7 +68,7 @@ impl Aliases for Store {
         .bind(previous)
         .bind(mv.principal)
         .bind(mv.reason)
-        .bind(mv.at)
+        .bind(at)
         .execute(&mut *tx)
         .await?;
         commit(tx, audit).await?;

@@ -4,19 +4,46 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Store;
 use super::audit::commit;
 use super::models::{version_columns, version_select};
+use super::{Db, Store};
 use crate::error::{Error, Result};
 use crate::kinds::RevocationReason;
 use crate::names::KeyId;
-use crate::store::{KeyRecord, Keys, Pending, SignatureRecord, VersionRecord, map_constraint};
+use crate::store::{
+    KeyRecord, Keys, Pending, SignatureRecord, VersionRecord, WriteTx, map_constraint,
+};
 
 macro_rules! key_select {
     () => {
         "SELECT keyid, material, name, algorithm, public_key, namespaces, expires_at, \
          created_at, created_by, revoked_at, revocation_reason, revocation_note FROM keys"
     };
+}
+
+/// Starts a change that removes trust: bumps the trust epoch, which takes its
+/// row's lock until the transaction ends, and answers the time to record, read
+/// after the lock so it orders with the promotions it serializes against.
+pub(super) async fn remove_trust(tx: &mut WriteTx<Db>) -> Result<DateTime<Utc>> {
+    sqlx::query("UPDATE trust_epoch SET n = n + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(Utc::now())
+}
+
+/// Holds the trust epoch at `expected` for the rest of the transaction (its
+/// row's lock), or `TrustChanged` when something removed trust since it was read.
+/// Answers the time to record, read after the lock.
+pub(super) async fn hold_trust(tx: &mut WriteTx<Db>, expected: i64) -> Result<DateTime<Utc>> {
+    let n = sqlx::query("UPDATE trust_epoch SET n = n WHERE id = 1 AND n = $1")
+        .bind(expected)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::TrustChanged);
+    }
+    Ok(Utc::now())
 }
 
 #[async_trait]
@@ -64,15 +91,21 @@ impl Keys for Store {
         Ok(sqlx::query_as(key_select!()).fetch_all(&self.pool).await?)
     }
 
+    async fn trust_epoch(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT n FROM trust_epoch WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn revoke_key(
         &self,
         keyid: &KeyId,
         reason: RevocationReason,
         note: &str,
-        at: DateTime<Utc>,
         audit: &Pending,
-    ) -> Result<()> {
+    ) -> Result<DateTime<Utc>> {
         let mut tx = self.begin_write().await?;
+        let at = remove_trust(&mut tx).await?;
         let n = sqlx::query(
             "UPDATE keys SET revoked_at = $2, revocation_reason = $3, revocation_note = $4 \
              WHERE keyid = $1 AND (revoked_at IS NULL \
@@ -91,7 +124,8 @@ impl Keys for Store {
             self.get_key(keyid).await?;
             return Err(Error::Conflict("the key is already revoked".into()));
         }
-        commit(tx, audit).await
+        commit(tx, audit).await?;
+        Ok(at)
     }
 
     async fn add_signature(

@@ -133,6 +133,7 @@ impl Lineage for Store {
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        super::keys::remove_trust(&mut tx).await?;
         sqlx::query(
             "INSERT INTO quarantines (id, kind, value, reason, created_at, created_by, \
              version_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
