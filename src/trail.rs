@@ -77,6 +77,13 @@ impl Trail {
         f(&mut self.context.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
+    /// Adds what identifies the action beyond its path to the request's event.
+    pub fn record(&self, key: &str, value: serde_json::Value) {
+        self.note(|c| {
+            c.detail.insert(key.to_owned(), value);
+        });
+    }
+
     pub fn context(&self) -> Context {
         self.context
             .lock()

@@ -243,9 +243,7 @@ impl<A: Act> Permit<A> {
     /// Adds what identifies the action beyond its path (bytes sent, a range's
     /// start) to the request's audit event.
     pub fn record(&self, key: &str, value: serde_json::Value) {
-        self.trail.note(|c| {
-            c.detail.insert(key.to_owned(), value);
-        });
+        self.trail.record(key, value);
     }
 }
 
@@ -272,9 +270,7 @@ impl<A: Act> GlobalPermit<A> {
     /// Adds what identifies the action beyond its path to the request's audit
     /// event (before the write that commits it).
     pub fn record(&self, key: &str, value: serde_json::Value) {
-        self.trail.note(|c| {
-            c.detail.insert(key.to_owned(), value);
-        });
+        self.trail.record(key, value);
     }
 
     /// The audit event a write under this permit commits with.
@@ -305,6 +301,12 @@ impl<A: Act> ScopePermit<A> {
     /// The audit event a write under this permit commits with.
     pub fn pending(&self) -> Pending {
         self.trail.pending(self.scope.namespace())
+    }
+
+    /// Adds what identifies the action beyond its path to the request's audit
+    /// event (before the write that commits it).
+    pub fn record(&self, key: &str, value: serde_json::Value) {
+        self.trail.record(key, value);
     }
 }
 

@@ -16,7 +16,7 @@ use super::lineage::LineageEntry;
 use super::views::list_of;
 use crate::auth::{Global, Manage, Principal, authorize_global};
 use crate::error::Error;
-use crate::kinds::{QuarantineKind, QuarantineTarget};
+use crate::kinds::{BindingScope, QuarantineKind, QuarantineTarget};
 use crate::lineage::{Imposed, QuarantinePermit, QuarantineRecord};
 use crate::names::{Reason, RequiredReason};
 
@@ -30,6 +30,11 @@ pub struct CreateQuarantine {
     pub value: String,
     #[schema(value_type = String)]
     pub reason: RequiredReason,
+    /// Where it applies: the namespaces whose versions it blocks, or `["*"]`
+    /// (global roles only). Default: a version's own namespace; for a dataset or
+    /// commit, every namespace the caller manages (`*` for a global role).
+    #[schema(value_type = Option<Vec<String>>)]
+    pub namespaces: Option<Vec<BindingScope>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -37,6 +42,8 @@ pub struct QuarantineView {
     pub id: Uuid,
     pub kind: String,
     pub value: String,
+    /// The namespaces whose versions it blocks, or `["*"]`.
+    pub namespaces: Vec<String>,
     pub reason: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -51,6 +58,7 @@ impl From<QuarantineRecord> for QuarantineView {
             id: q.id,
             kind: q.target.kind().to_string(),
             value: q.target.value(),
+            namespaces: q.scope.iter().map(ToString::to_string).collect(),
             reason: q.reason,
             created_at: q.created_at,
             created_by: q.created_by.to_string(),
@@ -106,9 +114,10 @@ impl From<Imposed> for QuarantineCreated {
 
 list_of!(QuarantineList, QuarantineRecord, QuarantineView::from);
 
-/// Quarantines a dataset, a commit or a version (admin; maintainers: any dataset
-/// or commit, versions of their namespaces). Everything built from it through
-/// lineage can no longer be promoted or pulled by deployers.
+/// Quarantines a dataset, a commit or a version, in the namespaces given (admin;
+/// maintainers: within the namespaces they maintain). Everything built from it
+/// through lineage in those namespaces can no longer be promoted or pulled by
+/// deployers.
 #[utoipa::path(post, path = "/v1/quarantines", tag = "lineage", request_body = CreateQuarantine,
     responses((status = 201, body = QuarantineCreated), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -118,7 +127,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateQuarantine>,
 ) -> Result<(StatusCode, Json<QuarantineCreated>), ApiError> {
     let target = QuarantineTarget::parse(req.kind, &req.value).map_err(Error::from)?;
-    let permit = QuarantinePermit::authorize(&p, target)?;
+    let permit = QuarantinePermit::authorize(&p, target, req.namespaces)?;
     let imposed = st.provenance.quarantine(permit, &p, req.reason).await?;
     Ok((StatusCode::CREATED, Json(imposed.into())))
 }
@@ -147,8 +156,8 @@ pub struct LiftQuery {
     pub reason: Option<Reason>,
 }
 
-/// Lifts a quarantine; the lifting is recorded. Dataset and commit quarantines
-/// restore trust in every namespace, so only admins lift them.
+/// Lifts a quarantine; the lifting is recorded. It takes the right to manage
+/// every namespace the quarantine applies to (`*`: a global role).
 #[utoipa::path(delete, path = "/v1/quarantines/{id}", tag = "lineage",
     params(("id" = Uuid, Path), LiftQuery),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),

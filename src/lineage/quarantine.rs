@@ -5,30 +5,77 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Provenance, visible};
-use crate::auth::{Global, GlobalPermit, Manage, Permit, Principal, authorize, authorize_global};
+use crate::auth::{
+    Global, GlobalPermit, Manage, Principal, Read, ScopePermit, authorize, authorize_scope,
+};
 use crate::error::{Error, Result};
-use crate::kinds::QuarantineTarget;
-use crate::names::{AliasName, ModelRef, Reason, RequiredReason, VersionNumber};
+use crate::kinds::{BindingScope, QuarantineTarget};
+use crate::names::{AliasName, ModelRef, Namespace, Reason, RequiredReason, VersionNumber};
 use crate::page::{Page, Paged};
 use crate::store::{Direction, LineageHit, LineageSeed, QuarantineRecord};
 
-/// Leave to quarantine one target. A version quarantine belongs to its
-/// namespace's maintainers; a dataset or commit quarantine only removes trust,
-/// so any maintainer may impose one.
-pub enum QuarantinePermit {
-    Version(Permit<Manage>, ModelRef, VersionNumber),
-    Anywhere(GlobalPermit<Manage>, QuarantineTarget),
+/// Leave to quarantine one target in a scope: `Manage` in every namespace of
+/// the scope (`*` needs it globally), and for a version, in the version's own
+/// namespace too.
+pub struct QuarantinePermit {
+    target: QuarantineTarget,
+    scopes: Vec<ScopePermit<Manage>>,
 }
 
 impl QuarantinePermit {
-    pub fn authorize(p: &Principal, target: QuarantineTarget) -> Result<Self> {
-        Ok(match target {
-            QuarantineTarget::Version(m, v) => {
-                Self::Version(authorize::<Manage>(p, &m.namespace)?, m, v)
-            }
-            other => Self::Anywhere(authorize_global(p, Global::AnyNamespace)?, other),
-        })
+    /// `namespaces` is the scope asked for. Without one, a version quarantine
+    /// applies to the version's namespace, and a dataset or commit quarantine to
+    /// every namespace the caller may manage (`*` for a global role).
+    pub fn authorize(
+        p: &Principal,
+        target: QuarantineTarget,
+        namespaces: Option<Vec<BindingScope>>,
+    ) -> Result<Self> {
+        if let Some(ns) = target.namespace() {
+            authorize::<Manage>(p, ns)?;
+        }
+        let mut scope = match (namespaces, target.namespace()) {
+            (Some(asked), _) => asked,
+            (None, Some(ns)) => vec![BindingScope::Namespace(ns.clone())],
+            (None, None) => default_scope(p),
+        };
+        scope.sort();
+        scope.dedup();
+        if scope.is_empty() {
+            return Err(Error::forbidden());
+        }
+        let scopes = scope
+            .iter()
+            .map(|s| authorize_scope::<Manage>(p, s))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { target, scopes })
     }
+
+    fn scope(&self) -> Vec<BindingScope> {
+        self.scopes.iter().map(|p| p.scope().clone()).collect()
+    }
+}
+
+/// Everywhere the principal may manage: `*` for a global role, otherwise each
+/// namespace where it holds a role that manages.
+fn default_scope(p: &Principal) -> Vec<BindingScope> {
+    if p.may_globally::<Manage>(Global::All) {
+        return vec![BindingScope::Global];
+    }
+    p.bindings()
+        .iter()
+        .filter_map(|b| b.scope.namespace())
+        .filter(|ns| p.may::<Manage>(ns))
+        .map(|ns| BindingScope::Namespace(ns.clone()))
+        .collect()
+}
+
+/// Whether a quarantine of this scope applies to versions of `ns`.
+pub fn covers(scope: &[BindingScope], ns: &Namespace) -> bool {
+    scope.iter().any(|s| match s {
+        BindingScope::Global => true,
+        BindingScope::Namespace(n) => n == ns,
+    })
 }
 
 /// An alias pointing at a version a quarantine blocks.
@@ -67,18 +114,19 @@ impl Provenance {
         p: &Principal,
         reason: RequiredReason,
     ) -> Result<Imposed> {
-        let (target, version_id, audit) = match &permit {
-            QuarantinePermit::Version(permit, m, v) => {
-                // A missing version is refused rather than quarantined by name.
-                let found = self.models.get_version(m, *v).await?;
-                let target = QuarantineTarget::Version(m.clone(), *v);
-                (target, Some(found.id), permit.pending())
-            }
-            QuarantinePermit::Anywhere(permit, t) => (t.clone(), None, permit.pending()),
+        let version_id = match &permit.target {
+            // A missing version is refused rather than quarantined by name.
+            QuarantineTarget::Version(m, v) => Some(self.models.get_version(m, *v).await?.id),
+            _ => None,
         };
+        let scope = permit.scope();
+        let first = &permit.scopes[0];
+        let names: Vec<String> = scope.iter().map(ToString::to_string).collect();
+        first.record("namespaces", names.into());
         let q = QuarantineRecord {
             id: Uuid::now_v7(),
-            target,
+            target: permit.target.clone(),
+            scope,
             reason: reason.into_string(),
             created_at: Utc::now(),
             created_by: p.name().clone(),
@@ -87,9 +135,12 @@ impl Provenance {
             lift_reason: None,
         };
         self.lineage
-            .create_quarantine(&q, version_id, &audit)
+            .create_quarantine(&q, version_id, &first.pending())
             .await?;
-        let affected = visible(p, self.affected(&q.target).await?);
+        let affected: Vec<LineageHit> = visible(p, self.affected(&q.target).await?)
+            .into_iter()
+            .filter(|h| covers(&q.scope, &h.version.namespace))
+            .collect();
         let aliases = self.aliases_on(&affected).await?;
         Ok(Imposed {
             quarantine: q,
@@ -137,25 +188,31 @@ impl Provenance {
                 .items
                 .into_iter()
                 .filter(|q| {
-                    q.target
-                        .namespace()
-                        .is_none_or(|ns| p.may::<crate::auth::Read>(ns))
+                    q.scope.iter().any(|s| match s {
+                        BindingScope::Global => true,
+                        BindingScope::Namespace(ns) => p.may::<Read>(ns),
+                    })
                 })
                 .collect(),
             next_cursor: paged.next_cursor,
         })
     }
 
-    /// Lifts a quarantine; the lifting is recorded. Dataset and commit
-    /// quarantines restore trust in every namespace, so only admins lift them.
+    /// Lifts a quarantine; the lifting is recorded. Lifting restores trust
+    /// wherever the quarantine applied, so it takes `Manage` in every namespace
+    /// of its scope (`*`: globally).
     pub async fn lift(&self, p: &Principal, id: Uuid, reason: Reason) -> Result<()> {
         let q = self.lineage.get_quarantine(id).await?;
-        let audit = match q.target.namespace() {
-            Some(ns) => authorize::<Manage>(p, ns)?.pending(),
-            None => authorize_global::<Manage>(p, Global::All)?.pending(),
-        };
+        let permits = q
+            .scope
+            .iter()
+            .map(|s| authorize_scope::<Manage>(p, s))
+            .collect::<Result<Vec<_>>>()?;
+        let first = permits.first().ok_or_else(Error::forbidden)?;
+        let names: Vec<String> = q.scope.iter().map(ToString::to_string).collect();
+        first.record("namespaces", names.into());
         self.lineage
-            .lift_quarantine(id, p.name(), reason.as_str(), Utc::now(), &audit)
+            .lift_quarantine(id, p.name(), reason.as_str(), Utc::now(), &first.pending())
             .await
     }
 }

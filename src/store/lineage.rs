@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::kinds::QuarantineTarget;
+use crate::kinds::{BindingScope, QuarantineTarget};
 use crate::names::{CommitId, PrincipalName, Sha256};
 use crate::store::{Pending, VersionRecord};
 
@@ -39,6 +39,8 @@ pub struct LineageHit {
 pub struct QuarantineRecord {
     pub id: Uuid,
     pub target: QuarantineTarget,
+    /// The namespaces whose versions it blocks, or the global scope (`*`).
+    pub scope: Vec<BindingScope>,
     pub reason: String,
     pub created_at: DateTime<Utc>,
     pub created_by: PrincipalName,
@@ -51,8 +53,9 @@ pub struct QuarantineRecord {
 pub trait Lineage: Send + Sync {
     /// The seed versions and every version reached from them through `parents`.
     async fn lineage(&self, seed: &LineageSeed, dir: Direction) -> Result<Vec<LineageHit>>;
-    /// Whether the version, or any ancestor, is quarantined (by itself, a dataset
-    /// digest or a commit in its lineage).
+    /// Whether the version is quarantined: by a quarantine whose scope covers
+    /// the version's namespace, of the version itself or any ancestor, or of a
+    /// dataset digest or commit in their lineage.
     async fn is_quarantined(&self, version_id: Uuid) -> Result<bool>;
     /// Records a quarantine; `version_id` is the quarantined version's id for a
     /// version target.

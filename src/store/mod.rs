@@ -173,6 +173,11 @@ mod tests {
             "9fcd359b48657b247b17cc583ba7ce354dc402284709cc132647e5c270a4941c45e76730c2defe08fb9e4fd114bcfb8c",
         ),
         (
+            "postgres",
+            9,
+            "f001dfaa2bae2bb3a162fb6b8a66bf5f2b10c5f867dd2c6fbe5c3fc1fac187530ccf0f5e551fa1490efaaa4ec3eec9dd",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -211,6 +216,11 @@ mod tests {
             "sqlite",
             8,
             "4e84e3b297e8c4b6c6ac495a94148bc8e14a46f542c78d7890d6492c6297f4f6d416da4a46f8f736c0528b92c7c80979",
+        ),
+        (
+            "sqlite",
+            9,
+            "6aebcea218a61c64978637b280edeb752e653e09176dc4978ddf5cccf1c700771151f8f037d9bd506b3837dda0f19ac1",
         ),
     ];
 

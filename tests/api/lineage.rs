@@ -9,6 +9,7 @@ crate::on_both_backends!(
     quarantine_of_a_dataset_blocks_promotion_and_pulls_of_a_grandchild_fine_tune,
     lineage_queries_follow_parents_and_hide_other_namespaces,
     who_may_impose_and_lift_quarantines,
+    a_quarantine_blocks_only_the_namespaces_it_names,
 );
 
 const DATA: &str = "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1";
@@ -305,8 +306,34 @@ async fn who_may_impose_and_lift_quarantines(b: Backend) {
             .send()
     };
 
-    // Any maintainer may stop a dataset; only an admin may trust it again.
+    // A maintainer stops a dataset in the namespaces it maintains, and may trust
+    // it there again.
     let r = post(&maint, "dataset", DATA).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let q = r.json::<Value>().await.unwrap();
+    assert_eq!(q["namespaces"], json!(["fraud"]));
+    let r = app
+        .anon(
+            Method::DELETE,
+            &format!("/v1/quarantines/{}", q["id"].as_str().unwrap()),
+        )
+        .bearer_auth(&maint)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Everywhere takes a global role, to impose and to lift.
+    let everywhere = |t: &str| {
+        app.anon(Method::POST, "/v1/quarantines")
+            .bearer_auth(t.to_owned())
+            .json(&json!({"kind": "dataset", "value": DATA, "reason": "x", "namespaces": ["*"]}))
+            .send()
+    };
+    assert_eq!(
+        everywhere(&maint).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = everywhere(&app.admin).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -394,4 +421,107 @@ async fn who_may_impose_and_lift_quarantines(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// One team's quarantine of a dataset stops its own versions built from it, not
+/// another team's, which that team could not lift.
+async fn a_quarantine_blocks_only_the_namespaces_it_names(b: Backend) {
+    let (app, _) = family(b).await;
+    app.create_namespace("search").await;
+    app.create_model("search", "ranker").await;
+    let signer = Signer::generate();
+    signer.register(&app, "search-ci", &["search"]).await;
+    let (v, st) = app
+        .sealed_version("search", "ranker", lineage(DATA, None), &[("r.bin", b"r")])
+        .await;
+    app.sign("search", "ranker", v, &signer.envelope(&st)).await;
+    let olga = app.member_token("olga", "search", "maintainer").await;
+    let maria = app.member_token("maria", "fraud", "maintainer").await;
+    let post = |t: &str, body: Value| {
+        app.anon(Method::POST, "/v1/quarantines")
+            .bearer_auth(t.to_owned())
+            .json(&body)
+            .send()
+    };
+
+    // Olga may not reach into fraud, nor everywhere.
+    let into_fraud =
+        json!({"kind": "dataset", "value": DATA, "reason": "x", "namespaces": ["fraud"]});
+    assert_eq!(
+        post(&olga, into_fraud).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let everywhere = json!({"kind": "dataset", "value": DATA, "reason": "x", "namespaces": ["*"]});
+    assert_eq!(
+        post(&olga, everywhere).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let r = post(
+        &olga,
+        json!({"kind": "dataset", "value": DATA, "reason": "bad rows"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let q: Value = r.json().await.unwrap();
+    assert_eq!(q["namespaces"], json!(["search"]));
+    let affected: Vec<&str> = q["affected_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(affected, ["search"]);
+
+    // search's version is blocked; fraud's, built from the same data, are not.
+    let r = app.promote("search", "ranker", "production", v).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let reasons = r.json::<Value>().await.unwrap()["error"]["reasons"].clone();
+    assert_eq!(reasons, json!(["quarantined"]));
+    assert_eq!(
+        app.promote("fraud", "base", "staging", 1).await.status(),
+        StatusCode::OK
+    );
+    let fraud_base: Value = app
+        .get_version("fraud", "base", 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fraud_base["quarantined"], false);
+
+    // Only search's maintainers (or an admin) trust it again.
+    let id = q["id"].as_str().unwrap();
+    let lift = |t: &str| {
+        app.anon(Method::DELETE, &format!("/v1/quarantines/{id}"))
+            .bearer_auth(t.to_owned())
+            .send()
+    };
+    assert_eq!(lift(&maria).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(lift(&olga).await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    // The log says where it applied, for the imposition and the lifting.
+    let log: Value = app
+        .req(
+            Method::GET,
+            "/v1/audit?principal=olga&outcome=allowed&limit=100",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scoped: Vec<Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().contains("/v1/quarantines"))
+        .map(|e| serde_json::from_str::<Value>(e["detail"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(scoped.len(), 2);
+    for d in scoped {
+        assert_eq!(d["namespaces"], json!(["search"]));
+    }
 }

@@ -179,6 +179,7 @@ async fn quarantine_targets_come_back_as_they_went_in(b: Backend) {
         let q = QuarantineRecord {
             id: Uuid::now_v7(),
             target: t.clone(),
+            scope: vec![BindingScope::parse("fraud").unwrap(), BindingScope::Global],
             reason: "poisoned".into(),
             created_at: Utc::now(),
             created_by: principal("admin"),
@@ -193,6 +194,11 @@ async fn quarantine_targets_come_back_as_they_went_in(b: Backend) {
         ids.push(q.id);
     }
     let listed = store.list_quarantines(Uuid::nil(), 10).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|q| q.scope == [BindingScope::Global, BindingScope::parse("fraud").unwrap()])
+    );
     let back: Vec<QuarantineTarget> = listed.into_iter().map(|q| q.target).collect();
     assert_eq!(back, targets);
 

@@ -8,7 +8,9 @@ use super::Store;
 use super::audit::commit;
 use super::models::version_columns;
 use crate::error::{Error, Result};
-use crate::kinds::{QuarantineKind, QuarantineTarget};
+use std::collections::HashMap;
+
+use crate::kinds::{BindingScope, QuarantineKind, QuarantineTarget};
 use crate::names::PrincipalName;
 use crate::store::{Direction, Lineage, LineageHit, LineageSeed, Pending, QuarantineRecord};
 
@@ -51,13 +53,13 @@ struct Row {
     lift_reason: Option<String>,
 }
 
-impl TryFrom<Row> for QuarantineRecord {
-    type Error = Error;
-
-    fn try_from(r: Row) -> Result<Self> {
-        Ok(Self {
+impl Row {
+    fn into_record(self, scope: Vec<BindingScope>) -> Result<QuarantineRecord> {
+        let r = self;
+        Ok(QuarantineRecord {
             id: r.id,
             target: QuarantineTarget::parse(r.kind, &r.value).map_err(Error::internal)?,
+            scope,
             reason: r.reason,
             created_at: r.created_at,
             created_by: r.created_by,
@@ -65,6 +67,24 @@ impl TryFrom<Row> for QuarantineRecord {
             lifted_by: r.lifted_by,
             lift_reason: r.lift_reason,
         })
+    }
+}
+
+impl Store {
+    /// The scopes of these quarantines.
+    async fn scopes_of(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<BindingScope>>> {
+        let mut out: HashMap<Uuid, Vec<BindingScope>> = HashMap::new();
+        for id in ids {
+            let scope: Vec<BindingScope> = sqlx::query_scalar(
+                "SELECT namespace FROM quarantine_scopes WHERE quarantine_id = $1 \
+                 ORDER BY namespace",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            out.insert(*id, scope);
+        }
+        Ok(out)
     }
 }
 
@@ -111,7 +131,12 @@ impl Lineage for Store {
                SELECT id FROM versions WHERE id = $1 \
                UNION SELECT vp.parent_id FROM version_parents vp JOIN a ON vp.version_id = a.id) \
              SELECT COUNT(*) FROM a JOIN versions v ON v.id = a.id \
-             WHERE EXISTS (SELECT 1 FROM quarantines q WHERE q.lifted_at IS NULL AND ( \
+             WHERE EXISTS (SELECT 1 FROM quarantines q WHERE q.lifted_at IS NULL \
+               AND EXISTS (SELECT 1 FROM quarantine_scopes s WHERE s.quarantine_id = q.id \
+                 AND (s.namespace = $5 OR s.namespace = \
+                   (SELECT m.namespace FROM versions v0 JOIN models m ON m.id = v0.model_id \
+                    WHERE v0.id = $1))) \
+               AND ( \
                (q.kind = $2 AND q.version_id = v.id) \
                OR (q.kind = $3 AND q.value = v.code_commit) \
                OR (q.kind = $4 AND q.value IN \
@@ -121,6 +146,7 @@ impl Lineage for Store {
         .bind(QuarantineKind::Version)
         .bind(QuarantineKind::Commit)
         .bind(QuarantineKind::Dataset)
+        .bind(BindingScope::Global)
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
@@ -147,6 +173,16 @@ impl Lineage for Store {
         .bind(version_id)
         .execute(&mut *tx)
         .await?;
+        for scope in &q.scope {
+            sqlx::query(
+                "INSERT INTO quarantine_scopes (quarantine_id, namespace) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(q.id)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        }
         commit(tx, audit).await
     }
 
@@ -155,7 +191,8 @@ impl Lineage for Store {
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
-        row.try_into()
+        let scope = self.scopes_of(&[id]).await?.remove(&id).unwrap_or_default();
+        row.into_record(scope)
     }
 
     async fn list_quarantines(&self, after: Uuid, limit: i64) -> Result<Vec<QuarantineRecord>> {
@@ -167,7 +204,14 @@ impl Lineage for Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut scopes = self.scopes_of(&ids).await?;
+        rows.into_iter()
+            .map(|r| {
+                let scope = scopes.remove(&r.id).unwrap_or_default();
+                r.into_record(scope)
+            })
+            .collect()
     }
 
     async fn lift_quarantine(
