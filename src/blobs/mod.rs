@@ -79,6 +79,83 @@ pub struct Written {
     pub id: Uuid,
     pub size: u64,
     pub sha256: Sha256,
+    /// The SHA-256 of each [`BLOCK`] of the bytes, concatenated (32 bytes each).
+    pub blocks: Vec<u8>,
+}
+
+/// Size of the blocks whose digests are recorded, so that a range of a file can
+/// be checked without reading the whole file: 4 MiB.
+pub const BLOCK: u64 = 4 << 20;
+
+/// The SHA-256 of each [`BLOCK`] of a stream, concatenated.
+#[derive(Default)]
+struct BlockHasher {
+    block: sha2::Sha256,
+    in_block: u64,
+    digests: Vec<u8>,
+}
+
+impl BlockHasher {
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (BLOCK - self.in_block).min(bytes.len() as u64) as usize;
+            self.block.update(&bytes[..take]);
+            self.in_block += take as u64;
+            bytes = &bytes[take..];
+            if self.in_block == BLOCK {
+                self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        let done = std::mem::take(&mut self.block);
+        self.digests.extend_from_slice(&done.finalize());
+        self.in_block = 0;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.in_block > 0 {
+            self.close();
+        }
+        self.digests
+    }
+}
+
+/// Hashes blocks on a thread of its own while the caller hashes the whole
+/// stream, so recording block digests does not slow the upload's loop.
+struct BlockHashing {
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    done: tokio::task::JoinHandle<Vec<u8>>,
+}
+
+impl BlockHashing {
+    /// Chunks queued for the block thread: bounds the memory it may lag by.
+    const QUEUE: usize = 64;
+
+    fn start() -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(Self::QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut h = BlockHasher::default();
+            while let Some(chunk) = rx.blocking_recv() {
+                h.update(&chunk);
+            }
+            h.finish()
+        });
+        Self { tx: Some(tx), done }
+    }
+
+    async fn feed(&self, chunk: Bytes) {
+        if let Some(tx) = &self.tx {
+            // Waits only when the block thread is a full queue behind.
+            let _ = tx.send(chunk).await;
+        }
+    }
+
+    async fn finish(mut self) -> Result<Vec<u8>> {
+        self.tx.take();
+        self.done.await.map_err(Error::internal)
+    }
 }
 
 #[derive(Clone)]
@@ -168,6 +245,7 @@ impl BlobStore {
             self.tuning.part_size,
         )));
         let mut hasher = sha2::Sha256::new();
+        let blocks = BlockHashing::start();
         let mut size: u64 = 0;
         let failure = loop {
             let Some(chunk) = body.next().await else {
@@ -185,6 +263,7 @@ impl BlobStore {
                 break Some(Error::TooLarge { limit });
             }
             hasher.update(&chunk);
+            blocks.feed(chunk.clone()).await;
             let w = guard.get();
             if let Err(e) = w.wait_for_capacity(self.tuning.concurrency).await {
                 break Some(e.into());
@@ -193,6 +272,7 @@ impl BlobStore {
         };
         let writer = guard.take();
         let sha256 = Sha256::from_bytes(hasher.finalize().into());
+        let blocks = blocks.finish().await?;
         let failure = failure.or_else(|| match expected {
             Some(d) if d != sha256 => Some(Error::DigestMismatch),
             _ => None,
@@ -213,7 +293,12 @@ impl BlobStore {
         } else {
             writer.finish().await?;
         }
-        Ok(Written { id, size, sha256 })
+        Ok(Written {
+            id,
+            size,
+            sha256,
+            blocks,
+        })
     }
 
     /// Streams an object's bytes (or a range of them) as stored, unchecked.
@@ -282,6 +367,56 @@ impl BlobStore {
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let inner = self.read(id, None).await?;
         Ok(verify(inner, size, digest))
+    }
+
+    /// Streams `range` of an object whose block digests are known, checking every
+    /// block the range touches before any of its bytes leave: the read is widened
+    /// to whole blocks, each block is hashed and compared, and only then is its
+    /// part of the range sent. A block that does not match ends the stream in an
+    /// error, as a whole-file download does. Memory: one block per stream.
+    pub async fn read_range_verified(
+        &self,
+        id: Uuid,
+        range: Range<u64>,
+        size: u64,
+        blocks: &[u8],
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let first = range.start / BLOCK;
+        let aligned = first * BLOCK..(range.end.div_ceil(BLOCK) * BLOCK).min(size);
+        let expected: Vec<[u8; 32]> = blocks
+            .chunks_exact(32)
+            .skip(first as usize)
+            .take(aligned.end.div_ceil(BLOCK) as usize - first as usize)
+            .map(|c| c.try_into().expect("32 bytes"))
+            .collect();
+        if expected.len() as u64 != aligned.end.div_ceil(BLOCK) - first {
+            return Err(Error::internal(anyhow::anyhow!(
+                "block digests do not cover the file"
+            )));
+        }
+        let inner = self.read(id, Some(aligned.clone())).await?;
+        Ok(verify_blocks(inner, aligned, range, expected))
+    }
+
+    /// Reads a whole object, checks it against its recorded size and digest, and
+    /// answers its block digests (for files stored before blocks were recorded).
+    pub async fn block_digests_of(&self, id: Uuid, size: u64, digest: Sha256) -> Result<Vec<u8>> {
+        let mut inner = self.read(id, None).await?;
+        let mut whole = sha2::Sha256::new();
+        let mut blocks = BlockHasher::default();
+        let mut seen = 0u64;
+        while let Some(chunk) = inner.next().await {
+            let chunk = chunk?;
+            seen += chunk.len() as u64;
+            whole.update(&chunk);
+            blocks.update(&chunk);
+        }
+        let actual = Sha256::from_bytes(whole.finalize().into());
+        if seen != size || actual != digest {
+            integrity_failure(size, seen, digest, actual);
+            return Err(Error::internal(anyhow::anyhow!("integrity")));
+        }
+        Ok(blocks.finish())
     }
 
     /// Deletes an object; deleting a missing one succeeds.
@@ -411,14 +546,7 @@ fn verify(
                     st.done = true;
                     let actual = Sha256::from_bytes(st.hasher.clone().finalize().into());
                     if st.seen != size || actual != digest {
-                        tracing::error!(
-                            expected_size = size,
-                            actual_size = st.seen,
-                            expected = %digest,
-                            actual = %actual,
-                            "stored bytes do not match the recorded digest; download aborted"
-                        );
-                        crate::metrics::INTEGRITY_FAILURES.inc();
+                        integrity_failure(size, st.seen, digest, actual);
                         return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
                     }
                     return st.held.take().map(|last| (Ok(last), st));
@@ -427,4 +555,165 @@ fn verify(
         }
     })
     .boxed()
+}
+
+/// Logs and counts stored bytes that do not match what was recorded.
+fn integrity_failure(size: u64, seen: u64, digest: Sha256, actual: Sha256) {
+    tracing::error!(
+        expected_size = size,
+        actual_size = seen,
+        expected = %digest,
+        actual = %actual,
+        "stored bytes do not match the recorded digest; download aborted"
+    );
+    crate::metrics::INTEGRITY_FAILURES.inc();
+}
+
+/// Checks `inner` (the bytes of `aligned`, whole blocks) block by block against
+/// `expected`, and yields only the part of each checked block inside `wanted`.
+fn verify_blocks(
+    inner: BoxStream<'static, Result<Bytes>>,
+    aligned: Range<u64>,
+    wanted: Range<u64>,
+    expected: Vec<[u8; 32]>,
+) -> BoxStream<'static, Result<Bytes>> {
+    struct State {
+        inner: BoxStream<'static, Result<Bytes>>,
+        /// Offset in the file of the block being gathered.
+        at: u64,
+        block: bytes::BytesMut,
+        expected: std::vec::IntoIter<[u8; 32]>,
+        end: u64,
+        wanted: Range<u64>,
+        done: bool,
+    }
+    let st = State {
+        inner,
+        at: aligned.start,
+        block: bytes::BytesMut::new(),
+        expected: expected.into_iter(),
+        end: aligned.end,
+        wanted,
+        done: false,
+    };
+    futures::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let block_len = (st.end - st.at).min(BLOCK) as usize;
+            if st.block.len() >= block_len {
+                let block = st.block.split_to(block_len).freeze();
+                let want = st.expected.next();
+                let got: [u8; 32] = sha2::Sha256::digest(&block).into();
+                if want != Some(got) {
+                    st.done = true;
+                    tracing::error!(
+                        block_at = st.at,
+                        "a stored block does not match its recorded digest; range aborted"
+                    );
+                    crate::metrics::INTEGRITY_FAILURES.inc();
+                    return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
+                }
+                let from = st.wanted.start.max(st.at) - st.at;
+                let to = st.wanted.end.min(st.at + block_len as u64) - st.at;
+                st.at += block_len as u64;
+                st.done = st.at >= st.end;
+                return Some((Ok(block.slice(from as usize..to as usize)), st));
+            }
+            match st.inner.next().await {
+                Some(Ok(chunk)) => st.block.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                None => {
+                    // Fewer bytes stored than recorded.
+                    st.done = true;
+                    tracing::error!(block_at = st.at, "a stored object is shorter than recorded");
+                    crate::metrics::INTEGRITY_FAILURES.inc();
+                    return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digests(data: &[u8]) -> Vec<u8> {
+        data.chunks(BLOCK as usize)
+            .flat_map(|c| sha2::Sha256::digest(c).to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn block_digests_do_not_depend_on_how_the_bytes_arrive() {
+        let data: Vec<u8> = (0..(BLOCK as usize * 2 + 1234))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for chunk in [1usize << 20, 1000, BLOCK as usize, 3 * 1024 * 1024 + 7] {
+            let mut h = BlockHasher::default();
+            data.chunks(chunk).for_each(|c| h.update(c));
+            assert_eq!(h.finish(), digests(&data), "chunks of {chunk}");
+        }
+        assert!(BlockHasher::default().finish().is_empty());
+    }
+
+    async fn ranged(data: &[u8], blocks: Vec<u8>, wanted: Range<u64>) -> Result<Vec<u8>> {
+        let size = data.len() as u64;
+        let first = wanted.start / BLOCK;
+        let aligned = first * BLOCK..(wanted.end.div_ceil(BLOCK) * BLOCK).min(size);
+        let expected: Vec<[u8; 32]> = blocks
+            .chunks_exact(32)
+            .skip(first as usize)
+            .map(|c| c.try_into().unwrap())
+            .collect();
+        let bytes = Bytes::copy_from_slice(&data[aligned.start as usize..aligned.end as usize]);
+        let inner = futures::stream::iter(
+            bytes
+                .chunks(700_000)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        )
+        .boxed();
+        let mut out = Vec::new();
+        let mut s = verify_blocks(inner, aligned, wanted, expected);
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c?);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn ranges_come_out_exact_and_checked() {
+        let data: Vec<u8> = (0..(BLOCK as usize * 3 + 99))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let size = data.len() as u64;
+        let blocks = digests(&data);
+        for r in [
+            0..1,
+            5..BLOCK + 5,
+            BLOCK..2 * BLOCK,
+            size - 10..size,
+            0..size,
+            3 * BLOCK..size,
+        ] {
+            let got = ranged(&data, blocks.clone(), r.clone()).await.unwrap();
+            assert_eq!(got, &data[r.start as usize..r.end as usize], "{r:?}");
+        }
+        // One flipped byte in a block the range touches fails it; elsewhere not.
+        let mut tampered = data.clone();
+        tampered[(BLOCK + 10) as usize] ^= 1;
+        assert!(
+            ranged(&tampered, blocks.clone(), BLOCK + 5..BLOCK + 6)
+                .await
+                .is_err()
+        );
+        assert!(ranged(&tampered, blocks.clone(), 0..5).await.is_ok());
+    }
 }

@@ -83,6 +83,7 @@ impl Registry {
             blob_id: written.id,
             created_at: Utc::now(),
             format,
+            block_digests: Some(written.blocks.clone()),
         };
         self.models.put_file(v.id, &file, &permit.pending()).await?;
         crate::metrics::UPLOADED_BYTES.add(written.size);
@@ -143,10 +144,11 @@ impl Registry {
         self.models.delete_file(v.id, path, &permit.pending()).await
     }
 
-    /// Opens one of `files` for download. Whole-file reads are verified against
-    /// the recorded digest as they stream; a range cannot be checked against a
-    /// whole-file digest, so it is served as stored and the client checks the
-    /// assembled file against `X-Checksum-Sha256`.
+    /// Opens one of `files` for download, checked on the way out: a whole file
+    /// against its recorded digest as it streams (the last chunk is held until it
+    /// matches), a range block by block against the recorded block digests before
+    /// any of its bytes leave. A file stored before blocks were recorded gets its
+    /// block digests once, after the whole file checks out.
     pub async fn open_file(
         &self,
         files: Vec<FileRecord>,
@@ -160,7 +162,21 @@ impl Registry {
         let size = u64::try_from(f.size).map_err(Error::internal)?;
         match range.map(|r| r.resolve(size)).transpose()? {
             Some(r) => {
-                let body = self.blobs.read(f.blob_id, Some(r.clone())).await?;
+                let blocks = match f.block_digests {
+                    Some(b) => b,
+                    None => {
+                        let b = self
+                            .blobs
+                            .block_digests_of(f.blob_id, size, f.sha256)
+                            .await?;
+                        self.models.record_block_digests(f.blob_id, &b).await?;
+                        b
+                    }
+                };
+                let body = self
+                    .blobs
+                    .read_range_verified(f.blob_id, r.clone(), size, &blocks)
+                    .await?;
                 Ok(Download {
                     body,
                     size: r.end - r.start,

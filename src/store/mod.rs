@@ -178,6 +178,11 @@ mod tests {
             "f001dfaa2bae2bb3a162fb6b8a66bf5f2b10c5f867dd2c6fbe5c3fc1fac187530ccf0f5e551fa1490efaaa4ec3eec9dd",
         ),
         (
+            "postgres",
+            10,
+            "725120075200300c16e7760e2eb27d391b4f5d2f722c27ce3cf2dccc807edb25fb841e5238811f6e2ae0fb381bae4e61",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -221,6 +226,11 @@ mod tests {
             "sqlite",
             9,
             "6aebcea218a61c64978637b280edeb752e653e09176dc4978ddf5cccf1c700771151f8f037d9bd506b3837dda0f19ac1",
+        ),
+        (
+            "sqlite",
+            10,
+            "aae671681f698466880bf2e6443ec3afb0ac25e51f86514469322f1d1c9d68c4cb585ec0326ede13d1cd512c4e9cb45b",
         ),
     ];
 

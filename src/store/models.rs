@@ -61,6 +61,9 @@ pub struct FileRecord {
     pub created_at: DateTime<Utc>,
     /// Recognised from the bytes.
     pub format: FileFormat,
+    /// SHA-256 of each 4 MiB block, concatenated; None for files stored before
+    /// blocks were recorded.
+    pub block_digests: Option<Vec<u8>>,
 }
 
 /// A new draft version, before the store gives it a number.
@@ -117,6 +120,9 @@ pub trait Models: Send + Sync {
     /// or two spellings that differ only in case).
     async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()>;
     async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()>;
+    /// Records the block digests of a file stored before blocks were recorded
+    /// (computed after the whole file checked out); a derived record, not a change.
+    async fn record_block_digests(&self, blob_id: Uuid, digests: &[u8]) -> Result<()>;
     /// Seals a draft: freezes its files and records the root digest.
     async fn seal_version(
         &self,

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Signer, TestApp, error_code, full_lineage, sha256_hex};
+use crate::helpers::{Backend, Signer, TestApp, bytes_of, error_code, full_lineage, sha256_hex};
 
 crate::on_both_backends!(
     a_key_is_its_material_whatever_its_wrapping,
@@ -16,6 +16,8 @@ crate::on_both_backends!(
     a_token_minted_with_a_token_cannot_outlive_it,
     signed_material_with_keys_twice_or_fields_unread_is_refused,
     no_alias_moves_onto_a_version_whose_trust_was_just_revoked,
+    a_range_never_serves_bytes_that_do_not_match_their_block,
+    a_file_stored_before_blocks_were_recorded_gets_them_once_checked,
 );
 
 /// `pem`'s base64 re-wrapped at `width` columns, with CRLF line ends, a header
@@ -665,4 +667,144 @@ async fn no_alias_moves_onto_a_version_whose_trust_was_just_revoked(b: Backend) 
         }
     }
     assert_eq!(moved + refused, 12);
+}
+
+const MIB: usize = 1 << 20;
+
+/// Overwrites the one stored object of `app` with `bytes` (sabotage).
+async fn overwrite_stored(app: &TestApp, index: usize, bytes: Vec<u8>) {
+    use object_store::ObjectStoreExt;
+    let objects = app.stored_objects().await;
+    app.raw
+        .put(&objects[index], object_store::PutPayload::from(bytes))
+        .await
+        .unwrap();
+}
+
+async fn range(
+    app: &TestApp,
+    ns: &str,
+    model: &str,
+    v: i64,
+    path: &str,
+    spec: &str,
+) -> reqwest::Response {
+    app.req(
+        Method::GET,
+        &format!("/v1/models/{ns}/{model}/versions/{v}/files/{path}"),
+    )
+    .header("Range", spec)
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn a_range_never_serves_bytes_that_do_not_match_their_block(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let bytes = bytes_of(9 * MIB + 100, 9);
+    let r = app
+        .put_file(&ns, &model, v, "m.bin", bytes.clone(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut tampered = bytes.clone();
+    tampered[5 * MIB] ^= 0x01; // inside the second 4 MiB block
+    overwrite_stored(&app, 0, tampered).await;
+
+    // Every range touching the altered block ends in an error, whatever its form.
+    for spec in [
+        "bytes=0-".to_owned(),
+        format!("bytes={}-{}", 4 * MIB, 4 * MIB + 10),
+        format!("bytes={}-{}", 5 * MIB, 5 * MIB),
+        format!("bytes={}-", 3 * MIB),
+        format!("bytes=-{}", 5 * MIB),
+        format!("bytes=0-{}", 9 * MIB),
+    ] {
+        // When the altered block comes first the connection closes before even
+        // the headers; otherwise the answer is cut off.
+        let answer = app
+            .req(
+                Method::GET,
+                &format!("/v1/models/{ns}/{model}/versions/{v}/files/m.bin"),
+            )
+            .header("Range", &spec)
+            .send()
+            .await;
+        let served = match answer {
+            Err(_) => None,
+            Ok(r) => r.bytes().await.ok(),
+        };
+        assert!(
+            served.is_none(),
+            "{spec}: a tampered range was served in full"
+        );
+    }
+    // Ranges within blocks that still match are served, exactly.
+    for (spec, want) in [
+        ("bytes=0-99".to_owned(), &bytes[..100]),
+        (
+            format!("bytes={}-{}", 8 * MIB, 8 * MIB + 99),
+            &bytes[8 * MIB..8 * MIB + 100],
+        ),
+        ("bytes=-10".to_owned(), &bytes[bytes.len() - 10..]),
+    ] {
+        let r = range(&app, &ns, &model, v, "m.bin", &spec).await;
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{spec}");
+        assert_eq!(r.bytes().await.unwrap(), want, "{spec}");
+    }
+}
+
+async fn a_file_stored_before_blocks_were_recorded_gets_them_once_checked(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model, v) = app.given_draft().await;
+    let good = bytes_of(5 * MIB, 1);
+    let bad = bytes_of(5 * MIB, 2);
+    app.put_file(&ns, &model, v, "good.bin", good.clone(), None)
+        .await;
+    app.put_file(&ns, &model, v, "bad.bin", bad.clone(), None)
+        .await;
+    // As an older Signet stored them: no block digests.
+    app.sql("UPDATE files SET block_digests = NULL").await;
+    let objects = app.stored_objects().await;
+    let version = app
+        .store
+        .get_version(
+            &signet::names::ModelRef::parse(&format!("{ns}/{model}")).unwrap(),
+            signet::names::VersionNumber::new(v).unwrap(),
+        )
+        .await
+        .unwrap();
+    let files = app.store.files_of(version.id).await.unwrap();
+    let bad_blob = files
+        .iter()
+        .find(|f| f.path.as_str() == "bad.bin")
+        .unwrap()
+        .blob_id;
+    let bad_index = objects
+        .iter()
+        .position(|o| o.as_ref().contains(&bad_blob.simple().to_string()))
+        .unwrap();
+    let mut tampered = bad.clone();
+    tampered[10] ^= 0x01;
+    overwrite_stored(&app, bad_index, tampered).await;
+
+    // The altered legacy file: the whole-file check fails before any byte.
+    let r = range(&app, &ns, &model, v, "bad.bin", "bytes=4194304-4194310").await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_code(r).await, "internal");
+    // The intact one: served, and its blocks recorded for next time.
+    let r = range(&app, &ns, &model, v, "good.bin", "bytes=4194304-4194310").await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap(), &good[4 * MIB..4 * MIB + 7]);
+    let files = app.store.files_of(version.id).await.unwrap();
+    let recorded = |p: &str| {
+        files
+            .iter()
+            .find(|f| f.path.as_str() == p)
+            .unwrap()
+            .block_digests
+            .clone()
+    };
+    assert_eq!(recorded("good.bin").map(|d| d.len()), Some(64));
+    assert_eq!(recorded("bad.bin"), None);
 }

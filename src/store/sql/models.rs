@@ -206,7 +206,7 @@ impl Models for Store {
 
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>> {
         Ok(sqlx::query_as(
-            "SELECT path, size, sha256, blob_id, created_at, format FROM files \
+            "SELECT path, size, sha256, blob_id, created_at, format, block_digests FROM files \
              WHERE version_id = $1 ORDER BY path",
         )
         .bind(version_id)
@@ -227,11 +227,12 @@ impl Models for Store {
             return Err(Error::Conflict(why.into()));
         }
         sqlx::query(
-            "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format, \
+             block_digests) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (version_id, path) DO UPDATE \
              SET size = excluded.size, sha256 = excluded.sha256, blob_id = excluded.blob_id, \
-             created_at = excluded.created_at, format = excluded.format",
+             created_at = excluded.created_at, format = excluded.format, \
+             block_digests = excluded.block_digests",
         )
         .bind(version_id)
         .bind(&f.path)
@@ -240,6 +241,7 @@ impl Models for Store {
         .bind(f.blob_id)
         .bind(f.created_at)
         .bind(f.format)
+        .bind(&f.block_digests)
         .execute(&mut *tx)
         .await?;
         commit(tx, audit).await
@@ -260,6 +262,19 @@ impl Models for Store {
         commit(tx, audit).await
     }
 
+    async fn record_block_digests(&self, blob_id: Uuid, digests: &[u8]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE files SET block_digests = $2 WHERE blob_id = $1 AND block_digests IS NULL",
+        )
+        .bind(blob_id)
+        .bind(digests)
+        .execute(&mut *tx)
+        .await?;
+        // Derived from bytes already recorded: nothing a request changed.
+        commit(tx, &Pending::system()).await
+    }
+
     async fn seal_version(
         &self,
         version_id: Uuid,
@@ -272,7 +287,7 @@ impl Models for Store {
         // Read after the lock: an upload that committed first is included, one
         // still waiting will find the version sealed and fail.
         let files: Vec<FileRecord> = sqlx::query_as(
-            "SELECT path, size, sha256, blob_id, created_at, format FROM files \
+            "SELECT path, size, sha256, blob_id, created_at, format, block_digests FROM files \
              WHERE version_id = $1",
         )
         .bind(version_id)
