@@ -57,16 +57,22 @@ text_enum!(
         Safetensors = "safetensors",
         Onnx = "onnx",
         Gguf = "gguf",
-        /// Pickle-based (raw pickle, PyTorch zip, joblib): loading it runs code.
+        /// numpy arrays (`.npy`, `.npz`) of numbers.
+        Numpy = "numpy",
+        /// Pickle-based (raw pickle, PyTorch zip, joblib, numpy object arrays):
+        /// loading it runs code.
         Pickle = "pickle",
+        /// Could not be inspected within Signet's bounds (too deep, too large):
+        /// treated as unsafe.
+        Uninspectable = "uninspectable",
         Unknown = "unknown",
     }
 );
 
 impl FileFormat {
-    /// Formats that execute code when loaded.
+    /// Formats that may execute code when loaded.
     pub fn is_unsafe(self) -> bool {
-        self == FileFormat::Pickle
+        matches!(self, FileFormat::Pickle | FileFormat::Uninspectable)
     }
 }
 
@@ -158,6 +164,7 @@ text_enum!(
         LineageIncomplete = "lineage_incomplete",
         Quarantined = "quarantined",
         UnsafeFormat = "unsafe_format",
+        UnknownFormat = "unknown_format",
     }
 );
 

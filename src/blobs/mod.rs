@@ -419,6 +419,21 @@ impl BlobStore {
         Ok(blocks.finish())
     }
 
+    /// A blocking reader with random access to an object of `size` bytes, for
+    /// parsers that need `Read + Seek` (format detection). Use it on a blocking
+    /// thread: each read of a new region is one ranged GET.
+    pub fn reader(&self, id: Uuid, size: u64) -> BlobReader {
+        BlobReader {
+            store: self.clone(),
+            id,
+            size,
+            pos: 0,
+            buf: Bytes::new(),
+            buf_at: 0,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
     /// Deletes an object; deleting a missing one succeeds.
     pub async fn delete(&self, key: BlobKey) -> Result<()> {
         match self.inner.delete(&key.path()).await {
@@ -443,6 +458,60 @@ impl BlobStore {
                 }
             })
             .boxed()
+    }
+}
+
+/// See [`BlobStore::reader`].
+pub struct BlobReader {
+    store: BlobStore,
+    id: Uuid,
+    size: u64,
+    pos: u64,
+    /// The last region fetched, starting at `buf_at`.
+    buf: Bytes,
+    buf_at: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BlobReader {
+    /// Bytes fetched per ranged read.
+    const FETCH: u64 = 1 << 20;
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size || out.is_empty() {
+            return Ok(0);
+        }
+        let in_buf = self.pos >= self.buf_at && self.pos < self.buf_at + self.buf.len() as u64;
+        if !in_buf {
+            let end = (self.pos + Self::FETCH.max(out.len() as u64)).min(self.size);
+            let fetch = self.store.read_bytes(self.id, self.pos..end);
+            self.buf = self
+                .runtime
+                .block_on(fetch)
+                .map_err(std::io::Error::other)?;
+            self.buf_at = self.pos;
+        }
+        let from = (self.pos - self.buf_at) as usize;
+        let n = out.len().min(self.buf.len() - from);
+        out[..n].copy_from_slice(&self.buf[from..from + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for BlobReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.pos)
     }
 }
 

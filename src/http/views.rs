@@ -100,8 +100,12 @@ pub struct FileView {
     pub path: String,
     pub size: i64,
     pub sha256: String,
-    /// `safetensors`, `onnx`, `gguf`, `pickle` or `unknown`, recognised from the bytes.
+    /// `safetensors`, `onnx`, `gguf`, `numpy`, `pickle`, `uninspectable` or
+    /// `unknown`, recognised from the bytes' structure.
     pub format: String,
+    /// Why the bytes were recognised as that format (empty for files recognised
+    /// before reasons were recorded).
+    pub format_reason: String,
 }
 
 impl From<FileRecord> for FileView {
@@ -111,6 +115,7 @@ impl From<FileRecord> for FileView {
             size: f.size,
             sha256: f.sha256.to_hex(),
             format: f.format.as_str().to_owned(),
+            format_reason: f.format_reason,
         }
     }
 }
@@ -176,7 +181,8 @@ pub struct VersionView {
     /// Aliases pointing at this version.
     pub aliases: Vec<String>,
     pub quarantined: bool,
-    /// Holds a pickle-based file.
+    /// Holds a file that may run code when loaded (pickle-based, or too large or
+    /// deep to inspect).
     pub unsafe_formats: bool,
 }
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::kinds::FileFormat;
 use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
 use crate::store::{FileRecord, VersionRecord};
-use format::Sniff;
+use format::Finding;
 
 /// An open download: the byte stream and what the headers need.
 pub struct Download {
@@ -75,14 +75,15 @@ impl Registry {
         path: &FilePath,
         written: &Written,
     ) -> Result<FileRecord> {
-        let format = self.inspect(path, written).await?;
+        let found = self.inspect(path, written).await?;
         let file = FileRecord {
             path: path.clone(),
             size: i64::try_from(written.size).map_err(Error::internal)?,
             sha256: written.sha256,
             blob_id: written.id,
             created_at: Utc::now(),
-            format,
+            format: found.format,
+            format_reason: found.reason,
             block_digests: Some(written.blocks.clone()),
         };
         self.models.put_file(v.id, &file, &permit.pending()).await?;
@@ -90,41 +91,17 @@ impl Registry {
         Ok(file)
     }
 
-    /// Recognises a stored file's format from its bytes (head, and for zip
-    /// archives the central directory). A file named `.safetensors` must be one.
-    async fn inspect(&self, path: &FilePath, w: &Written) -> Result<FileFormat> {
-        let head = self
-            .blobs
-            .read_bytes(w.id, 0..w.size.min(format::HEAD))
-            .await?;
-        let found = match format::sniff(&head, w.size) {
-            Sniff::Known(f) => f,
-            Sniff::Zip => {
-                let tail = self
-                    .blobs
-                    .read_bytes(w.id, w.size.saturating_sub(format::TAIL)..w.size)
-                    .await?;
-                if format::zip_holds_pickle(&tail) {
-                    FileFormat::Pickle
-                } else {
-                    FileFormat::Unknown
-                }
-            }
-            Sniff::SafetensorsHeader(n) if n <= format::MAX_SAFETENSORS_HEADER => {
-                let header = if 8 + n <= head.len() as u64 {
-                    head.slice(8..8 + n as usize)
-                } else {
-                    self.blobs.read_bytes(w.id, 8..8 + n).await?
-                };
-                if format::safetensors_header_ok(&header, w.size) {
-                    FileFormat::Safetensors
-                } else {
-                    FileFormat::Unknown
-                }
-            }
-            Sniff::SafetensorsHeader(_) => FileFormat::Unknown,
-        };
-        if path.as_str().ends_with(".safetensors") && found != FileFormat::Safetensors {
+    /// Recognises a stored file's format from its structure (see `format`),
+    /// reading it with random access on a blocking thread. A file named
+    /// `.safetensors` must be one.
+    async fn inspect(&self, path: &FilePath, w: &Written) -> Result<Finding> {
+        let mut reader = self.blobs.reader(w.id, w.size);
+        let size = w.size;
+        let found = tokio::task::spawn_blocking(move || format::inspect(&mut reader, size))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::Unavailable(e.into()))?;
+        if path.as_str().ends_with(".safetensors") && found.format != FileFormat::Safetensors {
             return Err(Error::InvalidSafetensors);
         }
         Ok(found)

@@ -183,6 +183,11 @@ mod tests {
             "725120075200300c16e7760e2eb27d391b4f5d2f722c27ce3cf2dccc807edb25fb841e5238811f6e2ae0fb381bae4e61",
         ),
         (
+            "postgres",
+            11,
+            "308f9967f9827acbcadc455d3261c876bdf2f352389ae9336e42a60de1ca83247362a96fe67cf74eab01ef6a75ba128e",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -231,6 +236,11 @@ mod tests {
             "sqlite",
             10,
             "aae671681f698466880bf2e6443ec3afb0ac25e51f86514469322f1d1c9d68c4cb585ec0326ede13d1cd512c4e9cb45b",
+        ),
+        (
+            "sqlite",
+            11,
+            "38f2cd1bf33873ac0764cafcfd419fbf28301007571dec2723125208f38aa8e53b7c87b631b53b6b82c5f2133aeb5c62",
         ),
     ];
 

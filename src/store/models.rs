@@ -61,6 +61,8 @@ pub struct FileRecord {
     pub created_at: DateTime<Utc>,
     /// Recognised from the bytes.
     pub format: FileFormat,
+    /// Why the bytes were recognised as that format.
+    pub format_reason: String,
     /// SHA-256 of each 4 MiB block, concatenated; None for files stored before
     /// blocks were recorded.
     pub block_digests: Option<Vec<u8>>,

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use super::Trust;
+use super::policy::UnknownFormats;
 use super::verification::Verification;
 use crate::error::Result;
-use crate::kinds::RefusalReason;
+use crate::kinds::{FileFormat, RefusalReason};
 use crate::names::{AliasName, VersionNumber};
 use crate::store::{FileRecord, VersionRecord};
 
@@ -44,6 +45,10 @@ impl Trust {
         }
         if !ver.policy.allow_unsafe_formats && files.iter().any(|f| f.format.is_unsafe()) {
             reasons.insert(RefusalReason::UnsafeFormat);
+        }
+        let unknown = files.iter().any(|f| f.format == FileFormat::Unknown);
+        if ver.policy.unknown_formats == UnknownFormats::Deny && unknown {
+            reasons.insert(RefusalReason::UnknownFormat);
         }
         let quarantined = self.lineage.is_quarantined(v.id).await?;
         if quarantined {

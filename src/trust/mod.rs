@@ -27,7 +27,7 @@ use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord
 pub use crate::store::{AliasMove, KeyRecord, SignatureRecord};
 pub use gate::{Gate, Promotable};
 pub use keys::{LostVerification, ShownKey};
-pub use policy::{LineageField, NamespacePolicy};
+pub use policy::{LineageField, NamespacePolicy, UnknownFormats};
 pub use verification::{SignatureStatus, Verification, trusted_keys};
 
 /// The trust service: one per process, shared by all requests.

@@ -51,6 +51,10 @@ pub struct NamespacePolicy {
     /// Allow promoting versions holding pickle-based files (default false).
     #[serde(default)]
     pub allow_unsafe_formats: bool,
+    /// Whether files whose format is not recognised may be promoted (default
+    /// `allow`).
+    #[serde(default)]
+    pub unknown_formats: UnknownFormats,
     /// alias → lineage fields it requires. Default: `production` requires
     /// `code.commit`, `data` and `environment`.
     #[serde(default = "default_lineage_required")]
@@ -72,11 +76,21 @@ fn default_lineage_required() -> BTreeMap<String, BTreeSet<LineageField>> {
     )])
 }
 
+/// What promotion does with files of no recognised format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownFormats {
+    #[default]
+    Allow,
+    Deny,
+}
+
 impl Default for NamespacePolicy {
     fn default() -> Self {
         Self {
             min_signatures: 1,
             allow_unsafe_formats: false,
+            unknown_formats: UnknownFormats::Allow,
             lineage_required: default_lineage_required(),
         }
     }

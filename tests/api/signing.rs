@@ -655,8 +655,12 @@ async fn pickle_files_are_caught_by_their_bytes(b: Backend) {
 /// A minimal stored (uncompressed) zip holding `archive/data.pkl`, as torch.save writes.
 fn torch_zip(pickle: &[u8]) -> Vec<u8> {
     let name = b"archive/data.pkl";
+    let mut crc = flate2::Crc::new();
+    crc.update(pickle);
+    let crc = crc.sum().to_le_bytes();
     let mut z = Vec::new();
-    z.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    z.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    z.extend_from_slice(&crc);
     z.extend_from_slice(&(pickle.len() as u32).to_le_bytes());
     z.extend_from_slice(&(pickle.len() as u32).to_le_bytes());
     z.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -664,9 +668,8 @@ fn torch_zip(pickle: &[u8]) -> Vec<u8> {
     z.extend_from_slice(name);
     z.extend_from_slice(pickle);
     let cd = z.len() as u32;
-    z.extend_from_slice(
-        b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-    );
+    z.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    z.extend_from_slice(&crc);
     z.extend_from_slice(&(pickle.len() as u32).to_le_bytes());
     z.extend_from_slice(&(pickle.len() as u32).to_le_bytes());
     z.extend_from_slice(&(name.len() as u16).to_le_bytes());

@@ -18,6 +18,8 @@ crate::on_both_backends!(
     no_alias_moves_onto_a_version_whose_trust_was_just_revoked,
     a_range_never_serves_bytes_that_do_not_match_their_block,
     a_file_stored_before_blocks_were_recorded_gets_them_once_checked,
+    code_executing_files_are_found_whatever_their_disguise,
+    a_namespace_may_refuse_files_of_no_known_format,
 );
 
 /// `pem`'s base64 re-wrapped at `width` columns, with CRLF line ends, a header
@@ -807,4 +809,117 @@ async fn a_file_stored_before_blocks_were_recorded_gets_them_once_checked(b: Bac
     };
     assert_eq!(recorded("good.bin").map(|d| d.len()), Some(64));
     assert_eq!(recorded("bad.bin"), None);
+}
+
+/// `os.system('id')` as a protocol 4 pickle without its PROTO header.
+const HEADLESS_PICKLE: &[u8] =
+    b"\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94.";
+/// The same as protocol 0 text.
+const TEXT_PICKLE: &[u8] = b"cos\nsystem\n(S'id'\ntR.";
+
+fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        w.start_file(*name, opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+async fn code_executing_files_are_found_whatever_their_disguise(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_model("fraud", "scorer").await;
+    let signer = Signer::generate();
+    signer.register(&app, "ci", &["fraud"]).await;
+    let mut polyglot = crate::helpers::safetensors_bytes();
+    polyglot.extend_from_slice(&zip_with(&[("data.pkl", HEADLESS_PICKLE)]));
+    let mut torch_like = zip_with(&[
+        ("archive/data.pkl", TEXT_PICKLE),
+        ("archive/data/0", &vec![0u8; 3 << 20]),
+    ]);
+    torch_like.extend(vec![0u8; 100_000]); // and junk after the archive
+    let disguises: Vec<(&str, Vec<u8>)> = vec![
+        ("protocol-0.bin", TEXT_PICKLE.to_vec()),
+        ("headless.bin", HEADLESS_PICKLE.to_vec()),
+        ("model.pt", torch_like),
+        ("model.joblib", gzipped(HEADLESS_PICKLE)),
+        ("weights.bin", polyglot),
+        (
+            "nested.zip",
+            zip_with(&[("inner.zip", &zip_with(&[("x", TEXT_PICKLE)]))]),
+        ),
+    ];
+    for (path, bytes) in disguises {
+        let (v, st) = app
+            .sealed_version("fraud", "scorer", full_lineage(), &[(path, &bytes)])
+            .await;
+        let view: Value = app
+            .get_version("fraud", "scorer", v)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let file = &view["files"][0];
+        assert_eq!(file["format"], "pickle", "{path}: {file}");
+        assert!(
+            !file["format_reason"].as_str().unwrap().is_empty(),
+            "{path}"
+        );
+        assert_eq!(view["unsafe_formats"], true, "{path}");
+        app.sign("fraud", "scorer", v, &signer.envelope(&st)).await;
+        let r = app.promote("fraud", "scorer", "staging", v).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["reasons"], json!(["unsafe_format"]), "{path}");
+    }
+}
+
+async fn a_namespace_may_refuse_files_of_no_known_format(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.create_namespace("fraud").await;
+    app.create_model("fraud", "scorer").await;
+    let signer = Signer::generate();
+    signer.register(&app, "ci", &["fraud"]).await;
+    let (v, st) = app
+        .sealed_version(
+            "fraud",
+            "scorer",
+            full_lineage(),
+            &[
+                ("m.safetensors", &crate::helpers::safetensors_bytes()),
+                ("notes.bin", b"hello world"),
+            ],
+        )
+        .await;
+    app.sign("fraud", "scorer", v, &signer.envelope(&st)).await;
+    let policy = |unknown: &str| {
+        app.req(Method::PUT, "/v1/namespaces/fraud/policy")
+            .json(&json!({"unknown_formats": unknown}))
+            .send()
+    };
+    assert_eq!(policy("deny").await.unwrap().status(), StatusCode::OK);
+    let r = app.promote("fraud", "scorer", "staging", v).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["reasons"], json!(["unknown_format"]));
+    assert_eq!(policy("allow").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.promote("fraud", "scorer", "staging", v).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        policy("sometimes").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
 }

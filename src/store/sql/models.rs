@@ -206,7 +206,7 @@ impl Models for Store {
 
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>> {
         Ok(sqlx::query_as(
-            "SELECT path, size, sha256, blob_id, created_at, format, block_digests FROM files \
+            "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests FROM files \
              WHERE version_id = $1 ORDER BY path",
         )
         .bind(version_id)
@@ -228,11 +228,11 @@ impl Models for Store {
         }
         sqlx::query(
             "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format, \
-             block_digests) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             block_digests, format_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (version_id, path) DO UPDATE \
              SET size = excluded.size, sha256 = excluded.sha256, blob_id = excluded.blob_id, \
              created_at = excluded.created_at, format = excluded.format, \
-             block_digests = excluded.block_digests",
+             block_digests = excluded.block_digests, format_reason = excluded.format_reason",
         )
         .bind(version_id)
         .bind(&f.path)
@@ -242,6 +242,7 @@ impl Models for Store {
         .bind(f.created_at)
         .bind(f.format)
         .bind(&f.block_digests)
+        .bind(&f.format_reason)
         .execute(&mut *tx)
         .await?;
         commit(tx, audit).await
@@ -287,7 +288,7 @@ impl Models for Store {
         // Read after the lock: an upload that committed first is included, one
         // still waiting will find the version sealed and fail.
         let files: Vec<FileRecord> = sqlx::query_as(
-            "SELECT path, size, sha256, blob_id, created_at, format, block_digests FROM files \
+            "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests FROM files \
              WHERE version_id = $1",
         )
         .bind(version_id)
