@@ -13,6 +13,9 @@ use std::time::Instant;
 
 use sha2::Digest;
 
+/// Writes a file of one kind and (about) this size.
+type Maker = Box<dyn Fn(&mut File, u64)>;
+
 fn main() {
     let mib: u64 = std::env::args()
         .skip(1)
@@ -23,11 +26,17 @@ fn main() {
         .expect("temp dir");
     println!("format detection, {mib} MiB files (inspect vs one-core SHA-256 of the same bytes)");
 
-    let kinds: Vec<(&str, Box<dyn Fn(&mut File, u64)>)> = vec![
+    let kinds: Vec<(&str, Maker)> = vec![
         ("safetensors", Box::new(safetensors)),
         ("raw pickle, one huge BINBYTES8", Box::new(pickle)),
-        ("PyTorch-style zip64, pickle entry first", Box::new(torch_zip)),
-        ("unknown binary", Box::new(|f: &mut File, size| f.set_len(size).unwrap())),
+        (
+            "PyTorch-style zip64, pickle entry first",
+            Box::new(torch_zip),
+        ),
+        (
+            "unknown binary",
+            Box::new(|f: &mut File, size| f.set_len(size).unwrap()),
+        ),
     ];
     for (name, make) in kinds {
         let path = dir.path().join("f");

@@ -191,20 +191,21 @@ enum Compression {
 fn compression_of(head: &[u8]) -> Option<Compression> {
     let kind = claimed_compression(head)?;
     let mut out = [0u8; 64];
-    let mut sample: Box<dyn Read + '_> = match kind {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(head)),
-        Compression::Zlib => Box::new(flate2::read::ZlibDecoder::new(head)),
-        Compression::Bzip2 => Box::new(bzip2::read::BzDecoder::new(head)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new(head, true)),
-        Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(head) {
-            Ok(d) => Box::new(d),
-            Err(_) => return None,
-        },
-    };
-    match sample.read(&mut out) {
+    match decoder(head, kind)?.read(&mut out) {
         Ok(n) if n > 0 => Some(kind),
         _ => None,
     }
+}
+
+/// A reader of `r` decompressed as `kind` (None when its frame header is bad).
+fn decoder<'a, R: Read + 'a>(r: R, kind: Compression) -> Option<Box<dyn Read + 'a>> {
+    Some(match kind {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Zlib => Box::new(flate2::read::ZlibDecoder::new(r)),
+        Compression::Bzip2 => Box::new(bzip2::read::BzDecoder::new(r)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(r, true)),
+        Compression::Zstd => Box::new(ruzstd::decoding::StreamingDecoder::new(r).ok()?),
+    })
 }
 
 fn claimed_compression(head: &[u8]) -> Option<Compression> {
@@ -229,15 +230,8 @@ fn claimed_compression(head: &[u8]) -> Option<Compression> {
 
 fn inspect_compressed<R: Read>(r: R, kind: Compression, depth: u32) -> io::Result<Finding> {
     let what = format!("{kind:?} stream").to_lowercase();
-    let inner: Box<dyn Read> = match kind {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
-        Compression::Zlib => Box::new(flate2::read::ZlibDecoder::new(r)),
-        Compression::Bzip2 => Box::new(bzip2::read::BzDecoder::new(r)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new(r, true)),
-        Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(r) {
-            Ok(d) => Box::new(d),
-            Err(_) => return Ok(Finding::unknown()),
-        },
+    let Some(inner) = decoder(r, kind) else {
+        return Ok(Finding::unknown());
     };
     // A stream that fails to decompress is not that format after all.
     match inspect_stream(inner.take(STREAM_BUDGET), depth + 1) {
