@@ -31,6 +31,9 @@ pub const MAX_ENTRIES: usize = 100_000;
 /// Decompressed bytes one stream may be read for before it counts as
 /// uninspectable (a compression bomb stops here).
 pub const STREAM_BUDGET: u64 = 256 << 20;
+/// Largest archive nested in another that is inspected: it is read into memory
+/// to be opened through its central directory, so this bounds that memory.
+pub const NESTED_ARCHIVE_MAX: u64 = 64 << 20;
 /// Largest safetensors header accepted (the format's own readers cap it at 100 MB;
 /// real headers are far smaller).
 pub const MAX_SAFETENSORS_HEADER: u64 = 16 << 20;
@@ -328,12 +331,13 @@ fn inspect_archive<R: Read + Seek>(
     })
 }
 
-/// An archive inside an archive: read into memory (up to the stream budget),
-/// then inspected through its central directory like any other.
+/// An archive inside an archive: read into memory (up to
+/// [`NESTED_ARCHIVE_MAX`]), then inspected through its central directory like
+/// any other.
 fn inspect_nested_archive<R: Read>(r: R, depth: u32) -> io::Result<Finding> {
     let mut bytes = Vec::new();
-    r.take(STREAM_BUDGET + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > STREAM_BUDGET {
+    r.take(NESTED_ARCHIVE_MAX + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > NESTED_ARCHIVE_MAX {
         return Ok(Finding::new(
             FileFormat::Uninspectable,
             "a nested archive larger than Signet inspects",
