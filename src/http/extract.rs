@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
@@ -20,30 +20,76 @@ use crate::page::Page;
 use crate::registry::RangeSpec;
 use crate::trail::Trail;
 
-/// JSON body; unknown fields are refused by the target types.
+/// Largest JSON request body: metadata (64 KiB) and a full lineage (1000 datasets,
+/// 100 parents) fit well within it.
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// JSON body: a JSON object (anything else is 400 on every route), at most
+/// [`MAX_JSON_BODY`] bytes (a larger declared `Content-Length` is refused before a
+/// byte is read); unknown fields are refused by the target types.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::invalid(
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let body = object_body(req, MAX_JSON_BODY).await?;
+        match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid(e.body_text())),
-            Err(JsonRejection::JsonSyntaxError(_)) => {
-                Err(ApiError::invalid("the body is not valid JSON"))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::invalid(
-                "expected a JSON body with Content-Type: application/json",
-            )),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the body is too large",
-            )),
-            Err(_) => Err(ApiError::invalid("the body could not be read")),
+            Err(_) => Err(ApiError::invalid("the body is not valid JSON")),
         }
     }
+}
+
+/// Whether the request says its body is JSON (`application/json`, `…+json`).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+/// The bytes of a body that must be a JSON object of at most `max` bytes.
+async fn object_body(req: Request, max: usize) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || Error::TooLarge { limit: max as u64 };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large().into());
+    }
+    let body = axum::body::to_bytes(req.into_body(), max)
+        .await
+        .map_err(|e| {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                ApiError::from(too_large())
+            } else {
+                ApiError::invalid("the body could not be read")
+            }
+        })?;
+    if body.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
+    Ok(body)
 }
 
 /// Query string; unknown parameters are refused by the target types.
@@ -269,19 +315,14 @@ impl<S: Send + Sync> FromRequestParts<S> for RangeHeader {
     }
 }
 
-/// A request body of at most `MAX` bytes (413 beyond).
-pub struct LimitedBody<const MAX: usize>(pub axum::body::Bytes);
+/// The bytes of a JSON object body of at most `MAX` bytes (413 beyond), kept
+/// exactly as sent (signature documents are stored verbatim).
+pub struct JsonObjectBytes<const MAX: usize>(pub axum::body::Bytes);
 
-impl<const MAX: usize, S: Send + Sync> FromRequest<S> for LimitedBody<MAX> {
+impl<const MAX: usize, S: Send + Sync> FromRequest<S> for JsonObjectBytes<MAX> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::invalid("the body could not be read"))?;
-        if body.len() > MAX {
-            return Err(Error::TooLarge { limit: MAX as u64 }.into());
-        }
-        Ok(Self(body))
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(object_body(req, MAX).await?))
     }
 }

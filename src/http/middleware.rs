@@ -38,6 +38,7 @@ fn request_id_of(req: &Request) -> String {
 
 pub async fn request_context(req: Request, next: Next) -> Response {
     let id = request_id_of(&req);
+    let api = req.uri().path().starts_with("/v1/");
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = REQUEST_ID
         .scope(
@@ -46,8 +47,21 @@ pub async fn request_context(req: Request, next: Next) -> Response {
         )
         .await;
     crate::metrics::record_status(resp.status().as_u16());
+    let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
+        h.insert("x-request-id", v);
+    }
+    if api {
+        // API answers are data for programs: never sniffed into something a
+        // browser runs, never kept by a cache (a minted token above all).
+        h.insert(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
     }
     resp
 }

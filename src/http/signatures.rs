@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{LimitedBody, VersionPath};
+use super::extract::{JsonObjectBytes, VersionPath};
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
 use crate::signing::verify::VerifiedSignature;
@@ -51,7 +51,7 @@ pub async fn add(
     State(st): State<AppState>,
     p: Principal,
     VersionPath(model, number): VersionPath,
-    LimitedBody(body): LimitedBody<MAX_SIGNATURE_BYTES>,
+    JsonObjectBytes(body): JsonObjectBytes<MAX_SIGNATURE_BYTES>,
 ) -> Result<(StatusCode, Json<SignatureAccepted>), ApiError> {
     let permit = authorize::<Publish>(&p, &model.namespace)?;
     let ok = st

@@ -150,12 +150,15 @@ async fn forged_replayed_and_altered_signatures_are_refused(b: Backend) {
     );
     for bad in [
         json!({"payload": "x"}),
-        json!([1, 2]),
         json!({"dsseEnvelope": {"nope": 1}}),
     ] {
         let r = app.sign("fraud", "scorer", v1, &bad).await;
         assert_eq!(error_code(r).await, "signature_invalid", "{bad}");
     }
+    // Not even a JSON object: refused like any other body that is not one.
+    let r = app.sign("fraud", "scorer", v1, &json!([1, 2])).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(r).await, "invalid_request");
 
     // Replay: a valid signature of version 1 posted to version 2 (same bytes).
     let r = app
