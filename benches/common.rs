@@ -43,6 +43,9 @@ pub async fn start() -> Bench {
         token_default_days: 90,
         token_max_days: 365,
         log_format: LogFormat::Text,
+        rate_limit: std::env::var("SIGNET_BENCH_RATE_LIMIT").unwrap_or_else(|_| "off".into()),
+        rate_limit_roles: std::env::var("SIGNET_BENCH_RATE_LIMIT_ROLES").unwrap_or_default(),
+        anonymous_rate_limit: "off".into(),
     };
     let (state, _) = signet::server::build(&cfg)
         .await

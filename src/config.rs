@@ -100,6 +100,27 @@ pub struct ServeConfig {
 
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Requests one principal may make: `N/min` or `N/min:BURST`, or `off`.
+    #[arg(long, env = "SIGNET_RATE_LIMIT", default_value = "6000/min:600")]
+    pub rate_limit: String,
+
+    /// Faster rates for some roles: `role=N/min[:BURST],…` (a principal gets the
+    /// most generous rate of its roles).
+    #[arg(
+        long,
+        env = "SIGNET_RATE_LIMIT_ROLES",
+        default_value = "admin=60000/min:6000"
+    )]
+    pub rate_limit_roles: String,
+
+    /// Requests without a valid token one client address may make, or `off`.
+    #[arg(
+        long,
+        env = "SIGNET_ANONYMOUS_RATE_LIMIT",
+        default_value = "600/min:60"
+    )]
+    pub anonymous_rate_limit: String,
 }
 
 impl std::fmt::Debug for ServeConfig {

@@ -53,6 +53,9 @@ pub enum Error {
     PromotionRefused(Vec<RefusalReason>),
     #[error("the declared digest does not match the bytes received")]
     DigestMismatch,
+    /// Faster than the caller's rate; it may try again after `retry_after` seconds.
+    #[error("too many requests: retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("the body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("the requested range cannot be satisfied")]

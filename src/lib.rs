@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod kinds;
+pub mod limits;
 pub mod lineage;
 pub mod metrics;
 pub mod names;

@@ -7,12 +7,13 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::audit::{Appender, Auditing};
+use crate::audit::{Appender, Auditing, RefusalWindow};
 use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
 use crate::blobs::{BlobStore, S3Options, UploadTuning};
 use crate::config::{ServeConfig, StorageConfig};
 use crate::error::{Error, Result};
 use crate::http::{AppState, app};
+use crate::limits::{Rate, RateConfig, RateLimits};
 use crate::lineage::Provenance;
 use crate::names::PrincipalName;
 use crate::registry::{Registry, RegistryStores};
@@ -82,9 +83,25 @@ pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
         ));
     }
     let policy = Policy::load(cfg.rbac_model.as_deref(), cfg.rbac_policy.as_deref()).await?;
+    let rates = rate_config(cfg)?;
     let (store, blobs) = open_stores(&cfg.storage).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token.as_deref()).await?;
-    Ok((services(store, blobs, policy, cfg), boot))
+    Ok((services(store, blobs, policy, rates, cfg), boot))
+}
+
+/// The request rates the configuration asks for.
+fn rate_config(cfg: &ServeConfig) -> Result<RateConfig> {
+    let rate = |s: &str| -> Result<Option<Rate>> {
+        if s.trim() == "off" {
+            return Ok(None);
+        }
+        Rate::parse(s).map(Some).map_err(Error::Invalid)
+    };
+    Ok(RateConfig {
+        principal: rate(&cfg.rate_limit)?,
+        by_role: RateConfig::parse_roles(&cfg.rate_limit_roles).map_err(Error::Invalid)?,
+        address: rate(&cfg.anonymous_rate_limit)?,
+    })
 }
 
 /// Wires the domain services, each with the store capabilities it uses.
@@ -92,8 +109,11 @@ fn services(
     store: Arc<dyn Store>,
     blobs: BlobStore,
     policy: Policy,
+    rates: RateConfig,
     cfg: &ServeConfig,
 ) -> AppState {
+    let rates = Arc::new(RateLimits::new(rates));
+    spawn_forget_idle(rates.clone());
     let access = Access::new(
         store.clone(),
         store.clone(),
@@ -103,6 +123,7 @@ fn services(
             default_days: cfg.token_default_days,
             max_days: cfg.token_max_days,
         },
+        rates,
     );
     let registry = Arc::new(Registry::new(
         RegistryStores {
@@ -133,6 +154,7 @@ fn services(
         provenance: Arc::new(provenance),
         auditing: Arc::new(Auditing::new(store.clone())),
         appender: Arc::new(Appender::start(store)),
+        refusals: Arc::new(RefusalWindow::new(Duration::from_secs(60))),
     }
 }
 
@@ -169,6 +191,20 @@ pub fn spawn_gc(registry: Arc<Registry>, interval: Duration, grace: Duration) {
             }
         }
     });
+}
+
+/// Forgets idle rate-limit keys every minute, so a flood from many addresses
+/// does not grow memory for good.
+fn spawn_forget_idle(rates: Arc<RateLimits>) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                rates.forget_idle();
+            }
+        });
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -176,6 +176,53 @@ impl Auditing {
     }
 }
 
+/// Keeps a flood of requests refused for going too fast from growing the log
+/// without bound: per caller (principal, or client address without a valid
+/// token), the first refusal of each window is written and the rest are counted;
+/// the next written one carries how many went unwritten before it.
+pub struct RefusalWindow {
+    window: std::time::Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
+}
+
+impl RefusalWindow {
+    /// Callers remembered before old windows are dropped.
+    const KEEP: usize = 10_000;
+
+    pub fn new(window: std::time::Duration) -> Self {
+        Self {
+            window,
+            seen: Default::default(),
+        }
+    }
+
+    /// `Some(n)`: write this refusal's event, noting `n` refusals of this caller
+    /// not written since the last one. `None`: counted, not written.
+    pub fn admit(&self, caller: &str) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > Self::KEEP {
+            seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        match seen.get_mut(caller) {
+            Some((start, unwritten)) if now.duration_since(*start) < self.window => {
+                *unwritten += 1;
+                None
+            }
+            Some((start, unwritten)) => {
+                let n = *unwritten;
+                *start = now;
+                *unwritten = 0;
+                Some(n)
+            }
+            None => {
+                seen.insert(caller.to_owned(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
 /// Group commit for the events of requests that changed nothing: one task takes
 /// every event waiting and appends them in one transaction, so concurrent requests
 /// share one commit instead of queueing for a commit each. Each request still waits

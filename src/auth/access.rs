@@ -10,8 +10,11 @@ use super::{
     Global, GlobalPermit, Manage, ManageTokens, Policy, Principal, Read, ScopePermit, Secret,
     authorize_global, authorize_scope,
 };
+use std::net::IpAddr;
+
 use crate::error::{Error, Result};
 use crate::kinds::{BindingScope, Role};
+use crate::limits::RateLimits;
 use crate::names::{Description, PrincipalName};
 use crate::page::{Page, Paged};
 use crate::store::{Bindings, Namespaces, RoleBinding, TokenRecord, Tokens};
@@ -47,6 +50,7 @@ pub struct Access {
     namespaces: Arc<dyn Namespaces>,
     policy: Arc<Policy>,
     limits: TokenLimits,
+    rates: Arc<RateLimits>,
 }
 
 impl Access {
@@ -56,6 +60,7 @@ impl Access {
         namespaces: Arc<dyn Namespaces>,
         policy: Arc<Policy>,
         limits: TokenLimits,
+        rates: Arc<RateLimits>,
     ) -> Self {
         Self {
             tokens,
@@ -63,14 +68,40 @@ impl Access {
             namespaces,
             policy,
             limits,
+            rates,
         }
     }
 
-    /// Resolves a bearer token to its principal, acting in the request of `trail`.
-    /// Unknown, expired and revoked tokens are all `Unauthenticated`, with no hint
-    /// which.
-    pub async fn authenticate(&self, bearer: &str, trail: Trail) -> Result<Principal> {
-        let secret = Secret::parse(bearer).ok_or(Error::Unauthenticated)?;
+    /// Resolves a bearer token to its principal, acting in the request of `trail`,
+    /// from client address `client`. Missing, unknown, expired and revoked tokens
+    /// are all `Unauthenticated`, with no hint which, until the address goes
+    /// faster than its rate (`RateLimited`); a principal going faster than its
+    /// own rate is `RateLimited` too.
+    pub async fn authenticate(
+        &self,
+        bearer: Option<&str>,
+        client: Option<IpAddr>,
+        trail: Trail,
+    ) -> Result<Principal> {
+        match self.principal_of(bearer, trail).await {
+            Err(Error::Unauthenticated) => {
+                if let Some(addr) = client {
+                    self.rates.check_address(addr)?;
+                }
+                Err(Error::Unauthenticated)
+            }
+            Ok(p) => {
+                self.rates.check_principal(p.name(), p.bindings())?;
+                Ok(p)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn principal_of(&self, bearer: Option<&str>, trail: Trail) -> Result<Principal> {
+        let secret = bearer
+            .and_then(Secret::parse)
+            .ok_or(Error::Unauthenticated)?;
         let token = self
             .tokens
             .token_by_secret_hash(&secret.hash())

@@ -36,9 +36,16 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// What only some answers carry (boxed: errors travel by value).
+    extra: Box<Extra>,
+}
+
+#[derive(Debug, Default)]
+struct Extra {
     content_range: Option<u64>,
     reasons: Vec<String>,
     refused: Option<Refused>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -47,10 +54,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            content_range: None,
-            reasons: Vec::new(),
-            refused: None,
+            extra: Box::default(),
         }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Extra)) -> Self {
+        f(&mut self.extra);
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -72,10 +82,7 @@ impl From<Error> for ApiError {
                 } else {
                     (S::FORBIDDEN, "forbidden")
                 };
-                Self {
-                    refused: Some(Refused(d.namespace)),
-                    ..Self::new(status, code, msg)
-                }
+                Self::new(status, code, msg).with(|x| x.refused = Some(Refused(d.namespace)))
             }
             Error::VersionNotVerified => Self::new(S::FORBIDDEN, "version_not_verified", msg),
             Error::Quarantined => Self::new(S::FORBIDDEN, "quarantined", msg),
@@ -90,15 +97,17 @@ impl From<Error> for ApiError {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_safetensors", msg)
             }
             Error::SignatureRejected(r) => Self::new(S::UNPROCESSABLE_ENTITY, r.code(), msg),
-            Error::PromotionRefused(reasons) => Self {
-                reasons: reasons.iter().map(|r| r.as_str().to_owned()).collect(),
-                ..Self::new(S::CONFLICT, "promotion_refused", msg)
-            },
+            Error::PromotionRefused(reasons) => Self::new(S::CONFLICT, "promotion_refused", msg)
+                .with(|x| x.reasons = reasons.iter().map(|r| r.as_str().to_owned()).collect()),
             Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
-            Error::RangeNotSatisfiable { size } => Self {
-                content_range: Some(size),
-                ..Self::new(S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", msg)
-            },
+            Error::RateLimited { retry_after } => {
+                Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
+                    .with(|x| x.retry_after = Some(retry_after))
+            }
+            Error::RangeNotSatisfiable { size } => {
+                Self::new(S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", msg)
+                    .with(|x| x.content_range = Some(size))
+            }
             Error::TrustChanged => Self::new(
                 S::CONFLICT,
                 "conflict",
@@ -118,12 +127,13 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let extra = *self.extra;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
                 request_id: super::current_request_id(),
-                reasons: self.reasons,
+                reasons: extra.reasons,
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -131,10 +141,14 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(refused) = self.refused {
+        if let Some(secs) = extra.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(refused) = extra.refused {
             resp.extensions_mut().insert(refused);
         }
-        if let Some(size) = self.content_range
+        if let Some(size) = extra.content_range
             && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
         {
             resp.headers_mut().insert(header::CONTENT_RANGE, v);

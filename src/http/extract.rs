@@ -120,9 +120,13 @@ impl FromRequestParts<AppState> for Principal {
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or(Error::Unauthenticated)?;
+            .map(str::trim);
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         let trail = parts.extensions.get::<Trail>().cloned().unwrap_or_default();
-        Ok(state.access.authenticate(bearer.trim(), trail).await?)
+        Ok(state.access.authenticate(bearer, client, trail).await?)
     }
 }
 

@@ -92,6 +92,20 @@ pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: 
     }
     let refused = resp.extensions().get::<Refused>();
     let mut ctx = trail.context();
+    if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        let caller = ctx
+            .principal
+            .clone()
+            .or(ctx.client_addr.clone())
+            .unwrap_or_default();
+        match st.refusals.admit(&caller) {
+            None => return resp,
+            Some(unwritten) => {
+                ctx.detail
+                    .insert("rate_limited_unlogged_before".into(), unwritten.into());
+            }
+        }
+    }
     if ctx.namespace.is_none() {
         ctx.namespace = refused.and_then(|r| r.0.as_ref()).map(Namespace::to_string);
     }

@@ -32,7 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::audit::{Appender, Auditing};
+use crate::audit::{Appender, Auditing, RefusalWindow};
 use crate::auth::Access;
 use crate::lineage::Provenance;
 use crate::registry::Registry;
@@ -49,6 +49,8 @@ pub struct AppState {
     pub provenance: Arc<Provenance>,
     pub auditing: Arc<Auditing>,
     pub appender: Arc<Appender>,
+    /// Which rate-limit refusals get an event of their own.
+    pub refusals: Arc<RefusalWindow>,
 }
 
 /// `METHOD /path` → the first 2xx status its OpenAPI operation documents.

@@ -165,6 +165,10 @@ impl TestApp {
             token_default_days: 90,
             token_max_days: 365,
             log_format: LogFormat::Text,
+            // Off unless a test is about them: suites make requests in bursts.
+            rate_limit: "off".into(),
+            rate_limit_roles: String::new(),
+            anonymous_rate_limit: "off".into(),
         };
         tweak(&mut cfg);
         Self::start(cfg, admin.expose().to_owned(), raw, dir).await

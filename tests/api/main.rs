@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod audit;
 mod edges;
+mod limits;
 mod lineage;
 mod openapi;
 mod roundtrip;
