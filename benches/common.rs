@@ -19,7 +19,14 @@ pub struct Bench {
     _dir: tempfile::TempDir,
 }
 
+#[allow(dead_code)]
 pub async fn start() -> Bench {
+    let rate = std::env::var("SIGNET_BENCH_RATE_LIMIT").unwrap_or_else(|_| "off".into());
+    start_with(&rate).await
+}
+
+/// A Signet whose per-principal rate limit is `rate` (`off`, or `N/min[:BURST]`).
+pub async fn start_with(rate: &str) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let db = std::env::var("SIGNET_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
@@ -43,8 +50,8 @@ pub async fn start() -> Bench {
         token_default_days: 90,
         token_max_days: 365,
         log_format: LogFormat::Text,
-        rate_limit: std::env::var("SIGNET_BENCH_RATE_LIMIT").unwrap_or_else(|_| "off".into()),
-        rate_limit_roles: std::env::var("SIGNET_BENCH_RATE_LIMIT_ROLES").unwrap_or_default(),
+        rate_limit: rate.to_owned(),
+        rate_limit_roles: String::new(),
         anonymous_rate_limit: "off".into(),
     };
     let (state, _) = signet::server::build(&cfg)
