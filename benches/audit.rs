@@ -41,16 +41,7 @@ async fn main() {
     let tok = bench.token.clone();
     use reqwest::Method as M;
     let call = |m: M, p: &str| c.request(m, format!("{base}{p}")).bearer_auth(&tok);
-    call(M::POST, "/v1/namespaces")
-        .json(&json!({"name": "fraud"}))
-        .send()
-        .await
-        .unwrap();
-    call(M::POST, "/v1/models")
-        .json(&json!({"namespace": "fraud", "name": "scorer"}))
-        .send()
-        .await
-        .unwrap();
+    common::given_model(&bench, &c).await;
     call(M::POST, "/v1/models/fraud/scorer/versions")
         .json(&json!({}))
         .send()

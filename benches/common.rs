@@ -76,3 +76,24 @@ pub async fn start_with(rate: &str) -> Bench {
         _dir: dir,
     }
 }
+
+/// Creates namespace `fraud` and model `fraud/scorer` as the admin.
+#[allow(dead_code)]
+pub async fn given_model(b: &Bench, c: &reqwest::Client) {
+    for (path, body) in [
+        ("/v1/namespaces", serde_json::json!({"name": "fraud"})),
+        (
+            "/v1/models",
+            serde_json::json!({"namespace": "fraud", "name": "scorer"}),
+        ),
+    ] {
+        let r = c
+            .post(format!("{}{path}", b.base))
+            .bearer_auth(&b.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+}

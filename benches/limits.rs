@@ -22,20 +22,9 @@ async fn prepare(b: &common::Bench) -> reqwest::Client {
         .pool_max_idle_per_host(CONNS)
         .build()
         .unwrap();
-    let call =
-        |m: reqwest::Method, p: &str| c.request(m, format!("{}{p}", b.base)).bearer_auth(&b.token);
-    use reqwest::Method as M;
-    call(M::POST, "/v1/namespaces")
-        .json(&json!({"name": "fraud"}))
-        .send()
-        .await
-        .unwrap();
-    call(M::POST, "/v1/models")
-        .json(&json!({"namespace": "fraud", "name": "scorer"}))
-        .send()
-        .await
-        .unwrap();
-    call(M::POST, "/v1/models/fraud/scorer/versions")
+    common::given_model(b, &c).await;
+    c.post(format!("{}/v1/models/fraud/scorer/versions", b.base))
+        .bearer_auth(&b.token)
         .json(&json!({}))
         .send()
         .await

@@ -34,16 +34,7 @@ async fn main() {
         .to_public_key_pem(LineEnding::LF)
         .unwrap();
     use reqwest::Method as M;
-    call(M::POST, "/v1/namespaces")
-        .json(&json!({"name": "fraud"}))
-        .send()
-        .await
-        .unwrap();
-    call(M::POST, "/v1/models")
-        .json(&json!({"namespace": "fraud", "name": "scorer"}))
-        .send()
-        .await
-        .unwrap();
+    common::given_model(&bench, &c).await;
     call(M::POST, "/v1/keys")
         .json(&json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}))
         .send()
