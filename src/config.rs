@@ -101,6 +101,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Seconds a connection may take to send a request's head before it is closed.
+    #[arg(long, env = "SIGNET_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
     /// Requests one principal may make: `N/min` or `N/min:BURST`, or `off`.
     #[arg(long, env = "SIGNET_RATE_LIMIT", default_value = "6000/min:600")]
     pub rate_limit: String,

@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the registry service.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Remove blobs that no file references, older than the grace period.
     Gc {
         #[command(flatten)]

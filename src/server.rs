@@ -155,22 +155,89 @@ fn services(
         auditing: Arc::new(Auditing::new(store.clone())),
         appender: Arc::new(Appender::start(store)),
         refusals: Arc::new(RefusalWindow::new(Duration::from_secs(60))),
+        header_read_timeout: Duration::from_secs(cfg.header_read_timeout_secs.max(1)),
     }
 }
 
 /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
+///
+/// A connection whose request head does not arrive within the configured
+/// header-read timeout is closed (hyper enforces it only when given a timer,
+/// which `axum::serve` does not give it), so a client sending its head a byte at
+/// a time cannot hold a connection open.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::Service;
+
+    let header_timeout = state.header_read_timeout;
     let app = app(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    // Flips to true when shutdown begins: no more connections are accepted, and
+    // each open one finishes its requests and closes.
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = signal_tx.send(true);
+    });
+    // Every connection task holds a receiver; the sender waits for all to end.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    let mut stopping = signal_rx.clone();
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    continue;
+                }
+            },
+            () = stopped(&mut stopping) => break,
+        };
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(addr));
+                app.clone().call(req)
+            });
+        let mut stopping = signal_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                () = stopped(&mut stopping) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(done_rx);
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// Resolves once shutdown has begun (or its signal is gone).
+async fn stopped(signal: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, before any other await.
+    let _ = signal.wait_for(|stop| *stop).await.map(|_| ());
 }
 
 /// Runs GC every `interval`, forever. Each replica may run it: deletes are

@@ -51,6 +51,8 @@ pub struct AppState {
     pub appender: Arc<Appender>,
     /// Which rate-limit refusals get an event of their own.
     pub refusals: Arc<RefusalWindow>,
+    /// How long a connection may take to send a request's head.
+    pub header_read_timeout: std::time::Duration,
 }
 
 /// `METHOD /path` → the first 2xx status its OpenAPI operation documents.

@@ -12,6 +12,7 @@ crate::on_both_backends!(
     a_json_body_that_is_not_an_object_is_refused_everywhere,
     a_json_body_declared_too_large_is_refused_before_it_is_sent,
     api_answers_are_neither_sniffed_nor_cached,
+    a_request_head_sent_too_slowly_is_cut_off,
 );
 
 async fn bad_names_and_paths_are_refused_before_reaching_storage(b: Backend) {
@@ -404,4 +405,33 @@ async fn api_answers_are_neither_sniffed_nor_cached(b: Backend) {
         assert_eq!(h["cache-control"], "no-store", "{}", r.status());
         assert!(h.get("server").is_none(), "a server banner is sent");
     }
+}
+
+/// A client that never finishes its request head (one byte at a time, or not at
+/// all) loses its connection after the header-read timeout.
+async fn a_request_head_sent_too_slowly_is_cut_off(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(b, |c| c.header_read_timeout_secs = 1).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    sock.write_all(b"GET /healthz HTTP/1.1\r\nHost: signet\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // The server closes the connection (possibly after a 408); the guard only
+    // keeps a server without the timeout from hanging the suite.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        sock.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 20 s");
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(
+        !answer.contains("200 OK"),
+        "a request without its head was served: {answer}"
+    );
+    // A client that does finish its head is served as usual.
+    let r = app.anon(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }

@@ -166,6 +166,7 @@ impl TestApp {
             token_max_days: 365,
             log_format: LogFormat::Text,
             // Off unless a test is about them: suites make requests in bursts.
+            header_read_timeout_secs: 10,
             rate_limit: "off".into(),
             rate_limit_roles: String::new(),
             anonymous_rate_limit: "off".into(),
