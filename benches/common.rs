@@ -51,6 +51,7 @@ pub async fn start_with(rate: &str) -> Bench {
         token_max_days: 365,
         log_format: LogFormat::Text,
         header_read_timeout_secs: 10,
+        max_files_per_version: 10_000,
         rate_limit: rate.to_owned(),
         rate_limit_roles: String::new(),
         anonymous_rate_limit: "off".into(),

@@ -69,6 +69,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_MAX_FILE_SIZE", default_value_t = 100 << 30)]
     pub max_file_size: u64,
 
+    /// Most files one version may hold.
+    #[arg(long, env = "SIGNET_MAX_FILES_PER_VERSION", default_value_t = 10_000)]
+    pub max_files_per_version: usize,
+
     /// Token for the first admin, used only when the database has no token yet.
     /// Without it, one is generated and printed once.
     #[arg(long, env = "SIGNET_BOOTSTRAP_TOKEN", hide_env_values = true)]

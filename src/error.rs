@@ -56,6 +56,8 @@ pub enum Error {
     /// Faster than the caller's rate; it may try again after `retry_after` seconds.
     #[error("too many requests: retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
+    #[error("a version holds at most {limit} files")]
+    TooManyFiles { limit: usize },
     #[error("the body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("the requested range cannot be satisfied")]

@@ -136,6 +136,7 @@ fn services(
         blobs,
         cfg.registry_name.clone(),
         cfg.max_file_size,
+        cfg.max_files_per_version,
     ));
     let trust = Trust::new(
         registry.clone(),

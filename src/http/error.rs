@@ -100,6 +100,7 @@ impl From<Error> for ApiError {
             Error::PromotionRefused(reasons) => Self::new(S::CONFLICT, "promotion_refused", msg)
                 .with(|x| x.reasons = reasons.iter().map(|r| r.as_str().to_owned()).collect()),
             Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
+            Error::TooManyFiles { .. } => Self::new(S::CONFLICT, "too_many_files", msg),
             Error::RateLimited { retry_after } => {
                 Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
                     .with(|x| x.retry_after = Some(retry_after))

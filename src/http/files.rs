@@ -23,7 +23,8 @@ use crate::trust::DownloadPermit;
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = FileView),
         (status = 400, body = ErrorBody, description = "`invalid_request` or `digest_mismatch`"),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`version_sealed`"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`version_sealed`, `conflict` (the path clashes with another) or `too_many_files`"),
         (status = 413, body = ErrorBody)))]
 pub async fn put_file(
     State(st): State<AppState>,

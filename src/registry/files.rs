@@ -86,7 +86,9 @@ impl Registry {
             format_reason: found.reason,
             block_digests: Some(written.blocks.clone()),
         };
-        self.models.put_file(v.id, &file, &permit.pending()).await?;
+        self.models
+            .put_file(v.id, &file, self.max_files, &permit.pending())
+            .await?;
         crate::metrics::UPLOADED_BYTES.add(written.size);
         Ok(file)
     }

@@ -43,6 +43,7 @@ pub struct Registry {
     /// The name this service signs statements for (`predicate.signet.registry`).
     name: String,
     max_file_size: u64,
+    max_files: usize,
 }
 
 /// The stores the registry uses.
@@ -68,7 +69,13 @@ pub struct Sealed {
 }
 
 impl Registry {
-    pub fn new(stores: RegistryStores, blobs: BlobStore, name: String, max_file_size: u64) -> Self {
+    pub fn new(
+        stores: RegistryStores,
+        blobs: BlobStore,
+        name: String,
+        max_file_size: u64,
+        max_files: usize,
+    ) -> Self {
         Self {
             namespaces: stores.namespaces,
             models: stores.models,
@@ -78,6 +85,7 @@ impl Registry {
             blobs,
             name,
             max_file_size,
+            max_files,
         }
     }
 

@@ -120,7 +120,15 @@ pub trait Models: Send + Sync {
     /// when the version was sealed meanwhile, and with `Conflict` when the path
     /// clashes with another (`FilePath::clash`: a file and a directory at once,
     /// or two spellings that differ only in case).
-    async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()>;
+    /// Refuses with `TooManyFiles` a new path when the version already holds
+    /// `max_files` files (replacing one is always allowed).
+    async fn put_file(
+        &self,
+        version_id: Uuid,
+        f: &FileRecord,
+        max_files: usize,
+        audit: &Pending,
+    ) -> Result<()>;
     async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()>;
     /// Records the block digests of a file stored before blocks were recorded
     /// (computed after the whole file checked out); a derived record, not a change.

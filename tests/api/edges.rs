@@ -13,6 +13,7 @@ crate::on_both_backends!(
     a_json_body_declared_too_large_is_refused_before_it_is_sent,
     api_answers_are_neither_sniffed_nor_cached,
     a_request_head_sent_too_slowly_is_cut_off,
+    a_version_holds_at_most_the_configured_number_of_files,
 );
 
 async fn bad_names_and_paths_are_refused_before_reaching_storage(b: Backend) {
@@ -434,4 +435,33 @@ async fn a_request_head_sent_too_slowly_is_cut_off(b: Backend) {
     // A client that does finish its head is served as usual.
     let r = app.anon(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn a_version_holds_at_most_the_configured_number_of_files(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.max_files_per_version = 2).await;
+    let (ns, model, v) = app.given_draft().await;
+    for path in ["a.bin", "b.bin"] {
+        let r = app
+            .put_file(&ns, &model, v, path, b"x".to_vec(), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{path}");
+    }
+    let stored = app.stored_objects().await.len();
+    let r = app
+        .put_file(&ns, &model, v, "c.bin", b"x".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(r).await, "too_many_files");
+    assert_eq!(
+        app.stored_objects().await.len(),
+        stored,
+        "the refused upload left bytes"
+    );
+    // Replacing a file keeps the count, so it is allowed.
+    let r = app
+        .put_file(&ns, &model, v, "b.bin", b"y".to_vec(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let view: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(view["files"].as_array().unwrap().len(), 2);
 }

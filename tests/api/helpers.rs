@@ -165,8 +165,9 @@ impl TestApp {
             token_default_days: 90,
             token_max_days: 365,
             log_format: LogFormat::Text,
-            // Off unless a test is about them: suites make requests in bursts.
             header_read_timeout_secs: 10,
+            max_files_per_version: 10_000,
+            // Off unless a test is about them: suites make requests in bursts.
             rate_limit: "off".into(),
             rate_limit_roles: String::new(),
             anonymous_rate_limit: "off".into(),

@@ -214,7 +214,13 @@ impl Models for Store {
         .await?)
     }
 
-    async fn put_file(&self, version_id: Uuid, f: &FileRecord, audit: &Pending) -> Result<()> {
+    async fn put_file(
+        &self,
+        version_id: Uuid,
+        f: &FileRecord,
+        max_files: usize,
+        audit: &Pending,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         lock_draft(&mut tx, version_id).await?;
         // Checked under the version's lock, against the files committed before.
@@ -225,6 +231,9 @@ impl Models for Store {
                 .await?;
         if let Some(why) = paths.iter().find_map(|p| f.path.clash(p)) {
             return Err(Error::Conflict(why.into()));
+        }
+        if paths.len() >= max_files && !paths.contains(&f.path) {
+            return Err(Error::TooManyFiles { limit: max_files });
         }
         sqlx::query(
             "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format, \
