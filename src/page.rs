@@ -39,14 +39,6 @@ impl Page {
         Ok(Self { limit, after })
     }
 
-    /// The first page of `limit` items.
-    pub fn first(limit: u32) -> Self {
-        Self {
-            limit: i64::from(limit.clamp(1, Self::MAX_LIMIT)),
-            after: None,
-        }
-    }
-
     pub fn limit(&self) -> i64 {
         self.limit
     }

@@ -200,11 +200,6 @@ impl Principal {
     pub fn sees_all_namespaces(&self) -> bool {
         self.allowed(Action::Read, Self::global_scope)
     }
-
-    /// The request's audit trail.
-    pub fn trail(&self) -> &Trail {
-        &self.trail
-    }
 }
 
 /// Proof that `authorize` allowed `A` in one namespace to one principal. Domain

@@ -20,7 +20,7 @@ use crate::auth::{CreateNamespace, GlobalPermit, Permit, Principal, Publish, Rea
 use crate::blobs::BlobStore;
 use crate::error::{Error, Result};
 use crate::lineage::Lineage;
-use crate::names::{AliasName, Description, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
+use crate::names::{AliasName, Description, ModelName, ModelRef, Namespace, VersionNumber};
 use crate::page::{Page, Paged};
 use crate::signing::statement::{self, Resource, sort_resources};
 use crate::store::{Aliases, BlobRefs, Health, Models, Namespaces, NewVersion, Visibility};
@@ -92,10 +92,6 @@ impl Registry {
     /// The name statements are signed for.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    pub fn blobs(&self) -> &BlobStore {
-        &self.blobs
     }
 
     /// Whether the metadata store and the blob store answer.
@@ -359,11 +355,6 @@ pub fn resources(files: &[FileRecord]) -> Vec<Resource> {
         .collect();
     sort_resources(&mut out);
     out
-}
-
-/// The digest a version's files seal to.
-pub fn root_digest(files: &[FileRecord]) -> Sha256 {
-    statement::root_digest(&resources(files))
 }
 
 /// Paths in statement order (for answers that list files).

@@ -70,22 +70,13 @@ impl Row {
     }
 }
 
-impl Store {
-    /// The scopes of these quarantines.
-    async fn scopes_of(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<BindingScope>>> {
-        let mut out: HashMap<Uuid, Vec<BindingScope>> = HashMap::new();
-        for id in ids {
-            let scope: Vec<BindingScope> = sqlx::query_scalar(
-                "SELECT namespace FROM quarantine_scopes WHERE quarantine_id = $1 \
-                 ORDER BY namespace",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-            out.insert(*id, scope);
-        }
-        Ok(out)
+/// Groups `(quarantine, namespace)` rows by quarantine.
+fn by_quarantine(rows: Vec<(Uuid, BindingScope)>) -> HashMap<Uuid, Vec<BindingScope>> {
+    let mut out: HashMap<Uuid, Vec<BindingScope>> = HashMap::new();
+    for (id, scope) in rows {
+        out.entry(id).or_default().push(scope);
     }
+    out
 }
 
 #[async_trait]
@@ -191,7 +182,12 @@ impl Lineage for Store {
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
-        let scope = self.scopes_of(&[id]).await?.remove(&id).unwrap_or_default();
+        let scope = sqlx::query_scalar(
+            "SELECT namespace FROM quarantine_scopes WHERE quarantine_id = $1 ORDER BY namespace",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         row.into_record(scope)
     }
 
@@ -204,8 +200,18 @@ impl Lineage for Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut scopes = self.scopes_of(&ids).await?;
+        // The same page's scopes, in one statement.
+        let mut scopes = by_quarantine(
+            sqlx::query_as(
+                "SELECT quarantine_id, namespace FROM quarantine_scopes WHERE quarantine_id IN \
+                 (SELECT id FROM quarantines WHERE id > $1 ORDER BY id LIMIT $2) \
+                 ORDER BY namespace",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
+        );
         rows.into_iter()
             .map(|r| {
                 let scope = scopes.remove(&r.id).unwrap_or_default();
