@@ -55,6 +55,16 @@ pub async fn start_with(rate: &str) -> Bench {
         rate_limit: rate.to_owned(),
         rate_limit_roles: String::new(),
         anonymous_rate_limit: "off".into(),
+        max_metadata_bytes: 64 * 1024,
+        max_lineage_data: 1000,
+        max_lineage_parents: 100,
+        max_lineage_frameworks: 100,
+        request_timeout_secs: 30,
+        upload_min_rate: 1024,
+        upload_stall_secs: 30,
+        max_connections_per_address: 0,
+        download_quota: "off".into(),
+        download_quota_roles: String::new(),
     };
     let (state, _) = signet::server::build(&cfg)
         .await

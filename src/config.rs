@@ -73,6 +73,22 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_MAX_FILES_PER_VERSION", default_value_t = 10_000)]
     pub max_files_per_version: usize,
 
+    /// Largest version metadata, in bytes of JSON (request bodies are at most 1 MiB).
+    #[arg(long, env = "SIGNET_MAX_METADATA_BYTES", default_value_t = 64 * 1024)]
+    pub max_metadata_bytes: usize,
+
+    /// Most datasets a version's lineage may list (`lineage.data`).
+    #[arg(long, env = "SIGNET_MAX_LINEAGE_DATA", default_value_t = 1000)]
+    pub max_lineage_data: usize,
+
+    /// Most parents a version's lineage may list (`lineage.parents`).
+    #[arg(long, env = "SIGNET_MAX_LINEAGE_PARENTS", default_value_t = 100)]
+    pub max_lineage_parents: usize,
+
+    /// Most frameworks a version's lineage may list (`lineage.environment.frameworks`).
+    #[arg(long, env = "SIGNET_MAX_LINEAGE_FRAMEWORKS", default_value_t = 100)]
+    pub max_lineage_frameworks: usize,
+
     /// Token for the first admin, used only when the database has no token yet.
     /// Without it, one is generated and printed once.
     #[arg(long, env = "SIGNET_BOOTSTRAP_TOKEN", hide_env_values = true)]
@@ -108,6 +124,39 @@ pub struct ServeConfig {
     /// Seconds a connection may take to send a request's head before it is closed.
     #[arg(long, env = "SIGNET_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
+
+    /// Seconds a request on a route that does not stream may take, body included,
+    /// before it is answered 408 (body still arriving) or 503 (0 disables).
+    #[arg(long, env = "SIGNET_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Least average rate, in bytes per second, an upload body must keep up over
+    /// every stall window, or it is aborted with 408 and nothing kept (0 disables).
+    #[arg(long, env = "SIGNET_UPLOAD_MIN_RATE", default_value_t = 1024)]
+    pub upload_min_rate: u64,
+
+    /// The stall window of `SIGNET_UPLOAD_MIN_RATE`, in seconds.
+    #[arg(long, env = "SIGNET_UPLOAD_STALL_SECS", default_value_t = 30)]
+    pub upload_stall_secs: u64,
+
+    /// Most connections one client address may hold open at once (0 disables).
+    /// Behind a proxy every client shares the proxy's address: raise it there.
+    #[arg(
+        long,
+        env = "SIGNET_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// What one principal may download in a rolling day: `BYTES/FILES` (e.g.
+    /// `1TiB/100000`; either side `off`), or `off`.
+    #[arg(long, env = "SIGNET_DOWNLOAD_QUOTA", default_value = "1TiB/100000")]
+    pub download_quota: String,
+
+    /// Larger quotas for some roles: `role=BYTES/FILES,…` (a principal gets the
+    /// most generous of its roles', kind by kind).
+    #[arg(long, env = "SIGNET_DOWNLOAD_QUOTA_ROLES", default_value = "")]
+    pub download_quota_roles: String,
 
     /// Requests one principal may make: `N/min` or `N/min:BURST`, or `off`.
     #[arg(long, env = "SIGNET_RATE_LIMIT", default_value = "6000/min:600")]

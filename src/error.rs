@@ -56,6 +56,13 @@ pub enum Error {
     /// Faster than the caller's rate; it may try again after `retry_after` seconds.
     #[error("too many requests: retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// The principal's daily download quota does not hold this download; it may
+    /// try again after `retry_after` seconds.
+    #[error("{message}; retry after {retry_after} s")]
+    QuotaExceeded { retry_after: u64, message: String },
+    /// An upload's body arrived slower than the configured minimum rate.
+    #[error("the upload was slower than {min_bytes} bytes in {window_secs} s and was aborted")]
+    UploadTooSlow { min_bytes: u64, window_secs: u64 },
     #[error("a version holds at most {limit} files")]
     TooManyFiles { limit: usize },
     #[error("the body exceeds the limit of {limit} bytes")]

@@ -12,11 +12,13 @@ use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
 use crate::blobs::{BlobStore, S3Options, UploadTuning};
 use crate::config::{ServeConfig, StorageConfig};
 use crate::error::{Error, Result};
-use crate::http::{AppState, app};
-use crate::limits::{Rate, RateConfig, RateLimits};
-use crate::lineage::Provenance;
+use crate::http::{AppState, ExcessConnection, app};
+use crate::limits::{
+    DownloadQuota, DownloadQuotas, QuotaConfig, Rate, RateConfig, RateLimits, TransferFloor,
+};
+use crate::lineage::{LineageBounds, Provenance};
 use crate::names::PrincipalName;
-use crate::registry::{Registry, RegistryStores};
+use crate::registry::{Bounds, Registry, RegistryStores};
 use crate::store::{self, Store};
 use crate::trust::{Trust, TrustStores};
 
@@ -83,10 +85,27 @@ pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
         ));
     }
     let policy = Policy::load(cfg.rbac_model.as_deref(), cfg.rbac_policy.as_deref()).await?;
-    let rates = rate_config(cfg)?;
+    let limits = Limits {
+        rates: rate_config(cfg)?,
+        quotas: quota_config(cfg)?,
+    };
     let (store, blobs) = open_stores(&cfg.storage).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token.as_deref()).await?;
-    Ok((services(store, blobs, policy, rates, cfg), boot))
+    Ok((services(store, blobs, policy, limits, cfg), boot))
+}
+
+/// The configured request rates and download quotas.
+struct Limits {
+    rates: RateConfig,
+    quotas: QuotaConfig,
+}
+
+/// The download quotas the configuration asks for.
+fn quota_config(cfg: &ServeConfig) -> Result<QuotaConfig> {
+    Ok(QuotaConfig {
+        principal: DownloadQuota::parse(&cfg.download_quota).map_err(Error::Invalid)?,
+        by_role: QuotaConfig::parse_roles(&cfg.download_quota_roles).map_err(Error::Invalid)?,
+    })
 }
 
 /// The request rates the configuration asks for.
@@ -109,10 +128,11 @@ fn services(
     store: Arc<dyn Store>,
     blobs: BlobStore,
     policy: Policy,
-    rates: RateConfig,
+    limits: Limits,
     cfg: &ServeConfig,
 ) -> AppState {
-    let rates = Arc::new(RateLimits::new(rates));
+    let rates = Arc::new(RateLimits::new(limits.rates));
+    let quotas = Arc::new(DownloadQuotas::new(store.clone(), limits.quotas));
     spawn_forget_idle(rates.clone());
     let access = Access::new(
         store.clone(),
@@ -124,6 +144,7 @@ fn services(
             max_days: cfg.token_max_days,
         },
         rates,
+        quotas.clone(),
     );
     let registry = Arc::new(Registry::new(
         RegistryStores {
@@ -135,8 +156,20 @@ fn services(
         },
         blobs,
         cfg.registry_name.clone(),
-        cfg.max_file_size,
-        cfg.max_files_per_version,
+        Bounds {
+            max_file_size: cfg.max_file_size,
+            max_files: cfg.max_files_per_version,
+            max_metadata_bytes: cfg.max_metadata_bytes,
+            lineage: LineageBounds {
+                data: cfg.max_lineage_data,
+                parents: cfg.max_lineage_parents,
+                frameworks: cfg.max_lineage_frameworks,
+            },
+            upload_floor: (cfg.upload_min_rate > 0).then(|| TransferFloor {
+                min_rate: cfg.upload_min_rate,
+                window: Duration::from_secs(cfg.upload_stall_secs.max(1)),
+            }),
+        },
     ));
     let trust = Trust::new(
         registry.clone(),
@@ -146,6 +179,7 @@ fn services(
             lineage: store.clone(),
             namespaces: store.clone(),
         },
+        quotas,
     );
     let provenance = Provenance::new(store.clone(), store.clone(), store.clone());
     AppState {
@@ -157,6 +191,10 @@ fn services(
         appender: Arc::new(Appender::start(store)),
         refusals: Arc::new(RefusalWindow::new(Duration::from_secs(60))),
         header_read_timeout: Duration::from_secs(cfg.header_read_timeout_secs.max(1)),
+        request_timeout: (cfg.request_timeout_secs > 0)
+            .then(|| Duration::from_secs(cfg.request_timeout_secs)),
+        max_connections_per_address: (cfg.max_connections_per_address > 0)
+            .then_some(cfg.max_connections_per_address),
     }
 }
 
@@ -176,6 +214,10 @@ pub async fn serve(
     use tower::Service;
 
     let header_timeout = state.header_read_timeout;
+    let per_address = Arc::new(ConnectionCounts {
+        limit: state.max_connections_per_address,
+        open: Default::default(),
+    });
     let app = app(state);
     // Flips to true when shutdown begins: no more connections are accepted, and
     // each open one finishes its requests and closes.
@@ -199,11 +241,16 @@ pub async fn serve(
             () = stopped(&mut stopping) => break,
         };
         let app = app.clone();
+        let held = per_address.hold(addr.ip());
+        let excess = held.excess;
         let service =
             hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
                 let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(addr));
+                if excess {
+                    req.extensions_mut().insert(ExcessConnection);
+                }
                 app.clone().call(req)
             });
         let mut stopping = signal_rx.clone();
@@ -227,12 +274,58 @@ pub async fn serve(
                     let _ = conn.await;
                 }
             }
+            drop(held);
             drop(done);
         });
     }
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Open connections per client address, against the configured bound.
+struct ConnectionCounts {
+    limit: Option<usize>,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection, counted until dropped. An `excess` one is over its
+/// address's bound: its requests are refused (429) and it is closed.
+struct HeldConnection {
+    counts: Arc<ConnectionCounts>,
+    addr: std::net::IpAddr,
+    excess: bool,
+}
+
+impl ConnectionCounts {
+    fn hold(self: &Arc<Self>, addr: std::net::IpAddr) -> HeldConnection {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(addr).or_insert(0);
+        let excess = self.limit.is_some_and(|limit| *n >= limit);
+        if !excess {
+            *n += 1;
+        }
+        HeldConnection {
+            counts: self.clone(),
+            addr,
+            excess,
+        }
+    }
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        if self.excess {
+            return;
+        }
+        let mut open = self.counts.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.addr) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.addr);
+            }
+        }
+    }
 }
 
 /// Resolves once shutdown has begun (or its signal is gone).

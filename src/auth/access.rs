@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use crate::error::{Error, Result};
 use crate::kinds::{BindingScope, Role};
-use crate::limits::RateLimits;
+use crate::limits::{DownloadQuotas, DownloadUsage, Rate, RateLimits};
 use crate::names::{Description, PrincipalName};
 use crate::page::{Page, Paged};
 use crate::store::{Bindings, Namespaces, RoleBinding, TokenRecord, Tokens};
@@ -51,6 +51,15 @@ pub struct Access {
     policy: Arc<Policy>,
     limits: TokenLimits,
     rates: Arc<RateLimits>,
+    quotas: Arc<DownloadQuotas>,
+}
+
+/// What a principal may still do: its request rate, and its downloads in the
+/// rolling day against its quota.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub rate: Option<Rate>,
+    pub downloads: DownloadUsage,
 }
 
 impl Access {
@@ -61,6 +70,7 @@ impl Access {
         policy: Arc<Policy>,
         limits: TokenLimits,
         rates: Arc<RateLimits>,
+        quotas: Arc<DownloadQuotas>,
     ) -> Self {
         Self {
             tokens,
@@ -69,7 +79,16 @@ impl Access {
             policy,
             limits,
             rates,
+            quotas,
         }
+    }
+
+    /// The caller's own limits and what it has used of them.
+    pub async fn usage(&self, p: &Principal) -> Result<Usage> {
+        Ok(Usage {
+            rate: self.rates.rate_of(p.bindings()),
+            downloads: self.quotas.usage(p.name(), p.bindings()).await?,
+        })
     }
 
     /// Resolves a bearer token to its principal, acting in the request of `trail`,

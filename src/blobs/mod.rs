@@ -225,15 +225,14 @@ impl BlobStore {
     /// The declared digest and the size limit are checked before the multipart
     /// upload is completed, so a refused upload leaves no object behind. Any error,
     /// and a dropped future (client gone), aborts the upload.
-    pub async fn write<S, E>(
+    pub async fn write<S>(
         &self,
         mut body: S,
         limit: u64,
         expected: Option<Sha256>,
     ) -> Result<Written>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        S: Stream<Item = Result<Bytes>> + Unpin,
     {
         let id = Uuid::new_v4();
         let upload = self
@@ -253,10 +252,7 @@ impl BlobStore {
             };
             let chunk = match chunk {
                 Ok(c) => c,
-                Err(e) => {
-                    tracing::info!(error = %e, "upload body ended early");
-                    break Some(Error::invalid("the upload was interrupted"));
-                }
+                Err(e) => break Some(e),
             };
             size += chunk.len() as u64;
             if size > limit {

@@ -105,6 +105,11 @@ impl From<Error> for ApiError {
                 Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
                     .with(|x| x.retry_after = Some(retry_after))
             }
+            Error::QuotaExceeded { retry_after, .. } => {
+                Self::new(S::TOO_MANY_REQUESTS, "quota_exceeded", msg)
+                    .with(|x| x.retry_after = Some(retry_after))
+            }
+            Error::UploadTooSlow { .. } => Self::new(S::REQUEST_TIMEOUT, "upload_too_slow", msg),
             Error::RangeNotSatisfiable { size } => {
                 Self::new(S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", msg)
                     .with(|x| x.content_range = Some(size))

@@ -87,7 +87,7 @@ pub async fn get_file(
     let permit = DownloadPermit::authorize(&p, &model.namespace)?;
     let d = st
         .trust
-        .download(&permit, &model.name, number, &path, range)
+        .download(&p, &permit, &model.name, number, &path, range)
         .await?;
     Ok(answer(d))
 }

@@ -18,11 +18,13 @@ use crate::auth::{Global, ManageTokens, MintedToken, Principal, authorize_global
 use crate::names::{Description, PrincipalName};
 use crate::page::Paged;
 
-/// The caller's principal, token and roles.
+/// The caller's principal, token, roles, and limits with what it has used of them.
 #[utoipa::path(get, path = "/v1/whoami", tag = "identity",
     responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
-pub async fn whoami(p: Principal) -> Json<WhoAmI> {
-    Json(WhoAmI {
+pub async fn whoami(State(st): State<AppState>, p: Principal) -> Result<Json<WhoAmI>, ApiError> {
+    let usage = st.access.usage(&p).await?.into();
+    Ok(Json(WhoAmI {
+        usage,
         principal: p.name().to_string(),
         token_id: p.token_id(),
         roles: p
@@ -33,7 +35,7 @@ pub async fn whoami(p: Principal) -> Json<WhoAmI> {
                 role: b.role.to_string(),
             })
             .collect(),
-    })
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

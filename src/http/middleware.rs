@@ -1,10 +1,15 @@
 //! Per-request layers: the request id, and the access log entry of every `/v1`
 //! request (the one place where the events of answers are composed).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::HttpBody;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hyper::body::{Frame, SizeHint};
 
 use super::AppState;
 use super::error::{ApiError, Refused};
@@ -157,4 +162,114 @@ pub async fn note_route(req: Request, next: Next) -> Response {
         }
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Marks the requests of a connection over its client address's bound.
+#[derive(Debug, Clone, Copy)]
+pub struct ExcessConnection;
+
+/// Refuses every request of a connection over its address's bound, and closes
+/// it; the refusal is audited like a rate limit's.
+pub async fn refuse_excess(req: Request, next: Next) -> Response {
+    if req.extensions().get::<ExcessConnection>().is_none() {
+        return next.run(req).await;
+    }
+    let mut resp = ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "too_many_connections",
+        "this address has too many connections open; close one and try again",
+    )
+    .into_response();
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1));
+    h.insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+/// Routes whose bodies or answers stream for as long as their bytes take: they
+/// are bounded by the upload floor and by connection limits, not by a deadline.
+fn streams(method: &axum::http::Method, route: &str) -> bool {
+    use axum::http::Method;
+    let files = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}";
+    (route == files && (method == Method::PUT || method == Method::GET))
+        || (route == "/v1/audit/export" && method == Method::GET)
+}
+
+/// Bounds every request on a route that does not stream, its body included: past
+/// the deadline the work is dropped (an open transaction rolls back) and the
+/// answer is 408 when the body was still arriving, 503 otherwise.
+pub async fn deadline(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limit) = st.request_timeout else {
+        return next.run(req).await;
+    };
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    if route.is_some_and(|r| streams(req.method(), r)) {
+        return next.run(req).await;
+    }
+    let received = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| {
+        received.store(body.is_end_stream(), Ordering::Relaxed);
+        axum::body::Body::new(Watched {
+            inner: body,
+            received: received.clone(),
+        })
+    });
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) if !received.load(Ordering::Relaxed) => {
+            let mut resp = ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    limit.as_secs()
+                ),
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            resp
+        }
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request did not complete within {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// A request body that notes when its last byte has arrived.
+struct Watched {
+    inner: axum::body::Body,
+    received: Arc<AtomicBool>,
+}
+
+impl HttpBody for Watched {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.received.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

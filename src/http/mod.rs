@@ -38,7 +38,7 @@ use crate::lineage::Provenance;
 use crate::registry::Registry;
 use crate::trust::Trust;
 use error::ApiError;
-pub use middleware::current_request_id;
+pub use middleware::{ExcessConnection, current_request_id};
 
 /// What every handler gets: the domain services. Nothing request-specific.
 #[derive(Clone)]
@@ -53,6 +53,10 @@ pub struct AppState {
     pub refusals: Arc<RefusalWindow>,
     /// How long a connection may take to send a request's head.
     pub header_read_timeout: std::time::Duration,
+    /// How long a request on a route that does not stream may take (none: no limit).
+    pub request_timeout: Option<std::time::Duration>,
+    /// How many connections one client address may hold open (none: no limit).
+    pub max_connections_per_address: Option<usize>,
 }
 
 /// `METHOD /path` → the first 2xx status its OpenAPI operation documents.
@@ -191,10 +195,15 @@ fn tidy(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::deadline,
+        ))
         .route_layer(axum::middleware::from_fn(middleware::note_route))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", tidy(api)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::refuse_excess))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::audit_requests,

@@ -23,6 +23,53 @@ pub struct WhoAmI {
     pub principal: String,
     pub token_id: Uuid,
     pub roles: Vec<RoleView>,
+    pub usage: UsageView,
+}
+
+/// The caller's limits and what it has used of them.
+#[derive(Serialize, ToSchema)]
+pub struct UsageView {
+    /// The request rate it gets (its most generous role's); absent when unlimited.
+    pub rate: Option<RateView>,
+    pub downloads: DownloadsView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RateView {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Downloads in the rolling day (the current hour and the 23 before it),
+/// shared by every replica.
+#[derive(Serialize, ToSchema)]
+pub struct DownloadsView {
+    pub window_seconds: u64,
+    pub bytes: u64,
+    pub files: u64,
+    /// The day's allowance in bytes; absent when unlimited.
+    pub quota_bytes: Option<u64>,
+    /// The day's allowance in files; absent when unlimited.
+    pub quota_files: Option<u64>,
+}
+
+impl From<crate::auth::Usage> for UsageView {
+    fn from(u: crate::auth::Usage) -> Self {
+        let d = u.downloads;
+        Self {
+            rate: u.rate.map(|r| RateView {
+                per_minute: r.per_minute.get(),
+                burst: r.burst.get(),
+            }),
+            downloads: DownloadsView {
+                window_seconds: d.window_secs,
+                bytes: d.bytes,
+                files: d.files,
+                quota_bytes: d.quota.bytes,
+                quota_files: d.quota.files,
+            },
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -22,7 +22,7 @@ use crate::store::{Aliases, Direction, Lineage as LineageStore, LineageSeed, Mod
 /// The records lineage operations answer with.
 pub use crate::store::{LineageHit, QuarantineRecord};
 pub use quarantine::{Imposed, QuarantinePermit};
-pub use record::Lineage;
+pub use record::{Lineage, LineageBounds};
 
 /// A version's ancestors and descendants through `parents`.
 pub struct Family {

@@ -133,23 +133,57 @@ pub struct Lineage {
     pub run: Option<Run>,
 }
 
-impl Lineage {
-    pub const MAX_DATA: usize = 1000;
-    pub const MAX_PARENTS: usize = 100;
+/// How many entries a lineage's lists may hold (configurable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineageBounds {
+    pub data: usize,
+    pub parents: usize,
+    pub frameworks: usize,
+}
 
+impl Default for LineageBounds {
+    fn default() -> Self {
+        Self {
+            data: 1000,
+            parents: 100,
+            frameworks: 100,
+        }
+    }
+}
+
+/// A framework's name: 1 to 200 bytes, no control characters.
+pub const MAX_FRAMEWORK_NAME: usize = 200;
+
+impl Lineage {
     /// Checks the limits serde cannot express and drops empty sections, so equal
     /// lineages are stored as equal JSON.
-    pub fn validated(mut self) -> Result<Self, String> {
-        if self.data.len() > Self::MAX_DATA {
-            return Err(format!(
-                "lineage.data holds at most {} entries",
-                Self::MAX_DATA
-            ));
+    pub fn validated(mut self, bounds: &LineageBounds) -> Result<Self, String> {
+        let over = |what: &str, n: usize, max: usize| {
+            (n > max).then(|| format!("{what} holds at most {max} entries"))
+        };
+        let frameworks = self.environment.as_ref().map_or(0, |e| e.frameworks.len());
+        if let Some(e) = over("lineage.data", self.data.len(), bounds.data)
+            .or_else(|| over("lineage.parents", self.parents.len(), bounds.parents))
+            .or_else(|| {
+                over(
+                    "lineage.environment.frameworks",
+                    frameworks,
+                    bounds.frameworks,
+                )
+            })
+        {
+            return Err(e);
         }
-        if self.parents.len() > Self::MAX_PARENTS {
+        let bad_name = |k: &String| {
+            k.is_empty() || k.len() > MAX_FRAMEWORK_NAME || k.chars().any(char::is_control)
+        };
+        if self
+            .environment
+            .as_ref()
+            .is_some_and(|e| e.frameworks.keys().any(bad_name))
+        {
             return Err(format!(
-                "lineage.parents holds at most {} entries",
-                Self::MAX_PARENTS
+                "framework names are 1 to {MAX_FRAMEWORK_NAME} bytes with no control characters"
             ));
         }
         if self.code.as_ref().is_some_and(|c| c == &Code::default()) {
@@ -194,7 +228,7 @@ mod tests {
     fn parse(v: serde_json::Value) -> Result<Lineage, String> {
         serde_json::from_value::<Lineage>(v)
             .map_err(|e| e.to_string())
-            .and_then(Lineage::validated)
+            .and_then(|l| l.validated(&LineageBounds::default()))
     }
 
     #[test]

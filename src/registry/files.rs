@@ -13,6 +13,7 @@ use crate::auth::{Permit, Publish};
 use crate::blobs::{BlobKey, Written};
 use crate::error::{Error, Result};
 use crate::kinds::FileFormat;
+use crate::limits::floored;
 use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
 use crate::store::{FileRecord, VersionRecord};
 use format::Finding;
@@ -49,7 +50,7 @@ impl Registry {
         E: std::fmt::Display,
     {
         path.check_portable()?;
-        let limit = self.max_file_size;
+        let limit = self.bounds.max_file_size;
         if declared_len.is_some_and(|n| n > limit) {
             return Err(Error::TooLarge { limit });
         }
@@ -57,6 +58,7 @@ impl Registry {
         if v.is_sealed() {
             return Err(Error::VersionSealed);
         }
+        let body = floored(self.bounds.upload_floor, body);
         let written = self.blobs.write(body, limit, declared).await?;
         let recorded = self.record(permit, &v, path, &written).await;
         if recorded.is_err() {
@@ -87,7 +89,7 @@ impl Registry {
             block_digests: Some(written.blocks.clone()),
         };
         self.models
-            .put_file(v.id, &file, self.max_files, &permit.pending())
+            .put_file(v.id, &file, self.bounds.max_files, &permit.pending())
             .await?;
         crate::metrics::UPLOADED_BYTES.add(written.size);
         Ok(file)

@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::auth::{CreateNamespace, GlobalPermit, Permit, Principal, Publish, Read};
 use crate::blobs::BlobStore;
 use crate::error::{Error, Result};
-use crate::lineage::Lineage;
+use crate::limits::TransferFloor;
+use crate::lineage::{Lineage, LineageBounds};
 use crate::names::{AliasName, Description, ModelName, ModelRef, Namespace, VersionNumber};
 use crate::page::{Page, Paged};
 use crate::signing::statement::{self, Resource, sort_resources};
@@ -29,8 +30,17 @@ use crate::store::{Aliases, BlobRefs, Health, Models, Namespaces, NewVersion, Vi
 pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
 pub use files::{Download, RangeSpec};
 
-/// Free-form version metadata is capped so it cannot be used to store artifacts.
-pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// What one version may hold, all configurable: file sizes and counts, and how
+/// large its metadata and lineage may be (so neither can store artifacts).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_file_size: u64,
+    pub max_files: usize,
+    pub max_metadata_bytes: usize,
+    pub lineage: LineageBounds,
+    /// The least rate an upload body must keep up (none: no floor).
+    pub upload_floor: Option<TransferFloor>,
+}
 
 /// The registry's domain service: one per process, shared by all requests.
 pub struct Registry {
@@ -42,8 +52,7 @@ pub struct Registry {
     blobs: BlobStore,
     /// The name this service signs statements for (`predicate.signet.registry`).
     name: String,
-    max_file_size: u64,
-    max_files: usize,
+    bounds: Bounds,
 }
 
 /// The stores the registry uses.
@@ -69,13 +78,7 @@ pub struct Sealed {
 }
 
 impl Registry {
-    pub fn new(
-        stores: RegistryStores,
-        blobs: BlobStore,
-        name: String,
-        max_file_size: u64,
-        max_files: usize,
-    ) -> Self {
+    pub fn new(stores: RegistryStores, blobs: BlobStore, name: String, bounds: Bounds) -> Self {
         Self {
             namespaces: stores.namespaces,
             models: stores.models,
@@ -84,8 +87,7 @@ impl Registry {
             health: stores.health,
             blobs,
             name,
-            max_file_size,
-            max_files,
+            bounds,
         }
     }
 
@@ -199,14 +201,19 @@ impl Registry {
         if !metadata.is_object() {
             return Err(Error::invalid("metadata must be a JSON object"));
         }
+        let limit = self.bounds.max_metadata_bytes;
         if serde_json::to_vec(&metadata)
             .map_err(Error::internal)?
             .len()
-            > MAX_METADATA_BYTES
+            > limit
         {
-            return Err(Error::invalid("metadata is limited to 64 KiB"));
+            return Err(Error::invalid(format!(
+                "metadata is limited to {limit} bytes of JSON"
+            )));
         }
-        let lineage = lineage.validated().map_err(Error::Invalid)?;
+        let lineage = lineage
+            .validated(&self.bounds.lineage)
+            .map_err(Error::Invalid)?;
         let mut parent_ids = Vec::with_capacity(lineage.parents.len());
         for p in &lineage.parents {
             let missing = || {

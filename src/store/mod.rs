@@ -2,7 +2,7 @@
 //!
 //! Dependency rule: domain services hold the capability traits they use
 //! ([`Tokens`], [`Bindings`], [`Namespaces`], [`Models`], [`Keys`], [`Aliases`],
-//! [`Lineage`], [`AuditLog`], [`BlobRefs`]); [`Store`] is their sum, which only
+//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Usage`]); [`Store`] is their sum, which only
 //! start-up code sees. The store depends on nothing above it: only on the typed
 //! values of `names` and `kinds`, which it binds and reads directly.
 //!
@@ -31,6 +31,7 @@ mod namespaces;
 mod postgres;
 mod sqlite;
 mod tokens;
+mod usage;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{TokenRecord, Tokens};
+pub use usage::{Usage, UsageCharge, UsageTotals};
 
 /// Readiness: whether the database answers.
 #[async_trait]
@@ -58,7 +60,17 @@ pub trait Health: Send + Sync {
 
 /// The whole metadata store: the sum of the capabilities.
 pub trait Store:
-    Tokens + Bindings + Namespaces + Models + Keys + Aliases + Lineage + AuditLog + BlobRefs + Health
+    Tokens
+    + Bindings
+    + Namespaces
+    + Models
+    + Keys
+    + Aliases
+    + Lineage
+    + AuditLog
+    + BlobRefs
+    + Usage
+    + Health
 {
 }
 
@@ -72,6 +84,7 @@ impl<T> Store for T where
         + Lineage
         + AuditLog
         + BlobRefs
+        + Usage
         + Health
 {
 }
@@ -188,6 +201,11 @@ mod tests {
             "308f9967f9827acbcadc455d3261c876bdf2f352389ae9336e42a60de1ca83247362a96fe67cf74eab01ef6a75ba128e",
         ),
         (
+            "postgres",
+            12,
+            "a011b208bdb61583c13aa35fe9f95883cc00cbca5f6af0926edadd8762229b9bfa3b84f4c81832c64707a75a04467988",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -241,6 +259,11 @@ mod tests {
             "sqlite",
             11,
             "38f2cd1bf33873ac0764cafcfd419fbf28301007571dec2723125208f38aa8e53b7c87b631b53b6b82c5f2133aeb5c62",
+        ),
+        (
+            "sqlite",
+            12,
+            "a011b208bdb61583c13aa35fe9f95883cc00cbca5f6af0926edadd8762229b9bfa3b84f4c81832c64707a75a04467988",
         ),
     ];
 

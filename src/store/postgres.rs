@@ -28,6 +28,8 @@ mod models;
 mod namespaces;
 #[path = "sql/tokens.rs"]
 mod tokens;
+#[path = "sql/usage.rs"]
+mod usage;
 
 pub struct PgStore {
     pool: PgPool,

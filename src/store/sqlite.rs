@@ -31,6 +31,8 @@ mod models;
 mod namespaces;
 #[path = "sql/tokens.rs"]
 mod tokens;
+#[path = "sql/usage.rs"]
+mod usage;
 
 pub struct SqliteStore {
     pool: SqlitePool,

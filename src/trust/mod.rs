@@ -19,6 +19,7 @@ use crate::auth::{
     DownloadUnverified, DownloadVerified, Manage, Permit, Principal, Read, authorize,
 };
 use crate::error::{Error, Result};
+use crate::limits::DownloadQuotas;
 use crate::names::{AliasName, FilePath, ModelName, Namespace, VersionNumber};
 use crate::registry::{Download, RangeSpec, Registry};
 use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord};
@@ -37,6 +38,7 @@ pub struct Trust {
     aliases: Arc<dyn Aliases>,
     lineage: Arc<dyn Lineage>,
     namespaces: Arc<dyn Namespaces>,
+    quotas: Arc<DownloadQuotas>,
 }
 
 /// The stores trust decisions use.
@@ -75,9 +77,10 @@ impl DownloadPermit {
 }
 
 impl Trust {
-    pub fn new(registry: Arc<Registry>, stores: TrustStores) -> Self {
+    pub fn new(registry: Arc<Registry>, stores: TrustStores, quotas: Arc<DownloadQuotas>) -> Self {
         Self {
             registry,
+            quotas,
             keys: stores.keys,
             aliases: stores.aliases,
             lineage: stores.lineage,
@@ -170,9 +173,11 @@ impl Trust {
         Ok(())
     }
 
-    /// Opens a file for download, for whom the permit allows.
+    /// Opens a file for download, for whom the permit allows, charging what it
+    /// serves to `by`'s download quota.
     pub async fn download(
         &self,
+        by: &Principal,
         permit: &DownloadPermit,
         name: &ModelName,
         number: VersionNumber,
@@ -188,6 +193,10 @@ impl Trust {
             self.check_deployable(&v, &files).await?;
         }
         let d = self.registry.open_file(files, path, range).await?;
+        let whole_file = d.range.as_ref().is_none_or(|(r, _)| r.start == 0);
+        self.quotas
+            .charge(by.name(), by.bindings(), d.size, whole_file)
+            .await?;
         // Every download is audited with what it served.
         let record = |k: &str, v: serde_json::Value| match permit {
             DownloadPermit::Any(p) => p.record(k, v),

@@ -171,6 +171,16 @@ impl TestApp {
             rate_limit: "off".into(),
             rate_limit_roles: String::new(),
             anonymous_rate_limit: "off".into(),
+            max_metadata_bytes: 64 * 1024,
+            max_lineage_data: 1000,
+            max_lineage_parents: 100,
+            max_lineage_frameworks: 100,
+            request_timeout_secs: 30,
+            upload_min_rate: 1024,
+            upload_stall_secs: 30,
+            max_connections_per_address: 0,
+            download_quota: "off".into(),
+            download_quota_roles: String::new(),
         };
         tweak(&mut cfg);
         Self::start(cfg, admin.expose().to_owned(), raw, dir).await
@@ -215,6 +225,14 @@ impl TestApp {
             let _ = tx.send(());
             handle.await.unwrap();
         }
+        let mut cfg = self.cfg.clone();
+        cfg.listen = "127.0.0.1:0".into();
+        Self::start(cfg, self.admin.clone(), self.raw.clone(), self._dir.clone()).await
+    }
+
+    /// A second replica: another service on the same database and blob store,
+    /// running beside this one.
+    pub async fn replica(&self) -> Self {
         let mut cfg = self.cfg.clone();
         cfg.listen = "127.0.0.1:0".into();
         Self::start(cfg, self.admin.clone(), self.raw.clone(), self._dir.clone()).await

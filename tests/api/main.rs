@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod bounds;
 mod edges;
 mod limits;
 mod lineage;

@@ -1,9 +1,17 @@
-//! Request rate limits: how fast one principal, or one client address without a
-//! valid token, may call the API, against bulk extraction of models and floods.
+//! Limits against bulk extraction of models and floods: request rates (how
+//! fast one principal, or one client address without a valid token, may call
+//! the API) and download quotas (how much one principal may download a day).
 //!
-//! Dependency rule: a domain module beside `auth`, which asks it after (or
-//! instead of) authenticating; it holds no state but its limiters (in memory,
-//! per replica: a request rate is a per-process defence, unlike download quotas).
+//! Dependency rule: a domain module beside `auth`, which asks the rates after
+//! (or instead of) authenticating, and `trust`, which charges downloads to the
+//! quotas. Rates live in memory, per replica (a request rate is a per-process
+//! defence); quotas live in the database, shared by every replica.
+
+mod floor;
+mod quota;
+
+pub use floor::{Floored, TransferFloor, floored};
+pub use quota::{DownloadQuota, DownloadQuotas, DownloadUsage, QuotaConfig};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
