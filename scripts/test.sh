@@ -2,7 +2,10 @@
 # Runs Signet's whole test suite on both backends: SQLite + a local directory, and
 # PostgreSQL + a real S3-compatible server (Garage). Starts PostgreSQL when it is
 # down (installing it when missing), installs Garage once when missing, runs a
-# throwaway Garage for this run only, then `cargo test` with any extra arguments.
+# throwaway Garage for this run only, then `cargo test` with any extra arguments,
+# then the contract conformance run (schemathesis against the OpenAPI document,
+# on SQLite and on PostgreSQL; skipped when arguments filter the tests, or with
+# SIGNET_CONFORMANCE=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,3 +41,29 @@ export SIGNET_TEST_S3_REGION=$GARAGE_REGION
 export SIGNET_TEST_S3_BUCKET=$GARAGE_BUCKET
 
 cargo test "$@"
+
+# --- Contract conformance ---------------------------------------------------
+locked=()
+filtered=0
+for a in "$@"; do
+  case "$a" in
+    --locked) locked=(--locked) ;;
+    *) filtered=1 ;;
+  esac
+done
+if [ "${SIGNET_CONFORMANCE:-1}" != 0 ] && [ "$filtered" = 0 ]; then
+  if ! python3 -c 'import schemathesis' 2>/dev/null ||
+     [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)')" != 4.32.5 ]; then
+    log "installing schemathesis 4.32.5"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis==4.32.5
+  fi
+  cargo build "${locked[@]}" --bin signet
+  signet="${CARGO_TARGET_DIR:-target}/debug/signet"
+  log "conformance: SQLite + a local directory"
+  python3 scripts/conformance.py "$signet" --examples 30
+  db="signet_t_conformance_$$"
+  psql "$PG_URL" -qc "CREATE DATABASE $db"
+  log "conformance: PostgreSQL + a local directory"
+  python3 scripts/conformance.py "$signet" --examples 30 --database "${PG_URL%/*}/$db"
+  psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db"
+fi

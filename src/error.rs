@@ -63,6 +63,10 @@ pub enum Error {
     /// An upload's body arrived slower than the configured minimum rate.
     #[error("the upload was slower than {min_bytes} bytes in {window_secs} s and was aborted")]
     UploadTooSlow { min_bytes: u64, window_secs: u64 },
+    /// A known role that cannot be bound in the scope asked for (`admin` in a
+    /// namespace, say).
+    #[error("{0}")]
+    RoleNotAllowed(String),
     #[error("a version holds at most {limit} files")]
     TooManyFiles { limit: usize },
     #[error("the body exceeds the limit of {limit} bytes")]

@@ -132,7 +132,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&done)?);
         }
         Command::Openapi => {
-            println!("{}", signet::http::openapi().to_pretty_json()?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&signet::http::openapi())?
+            );
         }
     }
     Ok(())

@@ -24,6 +24,11 @@ impl InvalidValue {
     }
 }
 
+/// What a namespace, model or alias name matches (as `is_name` checks it).
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,62}$";
+/// What a principal name matches (as `PrincipalName::parse` checks it).
+pub const PRINCIPAL_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$";
+
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -270,8 +275,37 @@ impl VersionNumber {
 
 impl<'de> Deserialize<'de> for VersionNumber {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+        Self::new(integral(d)?).map_err(serde::de::Error::custom)
     }
+}
+
+/// An integer as JSON writes it: `7`, or `7.0` (JSON Schema's `integer` includes
+/// numbers with a zero fraction), never `7.5` and never beyond `T`'s range.
+pub fn integral<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("expected an integer in range, not {n}")))
+}
+
+/// [`integral`] for optional fields.
+pub fn integral_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    struct Wrap<T: TryFrom<i64>>(#[serde(deserialize_with = "integral")] T);
+    Ok(Option::<Wrap<T>>::deserialize(d)?.map(|w| w.0))
 }
 
 impl fmt::Display for VersionNumber {
@@ -350,7 +384,7 @@ hex_type!(
     "a commit is 40 or 64 hex digits"
 );
 
-/// Free text of at most `MAX` (and at least `MIN`) bytes: descriptions, reasons,
+/// Free text of at most `MAX` (and at least `MIN`) characters, without NUL: descriptions, reasons,
 /// notes, names of keys. Every length rule of the API is one of these, so the
 /// limit is written once, in the type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -359,12 +393,16 @@ pub struct Text<const MAX: usize, const MIN: usize = 0>(String);
 impl<const MAX: usize, const MIN: usize> Text<MAX, MIN> {
     pub fn parse(s: impl Into<String>) -> Result<Self, Error> {
         let s = s.into();
-        if s.len() < MIN || s.len() > MAX {
+        let n = s.chars().count();
+        if n < MIN || n > MAX {
             return Err(Error::invalid(if MIN == 0 {
-                format!("at most {MAX} bytes")
+                format!("at most {MAX} characters")
             } else {
-                format!("{MIN} to {MAX} bytes")
+                format!("{MIN} to {MAX} characters")
             }));
+        }
+        if s.contains('\0') {
+            return Err(Error::invalid("text may not contain NUL"));
         }
         Ok(Self(s))
     }

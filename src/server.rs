@@ -12,6 +12,7 @@ use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
 use crate::blobs::{BlobStore, S3Options, UploadTuning};
 use crate::config::{ServeConfig, StorageConfig};
 use crate::error::{Error, Result};
+use crate::http::contract::Advertised;
 use crate::http::{AppState, ExcessConnection, app};
 use crate::limits::{
     DownloadQuota, DownloadQuotas, QuotaConfig, Rate, RateConfig, RateLimits, TransferFloor,
@@ -195,6 +196,14 @@ fn services(
             .then(|| Duration::from_secs(cfg.request_timeout_secs)),
         max_connections_per_address: (cfg.max_connections_per_address > 0)
             .then_some(cfg.max_connections_per_address),
+        advertised: Advertised {
+            token_max_days: cfg.token_max_days,
+            lineage: LineageBounds {
+                data: cfg.max_lineage_data,
+                parents: cfg.max_lineage_parents,
+                frameworks: cfg.max_lineage_frameworks,
+            },
+        },
     }
 }
 

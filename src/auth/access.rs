@@ -255,10 +255,12 @@ impl Access {
         let scope = permit.scope();
         let mut parsed = Vec::with_capacity(roles.len());
         for r in roles {
-            let role = Role::parse(r)
-                .ok()
-                .filter(|role| role.bindable(scope))
-                .ok_or_else(|| Error::invalid(format!("role {r:?} cannot be bound in {scope}")))?;
+            let role = Role::parse(r).map_err(Error::from)?;
+            if !role.bindable(scope) {
+                return Err(Error::RoleNotAllowed(format!(
+                    "role {r:?} cannot be bound in {scope}"
+                )));
+            }
             parsed.push(role);
         }
         parsed.sort_by_key(|r| r.as_str());

@@ -15,7 +15,7 @@ use super::views::list_of;
 use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
 use crate::auth::{Global, Principal, ReadAudit, authorize_global};
 use crate::kinds::Outcome;
-use crate::names::Namespace;
+use crate::names::{Namespace, PrincipalName};
 
 /// The log's filters, as documented (`limit` and `cursor` apply to `GET /v1/audit`).
 #[allow(dead_code)]
@@ -45,7 +45,7 @@ pub struct AuditQuery {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilters {
-    principal: Option<String>,
+    principal: Option<PrincipalName>,
     action: Option<String>,
     namespace: Option<Namespace>,
     model: Option<String>,
@@ -69,9 +69,21 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(
 impl AuditFilters {
     /// Who may read which part of the log, and what they ask of it.
     fn scope(self, p: &Principal) -> Result<(Scope, Query), ApiError> {
+        // Filters are compared with stored text: no NUL (no database stores it),
+        // and no longer than anything stored.
+        let texts = [&self.action, &self.model, &self.request_id];
+        if texts
+            .iter()
+            .filter_map(|t| t.as_deref())
+            .any(|t| t.contains('\0') || t.chars().count() > 1024)
+        {
+            return Err(ApiError::invalid(
+                "text filters are at most 1024 characters, without NUL",
+            ));
+        }
         let scope = Scope::of(p, self.namespace.as_ref())?;
         let q = Query {
-            principal: self.principal,
+            principal: self.principal.map(|p| p.to_string()),
             action: self.action,
             model: self.model,
             outcome: self.outcome,

@@ -48,6 +48,7 @@ pub struct CreateToken {
     #[schema(value_type = String)]
     pub description: Description,
     /// Lifetime in days (default and maximum are configured; 90 and 365 by default).
+    #[serde(default, deserialize_with = "crate::names::integral_opt")]
     pub expires_in_days: Option<u32>,
 }
 

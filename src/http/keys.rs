@@ -82,7 +82,8 @@ list_of!(KeyList, ShownKey, KeyView::from);
 /// Registers a trusted public key (admin; maintainers for their own namespaces).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = RegisterKey,
     responses((status = 201, body = KeyView), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`weak_key`")))]
 pub async fn register(
     State(st): State<AppState>,
     p: Principal,

@@ -7,6 +7,7 @@
 
 mod aliases;
 mod audit;
+pub mod contract;
 pub mod error;
 pub mod extract;
 mod files;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub request_timeout: Option<std::time::Duration>,
     /// How many connections one client address may hold open (none: no limit).
     pub max_connections_per_address: Option<usize>,
+    /// The configured limits the served OpenAPI document states.
+    pub advertised: contract::Advertised,
 }
 
 /// `METHOD /path` → the first 2xx status its OpenAPI operation documents.
@@ -64,8 +67,7 @@ fn success_statuses() -> &'static std::collections::HashMap<String, u16> {
     static MAP: std::sync::OnceLock<std::collections::HashMap<String, u16>> =
         std::sync::OnceLock::new();
     MAP.get_or_init(|| {
-        let doc: serde_json::Value =
-            serde_json::from_str(&openapi().to_json().unwrap_or_default()).unwrap_or_default();
+        let doc: serde_json::Value = openapi();
         let mut map = std::collections::HashMap::new();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
@@ -174,33 +176,49 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::verify))
 }
 
-/// The OpenAPI document, as committed in `openapi/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document, as committed in `openapi/openapi.json` (the default
+/// limits).
+pub fn openapi() -> serde_json::Value {
+    openapi_with(&contract::Advertised::default())
+}
+
+/// The OpenAPI document of a server with these limits.
+pub fn openapi_with(limits: &contract::Advertised) -> serde_json::Value {
     let (_, api) = api_router().split_for_parts();
-    tidy(api)
+    tidy(api, limits)
 }
 
 /// axum spells a catch-all segment `{*path}`; OpenAPI has no such syntax, so the
 /// document names it `{path}` (its value may contain `/`).
-fn tidy(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+///
+/// Then [`contract::finish`] adds every rule and status the annotations cannot say.
+fn tidy(mut api: utoipa::openapi::OpenApi, limits: &contract::Advertised) -> serde_json::Value {
     let paths = std::mem::take(&mut api.paths.paths);
     api.paths.paths = paths
         .into_iter()
         .map(|(k, v)| (k.replace("{*", "{"), v))
         .collect();
-    api
+    let mut doc = serde_json::to_value(&api).expect("the document serializes");
+    contract::finish(&mut doc, limits);
+    doc
 }
 
 /// The whole service: API routes, the OpenAPI document and its browsable page.
 pub fn app(state: AppState) -> Router {
-    let (router, api) = api_router().split_for_parts();
+    let (router, _) = api_router().split_for_parts();
+    let doc = Arc::new(openapi_with(&state.advertised));
+    let serve_doc = move || {
+        let doc = doc.clone();
+        async move { axum::Json((*doc).clone()) }
+    };
     router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::deadline,
         ))
         .route_layer(axum::middleware::from_fn(middleware::note_route))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", tidy(api)))
+        .route("/openapi.json", axum::routing::get(serve_doc))
+        .merge(SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/openapi.json")))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::refuse_excess))

@@ -114,7 +114,8 @@ fn member_path(ns: &str, principal: &str) -> Result<(BindingScope, PrincipalName
         ("principal" = String, Path)),
     request_body = SetRoles,
     responses((status = 200, body = Member), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`role_not_allowed`: a role that cannot be bound there (`admin` in a namespace)")))]
 pub async fn put_member(
     State(st): State<AppState>,
     p: Principal,

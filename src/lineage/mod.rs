@@ -22,7 +22,7 @@ use crate::store::{Aliases, Direction, Lineage as LineageStore, LineageSeed, Mod
 /// The records lineage operations answer with.
 pub use crate::store::{LineageHit, QuarantineRecord};
 pub use quarantine::{Imposed, QuarantinePermit};
-pub use record::{Lineage, LineageBounds};
+pub use record::{Lineage, LineageBounds, MAX_FRAMEWORK_NAME};
 
 /// A version's ancestors and descendants through `parents`.
 pub struct Family {

@@ -40,7 +40,7 @@ pub struct Uri(String);
 impl<'de> Deserialize<'de> for Uri {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s.len() > 1024 || url::Url::parse(&s).is_err() {
+        if s.len() > 1024 || s.chars().any(char::is_control) || url::Url::parse(&s).is_err() {
             return Err(serde::de::Error::custom("not an absolute URI"));
         }
         Ok(Self(s))

@@ -201,6 +201,11 @@ impl Registry {
         if !metadata.is_object() {
             return Err(Error::invalid("metadata must be a JSON object"));
         }
+        if has_nul(&metadata) {
+            return Err(Error::invalid(
+                "metadata strings and keys may not contain NUL",
+            ));
+        }
         let limit = self.bounds.max_metadata_bytes;
         if serde_json::to_vec(&metadata)
             .map_err(Error::internal)?
@@ -368,4 +373,14 @@ pub fn resources(files: &[FileRecord]) -> Vec<Resource> {
 pub fn sorted(mut files: Vec<FileRecord>) -> Vec<FileRecord> {
     files.sort_by(|a, b| a.path.cmp_components(&b.path));
     files
+}
+
+/// Whether a JSON value holds NUL in a string or a key (no database stores it).
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }

@@ -46,7 +46,7 @@ impl LineageField {
 #[serde(deny_unknown_fields)]
 pub struct NamespacePolicy {
     /// Distinct trusted keys whose signatures must verify (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::names::integral")]
     pub min_signatures: u32,
     /// Allow promoting versions holding pickle-based files (default false).
     #[serde(default)]
@@ -99,6 +99,8 @@ impl Default for NamespacePolicy {
 impl NamespacePolicy {
     /// Most signatures a policy may require.
     pub const MAX_MIN_SIGNATURES: u32 = 16;
+    /// Most aliases `lineage_required` may name.
+    pub const MAX_STAGES: usize = 100;
 
     pub fn from_stored(v: Value) -> Result<Self> {
         serde_json::from_value(v).map_err(Error::internal)
@@ -108,6 +110,15 @@ impl NamespacePolicy {
     pub fn check(&self) -> Result<()> {
         if self.min_signatures == 0 || self.min_signatures > Self::MAX_MIN_SIGNATURES {
             return Err(Error::invalid("min_signatures must be between 1 and 16"));
+        }
+        if self.lineage_required.len() > Self::MAX_STAGES {
+            return Err(Error::invalid(format!(
+                "lineage_required names at most {} aliases",
+                Self::MAX_STAGES
+            )));
+        }
+        for alias in self.lineage_required.keys() {
+            crate::names::AliasName::parse(alias)?;
         }
         Ok(())
     }
