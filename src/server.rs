@@ -132,6 +132,11 @@ fn services(
     limits: Limits,
     cfg: &ServeConfig,
 ) -> AppState {
+    let lineage = LineageBounds {
+        data: cfg.max_lineage_data,
+        parents: cfg.max_lineage_parents,
+        frameworks: cfg.max_lineage_frameworks,
+    };
     let rates = Arc::new(RateLimits::new(limits.rates));
     let quotas = Arc::new(DownloadQuotas::new(store.clone(), limits.quotas));
     spawn_forget_idle(rates.clone());
@@ -161,11 +166,7 @@ fn services(
             max_file_size: cfg.max_file_size,
             max_files: cfg.max_files_per_version,
             max_metadata_bytes: cfg.max_metadata_bytes,
-            lineage: LineageBounds {
-                data: cfg.max_lineage_data,
-                parents: cfg.max_lineage_parents,
-                frameworks: cfg.max_lineage_frameworks,
-            },
+            lineage,
             upload_floor: (cfg.upload_min_rate > 0).then(|| TransferFloor {
                 min_rate: cfg.upload_min_rate,
                 window: Duration::from_secs(cfg.upload_stall_secs.max(1)),
@@ -198,11 +199,7 @@ fn services(
             .then_some(cfg.max_connections_per_address),
         advertised: Advertised {
             token_max_days: cfg.token_max_days,
-            lineage: LineageBounds {
-                data: cfg.max_lineage_data,
-                parents: cfg.max_lineage_parents,
-                frameworks: cfg.max_lineage_frameworks,
-            },
+            lineage,
         },
     }
 }
