@@ -35,6 +35,18 @@ psql "$PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'signet
 # --- Garage (S3-compatible) -------------------------------------------------
 source scripts/garage.sh
 
+# --- OpenSSF Model Signing (interop tests) -----------------------------------
+# model-signing 1.1.1 from PyPI in a virtual environment of its own, made once per
+# machine. Its package does not declare pyOpenSSL, which its CLI imports.
+oms_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/model-signing-1.1.1"
+if ! "$oms_venv/bin/model_signing" --help >/dev/null 2>&1; then
+  log "installing model-signing 1.1.1 into $oms_venv"
+  rm -rf "$oms_venv"
+  python3 -m venv "$oms_venv"
+  "$oms_venv/bin/pip" install --quiet --disable-pip-version-check model-signing==1.1.1 pyOpenSSL
+fi
+export SIGNET_TEST_MODEL_SIGNING="$oms_venv/bin/model_signing"
+
 export SIGNET_TEST_POSTGRES_URL=$PG_URL
 export SIGNET_TEST_S3_ENDPOINT=$GARAGE_ENDPOINT
 export SIGNET_TEST_S3_REGION=$GARAGE_REGION

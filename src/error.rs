@@ -43,6 +43,9 @@ pub enum Error {
     /// non-canonical encoding).
     #[error("{0}")]
     WeakKey(String),
+    /// Key material of an algorithm Signet does not verify.
+    #[error("{0}")]
+    UnsupportedAlgorithm(String),
     #[error("the file is named .safetensors but its header is not a valid safetensors header")]
     InvalidSafetensors,
     /// A signature that does not count; the code says why.

@@ -131,6 +131,8 @@ text_enum!(
     /// Signature algorithms Signet verifies.
     Algorithm, "algorithm" {
         Ed25519 = "ed25519",
+        EcdsaP256 = "ecdsa-p256",
+        EcdsaP384 = "ecdsa-p384",
     }
 );
 

@@ -93,6 +93,9 @@ impl From<Error> for ApiError {
             Error::DigestMismatch => Self::new(S::BAD_REQUEST, "digest_mismatch", msg),
             Error::VersionNotSealed => Self::new(S::CONFLICT, "version_not_sealed", msg),
             Error::RoleNotAllowed(_) => Self::new(S::UNPROCESSABLE_ENTITY, "role_not_allowed", msg),
+            Error::UnsupportedAlgorithm(_) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "unsupported_algorithm", msg)
+            }
             Error::WeakKey(_) => Self::new(S::UNPROCESSABLE_ENTITY, "weak_key", msg),
             Error::InvalidSafetensors => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_safetensors", msg)

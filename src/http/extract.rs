@@ -15,7 +15,9 @@ use super::AppState;
 use super::error::ApiError;
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::names::{AliasName, FilePath, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
+use crate::names::{
+    AliasName, FilePath, KeyId, ModelName, ModelRef, Namespace, Sha256, VersionNumber,
+};
 use crate::page::Page;
 use crate::registry::RangeSpec;
 use crate::trail::Trail;
@@ -189,6 +191,22 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
         Ok(Self(
             model_of(&m)?,
             VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
+        ))
+    }
+}
+
+/// `{ns}/{model}/versions/{v}/signatures/{keyid}` in the path.
+pub struct SignaturePath(pub ModelRef, pub VersionNumber, pub KeyId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignaturePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let m = raw_path(parts, state).await?;
+        Ok(Self(
+            model_of(&m)?,
+            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
+            KeyId::parse(segment(&m, "keyid")?).map_err(Error::from)?,
         ))
     }
 }

@@ -22,7 +22,8 @@ use crate::trust::{LostVerification, ShownKey};
 pub struct RegisterKey {
     #[schema(value_type = String)]
     pub name: KeyName,
-    /// Ed25519 public key, SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    /// An Ed25519, ECDSA P-256 or ECDSA P-384 public key, SPKI PEM
+    /// (`-----BEGIN PUBLIC KEY-----`).
     #[schema(value_type = String)]
     pub public_key: PublicKeyText,
     /// Namespaces the key may sign for, or `["*"]` (admins only).
@@ -38,7 +39,7 @@ pub struct KeyView {
     /// OpenSSF Model Signing): the same for every text of the same key.
     pub keyid: String,
     pub name: String,
-    /// Always `ed25519`.
+    /// `ed25519`, `ecdsa-p256` or `ecdsa-p384`.
     pub algorithm: String,
     pub public_key: String,
     pub namespaces: Vec<String>,
@@ -83,7 +84,7 @@ list_of!(KeyList, ShownKey, KeyView::from);
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = RegisterKey,
     responses((status = 201, body = KeyView), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`weak_key`")))]
+        (status = 422, body = ErrorBody, description = "`weak_key` or `unsupported_algorithm`")))]
 pub async fn register(
     State(st): State<AppState>,
     p: Principal,

@@ -160,6 +160,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             files::delete_file
         ))
         .routes(routes!(signatures::add, signatures::list))
+        .routes(routes!(signatures::bundle))
         .routes(routes!(aliases::put, aliases::get, aliases::delete))
         .routes(routes!(aliases::history))
         .routes(routes!(keys::register, keys::list))

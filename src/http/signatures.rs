@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonObjectBytes, VersionPath};
+use super::extract::{JsonObjectBytes, SignaturePath, VersionPath};
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
+use crate::signing::bundle::BUNDLE_MEDIA_TYPE;
 use crate::signing::verify::VerifiedSignature;
 use crate::trust::SignatureRecord;
 
@@ -46,7 +47,7 @@ impl From<VerifiedSignature> for SignatureAccepted {
         (status = 409, body = ErrorBody, description = "`version_not_sealed`, or the key already signed"),
         (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody,
-            description = "`signature_invalid`, `untrusted_key`, `key_revoked` or `statement_mismatch`")))]
+            description = "`signature_invalid`, `untrusted_key`, `key_revoked`, `statement_mismatch` or `unsupported_algorithm`")))]
 pub async fn add(
     State(st): State<AppState>,
     p: Principal,
@@ -103,4 +104,34 @@ pub async fn list(
         .map(StoredSignature::try_from)
         .collect::<Result<_, _>>()?;
     Ok(Json(SignatureList { items }))
+}
+
+/// One stored signature as a Sigstore bundle v0.3, as OpenSSF Model Signing's
+/// verifier reads it: `model_signing verify key --signature model.sig
+/// --public_key KEY.pub DIR` checks a directory pulled from Signet against it.
+/// The signature of the key asked for comes first, and the bundle names that
+/// key by its hint (the keyid).
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/signatures/{keyid}/bundle", tag = "signing",
+    operation_id = "signature_bundle",
+    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("keyid" = String, Path)),
+    responses((status = 200, description = "The bundle", body = Object,
+            content_type = "application/vnd.dev.sigstore.bundle.v0.3+json"),
+        (status = 404, body = ErrorBody)))]
+pub async fn bundle(
+    State(st): State<AppState>,
+    p: Principal,
+    SignaturePath(model, number, keyid): SignaturePath,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    let b = st
+        .trust
+        .bundle(&permit, &model.name, number, &keyid)
+        .await?;
+    let mut resp = Json(b).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(BUNDLE_MEDIA_TYPE),
+    );
+    Ok(resp)
 }

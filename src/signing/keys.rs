@@ -3,19 +3,28 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::pkcs8::spki::SubjectPublicKeyInfoRef;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
+use p256::ecdsa::signature::Verifier;
 use sha2::Digest;
 
-use crate::kinds::{BindingScope, RevocationReason};
+use crate::kinds::{Algorithm, BindingScope, RevocationReason};
 use crate::names::{KeyId, Namespace};
 
 /// Why uploaded key material is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    /// Not an Ed25519 public key in SPKI PEM at all.
-    #[error("public_key must be an Ed25519 public key in SPKI PEM (BEGIN PUBLIC KEY)")]
+    /// Not a public key in SPKI PEM at all.
+    #[error(
+        "public_key must be an Ed25519, ECDSA P-256 or ECDSA P-384 public key in SPKI PEM (BEGIN PUBLIC KEY)"
+    )]
     Unreadable,
+    /// A public key of an algorithm Signet does not verify (RSA, P-521, …).
+    #[error(
+        "the key's algorithm is not supported: Signet verifies Ed25519, ECDSA P-256 and ECDSA P-384"
+    )]
+    UnsupportedAlgorithm,
     /// A point of small order: signatures by it prove nothing.
     #[error("the key is a point of small order, which anyone can sign for")]
     SmallOrder,
@@ -25,10 +34,66 @@ pub enum KeyError {
     NonCanonical,
 }
 
+/// A key that can verify signatures: Ed25519 (strictly), or ECDSA over P-256
+/// with SHA-256 or P-384 with SHA-384, DER-encoded as OpenSSF Model Signing
+/// writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifierKey {
+    Ed25519(VerifyingKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl VerifierKey {
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Ed25519(_) => Algorithm::Ed25519,
+            Self::P256(_) => Algorithm::EcdsaP256,
+            Self::P384(_) => Algorithm::EcdsaP384,
+        }
+    }
+
+    /// Whether `sig` is this key's signature over `msg`.
+    pub fn verifies(&self, msg: &[u8], sig: &[u8]) -> bool {
+        match self {
+            Self::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify_strict(msg, &s).is_ok()),
+            Self::P256(k) => {
+                p256::ecdsa::DerSignature::from_bytes(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            }
+            Self::P384(k) => {
+                p384::ecdsa::DerSignature::from_bytes(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            }
+        }
+    }
+
+    fn to_pem(self) -> Option<String> {
+        match self {
+            Self::Ed25519(k) => k.to_public_key_pem(LineEnding::LF).ok(),
+            Self::P256(k) => k.to_public_key_pem(LineEnding::LF).ok(),
+            Self::P384(k) => k.to_public_key_pem(LineEnding::LF).ok(),
+        }
+    }
+}
+
+/// Whether `sig` has the form of a signature of some algorithm Signet verifies
+/// (64 bytes for Ed25519, DER ECDSA for P-256 or P-384), whoever made it.
+pub fn is_supported_signature(sig: &[u8]) -> bool {
+    sig.len() == 64
+        || p256::ecdsa::DerSignature::from_bytes(sig).is_ok()
+        || p384::ecdsa::DerSignature::from_bytes(sig).is_ok()
+}
+
+/// Object identifiers of the key algorithms and curves Signet verifies.
+const ED25519: &str = "1.3.101.112";
+const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const P256: &str = "1.2.840.10045.3.1.7";
+const P384: &str = "1.3.132.0.34";
+
 /// A public key parsed from uploaded text, with its identity.
 #[derive(Debug, Clone)]
 pub struct PublicKey {
-    pub key: VerifyingKey,
+    pub key: VerifierKey,
     /// The key re-encoded: SPKI PEM, 64-column base64, LF line ends.
     pub pem: String,
     /// Lowercase hex SHA-256 of [`PublicKey::pem`]: the key's identity whatever
@@ -36,8 +101,10 @@ pub struct PublicKey {
     pub id: KeyId,
 }
 
-/// Parses an Ed25519 public key from any valid PEM wrapping of its SPKI DER:
-/// whatever the line length, line ends, surrounding text or header lines.
+/// Parses a public key from any valid PEM wrapping of its SPKI DER: whatever the
+/// line length, line ends, surrounding text or header lines. An elliptic-curve
+/// point may come compressed; the canonical PEM (and so the key id) is always
+/// of the uncompressed point, as OpenSSF Model Signing computes its key hint.
 pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyError> {
     const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
     const END: &str = "-----END PUBLIC KEY-----";
@@ -52,16 +119,36 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyError> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| KeyError::Unreadable)?;
-    let key = VerifyingKey::from_public_key_der(&der).map_err(|_| KeyError::Unreadable)?;
-    if key.to_edwards().compress().to_bytes() != key.to_bytes() {
-        return Err(KeyError::NonCanonical);
-    }
-    if key.is_weak() {
-        return Err(KeyError::SmallOrder);
-    }
-    let pem = key
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|_| KeyError::Unreadable)?;
+    // The algorithm is the one the key names; a key that names one and does
+    // not decode as it is unreadable, not of another algorithm.
+    let spki =
+        SubjectPublicKeyInfoRef::try_from(der.as_slice()).map_err(|_| KeyError::Unreadable)?;
+    let key = match spki.algorithm.oid.to_string().as_str() {
+        ED25519 => {
+            let key = VerifyingKey::from_public_key_der(&der).map_err(|_| KeyError::Unreadable)?;
+            if key.to_edwards().compress().to_bytes() != key.to_bytes() {
+                return Err(KeyError::NonCanonical);
+            }
+            if key.is_weak() {
+                return Err(KeyError::SmallOrder);
+            }
+            VerifierKey::Ed25519(key)
+        }
+        EC_PUBLIC_KEY => match spki.algorithm.parameters_oid().map(|o| o.to_string()) {
+            Ok(curve) if curve == P256 => VerifierKey::P256(
+                p256::ecdsa::VerifyingKey::from_public_key_der(&der)
+                    .map_err(|_| KeyError::Unreadable)?,
+            ),
+            Ok(curve) if curve == P384 => VerifierKey::P384(
+                p384::ecdsa::VerifyingKey::from_public_key_der(&der)
+                    .map_err(|_| KeyError::Unreadable)?,
+            ),
+            Ok(_) => return Err(KeyError::UnsupportedAlgorithm),
+            Err(_) => return Err(KeyError::Unreadable),
+        },
+        _ => return Err(KeyError::UnsupportedAlgorithm),
+    };
+    let pem = key.to_pem().ok_or(KeyError::Unreadable)?;
     let id = KeyId::parse(&hex::encode(sha2::Sha256::digest(pem.as_bytes())))
         .expect("a SHA-256 is 64 hex digits");
     Ok(PublicKey { key, pem, id })
@@ -76,7 +163,7 @@ pub struct TrustedKey {
     /// The key's identity: the same for every registration of this key.
     pub material: KeyId,
     pub name: String,
-    pub key: VerifyingKey,
+    pub key: VerifierKey,
     /// Namespaces it may sign for, or all of them.
     pub namespaces: Vec<BindingScope>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -139,6 +226,34 @@ mod tests {
             assert_eq!(other.id, canonical.id, "{text:?}");
             assert_eq!(other.pem, canonical.pem);
         }
+    }
+
+    #[test]
+    fn an_ecdsa_key_has_one_identity_compressed_or_not() {
+        use p256::elliptic_curve::sec1::ToSec1Point;
+        let secret = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let vk = *secret.verifying_key();
+        let pem = vk.to_public_key_pem(LineEnding::LF).unwrap();
+        let plain = parse_public_key(&pem).unwrap();
+        assert_eq!(plain.key.algorithm(), Algorithm::EcdsaP256);
+        assert_eq!(plain.pem, pem);
+        // The same point, compressed, in an SPKI of its own.
+        let mut der = hex::decode("3039301306072a8648ce3d020106082a8648ce3d030107032200").unwrap();
+        der.extend_from_slice(vk.to_sec1_point(true).as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let compressed = format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n");
+        let other = parse_public_key(&compressed).unwrap();
+        assert_eq!(other.id, plain.id);
+        assert_eq!(other.pem, plain.pem);
+    }
+
+    #[test]
+    fn keys_of_other_algorithms_are_unsupported_not_unreadable() {
+        // An X25519 key (an SPKI of another algorithm) and a P-521 key.
+        let x25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+        assert_eq!(parse_public_key(x25519).unwrap_err(), KeyError::UnsupportedAlgorithm);
+        let p521 = "-----BEGIN PUBLIC KEY-----\nMIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQBgc3lqAhVk9a9GBAcE1aCZkYmP5W5\n8u3hJ8ZIgfsd2i/UPTUHCAIrZyTbNEbcvaSVGRRhDnmB1oAqD0R1rZx2qOYBmk1e\n2uIY3eY4RFh6BdO7zcWFuNlLsmuE0q0pcA5gk9v2mGFtq2g+D9uT2A5g7rI/7r4s\ntC1x1hnNDeGdgyNzyIM=\n-----END PUBLIC KEY-----\n";
+        assert_eq!(parse_public_key(p521).unwrap_err(), KeyError::UnsupportedAlgorithm);
     }
 
     #[test]

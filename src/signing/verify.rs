@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::Signature;
 use serde_json::Value;
 
 use super::dsse;
-use super::keys::TrustedKey;
+use super::keys::{TrustedKey, is_supported_signature};
 use super::statement::{PREDICATE_TYPE, Resource, STATEMENT_TYPE, root_digest};
 use crate::names::{KeyId, ModelRef, Namespace, VersionNumber};
 
@@ -61,6 +60,9 @@ pub enum Rejection {
     KeyRevoked,
     /// Signed bytes that are not exactly this version's statement.
     StatementMismatch,
+    /// No signature has the form of any algorithm Signet verifies (RSA, P-521,
+    /// …), so no registered key could have made it.
+    UnsupportedAlgorithm,
 }
 
 impl Rejection {
@@ -70,6 +72,7 @@ impl Rejection {
             Rejection::UntrustedKey => "untrusted_key",
             Rejection::KeyRevoked => "key_revoked",
             Rejection::StatementMismatch => "statement_mismatch",
+            Rejection::UnsupportedAlgorithm => "unsupported_algorithm",
         }
     }
 }
@@ -115,10 +118,13 @@ pub fn verify(
 
     let mut named_a_registered_key = false;
     let mut best: Option<Rejection> = None;
+    let mut any_supported = false;
     for s in &env.signatures {
-        let Ok(sig) = Signature::from_slice(&s.sig) else {
+        if !is_supported_signature(&s.sig) {
             continue;
-        };
+        }
+        any_supported = true;
+        let sig = &s.sig;
         let hinted = s.keyid.as_deref();
         named_a_registered_key |= keys.iter().any(|k| Some(k.keyid.as_str()) == hinted);
         // The hinted key first, then the rest: the hint is a shortcut, not a claim.
@@ -127,7 +133,7 @@ pub fn verify(
             .filter(|k| Some(k.keyid.as_str()) == hinted)
             .chain(keys.iter().filter(|k| Some(k.keyid.as_str()) != hinted));
         for key in order {
-            if key.key.verify_strict(&pae, &sig).is_err() {
+            if !key.key.verifies(&pae, sig) {
                 continue;
             }
             let standing = if key.revoked_for(received_at) {
@@ -152,11 +158,15 @@ pub fn verify(
             }
         }
     }
-    Err(best.unwrap_or(if named_a_registered_key {
-        Rejection::SignatureInvalid
-    } else {
-        Rejection::UntrustedKey
-    }))
+    Err(
+        best.unwrap_or(if !any_supported && !env.signatures.is_empty() {
+            Rejection::UnsupportedAlgorithm
+        } else if named_a_registered_key {
+            Rejection::SignatureInvalid
+        } else {
+            Rejection::UntrustedKey
+        }),
+    )
 }
 
 /// Whether the signed statement is exactly this version's: type, subject and root

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::Trust;
 use crate::auth::{Global, Manage, Principal, Read, ScopePermit, authorize_scope};
 use crate::error::{Error, Result};
-use crate::kinds::{Algorithm, BindingScope, RevocationReason};
+use crate::kinds::{BindingScope, RevocationReason};
 use crate::names::{AliasName, KeyId, KeyName, PrincipalName, Reason};
 use crate::page::{Page, Paged};
 use crate::signing::keys::{KeyError, PublicKey, parse_public_key};
@@ -75,6 +75,7 @@ impl Trust {
             .ok_or_else(|| Error::invalid("namespaces must name at least one namespace, or *"))?;
         let key = parse_public_key(pem).map_err(|e| match e {
             KeyError::Unreadable => Error::invalid(e.to_string()),
+            KeyError::UnsupportedAlgorithm => Error::UnsupportedAlgorithm(e.to_string()),
             KeyError::SmallOrder | KeyError::NonCanonical => Error::WeakKey(e.to_string()),
         })?;
         self.refuse_known(&key).await?;
@@ -85,7 +86,7 @@ impl Trust {
             keyid: key.id.clone(),
             material: Some(key.id),
             name: name.into_string(),
-            algorithm: Algorithm::Ed25519,
+            algorithm: key.key.algorithm(),
             public_key: key.pem,
             namespaces: sqlx::types::Json(namespaces),
             expires_at,

@@ -6,8 +6,10 @@ use super::Trust;
 use super::verification::trusted_keys;
 use crate::auth::{Permit, Publish, Read};
 use crate::error::{Error, Result};
-use crate::names::{ModelName, VersionNumber};
+use crate::names::{KeyId, ModelName, VersionNumber};
 use crate::registry::resources;
+use crate::signing::bundle::bundle_for;
+use crate::signing::keys::parse_public_key;
 use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
 use crate::store::SignatureRecord;
 
@@ -61,5 +63,29 @@ impl Trust {
     ) -> Result<Vec<SignatureRecord>> {
         let v = self.registry.version(permit, name, number).await?;
         self.keys.signatures_of(v.id).await
+    }
+
+    /// A stored signature as a Sigstore bundle v0.3 for the key `keyid`, which
+    /// OpenSSF Model Signing's verifier reads.
+    pub async fn bundle(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        number: VersionNumber,
+        keyid: &KeyId,
+    ) -> Result<serde_json::Value> {
+        let v = self.registry.version(permit, name, number).await?;
+        let stored = self.keys.signatures_of(v.id).await?;
+        let record = stored
+            .iter()
+            .find(|s| &s.keyid == keyid)
+            .ok_or(Error::NotFound)?;
+        let key = self.keys.get_key(keyid).await?;
+        let parsed = parse_public_key(&key.public_key).map_err(Error::internal)?;
+        let env = crate::signing::dsse::parse(record.envelope.as_bytes()).map_err(|e| {
+            Error::internal(anyhow::anyhow!("a stored signature is unreadable: {e:?}"))
+        })?;
+        bundle_for(&env, &parsed.key, &parsed.id)
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("a stored signature is not its key's")))
     }
 }

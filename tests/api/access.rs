@@ -386,6 +386,23 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
             },
         ),
         (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/signatures/{keyid}/bundle",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        &format!(
+                            "/v1/models/fraud/scorer/versions/2/signatures/{}/bundle",
+                            f.signer.keyid
+                        ),
+                    )
+                })
+            },
+        ),
+        (
             "PUT",
             "/v1/models/{ns}/{model}/aliases/{alias}",
             Rule::Roles(200, PROMOTERS),

@@ -64,13 +64,13 @@ pub fn postgres_opted_out() -> bool {
 
 /// Ends the whole test run with one line saying how to run it, instead of a
 /// panic in every PostgreSQL case. Written past the test harness's capture.
-fn not_configured(name: &str) -> ! {
+pub fn not_configured(name: &str) -> ! {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
         "\nerror: {name} is not set. Run the suite with scripts/test.sh (it starts \
-         PostgreSQL and an S3-compatible server), or set SIGNET_TEST_BACKENDS=sqlite \
-         to run only the SQLite cases.\n"
+         PostgreSQL and an S3-compatible server and installs model_signing), or set \
+         SIGNET_TEST_BACKENDS=sqlite to run only the SQLite cases.\n"
     );
     std::process::exit(2)
 }
@@ -468,24 +468,72 @@ pub async fn error_code(r: Response) -> String {
 /// A signing key held by a test "pipeline". PAE, key ids and envelopes are
 /// computed here by hand from the specifications, not with Signet's code.
 pub struct Signer {
-    key: ed25519_dalek::SigningKey,
+    key: SigningKey,
     pub pem: String,
     pub keyid: String,
 }
 
+/// The private half of a test key: Ed25519, or ECDSA P-256 / P-384 (DER
+/// signatures over SHA-256 / SHA-384, as OpenSSF Model Signing makes them).
+#[derive(Clone)]
+enum SigningKey {
+    Ed25519(ed25519_dalek::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
 impl Signer {
     pub fn generate() -> Self {
-        use ed25519_dalek::pkcs8::EncodePublicKey;
-        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).unwrap();
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let pem = key
-            .verifying_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap();
+        Self::of(SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+            &seed,
+        )))
+    }
+
+    pub fn generate_p256() -> Self {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        Self::of(SigningKey::P256(
+            p256::ecdsa::SigningKey::from_slice(&seed).unwrap(),
+        ))
+    }
+
+    pub fn generate_p384() -> Self {
+        let mut seed = [0u8; 48];
+        getrandom::fill(&mut seed).unwrap();
+        Self::of(SigningKey::P384(
+            p384::ecdsa::SigningKey::from_slice(&seed).unwrap(),
+        ))
+    }
+
+    fn of(key: SigningKey) -> Self {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        let pem = match &key {
+            SigningKey::Ed25519(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+            SigningKey::P256(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+            SigningKey::P384(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+        }
+        .unwrap();
         let keyid = sha256_hex(pem.as_bytes());
         Self { key, pem, keyid }
+    }
+
+    /// A signature over `msg` in the form the key's algorithm uses.
+    pub fn sign_bytes(&self, msg: &[u8]) -> Vec<u8> {
+        use p256::ecdsa::signature::Signer as _;
+        match &self.key {
+            SigningKey::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            SigningKey::P256(k) => {
+                let s: p256::ecdsa::Signature = k.sign(msg);
+                s.to_der().as_bytes().to_vec()
+            }
+            SigningKey::P384(k) => {
+                let s: p384::ecdsa::Signature = k.sign(msg);
+                s.to_der().as_bytes().to_vec()
+            }
+        }
     }
 
     /// The same key, naming `keyid` as its hint in the envelopes it makes.
@@ -509,16 +557,15 @@ impl Signer {
     /// A DSSE envelope over `payload` (in-toto type), signed over the PAE.
     pub fn envelope_over(&self, payload: &[u8]) -> Value {
         use base64::Engine;
-        use ed25519_dalek::Signer as _;
         let ty = "application/vnd.in-toto+json";
         let mut pae = format!("DSSEv1 {} {} {} ", ty.len(), ty, payload.len()).into_bytes();
         pae.extend_from_slice(payload);
-        let sig = self.key.sign(&pae);
+        let sig = self.sign_bytes(&pae);
         let b64 = base64::engine::general_purpose::STANDARD;
         json!({
             "payload": b64.encode(payload),
             "payloadType": ty,
-            "signatures": [{"keyid": self.keyid, "sig": b64.encode(sig.to_bytes())}]
+            "signatures": [{"keyid": self.keyid, "sig": b64.encode(sig)}]
         })
     }
 

@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod bounds;
 mod edges;
+mod interop;
 mod limits;
 mod lineage;
 mod openapi;
