@@ -230,7 +230,6 @@ mod tests {
 
     #[test]
     fn an_ecdsa_key_has_one_identity_compressed_or_not() {
-        use p256::elliptic_curve::sec1::ToSec1Point;
         let secret = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
         let vk = *secret.verifying_key();
         let pem = vk.to_public_key_pem(LineEnding::LF).unwrap();
