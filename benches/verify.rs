@@ -15,8 +15,11 @@ use signet::signing::keys::{TrustedKey, VerifierKey};
 use signet::signing::statement::{self, Resource};
 use signet::signing::verify::{Expected, verify};
 
+/// Signs bytes in the form of its key's algorithm.
+type Sign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// A key pair of one algorithm: its verifier and a signing function.
-fn key_pair(algorithm: &str) -> (VerifierKey, Box<dyn Fn(&[u8]) -> Vec<u8>>) {
+fn key_pair(algorithm: &str) -> (VerifierKey, Sign) {
     use p256::ecdsa::signature::Signer as _;
     let mut seed = [0u8; 48];
     getrandom::fill(&mut seed).unwrap();
@@ -90,7 +93,11 @@ fn main() {
         }))
         .unwrap();
         assert!(verify(&doc, &keys, &expected, now, now).is_ok());
-        let n = if algorithm == "ed25519" { 20_000 } else { 5_000 };
+        let n = if algorithm == "ed25519" {
+            20_000
+        } else {
+            5_000
+        };
         let t = Instant::now();
         for _ in 0..n {
             assert!(keys[0].key.verifies(&pae, &sig));

@@ -250,9 +250,15 @@ mod tests {
     fn keys_of_other_algorithms_are_unsupported_not_unreadable() {
         // An X25519 key (an SPKI of another algorithm) and a P-521 key.
         let x25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
-        assert_eq!(parse_public_key(x25519).unwrap_err(), KeyError::UnsupportedAlgorithm);
+        assert_eq!(
+            parse_public_key(x25519).unwrap_err(),
+            KeyError::UnsupportedAlgorithm
+        );
         let p521 = "-----BEGIN PUBLIC KEY-----\nMIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQBgc3lqAhVk9a9GBAcE1aCZkYmP5W5\n8u3hJ8ZIgfsd2i/UPTUHCAIrZyTbNEbcvaSVGRRhDnmB1oAqD0R1rZx2qOYBmk1e\n2uIY3eY4RFh6BdO7zcWFuNlLsmuE0q0pcA5gk9v2mGFtq2g+D9uT2A5g7rI/7r4s\ntC1x1hnNDeGdgyNzyIM=\n-----END PUBLIC KEY-----\n";
-        assert_eq!(parse_public_key(p521).unwrap_err(), KeyError::UnsupportedAlgorithm);
+        assert_eq!(
+            parse_public_key(p521).unwrap_err(),
+            KeyError::UnsupportedAlgorithm
+        );
     }
 
     #[test]
