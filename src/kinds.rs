@@ -167,6 +167,9 @@ text_enum!(
         Quarantined = "quarantined",
         UnsafeFormat = "unsafe_format",
         UnknownFormat = "unknown_format",
+        /// Signed only over the files (content-only signatures), which this
+        /// alias does not accept.
+        ContentOnly = "content_only",
     }
 );
 

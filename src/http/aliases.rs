@@ -33,7 +33,7 @@ pub struct MoveAlias {
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`promotion_refused` with `reasons`: \
             not_sealed, unsigned, signature_invalid, key_revoked, insufficient_signatures, \
-            lineage_incomplete, quarantined, unsafe_format, unknown_format")))]
+            lineage_incomplete, quarantined, unsafe_format, unknown_format, content_only")))]
 pub async fn put(
     State(st): State<AppState>,
     p: Principal,

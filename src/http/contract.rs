@@ -227,6 +227,10 @@ fn constrain_schema(limits: &Advertised, schema_name: &str, schema: &mut Value) 
     }
     if schema_name == "NamespacePolicy" {
         schema["properties"]["lineage_required"]["propertyNames"] = name();
+        schema["properties"]["content_only_aliases"] = json!({
+            "type": "array", "items": name(), "maxItems": crate::trust::NamespacePolicy::MAX_STAGES,
+            "description": schema["properties"]["content_only_aliases"]["description"].clone(),
+        });
         // Repeated fields are accepted (and stored once).
         if let Some(items) = schema
             .pointer_mut("/properties/lineage_required/additionalProperties")

@@ -26,6 +26,8 @@ pub struct SignatureAccepted {
     pub key_name: String,
     /// Always `verified`.
     pub status: String,
+    /// Over the files only (a `model_signing sign` bundle): see the version view.
+    pub content_only: bool,
 }
 
 impl From<VerifiedSignature> for SignatureAccepted {
@@ -34,6 +36,7 @@ impl From<VerifiedSignature> for SignatureAccepted {
             keyid: ok.keyid().to_string(),
             key_name: ok.key_name().to_owned(),
             status: "verified".into(),
+            content_only: ok.content_only(),
         }
     }
 }

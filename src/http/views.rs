@@ -205,6 +205,10 @@ pub struct SignatureView {
     pub key_name: String,
     pub received_at: DateTime<Utc>,
     pub status: String,
+    /// Verified over the files only (made by `model_signing sign`): it binds the
+    /// bytes, not this model, version or lineage, and counts toward an alias only
+    /// where the namespace policy lists it in `content_only_aliases`.
+    pub content_only: bool,
 }
 
 /// A version with its files, lineage and verification state.
@@ -267,6 +271,7 @@ impl From<VersionDetails> for VersionView {
                 keyid: s.keyid.to_string(),
                 key_name: s.key_name,
                 received_at: s.received_at,
+                content_only: s.outcome.as_ref().is_ok_and(|v| v.content_only()),
                 status: match s.outcome {
                     Ok(_) => "verified".to_owned(),
                     Err(r) => r.code().to_owned(),

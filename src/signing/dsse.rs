@@ -39,6 +39,16 @@ pub struct CheckedEnvelope {
     pub payload_type: String,
     pub payload: Vec<u8>,
     pub signatures: Vec<EnvelopeSignature>,
+    /// When the document was a Sigstore bundle: what it says of itself.
+    pub bundle: Option<BundleInfo>,
+}
+
+/// What a Sigstore bundle states beside its envelope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundleInfo {
+    pub media_type: Option<String>,
+    /// `verificationMaterial.publicKey.hint`: the key it names.
+    pub key_hint: Option<String>,
 }
 
 impl CheckedEnvelope {
@@ -85,12 +95,19 @@ pub struct Malformed(pub &'static str);
 pub fn parse(doc: &[u8]) -> Result<CheckedEnvelope, Malformed> {
     let value = super::json::parse_unique(doc)
         .map_err(|_| Malformed("the body is not JSON with each key once"))?;
-    let raw: RawEnvelope = if value.get("dsseEnvelope").is_some() {
-        serde_json::from_value::<RawBundle>(value)
+    let (raw, bundle): (RawEnvelope, _) = if value.get("dsseEnvelope").is_some() {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let info = BundleInfo {
+            media_type: text(&value["mediaType"]),
+            key_hint: text(&value["verificationMaterial"]["publicKey"]["hint"]),
+        };
+        let raw = serde_json::from_value::<RawBundle>(value)
             .map_err(|_| Malformed("the bundle's dsseEnvelope is not a DSSE envelope"))?
-            .dsse_envelope
+            .dsse_envelope;
+        (raw, Some(info))
     } else {
-        serde_json::from_value(value).map_err(|_| Malformed("not a DSSE envelope"))?
+        let raw = serde_json::from_value(value).map_err(|_| Malformed("not a DSSE envelope"))?;
+        (raw, None)
     };
     if raw.payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(Malformed(
@@ -115,6 +132,7 @@ pub fn parse(doc: &[u8]) -> Result<CheckedEnvelope, Malformed> {
         payload_type: raw.payload_type,
         payload,
         signatures,
+        bundle,
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sha2::Digest as _;
 
 use super::dsse;
 use super::keys::{TrustedKey, is_supported_signature};
@@ -63,6 +64,13 @@ pub enum Rejection {
     /// No signature has the form of any algorithm Signet verifies (RSA, P-521,
     /// …), so no registered key could have made it.
     UnsupportedAlgorithm,
+    /// A content-only statement of a serialization Signet does not check
+    /// (blake3 hashing, shards).
+    UnsupportedSerialization,
+    /// A bundle that does not state the one media type Signet accepts.
+    UnsupportedBundle,
+    /// A bundle whose key hint names another key than the one that verifies it.
+    KeyHintMismatch,
 }
 
 impl Rejection {
@@ -73,6 +81,9 @@ impl Rejection {
             Rejection::KeyRevoked => "key_revoked",
             Rejection::StatementMismatch => "statement_mismatch",
             Rejection::UnsupportedAlgorithm => "unsupported_algorithm",
+            Rejection::UnsupportedSerialization => "unsupported_serialization",
+            Rejection::UnsupportedBundle => "unsupported_bundle",
+            Rejection::KeyHintMismatch => "key_hint_mismatch",
         }
     }
 }
@@ -84,6 +95,7 @@ pub struct VerifiedSignature {
     keyid: KeyId,
     material: KeyId,
     key_name: String,
+    content_only: bool,
 }
 
 impl VerifiedSignature {
@@ -99,6 +111,26 @@ impl VerifiedSignature {
 
     pub fn key_name(&self) -> &str {
         &self.key_name
+    }
+
+    /// Over the files only (an OMS statement without `predicate.signet`, as
+    /// `model_signing sign` makes it): it binds the bytes, not the model,
+    /// version or lineage, so it could be replayed onto any version with the
+    /// same files. It counts only where the namespace policy accepts it.
+    pub fn content_only(&self) -> bool {
+        self.content_only
+    }
+}
+
+/// Checked on arrival only (stored documents predate the rule): a bundle must
+/// state the media type Signet accepts.
+pub fn check_bundle_media_type(doc: &[u8]) -> Result<(), Rejection> {
+    let env = dsse::parse(doc).map_err(|_| Rejection::SignatureInvalid)?;
+    match env.bundle {
+        Some(b) if b.media_type.as_deref() != Some(super::bundle::BUNDLE_MEDIA_TYPE) => {
+            Err(Rejection::UnsupportedBundle)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -145,13 +177,17 @@ pub fn verify(
             };
             match standing {
                 Ok(()) => {
-                    if !statement_matches(&env.payload, expected) {
-                        return Err(Rejection::StatementMismatch);
+                    // A bundle names its key: it must be this one.
+                    let hint = env.bundle.as_ref().and_then(|b| b.key_hint.as_deref());
+                    if hint.is_some_and(|h| h != key.material.as_str() && h != key.keyid.as_str()) {
+                        return Err(Rejection::KeyHintMismatch);
                     }
+                    let content_only = judge_statement(&env.payload, expected)?;
                     return Ok(VerifiedSignature {
                         keyid: key.keyid.clone(),
                         material: key.material.clone(),
                         key_name: key.name.clone(),
+                        content_only,
                     });
                 }
                 Err(r) => best = best.max(Some(r)),
@@ -169,13 +205,85 @@ pub fn verify(
     )
 }
 
+/// Judges the signed statement: exactly this version's (`Ok(false)`), or a
+/// content-only statement over exactly its files (`Ok(true)`).
+fn judge_statement(payload: &[u8], exp: &Expected<'_>) -> Result<bool, Rejection> {
+    let Ok(st) = super::json::parse_unique(payload) else {
+        return Err(Rejection::StatementMismatch);
+    };
+    if st["predicate"].get("signet").is_some() {
+        return statement_matches(&st, exp)
+            .then_some(false)
+            .ok_or(Rejection::StatementMismatch);
+    }
+    content_matches(&st, exp).map(|()| true)
+}
+
+/// A content-only statement (OMS as `model_signing sign` writes it): the files
+/// serialization with SHA-256, a subject whose digest is the root of the
+/// resources in their order, and resources naming exactly the version's files
+/// with their digests (and sizes, when given). A version of one file may be
+/// named by its base name, as the signer names a single file.
+fn content_matches(st: &Value, exp: &Expected<'_>) -> Result<(), Rejection> {
+    let p = &st["predicate"];
+    let ser = &p["serialization"];
+    if ser["method"] != "files" || ser["hash_type"] != "sha256" {
+        return Err(Rejection::UnsupportedSerialization);
+    }
+    let mismatch = Err(Rejection::StatementMismatch);
+    if !(keys_are(st, &["_type", "predicate", "predicateType", "subject"])
+        && keys_are(p, &["resources", "serialization"])
+        && st["_type"] == STATEMENT_TYPE
+        && st["predicateType"] == PREDICATE_TYPE)
+    {
+        return mismatch;
+    }
+    let Some(resources) = p["resources"].as_array() else {
+        return mismatch;
+    };
+    let single = (exp.resources.len() == 1)
+        .then(|| exp.resources.iter().next())
+        .flatten()
+        .map(|(path, v)| (path.rsplit('/').next().unwrap_or(path), v));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut root = sha2::Sha256::new();
+    for r in resources {
+        let (Some(name), Some(digest)) = (r["name"].as_str(), r["digest"].as_str()) else {
+            return mismatch;
+        };
+        let allowed = r.as_object().is_some_and(|m| {
+            m.keys()
+                .all(|k| ["algorithm", "digest", "name", "size"].contains(&k.as_str()))
+        });
+        let ours = exp
+            .resources
+            .get(name)
+            .or_else(|| single.filter(|(base, _)| *base == name).map(|(_, v)| v));
+        let fits = ours.is_some_and(|(d, size)| {
+            d == digest && (r.get("size").is_none() || r["size"].as_u64() == Some(*size))
+        });
+        let Ok(raw) = hex::decode(digest) else {
+            return mismatch;
+        };
+        if !(allowed && r["algorithm"] == "sha256" && fits && seen.insert(name)) {
+            return mismatch;
+        }
+        sha2::Digest::update(&mut root, raw);
+    }
+    let root = hex::encode(sha2::Digest::finalize(root));
+    let subject_ok = matches!(st["subject"].as_array(), Some(s) if s.len() == 1
+        && s[0]["name"].is_string()
+        && s[0]["digest"]["sha256"] == root.as_str());
+    if seen.len() != exp.resources.len() || !subject_ok {
+        return mismatch;
+    }
+    Ok(())
+}
+
 /// Whether the signed statement is exactly this version's: type, subject and root
 /// digest, the resources (names, sizes, digests), registry, model, version and
 /// lineage. Lineage is compared as data (see [`lineage_as_data`]).
-fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
-    let Ok(st) = super::json::parse_unique(payload) else {
-        return false;
-    };
+fn statement_matches(st: &Value, exp: &Expected<'_>) -> bool {
     let subject_ok = matches!(st["subject"].as_array(), Some(s) if s.len() == 1
         && keys_are(&s[0], &["digest", "name"])
         && keys_are(&s[0]["digest"], &["sha256"])
@@ -202,7 +310,7 @@ fn statement_matches(payload: &[u8], exp: &Expected<'_>) -> bool {
         });
     let p = &st["predicate"];
     let b = &p["signet"];
-    keys_are(&st, &["_type", "predicate", "predicateType", "subject"])
+    keys_are(st, &["_type", "predicate", "predicateType", "subject"])
         && keys_are(p, &["resources", "serialization", "signet"])
         && keys_are(b, &["lineage", "model", "registry", "version"])
         && st["_type"] == STATEMENT_TYPE

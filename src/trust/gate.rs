@@ -34,7 +34,7 @@ impl Trust {
     pub async fn check_promotion(&self, v: &VersionRecord, alias: &AliasName) -> Result<Gate> {
         let files = self.registry.files_of(v).await?;
         let ver = self.verification(v, &files).await?;
-        let mut reasons: BTreeSet<RefusalReason> = ver.signature_reasons();
+        let mut reasons: BTreeSet<RefusalReason> = ver.signature_reasons(alias.as_str());
         let lineage_ok = ver
             .policy
             .lineage_required

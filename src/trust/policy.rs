@@ -59,6 +59,11 @@ pub struct NamespacePolicy {
     /// `code.commit`, `data` and `environment`.
     #[serde(default = "default_lineage_required")]
     pub lineage_required: BTreeMap<String, BTreeSet<LineageField>>,
+    /// Aliases whose promotions accept content-only signatures (made by
+    /// `model_signing sign`, binding the files but not the model, version or
+    /// lineage) toward `min_signatures`. Default: none.
+    #[serde(default)]
+    pub content_only_aliases: BTreeSet<String>,
 }
 
 fn one() -> u32 {
@@ -92,6 +97,7 @@ impl Default for NamespacePolicy {
             allow_unsafe_formats: false,
             unknown_formats: UnknownFormats::Allow,
             lineage_required: default_lineage_required(),
+            content_only_aliases: BTreeSet::new(),
         }
     }
 }
@@ -117,7 +123,17 @@ impl NamespacePolicy {
                 Self::MAX_STAGES
             )));
         }
-        for alias in self.lineage_required.keys() {
+        if self.content_only_aliases.len() > Self::MAX_STAGES {
+            return Err(Error::invalid(format!(
+                "content_only_aliases names at most {} aliases",
+                Self::MAX_STAGES
+            )));
+        }
+        for alias in self
+            .lineage_required
+            .keys()
+            .chain(&self.content_only_aliases)
+        {
             crate::names::AliasName::parse(alias)?;
         }
         Ok(())

@@ -10,7 +10,9 @@ use crate::names::{KeyId, ModelName, VersionNumber};
 use crate::registry::resources;
 use crate::signing::bundle::bundle_for;
 use crate::signing::keys::parse_public_key;
-use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
+use crate::signing::verify::{
+    Expected, Rejection, VerifiedSignature, check_bundle_media_type, verify,
+};
 use crate::store::SignatureRecord;
 
 impl Trust {
@@ -39,6 +41,7 @@ impl Trust {
             &sorted,
         );
         let now = Utc::now();
+        check_bundle_media_type(doc).map_err(Error::SignatureRejected)?;
         let verified = verify(doc, &keys, &expected, now, now).map_err(Error::SignatureRejected)?;
         let envelope = String::from_utf8(doc.to_vec())
             .map_err(|_| Error::SignatureRejected(Rejection::SignatureInvalid))?;

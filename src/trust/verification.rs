@@ -67,28 +67,37 @@ impl Verification {
 
     /// Distinct keys whose signatures count now, by key material: a key
     /// registered twice (before registrations were refused) still counts once.
-    pub fn verified_keys(&self) -> BTreeSet<&KeyId> {
+    /// Content-only signatures count only when `content_only` says they may.
+    pub fn verified_keys(&self, content_only: bool) -> BTreeSet<&KeyId> {
         self.signatures
             .iter()
-            .filter_map(|s| s.outcome.as_ref().ok().map(VerifiedSignature::material))
+            .filter_map(|s| s.outcome.as_ref().ok())
+            .filter(|v| content_only || !v.content_only())
+            .map(VerifiedSignature::material)
             .collect()
     }
 
-    /// Sealed, and signed by at least `min_signatures` trusted keys, now.
+    /// Sealed, and signed by at least `min_signatures` trusted keys, now, over
+    /// this model, version and lineage (content-only signatures do not make a
+    /// version pullable by deployers).
     pub fn is_verified(&self) -> bool {
-        self.sealed && self.verified_keys().len() >= self.policy.min_signatures.max(1) as usize
+        self.sealed && self.verified_keys(false).len() >= self.policy.min_signatures.max(1) as usize
     }
 
-    /// Every reason why signatures do not suffice.
-    pub(super) fn signature_reasons(&self) -> BTreeSet<RefusalReason> {
+    /// Every reason why signatures do not suffice for `alias`.
+    pub(super) fn signature_reasons(&self, alias: &str) -> BTreeSet<RefusalReason> {
         let mut out = BTreeSet::new();
         if !self.sealed {
             out.insert(RefusalReason::NotSealed);
             return out;
         }
-        let verified = self.verified_keys().len();
+        let accepts = self.policy.content_only_aliases.contains(alias);
+        let verified = self.verified_keys(accepts).len();
+        let only_content = !accepts && !self.verified_keys(true).is_empty();
         if self.signatures.is_empty() {
             out.insert(RefusalReason::Unsigned);
+        } else if verified == 0 && only_content {
+            out.insert(RefusalReason::ContentOnly);
         } else if verified == 0 {
             for s in &self.signatures {
                 if let Err(r) = s.outcome {

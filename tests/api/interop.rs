@@ -14,6 +14,8 @@ crate::on_both_backends!(
     ecdsa_p256_and_p384_keys_sign_versions,
     keys_and_signatures_of_unsupported_algorithms_are_named_as_such,
     model_signing_verifies_a_directory_pulled_from_signet,
+    a_model_signing_bundle_is_a_content_only_signature,
+    content_only_statements_are_checked_like_any_other,
 );
 
 /// The `model_signing` command, installed by `scripts/test.sh`; `None` only
@@ -279,4 +281,204 @@ async fn model_signing_verifies_a_directory_pulled_from_signet(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// Signs `dir` with `model_signing sign key` and returns the bundle.
+fn sign_with_model_signing(tool: &str, private_key: &Path, dir: &Path, out: &Path) -> Value {
+    let run = Command::new(tool)
+        .args(["sign", "key", "--private_key"])
+        .arg(private_key)
+        .arg("--signature")
+        .arg(out)
+        .arg(dir)
+        .output()
+        .expect("model_signing runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
+/// A P-256 key pair as model_signing takes it: (private key file, public PEM).
+fn ec_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let key = dir.join(format!("{name}.pem"));
+    let k = key.to_str().unwrap();
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        k,
+    ]);
+    let public = String::from_utf8(openssl(&["pkey", "-in", k, "-pubout"])).unwrap();
+    (key, public)
+}
+
+async fn a_model_signing_bundle_is_a_content_only_signature(b: Backend) {
+    let Some(tool) = model_signing() else {
+        return;
+    };
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let files: &[(&str, &[u8])] = &[("a.txt", b"hello"), ("config/c.json", b"{\"x\": 1}")];
+    let (v1, _) = app
+        .sealed_version(&ns, &model, crate::helpers::full_lineage(), files)
+        .await;
+    // Another version with the same files and other lineage.
+    let (v2, _) = app.sealed_version(&ns, &model, json!({}), files).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("m");
+    for (path, bytes) in files {
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), bytes).unwrap();
+    }
+    let (key, public) = ec_key(work.path(), "ci");
+    let r = app
+        .req(Method::POST, "/v1/keys")
+        .json(&json!({"name": "oms", "public_key": public, "namespaces": [ns]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let keyid = r.json::<Value>().await.unwrap()["keyid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bundle = sign_with_model_signing(&tool, &key, &dir, &work.path().join("model.sig"));
+    assert_eq!(
+        bundle["verificationMaterial"]["publicKey"]["hint"],
+        keyid.as_str()
+    );
+
+    // Accepted, and shown, as content-only.
+    let r = app.sign(&ns, &model, v1, &bundle).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ok: Value = r.json().await.unwrap();
+    assert_eq!(ok["content_only"], true);
+    let view: Value = app.get_version(&ns, &model, v1).await.json().await.unwrap();
+    assert_eq!(view["signatures"][0]["content_only"], true);
+    assert_eq!(view["signatures"][0]["status"], "verified");
+    // It does not make the version pullable by deployers, nor promotable where
+    // the policy does not accept content-only signatures (the default).
+    assert_eq!(view["verified"], false);
+    let r = app.promote(&ns, &model, "staging", v1).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["reasons"], json!(["content_only"]));
+
+    // Replayed onto another version with the same files: it binds only the
+    // bytes, so it verifies there too, and counts no more than on the first.
+    let r = app.sign(&ns, &model, v2, &bundle).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app.promote(&ns, &model, "staging", v2).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // Where the policy accepts it, it counts for that alias only.
+    let r = app
+        .req(Method::PUT, &format!("/v1/namespaces/{ns}/policy"))
+        .json(&json!({"content_only_aliases": ["staging"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.promote(&ns, &model, "staging", v1).await.status(),
+        StatusCode::OK
+    );
+    let r = app.promote(&ns, &model, "production", v1).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // A bundle over other bytes, by an unregistered key, without its media
+    // type, or naming another key, is refused with the reason.
+    std::fs::write(dir.join("a.txt"), b"hellO").unwrap();
+    let tampered = sign_with_model_signing(&tool, &key, &dir, &work.path().join("t.sig"));
+    std::fs::write(dir.join("a.txt"), b"hello").unwrap();
+    let (stranger_key, _) = ec_key(work.path(), "stranger");
+    let stranger = sign_with_model_signing(&tool, &stranger_key, &dir, &work.path().join("s.sig"));
+    let mut untyped = bundle.clone();
+    untyped.as_object_mut().unwrap().remove("mediaType");
+    let mut misnamed = bundle.clone();
+    let other = Signer::generate_p256();
+    assert_eq!(
+        other.register(&app, "other", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    misnamed["verificationMaterial"]["publicKey"]["hint"] = json!(other.keyid);
+    for (doc, code) in [
+        (tampered, "statement_mismatch"),
+        (stranger, "untrusted_key"),
+        (untyped, "unsupported_bundle"),
+        (misnamed, "key_hint_mismatch"),
+    ] {
+        let (v3, _) = app.sealed_version(&ns, &model, json!({}), files).await;
+        let r = app.sign(&ns, &model, v3, &doc).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+        assert_eq!(error_code(r).await, code);
+    }
+}
+
+/// Content-only statements signed here (no model_signing needed): other
+/// serializations are named as such, a single file may go by its base name, and
+/// the subject must be the resources' root.
+async fn content_only_statements_are_checked_like_any_other(b: Backend) {
+    use sha2::Digest;
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let bytes = b"weights".as_slice();
+    let (v, _) = app
+        .sealed_version(&ns, &model, json!({}), &[("weights/model.bin", bytes)])
+        .await;
+    let signer = Signer::generate_p256();
+    assert_eq!(
+        signer.register(&app, "ci", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    let digest = crate::helpers::sha256_hex(bytes);
+    let root = hex::encode(sha2::Sha256::digest(hex::decode(&digest).unwrap()));
+    let statement = |name: &str, method: &str, hash: &str, subject: &str| {
+        json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "model.bin", "digest": {"sha256": subject}}],
+            "predicateType": "https://model_signing/signature/v1.0",
+            "predicate": {
+                "serialization": {"method": method, "hash_type": hash, "allow_symlinks": false, "ignore_paths": []},
+                "resources": [{"algorithm": "sha256", "name": name, "digest": digest}],
+            },
+        })
+    };
+    for (st, expect) in [
+        (
+            statement("model.bin", "files", "blake3", &root),
+            Err("unsupported_serialization"),
+        ),
+        (
+            statement("model.bin", "shards", "sha256", &root),
+            Err("unsupported_serialization"),
+        ),
+        (
+            statement("model.bin", "files", "sha256", &"00".repeat(32)),
+            Err("statement_mismatch"),
+        ),
+        (
+            statement("other.bin", "files", "sha256", &root),
+            Err("statement_mismatch"),
+        ),
+        (statement("model.bin", "files", "sha256", &root), Ok(())),
+    ] {
+        let r = app.sign(&ns, &model, v, &signer.envelope(&st)).await;
+        match expect {
+            Ok(()) => {
+                assert_eq!(r.status(), StatusCode::CREATED);
+                assert_eq!(r.json::<Value>().await.unwrap()["content_only"], true);
+            }
+            Err(code) => {
+                assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+                assert_eq!(error_code(r).await, code);
+            }
+        }
+    }
 }

@@ -54,7 +54,7 @@ async fn a_signed_version_is_promoted_and_pulled_by_a_deployer(b: Backend) {
     let accepted: Value = r.json().await.unwrap();
     assert_eq!(
         accepted,
-        json!({"keyid": signer.keyid, "key_name": "ci-fraud", "status": "verified"})
+        json!({"keyid": signer.keyid, "key_name": "ci-fraud", "status": "verified", "content_only": false})
     );
 
     let approver = app
