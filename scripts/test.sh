@@ -35,6 +35,16 @@ psql "$PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'signet
 # --- Garage (S3-compatible) -------------------------------------------------
 source scripts/garage.sh
 
+# A Python virtual environment (Debian's python3 needs python3-venv for it).
+make_venv() {
+  python3 -m venv "$1" 2>/dev/null || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$1"
+    python3 -m venv "$1"
+  }
+}
+
 # --- OpenSSF Model Signing (interop tests) -----------------------------------
 # model-signing 1.1.1 from PyPI in a virtual environment of its own, made once per
 # machine. Its package does not declare pyOpenSSL, which its CLI imports.
@@ -42,7 +52,7 @@ oms_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/model-signing-1.1.1"
 if ! "$oms_venv/bin/model_signing" --help >/dev/null 2>&1; then
   log "installing model-signing 1.1.1 into $oms_venv"
   rm -rf "$oms_venv"
-  python3 -m venv "$oms_venv"
+  make_venv "$oms_venv"
   "$oms_venv/bin/pip" install --quiet --disable-pip-version-check model-signing==1.1.1 pyOpenSSL
 fi
 export SIGNET_TEST_MODEL_SIGNING="$oms_venv/bin/model_signing"
@@ -64,11 +74,14 @@ for a in "$@"; do
   esac
 done
 if [ "${SIGNET_CONFORMANCE:-1}" != 0 ] && [ "$filtered" = 0 ]; then
-  if ! python3 -c 'import schemathesis' 2>/dev/null ||
-     [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)')" != 4.32.5 ]; then
-    log "installing schemathesis 4.32.5"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis==4.32.5
+  st_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/schemathesis-4.32.5"
+  if ! "$st_venv/bin/schemathesis" --version >/dev/null 2>&1; then
+    log "installing schemathesis 4.32.5 into $st_venv"
+    rm -rf "$st_venv"
+    make_venv "$st_venv"
+    "$st_venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
   fi
+  export PATH="$st_venv/bin:$PATH"
   cargo build "${locked[@]}" --bin signet
   signet="${CARGO_TARGET_DIR:-target}/debug/signet"
   log "conformance: SQLite + a local directory"
