@@ -197,7 +197,7 @@ pub fn finish(doc: &mut Value, limits: &Advertised) {
                     }
                 }
             }
-            add_statuses(path, method, op);
+            add_statuses(path, op);
         }
     }
 }
@@ -271,15 +271,13 @@ fn keep_doc(slot: &mut Value, mut rule: Value) {
 
 /// The statuses every operation can answer beyond its own, each with the error
 /// envelope.
-fn add_statuses(path: &str, method: &str, op: &mut Value) {
+fn add_statuses(path: &str, op: &mut Value) {
     let api = path.starts_with("/v1/");
     let has_body = op.get("requestBody").is_some();
     let has_params = op
         .get("parameters")
         .and_then(Value::as_array)
         .is_some_and(|p| !p.is_empty());
-    let streams = path.contains("/files/") && (method == "get" || method == "put")
-        || path == "/v1/audit/export";
     let mut add = |status: &str, what: &str| {
         let responses = op["responses"].as_object_mut().expect("responses");
         if !responses.contains_key(status) {
@@ -319,10 +317,8 @@ fn add_statuses(path: &str, method: &str, op: &mut Value) {
         "429",
         "`rate_limited`, `quota_exceeded` or `too_many_connections`; `Retry-After` says when to try again",
     );
-    if !streams || api {
-        add(
-            "503",
-            "`unavailable` or `timeout`: a dependency cannot answer, or the deadline passed",
-        );
-    }
+    add(
+        "503",
+        "`unavailable` or `timeout`: a dependency cannot answer, or the deadline passed",
+    );
 }

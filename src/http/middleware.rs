@@ -1,8 +1,7 @@
 //! Per-request layers: the request id, and the access log entry of every `/v1`
 //! request (the one place where the events of answers are composed).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::HttpBody;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
@@ -209,9 +208,11 @@ pub async fn deadline(State(st): State<AppState>, req: Request, next: Next) -> R
     if route.is_some_and(|r| streams(req.method(), r)) {
         return next.run(req).await;
     }
-    let received = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(OnceLock::new());
+    if req.body().is_end_stream() {
+        let _ = received.set(());
+    }
     let req = req.map(|body| {
-        received.store(body.is_end_stream(), Ordering::Relaxed);
         axum::body::Body::new(Watched {
             inner: body,
             received: received.clone(),
@@ -219,7 +220,7 @@ pub async fn deadline(State(st): State<AppState>, req: Request, next: Next) -> R
     });
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
-        Err(_) if !received.load(Ordering::Relaxed) => {
+        Err(_) if received.get().is_none() => {
             let mut resp = ApiError::new(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
@@ -247,7 +248,8 @@ pub async fn deadline(State(st): State<AppState>, req: Request, next: Next) -> R
 /// A request body that notes when its last byte has arrived.
 struct Watched {
     inner: axum::body::Body,
-    received: Arc<AtomicBool>,
+    /// Set once the last byte has arrived.
+    received: Arc<OnceLock<()>>,
 }
 
 impl HttpBody for Watched {
@@ -260,7 +262,7 @@ impl HttpBody for Watched {
     ) -> std::task::Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.received.store(true, Ordering::Relaxed);
+            let _ = self.received.set(());
         }
         polled
     }

@@ -76,18 +76,26 @@ pub struct RateConfig {
 impl RateConfig {
     /// `role=N/min[:BURST],…`, e.g. `deployer=6000/min,admin=12000/min`.
     pub fn parse_roles(s: &str) -> std::result::Result<HashMap<Role, Rate>, String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (role, rate) = pair
-                    .split_once('=')
-                    .ok_or_else(|| format!("expected role=rate, not {pair:?}"))?;
-                let role = Role::parse(role.trim()).map_err(|e| e.0)?;
-                Ok((role, Rate::parse(rate)?))
-            })
-            .collect()
+        parse_by_role(s, Rate::parse)
     }
+}
+
+/// `role=VALUE,…`: a setting given per role, each value read by `parse`.
+fn parse_by_role<T>(
+    s: &str,
+    parse: impl Fn(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<HashMap<Role, T>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (role, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected role=value, not {pair:?}"))?;
+            let role = Role::parse(role.trim()).map_err(|e| e.0)?;
+            Ok((role, parse(value)?))
+        })
+        .collect()
 }
 
 /// The limiters of one process.

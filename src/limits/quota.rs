@@ -89,17 +89,7 @@ pub struct QuotaConfig {
 impl QuotaConfig {
     /// `role=BYTES/FILES,…`, e.g. `deployer=4TiB/1000000,admin=off`.
     pub fn parse_roles(s: &str) -> std::result::Result<HashMap<Role, DownloadQuota>, String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (role, quota) = pair
-                    .split_once('=')
-                    .ok_or_else(|| format!("expected role=quota, not {pair:?}"))?;
-                let role = Role::parse(role.trim()).map_err(|e| e.0)?;
-                Ok((role, DownloadQuota::parse(quota)?))
-            })
-            .collect()
+        super::parse_by_role(s, DownloadQuota::parse)
     }
 }
 
