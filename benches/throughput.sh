@@ -34,7 +34,7 @@ rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
 start_signet() { # db-url storage-url
   SIGNET_DATABASE_URL=$1 SIGNET_STORAGE_URL=$2 SIGNET_LISTEN=127.0.0.1:$port \
     SIGNET_BOOTSTRAP_TOKEN=$token SIGNET_S3_ENDPOINT=$GARAGE_ENDPOINT SIGNET_S3_REGION=$GARAGE_REGION \
-    SIGNET_S3_ALLOW_HTTP=true SIGNET_GC_INTERVAL_SECS=0 RUST_LOG=warn \
+    SIGNET_S3_ALLOW_HTTP=true SIGNET_GC_INTERVAL_SECS=0 SIGNET_METRICS_LISTEN=off RUST_LOG=warn \
     "$bin" serve >"$work/signet.log" 2>&1 &
   signet_pid=$!
   for _ in $(seq 1 100); do curl -sf -o /dev/null "$S/readyz" && return; sleep 0.1; done

@@ -237,6 +237,7 @@ def main():
         "SIGNET_STORAGE_URL": f"{work}/blobs",
         "SIGNET_BOOTSTRAP_TOKEN": ADMIN,
         "SIGNET_GC_INTERVAL_SECS": "0",
+        "SIGNET_METRICS_LISTEN": "off",
         # The run makes thousands of requests as one principal, on purpose.
         "SIGNET_RATE_LIMIT": "off",
         "SIGNET_RATE_LIMIT_ROLES": "",

@@ -1,7 +1,11 @@
 //! Configuration: flags and `SIGNET_*` environment variables, with embedded
 //! defaults that run on a fresh machine (SQLite file + local directory).
 
+use std::path::{Path, PathBuf};
+
 use clap::{Args, ValueEnum};
+
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -40,6 +44,119 @@ pub struct StorageConfig {
     /// Allow plain HTTP to the S3 endpoint (local stores only).
     #[arg(long, env = "SIGNET_S3_ALLOW_HTTP", default_value_t = false)]
     pub s3_allow_http: bool,
+
+    #[command(flatten)]
+    pub secrets: StorageSecrets,
+
+    #[command(flatten)]
+    pub encryption: S3Encryption,
+}
+
+/// The storage secrets, each given in the environment (or a flag) or, the
+/// container-secrets way, in a file named by `…_FILE` whose content is the
+/// secret (a trailing newline is ignored).
+#[derive(Clone, Default, Args)]
+pub struct StorageSecrets {
+    /// A file holding the database URL (instead of SIGNET_DATABASE_URL).
+    #[arg(
+        long,
+        env = "SIGNET_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
+
+    /// The S3 access key id (default: AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "SIGNET_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// A file holding the S3 access key id.
+    #[arg(
+        long,
+        env = "SIGNET_S3_ACCESS_KEY_ID_FILE",
+        conflicts_with = "s3_access_key_id"
+    )]
+    pub s3_access_key_id_file: Option<PathBuf>,
+
+    /// The S3 secret access key (default: AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "SIGNET_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// A file holding the S3 secret access key.
+    #[arg(
+        long,
+        env = "SIGNET_S3_SECRET_ACCESS_KEY_FILE",
+        conflicts_with = "s3_secret_access_key"
+    )]
+    pub s3_secret_access_key_file: Option<PathBuf>,
+}
+
+/// S3 server-side encryption asked for on every write.
+#[derive(Clone, Default, Args)]
+pub struct S3Encryption {
+    /// `AES256` (SSE-S3) or `aws:kms` (SSE-KMS, with SIGNET_S3_SSE_KMS_KEY_ID);
+    /// unset: the bucket's default.
+    #[arg(long, env = "SIGNET_S3_SSE", value_parser = ["AES256", "aws:kms"])]
+    pub s3_sse: Option<String>,
+
+    /// The KMS key id or ARN for `aws:kms` (unset: the account's S3 default key).
+    #[arg(long, env = "SIGNET_S3_SSE_KMS_KEY_ID", requires = "s3_sse")]
+    pub s3_sse_kms_key_id: Option<String>,
+}
+
+/// A secret given directly or in a file (its content, without the trailing
+/// newline). The error names the file, never its content.
+pub fn secret(direct: Option<&str>, file: Option<&Path>, setting: &str) -> Result<Option<String>> {
+    match (direct, file) {
+        (Some(value), None) => Ok(Some(value.to_owned())),
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(format!(
+                    "{setting}_FILE: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let value = text.strip_suffix('\n').unwrap_or(&text);
+            let value = value.strip_suffix('\r').unwrap_or(value);
+            if value.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{setting}_FILE: {} is empty",
+                    path.display()
+                )));
+            }
+            Ok(Some(value.to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl StorageConfig {
+    /// The database URL, from SIGNET_DATABASE_URL or its file.
+    pub fn database_url(&self) -> Result<String> {
+        Ok(secret(
+            Some(&self.database_url),
+            self.secrets.database_url_file.as_deref(),
+            "SIGNET_DATABASE_URL",
+        )?
+        .unwrap_or_default())
+    }
+
+    /// The S3 credentials given to Signet itself, if any (otherwise the AWS
+    /// environment and instance credentials apply).
+    pub fn s3_credentials(&self) -> Result<(Option<String>, Option<String>)> {
+        let s = &self.secrets;
+        Ok((
+            secret(
+                s.s3_access_key_id.as_deref(),
+                s.s3_access_key_id_file.as_deref(),
+                "SIGNET_S3_ACCESS_KEY_ID",
+            )?,
+            secret(
+                s.s3_secret_access_key.as_deref(),
+                s.s3_secret_access_key_file.as_deref(),
+                "SIGNET_S3_SECRET_ACCESS_KEY",
+            )?,
+        ))
+    }
 }
 
 // The database URL may carry a password: never print it.
@@ -93,6 +210,17 @@ pub struct ServeConfig {
     /// Without it, one is generated and printed once.
     #[arg(long, env = "SIGNET_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+
+    /// A file holding the bootstrap token (instead of SIGNET_BOOTSTRAP_TOKEN).
+    #[arg(
+        long,
+        env = "SIGNET_BOOTSTRAP_TOKEN_FILE",
+        conflicts_with = "bootstrap_token"
+    )]
+    pub bootstrap_token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub transport: TransportConfig,
 
     /// Seconds between garbage collections of unreferenced blobs (0 disables).
     #[arg(long, env = "SIGNET_GC_INTERVAL_SECS", default_value_t = 3600)]
@@ -180,6 +308,56 @@ pub struct ServeConfig {
     pub anonymous_rate_limit: String,
 }
 
+/// How the service is reached: TLS on the API port, and the operator's port.
+#[derive(Clone, Args)]
+pub struct TransportConfig {
+    /// Address of the operator's listener (`/metrics`, `/healthz`, `/readyz`;
+    /// plain HTTP, no credentials, no model data), or `off`.
+    #[arg(long, env = "SIGNET_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: String,
+
+    /// PEM certificate chain for TLS on the API port (with SIGNET_TLS_KEY).
+    #[arg(long, env = "SIGNET_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of SIGNET_TLS_CERT.
+    #[arg(long, env = "SIGNET_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds between checks of the certificate and key files; changed files
+    /// are loaded for new connections without a restart.
+    #[arg(long, env = "SIGNET_TLS_RELOAD_SECS", default_value_t = 10)]
+    pub tls_reload_secs: u64,
+
+    /// Serve plain HTTP on an address other than loopback (behind a proxy that
+    /// terminates TLS). Without it, Signet refuses to start so.
+    #[arg(long, env = "SIGNET_ALLOW_PLAIN_HTTP", default_value_t = false)]
+    pub allow_plain_http: bool,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            metrics_listen: "off".into(),
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_secs: 10,
+            allow_plain_http: false,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The bootstrap token, from SIGNET_BOOTSTRAP_TOKEN or its file.
+    pub fn bootstrap_token(&self) -> Result<Option<String>> {
+        secret(
+            self.bootstrap_token.as_deref(),
+            self.bootstrap_token_file.as_deref(),
+            "SIGNET_BOOTSTRAP_TOKEN",
+        )
+    }
+}
+
 impl std::fmt::Debug for ServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeConfig")
@@ -188,5 +366,46 @@ impl std::fmt::Debug for ServeConfig {
             .field("registry_name", &self.registry_name)
             .field("max_file_size", &self.max_file_size)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_file_gives_its_content_without_the_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        for (written, read) in [
+            ("abc\n", "abc"),
+            ("abc\r\n", "abc"),
+            ("abc", "abc"),
+            ("a b\n\n", "a b\n"),
+        ] {
+            std::fs::write(&f, written).unwrap();
+            assert_eq!(secret(None, Some(&f), "X").unwrap().as_deref(), Some(read));
+        }
+        assert_eq!(
+            secret(Some("direct"), None, "X").unwrap().as_deref(),
+            Some("direct")
+        );
+        assert_eq!(secret(None, None, "X").unwrap(), None);
+    }
+
+    #[test]
+    fn an_empty_or_missing_secret_file_is_an_error_that_names_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let e = secret(None, Some(&empty), "SIGNET_X")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SIGNET_X_FILE") && e.contains("empty"), "{e}");
+        let missing = dir.path().join("missing");
+        let e = secret(None, Some(&missing), "SIGNET_X")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SIGNET_X_FILE") && e.contains("missing"), "{e}");
     }
 }

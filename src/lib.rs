@@ -27,5 +27,7 @@ pub mod registry;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod telemetry;
+pub mod tls;
 pub mod trail;
 pub mod trust;

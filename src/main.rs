@@ -3,7 +3,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use signet::config::{LogFormat, ServeConfig, StorageConfig};
 use signet::server::{self, Bootstrap};
-use tracing_subscriber::EnvFilter;
 
 /// Signet: a signed model registry.
 #[derive(Parser)]
@@ -39,9 +38,10 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Exit 0 when the service at ADDR answers /readyz with 200 (container health checks).
+    /// Exit 0 when the operator's listener at ADDR answers /readyz with 200
+    /// (container health checks).
     Healthcheck {
-        #[arg(long, env = "SIGNET_LISTEN", default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "SIGNET_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
         addr: String,
     },
 }
@@ -65,20 +65,11 @@ async fn probe(addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => b.json().init(),
-        LogFormat::Text => b.init(),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(cfg) => {
-            init_logs(cfg.log_format);
+            let telemetry = signet::telemetry::init(cfg.log_format)?;
             let (state, boot) = server::build(&cfg).await?;
             match boot {
                 Bootstrap::Generated(secret) => {
@@ -100,15 +91,31 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(cfg.gc_interval_secs),
                 Duration::from_secs(cfg.gc_grace_secs),
             );
+            let t = &cfg.transport;
+            let tls = server::tls_acceptor(t)?;
             let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
-            tracing::info!(listen = %listener.local_addr()?, "signet serving");
-            server::serve(listener, state, server::shutdown_signal()).await?;
+            let addr = listener.local_addr()?;
+            signet::tls::check_plain_http(addr, tls.is_some(), t.allow_plain_http)?;
+            if t.metrics_listen != "off" {
+                signet::metrics::enable();
+                let ops = tokio::net::TcpListener::bind(&t.metrics_listen).await?;
+                tracing::info!(listen = %ops.local_addr()?, "metrics, health and readiness served");
+                tokio::spawn(server::serve_ops(
+                    ops,
+                    state.clone(),
+                    std::future::pending(),
+                ));
+            }
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(listen = %addr, scheme, "signet serving");
+            server::serve_with(listener, state, tls, server::shutdown_signal()).await?;
+            telemetry.shutdown();
         }
         Command::Gc {
             storage,
             grace_secs,
         } => {
-            init_logs(LogFormat::Text);
+            signet::telemetry::init(LogFormat::Text)?;
             let (store, blobs) = server::open_stores(&storage).await?;
             let grace = chrono::Duration::seconds(i64::try_from(grace_secs)?);
             let report = signet::registry::gc::collect(&*store, &blobs, grace).await?;
@@ -120,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
             through_seq,
             out,
         } => {
-            init_logs(LogFormat::Text);
+            signet::telemetry::init(LogFormat::Text)?;
             let (store, _) = server::open_stores(&storage).await?;
             let mut file = tokio::fs::OpenOptions::new()
                 .write(true)

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::audit::{Appender, Auditing, RefusalWindow};
 use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
 use crate::blobs::{BlobStore, S3Options, UploadTuning};
-use crate::config::{ServeConfig, StorageConfig};
+use crate::config::{ServeConfig, StorageConfig, TransportConfig};
 use crate::error::{Error, Result};
 use crate::http::contract::Advertised;
 use crate::http::{AppState, ExcessConnection, app};
@@ -21,15 +21,21 @@ use crate::lineage::{LineageBounds, Provenance};
 use crate::names::PrincipalName;
 use crate::registry::{Bounds, Registry, RegistryStores};
 use crate::store::{self, Store};
+use crate::tls::ReloadingCert;
 use crate::trust::{Trust, TrustStores};
 
 /// Opens both stores named by the configuration.
 pub async fn open_stores(cfg: &StorageConfig) -> Result<(Arc<dyn Store>, BlobStore)> {
-    let store = store::connect(&cfg.database_url).await?;
+    let store = store::connect(&cfg.database_url()?).await?;
+    let (access_key_id, secret_access_key) = cfg.s3_credentials()?;
     let s3 = S3Options {
         endpoint: cfg.s3_endpoint.clone(),
         region: cfg.s3_region.clone(),
         allow_http: cfg.s3_allow_http,
+        access_key_id,
+        secret_access_key,
+        sse: cfg.encryption.s3_sse.clone(),
+        sse_kms_key_id: cfg.encryption.s3_sse_kms_key_id.clone(),
     };
     let blobs = BlobStore::open(&cfg.storage_url, &s3, UploadTuning::default())?;
     Ok((store, blobs))
@@ -91,7 +97,7 @@ pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
         quotas: quota_config(cfg)?,
     };
     let (store, blobs) = open_stores(&cfg.storage).await?;
-    let boot = bootstrap(&*store, cfg.bootstrap_token.as_deref()).await?;
+    let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
     Ok((services(store, blobs, policy, limits, cfg), boot))
 }
 
@@ -215,6 +221,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// [`serve`], with TLS on every connection when `tls` is given. The TLS
+/// handshake has the header-read timeout too.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use tower::Service;
@@ -261,7 +282,22 @@ pub async fn serve(
             });
         let mut stopping = signal_rx.clone();
         let done = done_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let stream: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(s)) => Box::new(s),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -287,6 +323,29 @@ pub async fn serve(
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Serves the operator's routes (metrics, health, readiness) on `listener`
+/// until `shutdown` resolves.
+pub async fn serve_ops(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, crate::http::ops_app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The API's TLS acceptor, when a certificate is configured; it reloads the
+/// files as they change.
+pub fn tls_acceptor(t: &TransportConfig) -> Result<Option<tokio_rustls::TlsAcceptor>> {
+    let (Some(cert), Some(key)) = (&t.tls_cert, &t.tls_key) else {
+        return Ok(None);
+    };
+    let cert = ReloadingCert::load(cert, key)?;
+    cert.spawn_reload(Duration::from_secs(t.tls_reload_secs));
+    Ok(Some(cert.acceptor()?))
 }
 
 /// Open connections per client address, against the configured bound.

@@ -248,7 +248,10 @@ impl Appender {
                     }
                 }
                 let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let ok = match log.append_audit(events).await {
+                let (count, began) = (events.len(), std::time::Instant::now());
+                let appended = log.append_audit(events).await;
+                crate::metrics::audit_append(count, began.elapsed());
+                let ok = match appended {
                     Ok(()) => true,
                     Err(e) => {
                         tracing::error!(error = %e, "audit append failed");

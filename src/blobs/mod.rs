@@ -165,11 +165,30 @@ pub struct BlobStore {
 }
 
 /// S3 settings beyond the URL; credentials come from the standard AWS variables.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct S3Options {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub allow_http: bool,
+    /// Credentials given to Signet (otherwise the AWS environment's).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Server-side encryption asked for on every write: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// The KMS key of `aws:kms`.
+    pub sse_kms_key_id: Option<String>,
+}
+
+// The credentials are secrets: never print them.
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("allow_http", &self.allow_http)
+            .field("sse", &self.sse)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BlobStore {
@@ -190,6 +209,22 @@ impl BlobStore {
             }
             if s3.allow_http {
                 b = b.with_allow_http(true);
+            }
+            if let Some(id) = &s3.access_key_id {
+                b = b.with_access_key_id(id);
+            }
+            if let Some(secret) = &s3.secret_access_key {
+                b = b.with_secret_access_key(secret);
+            }
+            match (s3.sse.as_deref(), &s3.sse_kms_key_id) {
+                (None, _) => {}
+                (Some("aws:kms"), Some(key)) => b = b.with_sse_kms_encryption(key),
+                (Some(kind), _) => {
+                    let key: object_store::aws::AmazonS3ConfigKey = "aws_server_side_encryption"
+                        .parse()
+                        .map_err(|e| Error::invalid(format!("invalid S3 configuration: {e}")))?;
+                    b = b.with_config(key, kind);
+                }
             }
             let store = b
                 .with_virtual_hosted_style_request(false)
@@ -213,6 +248,7 @@ impl BlobStore {
     }
 
     /// Answers when the store does: a missing probe object is a healthy answer.
+    #[tracing::instrument(level = "debug", name = "storage.ping", skip_all)]
     pub async fn ping(&self) -> Result<()> {
         match self.inner.head(&Path::from("readyz-probe")).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -225,6 +261,7 @@ impl BlobStore {
     /// The declared digest and the size limit are checked before the multipart
     /// upload is completed, so a refused upload leaves no object behind. Any error,
     /// and a dropped future (client gone), aborts the upload.
+    #[tracing::instrument(level = "debug", name = "storage.write", skip_all)]
     pub async fn write<S>(
         &self,
         mut body: S,
@@ -301,6 +338,7 @@ impl BlobStore {
     ///
     /// Reading runs ahead of the consumer by a few chunks (a bounded channel), so
     /// storage I/O overlaps with hashing and sending instead of alternating.
+    #[tracing::instrument(level = "debug", name = "storage.read", skip_all)]
     pub async fn read(
         &self,
         id: Uuid,
@@ -340,6 +378,7 @@ impl BlobStore {
     }
 
     /// Reads a small range of an object into memory (format detection).
+    #[tracing::instrument(level = "debug", name = "storage.read_bytes", skip_all)]
     pub async fn read_bytes(&self, id: Uuid, range: Range<u64>) -> Result<Bytes> {
         if range.is_empty() {
             return Ok(Bytes::new());
@@ -396,6 +435,7 @@ impl BlobStore {
 
     /// Reads a whole object, checks it against its recorded size and digest, and
     /// answers its block digests (for files stored before blocks were recorded).
+    #[tracing::instrument(level = "debug", name = "storage.block_digests_of", skip_all)]
     pub async fn block_digests_of(&self, id: Uuid, size: u64, digest: Sha256) -> Result<Vec<u8>> {
         let mut inner = self.read(id, None).await?;
         let mut whole = sha2::Sha256::new();
@@ -431,6 +471,7 @@ impl BlobStore {
     }
 
     /// Deletes an object; deleting a missing one succeeds.
+    #[tracing::instrument(level = "debug", name = "storage.delete", skip_all)]
     pub async fn delete(&self, key: BlobKey) -> Result<()> {
         match self.inner.delete(&key.path()).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -631,7 +672,7 @@ fn integrity_failure(size: u64, seen: u64, digest: Sha256, actual: Sha256) {
         actual = %actual,
         "stored bytes do not match the recorded digest; download aborted"
     );
-    crate::metrics::INTEGRITY_FAILURES.inc();
+    crate::metrics::integrity_failure();
 }
 
 /// Checks `inner` (the bytes of `aligned`, whole blocks) block by block against
@@ -677,7 +718,7 @@ fn verify_blocks(
                         block_at = st.at,
                         "a stored block does not match its recorded digest; range aborted"
                     );
-                    crate::metrics::INTEGRITY_FAILURES.inc();
+                    crate::metrics::integrity_failure();
                     return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
                 }
                 let from = st.wanted.start.max(st.at) - st.at;
@@ -696,7 +737,7 @@ fn verify_blocks(
                     // Fewer bytes stored than recorded.
                     st.done = true;
                     tracing::error!(block_at = st.at, "a stored object is shorter than recorded");
-                    crate::metrics::INTEGRITY_FAILURES.inc();
+                    crate::metrics::integrity_failure();
                     return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
                 }
             }

@@ -135,8 +135,20 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The codes of requests refused by a limit (counted in the metrics).
+const LIMITS: [&str; 5] = [
+    "rate_limited",
+    "quota_exceeded",
+    "too_many_connections",
+    "request_timeout",
+    "upload_too_slow",
+];
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if LIMITS.contains(&self.code) {
+            crate::metrics::limited(self.code);
+        }
         let extra = *self.extra;
         let body = ErrorBody {
             error: ErrorDetail {

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -94,7 +95,10 @@ pub async fn get_file(
 
 /// The bytes of a download with the headers that describe them.
 fn answer(d: Download) -> Response {
-    let mut resp = Body::from_stream(d.body).into_response();
+    let body = d
+        .body
+        .inspect_ok(|chunk| crate::metrics::downloaded(chunk.len() as u64));
+    let mut resp = Body::from_stream(body).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -43,6 +43,8 @@ fn request_id_of(req: &Request) -> String {
 pub async fn request_context(req: Request, next: Next) -> Response {
     let id = request_id_of(&req);
     let api = req.uri().path().starts_with("/v1/");
+    let timed =
+        crate::metrics::enabled().then(|| (req.method().clone(), std::time::Instant::now()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = REQUEST_ID
         .scope(
@@ -50,7 +52,13 @@ pub async fn request_context(req: Request, next: Next) -> Response {
             tracing::Instrument::instrument(next.run(req), span),
         )
         .await;
-    crate::metrics::record_status(resp.status().as_u16());
+    if let Some((method, began)) = timed {
+        let route = resp
+            .extensions()
+            .get::<RouteTemplate>()
+            .map_or("other", |r| r.0.as_str());
+        crate::metrics::request(&method, route, resp.status().as_u16(), began.elapsed());
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
@@ -135,6 +143,7 @@ pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: 
 /// it targeted.
 pub async fn note_route(req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
+    let route = parts.extensions.get::<MatchedPath>().cloned();
     if let Some(trail) = parts.extensions.get::<Trail>().cloned() {
         if let Some(route) = parts.extensions.get::<MatchedPath>() {
             let action = format!("{} {}", parts.method, route.as_str().replace("{*", "{"));
@@ -160,8 +169,16 @@ pub async fn note_route(req: Request, next: Next) -> Response {
             }
         }
     }
-    next.run(Request::from_parts(parts, body)).await
+    let mut resp = next.run(Request::from_parts(parts, body)).await;
+    if let Some(route) = route {
+        resp.extensions_mut().insert(RouteTemplate(route));
+    }
+    resp
 }
+
+/// The route template an answer came from (for the request metrics).
+#[derive(Clone)]
+struct RouteTemplate(MatchedPath);
 
 /// Marks the requests of a connection over its client address's bound.
 #[derive(Debug, Clone, Copy)]

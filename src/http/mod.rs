@@ -109,7 +109,7 @@ async fn method_not_allowed() -> ApiError {
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
-        (name = "service", description = "Health, readiness, metrics"),
+        (name = "service", description = "Health and readiness"),
         (name = "identity", description = "Who am I"),
         (name = "namespaces", description = "Team boundaries"),
         (name = "models", description = "Models and their versions"),
@@ -140,7 +140,6 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
-        .routes(routes!(service::metrics))
         .routes(routes!(identity::whoami))
         .routes(routes!(namespaces::create, namespaces::list))
         .routes(routes!(namespaces::get))
@@ -228,6 +227,19 @@ pub fn app(state: AppState) -> Router {
             middleware::audit_requests,
         ))
         .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+/// The operator's listener (`SIGNET_METRICS_LISTEN`): metrics, liveness and
+/// readiness, without authentication and without the access log. It carries no
+/// credentials and no model data.
+pub fn ops_app(state: AppState) -> Router {
+    use axum::routing::get;
+    Router::new()
+        .route("/metrics", get(service::metrics))
+        .route("/healthz", get(service::healthz))
+        .route("/readyz", get(service::readyz))
+        .fallback(not_found)
         .with_state(state)
 }
 

@@ -22,13 +22,12 @@ pub async fn readyz(State(st): State<AppState>) -> Result<&'static str, ApiError
     Ok("ready")
 }
 
-/// Prometheus text.
-#[utoipa::path(get, path = "/metrics", tag = "service", security(()),
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics() -> impl IntoResponse {
+/// The metrics, in the OpenMetrics text format (served on the metrics address
+/// only, not in the API).
+pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(st.registry.pool_usage()),
     )
 }

@@ -91,7 +91,7 @@ impl Registry {
         self.models
             .put_file(v.id, &file, self.bounds.max_files, &permit.pending())
             .await?;
-        crate::metrics::UPLOADED_BYTES.add(written.size);
+        crate::metrics::uploaded(written.size);
         Ok(file)
     }
 

@@ -97,6 +97,11 @@ impl Registry {
     }
 
     /// Whether the metadata store and the blob store answer.
+    /// The database connection pool at this moment (for the metrics).
+    pub fn pool_usage(&self) -> crate::store::PoolUsage {
+        self.health.pool_usage()
+    }
+
     pub async fn ready(&self) -> Result<()> {
         let (db, blobs) = tokio::join!(self.health.ping(), self.blobs.ping());
         db?;

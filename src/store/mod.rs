@@ -56,6 +56,16 @@ pub use usage::{Usage, UsageCharge, UsageTotals};
 #[async_trait]
 pub trait Health: Send + Sync {
     async fn ping(&self) -> Result<()>;
+    /// The connection pool at this moment.
+    fn pool_usage(&self) -> PoolUsage;
+}
+
+/// A connection pool's connections at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// The whole metadata store: the sum of the capabilities.

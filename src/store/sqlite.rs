@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 
 /// This backend's driver, for the shared SQL in `sql/`.
 type Db = sqlx::Sqlite;
+/// The `db.system` of this backend's trace spans.
+const DB_SYSTEM: &str = "sqlite";
 /// This backend's store, for the shared SQL in `sql/`.
 type Store = SqliteStore;
 
@@ -90,5 +92,13 @@ impl super::Health for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    fn pool_usage(&self) -> super::PoolUsage {
+        super::PoolUsage {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }

@@ -30,7 +30,12 @@ impl Trust {
         for _ in 0..ROUNDS {
             let epoch = self.keys.trust_epoch().await?;
             let gate = self.check_promotion(&v, alias).await?;
-            let ok = gate.outcome.map_err(Error::PromotionRefused)?;
+            let ok = gate.outcome.map_err(|reasons| {
+                for r in &reasons {
+                    crate::metrics::promotion_refused(r.as_str());
+                }
+                Error::PromotionRefused(reasons)
+            })?;
             let moved = self
                 .aliases
                 .move_alias(

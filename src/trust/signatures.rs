@@ -42,7 +42,8 @@ impl Trust {
         );
         let now = Utc::now();
         check_bundle_media_type(doc).map_err(Error::SignatureRejected)?;
-        let verified = verify(doc, &keys, &expected, now, now).map_err(Error::SignatureRejected)?;
+        let verified = super::verification::counted(verify(doc, &keys, &expected, now, now))
+            .map_err(Error::SignatureRejected)?;
         let envelope = String::from_utf8(doc.to_vec())
             .map_err(|_| Error::SignatureRejected(Rejection::SignatureInvalid))?;
         let record = SignatureRecord {

@@ -13,6 +13,17 @@ use crate::signing::keys::{PublicKey, TrustedKey, parse_public_key};
 use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
 use crate::store::{FileRecord, KeyRecord, SignatureRecord, VersionRecord};
 
+/// Counts a verification by its result, and passes it on.
+pub(super) fn counted(
+    outcome: std::result::Result<VerifiedSignature, Rejection>,
+) -> std::result::Result<VerifiedSignature, Rejection> {
+    crate::metrics::verification(match &outcome {
+        Ok(_) => "verified",
+        Err(r) => r.code(),
+    });
+    outcome
+}
+
 /// One stored signature, judged now.
 #[derive(Debug, Clone)]
 pub struct SignatureStatus {
@@ -53,7 +64,13 @@ impl Verification {
                     .find(|k| k.keyid == s.keyid)
                     .map(|k| k.name.clone())
                     .unwrap_or_default(),
-                outcome: verify(s.envelope.as_bytes(), keys, &expected, s.received_at, now),
+                outcome: counted(verify(
+                    s.envelope.as_bytes(),
+                    keys,
+                    &expected,
+                    s.received_at,
+                    now,
+                )),
                 keyid: s.keyid,
                 received_at: s.received_at,
             })

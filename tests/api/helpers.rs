@@ -52,7 +52,22 @@ macro_rules! on_both_backends {
     };
 }
 
-fn env(name: &str) -> String {
+/// Creates an empty database on the test PostgreSQL server; returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = env("SIGNET_TEST_POSTGRES_URL");
+    let db = format!("signet_t_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("postgres");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin_url.rsplit_once('/').expect("URL has a database").0;
+    format!("{base}/{db}")
+}
+
+pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| not_configured(name))
 }
 
@@ -77,6 +92,10 @@ pub fn not_configured(name: &str) -> ! {
 
 pub struct TestApp {
     pub base: String,
+    /// The operator's listener: metrics, health, readiness.
+    pub ops: String,
+    /// The API port's certificate, when the configuration names one.
+    pub tls: Option<Arc<signet::tls::ReloadingCert>>,
     pub client: reqwest::Client,
     pub admin: String,
     /// The same stores the service uses, opened on their own (inspection, sabotage,
@@ -112,21 +131,14 @@ impl TestApp {
                         s3_endpoint: None,
                         s3_region: None,
                         s3_allow_http: false,
+                        secrets: Default::default(),
+                        encryption: Default::default(),
                     },
                     raw,
                 )
             }
             Backend::Postgres => {
-                let admin_url = env("SIGNET_TEST_POSTGRES_URL");
-                let db = format!("signet_t_{}", Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .expect("postgres");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create database");
-                let base = admin_url.rsplit_once('/').expect("URL has a database").0;
+                let database_url = fresh_postgres_database().await;
                 let bucket = env("SIGNET_TEST_S3_BUCKET");
                 let endpoint = env("SIGNET_TEST_S3_ENDPOINT");
                 let region = env("SIGNET_TEST_S3_REGION");
@@ -141,11 +153,13 @@ impl TestApp {
                 let raw: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(s3, prefix.as_str()));
                 (
                     StorageConfig {
-                        database_url: format!("{base}/{db}"),
+                        database_url,
                         storage_url: format!("s3://{bucket}/{prefix}"),
                         s3_endpoint: Some(endpoint),
                         s3_region: Some(region),
                         s3_allow_http: true,
+                        secrets: Default::default(),
+                        encryption: Default::default(),
                     },
                     raw,
                 )
@@ -158,6 +172,8 @@ impl TestApp {
             registry_name: "signet-test".into(),
             max_file_size: 1 << 30,
             bootstrap_token: Some(admin.expose().to_owned()),
+            bootstrap_token_file: None,
+            transport: Default::default(),
             gc_interval_secs: 0,
             gc_grace_secs: 86_400,
             rbac_model: None,
@@ -196,18 +212,45 @@ impl TestApp {
         let (store, blobs) = signet::server::open_stores(&cfg.storage)
             .await
             .expect("stores open");
+        let t = &cfg.transport;
+        let tls = match (&t.tls_cert, &t.tls_key) {
+            (Some(cert), Some(key)) => {
+                let cert = signet::tls::ReloadingCert::load(cert, key).expect("certificate loads");
+                cert.spawn_reload(std::time::Duration::from_secs(t.tls_reload_secs));
+                Some(cert)
+            }
+            _ => None,
+        };
+        let acceptor = tls.as_ref().map(|c| c.acceptor().unwrap());
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
+        signet::metrics::enable();
+        let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ops = format!("http://{}", ops_listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            signet::server::serve(listener, state, async {
+            let (ops_tx, ops_rx) = oneshot::channel::<()>();
+            let ops_server = tokio::spawn(signet::server::serve_ops(
+                ops_listener,
+                state.clone(),
+                async {
+                    let _ = ops_rx.await;
+                },
+            ));
+            signet::server::serve_with(listener, state, acceptor, async {
                 let _ = rx.await;
             })
             .await
             .unwrap();
+            let _ = ops_tx.send(());
+            // Cancelled when the test's runtime ends first.
+            let _ = ops_server.await;
         });
         Self {
             base,
+            ops,
+            tls,
             client: reqwest::Client::new(),
             admin,
             store,
@@ -236,6 +279,18 @@ impl TestApp {
         let mut cfg = self.cfg.clone();
         cfg.listen = "127.0.0.1:0".into();
         Self::start(cfg, self.admin.clone(), self.raw.clone(), self._dir.clone()).await
+    }
+
+    /// The metrics text the operator's listener serves now.
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .client
+            .get(format!("{}/metrics", self.ops))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
     }
 
     /// A request with the admin token.

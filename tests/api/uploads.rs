@@ -219,14 +219,7 @@ async fn a_blob_altered_in_storage_is_detected_on_download(b: Backend) {
         "the response must be aborted, not completed"
     );
 
-    let metrics = app
-        .anon(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let failures: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("signet_integrity_failures_total "))

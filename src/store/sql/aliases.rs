@@ -11,6 +11,7 @@ use crate::store::{AliasMove, Aliases, NewAliasMove, Pending};
 
 #[async_trait]
 impl Aliases for Store {
+    #[tracing::instrument(level = "debug", name = "db.move_alias", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn move_alias(
         &self,
         mv: &NewAliasMove<'_>,
@@ -75,6 +76,7 @@ impl Aliases for Store {
         Ok(previous)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.aliases_of", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn aliases_of(&self, model: &ModelRef) -> Result<Vec<(AliasName, VersionNumber)>> {
         Ok(sqlx::query_as(
             "SELECT a.alias, a.version FROM aliases a JOIN models m ON m.id = a.model_id \
@@ -87,6 +89,7 @@ impl Aliases for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.alias_history", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn alias_history(
         &self,
         model: &ModelRef,

@@ -78,6 +78,7 @@ async fn append(
 
 #[async_trait]
 impl AuditLog for Store {
+    #[tracing::instrument(level = "debug", name = "db.append_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
         let mut tx = self.begin_write().await?;
         append(&mut tx, events)
@@ -87,6 +88,7 @@ impl AuditLog for Store {
         commit(tx, &Pending::system()).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.prune_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn prune_audit(&self, old_anchor: i64, through: i64, hash: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
@@ -112,6 +114,7 @@ impl AuditLog for Store {
         commit(tx, &Pending::system()).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.audit_head", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn audit_head(&self) -> Result<AuditHead> {
         Ok(
             sqlx::query_as(
@@ -122,6 +125,7 @@ impl AuditLog for Store {
         )
     }
 
+    #[tracing::instrument(level = "debug", name = "db.audit_after", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<ChainedEvent>> {
         let sql = concat!(select!(), " WHERE seq > $1 ORDER BY seq LIMIT $2");
         Ok(sqlx::query_as(sql)
@@ -131,6 +135,7 @@ impl AuditLog for Store {
             .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.query_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn query_audit(
         &self,
         f: &AuditFilter,

@@ -12,6 +12,7 @@ use crate::store::{Bindings, Pending, RoleBinding};
 
 #[async_trait]
 impl Bindings for Store {
+    #[tracing::instrument(level = "debug", name = "db.roles_of", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn roles_of(&self, principal: &PrincipalName) -> Result<Vec<RoleBinding>> {
         Ok(sqlx::query_as(
             "SELECT principal, namespace, role FROM role_bindings WHERE principal = $1",
@@ -21,6 +22,7 @@ impl Bindings for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.set_roles", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn set_roles(
         &self,
         principal: &PrincipalName,
@@ -50,6 +52,7 @@ impl Bindings for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.members", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn members(
         &self,
         scope: &BindingScope,
@@ -71,6 +74,7 @@ impl Bindings for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.remove_member", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn remove_member(
         &self,
         scope: &BindingScope,

@@ -9,6 +9,7 @@ use crate::store::BlobRefs;
 
 #[async_trait]
 impl BlobRefs for Store {
+    #[tracing::instrument(level = "debug", name = "db.referenced_blobs", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn referenced_blobs(&self, ids: &[Uuid]) -> Result<Vec<Uuid>> {
         let mut found = Vec::new();
         for id in ids {

@@ -48,6 +48,7 @@ pub(super) async fn hold_trust(tx: &mut WriteTx<Db>, expected: i64) -> Result<Da
 
 #[async_trait]
 impl Keys for Store {
+    #[tracing::instrument(level = "debug", name = "db.create_key", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_key(&self, k: &KeyRecord, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -69,6 +70,7 @@ impl Keys for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_key", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_key(&self, keyid: &KeyId) -> Result<KeyRecord> {
         Ok(sqlx::query_as(concat!(key_select!(), " WHERE keyid = $1"))
             .bind(keyid)
@@ -76,6 +78,7 @@ impl Keys for Store {
             .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.list_keys", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn list_keys(&self, after: &str, limit: i64) -> Result<Vec<KeyRecord>> {
         Ok(sqlx::query_as(concat!(
             key_select!(),
@@ -87,16 +90,19 @@ impl Keys for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.all_keys", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
         Ok(sqlx::query_as(key_select!()).fetch_all(&self.pool).await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.trust_epoch", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn trust_epoch(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT n FROM trust_epoch WHERE id = 1")
             .fetch_one(&self.pool)
             .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.revoke_key", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn revoke_key(
         &self,
         keyid: &KeyId,
@@ -128,6 +134,7 @@ impl Keys for Store {
         Ok(at)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.add_signature", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn add_signature(
         &self,
         version_id: Uuid,
@@ -150,6 +157,7 @@ impl Keys for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.signatures_of", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn signatures_of(&self, version_id: Uuid) -> Result<Vec<SignatureRecord>> {
         Ok(sqlx::query_as(
             "SELECT keyid, envelope, received_at, received_by FROM signatures \
@@ -160,6 +168,7 @@ impl Keys for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.versions_signed_by", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn versions_signed_by(&self, keyid: &KeyId) -> Result<Vec<VersionRecord>> {
         Ok(sqlx::query_as(concat!(
             version_select!(),

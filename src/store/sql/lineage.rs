@@ -81,6 +81,7 @@ fn by_quarantine(rows: Vec<(Uuid, BindingScope)>) -> HashMap<Uuid, Vec<BindingSc
 
 #[async_trait]
 impl Lineage for Store {
+    #[tracing::instrument(level = "debug", name = "db.lineage", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn lineage(&self, seed: &LineageSeed, dir: Direction) -> Result<Vec<LineageHit>> {
         use Direction::*;
         use LineageSeed::*;
@@ -116,6 +117,7 @@ impl Lineage for Store {
         Ok(q.fetch_all(&self.pool).await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.is_quarantined", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn is_quarantined(&self, version_id: Uuid) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
             "WITH RECURSIVE a(id) AS ( \
@@ -143,6 +145,7 @@ impl Lineage for Store {
         Ok(n > 0)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.create_quarantine", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_quarantine(
         &self,
         q: &QuarantineRecord,
@@ -177,6 +180,7 @@ impl Lineage for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_quarantine", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_quarantine(&self, id: Uuid) -> Result<QuarantineRecord> {
         let row: Row = sqlx::query_as(concat!(quarantine_select!(), " WHERE id = $1"))
             .bind(id)
@@ -191,6 +195,7 @@ impl Lineage for Store {
         row.into_record(scope)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.list_quarantines", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn list_quarantines(&self, after: Uuid, limit: i64) -> Result<Vec<QuarantineRecord>> {
         let rows: Vec<Row> = sqlx::query_as(concat!(
             quarantine_select!(),
@@ -220,6 +225,7 @@ impl Lineage for Store {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "db.lift_quarantine", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn lift_quarantine(
         &self,
         id: Uuid,

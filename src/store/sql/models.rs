@@ -60,6 +60,7 @@ async fn lock_draft(tx: &mut WriteTx<Db>, version_id: Uuid) -> Result<()> {
 
 #[async_trait]
 impl Models for Store {
+    #[tracing::instrument(level = "debug", name = "db.create_model", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_model(&self, m: &ModelRecord, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -78,6 +79,7 @@ impl Models for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_model", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_model(&self, model: &ModelRef) -> Result<ModelRecord> {
         Ok(sqlx::query_as(concat!(
             model_select!(),
@@ -89,6 +91,7 @@ impl Models for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.list_models", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn list_models(
         &self,
         vis: &Visibility,
@@ -115,6 +118,7 @@ impl Models for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.create_version", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_version(
         &self,
         model: &ModelRef,
@@ -173,6 +177,7 @@ impl Models for Store {
         self.get_version(model, VersionNumber::new(number)?).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_version", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_version(&self, model: &ModelRef, version: VersionNumber) -> Result<VersionRecord> {
         Ok(sqlx::query_as(concat!(
             version_select!(),
@@ -185,6 +190,7 @@ impl Models for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.list_versions", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn list_versions(
         &self,
         model: &ModelRef,
@@ -204,6 +210,7 @@ impl Models for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.files_of", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>> {
         Ok(sqlx::query_as(
             "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests FROM files \
@@ -214,6 +221,7 @@ impl Models for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.put_file", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn put_file(
         &self,
         version_id: Uuid,
@@ -257,6 +265,7 @@ impl Models for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.delete_file", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         lock_draft(&mut tx, version_id).await?;
@@ -272,6 +281,7 @@ impl Models for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.record_block_digests", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn record_block_digests(&self, blob_id: Uuid, digests: &[u8]) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -285,6 +295,7 @@ impl Models for Store {
         commit(tx, &Pending::system()).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.seal_version", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn seal_version(
         &self,
         version_id: Uuid,

@@ -19,6 +19,7 @@ pub(super) fn visibility(vis: &Visibility) -> (bool, &str) {
 
 #[async_trait]
 impl Namespaces for Store {
+    #[tracing::instrument(level = "debug", name = "db.create_namespace", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_namespace(&self, ns: &NamespaceRecord, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -35,6 +36,7 @@ impl Namespaces for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_namespace", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_namespace(&self, name: &Namespace) -> Result<NamespaceRecord> {
         Ok(sqlx::query_as(
             "SELECT name, description, created_at, created_by FROM namespaces WHERE name = $1",
@@ -44,6 +46,7 @@ impl Namespaces for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.list_namespaces", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn list_namespaces(
         &self,
         vis: &Visibility,
@@ -65,6 +68,7 @@ impl Namespaces for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_policy", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_policy(&self, namespace: &Namespace) -> Result<Value> {
         let p: sqlx::types::Json<Value> =
             sqlx::query_scalar("SELECT policy FROM namespaces WHERE name = $1")
@@ -74,6 +78,7 @@ impl Namespaces for Store {
         Ok(p.0)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.set_policy", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn set_policy(
         &self,
         namespace: &Namespace,

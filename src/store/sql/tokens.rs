@@ -49,6 +49,7 @@ macro_rules! descendants {
 
 #[async_trait]
 impl Tokens for Store {
+    #[tracing::instrument(level = "debug", name = "db.token_by_secret_hash", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn token_by_secret_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>> {
         let sql = concat!(select!(), " WHERE secret_hash = $1");
         Ok(sqlx::query_as(sql)
@@ -57,6 +58,7 @@ impl Tokens for Store {
             .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.bootstrap_admin", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn bootstrap_admin(&self, t: &TokenRecord, secret_hash: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens")
@@ -81,6 +83,7 @@ impl Tokens for Store {
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.touch_token", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn touch_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
         sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
             .bind(id)
@@ -90,6 +93,7 @@ impl Tokens for Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db.create_token", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_token(
         &self,
         t: &TokenRecord,
@@ -103,11 +107,13 @@ impl Tokens for Store {
         commit(tx, audit).await
     }
 
+    #[tracing::instrument(level = "debug", name = "db.get_token", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn get_token(&self, id: Uuid) -> Result<TokenRecord> {
         let sql = concat!(select!(), " WHERE id = $1");
         Ok(sqlx::query_as(sql).bind(id).fetch_one(&self.pool).await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.list_tokens", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn list_tokens(
         &self,
         principal: Option<&PrincipalName>,
@@ -126,6 +132,7 @@ impl Tokens for Store {
             .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.token_descendants", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn token_descendants(&self, id: Uuid) -> Result<Vec<Uuid>> {
         Ok(
             sqlx::query_scalar(concat!(descendants!(), " SELECT id FROM d ORDER BY id"))
@@ -135,6 +142,7 @@ impl Tokens for Store {
         )
     }
 
+    #[tracing::instrument(level = "debug", name = "db.revoke_token", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")

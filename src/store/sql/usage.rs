@@ -32,6 +32,7 @@ const CHARGE: &str = "INSERT INTO download_usage (principal, hour, bytes, files)
 
 #[async_trait]
 impl Usage for Store {
+    #[tracing::instrument(level = "debug", name = "db.charge_download", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn charge_download(&self, principal: &PrincipalName, c: &UsageCharge) -> Result<bool> {
         let counted: Option<i64> = sqlx::query_scalar(CHARGE)
             .bind(principal)
@@ -55,6 +56,7 @@ impl Usage for Store {
         Ok(counted.is_some())
     }
 
+    #[tracing::instrument(level = "debug", name = "db.download_usage", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn download_usage(&self, principal: &PrincipalName, since: i64) -> Result<UsageTotals> {
         Ok(sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes, \
