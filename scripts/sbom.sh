@@ -13,9 +13,9 @@ if ! cargo cyclonedx --version 2>/dev/null | grep -q '0.5.9'; then
   cargo install cargo-cyclonedx --version 0.5.9 --locked
 fi
 # The release build's graph on Linux: normal dependencies, no dev-dependencies.
-cargo cyclonedx --locked --format json --spec-version 1.5 \
-  --target x86_64-unknown-linux-gnu --describe binaries \
-  --override-filename signet.cdx
+# With --describe binaries the file is named after the binary: signet_bin.cdx.json.
+cargo cyclonedx --format json --spec-version 1.5 \
+  --target x86_64-unknown-linux-gnu --describe binaries
 mkdir -p "$(dirname "$out")"
-mv signet_bin.cdx.json "$out" 2>/dev/null || mv signet.cdx.json "$out"
+mv signet_bin.cdx.json "$out"
 echo "SBOM written to $out" >&2

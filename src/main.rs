@@ -70,6 +70,17 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(cfg) => {
             let telemetry = signet::telemetry::init(cfg.log_format)?;
+            // The listeners first: a refused address stops the start before
+            // anything is created in the stores.
+            let t = &cfg.transport;
+            let tls = server::tls_acceptor(t)?;
+            let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
+            let addr = listener.local_addr()?;
+            signet::tls::check_plain_http(addr, tls.is_some(), t.allow_plain_http)?;
+            let ops = match t.metrics_listen.as_str() {
+                "off" => None,
+                at => Some(tokio::net::TcpListener::bind(at).await?),
+            };
             let (state, boot) = server::build(&cfg).await?;
             match boot {
                 Bootstrap::Generated(secret) => {
@@ -91,14 +102,8 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(cfg.gc_interval_secs),
                 Duration::from_secs(cfg.gc_grace_secs),
             );
-            let t = &cfg.transport;
-            let tls = server::tls_acceptor(t)?;
-            let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
-            let addr = listener.local_addr()?;
-            signet::tls::check_plain_http(addr, tls.is_some(), t.allow_plain_http)?;
-            if t.metrics_listen != "off" {
+            if let Some(ops) = ops {
                 signet::metrics::enable();
-                let ops = tokio::net::TcpListener::bind(&t.metrics_listen).await?;
                 tracing::info!(listen = %ops.local_addr()?, "metrics, health and readiness served");
                 tokio::spawn(server::serve_ops(
                     ops,

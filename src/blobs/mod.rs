@@ -219,7 +219,12 @@ impl BlobStore {
             match (s3.sse.as_deref(), &s3.sse_kms_key_id) {
                 (None, _) => {}
                 (Some("aws:kms"), Some(key)) => b = b.with_sse_kms_encryption(key),
-                (Some(kind), _) => {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        "SIGNET_S3_SSE_KMS_KEY_ID needs SIGNET_S3_SSE=aws:kms",
+                    ));
+                }
+                (Some(kind), None) => {
                     let key: object_store::aws::AmazonS3ConfigKey = "aws_server_side_encryption"
                         .parse()
                         .map_err(|e| Error::invalid(format!("invalid S3 configuration: {e}")))?;
@@ -749,6 +754,22 @@ fn verify_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kms_key_without_kms_encryption_is_refused() {
+        let s3 = |sse: Option<&str>, key: Option<&str>| S3Options {
+            region: Some("eu-west-1".into()),
+            sse: sse.map(str::to_owned),
+            sse_kms_key_id: key.map(str::to_owned),
+            ..Default::default()
+        };
+        let open = |o: &S3Options| BlobStore::open("s3://bucket/p", o, UploadTuning::default());
+        assert!(open(&s3(Some("AES256"), Some("k"))).is_err());
+        assert!(open(&s3(Some("AES256"), None)).is_ok());
+        assert!(open(&s3(Some("aws:kms"), Some("k"))).is_ok());
+        assert!(open(&s3(Some("aws:kms"), None)).is_ok());
+        assert!(open(&s3(None, None)).is_ok());
+    }
 
     fn digests(data: &[u8]) -> Vec<u8> {
         data.chunks(BLOCK as usize)

@@ -417,6 +417,10 @@ async fn plain_http_off_loopback_is_refused_unless_allowed() {
     ];
     let out = Process::refused(&vars).await;
     assert!(out.contains("refusing to serve plain HTTP"), "{out}");
+    assert!(
+        !dir.path().join("s.db").exists(),
+        "the refused start created the database"
+    );
 
     let mut allowed = vars.clone();
     allowed.push(("SIGNET_ALLOW_PLAIN_HTTP", "true".into()));
