@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod http;

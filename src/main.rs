@@ -1,15 +1,22 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use signet::client::commands;
 use signet::config::{LogFormat, ServeConfig, StorageConfig};
 use signet::server::{self, Bootstrap};
 
-/// Signet: a signed model registry.
+/// Signet: a signed model registry, and its client.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Client commands: print the outcome as JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Client commands: print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -38,11 +45,63 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Client: save a registry's address and an API token (read from stdin or a
+    /// prompt) for the other client commands.
+    Login {
+        #[arg(long)]
+        server: String,
+    },
+    /// Client: forget the saved token.
+    Logout,
+    /// Client: make a signing key pair, NAME.key (PKCS#8 PEM, mode 0600) and
+    /// NAME.pub (SPKI PEM).
+    Keygen {
+        /// `ed25519` or `ecdsa-p256`.
+        #[arg(long, default_value = "ed25519")]
+        algorithm: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Client: signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Client: sign a sealed version's statement with a local key and upload the
+    /// signature.
+    Sign {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+    /// Client: point an alias at a version (a refusal prints every reason).
+    Promote {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        alias: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Exit 0 when the operator's listener at ADDR answers /readyz with 200
     /// (container health checks).
     Healthcheck {
         #[arg(long, env = "SIGNET_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
         addr: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Register a public key for some namespaces (`*`: all, admins only).
+    Register {
+        /// The SPKI PEM public key file.
+        public_key: std::path::PathBuf,
+        #[arg(long = "namespace", required = true)]
+        namespaces: Vec<String>,
+        /// The key's name (default: the file's name without extension).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -67,7 +126,27 @@ async fn probe(addr: &str) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let (json, quiet) = (cli.json, cli.quiet);
+    let client = |outcome| std::process::exit(commands::report(outcome, json, quiet));
+    match cli.command {
+        Command::Login { server } => client(commands::login(&server).await),
+        Command::Logout => client(commands::logout()),
+        Command::Keygen { algorithm, out } => client(commands::keygen(&algorithm, &out)),
+        Command::Key {
+            command:
+                KeyCommand::Register {
+                    public_key,
+                    namespaces,
+                    name,
+                },
+        } => client(commands::key_register(&public_key, &namespaces, name.as_deref()).await),
+        Command::Sign { target, key } => client(commands::sign(&target, &key).await),
+        Command::Promote {
+            target,
+            alias,
+            reason,
+        } => client(commands::promote(&target, &alias, reason.as_deref()).await),
         Command::Serve(cfg) => {
             let telemetry = signet::telemetry::init(cfg.log_format)?;
             // The listeners first: a refused address stops the start before

@@ -9,5 +9,6 @@ pub mod bundle;
 pub mod dsse;
 pub mod json;
 pub mod keys;
+pub mod signer;
 pub mod statement;
 pub mod verify;

@@ -591,6 +591,18 @@ impl Signer {
         }
     }
 
+    /// The private key as PKCS#8 PEM (Ed25519 and P-256), as `signet keygen`
+    /// writes it.
+    pub fn private_pem(&self) -> String {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        match &self.key {
+            SigningKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+            SigningKey::P256(k) => k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+            SigningKey::P384(_) => panic!("the client signs with Ed25519 or P-256"),
+        }
+    }
+
     /// The same key, naming `keyid` as its hint in the envelopes it makes.
     pub fn hinting(&self, keyid: &str) -> Self {
         Self {

@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod audit;
 mod bounds;
+mod cli;
 mod edges;
 mod interop;
 mod limits;

@@ -1,0 +1,251 @@
+//! The client's commands. Each returns what it did as JSON (printed as is with
+//! `--json`) and a line for people.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::config::{self, Credentials};
+use super::{Client, Exit, Failure, Target};
+use crate::kinds::Algorithm;
+use crate::signing::keys::parse_public_key;
+use crate::signing::signer::PrivateKey;
+
+/// What a command did.
+pub struct Done {
+    pub json: Value,
+    pub human: String,
+}
+
+fn signed_in() -> Result<Client, Failure> {
+    let c = config::current()?;
+    Client::new(&c.server, &c.token)
+}
+
+/// Reads the token from stdin: with a hidden prompt on a terminal, else the
+/// first line (`echo "$TOKEN" | signet login …`).
+fn read_token() -> Result<String, Failure> {
+    let token = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("API token: ")
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the token: {e}")))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the token: {e}")))?;
+        line
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(Failure::usage("no token on stdin"));
+    }
+    Ok(token)
+}
+
+/// `signet login --server URL`: checks the token with the registry, then saves
+/// it (mode 0600).
+pub async fn login(server: &str) -> Result<Done, Failure> {
+    let url = url::Url::parse(server)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| Failure::usage(format!("{server:?} is not an http(s) URL")))?;
+    let server = url.as_str().trim_end_matches('/').to_owned();
+    let token = read_token()?;
+    let who = Client::new(&server, &token)?
+        .call(Method::GET, "/v1/whoami", None)
+        .await?
+        .body;
+    let principal = who["principal"].as_str().unwrap_or_default().to_owned();
+    let path = config::save(&Credentials {
+        server: server.clone(),
+        token,
+    })?;
+    Ok(Done {
+        human: format!(
+            "signed in to {server} as {principal} (credentials in {})",
+            path.display()
+        ),
+        json: json!({"server": server, "principal": principal, "credentials": path}),
+    })
+}
+
+/// `signet logout`: forgets the saved token (it stays valid on the server:
+/// revoke it there to end it).
+pub fn logout() -> Result<Done, Failure> {
+    let had = config::forget()?;
+    Ok(Done {
+        human: if had {
+            "signed out; the token itself is still valid until revoked".into()
+        } else {
+            "not signed in".into()
+        },
+        json: json!({"signed_out": had}),
+    })
+}
+
+/// `signet keygen --algorithm A --out NAME`: `NAME.key` (PKCS#8 PEM, 0600)
+/// and `NAME.pub` (SPKI PEM). Existing files are never overwritten.
+pub fn keygen(algorithm: &str, out: &Path) -> Result<Done, Failure> {
+    let alg = Algorithm::parse(algorithm)
+        .map_err(|_| Failure::usage(format!("unknown algorithm {algorithm:?}")))?;
+    let key = PrivateKey::generate(alg).map_err(|e| Failure::usage(e.to_string()))?;
+    let with = |ext: &str| {
+        let mut p = out.as_os_str().to_owned();
+        p.push(ext);
+        std::path::PathBuf::from(p)
+    };
+    let (private, public) = (with(".key"), with(".pub"));
+    write_new(&private, key.to_pem().as_bytes(), true)?;
+    if let Err(e) = write_new(&public, key.public_pem().as_bytes(), false) {
+        let _ = std::fs::remove_file(&private);
+        return Err(e);
+    }
+    let keyid = key.keyid();
+    Ok(Done {
+        human: format!(
+            "{} (keep it secret) and {}; key id {keyid}",
+            private.display(),
+            public.display()
+        ),
+        json: json!({"private_key": private, "public_key": public, "keyid": keyid, "algorithm": alg.as_str()}),
+    })
+}
+
+/// Creates `path` with `bytes`; refuses to replace an existing file.
+fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), Failure> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = o.open(path).map_err(|e| {
+        let exit = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Exit::Usage
+        } else {
+            Exit::Failure
+        };
+        Failure::new(exit, format!("{}: {e}", path.display()))
+    })?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))
+}
+
+/// `signet key register PUB --namespace NS… [--name N]`.
+pub async fn key_register(
+    public: &Path,
+    namespaces: &[String],
+    name: Option<&str>,
+) -> Result<Done, Failure> {
+    let pem = std::fs::read_to_string(public)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", public.display())))?;
+    let parsed =
+        parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", public.display())))?;
+    if namespaces.is_empty() {
+        return Err(Failure::usage("name at least one --namespace (or `*`)"));
+    }
+    let name = match name {
+        Some(n) => n.to_owned(),
+        None => public
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let answer = signed_in()?
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&json!({"name": name, "public_key": parsed.pem, "namespaces": namespaces})),
+        )
+        .await?;
+    let keyid = answer.body["keyid"].as_str().unwrap_or_default().to_owned();
+    Ok(Done {
+        human: format!(
+            "registered {name} for {}: key id {keyid}",
+            namespaces.join(", ")
+        ),
+        json: answer.body,
+    })
+}
+
+/// `signet sign NS/MODEL@V --key KEY`: signs the version's statement here, with
+/// a key that never leaves this machine, and uploads the signature.
+pub async fn sign(target: &str, key: &Path) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    let version = target.version()?;
+    let pem = std::fs::read_to_string(key)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", key.display())))?;
+    let key = PrivateKey::from_pem(&pem)
+        .map_err(|e| Failure::usage(format!("{}: {e}", key.display())))?;
+    let client = signed_in()?;
+    let base = format!("{}/versions/{version}", target.model_path());
+    let statement = client.get_bytes(&format!("{base}/statement")).await?;
+    let envelope = key.envelope(&statement);
+    let answer = client
+        .call(Method::POST, &format!("{base}/signatures"), Some(&envelope))
+        .await?;
+    Ok(Done {
+        human: format!(
+            "signed {}/{}@{version} with key {}: {}",
+            target.namespace,
+            target.model,
+            key.keyid(),
+            answer.body["status"].as_str().unwrap_or("accepted")
+        ),
+        json: answer.body,
+    })
+}
+
+/// `signet promote NS/MODEL@V ALIAS [--reason TEXT]`.
+pub async fn promote(target: &str, alias: &str, reason: Option<&str>) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    let version = target.version()?;
+    let alias = crate::names::AliasName::parse(alias)
+        .map_err(|_| Failure::usage(format!("{alias:?} is not an alias name")))?;
+    let mut body = json!({"version": version});
+    if let Some(r) = reason {
+        body["reason"] = json!(r);
+    }
+    let answer = signed_in()?
+        .call(
+            Method::PUT,
+            &format!("{}/aliases/{alias}", target.model_path()),
+            Some(&body),
+        )
+        .await?;
+    Ok(Done {
+        human: format!(
+            "{}/{}@{alias} → version {version}",
+            target.namespace, target.model
+        ),
+        json: answer.body,
+    })
+}
+
+/// Prints what a command did, or why it failed, and gives its exit code.
+pub fn report(outcome: Result<Done, Failure>, json: bool, quiet: bool) -> i32 {
+    match outcome {
+        Ok(done) => {
+            if json {
+                println!("{}", done.json);
+            } else if !quiet {
+                println!("{}", done.human);
+            }
+            0
+        }
+        Err(f) => {
+            if json {
+                println!("{}", f.to_json());
+            }
+            eprintln!("signet: {f}");
+            f.exit as i32
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The `signet` client: the commands a training pipeline, a deployer and an
+//! auditor run against a registry. It speaks the public API over HTTP(S) and
+//! signs with the same statement and PAE code the server verifies with.
+//!
+//! Dependency rule: no store, no domain services; only the API, `signing`
+//! and `names`.
+
+pub mod commands;
+pub mod config;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::names::{AliasName, ModelName, Namespace};
+
+/// Exit codes, distinct per kind of failure so scripts can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Anything else: the server or the network failed, a file could not be
+    /// read.
+    Failure = 1,
+    /// The command line is wrong (clap uses 2 for its own usage errors).
+    Usage = 2,
+    /// Not found, not signed in, or not allowed.
+    NotFoundOrDenied = 3,
+    /// Refused by the registry's policy (the promotion gate, a quarantine).
+    RefusedByPolicy = 4,
+    /// A signature or a digest did not verify.
+    VerificationFailed = 5,
+}
+
+/// Why a command failed, with the exit code it ends with.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+    /// The registry's error code, when it answered with one.
+    pub code: Option<String>,
+    /// Every reason, for refusals that give several.
+    pub reasons: Vec<String>,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+            code: None,
+            reasons: Vec::new(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    /// What the command prints with `--json`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"error": {
+            "exit_code": self.exit as i32,
+            "code": self.code,
+            "message": self.message,
+            "reasons": self.reasons,
+        }})
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        for r in &self.reasons {
+            write!(f, "\n  - {r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `NS/MODEL@VERSION`, or with an alias in place of the version.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub namespace: Namespace,
+    pub model: ModelName,
+    pub at: At,
+}
+
+#[derive(Debug, Clone)]
+pub enum At {
+    Version(i64),
+    Alias(AliasName),
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Self, Failure> {
+        let bad = || Failure::usage(format!("{s:?}: expected NAMESPACE/MODEL@VERSION"));
+        let (model, at) = s.rsplit_once('@').ok_or_else(bad)?;
+        let (ns, name) = model.split_once('/').ok_or_else(bad)?;
+        let namespace = Namespace::parse(ns).map_err(|_| bad())?;
+        let model = ModelName::parse(name).map_err(|_| bad())?;
+        let at = match at.parse::<i64>() {
+            Ok(v) if v >= 1 => At::Version(v),
+            Ok(_) => return Err(bad()),
+            Err(_) => At::Alias(AliasName::parse(at).map_err(|_| bad())?),
+        };
+        Ok(Self {
+            namespace,
+            model,
+            at,
+        })
+    }
+
+    /// The version number; an alias is refused where a version is needed.
+    pub fn version(&self) -> Result<i64, Failure> {
+        match &self.at {
+            At::Version(v) => Ok(*v),
+            At::Alias(a) => Err(Failure::usage(format!(
+                "{a}: this command needs a version number, not an alias"
+            ))),
+        }
+    }
+
+    /// `/v1/models/NS/MODEL`.
+    pub fn model_path(&self) -> String {
+        format!("/v1/models/{}/{}", self.namespace, self.model)
+    }
+}
+
+/// A signed-in connection to one registry.
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// A successful answer: its status and JSON body (`Null` when it had none).
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Result<Self, Failure> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Failure::new(Exit::Failure, format!("HTTP client: {e}")))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http,
+        })
+    }
+
+    /// Sends a request; an error answer becomes a [`Failure`] with the exit
+    /// code of its kind.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, Failure> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            Failure::new(
+                Exit::Failure,
+                format!("cannot reach {}: {}", self.base, without_url(&e)),
+            )
+        })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
+        let body: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if (200..300).contains(&status) {
+            return Ok(Answer { status, body });
+        }
+        Err(failure_of(status, &body))
+    }
+
+    /// The raw bytes of a successful `GET` (a statement is signed as served).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, Failure> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    Exit::Failure,
+                    format!("cannot reach {}: {}", self.base, without_url(&e)),
+                )
+            })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
+        if (200..300).contains(&status) {
+            return Ok(bytes.to_vec());
+        }
+        Err(failure_of(
+            status,
+            &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+}
+
+/// A transport error without the URL (which may carry a query) repeated.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "");
+    }
+    s.trim().trim_start_matches("for ").trim().to_owned()
+}
+
+/// The failure an error answer means.
+fn failure_of(status: u16, body: &Value) -> Failure {
+    let err = &body["error"];
+    let code = err["code"].as_str().map(str::to_owned);
+    let exit = match (status, code.as_deref()) {
+        (_, Some("promotion_refused" | "quarantined")) => Exit::RefusedByPolicy,
+        (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,
+        (401 | 403 | 404, _) => Exit::NotFoundOrDenied,
+        _ => Exit::Failure,
+    };
+    Failure {
+        exit,
+        message: err["message"]
+            .as_str()
+            .map_or_else(|| format!("the registry answered {status}"), str::to_owned),
+        code,
+        reasons: err["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect(),
+    }
+}
+
+/// The codes with which the registry refuses a signature.
+fn is_signature_rejection(code: &str) -> bool {
+    matches!(
+        code,
+        "signature_invalid"
+            | "untrusted_key"
+            | "key_revoked"
+            | "statement_mismatch"
+            | "unsupported_algorithm"
+            | "unsupported_serialization"
+            | "unsupported_bundle"
+            | "key_hint_mismatch"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_name_a_model_and_a_version_or_alias() {
+        let t = Target::parse("fraud/scorer@3").unwrap();
+        assert_eq!(t.model_path(), "/v1/models/fraud/scorer");
+        assert_eq!(t.version().unwrap(), 3);
+        let t = Target::parse("fraud/scorer@production").unwrap();
+        assert!(matches!(t.at, At::Alias(_)));
+        assert_eq!(t.version().unwrap_err().exit, Exit::Usage);
+        for bad in [
+            "fraud/scorer",
+            "fraud@3",
+            "fraud/scorer@0",
+            "fraud/scorer@-1",
+            "/x@1",
+            "a/b@",
+        ] {
+            assert_eq!(Target::parse(bad).unwrap_err().exit, Exit::Usage, "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_answers_map_to_exit_codes_by_kind() {
+        let body = |code: &str| serde_json::json!({"error": {"code": code, "message": "m", "reasons": ["a", "b"]}});
+        assert_eq!(
+            failure_of(404, &body("not_found")).exit,
+            Exit::NotFoundOrDenied
+        );
+        assert_eq!(
+            failure_of(403, &body("forbidden")).exit,
+            Exit::NotFoundOrDenied
+        );
+        let refused = failure_of(409, &body("promotion_refused"));
+        assert_eq!(refused.exit, Exit::RefusedByPolicy);
+        assert_eq!(refused.reasons, ["a", "b"]);
+        assert_eq!(
+            failure_of(422, &body("untrusted_key")).exit,
+            Exit::VerificationFailed
+        );
+        assert_eq!(
+            failure_of(403, &body("quarantined")).exit,
+            Exit::RefusedByPolicy
+        );
+        assert_eq!(
+            failure_of(500, &serde_json::Value::Null).exit,
+            Exit::Failure
+        );
+    }
+}
