@@ -83,6 +83,28 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Client: download a version verified against keys you pin, into DIR (with
+    /// its signature as DIR/model.sig); nothing reaches DIR unless all verifies.
+    Pull {
+        /// NAMESPACE/MODEL@VERSION or NAMESPACE/MODEL@ALIAS
+        target: String,
+        dir: std::path::PathBuf,
+        /// A public key you trust (SPKI PEM); repeat for several.
+        #[arg(long = "trust-key", required = true)]
+        trust_keys: Vec<std::path::PathBuf>,
+        /// Files downloaded at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+    },
+    /// Client, offline: check DIR against its signature and a key you trust.
+    Verify {
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The signature (default: DIR/model.sig).
+        #[arg(long)]
+        signature: Option<std::path::PathBuf>,
+    },
     /// Exit 0 when the operator's listener at ADDR answers /readyz with 200
     /// (container health checks).
     Healthcheck {
@@ -142,6 +164,21 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => client(commands::key_register(&public_key, &namespaces, name.as_deref()).await),
         Command::Sign { target, key } => client(commands::sign(&target, &key).await),
+        Command::Pull {
+            target,
+            dir,
+            trust_keys,
+            jobs,
+        } => client(commands::pull(&target, &dir, &trust_keys, jobs).await),
+        Command::Verify {
+            dir,
+            key,
+            signature,
+        } => client(signet::client::pull::verify_dir(
+            &dir,
+            &key,
+            signature.as_deref(),
+        )),
         Command::Promote {
             target,
             alias,

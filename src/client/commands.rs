@@ -229,6 +229,16 @@ pub async fn promote(target: &str, alias: &str, reason: Option<&str>) -> Result<
     })
 }
 
+/// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
+pub async fn pull(
+    target: &str,
+    dir: &Path,
+    trust: &[std::path::PathBuf],
+    jobs: usize,
+) -> Result<Done, Failure> {
+    super::pull::pull(&signed_in()?, target, dir, trust, jobs).await
+}
+
 /// Prints what a command did, or why it failed, and gives its exit code.
 pub fn report(outcome: Result<Done, Failure>, json: bool, quiet: bool) -> i32 {
     match outcome {

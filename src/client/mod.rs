@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod pull;
 
 use std::fmt;
 
@@ -217,6 +218,40 @@ impl Client {
             status,
             &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         ))
+    }
+}
+
+impl Client {
+    /// The body of a successful `GET`, as it arrives.
+    pub async fn stream(
+        &self,
+        path: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes, Failure>>, Failure> {
+        use futures::StreamExt;
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    Exit::Failure,
+                    format!("cannot reach {}: {}", self.base, without_url(&e)),
+                )
+            })?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(failure_of(
+                status,
+                &serde_json::from_slice(&body).unwrap_or(Value::Null),
+            ));
+        }
+        Ok(resp
+            .bytes_stream()
+            .map(|c| c.map_err(|e| Failure::new(Exit::Failure, format!("download: {e}"))))
+            .boxed())
     }
 }
 

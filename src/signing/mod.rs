@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod dsse;
 pub mod json;
 pub mod keys;
+pub mod pinned;
 pub mod signer;
 pub mod statement;
 pub mod verify;

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -14,6 +15,7 @@ use crate::helpers::{Backend, Signer, TestApp, full_lineage};
 crate::on_both_backends!(
     a_pipeline_signs_and_promotes_with_the_client_alone,
     client_failures_end_with_the_exit_code_of_their_kind,
+    a_deployer_pulls_only_what_its_pinned_keys_signed,
 );
 
 /// What one run of the client gave.
@@ -251,4 +253,250 @@ async fn client_failures_end_with_the_exit_code_of_their_kind(b: Backend) {
     // Not signed in at all.
     let r = signet(cfg, &["promote", &target, "production"], "", &[]).await;
     assert_eq!(r.code, 3, "{}", r.stderr);
+}
+
+/// Transforms what a proxy passes on: (request path, answer body) → the body
+/// the client gets.
+type Lie = Arc<dyn Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+/// A registry that lies: forwards every request to `upstream` and rewrites
+/// the answers as `lie` says.
+async fn lying_proxy(upstream: String, lie: Lie) -> String {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let forward = move |req: axum::extract::Request| {
+        let (client, upstream, lie) = (client.clone(), upstream.clone(), lie.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut headers = parts.headers.clone();
+            headers.remove("host");
+            let resp = client
+                .request(parts.method, format!("{upstream}{}", parts.uri))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let content_type = resp.headers().get("content-type").cloned();
+            let bytes = resp.bytes().await.unwrap().to_vec();
+            let mut out = axum::http::Response::builder().status(status);
+            if let Some(ct) = content_type {
+                out = out.header("content-type", ct);
+            }
+            out.body(axum::body::Body::from(lie(parts.uri.path(), bytes)))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Every path under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn a_deployer_pulls_only_what_its_pinned_keys_signed(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let weights = crate::helpers::bytes_of(300_000, 9);
+    let files: [(&str, &[u8]); 2] = [("model.bin", &weights), ("tok/vocab.txt", b"a b c")];
+    let (v1, st1) = app
+        .sealed_version(&ns, &model, full_lineage(), &files)
+        .await;
+    let (v2, st2) = app
+        .sealed_version(
+            &ns,
+            &model,
+            full_lineage(),
+            &[("model.bin", b"other weights")],
+        )
+        .await;
+    let signer = Signer::generate();
+    let other = Signer::generate();
+    assert_eq!(signer.register(&app, "ci", &[&ns]).await.status(), 201);
+    assert_eq!(other.register(&app, "other", &[&ns]).await.status(), 201);
+    for (v, st) in [(v1, &st1), (v2, &st2)] {
+        assert_eq!(
+            app.sign(&ns, &model, v, &signer.envelope(st))
+                .await
+                .status(),
+            201
+        );
+    }
+    assert_eq!(
+        app.sign(&ns, &model, v1, &other.envelope(&st1))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.promote(&ns, &model, "production", v1).await.status(),
+        200
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    std::fs::write(cfg.join("pinned.pub"), &signer.pem).unwrap();
+    let stranger = Signer::generate();
+    std::fs::write(cfg.join("stranger.pub"), &stranger.pem).unwrap();
+    let env = |base: &str| {
+        vec![
+            ("SIGNET_URL".to_owned(), base.to_owned()),
+            ("SIGNET_TOKEN".to_owned(), app.admin.clone()),
+        ]
+    };
+    let run = |args: Vec<String>, env: Vec<(String, String)>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        signet(cfg, &args, "", &env).await
+    };
+    let pull = |at: &str, dir: &str, key: &str| {
+        vec![
+            "pull".to_owned(),
+            format!("{ns}/{model}@{at}"),
+            dir.to_owned(),
+            "--trust-key".to_owned(),
+            key.to_owned(),
+        ]
+    };
+
+    // The alias, verified against the pinned key: the files, and the
+    // signature beside them.
+    let r = run(pull("production", "prod", "pinned.pub"), env(&app.base)).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let prod = cfg.join("prod");
+    assert_eq!(std::fs::read(prod.join("model.bin")).unwrap(), weights);
+    assert_eq!(std::fs::read(prod.join("tok/vocab.txt")).unwrap(), b"a b c");
+    assert_eq!(
+        tree(&prod),
+        ["model.bin", "model.sig", "tok", "tok/vocab.txt"]
+    );
+
+    // Offline, later: the directory still verifies, and any change shows.
+    let verify = |dir: &str, key: &str| {
+        vec![
+            "verify".to_owned(),
+            dir.to_owned(),
+            "--key".to_owned(),
+            key.to_owned(),
+        ]
+    };
+    let r = run(verify("prod", "pinned.pub"), vec![]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{ns}/{model}@{v1}")),
+        "{}",
+        r.stdout
+    );
+    let r = run(verify("prod", "stranger.pub"), vec![]).await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    std::fs::write(prod.join("tok/extra.txt"), b"x").unwrap();
+    assert_eq!(run(verify("prod", "pinned.pub"), vec![]).await.code, 5);
+    std::fs::remove_file(prod.join("tok/extra.txt")).unwrap();
+    std::fs::write(prod.join("tok/vocab.txt"), b"a b d").unwrap();
+    assert_eq!(run(verify("prod", "pinned.pub"), vec![]).await.code, 5);
+    std::fs::remove_file(prod.join("tok/vocab.txt")).unwrap();
+    assert_eq!(run(verify("prod", "pinned.pub"), vec![]).await.code, 5);
+
+    // A key the deployer does not pin is not enough, whatever the registry
+    // says of it; a destination that is not empty is left alone.
+    let r = run(
+        pull(&v1.to_string(), "unpinned", "stranger.pub"),
+        env(&app.base),
+    )
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(!cfg.join("unpinned").exists());
+    let r = run(pull(&v1.to_string(), "prod", "pinned.pub"), env(&app.base)).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // Lying registries: other bytes, another version's signature, another
+    // key's signature under the pinned key's name. Nothing reaches the
+    // destination, and nothing is left beside it.
+    let bundle_of = |signer: &Signer, v: i64| {
+        let url = format!(
+            "{}/v1/models/{ns}/{model}/versions/{v}/signatures/{}/bundle",
+            app.base, signer.keyid
+        );
+        let (client, admin) = (app.client.clone(), app.admin.clone());
+        async move {
+            let r = client.get(url).bearer_auth(admin).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.bytes().await.unwrap().to_vec()
+        }
+    };
+    let v2_bundle = bundle_of(&signer, v2).await;
+    let others_bundle = bundle_of(&other, v1).await;
+    let pinned_bundle_path = format!(
+        "/v1/models/{ns}/{model}/versions/{v1}/signatures/{}/bundle",
+        signer.keyid
+    );
+    let lies: Vec<(&str, Lie)> = vec![
+        (
+            "other bytes",
+            Arc::new(|path: &str, mut body: Vec<u8>| {
+                if path.ends_with("/files/model.bin") && !body.is_empty() {
+                    body[1000] ^= 1;
+                }
+                body
+            }),
+        ),
+        (
+            "a longer file",
+            Arc::new(|path: &str, mut body: Vec<u8>| {
+                if path.ends_with("/files/tok/vocab.txt") {
+                    body.extend_from_slice(b" d");
+                }
+                body
+            }),
+        ),
+        ("another version's statement", {
+            let (p, b) = (pinned_bundle_path.clone(), v2_bundle.clone());
+            Arc::new(move |path: &str, body: Vec<u8>| if path == p { b.clone() } else { body })
+        }),
+        ("another key's signature", {
+            let (p, b) = (pinned_bundle_path.clone(), others_bundle.clone());
+            Arc::new(move |path: &str, body: Vec<u8>| if path == p { b.clone() } else { body })
+        }),
+    ];
+    for (what, lie) in lies {
+        let proxy = lying_proxy(app.base.clone(), lie).await;
+        let r = run(pull(&v1.to_string(), "lied", "pinned.pub"), env(&proxy)).await;
+        assert_eq!(r.code, 5, "{what}: {}", r.stderr);
+        assert!(
+            !cfg.join("lied").exists(),
+            "{what}: something reached the destination"
+        );
+        let left: Vec<String> = tree(cfg)
+            .into_iter()
+            .filter(|p| p.contains("signet-pull"))
+            .collect();
+        assert!(left.is_empty(), "{what}: left behind {left:?}");
+    }
+
+    // An honest proxy changes nothing.
+    let proxy = lying_proxy(app.base.clone(), Arc::new(|_: &str, body: Vec<u8>| body)).await;
+    let r = run(pull(&v1.to_string(), "honest", "pinned.pub"), env(&proxy)).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(cfg.join("honest/model.bin")).unwrap(),
+        weights
+    );
 }

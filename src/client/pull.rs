@@ -1,0 +1,322 @@
+//! `signet pull` and `signet verify`: a deployer trusts the keys it pins, not
+//! the server. A pull verifies the signature locally, fetches every file the
+//! signed statement lists into a directory beside the destination, checks
+//! each file's size and SHA-256 against the statement while it arrives, and
+//! only then moves the whole directory into place, with the signature beside
+//! the files as `model.sig`. Any lie ends the pull with nothing at the
+//! destination.
+
+use std::path::{Path, PathBuf};
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
+use serde_json::json;
+use sha2::Digest;
+use tokio::io::AsyncWriteExt;
+
+use super::commands::Done;
+use super::{At, Client, Exit, Failure, Target};
+use crate::names::{FilePath, ModelRef, Sha256, VersionNumber};
+use crate::signing::keys::{PublicKey, parse_public_key};
+use crate::signing::pinned::{Claims, claims, verify_binding};
+use crate::signing::statement::Resource;
+
+/// The name of the signature beside the files.
+pub const SIGNATURE_FILE: &str = "model.sig";
+
+fn read_key(path: &Path) -> Result<PublicKey, Failure> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+fn unverified(message: impl Into<String>) -> Failure {
+    Failure::new(Exit::VerificationFailed, message)
+}
+
+/// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
+pub async fn pull(
+    client: &Client,
+    target: &str,
+    dir: &Path,
+    trust: &[PathBuf],
+    jobs: usize,
+) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    if trust.is_empty() {
+        return Err(Failure::usage(
+            "name the keys you trust with --trust-key (the registry's word is not enough)",
+        ));
+    }
+    let keys = trust
+        .iter()
+        .map(|p| read_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (parent, dest) = destination(dir)?;
+    let version = match &target.at {
+        At::Version(v) => *v,
+        At::Alias(a) => client
+            .call(
+                Method::GET,
+                &format!("{}/aliases/{a}", target.model_path()),
+                None,
+            )
+            .await?
+            .body["version"]
+            .as_i64()
+            .ok_or_else(|| Failure::new(Exit::Failure, "the alias answer names no version"))?,
+    };
+    let number = VersionNumber::new(version)
+        .map_err(|_| Failure::new(Exit::Failure, "the registry named an invalid version"))?;
+    let model = ModelRef {
+        namespace: target.namespace.clone(),
+        name: target.model.clone(),
+    };
+    let base = format!("{}/versions/{version}", target.model_path());
+
+    // The signature of a pinned key over this model and version, checked here.
+    let mut found = None;
+    let mut why = String::from("the registry holds no signature by a pinned key");
+    for key in &keys {
+        let doc = match client
+            .get_bytes(&format!("{base}/signatures/{}/bundle", key.id))
+            .await
+        {
+            Ok(doc) => doc,
+            Err(f) if f.exit == Exit::NotFoundOrDenied => continue,
+            Err(f) => return Err(f),
+        };
+        let checked = claims(&doc).and_then(|c| {
+            verify_binding(&doc, key, &c, &model, number, &c.resources).map(|id| (c, id))
+        });
+        match checked {
+            Ok((c, id)) => {
+                found = Some((doc, c, id));
+                break;
+            }
+            Err(r) => {
+                why = format!(
+                    "the signature offered for key {} fails: {}",
+                    key.id,
+                    r.code()
+                )
+            }
+        }
+    }
+    let Some((doc, claims, keyid)) = found else {
+        return Err(unverified(why));
+    };
+    if claims
+        .resources
+        .iter()
+        .any(|r| r.path.as_str() == SIGNATURE_FILE)
+    {
+        return Err(unverified(format!(
+            "the version holds a file named {SIGNATURE_FILE}"
+        )));
+    }
+
+    // Every file into a directory beside the destination, checked on arrival.
+    let staging = parent.join(format!(".{dest}.signet-pull-{}", std::process::id()));
+    let cleanup = |e: Failure| {
+        let _ = std::fs::remove_dir_all(&staging);
+        e
+    };
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", staging.display())))?;
+    let total: u64 = claims.resources.iter().map(|r| r.size).sum();
+    futures::stream::iter(claims.resources.iter().map(Ok))
+        .try_for_each_concurrent(jobs.max(1), |r| fetch(client, &base, r, &staging))
+        .await
+        .map_err(cleanup)?;
+    tokio::fs::write(staging.join(SIGNATURE_FILE), &doc)
+        .await
+        .map_err(|e| {
+            cleanup(Failure::new(
+                Exit::Failure,
+                format!("{SIGNATURE_FILE}: {e}"),
+            ))
+        })?;
+    // An empty directory at the destination is replaced; anything else stays.
+    let _ = std::fs::remove_dir(dir);
+    std::fs::rename(&staging, dir).map_err(|e| {
+        cleanup(Failure::new(
+            Exit::Failure,
+            format!("{}: {e}", dir.display()),
+        ))
+    })?;
+    Ok(Done {
+        human: format!(
+            "{model}@{version}: {} files, {total} bytes, signed by {keyid}, into {}",
+            claims.resources.len(),
+            dir.display()
+        ),
+        json: json!({
+            "model": model.to_string(), "version": version, "registry": claims.registry,
+            "keyid": keyid.to_string(), "files": claims.resources.len(), "bytes": total,
+            "directory": dir,
+        }),
+    })
+}
+
+/// The destination's parent and name; the destination must not exist, or be an
+/// empty directory.
+fn destination(dir: &Path) -> Result<(PathBuf, String), Failure> {
+    if let Ok(mut entries) = std::fs::read_dir(dir)
+        && entries.next().is_some()
+    {
+        return Err(Failure::usage(format!(
+            "{} exists and is not empty",
+            dir.display()
+        )));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(Failure::usage(format!("{} exists", dir.display())));
+    }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Failure::usage(format!("{}: not a directory name", dir.display())))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    Ok((parent, name))
+}
+
+/// Downloads one file into `staging`, checking its size and digest against the
+/// signed statement as it arrives.
+async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Result<(), Failure> {
+    let path = staging.join(r.path.as_str());
+    if let Some(p) = path.parent() {
+        tokio::fs::create_dir_all(p)
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", p.display())))?;
+    }
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    let mut body = client
+        .stream(&format!("{base}/files/{}", r.path.as_str()))
+        .await?;
+    let mut hasher = sha2::Sha256::new();
+    let mut seen = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > r.size {
+            return Err(unverified(format!(
+                "{}: more bytes than the signed statement says",
+                r.path.as_str()
+            )));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    }
+    let digest = Sha256::from_bytes(hasher.finalize().into());
+    if seen != r.size || digest != r.sha256 {
+        return Err(unverified(format!(
+            "{}: the bytes served are not the ones signed",
+            r.path.as_str()
+        )));
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))
+}
+
+/// `signet verify DIR --key PUB [--signature FILE]`: offline, no registry.
+pub fn verify_dir(dir: &Path, key: &Path, signature: Option<&Path>) -> Result<Done, Failure> {
+    let key = read_key(key)?;
+    let sig_path = signature.map_or_else(|| dir.join(SIGNATURE_FILE), Path::to_path_buf);
+    let doc = std::fs::read(&sig_path)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", sig_path.display())))?;
+    let claims: Claims =
+        claims(&doc).map_err(|r| unverified(format!("{}: {}", sig_path.display(), r.code())))?;
+    let files = local_files(dir, &sig_path)?;
+    let keyid = verify_binding(&doc, &key, &claims, &claims.model, claims.version, &files)
+        .map_err(|r| {
+            unverified(format!(
+                "{} does not match what {} signed: {}",
+                dir.display(),
+                key.id,
+                r.code()
+            ))
+        })?;
+    Ok(Done {
+        human: format!(
+            "verified: {}@{} of {} ({} files), signed by {keyid}",
+            claims.model,
+            claims.version.get(),
+            claims.registry,
+            files.len()
+        ),
+        json: json!({
+            "model": claims.model.to_string(), "version": claims.version.get(),
+            "registry": claims.registry, "keyid": keyid.to_string(), "files": files.len(),
+        }),
+    })
+}
+
+/// Every regular file under `dir` but the signature, hashed. Symbolic links
+/// are refused, as the statement's serialization says.
+fn local_files(dir: &Path, signature: &Path) -> Result<Vec<Resource>, Failure> {
+    let io =
+        |p: &Path, e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", p.display()));
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
+            let entry = entry.map_err(|e| io(&d, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            if kind.is_symlink() {
+                return Err(unverified(format!(
+                    "{}: a symbolic link (never part of a signed model)",
+                    path.display()
+                )));
+            }
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path == signature {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(dir)
+                .expect("under dir")
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let name = FilePath::parse(&rel)
+                .map_err(|_| unverified(format!("{rel}: not a name a version can hold")))?;
+            let (size, sha256) = hash_file(&path).map_err(|e| io(&path, e))?;
+            out.push(Resource {
+                path: name,
+                size,
+                sha256,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A file's size and SHA-256, read in 1 MiB pieces.
+fn hash_file(path: &Path) -> std::io::Result<(u64, Sha256)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, Sha256::from_bytes(h.finalize().into())))
+}
