@@ -222,24 +222,33 @@ impl Client {
 }
 
 impl Client {
-    /// The body of a successful `GET`, as it arrives.
-    pub async fn stream(
+    /// The body of a successful `GET` from byte `from` on, as it arrives, and
+    /// whether the server answered with that range (`false`: the whole body).
+    pub async fn stream_from(
         &self,
         path: &str,
-    ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes, Failure>>, Failure> {
+        from: u64,
+    ) -> Result<
+        (
+            futures::stream::BoxStream<'static, Result<bytes::Bytes, Failure>>,
+            bool,
+        ),
+        Failure,
+    > {
         use futures::StreamExt;
-        let resp = self
+        let mut req = self
             .http
             .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    Exit::Failure,
-                    format!("cannot reach {}: {}", self.base, without_url(&e)),
-                )
-            })?;
+            .bearer_auth(&self.token);
+        if from > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        let resp = req.send().await.map_err(|e| {
+            Failure::new(
+                Exit::Failure,
+                format!("cannot reach {}: {}", self.base, without_url(&e)),
+            )
+        })?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             let body = resp.bytes().await.unwrap_or_default();
@@ -248,10 +257,18 @@ impl Client {
                 &serde_json::from_slice(&body).unwrap_or(Value::Null),
             ));
         }
-        Ok(resp
+        let ranged = from > 0
+            && status == 206
+            && resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(&format!("bytes {from}-")));
+        let body = resp
             .bytes_stream()
             .map(|c| c.map_err(|e| Failure::new(Exit::Failure, format!("download: {e}"))))
-            .boxed())
+            .boxed();
+        Ok((body, ranged))
     }
 }
 

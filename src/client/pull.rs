@@ -19,7 +19,7 @@ use super::{At, Client, Exit, Failure, Target};
 use crate::names::{FilePath, ModelRef, Sha256, VersionNumber};
 use crate::signing::keys::{PublicKey, parse_public_key};
 use crate::signing::pinned::{Claims, claims, verify_binding};
-use crate::signing::statement::Resource;
+use crate::signing::statement::{Resource, root_digest};
 
 /// The name of the signature beside the files.
 pub const SIGNATURE_FILE: &str = "model.sig";
@@ -117,9 +117,15 @@ pub async fn pull(
     }
 
     // Every file into a directory beside the destination, checked on arrival.
-    let staging = parent.join(format!(".{dest}.signet-pull-{}", std::process::id()));
+    // It is named after the signed root digest: a pull of the same version
+    // that was interrupted resumes from what it left there.
+    let root = root_digest(&claims.resources).to_hex();
+    let staging = parent.join(format!(".{dest}.signet-pull-{}", &root[..16]));
+    // A lie wastes what came; an interruption leaves it to resume from.
     let cleanup = |e: Failure| {
-        let _ = std::fs::remove_dir_all(&staging);
+        if e.exit == Exit::VerificationFailed {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
         e
     };
     std::fs::create_dir_all(&staging)
@@ -185,22 +191,45 @@ fn destination(dir: &Path) -> Result<(PathBuf, String), Failure> {
 }
 
 /// Downloads one file into `staging`, checking its size and digest against the
-/// signed statement as it arrives.
+/// signed statement as it arrives. What an interrupted pull left of it is kept
+/// (its bytes are hashed again) and the rest asked for with `Range`.
 async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Result<(), Failure> {
     let path = staging.join(r.path.as_str());
+    let io = |e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", path.display()));
     if let Some(p) = path.parent() {
-        tokio::fs::create_dir_all(p)
-            .await
-            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", p.display())))?;
+        tokio::fs::create_dir_all(p).await.map_err(io)?;
     }
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
-    let mut body = client
-        .stream(&format!("{base}/files/{}", r.path.as_str()))
-        .await?;
     let mut hasher = sha2::Sha256::new();
     let mut seen = 0u64;
+    let mut kept = match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.len() <= r.size => {
+            let (len, h) = hash_prefix(&path).map_err(io)?;
+            hasher = h;
+            len
+        }
+        _ => 0,
+    };
+    if kept == r.size {
+        if Sha256::from_bytes(hasher.clone().finalize().into()) == r.sha256 {
+            return Ok(());
+        }
+        // Whole but wrong: fetched again from the start.
+        kept = 0;
+    }
+    let (mut body, ranged) = client
+        .stream_from(&format!("{base}/files/{}", r.path.as_str()), kept)
+        .await?;
+    let mut file = if ranged {
+        seen = kept;
+        tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(io)?
+    } else {
+        hasher = sha2::Sha256::new();
+        tokio::fs::File::create(&path).await.map_err(io)?
+    };
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         seen += chunk.len() as u64;
@@ -303,20 +332,25 @@ fn local_files(dir: &Path, signature: &Path) -> Result<Vec<Resource>, Failure> {
     Ok(out)
 }
 
-/// A file's size and SHA-256, read in 1 MiB pieces.
+/// A file's size and SHA-256.
 fn hash_file(path: &Path) -> std::io::Result<(u64, Sha256)> {
+    let (size, h) = hash_prefix(path)?;
+    Ok((size, Sha256::from_bytes(h.finalize().into())))
+}
+
+/// The length of a partly downloaded file and the hash state of its bytes.
+fn hash_prefix(path: &Path) -> std::io::Result<(u64, sha2::Sha256)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
+    let mut len = 0u64;
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok((len, h));
         }
         h.update(&buf[..n]);
-        size += n as u64;
+        len += n as u64;
     }
-    Ok((size, Sha256::from_bytes(h.finalize().into())))
 }

@@ -16,6 +16,7 @@ crate::on_both_backends!(
     a_pipeline_signs_and_promotes_with_the_client_alone,
     client_failures_end_with_the_exit_code_of_their_kind,
     a_deployer_pulls_only_what_its_pinned_keys_signed,
+    an_interrupted_pull_resumes_where_it_stopped,
 );
 
 /// What one run of the client gave.
@@ -499,4 +500,130 @@ async fn a_deployer_pulls_only_what_its_pinned_keys_signed(b: Backend) {
         std::fs::read(cfg.join("honest/model.bin")).unwrap(),
         weights
     );
+}
+
+/// A proxy whose first answer for a path ending in `cut` breaks off after
+/// `at` bytes, as a dropped connection does; it records the `Range` of each
+/// request for that path.
+async fn breaking_proxy(
+    upstream: String,
+    cut: &'static str,
+    at: usize,
+) -> (String, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let forward = move |req: axum::extract::Request| {
+        let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
+        async move {
+            let (parts, _) = req.into_parts();
+            let first = parts.uri.path().ends_with(cut) && {
+                let mut s = seen.lock().unwrap();
+                s.push(
+                    parts
+                        .headers
+                        .get("range")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                );
+                s.len() == 1
+            };
+            let mut headers = parts.headers.clone();
+            headers.remove("host");
+            let resp = client
+                .request(parts.method, format!("{upstream}{}", parts.uri))
+                .headers(headers)
+                .send()
+                .await
+                .unwrap();
+            let mut out = axum::http::Response::builder().status(resp.status().as_u16());
+            for (k, v) in resp.headers() {
+                if k != "transfer-encoding" && k != "connection" {
+                    out = out.header(k, v);
+                }
+            }
+            let bytes = resp.bytes().await.unwrap();
+            let body = if first {
+                let head = bytes.slice(..at);
+                let broken = futures::stream::iter([
+                    Ok::<_, std::io::Error>(head),
+                    Err(std::io::Error::other("connection dropped")),
+                ]);
+                axum::body::Body::from_stream(broken)
+            } else {
+                axum::body::Body::from(bytes)
+            };
+            out.body(body).unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), ranges)
+}
+
+async fn an_interrupted_pull_resumes_where_it_stopped(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let weights = crate::helpers::bytes_of(3 << 20, 4);
+    let (v, st) = app
+        .sealed_version(
+            &ns,
+            &model,
+            full_lineage(),
+            &[("model.bin", &weights), ("cfg.json", b"{}")],
+        )
+        .await;
+    let signer = Signer::generate();
+    assert_eq!(signer.register(&app, "ci", &[&ns]).await.status(), 201);
+    assert_eq!(
+        app.sign(&ns, &model, v, &signer.envelope(&st))
+            .await
+            .status(),
+        201
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    std::fs::write(cfg.join("pinned.pub"), &signer.pem).unwrap();
+    let (proxy, ranges) = breaking_proxy(app.base.clone(), "/files/model.bin", 1 << 20).await;
+    let env = [
+        ("SIGNET_URL", proxy.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let target = format!("{ns}/{model}@{v}");
+    let args = [
+        "pull",
+        &target,
+        "out",
+        "--trust-key",
+        "pinned.pub",
+        "--jobs",
+        "1",
+    ];
+
+    // The connection drops: the pull fails, the destination does not exist,
+    // and what came is kept beside it.
+    let r = signet(cfg, &args, "", &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!cfg.join("out").exists());
+    let partial: Vec<String> = tree(cfg)
+        .into_iter()
+        .filter(|p| p.contains("signet-pull") && p.ends_with("model.bin"))
+        .collect();
+    assert_eq!(partial.len(), 1, "{:?}", tree(cfg));
+    let kept = std::fs::metadata(cfg.join(&partial[0])).unwrap().len();
+    assert!(kept > 0 && kept < weights.len() as u64, "kept {kept}");
+
+    // Again: only the rest is asked for, and the result is byte-exact.
+    let r = signet(cfg, &args, "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(cfg.join("out/model.bin")).unwrap(), weights);
+    assert_eq!(
+        ranges.lock().unwrap().clone(),
+        [None, Some(format!("bytes={kept}-"))]
+    );
+    assert!(tree(cfg).iter().all(|p| !p.contains("signet-pull")));
+    let r = signet(cfg, &["verify", "out", "--key", "pinned.pub"], "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
