@@ -83,6 +83,25 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Client: upload every file of DIR as a new version (each checked by its
+    /// SHA-256), seal it, and with --sign sign its statement here.
+    Push {
+        dir: std::path::PathBuf,
+        /// NAMESPACE/MODEL
+        model: String,
+        /// A JSON file with the version's lineage.
+        #[arg(long)]
+        lineage: Option<std::path::PathBuf>,
+        /// A JSON file with the version's metadata.
+        #[arg(long)]
+        metadata: Option<std::path::PathBuf>,
+        /// A private key (PKCS#8 PEM) to sign the sealed version with.
+        #[arg(long)]
+        sign: Option<std::path::PathBuf>,
+        /// Files uploaded at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+    },
     /// Client: download a version verified against keys you pin, into DIR (with
     /// its signature as DIR/model.sig); nothing reaches DIR unless all verifies.
     Pull {
@@ -164,6 +183,24 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => client(commands::key_register(&public_key, &namespaces, name.as_deref()).await),
         Command::Sign { target, key } => client(commands::sign(&target, &key).await),
+        Command::Push {
+            dir,
+            model,
+            lineage,
+            metadata,
+            sign,
+            jobs,
+        } => client(
+            commands::push(
+                &dir,
+                &model,
+                lineage.as_deref(),
+                metadata.as_deref(),
+                sign.as_deref(),
+                jobs,
+            )
+            .await,
+        ),
         Command::Pull {
             target,
             dir,

@@ -239,6 +239,18 @@ pub async fn pull(
     super::pull::pull(&signed_in()?, target, dir, trust, jobs).await
 }
 
+/// `signet push DIR NS/MODEL [--lineage F] [--metadata F] [--sign KEY] [--jobs N]`.
+pub async fn push(
+    dir: &Path,
+    model: &str,
+    lineage: Option<&Path>,
+    metadata: Option<&Path>,
+    sign: Option<&Path>,
+    jobs: usize,
+) -> Result<Done, Failure> {
+    super::push::push(&signed_in()?, dir, model, lineage, metadata, sign, jobs).await
+}
+
 /// Prints what a command did, or why it failed, and gives its exit code.
 pub fn report(outcome: Result<Done, Failure>, json: bool, quiet: bool) -> i32 {
     match outcome {

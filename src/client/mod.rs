@@ -8,9 +8,11 @@
 pub mod commands;
 pub mod config;
 pub mod pull;
+pub mod push;
 
 use std::fmt;
 
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::names::{AliasName, ModelName, Namespace};
@@ -142,10 +144,18 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// One attempt that failed, and whether another may succeed.
+struct Attempt {
+    failure: Failure,
+    transient: bool,
+    retry_after: Option<std::time::Duration>,
+}
+
 impl Client {
     pub fn new(base: &str, token: &str) -> Result<Self, Failure> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| Failure::new(Exit::Failure, format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -155,73 +165,98 @@ impl Client {
         })
     }
 
-    /// Sends a request; an error answer becomes a [`Failure`] with the exit
-    /// code of its kind.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends the request `build` makes, again after a transient failure (a
+    /// connection refused or reset, a timeout, 429 with its `Retry-After`, 502,
+    /// 503, 504), up to 5 attempts with exponential backoff and jitter. Any
+    /// other error answer becomes a [`Failure`] of its kind.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Failure> {
+        use backon::{ExponentialBuilder, Retryable};
+        let attempt = || async {
+            let resp = build().send().await.map_err(|e| Attempt {
+                transient: e.is_connect() || e.is_timeout() || e.is_request(),
+                failure: Failure::new(
+                    Exit::Failure,
+                    format!("cannot reach {}: {}", self.base, without_url(&e)),
+                ),
+                retry_after: None,
+            })?;
+            let status = resp.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(resp);
+            }
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| std::time::Duration::from_secs(s.min(60)));
+            let body = resp.bytes().await.unwrap_or_default();
+            Err(Attempt {
+                transient: matches!(status, 429 | 502 | 503 | 504),
+                failure: failure_of(
+                    status,
+                    &serde_json::from_slice(&body).unwrap_or(Value::Null),
+                ),
+                retry_after,
+            })
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(250))
+                    .with_max_times(4)
+                    .with_jitter(),
+            )
+            .when(|a| a.transient)
+            // Retry-After replaces the next delay; it never adds attempts.
+            .adjust(|a, backoff| backoff.map(|d| a.retry_after.unwrap_or(d)))
+            .await
+            .map_err(|a| a.failure)
+    }
+
+    /// Sends a request with a JSON body (or none) and reads the JSON answer.
     pub async fn call(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, Failure> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            Failure::new(
-                Exit::Failure,
-                format!("cannot reach {}: {}", self.base, without_url(&e)),
-            )
-        })?;
+        let resp = self
+            .send(|| {
+                let req = self.request(method.clone(), path);
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            })
+            .await?;
         let status = resp.status().as_u16();
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
-        let body: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        if (200..300).contains(&status) {
-            return Ok(Answer { status, body });
-        }
-        Err(failure_of(status, &body))
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer { status, body })
     }
 
     /// The raw bytes of a successful `GET` (a statement is signed as served).
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, Failure> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
+        let resp = self.send(|| self.request(Method::GET, path)).await?;
+        resp.bytes()
             .await
-            .map_err(|e| {
-                Failure::new(
-                    Exit::Failure,
-                    format!("cannot reach {}: {}", self.base, without_url(&e)),
-                )
-            })?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
-        if (200..300).contains(&status) {
-            return Ok(bytes.to_vec());
-        }
-        Err(failure_of(
-            status,
-            &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
+            .map(|b| b.to_vec())
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))
     }
-}
 
-impl Client {
     /// The body of a successful `GET` from byte `from` on, as it arrives, and
     /// whether the server answered with that range (`false`: the whole body).
     pub async fn stream_from(
@@ -236,29 +271,18 @@ impl Client {
         Failure,
     > {
         use futures::StreamExt;
-        let mut req = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if from > 0 {
-            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
-        }
-        let resp = req.send().await.map_err(|e| {
-            Failure::new(
-                Exit::Failure,
-                format!("cannot reach {}: {}", self.base, without_url(&e)),
-            )
-        })?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body = resp.bytes().await.unwrap_or_default();
-            return Err(failure_of(
-                status,
-                &serde_json::from_slice(&body).unwrap_or(Value::Null),
-            ));
-        }
+        let resp = self
+            .send(|| {
+                let req = self.request(Method::GET, path);
+                if from > 0 {
+                    req.header(reqwest::header::RANGE, format!("bytes={from}-"))
+                } else {
+                    req
+                }
+            })
+            .await?;
         let ranged = from > 0
-            && status == 206
+            && resp.status().as_u16() == 206
             && resp
                 .headers()
                 .get(reqwest::header::CONTENT_RANGE)
@@ -269,6 +293,49 @@ impl Client {
             .map(|c| c.map_err(|e| Failure::new(Exit::Failure, format!("download: {e}"))))
             .boxed();
         Ok((body, ranged))
+    }
+
+    /// Streams a local file to `path` (`PUT`), with its SHA-256 for the
+    /// registry to check; the file is opened again for each attempt.
+    pub async fn upload(
+        &self,
+        path: &str,
+        file: std::path::PathBuf,
+        sha256_hex: String,
+    ) -> Result<(), Failure> {
+        let len = std::fs::metadata(&file)
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
+            .len();
+        let opened = std::sync::Mutex::new(None);
+        // Each attempt needs a body of its own: the file is opened up front for
+        // the first, and again (synchronously) for each retry.
+        let build = || {
+            let f = opened
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .or_else(|| {
+                    std::fs::File::open(&file)
+                        .ok()
+                        .map(tokio::fs::File::from_std)
+                });
+            let req = self
+                .request(Method::PUT, path)
+                .header("x-checksum-sha256", &sha256_hex)
+                .header(reqwest::header::CONTENT_LENGTH, len);
+            match f {
+                Some(f) => req.body(reqwest::Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(f, 256 << 10),
+                )),
+                None => req.body(Vec::new()),
+            }
+        };
+        *opened.lock().unwrap_or_else(|e| e.into_inner()) = Some(
+            tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?,
+        );
+        self.send(build).await.map(drop)
     }
 }
 

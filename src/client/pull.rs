@@ -264,7 +264,7 @@ pub fn verify_dir(dir: &Path, key: &Path, signature: Option<&Path>) -> Result<Do
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", sig_path.display())))?;
     let claims: Claims =
         claims(&doc).map_err(|r| unverified(format!("{}: {}", sig_path.display(), r.code())))?;
-    let files = local_files(dir, &sig_path)?;
+    let files = local_files(dir, Some(&sig_path))?;
     let keyid = verify_binding(&doc, &key, &claims, &claims.model, claims.version, &files)
         .map_err(|r| {
             unverified(format!(
@@ -291,7 +291,7 @@ pub fn verify_dir(dir: &Path, key: &Path, signature: Option<&Path>) -> Result<Do
 
 /// Every regular file under `dir` but the signature, hashed. Symbolic links
 /// are refused, as the statement's serialization says.
-fn local_files(dir: &Path, signature: &Path) -> Result<Vec<Resource>, Failure> {
+pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Resource>, Failure> {
     let io =
         |p: &Path, e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", p.display()));
     let mut out = Vec::new();
@@ -311,7 +311,7 @@ fn local_files(dir: &Path, signature: &Path) -> Result<Vec<Resource>, Failure> {
                 stack.push(path);
                 continue;
             }
-            if path == signature {
+            if Some(path.as_path()) == signature {
                 continue;
             }
             let rel = path

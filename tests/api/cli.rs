@@ -17,6 +17,8 @@ crate::on_both_backends!(
     client_failures_end_with_the_exit_code_of_their_kind,
     a_deployer_pulls_only_what_its_pinned_keys_signed,
     an_interrupted_pull_resumes_where_it_stopped,
+    a_pipeline_pushes_a_directory_signed_and_a_deployer_pulls_it_back,
+    transient_failures_are_retried_and_lasting_ones_are_not_hidden,
 );
 
 /// What one run of the client gave.
@@ -626,4 +628,239 @@ async fn an_interrupted_pull_resumes_where_it_stopped(b: Backend) {
     assert!(tree(cfg).iter().all(|p| !p.contains("signet-pull")));
     let r = signet(cfg, &["verify", "out", "--key", "pinned.pub"], "", &[]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+async fn a_pipeline_pushes_a_directory_signed_and_a_deployer_pulls_it_back(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let signer = Signer::generate();
+    assert_eq!(signer.register(&app, "ci", &[&ns]).await.status(), 201);
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    std::fs::write(cfg.join("ci.key"), signer.private_pem()).unwrap();
+    std::fs::write(cfg.join("ci.pub"), &signer.pem).unwrap();
+    std::fs::write(cfg.join("lineage.json"), full_lineage().to_string()).unwrap();
+    std::fs::write(cfg.join("meta.json"), r#"{"accuracy": 0.93}"#).unwrap();
+    let src = cfg.join("model");
+    std::fs::create_dir_all(src.join("tokenizer")).unwrap();
+    let weights = crate::helpers::bytes_of(2_500_000, 11);
+    std::fs::write(src.join("model.safetensors.bin"), &weights).unwrap();
+    std::fs::write(src.join("tokenizer/vocab.txt"), b"a b c").unwrap();
+    std::fs::write(src.join("config.json"), b"{}").unwrap();
+    let env = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let target = format!("{ns}/{model}");
+
+    let r = signet(
+        cfg,
+        &[
+            "--json",
+            "push",
+            "model",
+            &target,
+            "--lineage",
+            "lineage.json",
+            "--metadata",
+            "meta.json",
+            "--sign",
+            "ci.key",
+            "--jobs",
+            "2",
+        ],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pushed: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = pushed["version"].as_i64().unwrap();
+    assert_eq!(pushed["files"], 3);
+    assert_eq!(pushed["signed_by"], signer.keyid);
+    let got: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(got["state"], "sealed");
+    assert_eq!(got["verified"], true);
+    assert_eq!(got["metadata"]["accuracy"], 0.93);
+
+    // What was pushed is what a deployer pulls.
+    let r = signet(
+        cfg,
+        &[
+            "pull",
+            &format!("{target}@{v}"),
+            "pulled",
+            "--trust-key",
+            "ci.pub",
+        ],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut expected = tree(&src);
+    expected.push("model.sig".into());
+    expected.sort();
+    assert_eq!(tree(&cfg.join("pulled")), expected);
+    assert_eq!(
+        std::fs::read(cfg.join("pulled/model.safetensors.bin")).unwrap(),
+        weights
+    );
+
+    // A symbolic link is refused before anything is created.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/etc/hostname", src.join("link")).unwrap();
+        let r = signet(cfg, &["push", "model", &target], "", &env).await;
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        std::fs::remove_file(src.join("link")).unwrap();
+        let versions: Value = app
+            .req(Method::GET, &format!("/v1/models/{ns}/{model}/versions"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(versions["items"].as_array().unwrap().len(), 1, "{versions}");
+    }
+
+    // A registry that hands out a statement listing other bytes gets no
+    // signature.
+    let lie: Lie = Arc::new(|path: &str, body: Vec<u8>| {
+        if path.ends_with("/statement") {
+            let mut st: Value = serde_json::from_slice(&body).unwrap();
+            st["predicate"]["resources"][0]["digest"] = serde_json::json!("00".repeat(32));
+            serde_json::to_vec(&st).unwrap()
+        } else {
+            body
+        }
+    });
+    let proxy = lying_proxy(app.base.clone(), lie).await;
+    let lying = [
+        ("SIGNET_URL", proxy.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let r = signet(
+        cfg,
+        &["--json", "push", "model", &target, "--sign", "ci.key"],
+        "",
+        &lying,
+    )
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let last = v + 1;
+    let got: Value = app
+        .get_version(&ns, &model, last)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["signatures"].as_array().unwrap().len(), 0, "{got}");
+}
+
+/// A proxy that answers `status` (with `Retry-After: 0`) to the first
+/// `failures` requests whose path ends in `suffix`, and forwards the rest;
+/// it counts those requests.
+async fn flaky_proxy(
+    upstream: String,
+    suffix: &'static str,
+    failures: usize,
+    status: u16,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let forward = move |req: axum::extract::Request| {
+        let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            if parts.uri.path().ends_with(suffix)
+                && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures
+            {
+                return axum::http::Response::builder()
+                    .status(status)
+                    .header("retry-after", "0")
+                    .body(axum::body::Body::from(
+                        r#"{"error":{"code":"unavailable","message":"try again","request_id":""}}"#,
+                    ))
+                    .unwrap();
+            }
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut headers = parts.headers.clone();
+            headers.remove("host");
+            let resp = client
+                .request(parts.method, format!("{upstream}{}", parts.uri))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let mut out = axum::http::Response::builder().status(resp.status().as_u16());
+            for (k, v) in resp.headers() {
+                if k != "transfer-encoding" && k != "connection" {
+                    out = out.header(k, v);
+                }
+            }
+            out.body(axum::body::Body::from(resp.bytes().await.unwrap()))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), count)
+}
+
+async fn transient_failures_are_retried_and_lasting_ones_are_not_hidden(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    let src = cfg.join("m");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("w.bin"), crate::helpers::bytes_of(100_000, 2)).unwrap();
+    let target = format!("{ns}/{model}");
+
+    // Throttled twice, unavailable twice: the push gets through, each file
+    // upload sent again with its whole body.
+    for (status, suffix) in [(429, "/files/w.bin"), (503, "/seal")] {
+        let (proxy, count) = flaky_proxy(app.base.clone(), suffix, 2, status).await;
+        let env = [
+            ("SIGNET_URL", proxy.as_str()),
+            ("SIGNET_TOKEN", app.admin.as_str()),
+        ];
+        let r = signet(cfg, &["push", "m", &target], "", &env).await;
+        assert_eq!(r.code, 0, "{status}: {}", r.stderr);
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "{status}"
+        );
+    }
+    // Unavailable for good: five attempts, then the failure, with exit code 1.
+    let (proxy, count) = flaky_proxy(app.base.clone(), "/seal", usize::MAX, 503).await;
+    let env = [
+        ("SIGNET_URL", proxy.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let r = signet(cfg, &["push", "m", &target], "", &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 5);
+    // Not found is not transient: one attempt.
+    let (proxy, count) = flaky_proxy(app.base.clone(), "/seal", 0, 503).await;
+    let env = [
+        ("SIGNET_URL", proxy.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let r = signet(
+        cfg,
+        &["promote", &format!("{ns}/absent@1"), "production"],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
