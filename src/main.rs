@@ -170,6 +170,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (json, quiet) = (cli.json, cli.quiet);
     let client = |outcome| std::process::exit(commands::report(outcome, json, quiet));
+    // Progress bars only for a person watching.
+    let bars = !json && !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.command {
         Command::Login { server } => client(commands::login(&server).await),
         Command::Logout => client(commands::logout()),
@@ -198,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
                 metadata.as_deref(),
                 sign.as_deref(),
                 jobs,
+                bars,
             )
             .await,
         ),
@@ -206,7 +209,7 @@ async fn main() -> anyhow::Result<()> {
             dir,
             trust_keys,
             jobs,
-        } => client(commands::pull(&target, &dir, &trust_keys, jobs).await),
+        } => client(commands::pull(&target, &dir, &trust_keys, jobs, bars).await),
         Command::Verify {
             dir,
             key,

@@ -235,8 +235,9 @@ pub async fn pull(
     dir: &Path,
     trust: &[std::path::PathBuf],
     jobs: usize,
+    progress: bool,
 ) -> Result<Done, Failure> {
-    super::pull::pull(&signed_in()?, target, dir, trust, jobs).await
+    super::pull::pull(&signed_in()?, target, dir, trust, jobs, progress).await
 }
 
 /// `signet push DIR NS/MODEL [--lineage F] [--metadata F] [--sign KEY] [--jobs N]`.
@@ -247,8 +248,19 @@ pub async fn push(
     metadata: Option<&Path>,
     sign: Option<&Path>,
     jobs: usize,
+    progress: bool,
 ) -> Result<Done, Failure> {
-    super::push::push(&signed_in()?, dir, model, lineage, metadata, sign, jobs).await
+    super::push::push(
+        &signed_in()?,
+        dir,
+        model,
+        lineage,
+        metadata,
+        sign,
+        jobs,
+        progress,
+    )
+    .await
 }
 
 /// Prints what a command did, or why it failed, and gives its exit code.

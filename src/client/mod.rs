@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod progress;
 pub mod pull;
 pub mod push;
 
@@ -302,6 +303,7 @@ impl Client {
         path: &str,
         file: std::path::PathBuf,
         sha256_hex: String,
+        sent: impl Fn(u64) + Clone + Send + Sync + 'static,
     ) -> Result<(), Failure> {
         let len = std::fs::metadata(&file)
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
@@ -324,9 +326,18 @@ impl Client {
                 .header("x-checksum-sha256", &sha256_hex)
                 .header(reqwest::header::CONTENT_LENGTH, len);
             match f {
-                Some(f) => req.body(reqwest::Body::wrap_stream(
-                    tokio_util::io::ReaderStream::with_capacity(f, 256 << 10),
-                )),
+                Some(f) => {
+                    use futures::StreamExt;
+                    // Counted as the bytes are handed to the connection.
+                    let sent = sent.clone();
+                    let counted = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10)
+                        .inspect(move |c| {
+                            if let Ok(c) = c {
+                                sent(c.len() as u64);
+                            }
+                        });
+                    req.body(reqwest::Body::wrap_stream(counted))
+                }
                 None => req.body(Vec::new()),
             }
         };

@@ -15,6 +15,7 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use super::commands::Done;
+use super::progress::Progress;
 use super::{At, Client, Exit, Failure, Target};
 use crate::names::{FilePath, ModelRef, Sha256, VersionNumber};
 use crate::signing::keys::{PublicKey, parse_public_key};
@@ -41,6 +42,7 @@ pub async fn pull(
     dir: &Path,
     trust: &[PathBuf],
     jobs: usize,
+    show_progress: bool,
 ) -> Result<Done, Failure> {
     let target = Target::parse(target)?;
     if trust.is_empty() {
@@ -131,10 +133,14 @@ pub async fn pull(
     std::fs::create_dir_all(&staging)
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", staging.display())))?;
     let total: u64 = claims.resources.iter().map(|r| r.size).sum();
+    let progress = Progress::new(show_progress, total, "pull");
     futures::stream::iter(claims.resources.iter().map(Ok))
-        .try_for_each_concurrent(jobs.max(1), |r| fetch(client, &base, r, &staging))
+        .try_for_each_concurrent(jobs.max(1), |r| {
+            fetch(client, &base, r, &staging, &progress)
+        })
         .await
         .map_err(cleanup)?;
+    progress.finish();
     tokio::fs::write(staging.join(SIGNATURE_FILE), &doc)
         .await
         .map_err(|e| {
@@ -193,7 +199,14 @@ fn destination(dir: &Path) -> Result<(PathBuf, String), Failure> {
 /// Downloads one file into `staging`, checking its size and digest against the
 /// signed statement as it arrives. What an interrupted pull left of it is kept
 /// (its bytes are hashed again) and the rest asked for with `Range`.
-async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Result<(), Failure> {
+async fn fetch(
+    client: &Client,
+    base: &str,
+    r: &Resource,
+    staging: &Path,
+    progress: &Progress,
+) -> Result<(), Failure> {
+    let bar = progress.file(r.path.as_str(), r.size);
     let path = staging.join(r.path.as_str());
     let io = |e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", path.display()));
     if let Some(p) = path.parent() {
@@ -211,6 +224,8 @@ async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Res
     };
     if kept == r.size {
         if Sha256::from_bytes(hasher.clone().finalize().into()) == r.sha256 {
+            bar.advance(kept);
+            bar.finish();
             return Ok(());
         }
         // Whole but wrong: fetched again from the start.
@@ -221,6 +236,7 @@ async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Res
         .await?;
     let mut file = if ranged {
         seen = kept;
+        bar.advance(kept);
         tokio::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -240,6 +256,7 @@ async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Res
             )));
         }
         hasher.update(&chunk);
+        bar.advance(chunk.len() as u64);
         file.write_all(&chunk)
             .await
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
@@ -251,6 +268,7 @@ async fn fetch(client: &Client, base: &str, r: &Resource, staging: &Path) -> Res
             r.path.as_str()
         )));
     }
+    bar.finish();
     file.sync_all()
         .await
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))

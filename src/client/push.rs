@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::commands::Done;
+use super::progress::Progress;
 use super::pull::local_files;
 use super::{Client, Exit, Failure};
 use crate::names::{ModelName, Namespace};
@@ -45,6 +46,7 @@ pub async fn push(
     metadata: Option<&Path>,
     sign: Option<&Path>,
     jobs: usize,
+    show_progress: bool,
 ) -> Result<Done, Failure> {
     let (ns, name) = model
         .split_once('/')
@@ -82,16 +84,29 @@ pub async fn push(
         .as_i64()
         .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no version"))?;
     let vbase = format!("{base}/{version}");
+    let total: u64 = files.iter().map(|r| r.size).sum();
+    let progress = Progress::new(show_progress, total, "push");
     futures::stream::iter(files.iter().map(Ok))
         .try_for_each_concurrent(jobs.max(1), |r| {
             let url = format!("{vbase}/files/{}", r.path.as_str());
+            let progress = &progress;
             async move {
+                let bar = progress.file(r.path.as_str(), r.size);
+                let moved = bar.clone();
                 client
-                    .upload(&url, dir.join(r.path.as_str()), r.sha256.to_hex())
-                    .await
+                    .upload(
+                        &url,
+                        dir.join(r.path.as_str()),
+                        r.sha256.to_hex(),
+                        move |n| moved.advance(n),
+                    )
+                    .await?;
+                bar.finish();
+                Ok(())
             }
         })
         .await?;
+    progress.finish();
     client
         .call(Method::POST, &format!("{vbase}/seal"), None)
         .await?;
