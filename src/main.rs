@@ -192,18 +192,16 @@ async fn main() -> anyhow::Result<()> {
             metadata,
             sign,
             jobs,
-        } => client(
-            commands::push(
-                &dir,
-                &model,
-                lineage.as_deref(),
-                metadata.as_deref(),
-                sign.as_deref(),
+        } => {
+            let options = signet::client::push::PushOptions {
+                lineage: lineage.as_deref(),
+                metadata: metadata.as_deref(),
+                sign: sign.as_deref(),
                 jobs,
-                bars,
-            )
-            .await,
-        ),
+                progress: bars,
+            };
+            client(commands::push(&dir, &model, &options).await)
+        }
         Command::Pull {
             target,
             dir,

@@ -175,15 +175,19 @@ pub async fn key_register(
     })
 }
 
+/// A PKCS#8 PEM private key from a file.
+pub(super) fn read_private_key(path: &Path) -> Result<PrivateKey, Failure> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    PrivateKey::from_pem(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
 /// `signet sign NS/MODEL@V --key KEY`: signs the version's statement here, with
 /// a key that never leaves this machine, and uploads the signature.
 pub async fn sign(target: &str, key: &Path) -> Result<Done, Failure> {
     let target = Target::parse(target)?;
     let version = target.version()?;
-    let pem = std::fs::read_to_string(key)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", key.display())))?;
-    let key = PrivateKey::from_pem(&pem)
-        .map_err(|e| Failure::usage(format!("{}: {e}", key.display())))?;
+    let key = read_private_key(key)?;
     let client = signed_in()?;
     let base = format!("{}/versions/{version}", target.model_path());
     let statement = client.get_bytes(&format!("{base}/statement")).await?;
@@ -240,27 +244,13 @@ pub async fn pull(
     super::pull::pull(&signed_in()?, target, dir, trust, jobs, progress).await
 }
 
-/// `signet push DIR NS/MODEL [--lineage F] [--metadata F] [--sign KEY] [--jobs N]`.
+/// `signet push DIR NS/MODEL …`.
 pub async fn push(
     dir: &Path,
     model: &str,
-    lineage: Option<&Path>,
-    metadata: Option<&Path>,
-    sign: Option<&Path>,
-    jobs: usize,
-    progress: bool,
+    options: &super::push::PushOptions<'_>,
 ) -> Result<Done, Failure> {
-    super::push::push(
-        &signed_in()?,
-        dir,
-        model,
-        lineage,
-        metadata,
-        sign,
-        jobs,
-        progress,
-    )
-    .await
+    super::push::push(&signed_in()?, dir, model, options).await
 }
 
 /// Prints what a command did, or why it failed, and gives its exit code.

@@ -11,12 +11,11 @@ use futures::TryStreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::commands::Done;
+use super::commands::{Done, read_private_key};
 use super::progress::Progress;
 use super::pull::local_files;
 use super::{Client, Exit, Failure};
 use crate::names::{ModelName, Namespace};
-use crate::signing::signer::PrivateKey;
 use crate::signing::statement::Resource;
 
 fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
@@ -36,33 +35,36 @@ fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
     Ok(v)
 }
 
+/// What `signet push` takes beside the directory and the model.
+pub struct PushOptions<'a> {
+    pub lineage: Option<&'a Path>,
+    pub metadata: Option<&'a Path>,
+    /// A private key to sign the sealed version with.
+    pub sign: Option<&'a Path>,
+    /// Files uploaded at once.
+    pub jobs: usize,
+    pub progress: bool,
+}
+
 /// `signet push DIR NS/MODEL [--lineage F] [--metadata F] [--sign KEY] [--jobs N]`.
-#[allow(clippy::too_many_arguments)]
 pub async fn push(
     client: &Client,
     dir: &Path,
     model: &str,
-    lineage: Option<&Path>,
-    metadata: Option<&Path>,
-    sign: Option<&Path>,
-    jobs: usize,
-    show_progress: bool,
+    o: &PushOptions<'_>,
 ) -> Result<Done, Failure> {
+    let PushOptions {
+        lineage,
+        metadata,
+        sign,
+        jobs,
+        progress: show_progress,
+    } = *o;
     let (ns, name) = model
         .split_once('/')
         .and_then(|(n, m)| Some((Namespace::parse(n).ok()?, ModelName::parse(m).ok()?)))
         .ok_or_else(|| Failure::usage(format!("{model:?}: expected NAMESPACE/MODEL")))?;
-    let key = match sign {
-        Some(p) => {
-            let pem = std::fs::read_to_string(p)
-                .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", p.display())))?;
-            Some(
-                PrivateKey::from_pem(&pem)
-                    .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?,
-            )
-        }
-        None => None,
-    };
+    let key = sign.map(read_private_key).transpose()?;
     let body = json!({
         "lineage": read_json(lineage, "lineage")?,
         "metadata": read_json(metadata, "metadata")?,

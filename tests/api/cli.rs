@@ -258,6 +258,51 @@ async fn client_failures_end_with_the_exit_code_of_their_kind(b: Backend) {
     assert_eq!(r.code, 3, "{}", r.stderr);
 }
 
+/// Sends a request on to `upstream` as it came (but for its host header);
+/// returns the answer's status, headers and body.
+async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &axum::http::request::Parts,
+    body: bytes::Bytes,
+) -> (u16, reqwest::header::HeaderMap, bytes::Bytes) {
+    let mut headers = parts.headers.clone();
+    headers.remove("host");
+    let resp = client
+        .request(parts.method.clone(), format!("{upstream}{}", parts.uri))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.bytes().await.unwrap())
+}
+
+/// An answer with `status`, the headers of `from` that describe content
+/// (its length aside: the body may have changed), and `body`.
+fn answer(
+    status: u16,
+    from: &reqwest::header::HeaderMap,
+    body: axum::body::Body,
+) -> axum::response::Response {
+    let mut out = axum::http::Response::builder().status(status);
+    for (k, v) in from {
+        if !["transfer-encoding", "connection", "content-length"].contains(&k.as_str()) {
+            out = out.header(k, v);
+        }
+    }
+    out.body(body).unwrap()
+}
+
+/// Serves `app` on a free loopback port; returns its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// Transforms what a proxy passes on: (request path, answer body) → the body
 /// the client gets.
 type Lie = Arc<dyn Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync>;
@@ -266,36 +311,17 @@ type Lie = Arc<dyn Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync>;
 /// the answers as `lie` says.
 async fn lying_proxy(upstream: String, lie: Lie) -> String {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let forward = move |req: axum::extract::Request| {
+    let handle = move |req: axum::extract::Request| {
         let (client, upstream, lie) = (client.clone(), upstream.clone(), lie.clone());
         async move {
             let (parts, body) = req.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let mut headers = parts.headers.clone();
-            headers.remove("host");
-            let resp = client
-                .request(parts.method, format!("{upstream}{}", parts.uri))
-                .headers(headers)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status().as_u16();
-            let content_type = resp.headers().get("content-type").cloned();
-            let bytes = resp.bytes().await.unwrap().to_vec();
-            let mut out = axum::http::Response::builder().status(status);
-            if let Some(ct) = content_type {
-                out = out.header("content-type", ct);
-            }
-            out.body(axum::body::Body::from(lie(parts.uri.path(), bytes)))
-                .unwrap()
+            let (status, headers, bytes) = forward(&client, &upstream, &parts, body).await;
+            let told = lie(parts.uri.path(), bytes.to_vec());
+            answer(status, &headers, axum::body::Body::from(told))
         }
     };
-    let app = axum::Router::new().fallback(forward);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(axum::Router::new().fallback(handle)).await
 }
 
 /// Every path under `dir`, relative, sorted.
@@ -515,7 +541,7 @@ async fn breaking_proxy(
     let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = ranges.clone();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let forward = move |req: axum::extract::Request| {
+    let handle = move |req: axum::extract::Request| {
         let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
         async move {
             let (parts, _) = req.into_parts();
@@ -530,39 +556,22 @@ async fn breaking_proxy(
                 );
                 s.len() == 1
             };
-            let mut headers = parts.headers.clone();
-            headers.remove("host");
-            let resp = client
-                .request(parts.method, format!("{upstream}{}", parts.uri))
-                .headers(headers)
-                .send()
-                .await
-                .unwrap();
-            let mut out = axum::http::Response::builder().status(resp.status().as_u16());
-            for (k, v) in resp.headers() {
-                if k != "transfer-encoding" && k != "connection" {
-                    out = out.header(k, v);
-                }
-            }
-            let bytes = resp.bytes().await.unwrap();
+            let (status, headers, bytes) =
+                forward(&client, &upstream, &parts, bytes::Bytes::new()).await;
             let body = if first {
-                let head = bytes.slice(..at);
                 let broken = futures::stream::iter([
-                    Ok::<_, std::io::Error>(head),
+                    Ok::<_, std::io::Error>(bytes.slice(..at)),
                     Err(std::io::Error::other("connection dropped")),
                 ]);
                 axum::body::Body::from_stream(broken)
             } else {
                 axum::body::Body::from(bytes)
             };
-            out.body(body).unwrap()
+            answer(status, &headers, body)
         }
     };
-    let app = axum::Router::new().fallback(forward);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), ranges)
+    let url = serve(axum::Router::new().fallback(handle)).await;
+    (url, ranges)
 }
 
 async fn an_interrupted_pull_resumes_where_it_stopped(b: Backend) {
@@ -771,7 +780,7 @@ async fn flaky_proxy(
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let forward = move |req: axum::extract::Request| {
+    let handle = move |req: axum::extract::Request| {
         let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
         async move {
             let (parts, body) = req.into_parts();
@@ -787,30 +796,12 @@ async fn flaky_proxy(
                     .unwrap();
             }
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let mut headers = parts.headers.clone();
-            headers.remove("host");
-            let resp = client
-                .request(parts.method, format!("{upstream}{}", parts.uri))
-                .headers(headers)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let mut out = axum::http::Response::builder().status(resp.status().as_u16());
-            for (k, v) in resp.headers() {
-                if k != "transfer-encoding" && k != "connection" {
-                    out = out.header(k, v);
-                }
-            }
-            out.body(axum::body::Body::from(resp.bytes().await.unwrap()))
-                .unwrap()
+            let (status, headers, bytes) = forward(&client, &upstream, &parts, body).await;
+            answer(status, &headers, axum::body::Body::from(bytes))
         }
     };
-    let app = axum::Router::new().fallback(forward);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), count)
+    let url = serve(axum::Router::new().fallback(handle)).await;
+    (url, count)
 }
 
 async fn transient_failures_are_retried_and_lasting_ones_are_not_hidden(b: Backend) {
