@@ -384,19 +384,12 @@ fn failure_of(status: u16, body: &Value) -> Failure {
     }
 }
 
-/// The codes with which the registry refuses a signature.
+/// Whether `code` is one with which the registry refuses a signature (the
+/// verifier's own rejection codes).
 fn is_signature_rejection(code: &str) -> bool {
-    matches!(
-        code,
-        "signature_invalid"
-            | "untrusted_key"
-            | "key_revoked"
-            | "statement_mismatch"
-            | "unsupported_algorithm"
-            | "unsupported_serialization"
-            | "unsupported_bundle"
-            | "key_hint_mismatch"
-    )
+    crate::signing::verify::Rejection::ALL
+        .iter()
+        .any(|r| r.code() == code)
 }
 
 #[cfg(test)]

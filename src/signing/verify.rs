@@ -74,6 +74,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    pub const ALL: [Rejection; 8] = [
+        Rejection::SignatureInvalid,
+        Rejection::UntrustedKey,
+        Rejection::KeyRevoked,
+        Rejection::StatementMismatch,
+        Rejection::UnsupportedAlgorithm,
+        Rejection::UnsupportedSerialization,
+        Rejection::UnsupportedBundle,
+        Rejection::KeyHintMismatch,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Rejection::SignatureInvalid => "signature_invalid",

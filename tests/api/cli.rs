@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{Backend, Signer, TestApp, full_lineage};
+use crate::helpers::{Backend, Signer, TestApp, full_lineage, serve_on_loopback};
 
 crate::on_both_backends!(
     a_pipeline_signs_and_promotes_with_the_client_alone,
@@ -295,14 +295,6 @@ fn answer(
     out.body(body).unwrap()
 }
 
-/// Serves `app` on a free loopback port; returns its base URL.
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 /// Transforms what a proxy passes on: (request path, answer body) → the body
 /// the client gets.
 type Lie = Arc<dyn Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync>;
@@ -321,7 +313,7 @@ async fn lying_proxy(upstream: String, lie: Lie) -> String {
             answer(status, &headers, axum::body::Body::from(told))
         }
     };
-    serve(axum::Router::new().fallback(handle)).await
+    serve_on_loopback(axum::Router::new().fallback(handle)).await
 }
 
 /// Every path under `dir`, relative, sorted.
@@ -570,7 +562,7 @@ async fn breaking_proxy(
             answer(status, &headers, body)
         }
     };
-    let url = serve(axum::Router::new().fallback(handle)).await;
+    let url = serve_on_loopback(axum::Router::new().fallback(handle)).await;
     (url, ranges)
 }
 
@@ -800,7 +792,7 @@ async fn flaky_proxy(
             answer(status, &headers, axum::body::Body::from(bytes))
         }
     };
-    let url = serve(axum::Router::new().fallback(handle)).await;
+    let url = serve_on_loopback(axum::Router::new().fallback(handle)).await;
     (url, count)
 }
 

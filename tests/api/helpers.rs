@@ -52,6 +52,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Serves `app` (a test's own peer: a collector, a proxy) on a free loopback
+/// port; returns its base URL.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// Creates an empty database on the test PostgreSQL server; returns its URL.
 pub async fn fresh_postgres_database() -> String {
     let admin_url = env("SIGNET_TEST_POSTGRES_URL");

@@ -196,10 +196,7 @@ async fn collector() -> (
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), rx, services)
+    (crate::helpers::serve_on_loopback(app).await, rx, services)
 }
 
 #[tokio::test]

@@ -527,11 +527,8 @@ async fn recording_proxy(upstream: String) -> (String, Arc<Mutex<Vec<Seen>>>) {
                 .unwrap()
         }
     };
-    let app = axum::Router::new().fallback(forward);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), seen)
+    let url = crate::helpers::serve_on_loopback(axum::Router::new().fallback(forward)).await;
+    (url, seen)
 }
 
 #[tokio::test]
