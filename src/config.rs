@@ -222,6 +222,11 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub transport: TransportConfig,
 
+    /// Seconds a resumable upload lives after its last part arrived; garbage
+    /// collection then removes it and its parts.
+    #[arg(long, env = "SIGNET_UPLOAD_SESSION_TTL_SECS", default_value_t = 86_400)]
+    pub upload_session_ttl_secs: u64,
+
     /// Seconds between garbage collections of unreferenced blobs (0 disables).
     #[arg(long, env = "SIGNET_GC_INTERVAL_SECS", default_value_t = 3600)]
     pub gc_interval_secs: u64,

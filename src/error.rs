@@ -72,6 +72,15 @@ pub enum Error {
     RoleNotAllowed(String),
     #[error("a version holds at most {limit} files")]
     TooManyFiles { limit: usize },
+    /// A resumable upload's part was sent for another offset than the one the
+    /// session has committed.
+    #[error("the upload is at offset {offset}; send the bytes from there")]
+    UploadOffsetMismatch { offset: u64 },
+    /// A resumable upload completed before all its declared bytes arrived.
+    #[error("the upload holds {offset} of its {size} bytes")]
+    UploadIncomplete { offset: u64, size: u64 },
+    #[error("a version has at most {limit} uploads open at once")]
+    TooManyUploads { limit: usize },
     #[error("the body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("the requested range cannot be satisfied")]

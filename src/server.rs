@@ -164,6 +164,7 @@ fn services(
             models: store.clone(),
             aliases: store.clone(),
             refs: store.clone(),
+            uploads: store.clone(),
             health: store.clone(),
         },
         blobs,
@@ -177,6 +178,7 @@ fn services(
                 min_rate: cfg.upload_min_rate,
                 window: Duration::from_secs(cfg.upload_stall_secs.max(1)),
             }),
+            upload_session_ttl: Duration::from_secs(cfg.upload_session_ttl_secs),
         },
     ));
     let trust = Trust::new(

@@ -28,6 +28,10 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::names::Sha256;
 
+mod parts;
+use parts::Parts;
+pub use parts::{PART, PartsOf};
+
 /// Where an object lives. The only place object paths are spelled out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobKey {
@@ -122,6 +126,13 @@ impl BlockHasher {
     }
 }
 
+/// The SHA-256 of each [`BLOCK`] of `data`, concatenated.
+pub fn block_digests(data: &[u8]) -> Vec<u8> {
+    let mut h = BlockHasher::default();
+    h.update(data);
+    h.finish()
+}
+
 /// Hashes blocks on a thread of its own while the caller hashes the whole
 /// stream, so recording block digests does not slow the upload's loop.
 struct BlockHashing {
@@ -161,6 +172,8 @@ impl BlockHashing {
 #[derive(Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// Where resumable uploads keep their parts.
+    parts: Parts,
     tuning: UploadTuning,
 }
 
@@ -195,7 +208,9 @@ impl BlobStore {
     /// Opens `s3://bucket[/prefix]`, `file:///dir`, or a plain directory path
     /// (created if missing).
     pub fn open(url: &str, s3: &S3Options, tuning: UploadTuning) -> Result<Self> {
-        let inner: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("s3://") {
+        let (inner, parts): (Arc<dyn ObjectStore>, Parts) = if let Some(rest) =
+            url.strip_prefix("s3://")
+        {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(Error::invalid("storage URL s3:// needs a bucket"));
@@ -235,11 +250,16 @@ impl BlobStore {
                 .with_virtual_hosted_style_request(false)
                 .build()
                 .map_err(|e| Error::invalid(format!("invalid S3 configuration: {e}")))?;
+            let store = Arc::new(store);
             let prefix = prefix.trim_matches('/');
+            let parts = Parts::Multipart {
+                store: store.clone(),
+                prefix: prefix.to_owned(),
+            };
             if prefix.is_empty() {
-                Arc::new(store)
+                (store, parts)
             } else {
-                Arc::new(PrefixStore::new(store, prefix))
+                (Arc::new(PrefixStore::new(store, prefix)), parts)
             }
         } else {
             let dir = url.strip_prefix("file://").unwrap_or(url);
@@ -247,9 +267,13 @@ impl BlobStore {
             let fs = LocalFileSystem::new_with_prefix(dir)
                 .map_err(Error::internal)?
                 .with_automatic_cleanup(true);
-            Arc::new(fs)
+            (Arc::new(fs), Parts::Local(dir.into()))
         };
-        Ok(Self { inner, tuning })
+        Ok(Self {
+            inner,
+            parts,
+            tuning,
+        })
     }
 
     /// Answers when the store does: a missing probe object is a healthy answer.

@@ -180,48 +180,47 @@ impl Client {
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Failure> {
-        use backon::{ExponentialBuilder, Retryable};
-        let attempt = || async {
-            let resp = build().send().await.map_err(|e| Attempt {
-                transient: e.is_connect() || e.is_timeout() || e.is_request(),
-                failure: Failure::new(
-                    Exit::Failure,
-                    format!("cannot reach {}: {}", self.base, without_url(&e)),
-                ),
-                retry_after: None,
-            })?;
-            let status = resp.status().as_u16();
-            if (200..300).contains(&status) {
-                return Ok(resp);
-            }
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| std::time::Duration::from_secs(s.min(60)));
-            let body = resp.bytes().await.unwrap_or_default();
-            Err(Attempt {
-                transient: matches!(status, 429 | 502 | 503 | 504),
-                failure: failure_of(
-                    status,
-                    &serde_json::from_slice(&body).unwrap_or(Value::Null),
-                ),
-                retry_after,
-            })
-        };
+        use backon::Retryable;
+        let attempt = || self.attempt(build());
         attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(std::time::Duration::from_millis(250))
-                    .with_max_times(4)
-                    .with_jitter(),
-            )
+            .retry(backoff())
             .when(|a| a.transient)
             // Retry-After replaces the next delay; it never adds attempts.
             .adjust(|a, backoff| backoff.map(|d| a.retry_after.unwrap_or(d)))
             .await
             .map_err(|a| a.failure)
+    }
+
+    /// Sends one request: a success, or why it failed and whether another
+    /// attempt may succeed.
+    async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Attempt> {
+        let resp = req.send().await.map_err(|e| Attempt {
+            transient: e.is_connect() || e.is_timeout() || e.is_request(),
+            failure: Failure::new(
+                Exit::Failure,
+                format!("cannot reach {}: {}", self.base, without_url(&e)),
+            ),
+            retry_after: None,
+        })?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| std::time::Duration::from_secs(s.min(60)));
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(Attempt {
+            transient: matches!(status, 429 | 502 | 503 | 504),
+            failure: failure_of(
+                status,
+                &serde_json::from_slice(&body).unwrap_or(Value::Null),
+            ),
+            retry_after,
+        })
     }
 
     /// Sends a request with a JSON body (or none) and reads the JSON answer.
@@ -348,6 +347,130 @@ impl Client {
         );
         self.send(build).await.map(drop)
     }
+}
+
+impl Client {
+    /// Uploads a local file through a resumable upload of the version at
+    /// `version_path`: each attempt appends from the offset the registry has
+    /// committed, so an interrupted transfer goes on from there. Five attempts
+    /// in a row without progress end it; any progress starts the count again.
+    pub async fn upload_resumable(
+        &self,
+        version_path: &str,
+        name: &str,
+        file: &std::path::Path,
+        sha256_hex: &str,
+        bar: &progress::FileBar,
+    ) -> Result<(), Failure> {
+        let size = std::fs::metadata(file)
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
+            .len();
+        let started = self
+            .call(
+                Method::POST,
+                &format!("{version_path}/uploads"),
+                Some(&serde_json::json!({ "path": name, "size": size })),
+            )
+            .await?;
+        let id = started.body["id"]
+            .as_str()
+            .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no upload"))?;
+        let url = format!("{version_path}/uploads/{id}");
+        let mut offset = 0u64;
+        let mut delays = backon::BackoffBuilder::build(backoff());
+        while offset < size {
+            let failed = match self.append(&url, file, offset, size, bar).await {
+                Ok(reached) if reached > offset => {
+                    offset = reached;
+                    delays = backon::BackoffBuilder::build(backoff());
+                    continue;
+                }
+                // An answer without progress: ask where the upload is.
+                Ok(_) => None,
+                Err(a)
+                    if a.transient
+                        || a.failure.code.as_deref() == Some("upload_offset_mismatch") =>
+                {
+                    Some(a)
+                }
+                Err(a) => return Err(a.failure),
+            };
+            let Some(delay) = delays.next() else {
+                return Err(failed.map_or_else(
+                    || {
+                        Failure::new(
+                            Exit::Failure,
+                            format!("{name}: the upload makes no progress"),
+                        )
+                    },
+                    |a| a.failure,
+                ));
+            };
+            tokio::time::sleep(failed.and_then(|a| a.retry_after).unwrap_or(delay)).await;
+            let now = self.call(Method::GET, &url, None).await?;
+            offset = now.body["offset"]
+                .as_u64()
+                .ok_or_else(|| Failure::new(Exit::Failure, "the registry gave no upload offset"))?;
+            bar.rewind_to(offset);
+        }
+        self.call(
+            Method::POST,
+            &format!("{url}/complete"),
+            Some(&serde_json::json!({ "sha256": sha256_hex })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// One append of the file from `offset` to its end; answers the offset
+    /// the registry committed.
+    async fn append(
+        &self,
+        url: &str,
+        file: &std::path::Path,
+        offset: u64,
+        size: u64,
+        bar: &progress::FileBar,
+    ) -> Result<u64, Attempt> {
+        use futures::StreamExt;
+        use tokio::io::AsyncSeekExt;
+        let local = |e: std::io::Error| Attempt {
+            failure: Failure::new(Exit::Failure, format!("{}: {e}", file.display())),
+            transient: false,
+            retry_after: None,
+        };
+        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(local)?;
+        let moved = bar.clone();
+        let body = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).inspect(move |c| {
+            if let Ok(c) = c {
+                moved.advance(c.len() as u64);
+            }
+        });
+        let req = self
+            .request(Method::PATCH, url)
+            .header("upload-offset", offset)
+            .header(reqwest::header::CONTENT_LENGTH, size - offset)
+            .body(reqwest::Body::wrap_stream(body));
+        let resp = self.attempt(req).await?;
+        let body: Value = resp.json().await.map_err(|e| Attempt {
+            failure: Failure::new(Exit::Failure, format!("reading the answer: {e}")),
+            transient: true,
+            retry_after: None,
+        })?;
+        Ok(body["offset"].as_u64().unwrap_or(offset))
+    }
+}
+
+/// The delays between attempts: exponential from 250 ms, with jitter, five
+/// attempts in all.
+fn backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_times(4)
+        .with_jitter()
 }
 
 /// A transport error without the URL (which may carry a query) repeated.

@@ -56,6 +56,15 @@ impl FileBar {
         self.total.inc(n);
     }
 
+    /// Back to `pos` bytes done (bytes sent again after an interruption count
+    /// once).
+    pub fn rewind_to(&self, pos: u64) {
+        let back = self.file.position().saturating_sub(pos);
+        self.file.set_position(pos);
+        self.total
+            .set_position(self.total.position().saturating_sub(back));
+    }
+
     pub fn finish(&self) {
         self.file.finish_and_clear();
     }

@@ -35,6 +35,10 @@ fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
     Ok(v)
 }
 
+/// Files larger than this go through resumable uploads (an interruption
+/// resumes from the last committed part); smaller ones are sent whole.
+const RESUMABLE_FROM: u64 = crate::registry::UPLOAD_PART;
+
 /// What `signet push` takes beside the directory and the model.
 pub struct PushOptions<'a> {
     pub lineage: Option<&'a Path>,
@@ -92,17 +96,21 @@ pub async fn push(
         .try_for_each_concurrent(jobs.max(1), |r| {
             let url = format!("{vbase}/files/{}", r.path.as_str());
             let progress = &progress;
+            let vbase = &vbase;
             async move {
                 let bar = progress.file(r.path.as_str(), r.size);
-                let moved = bar.clone();
-                client
-                    .upload(
-                        &url,
-                        dir.join(r.path.as_str()),
-                        r.sha256.to_hex(),
-                        move |n| moved.advance(n),
-                    )
-                    .await?;
+                let local = dir.join(r.path.as_str());
+                let digest = r.sha256.to_hex();
+                if r.size > RESUMABLE_FROM {
+                    client
+                        .upload_resumable(vbase, r.path.as_str(), &local, &digest, &bar)
+                        .await?;
+                } else {
+                    let moved = bar.clone();
+                    client
+                        .upload(&url, local, digest, move |n| moved.advance(n))
+                        .await?;
+                }
                 bar.finish();
                 Ok(())
             }

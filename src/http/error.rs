@@ -46,6 +46,8 @@ struct Extra {
     reasons: Vec<String>,
     refused: Option<Refused>,
     retry_after: Option<u64>,
+    /// A resumable upload's committed offset (`Upload-Offset`).
+    upload_offset: Option<u64>,
 }
 
 impl ApiError {
@@ -105,6 +107,15 @@ impl From<Error> for ApiError {
                 .with(|x| x.reasons = reasons.iter().map(|r| r.as_str().to_owned()).collect()),
             Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
             Error::TooManyFiles { .. } => Self::new(S::CONFLICT, "too_many_files", msg),
+            Error::UploadOffsetMismatch { offset } => {
+                Self::new(S::CONFLICT, "upload_offset_mismatch", msg)
+                    .with(|x| x.upload_offset = Some(offset))
+            }
+            Error::UploadIncomplete { offset, .. } => {
+                Self::new(S::CONFLICT, "upload_incomplete", msg)
+                    .with(|x| x.upload_offset = Some(offset))
+            }
+            Error::TooManyUploads { .. } => Self::new(S::CONFLICT, "too_many_uploads", msg),
             Error::RateLimited { retry_after } => {
                 Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
                     .with(|x| x.retry_after = Some(retry_after))
@@ -166,6 +177,10 @@ impl IntoResponse for ApiError {
         if let Some(secs) = extra.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(offset) = extra.upload_offset {
+            resp.headers_mut()
+                .insert(super::extract::UPLOAD_OFFSET, HeaderValue::from(offset));
         }
         if let Some(refused) = extra.refused {
             resp.extensions_mut().insert(refused);

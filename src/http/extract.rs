@@ -241,6 +241,46 @@ impl<S: Send + Sync> FromRequestParts<S> for FileParams {
     }
 }
 
+/// `{ns}/{model}/versions/{v}/uploads/{id}` in the path.
+pub struct UploadPath(pub ModelRef, pub VersionNumber, pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for UploadPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let m = raw_path(parts, state).await?;
+        // An id that is no UUID names no upload.
+        let id = uuid::Uuid::try_parse(segment(&m, "id")?).map_err(|_| Error::NotFound)?;
+        Ok(Self(
+            model_of(&m)?,
+            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
+            id,
+        ))
+    }
+}
+
+/// The header a resumable upload's offset travels in, both ways.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+
+/// `Upload-Offset` of an append: where its bytes start (required).
+pub struct UploadOffset(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for UploadOffset {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .headers
+            .get(UPLOAD_OFFSET)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError::invalid("an append needs Upload-Offset: the offset its bytes start at")
+            })
+    }
+}
+
 /// `?limit=&cursor=` of list routes, for the OpenAPI document.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

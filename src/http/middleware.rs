@@ -210,7 +210,9 @@ pub async fn refuse_excess(req: Request, next: Next) -> Response {
 fn streams(method: &axum::http::Method, route: &str) -> bool {
     use axum::http::Method;
     let files = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}";
+    let uploads = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}";
     (route == files && (method == Method::PUT || method == Method::GET))
+        || (route == uploads && method == Method::PATCH)
         || (route == "/v1/audit/export" && method == Method::GET)
 }
 

@@ -20,6 +20,7 @@ mod namespaces;
 mod quarantines;
 mod service;
 mod signatures;
+mod uploads;
 mod views;
 
 use std::sync::Arc;
@@ -158,6 +159,9 @@ fn api_router() -> OpenApiRouter<AppState> {
             files::get_file,
             files::delete_file
         ))
+        .routes(routes!(uploads::start))
+        .routes(routes!(uploads::status, uploads::append, uploads::abort))
+        .routes(routes!(uploads::complete))
         .routes(routes!(signatures::add, signatures::list))
         .routes(routes!(signatures::bundle))
         .routes(routes!(aliases::put, aliases::get, aliases::delete))

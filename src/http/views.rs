@@ -142,6 +142,40 @@ pub struct ModelList {
     pub next_cursor: Option<String>,
 }
 
+/// A resumable upload as committed.
+#[derive(Serialize, ToSchema)]
+pub struct UploadView {
+    pub id: String,
+    pub path: String,
+    /// The file's size, declared at the start.
+    pub size: i64,
+    /// Bytes received and committed: the next append starts here.
+    pub offset: i64,
+    /// Appends commit in parts of this many bytes (the last part of the file
+    /// may be shorter); bytes past the last whole part of an append that does
+    /// not end the file are not kept.
+    pub part_size: u64,
+    pub complete: bool,
+    /// When the upload is forgotten unless another part arrives (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<crate::registry::Upload> for UploadView {
+    fn from(u: crate::registry::Upload) -> Self {
+        Self {
+            id: u.id.to_string(),
+            path: u.path.to_string(),
+            size: u.size,
+            offset: u.committed,
+            part_size: crate::registry::UPLOAD_PART,
+            complete: u.completed,
+            expires_at: chrono::DateTime::from_timestamp(u.expires_at, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FileView {
     pub path: String,

@@ -78,16 +78,7 @@ impl Registry {
         written: &Written,
     ) -> Result<FileRecord> {
         let found = self.inspect(path, written).await?;
-        let file = FileRecord {
-            path: path.clone(),
-            size: i64::try_from(written.size).map_err(Error::internal)?,
-            sha256: written.sha256,
-            blob_id: written.id,
-            created_at: Utc::now(),
-            format: found.format,
-            format_reason: found.reason,
-            block_digests: Some(written.blocks.clone()),
-        };
+        let file = file_record(path, written, found)?;
         self.models
             .put_file(v.id, &file, self.bounds.max_files, &permit.pending())
             .await?;
@@ -98,7 +89,7 @@ impl Registry {
     /// Recognises a stored file's format from its structure (see `format`),
     /// reading it with random access on a blocking thread. A file named
     /// `.safetensors` must be one.
-    async fn inspect(&self, path: &FilePath, w: &Written) -> Result<Finding> {
+    pub(super) async fn inspect(&self, path: &FilePath, w: &Written) -> Result<Finding> {
         let mut reader = self.blobs.reader(w.id, w.size);
         let size = w.size;
         let found = tokio::task::spawn_blocking(move || format::inspect(&mut reader, size))
@@ -176,6 +167,24 @@ impl Registry {
             }
         }
     }
+}
+
+/// The record of a stored, inspected file.
+pub(super) fn file_record(
+    path: &FilePath,
+    written: &Written,
+    found: Finding,
+) -> Result<FileRecord> {
+    Ok(FileRecord {
+        path: path.clone(),
+        size: i64::try_from(written.size).map_err(Error::internal)?,
+        sha256: written.sha256,
+        blob_id: written.id,
+        created_at: Utc::now(),
+        format: found.format,
+        format_reason: found.reason,
+        block_digests: Some(written.blocks.clone()),
+    })
 }
 
 /// One byte range as a client asked for it (`bytes=a-b`, `bytes=a-`, `bytes=-n`).

@@ -16,6 +16,8 @@ use crate::store::BlobRefs;
 pub struct GcReport {
     pub scanned: u64,
     pub deleted: u64,
+    /// Resumable uploads that expired and were removed with their parts.
+    pub expired_uploads: u64,
 }
 
 const BATCH: usize = 256;
@@ -65,7 +67,13 @@ async fn delete_unreferenced(
 
 impl super::Registry {
     /// Deletes every artifact object older than `grace` that no file references.
+    /// Removes expired resumable uploads with their parts first.
     pub async fn collect_garbage(&self, grace: chrono::Duration) -> Result<GcReport> {
-        collect(&*self.refs, &self.blobs, grace).await
+        let expired_uploads = super::uploads::expire(&*self.uploads, &self.blobs).await?;
+        let report = collect(&*self.refs, &self.blobs, grace).await?;
+        Ok(GcReport {
+            expired_uploads,
+            ..report
+        })
     }
 }

@@ -9,6 +9,7 @@
 mod files;
 pub mod format;
 pub mod gc;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -24,11 +25,16 @@ use crate::lineage::{Lineage, LineageBounds};
 use crate::names::{AliasName, Description, ModelName, ModelRef, Namespace, VersionNumber};
 use crate::page::{Page, Paged};
 use crate::signing::statement::{self, Resource, sort_resources};
-use crate::store::{Aliases, BlobRefs, Health, Models, Namespaces, NewVersion, Visibility};
+use crate::store::{
+    Aliases, BlobRefs, Health, Models, Namespaces, NewVersion, Uploads, Visibility,
+};
 
 /// The records registry operations answer with.
 pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
 pub use files::{Download, RangeSpec};
+pub use uploads::Upload;
+/// Bytes per committed part of a resumable upload.
+pub const UPLOAD_PART: u64 = crate::blobs::PART;
 
 /// What one version may hold, all configurable: file sizes and counts, and how
 /// large its metadata and lineage may be (so neither can store artifacts).
@@ -40,6 +46,8 @@ pub struct Bounds {
     pub lineage: LineageBounds,
     /// The least rate an upload body must keep up (none: no floor).
     pub upload_floor: Option<TransferFloor>,
+    /// How long a resumable upload lives after its last part.
+    pub upload_session_ttl: std::time::Duration,
 }
 
 /// The registry's domain service: one per process, shared by all requests.
@@ -48,8 +56,11 @@ pub struct Registry {
     models: Arc<dyn Models>,
     aliases: Arc<dyn Aliases>,
     refs: Arc<dyn BlobRefs>,
+    uploads: Arc<dyn Uploads>,
     health: Arc<dyn Health>,
     blobs: BlobStore,
+    /// Requests of one resumable upload take turns.
+    turns: uploads::Turns,
     /// The name this service signs statements for (`predicate.signet.registry`).
     name: String,
     bounds: Bounds,
@@ -61,6 +72,7 @@ pub struct RegistryStores {
     pub models: Arc<dyn Models>,
     pub aliases: Arc<dyn Aliases>,
     pub refs: Arc<dyn BlobRefs>,
+    pub uploads: Arc<dyn Uploads>,
     pub health: Arc<dyn Health>,
 }
 
@@ -84,8 +96,10 @@ impl Registry {
             models: stores.models,
             aliases: stores.aliases,
             refs: stores.refs,
+            uploads: stores.uploads,
             health: stores.health,
             blobs,
+            turns: Default::default(),
             name,
             bounds,
         }

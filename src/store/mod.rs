@@ -2,7 +2,7 @@
 //!
 //! Dependency rule: domain services hold the capability traits they use
 //! ([`Tokens`], [`Bindings`], [`Namespaces`], [`Models`], [`Keys`], [`Aliases`],
-//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Usage`]); [`Store`] is their sum, which only
+//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Uploads`], [`Usage`]); [`Store`] is their sum, which only
 //! start-up code sees. The store depends on nothing above it: only on the typed
 //! values of `names` and `kinds`, which it binds and reads directly.
 //!
@@ -31,6 +31,7 @@ mod namespaces;
 mod postgres;
 mod sqlite;
 mod tokens;
+mod uploads;
 mod usage;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{TokenRecord, Tokens};
+pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
 pub use usage::{Usage, UsageCharge, UsageTotals};
 
 /// Readiness: whether the database answers.
@@ -79,6 +81,7 @@ pub trait Store:
     + Lineage
     + AuditLog
     + BlobRefs
+    + Uploads
     + Usage
     + Health
 {
@@ -94,6 +97,7 @@ impl<T> Store for T where
         + Lineage
         + AuditLog
         + BlobRefs
+        + Uploads
         + Usage
         + Health
 {

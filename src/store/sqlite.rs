@@ -33,6 +33,8 @@ mod models;
 mod namespaces;
 #[path = "sql/tokens.rs"]
 mod tokens;
+#[path = "sql/uploads.rs"]
+mod uploads;
 #[path = "sql/usage.rs"]
 mod usage;
 

@@ -19,6 +19,7 @@ crate::on_both_backends!(
     an_interrupted_pull_resumes_where_it_stopped,
     a_pipeline_pushes_a_directory_signed_and_a_deployer_pulls_it_back,
     transient_failures_are_retried_and_lasting_ones_are_not_hidden,
+    an_interrupted_push_resumes_from_the_committed_parts,
 );
 
 /// What one run of the client gave.
@@ -846,4 +847,88 @@ async fn transient_failures_are_retried_and_lasting_ones_are_not_hidden(b: Backe
     .await;
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// A proxy that passes on only the first `at` bytes of the first `cuts`
+/// appends of a resumable upload (the registry keeps what arrived whole, as
+/// when a connection breaks) and answers the client 503; it records the
+/// `Upload-Offset` of every append.
+async fn cutting_proxy(
+    upstream: String,
+    cuts: usize,
+    at: usize,
+) -> (String, Arc<std::sync::Mutex<Vec<u64>>>) {
+    let offsets = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = offsets.clone();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let handle = move |req: axum::extract::Request| {
+        let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
+        async move {
+            let (mut parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let cut = parts.method == axum::http::Method::PATCH && {
+                let mut s = seen.lock().unwrap();
+                s.push(
+                    parts.headers["upload-offset"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                );
+                s.len() <= cuts
+            };
+            if !cut {
+                let (status, headers, bytes) = forward(&client, &upstream, &parts, body).await;
+                return answer(status, &headers, axum::body::Body::from(bytes));
+            }
+            let kept = body.slice(..at.min(body.len()));
+            parts.headers.insert("content-length", kept.len().into());
+            let (status, _, _) = forward(&client, &upstream, &parts, kept).await;
+            assert_eq!(status, 200, "the registry keeps what arrived");
+            axum::response::IntoResponse::into_response((
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("content-type", "application/json")],
+                r#"{"error":{"code":"unavailable","message":"connection lost","request_id":""}}"#,
+            ))
+        }
+    };
+    let url = serve_on_loopback(axum::Router::new().fallback(handle)).await;
+    (url, offsets)
+}
+
+async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
+    const PART: usize = 8 << 20;
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    let src = cfg.join("model");
+    std::fs::create_dir_all(&src).unwrap();
+    let weights = crate::helpers::bytes_of(3 * PART + (1 << 20), 31);
+    std::fs::write(src.join("weights.bin"), &weights).unwrap();
+    std::fs::write(src.join("config.json"), b"{}").unwrap();
+    // Each broken append gets one part and a bit through.
+    let (proxy, offsets) = cutting_proxy(app.base.clone(), 2, PART + (1 << 20)).await;
+    let env = [
+        ("SIGNET_URL", proxy.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+
+    let target = format!("{ns}/{model}");
+    let r = signet(cfg, &["--json", "push", "model", &target], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = serde_json::from_str::<Value>(&r.stdout).unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    // Each attempt went on from the parts committed before it.
+    assert_eq!(
+        offsets.lock().unwrap().clone(),
+        [0, PART as u64, 2 * PART as u64]
+    );
+    let got = app.get_file(&ns, &model, v, "weights.bin").await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert!(got.bytes().await.unwrap() == weights, "byte-exact");
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    assert_eq!(ver["state"], "sealed");
+    assert_eq!(ver["files"].as_array().unwrap().len(), 2);
 }

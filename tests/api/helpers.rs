@@ -185,6 +185,7 @@ impl TestApp {
             transport: Default::default(),
             gc_interval_secs: 0,
             gc_grace_secs: 86_400,
+            upload_session_ttl_secs: 86_400,
             rbac_model: None,
             rbac_policy: None,
             token_default_days: 90,

@@ -15,6 +15,7 @@ mod limits;
 mod lineage;
 mod openapi;
 mod ops;
+mod resumable;
 mod roundtrip;
 mod signing;
 mod store;

@@ -58,6 +58,48 @@ async fn lock_draft(tx: &mut WriteTx<Db>, version_id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Records (or replaces) a file of a draft version, under the version's lock;
+/// see `Models::put_file`.
+pub(super) async fn insert_file(
+    tx: &mut WriteTx<Db>,
+    version_id: Uuid,
+    f: &FileRecord,
+    max_files: usize,
+) -> Result<()> {
+    lock_draft(tx, version_id).await?;
+    // Checked under the version's lock, against the files committed before.
+    let paths: Vec<FilePath> = sqlx::query_scalar("SELECT path FROM files WHERE version_id = $1")
+        .bind(version_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    if let Some(why) = paths.iter().find_map(|p| f.path.clash(p)) {
+        return Err(Error::Conflict(why.into()));
+    }
+    if paths.len() >= max_files && !paths.contains(&f.path) {
+        return Err(Error::TooManyFiles { limit: max_files });
+    }
+    sqlx::query(
+        "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format, \
+         block_digests, format_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (version_id, path) DO UPDATE \
+         SET size = excluded.size, sha256 = excluded.sha256, blob_id = excluded.blob_id, \
+         created_at = excluded.created_at, format = excluded.format, \
+         block_digests = excluded.block_digests, format_reason = excluded.format_reason",
+    )
+    .bind(version_id)
+    .bind(&f.path)
+    .bind(f.size)
+    .bind(f.sha256)
+    .bind(f.blob_id)
+    .bind(f.created_at)
+    .bind(f.format)
+    .bind(&f.block_digests)
+    .bind(&f.format_reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Models for Store {
     #[tracing::instrument(level = "debug", name = "db.create_model", skip_all, fields(db.system = super::DB_SYSTEM))]
@@ -230,38 +272,7 @@ impl Models for Store {
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        lock_draft(&mut tx, version_id).await?;
-        // Checked under the version's lock, against the files committed before.
-        let paths: Vec<FilePath> =
-            sqlx::query_scalar("SELECT path FROM files WHERE version_id = $1")
-                .bind(version_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        if let Some(why) = paths.iter().find_map(|p| f.path.clash(p)) {
-            return Err(Error::Conflict(why.into()));
-        }
-        if paths.len() >= max_files && !paths.contains(&f.path) {
-            return Err(Error::TooManyFiles { limit: max_files });
-        }
-        sqlx::query(
-            "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format, \
-             block_digests, format_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (version_id, path) DO UPDATE \
-             SET size = excluded.size, sha256 = excluded.sha256, blob_id = excluded.blob_id, \
-             created_at = excluded.created_at, format = excluded.format, \
-             block_digests = excluded.block_digests, format_reason = excluded.format_reason",
-        )
-        .bind(version_id)
-        .bind(&f.path)
-        .bind(f.size)
-        .bind(f.sha256)
-        .bind(f.blob_id)
-        .bind(f.created_at)
-        .bind(f.format)
-        .bind(&f.block_digests)
-        .bind(&f.format_reason)
-        .execute(&mut *tx)
-        .await?;
+        insert_file(&mut tx, version_id, f, max_files).await?;
         commit(tx, audit).await
     }
 

@@ -1,0 +1,442 @@
+//! Resumable uploads: a large file sent over several requests, each appending
+//! parts at the offset the session has committed, so an interrupted transfer
+//! goes on from there instead of starting over.
+//!
+//! Invariants: a part is committed only after its bytes are stored (and, in a
+//! local directory, flushed); the SHA-256 state after the committed bytes is
+//! kept with them, so completion knows the file's digest without reading it
+//! again; nothing is visible until completion records the file, in one
+//! transaction with marking the session complete. Requests for one session take
+//! turns within a process, and each part's commit checks the offset it started
+//! from, so across replicas a part commits once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use sha2::Digest;
+use sha2::digest::common::hazmat::{SerializableState, SerializedState};
+use uuid::Uuid;
+
+use super::Registry;
+use crate::auth::{Permit, Publish};
+use crate::blobs::{BlobKey, BlobStore, PART, PartsOf, Written, block_digests};
+use crate::error::{Error, Result};
+use crate::limits::floored;
+use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
+use crate::store::{
+    FileRecord, PartCommit, Pending, UploadPart, UploadRecord, Uploads, VersionRecord,
+};
+
+/// A session as its client sees it.
+pub use crate::store::UploadRecord as Upload;
+
+/// One turn per session at a time within this process: a request that finds
+/// the session busy (a retry racing the request it replaces) waits for it.
+#[derive(Default)]
+pub(super) struct Turns(std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>);
+
+struct Turn<'a> {
+    turns: &'a Turns,
+    id: Uuid,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Turns {
+    async fn take(&self, id: Uuid) -> Turn<'_> {
+        let lock = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default()
+            .clone();
+        let guard = Some(lock.clone().lock_owned().await);
+        Turn {
+            turns: self,
+            id,
+            lock,
+            guard,
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut map = self.turns.0.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and ours: nobody else waits for this session.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.id);
+        }
+    }
+}
+
+/// A received part on its way to storage.
+struct Received {
+    from: u64,
+    data: Bytes,
+    hash_state: Vec<u8>,
+}
+
+fn resume_hash(u: &UploadRecord) -> Result<sha2::Sha256> {
+    match &u.hash_state {
+        None => Ok(sha2::Sha256::new()),
+        Some(state) => {
+            let state =
+                SerializedState::<sha2::Sha256>::try_from(state.as_slice()).map_err(|_| {
+                    Error::internal(anyhow::anyhow!("a stored hash state is malformed"))
+                })?;
+            sha2::Sha256::deserialize(&state).map_err(|_| {
+                Error::internal(anyhow::anyhow!("a stored hash state does not restore"))
+            })
+        }
+    }
+}
+
+fn offset_of(u: &UploadRecord) -> u64 {
+    u64::try_from(u.committed).unwrap_or(0)
+}
+
+impl Registry {
+    /// Starts a resumable upload of a file of `size` bytes into a draft version.
+    pub async fn start_upload(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        path: &FilePath,
+        size: u64,
+    ) -> Result<Upload> {
+        path.check_portable()?;
+        let limit = self.bounds.max_file_size;
+        if size > limit {
+            return Err(Error::TooLarge { limit });
+        }
+        let v = self.version(permit, name, number).await?;
+        if v.is_sealed() {
+            return Err(Error::VersionSealed);
+        }
+        let (id, blob_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let multipart_id = self.blobs.begin_parts(id, blob_id).await?;
+        let now = Utc::now().timestamp();
+        let u = UploadRecord {
+            id,
+            version_id: v.id,
+            path: path.clone(),
+            size: i64::try_from(size).map_err(Error::internal)?,
+            blob_id,
+            multipart_id,
+            committed: 0,
+            hash_state: None,
+            created_by: permit.by().clone(),
+            created_at: now,
+            expires_at: now + self.upload_ttl_secs(),
+            completed: false,
+        };
+        let created = self
+            .uploads
+            .create_upload(&u, self.bounds.max_files, &permit.pending())
+            .await;
+        if let Err(e) = created {
+            let _ = self.blobs.abort_parts(parts_of(&u)).await;
+            return Err(e);
+        }
+        Ok(u)
+    }
+
+    /// A session of this version, as committed now.
+    pub async fn upload_status(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        id: Uuid,
+    ) -> Result<Upload> {
+        let v = self.version(permit, name, number).await?;
+        self.session(&v, id).await
+    }
+
+    /// Appends the bytes of `body` at `offset`, which must be the session's
+    /// committed offset. Every whole part received is stored and committed as it
+    /// completes, so an interrupted request keeps what arrived whole; a tail
+    /// shorter than a part is kept only when it ends the file. A declared
+    /// length past the file's size is refused before anything is read. Answers the
+    /// session as committed afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn append_upload<S, E>(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        id: Uuid,
+        offset: u64,
+        declared_len: Option<u64>,
+        body: S,
+    ) -> Result<Upload>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let v = self.version(permit, name, number).await?;
+        if v.is_sealed() {
+            return Err(Error::VersionSealed);
+        }
+        let _turn = self.turns.take(id).await;
+        let u = self.session(&v, id).await?;
+        if u.completed {
+            return Err(Error::Conflict("the upload is already complete".into()));
+        }
+        if offset != offset_of(&u) {
+            return Err(Error::UploadOffsetMismatch {
+                offset: offset_of(&u),
+            });
+        }
+        let size = u64::try_from(u.size).map_err(Error::internal)?;
+        let too_many = || {
+            Error::invalid(format!(
+                "more bytes than the upload's declared size of {size}"
+            ))
+        };
+        if declared_len.is_some_and(|n| offset.saturating_add(n) > size) {
+            return Err(too_many());
+        }
+        let mut hasher = resume_hash(&u)?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Received>(1);
+        let mut body = floored(self.bounds.upload_floor, body);
+
+        // Receiving and hashing here, storing and committing below: part n is
+        // stored while part n + 1 arrives.
+        let receive = async move {
+            let mut buf = BytesMut::with_capacity(PART as usize);
+            let mut at = offset;
+            while let Some(chunk) = body.next().await {
+                let mut chunk = chunk?;
+                if at + (buf.len() + chunk.len()) as u64 > size {
+                    return Err(too_many());
+                }
+                while !chunk.is_empty() {
+                    let take = (PART as usize - buf.len()).min(chunk.len());
+                    let piece = chunk.split_to(take);
+                    hasher.update(&piece);
+                    buf.extend_from_slice(&piece);
+                    if buf.len() as u64 == PART {
+                        let part = Received {
+                            from: at,
+                            data: buf.split().freeze(),
+                            hash_state: hasher.serialize().to_vec(),
+                        };
+                        at += PART;
+                        buf.reserve(PART as usize);
+                        if tx.send(part).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            if !buf.is_empty() && at + buf.len() as u64 == size {
+                let part = Received {
+                    from: at,
+                    data: buf.freeze(),
+                    hash_state: hasher.serialize().to_vec(),
+                };
+                let _ = tx.send(part).await;
+            }
+            Ok(())
+        };
+        let store = async {
+            let mut committed = u.clone();
+            while let Some(p) = rx.recv().await {
+                self.store_part(&committed, p).await?;
+                committed = self.uploads.get_upload(id).await?;
+            }
+            Ok::<_, Error>(committed)
+        };
+        let (received, stored) = tokio::join!(receive, store);
+        let committed = stored?;
+        received?;
+        Ok(committed)
+    }
+
+    /// Stores one part and commits it.
+    async fn store_part(&self, u: &UploadRecord, p: Received) -> Result<()> {
+        let len = p.data.len() as u64;
+        let number = p.from / PART + 1;
+        let data = p.data.clone();
+        let blocks = tokio::task::spawn_blocking(move || block_digests(&data));
+        let etag = self
+            .blobs
+            .write_part(parts_of(u), number, p.from, p.data)
+            .await?;
+        let blocks = blocks.await.map_err(Error::internal)?;
+        let to = p.from + len;
+        self.uploads
+            .commit_part(
+                u.id,
+                &PartCommit {
+                    from: i64::try_from(p.from).map_err(Error::internal)?,
+                    to: i64::try_from(to).map_err(Error::internal)?,
+                    part: UploadPart {
+                        number: i64::try_from(number).map_err(Error::internal)?,
+                        etag,
+                        blocks,
+                    },
+                    hash_state: p.hash_state,
+                    expires_at: Utc::now().timestamp() + self.upload_ttl_secs(),
+                },
+            )
+            .await
+    }
+
+    /// Completes a session whose bytes all arrived: checks them against
+    /// `sha256`, makes them the file at the session's path, and records it.
+    /// A digest that does not match discards the session. Completing a session
+    /// again answers the file it became.
+    pub async fn complete_upload(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        id: Uuid,
+        sha256: Sha256,
+    ) -> Result<FileRecord> {
+        let v = self.version(permit, name, number).await?;
+        let _turn = self.turns.take(id).await;
+        let u = self.session(&v, id).await?;
+        if u.completed {
+            let files = self.models.files_of(v.id).await?;
+            return match files.into_iter().find(|f| f.blob_id == u.blob_id) {
+                Some(f) if f.sha256 == sha256 => Ok(f),
+                Some(_) => Err(Error::DigestMismatch),
+                None => Err(Error::Conflict(
+                    "the upload completed, and its file was replaced or removed since".into(),
+                )),
+            };
+        }
+        if v.is_sealed() {
+            return Err(Error::VersionSealed);
+        }
+        let size = u64::try_from(u.size).map_err(Error::internal)?;
+        if offset_of(&u) != size {
+            return Err(Error::UploadIncomplete {
+                offset: offset_of(&u),
+                size,
+            });
+        }
+        let actual = Sha256::from_bytes(resume_hash(&u)?.finalize().into());
+        if actual != sha256 {
+            self.discard(&u, &Pending::system()).await?;
+            return Err(Error::DigestMismatch);
+        }
+        let parts = self.uploads.upload_parts(id).await?;
+        let blocks = parts
+            .iter()
+            .flat_map(|p| p.blocks.iter().copied())
+            .collect();
+        let etags = parts.into_iter().map(|p| p.etag).collect();
+        self.blobs.finish_parts(parts_of(&u), etags, size).await?;
+        let written = Written {
+            id: u.blob_id,
+            size,
+            sha256: actual,
+            blocks,
+        };
+        let recorded = async {
+            let found = self.inspect(&u.path, &written).await?;
+            let file = super::files::file_record(&u.path, &written, found)?;
+            self.uploads
+                .complete_upload(id, v.id, &file, self.bounds.max_files, &permit.pending())
+                .await?;
+            Ok(file)
+        }
+        .await;
+        match recorded {
+            Ok(file) => {
+                crate::metrics::uploaded(size);
+                Ok(file)
+            }
+            // The database may come back: a retried completion finds the
+            // artifact in place and records it then.
+            Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => Err(e),
+            // Refused (a clash, the version sealed, a bad format): the bytes are
+            // no use to anyone.
+            Err(e) => {
+                let _ = self.blobs.delete(BlobKey::Artifact(u.blob_id)).await;
+                let _ = self.uploads.delete_upload(id, &Pending::system()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Abandons a session: its parts are discarded and it is forgotten.
+    pub async fn abort_upload(
+        &self,
+        permit: &Permit<Publish>,
+        name: &ModelName,
+        number: VersionNumber,
+        id: Uuid,
+    ) -> Result<()> {
+        let v = self.version(permit, name, number).await?;
+        let _turn = self.turns.take(id).await;
+        let u = self.session(&v, id).await?;
+        self.discard(&u, &permit.pending()).await
+    }
+
+    async fn discard(&self, u: &UploadRecord, audit: &Pending) -> Result<()> {
+        discard(&*self.uploads, &self.blobs, u, audit).await
+    }
+
+    /// The session `id` of version `v`, unless it expired.
+    async fn session(&self, v: &VersionRecord, id: Uuid) -> Result<UploadRecord> {
+        let u = self.uploads.get_upload(id).await?;
+        if u.version_id != v.id || (!u.completed && u.expires_at < Utc::now().timestamp()) {
+            return Err(Error::NotFound);
+        }
+        Ok(u)
+    }
+
+    fn upload_ttl_secs(&self) -> i64 {
+        i64::try_from(self.bounds.upload_session_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+/// Forgets a session, after discarding its parts unless it completed.
+async fn discard(
+    uploads: &dyn Uploads,
+    blobs: &BlobStore,
+    u: &UploadRecord,
+    audit: &Pending,
+) -> Result<()> {
+    if !u.completed {
+        blobs.abort_parts(parts_of(u)).await?;
+    }
+    uploads.delete_upload(u.id, audit).await
+}
+
+/// Removes the sessions that expired, their parts first; answers how many.
+pub async fn expire(uploads: &dyn Uploads, blobs: &BlobStore) -> Result<u64> {
+    let mut removed = 0;
+    loop {
+        let expired = uploads.expired_uploads(Utc::now().timestamp(), 256).await?;
+        if expired.is_empty() {
+            return Ok(removed);
+        }
+        for u in &expired {
+            match discard(uploads, blobs, u, &Pending::system()).await {
+                Ok(()) | Err(Error::NotFound) => removed += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn parts_of(u: &UploadRecord) -> PartsOf<'_> {
+    PartsOf {
+        session: u.id,
+        blob: u.blob_id,
+        multipart_id: u.multipart_id.as_deref(),
+    }
+}
