@@ -49,6 +49,7 @@ pub async fn start_with(rate: &str) -> Bench {
         transport: Default::default(),
         gc_interval_secs: 0,
         gc_grace_secs: 86_400,
+        upload_session_ttl_secs: 86_400,
         rbac_model: None,
         rbac_policy: None,
         token_default_days: 90,

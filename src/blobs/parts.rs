@@ -64,15 +64,13 @@ fn artifact_file(root: &std::path::Path, blob: Uuid) -> PathBuf {
     root.join(BlobKey::Artifact(blob).path().as_ref())
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> impl Future<Output = Result<T>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| Error::Unavailable(e.into()))
-    }
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::Unavailable(e.into()))
 }
 
 impl BlobStore {
@@ -167,7 +165,6 @@ impl BlobStore {
                     std::fs::rename(&from, &to)
                 })
                 .await
-                .map_err(Error::from)
             }
             Parts::Multipart { store, prefix } => {
                 let key = Parts::full(prefix, BlobKey::Artifact(of.blob).path());

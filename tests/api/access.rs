@@ -140,6 +140,35 @@ impl Fixture {
         v
     }
 
+    /// A resumable upload of one byte into a fresh draft; with `sent`, the
+    /// byte `x` has arrived. Answers its path.
+    async fn fresh_upload(&self, sent: bool) -> String {
+        let v = self.fresh_draft().await;
+        let r = self
+            .app
+            .req(
+                Method::POST,
+                &format!("/v1/models/fraud/scorer/versions/{v}/uploads"),
+            )
+            .json(&json!({ "path": "u.bin", "size": 1 }))
+            .send()
+            .await
+            .unwrap();
+        let url = r.headers()["location"].to_str().unwrap().to_owned();
+        if sent {
+            let r = self
+                .app
+                .req(Method::PATCH, &url)
+                .header("upload-offset", 0)
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        url
+    }
+
     /// A fresh trusted key for `fraud`, registered by the admin.
     async fn fresh_key(&self) -> Signer {
         let k = Signer::generate();
@@ -333,6 +362,69 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                         Method::DELETE,
                         &format!("/v1/models/fraud/scorer/versions/{v}/files/m.bin"),
                     )
+                })
+            },
+        ),
+        (
+            "POST",
+            "/v1/models/{ns}/{model}/versions/{v}/uploads",
+            Rule::Roles(201, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let v = f.fresh_draft().await;
+                    f.call(
+                        a,
+                        Method::POST,
+                        &format!("/v1/models/fraud/scorer/versions/{v}/uploads"),
+                    )
+                    .json(&json!({ "path": "u.bin", "size": 1 }))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}",
+            Rule::Roles(200, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let url = f.fresh_upload(false).await;
+                    f.call(a, Method::GET, &url)
+                })
+            },
+        ),
+        (
+            "PATCH",
+            "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}",
+            Rule::Roles(200, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let url = f.fresh_upload(false).await;
+                    f.call(a, Method::PATCH, &url)
+                        .header("upload-offset", 0)
+                        .body("x")
+                })
+            },
+        ),
+        (
+            "DELETE",
+            "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}",
+            Rule::Roles(204, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let url = f.fresh_upload(false).await;
+                    f.call(a, Method::DELETE, &url)
+                })
+            },
+        ),
+        (
+            "POST",
+            "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}/complete",
+            Rule::Roles(201, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let url = f.fresh_upload(true).await;
+                    f.call(a, Method::POST, &format!("{url}/complete"))
+                        .json(&json!({ "sha256": crate::helpers::sha256_hex(b"x") }))
                 })
             },
         ),
