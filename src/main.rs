@@ -108,8 +108,10 @@ enum Command {
         /// NAMESPACE/MODEL@VERSION or NAMESPACE/MODEL@ALIAS
         target: String,
         dir: std::path::PathBuf,
-        /// A public key you trust (SPKI PEM); repeat for several.
-        #[arg(long = "trust-key", required = true)]
+        /// A public key you trust (SPKI PEM); repeat for several. Without
+        /// one, the keys of the trust directory (`~/.config/signet/trust/*.pub`,
+        /// or SIGNET_TRUST_DIR).
+        #[arg(long = "trust-key")]
         trust_keys: Vec<std::path::PathBuf>,
         /// Files downloaded at once.
         #[arg(long, default_value_t = 4)]
@@ -118,11 +120,25 @@ enum Command {
     /// Client, offline: check DIR against its signature and a key you trust.
     Verify {
         dir: std::path::PathBuf,
+        /// A public key you trust; repeat for several. Without one, the keys of
+        /// the trust directory.
         #[arg(long)]
-        key: std::path::PathBuf,
+        key: Vec<std::path::PathBuf>,
         /// The signature (default: DIR/model.sig).
         #[arg(long)]
         signature: Option<std::path::PathBuf>,
+    },
+    /// Client: the access log: search it, export it, verify it (offline from
+    /// an exported file).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Client: lineage: what was built from a dataset or a commit, and a
+    /// version's ancestors and descendants.
+    Lineage {
+        #[command(subcommand)]
+        command: LineageCommand,
     },
     /// Exit 0 when the operator's listener at ADDR answers /readyz with 200
     /// (container health checks).
@@ -130,6 +146,86 @@ enum Command {
         #[arg(long, env = "SIGNET_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
         addr: String,
     },
+}
+
+/// The filters of the access log.
+#[derive(clap::Args)]
+struct AuditFilterArgs {
+    #[arg(long)]
+    principal: Option<String>,
+    /// `METHOD /route/{template}`, e.g. "PUT /v1/models/{ns}/{model}/aliases/{alias}".
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    namespace: Option<String>,
+    /// NAMESPACE/MODEL
+    #[arg(long)]
+    model: Option<String>,
+    /// `allowed`, `denied` or `error`.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Events before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl From<AuditFilterArgs> for signet::client::records::AuditFilters {
+    fn from(a: AuditFilterArgs) -> Self {
+        Self {
+            principal: a.principal,
+            action: a.action,
+            namespace: a.namespace,
+            model: a.model,
+            outcome: a.outcome,
+            since: a.since,
+            until: a.until,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Events matching the filters, newest first.
+    Search {
+        #[command(flatten)]
+        filters: AuditFilterArgs,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// The events matching the filters as JSON Lines, into a new file.
+    Export {
+        #[command(flatten)]
+        filters: AuditFilterArgs,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Verify the chain: the registry's whole log, or offline an exported or
+    /// archived FILE from its anchor (unfiltered: every event in its range).
+    Verify {
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// The hash before the file's first event (e.g. the last of the archive
+        /// before it); without it, the file's own word (or the chain's start).
+        #[arg(long, requires = "file")]
+        anchor: Option<String>,
+        /// The hash the file's last event must have (a head recorded elsewhere).
+        #[arg(long, requires = "file")]
+        head: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LineageCommand {
+    /// Versions trained on a dataset (its SHA-256), and what was built from them.
+    Dataset { sha256: String },
+    /// Versions built from a code commit.
+    Commit { sha: String },
+    /// A version's ancestors and descendants (NAMESPACE/MODEL@VERSION or @ALIAS).
+    Version { target: String },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +318,23 @@ async fn main() -> anyhow::Result<()> {
             alias,
             reason,
         } => client(commands::promote(&target, &alias, reason.as_deref()).await),
+        Command::Audit { command } => client(match command {
+            AuditCommand::Search { filters, limit } => {
+                commands::audit_search(&filters.into(), limit).await
+            }
+            AuditCommand::Export { filters, out } => {
+                commands::audit_export(&filters.into(), &out).await
+            }
+            AuditCommand::Verify { file, anchor, head } => {
+                let pins = signet::client::records::Pins { anchor, head };
+                commands::audit_verify(file.as_deref(), &pins).await
+            }
+        }),
+        Command::Lineage { command } => client(match command {
+            LineageCommand::Dataset { sha256 } => commands::lineage("dataset", &sha256).await,
+            LineageCommand::Commit { sha } => commands::lineage("commit", &sha).await,
+            LineageCommand::Version { target } => commands::lineage("version", &target).await,
+        }),
         Command::Serve(cfg) => {
             let telemetry = signet::telemetry::init(cfg.log_format)?;
             // The listeners first: a refused address stops the start before
@@ -277,7 +390,11 @@ async fn main() -> anyhow::Result<()> {
             signet::telemetry::init(LogFormat::Text)?;
             let (store, blobs) = server::open_stores(&storage).await?;
             let grace = chrono::Duration::seconds(i64::try_from(grace_secs)?);
-            let report = signet::registry::gc::collect(&*store, &blobs, grace).await?;
+            let expired_uploads = signet::registry::uploads::expire(&*store, &blobs).await?;
+            let report = signet::registry::gc::GcReport {
+                expired_uploads,
+                ..signet::registry::gc::collect(&*store, &blobs, grace).await?
+            };
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Healthcheck { addr } => probe(&addr).await?,

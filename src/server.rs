@@ -207,6 +207,7 @@ fn services(
             .then_some(cfg.max_connections_per_address),
         advertised: Advertised {
             token_max_days: cfg.token_max_days,
+            max_file_size: cfg.max_file_size,
             lineage,
         },
     }

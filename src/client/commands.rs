@@ -244,6 +244,33 @@ pub async fn pull(
     super::pull::pull(&signed_in()?, target, dir, trust, jobs, progress).await
 }
 
+/// `signet audit search …`.
+pub async fn audit_search(f: &super::records::AuditFilters, limit: usize) -> Result<Done, Failure> {
+    super::records::search(&signed_in()?, f, limit).await
+}
+
+/// `signet audit export --out FILE …`.
+pub async fn audit_export(f: &super::records::AuditFilters, out: &Path) -> Result<Done, Failure> {
+    super::records::export(&signed_in()?, f, out).await
+}
+
+/// `signet audit verify [--file FILE …]`: offline with a file, else the
+/// registry's own check.
+pub async fn audit_verify(
+    file: Option<&Path>,
+    pins: &super::records::Pins,
+) -> Result<Done, Failure> {
+    match file {
+        Some(f) => super::records::verify_file(f, pins),
+        None => super::records::verify_remote(&signed_in()?).await,
+    }
+}
+
+/// `signet lineage dataset|commit|version VALUE`.
+pub async fn lineage(kind: &str, value: &str) -> Result<Done, Failure> {
+    super::records::lineage(&signed_in()?, kind, value).await
+}
+
 /// `signet push DIR NS/MODEL …`.
 pub async fn push(
     dir: &Path,

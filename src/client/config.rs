@@ -2,6 +2,9 @@
 //! its owner only, under the platform's configuration directory
 //! (`~/.config/signet/credentials.json` on Linux; `SIGNET_CONFIG_DIR` moves
 //! it). `SIGNET_URL` and `SIGNET_TOKEN` override what it holds.
+//!
+//! Beside it, `trust/` holds the public keys a deployer pins without naming
+//! them on every pull (`SIGNET_TRUST_DIR` moves it).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,6 +40,44 @@ pub fn dir() -> Result<PathBuf, Failure> {
             "no configuration directory (set SIGNET_CONFIG_DIR)",
         )
     })
+}
+
+/// The directory of pinned public keys.
+pub fn trust_dir() -> Result<PathBuf, Failure> {
+    match std::env::var_os("SIGNET_TRUST_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => Ok(PathBuf::from(d)),
+        None => Ok(dir()?.join("trust")),
+    }
+}
+
+/// The keys to trust: those named, or else every `*.pub` of the trust
+/// directory. Naming keys pins exactly those.
+pub fn trusted_keys(named: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    if !named.is_empty() {
+        return Ok(named.to_vec());
+    }
+    let dir = trust_dir()?;
+    let mut keys: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pub") && p.is_file())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(Failure::new(
+                Exit::Failure,
+                format!("{}: {e}", dir.display()),
+            ));
+        }
+    };
+    if keys.is_empty() {
+        return Err(Failure::usage(format!(
+            "no trusted key: name one with --trust-key/--key, or put public keys (*.pub) in {}",
+            dir.display()
+        )));
+    }
+    keys.sort();
+    Ok(keys)
 }
 
 fn file() -> Result<PathBuf, Failure> {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod records;
 
 use std::fmt;
 

@@ -45,12 +45,7 @@ pub async fn pull(
     show_progress: bool,
 ) -> Result<Done, Failure> {
     let target = Target::parse(target)?;
-    if trust.is_empty() {
-        return Err(Failure::usage(
-            "name the keys you trust with --trust-key (the registry's word is not enough)",
-        ));
-    }
-    let keys = trust
+    let keys = super::config::trusted_keys(trust)?
         .iter()
         .map(|p| read_key(p))
         .collect::<Result<Vec<_>, _>>()?;
@@ -275,21 +270,34 @@ async fn fetch(
 }
 
 /// `signet verify DIR --key PUB [--signature FILE]`: offline, no registry.
-pub fn verify_dir(dir: &Path, key: &Path, signature: Option<&Path>) -> Result<Done, Failure> {
-    let key = read_key(key)?;
+pub fn verify_dir(dir: &Path, keys: &[PathBuf], signature: Option<&Path>) -> Result<Done, Failure> {
+    let keys = super::config::trusted_keys(keys)?
+        .iter()
+        .map(|p| read_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let sig_path = signature.map_or_else(|| dir.join(SIGNATURE_FILE), Path::to_path_buf);
     let doc = std::fs::read(&sig_path)
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", sig_path.display())))?;
     let claims: Claims =
         claims(&doc).map_err(|r| unverified(format!("{}: {}", sig_path.display(), r.code())))?;
     let files = local_files(dir, Some(&sig_path))?;
-    let keyid = verify_binding(&doc, &key, &claims, &claims.model, claims.version, &files)
-        .map_err(|r| {
+    let mut refused = Vec::new();
+    let keyid = keys
+        .iter()
+        .find_map(|key| {
+            match verify_binding(&doc, key, &claims, &claims.model, claims.version, &files) {
+                Ok(id) => Some(id),
+                Err(r) => {
+                    refused.push(format!("{}: {}", key.id, r.code()));
+                    None
+                }
+            }
+        })
+        .ok_or_else(|| {
             unverified(format!(
-                "{} does not match what {} signed: {}",
+                "{} does not match what a trusted key signed ({})",
                 dir.display(),
-                key.id,
-                r.code()
+                refused.join(", ")
             ))
         })?;
     Ok(Done {

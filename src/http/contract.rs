@@ -22,6 +22,8 @@ use crate::page::Page;
 pub struct Advertised {
     pub token_max_days: u32,
     pub lineage: LineageBounds,
+    /// The largest file accepted, in bytes.
+    pub max_file_size: u64,
 }
 
 impl Default for Advertised {
@@ -29,6 +31,7 @@ impl Default for Advertised {
         Self {
             token_max_days: 365,
             lineage: LineageBounds::default(),
+            max_file_size: 100 << 30,
         }
     }
 }
@@ -123,6 +126,7 @@ fn parameter_rule(path: &str, method: &str, location: &str, name_: &str) -> Opti
         ("query", "action" | "model" | "request_id") => text(1024, 0),
         ("query", "reason") => text(1024, 0),
         ("header", "X-Checksum-Sha256") => pattern(HEX64),
+        ("header", "Upload-Offset") => json!({"type": "integer", "format": "int64", "minimum": 0}),
         _ => return None,
     })
 }
@@ -152,7 +156,10 @@ fn property_rule(limits: &Advertised, schema: &str, property: &str) -> Option<Va
         ("SetRoles", "roles") => json!({"type": "array", "items": roles()}),
         ("CreateQuarantine", "reason") => text(1024, 1),
         ("CreateQuarantine", "kind") => one_of(QuarantineKind::ALL.iter().map(|k| k.as_str())),
-        ("Dataset", "sha256") => pattern(HEX64),
+        ("Dataset", "sha256") | ("CompleteUpload", "sha256") => pattern(HEX64),
+        ("StartUpload", "path") => file_path(true),
+        ("StartUpload", "size") => json!({"type": "integer", "format": "int64", "minimum": 0,
+                                          "maximum": limits.max_file_size}),
         ("Environment", "lockfile_sha256") => json!({"type": ["string", "null"], "pattern": HEX64}),
         ("Parent", "model") => pattern(MODEL_REF),
         ("NamespacePolicy", "min_signatures") => json!({

@@ -24,6 +24,7 @@ pub struct StartUpload {
     /// Relative POSIX path of the file in the version.
     path: String,
     /// The file's size in bytes.
+    #[serde(deserialize_with = "crate::names::integral")]
     size: u64,
 }
 
@@ -47,9 +48,9 @@ fn with_offset(view: UploadView) -> (HeaderMap, Json<UploadView>) {
     params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
     request_body = StartUpload,
     responses((status = 201, body = UploadView, description = "`Location` names the upload"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`version_sealed` or `too_many_uploads`"),
-        (status = 413, body = ErrorBody)))]
+        (status = 400, body = ErrorBody, description = "`invalid_request`, also for a size over the largest file accepted"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`version_sealed` or `too_many_uploads`")))]
 pub async fn start(
     State(st): State<AppState>,
     p: Principal,

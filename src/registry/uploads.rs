@@ -112,9 +112,13 @@ impl Registry {
         size: u64,
     ) -> Result<Upload> {
         path.check_portable()?;
+        // The declared size breaks a rule of the request (the body itself is
+        // small): 400, not 413.
         let limit = self.bounds.max_file_size;
         if size > limit {
-            return Err(Error::TooLarge { limit });
+            return Err(Error::invalid(format!(
+                "size exceeds the largest file accepted, {limit} bytes"
+            )));
         }
         let v = self.version(permit, name, number).await?;
         if v.is_sealed() {

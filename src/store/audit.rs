@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::Result;
 use crate::kinds::Outcome;
 
 /// One event, as hashed and stored. Field order is the canonical order.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditEvent {
     pub seq: i64,
     /// RFC 3339, UTC, microseconds: stored as hashed, so it round-trips exactly.
@@ -47,7 +47,7 @@ impl AuditEvent {
 }
 
 /// An event with its place in the chain.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ChainedEvent {
     #[sqlx(flatten)]
     #[serde(flatten)]

@@ -20,6 +20,9 @@ crate::on_both_backends!(
     a_pipeline_pushes_a_directory_signed_and_a_deployer_pulls_it_back,
     transient_failures_are_retried_and_lasting_ones_are_not_hidden,
     an_interrupted_push_resumes_from_the_committed_parts,
+    an_auditor_searches_exports_and_verifies_the_log_offline,
+    lineage_queries_answer_from_the_client,
+    pull_and_verify_trust_the_keys_of_the_trust_directory,
 );
 
 /// What one run of the client gave.
@@ -931,4 +934,318 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
     let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
     assert_eq!(ver["state"], "sealed");
     assert_eq!(ver["files"].as_array().unwrap().len(), 2);
+}
+
+async fn an_auditor_searches_exports_and_verifies_the_log_offline(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    app.sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"w")])
+        .await;
+    // A denied request by someone else.
+    let stranger = app.mint("stranger").await;
+    let r = app
+        .anon(Method::GET, &format!("/v1/models/{ns}/{model}"))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    let env = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+
+    let r = signet(
+        cfg,
+        &["--json", "audit", "search", "--limit", "3"],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let found: Value = serde_json::from_str(&r.stdout).unwrap();
+    let seqs: Vec<i64> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 3);
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
+    assert_eq!(found["more"], true);
+    let r = signet(
+        cfg,
+        &[
+            "--json",
+            "audit",
+            "search",
+            "--outcome",
+            "denied",
+            "--principal",
+            "stranger",
+        ],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let denied: Value = serde_json::from_str(&r.stdout).unwrap();
+    let items = denied["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["status"], 404);
+
+    // The whole log, exported, verifies offline from the chain's start.
+    let r = signet(cfg, &["audit", "export", "--out", "log.jsonl"], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(cfg.join("log.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 5);
+    let offline: &[(&str, &str)] = &[];
+    let r = signet(
+        cfg,
+        &["--json", "audit", "verify", "--file", "log.jsonl"],
+        "",
+        offline,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ok: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(ok["anchor"]["seq"], 0);
+    assert_eq!(ok["checked"], lines.len());
+    let head = ok["head"]["hash"].as_str().unwrap().to_owned();
+    let r = signet(
+        cfg,
+        &["audit", "verify", "--file", "log.jsonl", "--head", &head],
+        "",
+        offline,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A file that is not the log it claims to be fails, and says where.
+    let r = signet(
+        cfg,
+        &[
+            "audit",
+            "verify",
+            "--file",
+            "log.jsonl",
+            "--head",
+            &"0".repeat(64),
+        ],
+        "",
+        offline,
+    )
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let write = |name: &str, ls: &[String]| std::fs::write(cfg.join(name), ls.join("\n")).unwrap();
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut e: Value = serde_json::from_str(&edited[2]).unwrap();
+    e["principal"] = "mallory".into();
+    edited[2] = e.to_string();
+    write("edited.jsonl", &edited);
+    let mut dropped: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    dropped.remove(3);
+    write("dropped.jsonl", &dropped);
+    write("garbage.jsonl", &["{\"seq\": 1}".to_string()]);
+    for (file, says) in [
+        ("edited.jsonl", "does not match its content"),
+        ("dropped.jsonl", "missing"),
+        ("garbage.jsonl", "not an event"),
+    ] {
+        let r = signet(cfg, &["audit", "verify", "--file", file], "", offline).await;
+        assert_eq!(r.code, 5, "{file}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{file}: {}", r.stderr);
+    }
+    // An export filtered to one principal is not a chain: the stranger's two
+    // events have the others' between them.
+    let r = app
+        .anon(Method::GET, "/v1/whoami")
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = signet(
+        cfg,
+        &[
+            "audit",
+            "export",
+            "--principal",
+            "stranger",
+            "--out",
+            "mine.jsonl",
+        ],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = signet(
+        cfg,
+        &["audit", "verify", "--file", "mine.jsonl"],
+        "",
+        offline,
+    )
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    // The registry's own check, and an export never overwrites a file.
+    let r = signet(cfg, &["--json", "audit", "verify"], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.stdout).unwrap()["ok"],
+        true
+    );
+    let r = signet(cfg, &["audit", "export", "--out", "log.jsonl"], "", &env).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Someone who may not read the log is told so.
+    let r = signet(
+        cfg,
+        &["audit", "search"],
+        "",
+        &[
+            ("SIGNET_URL", app.base.as_str()),
+            ("SIGNET_TOKEN", stranger.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+}
+
+async fn lineage_queries_answer_from_the_client(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let (base, _) = app
+        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"w")])
+        .await;
+    let mut tuned = full_lineage();
+    tuned["parents"] = serde_json::json!([{ "model": format!("{ns}/{model}"), "version": base }]);
+    let (child, _) = app
+        .sealed_version(&ns, &model, tuned, &[("m.bin", b"w2")])
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    let env = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let versions = |v: &Value, key: &str| -> Vec<i64> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_i64().unwrap())
+            .collect()
+    };
+
+    let dataset = "cd".repeat(32);
+    let r = signet(cfg, &["--json", "lineage", "dataset", &dataset], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Value = serde_json::from_str(&r.stdout).unwrap();
+    let mut hits = versions(&got, "items");
+    hits.sort();
+    assert_eq!(hits, [base, child]);
+    let r = signet(
+        cfg,
+        &["--json", "lineage", "commit", &"ab".repeat(20)],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(got["items"].as_array().unwrap().len(), 2);
+    let target = format!("{ns}/{model}@{base}");
+    let r = signet(cfg, &["--json", "lineage", "version", &target], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(versions(&got, "descendants"), [child]);
+    assert!(versions(&got, "ancestors").is_empty());
+    let r = signet(
+        cfg,
+        &["lineage", "version", &format!("{ns}/{model}@{child}")],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{ns}/{model}@{base}")),
+        "{}",
+        r.stdout
+    );
+
+    let r = signet(cfg, &["lineage", "dataset", "not-a-digest"], "", &env).await;
+    assert_ne!(r.code, 0);
+    let r = signet(
+        cfg,
+        &["lineage", "version", &format!("{ns}/{model}@99")],
+        "",
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+}
+
+async fn pull_and_verify_trust_the_keys_of_the_trust_directory(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let (v, st) = app
+        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"weights")])
+        .await;
+    let signer = Signer::generate();
+    assert_eq!(signer.register(&app, "ci", &[&ns]).await.status(), 201);
+    assert_eq!(
+        app.sign(&ns, &model, v, &signer.envelope(&st))
+            .await
+            .status(),
+        201
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    let env = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let target = format!("{ns}/{model}@{v}");
+
+    // No key named and none in the trust directory: nothing is trusted.
+    let r = signet(cfg, &["pull", &target, "out"], "", &env).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("trust"), "{}", r.stderr);
+    assert!(!cfg.join("out").exists());
+
+    // Another key in the directory: still not this signer's.
+    std::fs::create_dir_all(cfg.join("trust")).unwrap();
+    std::fs::write(cfg.join("trust/other.pub"), Signer::generate().pem).unwrap();
+    let r = signet(cfg, &["pull", &target, "out"], "", &env).await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(!cfg.join("out").exists());
+
+    // The signer's key pinned there: pull and offline verify need no flag.
+    std::fs::write(cfg.join("trust/ci.pub"), &signer.pem).unwrap();
+    let r = signet(cfg, &["pull", &target, "out"], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(cfg.join("out/m.bin")).unwrap(), b"weights");
+    let r = signet(cfg, &["verify", "out"], "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A key named on the command line pins exactly that key.
+    std::fs::write(cfg.join("stranger.pub"), Signer::generate().pem).unwrap();
+    let r = signet(cfg, &["verify", "out", "--key", "stranger.pub"], "", &[]).await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    // SIGNET_TRUST_DIR moves the directory.
+    std::fs::create_dir_all(cfg.join("elsewhere")).unwrap();
+    let moved = cfg.join("elsewhere");
+    let r = signet(
+        cfg,
+        &["verify", "out"],
+        "",
+        &[("SIGNET_TRUST_DIR", moved.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
 }

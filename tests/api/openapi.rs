@@ -34,7 +34,11 @@ async fn the_service_serves_its_document_and_a_docs_page() {
     let r = app.anon(Method::GET, "/openapi.json").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let served: Value = r.json().await.unwrap();
-    let expected: Value = signet::http::openapi();
+    // The served document states this server's limits (the tests' 1 GiB files).
+    let expected: Value = signet::http::openapi_with(&signet::http::contract::Advertised {
+        max_file_size: 1 << 30,
+        ..Default::default()
+    });
     assert_eq!(served, expected);
     let r = app.anon(Method::GET, "/docs/").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

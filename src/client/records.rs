@@ -1,0 +1,324 @@
+//! What the registry records, for auditors: `signet audit search | export |
+//! verify` and `signet lineage dataset | commit | version`.
+//!
+//! An exported log verifies here, offline, with the server's own chain rule
+//! (`audit::Verifier`): from its anchor (the hash before its first event, the
+//! chain's start when that is event 1), every event in order, every hash
+//! recomputed. A recorded anchor or head can be pinned, so a log rewritten
+//! whole does not pass either.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::commands::Done;
+use super::{At, Client, Exit, Failure, Target};
+use crate::audit::{ChainedEvent, GENESIS, Verifier};
+
+/// The filters of `GET /v1/audit`, as the flags give them.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilters {
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub namespace: Option<String>,
+    pub model: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl AuditFilters {
+    fn query(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("principal", &self.principal),
+            ("action", &self.action),
+            ("namespace", &self.namespace),
+            ("model", &self.model),
+            ("outcome", &self.outcome),
+            ("since", &self.since),
+            ("until", &self.until),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+fn with_query(path: &str, q: &[(&str, &str)]) -> String {
+    if q.is_empty() {
+        return path.to_owned();
+    }
+    let mut u = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in q {
+        u.append_pair(k, v);
+    }
+    format!("{path}?{}", u.finish())
+}
+
+fn line(e: &Value) -> String {
+    format!(
+        "{:>8} {} {:<12} {:<6} {} {} {}",
+        e["seq"],
+        e["at"].as_str().unwrap_or_default(),
+        e["principal"].as_str().unwrap_or("-"),
+        e["outcome"].as_str().unwrap_or_default(),
+        e["status"],
+        e["action"].as_str().unwrap_or_default(),
+        e["resource"].as_str().unwrap_or_default(),
+    )
+}
+
+/// `signet audit search [filters] [--limit N]`: the newest events first,
+/// following the pages up to `limit`.
+pub async fn search(client: &Client, f: &AuditFilters, limit: usize) -> Result<Done, Failure> {
+    let mut events: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    while events.len() < limit {
+        let mut q = f.query();
+        let page = (limit - events.len()).min(1000).to_string();
+        q.push(("limit", &page));
+        if let Some(c) = &cursor {
+            q.push(("cursor", c));
+        }
+        let got = client
+            .call(Method::GET, &with_query("/v1/audit", &q), None)
+            .await?
+            .body;
+        events.extend(got["items"].as_array().cloned().unwrap_or_default());
+        cursor = got["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    events.truncate(limit);
+    Ok(Done {
+        human: if events.is_empty() {
+            "no events".into()
+        } else {
+            events.iter().map(line).collect::<Vec<_>>().join("\n")
+        },
+        json: json!({ "items": events, "more": cursor.is_some() }),
+    })
+}
+
+/// `signet audit export --out FILE [filters]`: the events as JSON Lines,
+/// streamed into FILE (written beside it and renamed: never half a file).
+pub async fn export(client: &Client, f: &AuditFilters, out: &Path) -> Result<Done, Failure> {
+    let io = |e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", out.display()));
+    if out.exists() {
+        return Err(Failure::usage(format!("{} exists", out.display())));
+    }
+    let (mut body, _) = client
+        .stream_from(&with_query("/v1/audit/export", &f.query()), 0)
+        .await?;
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let staged = out.with_file_name(format!(".{name}.signet-export"));
+    let mut file = std::fs::File::create(&staged).map_err(io)?;
+    let mut lines = 0u64;
+    let written: Result<(), Failure> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            file.write_all(&chunk).map_err(io)?;
+        }
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&staged, out).map_err(io)
+    }
+    .await;
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&staged);
+        return Err(e);
+    }
+    Ok(Done {
+        human: format!("{lines} events written to {}", out.display()),
+        json: json!({ "events": lines, "file": out }),
+    })
+}
+
+/// `signet audit verify`: the registry's own check of the whole chain.
+pub async fn verify_remote(client: &Client) -> Result<Done, Failure> {
+    let r = client
+        .call(Method::GET, "/v1/audit/verify", None)
+        .await?
+        .body;
+    if r["ok"] != true {
+        return Err(Failure::new(
+            Exit::VerificationFailed,
+            format!(
+                "the access log is broken at event {} ({} events checked)",
+                r["first_bad_seq"], r["checked"]
+            ),
+        ));
+    }
+    Ok(Done {
+        human: format!(
+            "the access log verifies: {} events, head {} at {}",
+            r["checked"],
+            r["head"]["hash"].as_str().unwrap_or_default(),
+            r["head"]["seq"]
+        ),
+        json: r,
+    })
+}
+
+/// What an offline check may be held to beside the file itself.
+#[derive(Debug, Default)]
+pub struct Pins {
+    /// The hash before the file's first event (a previous archive's last).
+    pub anchor: Option<String>,
+    /// The hash of the file's last event (a head recorded elsewhere).
+    pub head: Option<String>,
+}
+
+/// `signet audit verify --file FILE [--anchor HASH] [--head HASH]`: checks an
+/// export or an archive offline. The events may be in any order; they must be
+/// one unbroken run of the chain.
+pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    let mut events = Vec::new();
+    for (n, l) in std::io::BufReader::new(file).lines().enumerate() {
+        let l = l.map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let e: ChainedEvent = serde_json::from_str(&l).map_err(|e| {
+            Failure::new(
+                Exit::VerificationFailed,
+                format!(
+                    "{} line {}: not an event of the log: {e}",
+                    path.display(),
+                    n + 1
+                ),
+            )
+        })?;
+        events.push(e);
+    }
+    events.sort_by_key(|e| e.event.seq);
+    let Some(first) = events.first() else {
+        return Err(Failure::new(
+            Exit::VerificationFailed,
+            format!("{} holds no event", path.display()),
+        ));
+    };
+    let anchor_seq = first.event.seq - 1;
+    let anchor = match (&pins.anchor, anchor_seq) {
+        (Some(pinned), _) => pinned.clone(),
+        (None, 0) => GENESIS.to_owned(),
+        (None, _) => first.prev_hash.clone(),
+    };
+    let mut v = Verifier::new(anchor_seq, &anchor);
+    let broken = |seq: i64, why: &str| {
+        Failure::new(
+            Exit::VerificationFailed,
+            format!("{}: the chain breaks at event {seq}: {why}", path.display()),
+        )
+    };
+    for e in &events {
+        if let Err(seq) = v.feed(e) {
+            let why = if e.event.seq != seq {
+                "an event is missing (an export filtered or cut short does not verify as a chain)"
+            } else if e.prev_hash != v.prev_hash {
+                "it does not follow the event before it"
+            } else {
+                "its hash does not match its content"
+            };
+            return Err(broken(seq, why));
+        }
+    }
+    if let Some(head) = &pins.head
+        && *head != v.prev_hash
+    {
+        return Err(broken(
+            v.expect_seq - 1,
+            "the last event is not the head it was pinned to",
+        ));
+    }
+    let from = if anchor_seq == 0 {
+        "the chain's start".to_owned()
+    } else {
+        format!(
+            "its anchor at event {anchor_seq} ({})",
+            if pins.anchor.is_some() {
+                "pinned"
+            } else {
+                "as the file states it: pin it with --anchor"
+            }
+        )
+    };
+    Ok(Done {
+        human: format!(
+            "{} verifies from {from}: events {}..{}, head {}",
+            path.display(),
+            anchor_seq + 1,
+            v.expect_seq - 1,
+            v.prev_hash
+        ),
+        json: json!({
+            "ok": true,
+            "checked": v.checked,
+            "anchor": { "seq": anchor_seq, "hash": anchor, "pinned": pins.anchor.is_some() || anchor_seq == 0 },
+            "head": { "seq": v.expect_seq - 1, "hash": v.prev_hash },
+        }),
+    })
+}
+
+/// `signet lineage dataset SHA256 | commit SHA | version NS/MODEL@V`.
+pub async fn lineage(client: &Client, kind: &str, value: &str) -> Result<Done, Failure> {
+    let path = match kind {
+        "dataset" => format!(
+            "/v1/lineage/datasets/{}",
+            value.trim_start_matches("sha256:")
+        ),
+        "commit" => format!("/v1/lineage/commits/{value}"),
+        "version" => {
+            let t = Target::parse(value)?;
+            let v = match &t.at {
+                At::Version(v) => *v,
+                At::Alias(a) => client
+                    .call(
+                        Method::GET,
+                        &format!("{}/aliases/{a}", t.model_path()),
+                        None,
+                    )
+                    .await?
+                    .body["version"]
+                    .as_i64()
+                    .ok_or_else(|| Failure::new(Exit::Failure, "the alias names no version"))?,
+            };
+            format!("{}/versions/{v}/lineage", t.model_path())
+        }
+        other => return Err(Failure::usage(format!("unknown lineage query {other:?}"))),
+    };
+    let r = client.call(Method::GET, &path, None).await?.body;
+    let mut human = Vec::new();
+    let mut list = |title: &str, items: &Value| {
+        let items = items.as_array().cloned().unwrap_or_default();
+        human.push(format!("{title}: {}", items.len()));
+        for i in items {
+            human.push(format!(
+                "  {}/{}@{} {} (depth {})",
+                i["namespace"].as_str().unwrap_or_default(),
+                i["model"].as_str().unwrap_or_default(),
+                i["version"],
+                i["state"].as_str().unwrap_or_default(),
+                i["depth"],
+            ));
+        }
+    };
+    for key in ["items", "ancestors", "descendants"] {
+        if r.get(key).is_some() {
+            list(key, &r[key]);
+        }
+    }
+    if human.is_empty() {
+        human.push(serde_json::to_string_pretty(&r).unwrap_or_default());
+    }
+    Ok(Done {
+        human: human.join("\n"),
+        json: r,
+    })
+}
