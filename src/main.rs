@@ -62,6 +62,16 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Client: namespaces (an admin's).
+    Namespace {
+        #[command(subcommand)]
+        command: NamespaceCommand,
+    },
+    /// Client: models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Client: signing keys.
     Key {
         #[command(subcommand)]
@@ -229,6 +239,26 @@ enum LineageCommand {
 }
 
 #[derive(Subcommand)]
+enum NamespaceCommand {
+    /// Create a namespace (a team's home).
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Create a model: NAMESPACE/MODEL.
+    Create {
+        model: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeyCommand {
     /// Register a public key for some namespaces (`*`: all, admins only).
     Register {
@@ -318,6 +348,12 @@ async fn main() -> anyhow::Result<()> {
             alias,
             reason,
         } => client(commands::promote(&target, &alias, reason.as_deref()).await),
+        Command::Namespace {
+            command: NamespaceCommand::Create { name, description },
+        } => client(commands::namespace_create(&name, description.as_deref()).await),
+        Command::Model {
+            command: ModelCommand::Create { model, description },
+        } => client(commands::model_create(&model, description.as_deref()).await),
         Command::Audit { command } => client(match command {
             AuditCommand::Search { filters, limit } => {
                 commands::audit_search(&filters.into(), limit).await

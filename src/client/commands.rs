@@ -233,6 +233,42 @@ pub async fn promote(target: &str, alias: &str, reason: Option<&str>) -> Result<
     })
 }
 
+/// `signet namespace create NAME [--description TEXT]` (admin).
+pub async fn namespace_create(name: &str, description: Option<&str>) -> Result<Done, Failure> {
+    let ns = crate::names::Namespace::parse(name)
+        .map_err(|_| Failure::usage(format!("{name:?} is not a namespace name")))?;
+    let body = json!({"name": ns.as_str(), "description": description.unwrap_or_default()});
+    let answer = signed_in()?
+        .call(Method::POST, "/v1/namespaces", Some(&body))
+        .await?;
+    Ok(Done {
+        human: format!("namespace {ns} created"),
+        json: answer.body,
+    })
+}
+
+/// `signet model create NS/MODEL [--description TEXT]` (publisher).
+pub async fn model_create(model: &str, description: Option<&str>) -> Result<Done, Failure> {
+    let (ns, name) = model
+        .split_once('/')
+        .and_then(|(n, m)| {
+            Some((
+                crate::names::Namespace::parse(n).ok()?,
+                crate::names::ModelName::parse(m).ok()?,
+            ))
+        })
+        .ok_or_else(|| Failure::usage(format!("{model:?}: expected NAMESPACE/MODEL")))?;
+    let body = json!({"namespace": ns.as_str(), "name": name.as_str(),
+                      "description": description.unwrap_or_default()});
+    let answer = signed_in()?
+        .call(Method::POST, "/v1/models", Some(&body))
+        .await?;
+    Ok(Done {
+        human: format!("model {ns}/{name} created"),
+        json: answer.body,
+    })
+}
+
 /// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
 pub async fn pull(
     target: &str,

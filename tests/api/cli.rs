@@ -902,9 +902,32 @@ async fn cutting_proxy(
 async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
     const PART: usize = 8 << 20;
     let app = TestApp::spawn(b).await;
-    let (ns, model) = app.given_model().await;
+    let (ns, model) = ("fraud", "scorer");
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path();
+    // The namespace and the model, made with the client too.
+    let admin = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let r = signet(cfg, &["namespace", "create", ns], "", &admin).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = signet(
+        cfg,
+        &["--json", "model", "create", "fraud/scorer"],
+        "",
+        &admin,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.stdout).unwrap()["name"],
+        model
+    );
+    let r = signet(cfg, &["model", "create", "fraud/scorer"], "", &admin).await;
+    assert_eq!(r.code, 1, "a second one conflicts: {}", r.stderr);
+    let r = signet(cfg, &["model", "create", "no-slash"], "", &admin).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
     let src = cfg.join("model");
     std::fs::create_dir_all(&src).unwrap();
     let weights = crate::helpers::bytes_of(3 * PART + (1 << 20), 31);
@@ -928,10 +951,10 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
         offsets.lock().unwrap().clone(),
         [0, PART as u64, 2 * PART as u64]
     );
-    let got = app.get_file(&ns, &model, v, "weights.bin").await;
+    let got = app.get_file(ns, model, v, "weights.bin").await;
     assert_eq!(got.status(), StatusCode::OK);
     assert!(got.bytes().await.unwrap() == weights, "byte-exact");
-    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    let ver: Value = app.get_version(ns, model, v).await.json().await.unwrap();
     assert_eq!(ver["state"], "sealed");
     assert_eq!(ver["files"].as_array().unwrap().len(), 2);
 }

@@ -413,7 +413,7 @@ async fn sessions_keep_to_their_version_roles_and_limits(b: Backend) {
     for (body, code) in [
         (
             json!({ "path": "big.bin", "size": 3 * PART + 1 }),
-            "too_large",
+            "invalid_request",
         ),
         (json!({ "path": "../x", "size": 1 }), "invalid_request"),
         (
