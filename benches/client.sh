@@ -72,11 +72,20 @@ t0=$(date +%s.%N)
 for f in big/*; do curl -sf "${auth[@]}" -T "$f" "$S/v1/models/bench/m/versions/$v/files/$(basename "$f")" >/dev/null; done
 t1=$(date +%s.%N)
 up=$(python3 -c "print($t1 - $t0)")
+# Downloads to files beside the client's, as a pull writes them (and to
+# /dev/null, the server's own rate without this disk).
+mkdir -p curl-out
+t0=$(date +%s.%N)
+for f in big/*; do curl -sf "${auth[@]}" -o "curl-out/$(basename "$f")" "$S/v1/models/bench/m/versions/$v/files/$(basename "$f")"; done
+sync
+t1=$(date +%s.%N)
+down=$(python3 -c "print($t1 - $t0)")
+rm -rf curl-out
 t0=$(date +%s.%N)
 for f in big/*; do curl -sf "${auth[@]}" -o /dev/null "$S/v1/models/bench/m/versions/$v/files/$(basename "$f")"; done
 t1=$(date +%s.%N)
-down=$(python3 -c "print($t1 - $t0)")
-echo "server, single stream (curl):  upload $(rate $bytes "$up"), download $(rate $bytes "$down")"
+null=$(python3 -c "print($t1 - $t0)")
+echo "server, single stream (curl):  upload $(rate $bytes "$up"), download to files $(rate $bytes "$down") (to /dev/null $(rate $bytes "$null"))"
 
 read -r small_push small_rss_push < <(timed "$bin" push tiny bench/m --sign ci.key)
 read -r push push_rss < <(timed "$bin" push big bench/m --sign ci.key --jobs 4)

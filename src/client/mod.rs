@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod journal;
 pub mod progress;
 pub mod pull;
 pub mod push;
@@ -355,6 +356,7 @@ impl Client {
     /// `version_path`: each attempt appends from the offset the registry has
     /// committed, so an interrupted transfer goes on from there. Five attempts
     /// in a row without progress end it; any progress starts the count again.
+    /// An upload an earlier run recorded in `journal` goes on where it is.
     pub async fn upload_resumable(
         &self,
         version_path: &str,
@@ -362,22 +364,40 @@ impl Client {
         file: &std::path::Path,
         sha256_hex: &str,
         bar: &progress::FileBar,
+        journal: &journal::Journal,
     ) -> Result<(), Failure> {
         let size = std::fs::metadata(file)
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
             .len();
-        let started = self
-            .call(
-                Method::POST,
-                &format!("{version_path}/uploads"),
-                Some(&serde_json::json!({ "path": name, "size": size })),
-            )
-            .await?;
-        let id = started.body["id"]
-            .as_str()
-            .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no upload"))?;
-        let url = format!("{version_path}/uploads/{id}");
-        let mut offset = 0u64;
+        let earlier = match journal.upload(name) {
+            Some(url) => match self.call(Method::GET, &url, None).await {
+                Ok(a) if a.body["complete"] == false && a.body["size"].as_u64() == Some(size) => {
+                    a.body["offset"].as_u64().map(|o| (url, o))
+                }
+                // Gone (expired, or another version's): start again.
+                _ => None,
+            },
+            None => None,
+        };
+        let (url, mut offset) = match earlier {
+            Some(found) => found,
+            None => {
+                let started = self
+                    .call(
+                        Method::POST,
+                        &format!("{version_path}/uploads"),
+                        Some(&serde_json::json!({ "path": name, "size": size })),
+                    )
+                    .await?;
+                let id = started.body["id"]
+                    .as_str()
+                    .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no upload"))?;
+                let url = format!("{version_path}/uploads/{id}");
+                journal.record_upload(name, &url)?;
+                (url, 0)
+            }
+        };
+        bar.rewind_to(offset);
         let mut delays = backon::BackoffBuilder::build(backoff());
         while offset < size {
             let failed = match self.append(&url, file, offset, size, bar).await {

@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::commands::{Done, read_private_key};
+use super::journal::Journal;
 use super::progress::Progress;
 use super::pull::local_files;
 use super::{Client, Exit, Failure};
@@ -85,10 +86,34 @@ pub async fn push(
     }
 
     let base = format!("/v1/models/{ns}/{name}/versions");
-    let created = client.call(Method::POST, &base, Some(&body)).await?;
-    let version = created.body["version"]
-        .as_i64()
-        .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no version"))?;
+    // The same push run before and interrupted goes on with its draft.
+    let journal = Journal::of(&client.base, model, &body, &files)?;
+    let mut present = BTreeMap::new();
+    let earlier = match journal.version() {
+        Some(v) => match client.call(Method::GET, &format!("{base}/{v}"), None).await {
+            Ok(a) if a.body["state"] == "draft" => {
+                for f in a.body["files"].as_array().into_iter().flatten() {
+                    if let (Some(p), Some(d)) = (f["path"].as_str(), f["sha256"].as_str()) {
+                        present.insert(p.to_owned(), d.to_owned());
+                    }
+                }
+                Some(v)
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let version = match earlier {
+        Some(v) => v,
+        None => {
+            let created = client.call(Method::POST, &base, Some(&body)).await?;
+            let v = created.body["version"]
+                .as_i64()
+                .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no version"))?;
+            journal.begin(v)?;
+            v
+        }
+    };
     let vbase = format!("{base}/{version}");
     let total: u64 = files.iter().map(|r| r.size).sum();
     let progress = Progress::new(show_progress, total, "push");
@@ -96,14 +121,20 @@ pub async fn push(
         .try_for_each_concurrent(jobs.max(1), |r| {
             let url = format!("{vbase}/files/{}", r.path.as_str());
             let progress = &progress;
-            let vbase = &vbase;
+            let (vbase, journal, present) = (&vbase, &journal, &present);
             async move {
                 let bar = progress.file(r.path.as_str(), r.size);
-                let local = dir.join(r.path.as_str());
                 let digest = r.sha256.to_hex();
+                if present.get(r.path.as_str()) == Some(&digest) {
+                    // Uploaded by the run this one goes on from.
+                    bar.advance(r.size);
+                    bar.finish();
+                    return Ok(());
+                }
+                let local = dir.join(r.path.as_str());
                 if r.size > RESUMABLE_FROM {
                     client
-                        .upload_resumable(vbase, r.path.as_str(), &local, &digest, &bar)
+                        .upload_resumable(vbase, r.path.as_str(), &local, &digest, &bar, journal)
                         .await?;
                 } else {
                     let moved = bar.clone();
@@ -120,6 +151,7 @@ pub async fn push(
     client
         .call(Method::POST, &format!("{vbase}/seal"), None)
         .await?;
+    journal.forget();
 
     let mut signed = None;
     if let Some(key) = key {

@@ -2,8 +2,7 @@
 //! parts at the offset the session has committed, so an interrupted transfer
 //! goes on from there instead of starting over.
 //!
-//! Invariants: a part is committed only after its bytes are stored (and, in a
-//! local directory, flushed); the SHA-256 state after the committed bytes is
+//! Invariants: a part is committed only after its bytes are stored; the SHA-256 state after the committed bytes is
 //! kept with them, so completion knows the file's digest without reading it
 //! again; nothing is visible until completion records the file, in one
 //! transaction with marking the session complete. Requests for one session take
@@ -125,6 +124,8 @@ impl Registry {
             return Err(Error::VersionSealed);
         }
         let (id, blob_id) = (Uuid::new_v4(), Uuid::new_v4());
+        permit.record("path", serde_json::json!(path.as_str()));
+        permit.record("size", serde_json::json!(size));
         let multipart_id = self.blobs.begin_parts(id, blob_id).await?;
         let now = Utc::now().timestamp();
         let u = UploadRecord {
@@ -194,6 +195,7 @@ impl Registry {
         if u.completed {
             return Err(Error::Conflict("the upload is already complete".into()));
         }
+        permit.record("offset", serde_json::json!(offset));
         if offset != offset_of(&u) {
             return Err(Error::UploadOffsetMismatch {
                 offset: offset_of(&u),
@@ -261,6 +263,7 @@ impl Registry {
         };
         let (received, stored) = tokio::join!(receive, store);
         let committed = stored?;
+        permit.record("committed", serde_json::json!(committed.committed));
         received?;
         Ok(committed)
     }

@@ -25,6 +25,17 @@ crate::on_both_backends!(
     pull_and_verify_trust_the_keys_of_the_trust_directory,
 );
 
+/// A new key, registered for `ns`, that has signed version `v` (statement `st`).
+async fn signed_by_a_new_key(app: &TestApp, ns: &str, model: &str, v: i64, st: &Value) -> Signer {
+    let signer = Signer::generate();
+    assert_eq!(signer.register(app, "ci", &[ns]).await.status(), 201);
+    assert_eq!(
+        app.sign(ns, model, v, &signer.envelope(st)).await.status(),
+        201
+    );
+    signer
+}
+
 /// What one run of the client gave.
 struct Run {
     code: i32,
@@ -582,14 +593,7 @@ async fn an_interrupted_pull_resumes_where_it_stopped(b: Backend) {
             &[("model.bin", &weights), ("cfg.json", b"{}")],
         )
         .await;
-    let signer = Signer::generate();
-    assert_eq!(signer.register(&app, "ci", &[&ns]).await.status(), 201);
-    assert_eq!(
-        app.sign(&ns, &model, v, &signer.envelope(&st))
-            .await
-            .status(),
-        201
-    );
+    let signer = signed_by_a_new_key(&app, &ns, &model, v, &st).await;
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path();
     std::fs::write(cfg.join("pinned.pub"), &signer.pem).unwrap();
@@ -854,32 +858,52 @@ async fn transient_failures_are_retried_and_lasting_ones_are_not_hidden(b: Backe
 
 /// A proxy that passes on only the first `at` bytes of the first `cuts`
 /// appends of a resumable upload (the registry keeps what arrived whole, as
-/// when a connection breaks) and answers the client 503; it records the
-/// `Upload-Offset` of every append.
+/// when a connection breaks) and answers the client 503; while `refuse_rest`
+/// holds, every later append too gets 503 and reaches nothing. It records the
+/// `Upload-Offset` of every append, and every other request's method and path.
 async fn cutting_proxy(
     upstream: String,
     cuts: usize,
     at: usize,
-) -> (String, Arc<std::sync::Mutex<Vec<u64>>>) {
+    refuse_rest: Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    String,
+    Arc<std::sync::Mutex<Vec<u64>>>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let others = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let other = others.clone();
     let offsets = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = offsets.clone();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let handle = move |req: axum::extract::Request| {
         let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
+        let (other, refuse_rest) = (other.clone(), refuse_rest.clone());
         async move {
             let (mut parts, body) = req.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let cut = parts.method == axum::http::Method::PATCH && {
-                let mut s = seen.lock().unwrap();
-                s.push(
-                    parts.headers["upload-offset"]
-                        .to_str()
-                        .unwrap()
-                        .parse()
-                        .unwrap(),
-                );
-                s.len() <= cuts
+            let unavailable = || {
+                axum::response::IntoResponse::into_response((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("content-type", "application/json")],
+                    r#"{"error":{"code":"unavailable","message":"connection lost","request_id":""}}"#,
+                ))
             };
+            let patch = parts.method == axum::http::Method::PATCH;
+            let appends = if patch {
+                let mut s = seen.lock().unwrap();
+                let offset = parts.headers["upload-offset"].to_str().unwrap();
+                s.push(offset.parse().unwrap());
+                s.len()
+            } else {
+                let request = format!("{} {}", parts.method, parts.uri.path());
+                other.lock().unwrap().push(request);
+                0
+            };
+            if patch && appends > cuts && refuse_rest.load(std::sync::atomic::Ordering::SeqCst) {
+                return unavailable();
+            }
+            let cut = patch && appends <= cuts;
             if !cut {
                 let (status, headers, bytes) = forward(&client, &upstream, &parts, body).await;
                 return answer(status, &headers, axum::body::Body::from(bytes));
@@ -888,15 +912,11 @@ async fn cutting_proxy(
             parts.headers.insert("content-length", kept.len().into());
             let (status, _, _) = forward(&client, &upstream, &parts, kept).await;
             assert_eq!(status, 200, "the registry keeps what arrived");
-            axum::response::IntoResponse::into_response((
-                StatusCode::SERVICE_UNAVAILABLE,
-                [("content-type", "application/json")],
-                r#"{"error":{"code":"unavailable","message":"connection lost","request_id":""}}"#,
-            ))
+            unavailable()
         }
     };
     let url = serve_on_loopback(axum::Router::new().fallback(handle)).await;
-    (url, offsets)
+    (url, offsets, others)
 }
 
 async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
@@ -934,7 +954,8 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
     std::fs::write(src.join("weights.bin"), &weights).unwrap();
     std::fs::write(src.join("config.json"), b"{}").unwrap();
     // Each broken append gets one part and a bit through.
-    let (proxy, offsets) = cutting_proxy(app.base.clone(), 2, PART + (1 << 20)).await;
+    let (proxy, offsets, _) =
+        cutting_proxy(app.base.clone(), 2, PART + (1 << 20), Default::default()).await;
     let env = [
         ("SIGNET_URL", proxy.as_str()),
         ("SIGNET_TOKEN", app.admin.as_str()),
@@ -957,6 +978,47 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
     let ver: Value = app.get_version(ns, model, v).await.json().await.unwrap();
     assert_eq!(ver["state"], "sealed");
     assert_eq!(ver["files"].as_array().unwrap().len(), 2);
+
+    // A push that gives up (the registry unreachable after one part) and is
+    // run again goes on with its draft and its upload.
+    std::fs::write(src.join("config.json"), b"{\"run\": 2}").unwrap();
+    let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (proxy, offsets, others) =
+        cutting_proxy(app.base.clone(), 1, PART + (1 << 20), refuse.clone()).await;
+    let env = [
+        ("SIGNET_URL", proxy.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let r = signet(cfg, &["--json", "push", "model", &target], "", &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // The registry answers again; the same push is run again.
+    refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (appends_before, others_before) =
+        (offsets.lock().unwrap().len(), others.lock().unwrap().len());
+    let r = signet(cfg, &["--json", "push", "model", &target], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let again = serde_json::from_str::<Value>(&r.stdout).unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(again, v + 1, "the interrupted run's draft, not a new one");
+    assert_eq!(offsets.lock().unwrap()[appends_before..], [PART as u64]);
+    let others = others.lock().unwrap()[others_before..].to_vec();
+    assert!(
+        !others.iter().any(|o| o.ends_with("/files/config.json")),
+        "a file already uploaded is not sent again: {others:?}"
+    );
+    assert!(
+        !others
+            .iter()
+            .any(|o| o == &format!("POST /v1/models/{ns}/{model}/versions"))
+    );
+    let got = app.get_file(ns, model, again, "weights.bin").await;
+    assert!(got.bytes().await.unwrap() == weights, "byte-exact");
+    // Done: a third run is a new version.
+    let r = signet(cfg, &["--json", "push", "model", &target], "", &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let third = serde_json::from_str::<Value>(&r.stdout).unwrap()["version"].as_i64();
+    assert_eq!(third, Some(v + 2));
 }
 
 async fn an_auditor_searches_exports_and_verifies_the_log_offline(b: Backend) {
@@ -1220,14 +1282,7 @@ async fn pull_and_verify_trust_the_keys_of_the_trust_directory(b: Backend) {
     let (v, st) = app
         .sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"weights")])
         .await;
-    let signer = Signer::generate();
-    assert_eq!(signer.register(&app, "ci", &[&ns]).await.status(), 201);
-    assert_eq!(
-        app.sign(&ns, &model, v, &signer.envelope(&st))
-            .await
-            .status(),
-        201
-    );
+    let signer = signed_by_a_new_key(&app, &ns, &model, v, &st).await;
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path();
     let env = [

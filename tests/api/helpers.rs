@@ -719,3 +719,21 @@ pub fn safetensors_bytes() -> Vec<u8> {
     out.extend_from_slice(&[0u8; 8]);
     out
 }
+
+/// Polls `cond` until it holds, for at most 15 s; whether it did.
+pub async fn eventually<F, Fut>(mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if cond().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -2,15 +2,13 @@
 //! completion, interruptions at any point resumed to byte-exact files,
 //! digests checked at completion, expired sessions collected.
 
-use std::time::{Duration, Instant};
-
 use futures::TryStreamExt;
 use object_store::path::Path;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{Backend, TestApp, bytes_of, error_code, sha256_hex};
+use crate::helpers::{Backend, TestApp, bytes_of, error_code, eventually, sha256_hex};
 
 crate::on_both_backends!(
     parts_commit_at_offsets_and_the_file_appears_only_when_complete,
@@ -98,24 +96,6 @@ impl<'a> Session<'a> {
         sock.write_all(&whole[offset..offset + sent]).await.unwrap();
         sock.flush().await.unwrap();
         sock
-    }
-}
-
-/// Polls `cond` until it holds (at most 15 s).
-async fn eventually<F, Fut>(mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -1,11 +1,9 @@
-use std::time::{Duration, Instant};
-
 use object_store::{ObjectStoreExt, PutPayload};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{Backend, TestApp, bytes_of, error_code, sha256_hex};
+use crate::helpers::{Backend, TestApp, bytes_of, error_code, eventually, sha256_hex};
 
 crate::on_both_backends!(
     a_digest_mismatch_is_refused_and_leaves_nothing,
@@ -140,23 +138,6 @@ async fn an_upload_over_the_limit_is_refused_whether_or_not_its_length_is_declar
 
 /// Polls `cond` until it holds or 15 s pass: the server notices a vanished client
 /// asynchronously, and there is no event to wait on from outside.
-async fn eventually<F, Fut>(mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn a_client_that_disconnects_mid_upload_leaves_no_visible_file(b: Backend) {
     let app = TestApp::spawn(b).await;
     let (ns, model, v) = app.given_draft().await;
