@@ -2,7 +2,8 @@
 //! parts at the offset the session has committed, so an interrupted transfer
 //! goes on from there instead of starting over.
 //!
-//! Invariants: a part is committed only after its bytes are stored; the SHA-256 state after the committed bytes is
+//! Invariants: a part is committed only after its bytes are stored (parts are
+//! committed in batches); the SHA-256 state after the committed bytes is
 //! kept with them, so completion knows the file's digest without reading it
 //! again; nothing is visible until completion records the file, in one
 //! transaction with marking the session complete. Requests for one session take
@@ -72,6 +73,23 @@ impl Drop for Turn<'_> {
             map.remove(&self.id);
         }
     }
+}
+
+/// How long a stored part may wait for its commit.
+const COMMIT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// How many stored bytes may wait for a commit.
+const COMMIT_BYTES: u64 = 64 << 20;
+
+/// Stored parts waiting for their commit.
+#[derive(Default)]
+struct Batch {
+    /// Where the first starts (none: nothing waits).
+    from: Option<u64>,
+    /// Where the last ends.
+    to: u64,
+    parts: Vec<UploadPart>,
+    /// The SHA-256 state at `to`.
+    hash_state: Option<Vec<u8>>,
 }
 
 /// A received part on its way to storage.
@@ -166,8 +184,9 @@ impl Registry {
     }
 
     /// Appends the bytes of `body` at `offset`, which must be the session's
-    /// committed offset. Every whole part received is stored and committed as it
-    /// completes, so an interrupted request keeps what arrived whole; a tail
+    /// committed offset. Every whole part received is stored as it completes and
+    /// committed within a second, so an interrupted request keeps what arrived
+    /// whole; a tail
     /// shorter than a part is kept only when it ends the file. A declared
     /// length past the file's size is refused before anything is read. Answers the
     /// session as committed afterwards.
@@ -253,13 +272,41 @@ impl Registry {
             }
             Ok(())
         };
+        // Stored parts are committed together, a second after the first of
+        // them was stored or once 64 MiB wait, and when the request ends: a
+        // commit per part would make every 8 MiB wait for the database to
+        // reach the disk. What a broken request stored but did not commit is
+        // sent again.
         let store = async {
-            let mut committed = u.clone();
-            while let Some(p) = rx.recv().await {
-                self.store_part(&committed, p).await?;
-                committed = self.uploads.get_upload(id).await?;
+            let mut batch = Batch::default();
+            let mut due = tokio::time::Instant::now();
+            loop {
+                let next = if batch.from.is_none() {
+                    rx.recv().await
+                } else {
+                    match tokio::time::timeout_at(due, rx.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            self.commit_parts(id, &mut batch).await?;
+                            continue;
+                        }
+                    }
+                };
+                let Some(p) = next else { break };
+                let part = self.store_part(&u, &p).await?;
+                if batch.from.is_none() {
+                    batch.from = Some(p.from);
+                    due = tokio::time::Instant::now() + COMMIT_AFTER;
+                }
+                batch.to = p.from + p.data.len() as u64;
+                batch.parts.push(part);
+                batch.hash_state = Some(p.hash_state);
+                if batch.parts.len() as u64 * PART >= COMMIT_BYTES {
+                    self.commit_parts(id, &mut batch).await?;
+                }
             }
-            Ok::<_, Error>(committed)
+            self.commit_parts(id, &mut batch).await?;
+            self.uploads.get_upload(id).await
         };
         let (received, stored) = tokio::join!(receive, store);
         let committed = stored?;
@@ -268,34 +315,41 @@ impl Registry {
         Ok(committed)
     }
 
-    /// Stores one part and commits it.
-    async fn store_part(&self, u: &UploadRecord, p: Received) -> Result<()> {
-        let len = p.data.len() as u64;
+    /// Stores one part; answers it for the commit that records it.
+    async fn store_part(&self, u: &UploadRecord, p: &Received) -> Result<UploadPart> {
         let number = p.from / PART + 1;
         let data = p.data.clone();
         let blocks = tokio::task::spawn_blocking(move || block_digests(&data));
         let etag = self
             .blobs
-            .write_part(parts_of(u), number, p.from, p.data)
+            .write_part(parts_of(u), number, p.from, p.data.clone())
             .await?;
-        let blocks = blocks.await.map_err(Error::internal)?;
-        let to = p.from + len;
+        Ok(UploadPart {
+            number: i64::try_from(number).map_err(Error::internal)?,
+            etag,
+            blocks: blocks.await.map_err(Error::internal)?,
+        })
+    }
+
+    /// Records stored parts: the session moves on to the end of the last.
+    async fn commit_parts(&self, id: Uuid, batch: &mut Batch) -> Result<()> {
+        let (Some(from), Some(state)) = (batch.from, batch.hash_state.take()) else {
+            return Ok(());
+        };
         self.uploads
-            .commit_part(
-                u.id,
+            .commit_parts(
+                id,
                 &PartCommit {
-                    from: i64::try_from(p.from).map_err(Error::internal)?,
-                    to: i64::try_from(to).map_err(Error::internal)?,
-                    part: UploadPart {
-                        number: i64::try_from(number).map_err(Error::internal)?,
-                        etag,
-                        blocks,
-                    },
-                    hash_state: p.hash_state,
+                    from: i64::try_from(from).map_err(Error::internal)?,
+                    to: i64::try_from(batch.to).map_err(Error::internal)?,
+                    parts: std::mem::take(&mut batch.parts),
+                    hash_state: state,
                     expires_at: Utc::now().timestamp() + self.upload_ttl_secs(),
                 },
             )
-            .await
+            .await?;
+        batch.from = None;
+        Ok(())
     }
 
     /// Completes a session whose bytes all arrived: checks them against

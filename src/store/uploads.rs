@@ -42,12 +42,13 @@ pub struct UploadPart {
     pub blocks: Vec<u8>,
 }
 
-/// A part to commit: the bytes `from..to` of the file, stored.
+/// Stored parts to commit: the bytes `from..to` of the file.
 #[derive(Debug, Clone)]
 pub struct PartCommit {
     pub from: i64,
     pub to: i64,
-    pub part: UploadPart,
+    /// In order, covering `from..to`.
+    pub parts: Vec<UploadPart>,
     /// The SHA-256 state after byte `to`.
     pub hash_state: Vec<u8>,
     pub expires_at: i64,
@@ -60,9 +61,9 @@ pub trait Uploads: Send + Sync {
     async fn create_upload(&self, u: &UploadRecord, max_open: usize, audit: &Pending)
     -> Result<()>;
     async fn get_upload(&self, id: Uuid) -> Result<UploadRecord>;
-    /// Records a stored part, only while the session's committed offset is
+    /// Records stored parts, only while the session's committed offset is
     /// still `from` (else `UploadOffsetMismatch` with the offset it is at).
-    async fn commit_part(&self, id: Uuid, c: &PartCommit) -> Result<()>;
+    async fn commit_parts(&self, id: Uuid, c: &PartCommit) -> Result<()>;
     /// The committed parts, in order.
     async fn upload_parts(&self, id: Uuid) -> Result<Vec<UploadPart>>;
     /// Records the completed file (as `Models::put_file` does) and marks the

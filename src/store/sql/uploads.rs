@@ -92,8 +92,8 @@ impl Uploads for Store {
         .ok_or(Error::NotFound)
     }
 
-    #[tracing::instrument(level = "debug", name = "db.commit_part", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn commit_part(&self, id: Uuid, c: &PartCommit) -> Result<()> {
+    #[tracing::instrument(level = "debug", name = "db.commit_parts", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn commit_parts(&self, id: Uuid, c: &PartCommit) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let now = lock(&mut tx, id).await?;
         if now.completed || now.committed != c.from {
@@ -111,17 +111,19 @@ impl Uploads for Store {
         .bind(c.expires_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO upload_parts (upload_id, number, etag, blocks) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (upload_id, number) DO UPDATE \
-             SET etag = excluded.etag, blocks = excluded.blocks",
-        )
-        .bind(id)
-        .bind(c.part.number)
-        .bind(&c.part.etag)
-        .bind(&c.part.blocks)
-        .execute(&mut *tx)
-        .await?;
+        for part in &c.parts {
+            sqlx::query(
+                "INSERT INTO upload_parts (upload_id, number, etag, blocks) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (upload_id, number) DO UPDATE \
+                 SET etag = excluded.etag, blocks = excluded.blocks",
+            )
+            .bind(id)
+            .bind(part.number)
+            .bind(&part.etag)
+            .bind(&part.blocks)
+            .execute(&mut *tx)
+            .await?;
+        }
         // Progress of a request whose own event is appended when it ends.
         commit(tx, &Pending::system()).await
     }
