@@ -90,6 +90,9 @@ pub enum Error {
     /// judges again; it never reaches an answer.
     #[error("trust changed during the promotion")]
     TrustChanged,
+    /// The artifact storage has no room left (a full disk); nothing was kept.
+    #[error("the artifact storage is full; nothing was kept")]
+    StorageFull,
     /// A dependency (database, blob store) cannot answer right now.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -147,9 +150,27 @@ impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { .. } => Error::Internal(e.into()),
+            other if storage_full(&other) => Error::StorageFull,
             other => Error::Unavailable(other.into()),
         }
     }
+}
+
+/// Whether an error was caused by a full disk (ENOSPC, or a quota).
+pub fn storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        }) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

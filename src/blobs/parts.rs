@@ -70,7 +70,13 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(Error::internal)?
-        .map_err(|e| Error::Unavailable(e.into()))
+        .map_err(|e| {
+            if crate::error::storage_full(&e) {
+                Error::StorageFull
+            } else {
+                Error::Unavailable(e.into())
+            }
+        })
 }
 
 impl BlobStore {

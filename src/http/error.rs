@@ -134,6 +134,10 @@ impl From<Error> for ApiError {
                 "conflict",
                 "trust changed while the promotion was judged; try again",
             ),
+            Error::StorageFull => {
+                tracing::error!("the artifact storage is full");
+                Self::new(S::INSUFFICIENT_STORAGE, "insufficient_storage", msg)
+            }
             Error::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "dependency unavailable");
                 Self::new(S::SERVICE_UNAVAILABLE, "unavailable", "service unavailable")

@@ -26,7 +26,8 @@ use crate::trust::DownloadPermit;
         (status = 400, body = ErrorBody, description = "`invalid_request` or `digest_mismatch`"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`version_sealed`, `conflict` (the path clashes with another) or `too_many_files`"),
-        (status = 413, body = ErrorBody)))]
+        (status = 413, body = ErrorBody),
+        (status = 507, body = ErrorBody, description = "`insufficient_storage`: the artifact storage is full; nothing was kept")))]
 pub async fn put_file(
     State(st): State<AppState>,
     p: Principal,

@@ -101,7 +101,8 @@ pub async fn status(
     responses((status = 200, body = UploadView),
         (status = 400, body = ErrorBody, description = "`invalid_request`: no `Upload-Offset`, or bytes past the declared size"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`upload_offset_mismatch` (`Upload-Offset` gives the committed offset), `version_sealed` or `conflict` (already complete)")))]
+        (status = 409, body = ErrorBody, description = "`upload_offset_mismatch` (`Upload-Offset` gives the committed offset), `version_sealed` or `conflict` (already complete)"),
+        (status = 507, body = ErrorBody, description = "`insufficient_storage`: the artifact storage is full; what was committed stays")))]
 pub async fn append(
     State(st): State<AppState>,
     p: Principal,

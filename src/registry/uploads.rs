@@ -277,7 +277,8 @@ impl Registry {
         // commit per part would make every 8 MiB wait for the database to
         // reach the disk. What a broken request stored but did not commit is
         // sent again.
-        let store = async {
+        // It owns the receiver: when it stops (an error), a waiting sender wakes.
+        let store = async move {
             let mut batch = Batch::default();
             let mut due = tokio::time::Instant::now();
             loop {

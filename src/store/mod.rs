@@ -220,6 +220,11 @@ mod tests {
             "a011b208bdb61583c13aa35fe9f95883cc00cbca5f6af0926edadd8762229b9bfa3b84f4c81832c64707a75a04467988",
         ),
         (
+            "postgres",
+            13,
+            "f1361b814f0e2069294cdd8279fb8b9792a3a1e0422da7c5f5fb1f85de6db45d30b6f9d55fa0412b3eff3da961ff9fad",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -278,6 +283,11 @@ mod tests {
             "sqlite",
             12,
             "a011b208bdb61583c13aa35fe9f95883cc00cbca5f6af0926edadd8762229b9bfa3b84f4c81832c64707a75a04467988",
+        ),
+        (
+            "sqlite",
+            13,
+            "d306be813021cf7796fadc92d51275193eb040a63fee7fe3b378367fb8cc475595cf9d7b6f02a6f6f21f5b1c5a4968ed",
         ),
     ];
 

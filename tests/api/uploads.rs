@@ -317,3 +317,99 @@ async fn replacing_and_deleting_files_in_a_draft_changes_what_is_sealed(b: Backe
     assert_eq!(files.len(), 1);
     assert_eq!(files[0]["sha256"], sha256_hex(b"new"));
 }
+
+/// A small filesystem of its own for the blob directory (tmpfs); `None` where
+/// this machine does not let the tests mount one.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(mib: u64) -> Option<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("signet-full-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(Self(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_blob_disk_refuses_uploads_clearly_and_keeps_serving_reads() {
+    let Some(disk) = SmallDisk::mount(24) else {
+        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+        return;
+    };
+    let blobs = disk.0.join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.storage.storage_url = blobs.display().to_string();
+    })
+    .await;
+    let (ns, model, v) = app.given_draft().await;
+    let kept = bytes_of(4 << 20, 1);
+    let r = app
+        .put_file(&ns, &model, v, "kept.bin", kept.clone(), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // More than the disk holds: 507, nothing recorded, nothing left behind.
+    let r = app
+        .put_file(&ns, &model, v, "big.bin", bytes_of(40 << 20, 2), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(error_code(r).await, "insufficient_storage");
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/uploads"),
+        )
+        .json(&serde_json::json!({ "path": "parts.bin", "size": 40 << 20 }))
+        .send()
+        .await
+        .unwrap();
+    let upload = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = app
+        .req(Method::PATCH, &upload)
+        .header("upload-offset", 0)
+        .body(bytes_of(40 << 20, 3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(error_code(r).await, "insufficient_storage");
+    let r = app.req(Method::DELETE, &upload).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let ver: Value = app.get_version(&ns, &model, v).await.json().await.unwrap();
+    let paths: Vec<&str> = ver["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["kept.bin"]);
+
+    // Reads go on, and so do uploads that fit once the space is back.
+    let got = app.get_file(&ns, &model, v, "kept.bin").await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert!(got.bytes().await.unwrap() == kept);
+    let r = app.anon(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .put_file(&ns, &model, v, "small.bin", bytes_of(4 << 20, 4), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
