@@ -66,15 +66,20 @@ bytes=$(( each * files ))
 cat big/* >/dev/null
 echo "== $files files, $((bytes >> 20)) MiB in all"
 
+# Every timed phase starts with nothing left to flush and ends with `sync`, so
+# each pays for writing its own bytes to this disk (and only its own).
 # The server alone, one stream: each file PUT then GET with curl.
 v=$(json /v1/models/bench/m/versions '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+sync
 t0=$(date +%s.%N)
 for f in big/*; do curl -sf "${auth[@]}" -T "$f" "$S/v1/models/bench/m/versions/$v/files/$(basename "$f")" >/dev/null; done
+sync
 t1=$(date +%s.%N)
 up=$(python3 -c "print($t1 - $t0)")
 # Downloads to files beside the client's, as a pull writes them (and to
 # /dev/null, the server's own rate without this disk).
 mkdir -p curl-out
+sync
 t0=$(date +%s.%N)
 for f in big/*; do curl -sf "${auth[@]}" -o "curl-out/$(basename "$f")" "$S/v1/models/bench/m/versions/$v/files/$(basename "$f")"; done
 sync
@@ -88,11 +93,13 @@ null=$(python3 -c "print($t1 - $t0)")
 echo "server, single stream (curl):  upload $(rate $bytes "$up"), download to files $(rate $bytes "$down") (to /dev/null $(rate $bytes "$null"))"
 
 read -r small_push small_rss_push < <(timed "$bin" push tiny bench/m --sign ci.key)
-read -r push push_rss < <(timed "$bin" push big bench/m --sign ci.key --jobs 4)
+sync
+read -r push push_rss < <(timed sh -c '"$0" "$@" && sync' "$bin" push big bench/m --sign ci.key --jobs 4)
 latest=$(curl -sf "${auth[@]}" "$S/v1/models/bench/m/versions?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["version"])')
 small=$((latest - 1))
 read -r small_pull small_rss_pull < <(timed "$bin" pull "bench/m@$small" tiny-out --trust-key ci.pub)
-read -r pull pull_rss < <(timed "$bin" pull "bench/m@$latest" big-out --trust-key ci.pub --jobs 4)
+sync
+read -r pull pull_rss < <(timed sh -c '"$0" "$@" && sync' "$bin" pull "bench/m@$latest" big-out --trust-key ci.pub --jobs 4)
 cmp -s big/part-1.bin big-out/part-1.bin || { echo "pulled bytes differ"; exit 1; }
 echo "client push (--jobs 4):        $(rate $bytes "$push"), $(ratio "$push" "$up") of the server's single stream"
 echo "client pull (--jobs 4):        $(rate $bytes "$pull"), $(ratio "$pull" "$down") of the server's single stream"
