@@ -426,11 +426,7 @@ async fn main() -> anyhow::Result<()> {
             signet::telemetry::init(LogFormat::Text)?;
             let (store, blobs) = server::open_stores(&storage).await?;
             let grace = chrono::Duration::seconds(i64::try_from(grace_secs)?);
-            let expired_uploads = signet::registry::uploads::expire(&*store, &blobs).await?;
-            let report = signet::registry::gc::GcReport {
-                expired_uploads,
-                ..signet::registry::gc::collect(&*store, &blobs, grace).await?
-            };
+            let report = signet::registry::gc::run(&*store, &*store, &blobs, grace).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Healthcheck { addr } => probe(&addr).await?,

@@ -46,13 +46,13 @@ pub struct PartsOf<'a> {
     pub multipart_id: Option<&'a str>,
 }
 
-impl Parts {
-    fn full(prefix: &str, key: Path) -> Path {
-        if prefix.is_empty() {
-            key
-        } else {
-            Path::from(format!("{prefix}/{key}"))
-        }
+/// The key of artifact `blob` in the bucket, under the store's prefix.
+fn artifact_key(prefix: &str, blob: Uuid) -> Path {
+    let key = BlobKey::Artifact(blob).path();
+    if prefix.is_empty() {
+        key
+    } else {
+        Path::from(format!("{prefix}/{key}"))
     }
 }
 
@@ -94,7 +94,7 @@ impl BlobStore {
                 Ok(None)
             }
             Parts::Multipart { store, prefix } => {
-                let key = Parts::full(prefix, BlobKey::Artifact(blob).path());
+                let key = artifact_key(prefix, blob);
                 Ok(Some(store.create_multipart(&key).await?))
             }
         }
@@ -141,7 +141,7 @@ impl BlobStore {
                 Ok(None)
             }
             Parts::Multipart { store, prefix } => {
-                let key = Parts::full(prefix, BlobKey::Artifact(of.blob).path());
+                let key = artifact_key(prefix, of.blob);
                 let id = of.multipart_id.ok_or_else(|| {
                     Error::internal(anyhow::anyhow!("a session without its multipart upload"))
                 })?;
@@ -174,7 +174,7 @@ impl BlobStore {
                 .await
             }
             Parts::Multipart { store, prefix } => {
-                let key = Parts::full(prefix, BlobKey::Artifact(of.blob).path());
+                let key = artifact_key(prefix, of.blob);
                 let id = of.multipart_id.unwrap_or_default().to_owned();
                 if size == 0 {
                     // S3 completes no multipart upload without parts: an empty
@@ -225,7 +225,7 @@ impl BlobStore {
                 let Some(id) = of.multipart_id else {
                     return Ok(());
                 };
-                let key = Parts::full(prefix, BlobKey::Artifact(of.blob).path());
+                let key = artifact_key(prefix, of.blob);
                 match store.abort_multipart(&key, &id.to_owned()).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                     Err(e) => Err(e.into()),

@@ -249,15 +249,10 @@ pub async fn namespace_create(name: &str, description: Option<&str>) -> Result<D
 
 /// `signet model create NS/MODEL [--description TEXT]` (publisher).
 pub async fn model_create(model: &str, description: Option<&str>) -> Result<Done, Failure> {
-    let (ns, name) = model
-        .split_once('/')
-        .and_then(|(n, m)| {
-            Some((
-                crate::names::Namespace::parse(n).ok()?,
-                crate::names::ModelName::parse(m).ok()?,
-            ))
-        })
-        .ok_or_else(|| Failure::usage(format!("{model:?}: expected NAMESPACE/MODEL")))?;
+    let crate::names::ModelRef {
+        namespace: ns,
+        name,
+    } = super::model_ref(model)?;
     let body = json!({"namespace": ns.as_str(), "name": name.as_str(),
                       "description": description.unwrap_or_default()});
     let answer = signed_in()?

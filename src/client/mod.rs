@@ -134,6 +134,12 @@ impl Target {
     }
 }
 
+/// `NAMESPACE/MODEL` as given on the command line.
+pub fn model_ref(s: &str) -> Result<crate::names::ModelRef, Failure> {
+    crate::names::ModelRef::parse(s)
+        .map_err(|_| Failure::usage(format!("{s:?}: expected NAMESPACE/MODEL")))
+}
+
 /// A signed-in connection to one registry.
 pub struct Client {
     base: String,
@@ -223,6 +229,24 @@ impl Client {
             ),
             retry_after,
         })
+    }
+
+    /// The version a target names: its number, or the version its alias
+    /// points at now.
+    pub async fn resolve(&self, target: &Target) -> Result<i64, Failure> {
+        match &target.at {
+            At::Version(v) => Ok(*v),
+            At::Alias(a) => self
+                .call(
+                    Method::GET,
+                    &format!("{}/aliases/{a}", target.model_path()),
+                    None,
+                )
+                .await?
+                .body["version"]
+                .as_i64()
+                .ok_or_else(|| Failure::new(Exit::Failure, "the alias answer names no version")),
+        }
     }
 
     /// Sends a request with a JSON body (or none) and reads the JSON answer.
@@ -327,18 +351,7 @@ impl Client {
                 .header("x-checksum-sha256", &sha256_hex)
                 .header(reqwest::header::CONTENT_LENGTH, len);
             match f {
-                Some(f) => {
-                    use futures::StreamExt;
-                    // Counted as the bytes are handed to the connection.
-                    let sent = sent.clone();
-                    let counted = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10)
-                        .inspect(move |c| {
-                            if let Ok(c) = c {
-                                sent(c.len() as u64);
-                            }
-                        });
-                    req.body(reqwest::Body::wrap_stream(counted))
-                }
+                Some(f) => req.body(counted(f, sent.clone())),
                 None => req.body(Vec::new()),
             }
         };
@@ -349,9 +362,7 @@ impl Client {
         );
         self.send(build).await.map(drop)
     }
-}
 
-impl Client {
     /// Uploads a local file through a resumable upload of the version at
     /// `version_path`: each attempt appends from the offset the registry has
     /// committed, so an interrupted transfer goes on from there. Five attempts
@@ -453,7 +464,6 @@ impl Client {
         size: u64,
         bar: &progress::FileBar,
     ) -> Result<u64, Attempt> {
-        use futures::StreamExt;
         use tokio::io::AsyncSeekExt;
         let local = |e: std::io::Error| Attempt {
             failure: Failure::new(Exit::Failure, format!("{}: {e}", file.display())),
@@ -465,16 +475,11 @@ impl Client {
             .await
             .map_err(local)?;
         let moved = bar.clone();
-        let body = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).inspect(move |c| {
-            if let Ok(c) = c {
-                moved.advance(c.len() as u64);
-            }
-        });
         let req = self
             .request(Method::PATCH, url)
             .header("upload-offset", offset)
             .header(reqwest::header::CONTENT_LENGTH, size - offset)
-            .body(reqwest::Body::wrap_stream(body));
+            .body(counted(f, move |n| moved.advance(n)));
         let resp = self.attempt(req).await?;
         let body: Value = resp.json().await.map_err(|e| Attempt {
             failure: Failure::new(Exit::Failure, format!("reading the answer: {e}")),
@@ -483,6 +488,18 @@ impl Client {
         })?;
         Ok(body["offset"].as_u64().unwrap_or(offset))
     }
+}
+
+/// A file's bytes as a request body, counted by `sent` as they are handed to
+/// the connection.
+fn counted(f: tokio::fs::File, sent: impl Fn(u64) + Send + Sync + 'static) -> reqwest::Body {
+    use futures::StreamExt;
+    let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).inspect(move |c| {
+        if let Ok(c) = c {
+            sent(c.len() as u64);
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
 }
 
 /// The delays between attempts: exponential from 250 ms, with jitter, five

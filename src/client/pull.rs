@@ -9,14 +9,14 @@
 use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, TryStreamExt};
-use reqwest::Method;
+
 use serde_json::json;
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use super::commands::Done;
 use super::progress::Progress;
-use super::{At, Client, Exit, Failure, Target};
+use super::{Client, Exit, Failure, Target};
 use crate::names::{FilePath, ModelRef, Sha256, VersionNumber};
 use crate::signing::keys::{PublicKey, parse_public_key};
 use crate::signing::pinned::{Claims, claims, verify_binding};
@@ -50,19 +50,7 @@ pub async fn pull(
         .map(|p| read_key(p))
         .collect::<Result<Vec<_>, _>>()?;
     let (parent, dest) = destination(dir)?;
-    let version = match &target.at {
-        At::Version(v) => *v,
-        At::Alias(a) => client
-            .call(
-                Method::GET,
-                &format!("{}/aliases/{a}", target.model_path()),
-                None,
-            )
-            .await?
-            .body["version"]
-            .as_i64()
-            .ok_or_else(|| Failure::new(Exit::Failure, "the alias answer names no version"))?,
-    };
+    let version = client.resolve(&target).await?;
     let number = VersionNumber::new(version)
         .map_err(|_| Failure::new(Exit::Failure, "the registry named an invalid version"))?;
     let model = ModelRef {

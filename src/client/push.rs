@@ -16,7 +16,7 @@ use super::journal::Journal;
 use super::progress::Progress;
 use super::pull::local_files;
 use super::{Client, Exit, Failure};
-use crate::names::{ModelName, Namespace};
+use crate::names::ModelRef;
 use crate::signing::statement::Resource;
 
 fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
@@ -65,10 +65,10 @@ pub async fn push(
         jobs,
         progress: show_progress,
     } = *o;
-    let (ns, name) = model
-        .split_once('/')
-        .and_then(|(n, m)| Some((Namespace::parse(n).ok()?, ModelName::parse(m).ok()?)))
-        .ok_or_else(|| Failure::usage(format!("{model:?}: expected NAMESPACE/MODEL")))?;
+    let ModelRef {
+        namespace: ns,
+        name,
+    } = super::model_ref(model)?;
     let key = sign.map(read_private_key).transpose()?;
     let body = json!({
         "lineage": read_json(lineage, "lineage")?,

@@ -15,7 +15,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::commands::Done;
-use super::{At, Client, Exit, Failure, Target};
+use super::{Client, Exit, Failure, Target};
 use crate::audit::{ChainedEvent, GENESIS, Verifier};
 
 /// The filters of `GET /v1/audit`, as the flags give them.
@@ -276,19 +276,7 @@ pub async fn lineage(client: &Client, kind: &str, value: &str) -> Result<Done, F
         "commit" => format!("/v1/lineage/commits/{value}"),
         "version" => {
             let t = Target::parse(value)?;
-            let v = match &t.at {
-                At::Version(v) => *v,
-                At::Alias(a) => client
-                    .call(
-                        Method::GET,
-                        &format!("{}/aliases/{a}", t.model_path()),
-                        None,
-                    )
-                    .await?
-                    .body["version"]
-                    .as_i64()
-                    .ok_or_else(|| Failure::new(Exit::Failure, "the alias names no version"))?,
-            };
+            let v = client.resolve(&t).await?;
             format!("{}/versions/{v}/lineage", t.model_path())
         }
         other => return Err(Failure::usage(format!("unknown lineage query {other:?}"))),

@@ -65,15 +65,25 @@ async fn delete_unreferenced(
     Ok(())
 }
 
+/// A whole collection: expired resumable uploads with their parts first, then
+/// every artifact object older than `grace` that no file references.
+pub async fn run(
+    refs: &dyn BlobRefs,
+    uploads: &dyn crate::store::Uploads,
+    blobs: &BlobStore,
+    grace: chrono::Duration,
+) -> Result<GcReport> {
+    let expired_uploads = super::uploads::expire(uploads, blobs).await?;
+    let report = collect(refs, blobs, grace).await?;
+    Ok(GcReport {
+        expired_uploads,
+        ..report
+    })
+}
+
 impl super::Registry {
-    /// Deletes every artifact object older than `grace` that no file references.
-    /// Removes expired resumable uploads with their parts first.
+    /// See [`run`].
     pub async fn collect_garbage(&self, grace: chrono::Duration) -> Result<GcReport> {
-        let expired_uploads = super::uploads::expire(&*self.uploads, &self.blobs).await?;
-        let report = collect(&*self.refs, &self.blobs, grace).await?;
-        Ok(GcReport {
-            expired_uploads,
-            ..report
-        })
+        run(&*self.refs, &*self.uploads, &self.blobs, grace).await
     }
 }

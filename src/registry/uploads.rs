@@ -186,10 +186,9 @@ impl Registry {
     /// Appends the bytes of `body` at `offset`, which must be the session's
     /// committed offset. Every whole part received is stored as it completes and
     /// committed within a second, so an interrupted request keeps what arrived
-    /// whole; a tail
-    /// shorter than a part is kept only when it ends the file. A declared
-    /// length past the file's size is refused before anything is read. Answers the
-    /// session as committed afterwards.
+    /// whole; a tail shorter than a part is kept only when it ends the file. A
+    /// declared length past the file's size is refused before anything is read.
+    /// Answers the session as committed afterwards.
     #[allow(clippy::too_many_arguments)]
     pub async fn append_upload<S, E>(
         &self,
@@ -276,8 +275,8 @@ impl Registry {
         // them was stored or once 64 MiB wait, and when the request ends: a
         // commit per part would make every 8 MiB wait for the database to
         // reach the disk. What a broken request stored but did not commit is
-        // sent again.
-        // It owns the receiver: when it stops (an error), a waiting sender wakes.
+        // sent again. It owns the receiver: when it stops (an error), a waiting
+        // sender wakes.
         let store = async move {
             let mut batch = Batch::default();
             let mut due = tokio::time::Instant::now();

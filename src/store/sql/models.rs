@@ -45,7 +45,7 @@ macro_rules! model_select {
 pub(super) use {version_columns, version_select};
 
 /// Takes the version's write lock and checks it is still a draft.
-async fn lock_draft(tx: &mut WriteTx<Db>, version_id: Uuid) -> Result<()> {
+pub(super) async fn lock_draft(tx: &mut WriteTx<Db>, version_id: Uuid) -> Result<()> {
     let n = sqlx::query("UPDATE versions SET state = state WHERE id = $1 AND state = $2")
         .bind(version_id)
         .bind(VersionState::Draft)

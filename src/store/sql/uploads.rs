@@ -4,10 +4,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::audit::commit;
-use super::models::insert_file;
+use super::models::{insert_file, lock_draft};
 use super::{Db, Store};
 use crate::error::{Error, Result};
-use crate::kinds::VersionState;
 use crate::store::{FileRecord, PartCommit, Pending, UploadPart, UploadRecord, Uploads, WriteTx};
 
 macro_rules! columns {
@@ -39,15 +38,7 @@ impl Uploads for Store {
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("UPDATE versions SET state = state WHERE id = $1 AND state = $2")
-            .bind(u.version_id)
-            .bind(VersionState::Draft)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(Error::VersionSealed);
-        }
+        lock_draft(&mut tx, u.version_id).await?;
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM upload_sessions WHERE version_id = $1 AND NOT completed",
         )
