@@ -275,6 +275,17 @@ async fn client_failures_end_with_the_exit_code_of_their_kind(b: Backend) {
 
 /// Sends a request on to `upstream` as it came (but for its host header);
 /// returns the answer's status, headers and body.
+/// The client a test proxy forwards with. Every request gets its own
+/// connection: forwarding on a kept-alive one just as the registry closes it
+/// as idle fails, and the proxy would break an exchange the test counts.
+fn upstream_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 async fn forward(
     client: &reqwest::Client,
     upstream: &str,
@@ -317,7 +328,7 @@ type Lie = Arc<dyn Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync>;
 /// A registry that lies: forwards every request to `upstream` and rewrites
 /// the answers as `lie` says.
 async fn lying_proxy(upstream: String, lie: Lie) -> String {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = upstream_client();
     let handle = move |req: axum::extract::Request| {
         let (client, upstream, lie) = (client.clone(), upstream.clone(), lie.clone());
         async move {
@@ -547,7 +558,7 @@ async fn breaking_proxy(
 ) -> (String, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
     let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = ranges.clone();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = upstream_client();
     let handle = move |req: axum::extract::Request| {
         let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
         async move {
@@ -779,7 +790,7 @@ async fn flaky_proxy(
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = upstream_client();
     let handle = move |req: axum::extract::Request| {
         let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
         async move {
@@ -875,7 +886,7 @@ async fn cutting_proxy(
     let other = others.clone();
     let offsets = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = offsets.clone();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = upstream_client();
     let handle = move |req: axum::extract::Request| {
         let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
         let (other, refuse_rest) = (other.clone(), refuse_rest.clone());
@@ -970,7 +981,9 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
     // Each attempt went on from the parts committed before it.
     assert_eq!(
         offsets.lock().unwrap().clone(),
-        [0, PART as u64, 2 * PART as u64]
+        [0, PART as u64, 2 * PART as u64],
+        "{}",
+        r.stderr
     );
     let got = app.get_file(ns, model, v, "weights.bin").await;
     assert_eq!(got.status(), StatusCode::OK);
@@ -1001,7 +1014,12 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
         .as_i64()
         .unwrap();
     assert_eq!(again, v + 1, "the interrupted run's draft, not a new one");
-    assert_eq!(offsets.lock().unwrap()[appends_before..], [PART as u64]);
+    assert_eq!(
+        offsets.lock().unwrap()[appends_before..],
+        [PART as u64],
+        "{}",
+        r.stderr
+    );
     let others = others.lock().unwrap()[others_before..].to_vec();
     assert!(
         !others.iter().any(|o| o.ends_with("/files/config.json")),
