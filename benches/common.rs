@@ -54,6 +54,7 @@ pub async fn start_with(rate: &str) -> Bench {
         rbac_policy: None,
         token_default_days: 90,
         token_max_days: 365,
+        console_session_minutes: 480,
         log_format: LogFormat::Text,
         header_read_timeout_secs: 10,
         max_files_per_version: 10_000,

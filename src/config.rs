@@ -251,6 +251,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_TOKEN_MAX_DAYS", default_value_t = 365)]
     pub token_max_days: u32,
 
+    /// How long a console session lasts after sign-in, in minutes (never longer
+    /// than the token signed in with).
+    #[arg(long, env = "SIGNET_CONSOLE_SESSION_MINUTES", default_value_t = 480)]
+    pub console_session_minutes: u32,
+
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 

@@ -73,6 +73,7 @@ pub async fn bootstrap(store: &dyn Store, configured: Option<&str>) -> Result<Bo
         last_used_at: None,
         parent_id: None,
         revoked_with: None,
+        console: false,
     };
     if !store.bootstrap_admin(&token, &secret.hash()).await? {
         return Ok(Bootstrap::Existing);
@@ -154,6 +155,9 @@ fn services(
         TokenLimits {
             default_days: cfg.token_default_days,
             max_days: cfg.token_max_days,
+            console_session: chrono::Duration::minutes(i64::from(
+                cfg.console_session_minutes.max(1),
+            )),
         },
         rates,
         quotas.clone(),
@@ -210,6 +214,7 @@ fn services(
             max_file_size: cfg.max_file_size,
             lineage,
         },
+        secure_cookies: cfg.transport.tls_cert.is_some(),
     }
 }
 

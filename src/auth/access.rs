@@ -26,6 +26,16 @@ use crate::trail::Trail;
 pub struct TokenLimits {
     pub default_days: u32,
     pub max_days: u32,
+    /// How long a console session lasts after sign-in.
+    pub console_session: chrono::Duration,
+}
+
+/// What a credential was presented as: a bearer token of the API, or the
+/// console's session cookie. Each accepts only tokens of its own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Bearer,
+    ConsoleSession,
 }
 
 /// A token just minted, with its secret: the only time the secret exists outside
@@ -102,7 +112,20 @@ impl Access {
         client: Option<IpAddr>,
         trail: Trail,
     ) -> Result<Principal> {
-        match self.principal_of(bearer, trail).await {
+        self.authenticate_as(Credential::Bearer, bearer, client, trail)
+            .await
+    }
+
+    /// [`Access::authenticate`] for a secret presented as `how`: a console
+    /// session is no bearer token, and an API token no session.
+    pub async fn authenticate_as(
+        &self,
+        how: Credential,
+        secret: Option<&str>,
+        client: Option<IpAddr>,
+        trail: Trail,
+    ) -> Result<Principal> {
+        match self.principal_of(how, secret, trail).await {
             Err(Error::Unauthenticated) => {
                 if let Some(addr) = client {
                     self.rates.check_address(addr)?;
@@ -117,8 +140,13 @@ impl Access {
         }
     }
 
-    async fn principal_of(&self, bearer: Option<&str>, trail: Trail) -> Result<Principal> {
-        let secret = bearer
+    async fn principal_of(
+        &self,
+        how: Credential,
+        secret: Option<&str>,
+        trail: Trail,
+    ) -> Result<Principal> {
+        let secret = secret
             .and_then(Secret::parse)
             .ok_or(Error::Unauthenticated)?;
         let token = self
@@ -127,7 +155,8 @@ impl Access {
             .await?
             .ok_or(Error::Unauthenticated)?;
         let now = Utc::now();
-        if token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
+        let kind_ok = token.console == (how == Credential::ConsoleSession);
+        if !kind_ok || token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
             return Err(Error::Unauthenticated);
         }
         // last_used_at is informational; refresh it at most once a minute per
@@ -198,11 +227,49 @@ impl Access {
             last_used_at: None,
             parent_id: parent,
             revoked_with: None,
+            console: false,
         };
         self.tokens
             .create_token(&token, &secret.hash(), &permit.pending())
             .await?;
         Ok(MintedToken { token, secret })
+    }
+
+    /// Signs a principal in to the console: a session token minted from the
+    /// token it signed in with (so it is revoked with it), living the
+    /// configured session time and no longer than that token. Its secret goes
+    /// into the session cookie; only its hash is stored.
+    pub async fn open_session(&self, p: &Principal) -> Result<MintedToken> {
+        let permit = authorize_global::<ManageTokens>(p, Global::OwnedBy(p.name()))?;
+        let parent = self.tokens.get_token(p.token_id()).await?;
+        let now = Utc::now();
+        let mut expires_at = now + self.limits.console_session;
+        if let Some(limit) = parent.expires_at {
+            expires_at = expires_at.min(limit);
+        }
+        let secret = Secret::generate();
+        let token = TokenRecord {
+            id: Uuid::now_v7(),
+            principal: p.name().clone(),
+            description: "console session".into(),
+            created_at: now,
+            expires_at: Some(expires_at),
+            revoked_at: None,
+            last_used_at: None,
+            parent_id: Some(parent.id),
+            revoked_with: None,
+            console: true,
+        };
+        permit.record("session", token.id.to_string().into());
+        self.tokens
+            .create_token(&token, &secret.hash(), &permit.pending())
+            .await?;
+        Ok(MintedToken { token, secret })
+    }
+
+    /// Signs a console session out: its token is revoked at once.
+    pub async fn close_session(&self, p: &Principal) -> Result<()> {
+        self.revoke_token(p, p.token_id()).await
     }
 
     /// Tokens, never their secrets: admins see everyone's (or `of` one

@@ -34,7 +34,7 @@ use crate::trail::Trail;
 
 /// The records access operations answer with.
 pub use crate::store::{RoleBinding, TokenRecord};
-pub use access::{Access, Member, MintedToken, TokenLimits, Usage};
+pub use access::{Access, Credential, Member, MintedToken, TokenLimits, Usage};
 pub use policy::{Policy, Scope};
 pub use token::Secret;
 

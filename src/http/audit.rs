@@ -68,7 +68,7 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(
 
 impl AuditFilters {
     /// Who may read which part of the log, and what they ask of it.
-    fn scope(self, p: &Principal) -> Result<(Scope, Query), ApiError> {
+    pub(super) fn scope(self, p: &Principal) -> Result<(Scope, Query), ApiError> {
         // Filters are compared with stored text: no NUL (no database stores it),
         // and no longer than anything stored.
         let texts = [&self.action, &self.model, &self.request_id];

@@ -60,6 +60,18 @@ impl ApiError {
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     fn with(mut self, f: impl FnOnce(&mut Extra)) -> Self {
         f(&mut self.extra);
         self

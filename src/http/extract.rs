@@ -308,6 +308,23 @@ impl<Q: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Paging<Q> {
         let query = parts.uri.query().unwrap_or_default();
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|_| ApiError::invalid("invalid query string"))?;
+        Self::of_pairs(pairs)
+    }
+}
+
+impl<Q: DeserializeOwned> Paging<Q> {
+    /// The query of a form, whose empty fields mean "not given".
+    pub fn of_form(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        Self::of_pairs(
+            pairs
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn of_pairs(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
         let (mut limit, mut cursor, mut rest) = (None, None, Vec::new());
         for (k, v) in pairs {
             match k.as_str() {

@@ -83,7 +83,7 @@ pub async fn request_context(req: Request, next: Next) -> Response {
 /// download's event is in the log before its first byte, and when the log cannot
 /// be written the request fails with 503 instead of answering (fail closed).
 pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/v1/") {
+    if !req.uri().path().starts_with("/v1/") && !super::console::is_page(req.uri().path()) {
         return next.run(req).await;
     }
     let trail = Trail::open(Context {

@@ -7,6 +7,7 @@
 
 mod aliases;
 mod audit;
+mod console;
 pub mod contract;
 pub mod error;
 pub mod extract;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub max_connections_per_address: Option<usize>,
     /// The configured limits the served OpenAPI document states.
     pub advertised: contract::Advertised,
+    /// Served over TLS: the console's session cookie is `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// `METHOD /path` → the first 2xx status its OpenAPI operation documents.
@@ -216,6 +219,7 @@ pub fn app(state: AppState) -> Router {
         async move { axum::Json((*doc).clone()) }
     };
     router
+        .merge(console::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::deadline,

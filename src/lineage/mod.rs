@@ -8,6 +8,7 @@
 //! namespaces the caller may read, by asking (`Principal::may`), which leaves no
 //! trace: a global query is about no namespace.
 
+pub mod graph;
 pub mod quarantine;
 pub mod record;
 
@@ -21,6 +22,7 @@ use crate::store::{Aliases, Direction, Lineage as LineageStore, LineageSeed, Mod
 
 /// The records lineage operations answer with.
 pub use crate::store::{LineageHit, QuarantineRecord};
+pub use graph::{InputNode, LineageGraph, VersionNode};
 pub use quarantine::{Imposed, QuarantinePermit};
 pub use record::{Lineage, LineageBounds, MAX_FRAMEWORK_NAME};
 

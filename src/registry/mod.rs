@@ -288,6 +288,28 @@ impl Registry {
         Ok(Paged::new(items, page, |v| v.version.to_string()))
     }
 
+    /// [`Registry::versions`], each with how many signatures it holds.
+    pub async fn versions_signed(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        page: &Page,
+    ) -> Result<Paged<(VersionRecord, i64)>> {
+        let model = permit.model(name);
+        let before = page.after::<i64>()?.unwrap_or(i64::MAX);
+        let versions = self.versions(permit, name, page).await?;
+        let counts: std::collections::HashMap<i64, i64> = self
+            .models
+            .signature_counts(&model, before, page.limit())
+            .await?
+            .into_iter()
+            .collect();
+        Ok(versions.map(|v| {
+            let n = counts.get(&v.version.get()).copied().unwrap_or(0);
+            (v, n)
+        }))
+    }
+
     /// A version of a model in a namespace the caller holds a permit for.
     pub async fn version<A: crate::auth::Act>(
         &self,

@@ -225,6 +225,11 @@ mod tests {
             "f1361b814f0e2069294cdd8279fb8b9792a3a1e0422da7c5f5fb1f85de6db45d30b6f9d55fa0412b3eff3da961ff9fad",
         ),
         (
+            "postgres",
+            14,
+            "d8067bdf937ba596fc480b287b179aa4ad4690d5e988eb57405dc5e394ac9f4ecba891f59ab9d6fc67d3a25a7cf44c81",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -288,6 +293,11 @@ mod tests {
             "sqlite",
             13,
             "d306be813021cf7796fadc92d51275193eb040a63fee7fe3b378367fb8cc475595cf9d7b6f02a6f6f21f5b1c5a4968ed",
+        ),
+        (
+            "sqlite",
+            14,
+            "cb854396e4ea1539cbeb776fab3e632edfc185b3484d36b49242d2684367636bc951786bf1ced39f9dfbc2a859e89d43",
         ),
     ];
 

@@ -115,6 +115,14 @@ pub trait Models: Send + Sync {
         before: i64,
         limit: i64,
     ) -> Result<Vec<VersionRecord>>;
+    /// How many signatures each version of [`Models::list_versions`] (same
+    /// arguments) holds, as (version number, count).
+    async fn signature_counts(
+        &self,
+        model: &ModelRef,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>>;
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
     /// Records (or replaces) a file of a draft version. Refuses with `VersionSealed`
     /// when the version was sealed meanwhile, and with `Conflict` when the path

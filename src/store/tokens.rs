@@ -24,6 +24,9 @@ pub struct TokenRecord {
     /// The ancestor whose revocation revoked this token (None when it was
     /// revoked itself, or is not revoked).
     pub revoked_with: Option<Uuid>,
+    /// A console session: accepted only as the console's cookie, never as a
+    /// bearer token (and API tokens never as the cookie).
+    pub console: bool,
 }
 
 #[async_trait]

@@ -26,7 +26,7 @@ use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord
 
 /// The records trust operations answer with.
 pub use crate::store::{AliasMove, KeyRecord, SignatureRecord};
-pub use gate::{Gate, Promotable};
+pub use gate::{Gate, GatePanel, Promotable};
 pub use keys::{LostVerification, ShownKey};
 pub use policy::{LineageField, NamespacePolicy, UnknownFormats};
 pub use verification::{SignatureStatus, Verification, trusted_keys};

@@ -252,6 +252,28 @@ impl Models for Store {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.signature_counts", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn signature_counts(
+        &self,
+        model: &ModelRef,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT v.version, COUNT(s.keyid) FROM versions v \
+             JOIN models m ON m.id = v.model_id \
+             LEFT JOIN signatures s ON s.version_id = v.id \
+             WHERE m.namespace = $1 AND m.name = $2 AND v.version < $3 \
+             GROUP BY v.version ORDER BY v.version DESC LIMIT $4",
+        )
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     #[tracing::instrument(level = "debug", name = "db.files_of", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>> {
         Ok(sqlx::query_as(

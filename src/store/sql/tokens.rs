@@ -14,7 +14,7 @@ use crate::store::{Pending, TokenRecord, Tokens, map_constraint};
 macro_rules! select {
     () => {
         "SELECT id, principal, description, created_at, expires_at, revoked_at, \
-         last_used_at, parent_id, revoked_with FROM tokens"
+         last_used_at, parent_id, revoked_with, console FROM tokens"
     };
 }
 
@@ -25,7 +25,7 @@ async fn insert(
 ) -> std::result::Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tokens (id, principal, secret_hash, description, created_at, expires_at, \
-         parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         parent_id, console) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(t.id)
     .bind(&t.principal)
@@ -34,6 +34,7 @@ async fn insert(
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(t.parent_id)
+    .bind(t.console)
     .execute(conn)
     .await?;
     Ok(())

@@ -1,0 +1,155 @@
+//! The lineage graph, drawn on the server as SVG: datasets and commits in the
+//! first column, then versions by their depth from the version shown (base
+//! models before it, fine-tunes after), edges from what each was built from.
+
+use std::collections::BTreeMap;
+
+use maud::{Markup, html};
+use uuid::Uuid;
+
+use crate::lineage::LineageGraph;
+
+const W: i64 = 230;
+const H: i64 = 44;
+const COL_GAP: i64 = 80;
+const ROW_GAP: i64 = 18;
+const MARGIN: i64 = 20;
+
+struct Node {
+    x: i64,
+    y: i64,
+    href: String,
+    title: String,
+    detail: String,
+    class: &'static str,
+}
+
+fn at(col: i64, row: i64) -> (i64, i64) {
+    (MARGIN + col * (W + COL_GAP), MARGIN + row * (H + ROW_GAP))
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(n - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn search(q: &str) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::from("/ui/search?"));
+    s.append_pair("q", q);
+    s.finish()
+}
+
+pub fn draw(g: &LineageGraph) -> Markup {
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut input_at: BTreeMap<String, usize> = BTreeMap::new();
+    let mut row = 0;
+    let inputs = g
+        .datasets
+        .values()
+        .map(|d| (d, "dataset"))
+        .chain(g.commits.values().map(|c| (c, "commit")));
+    for (input, kind) in inputs {
+        let (x, y) = at(0, row);
+        row += 1;
+        input_at.insert(format!("{kind}:{}", input.value), nodes.len());
+        nodes.push(Node {
+            x,
+            y,
+            href: search(&input.value),
+            title: format!("{kind} {}", clip(&input.value, 14)),
+            detail: if input.quarantined {
+                "quarantined".into()
+            } else {
+                kind.into()
+            },
+            class: if input.quarantined {
+                "node input bad"
+            } else {
+                "node input"
+            },
+        });
+    }
+    let min_depth = g.versions.iter().map(|v| v.depth).min().unwrap_or(0);
+    let mut rows_in: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut version_at: BTreeMap<Uuid, usize> = BTreeMap::new();
+    for (i, n) in g.versions.iter().enumerate() {
+        let col = 1 + n.depth - min_depth;
+        let r = rows_in.entry(col).or_default();
+        let (x, y) = at(col, *r);
+        *r += 1;
+        version_at.insert(n.version.id, nodes.len());
+        let v = &n.version;
+        nodes.push(Node {
+            x,
+            y,
+            href: format!(
+                "/ui/models/{}/{}/versions/{}",
+                v.namespace, v.model, v.version
+            ),
+            title: clip(&format!("{}/{}@{}", v.namespace, v.model, v.version), 30),
+            detail: match (n.quarantined, v.is_sealed()) {
+                (true, _) => "quarantined".into(),
+                (false, true) => "sealed".into(),
+                (false, false) => "draft".into(),
+            },
+            class: match (n.quarantined, i == 0) {
+                (true, true) => "node version focus bad",
+                (true, false) => "node version bad",
+                (false, true) => "node version focus",
+                (false, false) => "node version",
+            },
+        });
+    }
+    let mut edges: Vec<(usize, usize, bool)> = Vec::new();
+    for n in &g.versions {
+        let to = version_at[&n.version.id];
+        let l = &n.version.lineage.0;
+        let used = l["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["sha256"].as_str().map(|s| format!("dataset:{s}")))
+            .chain(l["code"]["commit"].as_str().map(|c| format!("commit:{c}")));
+        for key in used {
+            if let Some(&from) = input_at.get(&key) {
+                edges.push((from, to, nodes[from].class.contains("bad")));
+            }
+        }
+    }
+    for (parent, child) in &g.parent_edges {
+        if let (Some(&from), Some(&to)) = (version_at.get(parent), version_at.get(child)) {
+            edges.push((from, to, nodes[from].class.contains("bad")));
+        }
+    }
+    let width = nodes.iter().map(|n| n.x + W).max().unwrap_or(W) + MARGIN;
+    let height = nodes.iter().map(|n| n.y + H).max().unwrap_or(H) + MARGIN;
+    // Every SVG element is closed explicitly: an HTML parser reads `<rect>`
+    // in SVG as an open element, not an empty one.
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" class="lineage" role="img"
+            aria-label="Lineage graph" width=(width) height=(height)
+            viewBox=(format!("0 0 {width} {height}")) {
+            @for (from, to, bad) in &edges {
+                @let (a, b) = (&nodes[*from], &nodes[*to]);
+                @let (x1, y1, x2, y2) = (a.x + W, a.y + H / 2, b.x, b.y + H / 2);
+                @let mid = (x1 + x2) / 2;
+                path class=(if *bad { "edge bad" } else { "edge" })
+                    d=(format!("M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}")) {}
+            }
+            @for n in &nodes {
+                a href=(n.href) {
+                    g class=(n.class) {
+                        rect x=(n.x) y=(n.y) width=(W) height=(H) rx="6" {}
+                        text x=(n.x + 10) y=(n.y + 18) { (n.title) }
+                        text class="sub" x=(n.x + 10) y=(n.y + 35) { (n.detail) }
+                    }
+                }
+            }
+        }
+    }
+}
