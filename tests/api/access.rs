@@ -824,6 +824,7 @@ async fn expired_token(app: &TestApp, principal: &str) -> String {
         last_used_at: None,
         parent_id: None,
         revoked_with: None,
+        console: false,
     };
     app.store
         .create_token(&t, &secret.hash(), &Pending::system())

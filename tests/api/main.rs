@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod bounds;
 mod cli;
+mod console;
 mod edges;
 mod interop;
 mod limits;

@@ -39,9 +39,8 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 fn search(q: &str) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::from("/ui/search?"));
-    s.append_pair("q", q);
-    s.finish()
+    let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    format!("/ui/search?q={q}")
 }
 
 pub fn draw(g: &LineageGraph) -> Markup {
