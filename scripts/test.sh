@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Signet's whole test suite on both backends: SQLite + a local directory, and
 # PostgreSQL + a real S3-compatible server (Garage). Starts PostgreSQL when it is
-# down (installing it when missing), installs Garage once when missing, runs a
+# down (installing it when missing), installs Garage once when missing (and
+# Chromium with ChromeDriver for the console's browser tests), runs a
 # throwaway Garage for this run only, then `cargo test` with any extra arguments,
 # then the contract conformance run (schemathesis against the OpenAPI document,
 # on SQLite and on PostgreSQL; skipped when arguments filter the tests, or with
@@ -34,6 +35,13 @@ psql "$PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'signet
 
 # --- Garage (S3-compatible) -------------------------------------------------
 source scripts/garage.sh
+
+# --- Chromium (the console's browser tests) ------------------------------------
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  log "installing chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 # A Python virtual environment (Debian's python3 needs python3-venv for it).
 make_venv() {

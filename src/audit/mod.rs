@@ -143,6 +143,15 @@ impl Auditing {
         })
     }
 
+    /// The chain's head now: its last event and that event's hash.
+    pub async fn head(&self, _: &GlobalPermit<ReadAudit>) -> Result<Head> {
+        let head = self.log.audit_head().await?;
+        Ok(Head {
+            seq: head.seq,
+            hash: head.hash,
+        })
+    }
+
     /// Recomputes the whole chain from its anchor.
     pub async fn verify(&self, _: &GlobalPermit<ReadAudit>) -> Result<VerifyReport> {
         let head = self.log.audit_head().await?;

@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod audit;
 mod bounds;
+mod browser;
 mod cli;
 mod console;
 mod edges;

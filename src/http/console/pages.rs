@@ -458,7 +458,12 @@ pub async fn version(
         .iter()
         .map(|(a, reasons)| (a.to_string(), reasons.iter().map(|r| r.as_str()).collect()))
         .collect();
+    let quarantined = panel.details.quarantined;
     let view = VersionView::from(panel.details);
+    let sources = match quarantined {
+        true => quarantine_sources(&st.provenance.graph(&permit, &p, &m.name, n).await?),
+        false => Vec::new(),
+    };
     let mut algorithms = std::collections::BTreeMap::new();
     for s in &view.signatures {
         if let Ok(keyid) = crate::names::KeyId::parse(&s.keyid) {
@@ -512,8 +517,13 @@ pub async fn version(
                     }
                 }
                 @if view.quarantined {
-                    p { "This version is quarantined: a quarantine names it, an ancestor, or a dataset or commit it was built from. "
-                        a href="/ui/quarantines" { "See the quarantines" } " and the " a href={ (version_url(ns, name, v)) "/lineage" } { "lineage graph" } "." }
+                    p { "This version is quarantined. " a href="/ui/quarantines" { "See the quarantines" } " and the "
+                        a href={ (version_url(ns, name, v)) "/lineage" } { "lineage graph" } "." }
+                    h3 { "Where the quarantine comes from" }
+                    ul.plain {
+                        @if sources.is_empty() { li { "A quarantine of this version itself." } }
+                        @for (text, href) in &sources { li { a href=(href) { (text) } } }
+                    }
                 }
             }
             section {
@@ -559,6 +569,48 @@ pub async fn version(
             ]))
         },
     ))
+}
+
+/// What makes the focus of `g` quarantined, as far as its graph shows: the
+/// quarantined datasets and commits it or an ancestor was built from, and its
+/// quarantined ancestors (nearest first). Empty: a quarantine of the version.
+fn quarantine_sources(g: &crate::lineage::LineageGraph) -> Vec<(String, String)> {
+    let upstream: Vec<_> = g.versions.iter().filter(|n| n.depth <= 0).collect();
+    let used = |kind: &str, value: &str| {
+        upstream.iter().any(|n| {
+            let l = &n.version.lineage.0;
+            match kind {
+                "dataset" => l["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["sha256"] == value),
+                _ => l["code"]["commit"] == value,
+            }
+        })
+    };
+    let mut out = Vec::new();
+    for (kind, inputs) in [("dataset", &g.datasets), ("commit", &g.commits)] {
+        for i in inputs
+            .values()
+            .filter(|i| i.quarantined && used(kind, &i.value))
+        {
+            out.push((format!("The {kind} {}", i.value), search_url(&i.value)));
+        }
+    }
+    let mut ancestors: Vec<_> = upstream
+        .iter()
+        .filter(|n| n.depth < 0 && n.quarantined)
+        .collect();
+    ancestors.sort_by_key(|n| -n.depth);
+    for n in ancestors {
+        let v = &n.version;
+        out.push((
+            format!("The base model {}/{}@{}", v.namespace, v.model, v.version),
+            version_url(v.namespace.as_str(), v.model.as_str(), v.version.get()),
+        ));
+    }
+    out
 }
 
 fn files_table(files: &[FileView]) -> Markup {
@@ -708,6 +760,14 @@ pub async fn audit(
     let Paging(filters, pg) = Paging::<AuditFilters>::of_form(&pairs)?;
     let (scope, q) = filters.scope(&p)?;
     let events = st.auditing.search(&scope, &q, &pg).await?;
+    let head = match may_verify {
+        true => Some(
+            st.auditing
+                .head(&authorize_global::<ReadAudit>(&p, Global::All)?)
+                .await?,
+        ),
+        false => None,
+    };
     let value = |k: &str| {
         pairs
             .iter()
@@ -725,11 +785,13 @@ pub async fn audit(
         &[],
         html! {
             h1 { "Audit log" }
-            @if may_verify {
-                p { a href="/ui/audit/verify" { "Verify the whole chain" } " · " a href={ "/ui/audit/export?" (encode(&export)) } { "Export these events (JSON Lines)" } }
-            } @else {
-                p { a href={ "/ui/audit/export?" (encode(&export)) } { "Export these events (JSON Lines)" } }
+            @if let Some(head) = &head {
+                p.chain {
+                    "The chain's head is event #" (head.seq) ", hash " (digest(&head.hash)) ". "
+                    a href="/ui/audit/verify" { "Verify the whole chain" }
+                }
             }
+            p { a href={ "/ui/audit/export?" (encode(&export)) } { "Export these events (JSON Lines)" } }
             form.filters method="get" action="/ui/audit" {
                 @for (k, label) in AUDIT_FILTERS {
                     label { span { (label) } input type="text" name=(k) value=(value(k)); }
@@ -740,20 +802,19 @@ pub async fn audit(
                 p.empty { "No event matches." }
             } @else {
                 table.audit {
-                    thead { tr { th { "#" } th { "Time" } th { "Principal" } th { "Action" } th { "Namespace" } th { "Model" } th { "Status" } th { "Outcome" } th { "Request" } } }
+                    thead { tr { th { "#" } th { "Time (UTC)" } th { "Principal" } th { "Action and resource" } th { "Namespace" } th { "Status" } th { "Outcome" } th { "Request" } } }
                     tbody {
-                        @for e in &events.items {
-                            @let ev = serde_json::to_value(e).unwrap_or_default();
+                        @for c in &events.items {
+                            @let e = &c.event;
                             tr {
-                                td { (ev["seq"]) }
-                                td { (ev["at"].as_str().unwrap_or_default()) }
-                                td { (ev["principal"].as_str().unwrap_or("—")) }
-                                td { code { (ev["action"].as_str().unwrap_or_default()) } }
-                                td { (ev["namespace"].as_str().unwrap_or("—")) }
-                                td { (ev["model"].as_str().unwrap_or("—")) }
-                                td { (ev["status"]) }
-                                td { (ev["outcome"].as_str().unwrap_or_default()) }
-                                td { code.digest { (ev["request_id"].as_str().unwrap_or_default()) } }
+                                td { (e.seq) }
+                                td title=(e.at) { (e.at.get(..19).unwrap_or(&e.at).replace('T', " ")) }
+                                td { (e.principal.as_deref().unwrap_or("—")) }
+                                td { code { (e.action) } br; span.resource { (e.resource) } }
+                                td { (e.namespace.as_deref().unwrap_or("—")) }
+                                td { (e.status) }
+                                td { (e.outcome.as_str()) }
+                                td { (digest(&e.request_id)) }
                             }
                         }
                     }
