@@ -547,7 +547,7 @@ async fn the_lineage_graph_marks_what_a_quarantine_taints(b: Backend) {
     assert!(bad(&format!("/ui/models/{ns}/{model}/versions/{base}")));
     assert!(bad(&format!("/ui/models/{ns}/{model}/versions/{child}")));
     assert!(!bad(&format!("/ui/search?q={}", "11".repeat(32))));
-    assert!(body.contains("2 quarantined"), "{body}");
+    assert!(body.contains("2 versions quarantined"), "{body}");
 }
 
 async fn every_page_view_is_an_audit_event(b: Backend) {

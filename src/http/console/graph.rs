@@ -1,6 +1,7 @@
-//! The lineage graph, drawn on the server as SVG: datasets and commits in the
-//! first column, then versions by their depth from the version shown (base
-//! models before it, fine-tunes after), edges from what each was built from.
+//! The lineage graph, drawn on the server as SVG: versions in columns by their
+//! depth from the version shown (base models before it, fine-tunes after), each
+//! dataset and commit just before the first version built from it, edges from
+//! what each was built from.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use crate::lineage::LineageGraph;
 
 const W: i64 = 230;
 const H: i64 = 44;
-const COL_GAP: i64 = 80;
+const COL_GAP: i64 = 50;
 const ROW_GAP: i64 = 18;
 const MARGIN: i64 = 20;
 
@@ -43,19 +44,51 @@ fn search(q: &str) -> String {
     format!("/ui/search?q={q}")
 }
 
+/// The datasets and commit a lineage document names, as `dataset:…` and
+/// `commit:…`.
+fn inputs_of(l: &serde_json::Value) -> Vec<String> {
+    l["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["sha256"].as_str().map(|s| format!("dataset:{s}")))
+        .chain(l["code"]["commit"].as_str().map(|c| format!("commit:{c}")))
+        .collect()
+}
+
 pub fn draw(g: &LineageGraph) -> Markup {
     let mut nodes: Vec<Node> = Vec::new();
+    // Versions in odd columns by depth; each dataset or commit in the even
+    // column just before the first version built from it.
+    let min_depth = g.versions.iter().map(|v| v.depth).min().unwrap_or(0);
+    let col_of = |depth: i64| 1 + 2 * (depth - min_depth);
+    let mut first_use: BTreeMap<String, i64> = BTreeMap::new();
+    for n in &g.versions {
+        for key in inputs_of(&n.version.lineage.0) {
+            let col = first_use.entry(key).or_insert(i64::MAX);
+            *col = (*col).min(col_of(n.depth) - 1);
+        }
+    }
+    let mut rows_in: BTreeMap<i64, i64> = BTreeMap::new();
+    // Inputs between two version columns start a row down, clear of the
+    // parent edges that cross there.
+    let mut place = |col: i64| {
+        let r = rows_in
+            .entry(col)
+            .or_insert(i64::from(col > 0 && col % 2 == 0));
+        *r += 1;
+        at(col, *r - 1)
+    };
     let mut input_at: BTreeMap<String, usize> = BTreeMap::new();
-    let mut row = 0;
     let inputs = g
         .datasets
         .values()
         .map(|d| (d, "dataset"))
         .chain(g.commits.values().map(|c| (c, "commit")));
     for (input, kind) in inputs {
-        let (x, y) = at(0, row);
-        row += 1;
-        input_at.insert(format!("{kind}:{}", input.value), nodes.len());
+        let key = format!("{kind}:{}", input.value);
+        let (x, y) = place(first_use.get(&key).copied().unwrap_or(0));
+        input_at.insert(key, nodes.len());
         nodes.push(Node {
             x,
             y,
@@ -73,14 +106,9 @@ pub fn draw(g: &LineageGraph) -> Markup {
             },
         });
     }
-    let min_depth = g.versions.iter().map(|v| v.depth).min().unwrap_or(0);
-    let mut rows_in: BTreeMap<i64, i64> = BTreeMap::new();
     let mut version_at: BTreeMap<Uuid, usize> = BTreeMap::new();
     for (i, n) in g.versions.iter().enumerate() {
-        let col = 1 + n.depth - min_depth;
-        let r = rows_in.entry(col).or_default();
-        let (x, y) = at(col, *r);
-        *r += 1;
+        let (x, y) = place(col_of(n.depth));
         version_at.insert(n.version.id, nodes.len());
         let v = &n.version;
         nodes.push(Node {
@@ -107,14 +135,7 @@ pub fn draw(g: &LineageGraph) -> Markup {
     let mut edges: Vec<(usize, usize, bool)> = Vec::new();
     for n in &g.versions {
         let to = version_at[&n.version.id];
-        let l = &n.version.lineage.0;
-        let used = l["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["sha256"].as_str().map(|s| format!("dataset:{s}")))
-            .chain(l["code"]["commit"].as_str().map(|c| format!("commit:{c}")));
-        for key in used {
+        for key in inputs_of(&n.version.lineage.0) {
             if let Some(&from) = input_at.get(&key) {
                 edges.push((from, to, nodes[from].class.contains("bad")));
             }

@@ -111,6 +111,15 @@ fn next_link(path: &str, keep: &[(String, String)], cursor: Option<&str>) -> Mar
     html! { p.more { a rel="next" href={ (path) "?" (encode(&pairs)) } { "Next page →" } } }
 }
 
+/// `n thing` or `n things`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 fn badge(ok: bool, yes: &str, no: &str) -> Markup {
     html! {
         @if ok { span.badge.ok { (yes) } } @else { span.badge.bad { (no) } }
@@ -698,14 +707,15 @@ pub async fn lineage(
         html! {
             h1 { "Lineage of " (ns) "/" (name) "@" (v) }
             p {
-                (g.versions.len() - 1) " related versions you may see, "
-                (g.datasets.len()) " datasets, " (g.commits.len()) " commits. "
-                @if tainted > 0 { span.badge.bad { (tainted) " quarantined" } }
+                (count(g.versions.len() - 1, "related version")) " you may see, "
+                (count(g.datasets.len(), "dataset")) ", " (count(g.commits.len(), "commit")) ". "
+                @if tainted > 0 { span.badge.bad { (count(tainted, "version")) " quarantined" } }
             }
             figure.graph {
                 (graph::draw(&g))
-                figcaption { "Datasets and commits on the left; base models before, fine-tunes after. "
-                    "Quarantined nodes are outlined in red; each node links to its page." }
+                figcaption { "Base models on the left, fine-tunes on the right; each dataset and commit "
+                    "just before the first version built from it. Quarantined nodes are outlined in red; "
+                    "each node links to its page." }
             }
             (cli(&[format!("signet lineage version {ns}/{name}@{v}")]))
         },
