@@ -147,6 +147,14 @@ impl Trust {
         ShownKey::of(p, self.keys.get_key(keyid).await?).ok_or(Error::NotFound)
     }
 
+    /// The versions a key has signed that the principal may read: what depends
+    /// on the key, and would lose its signature were the key compromised.
+    pub async fn signed_by(&self, p: &Principal, keyid: &KeyId) -> Result<Vec<VersionRecord>> {
+        let mut signed = self.keys.versions_signed_by(keyid).await?;
+        signed.retain(|v| p.may::<Read>(&v.namespace));
+        Ok(signed)
+    }
+
     /// Revokes a key and reports the versions that lost verification because of
     /// it, with the aliases that now point at them.
     ///

@@ -463,6 +463,15 @@ async fn the_version_page_shows_the_gate_signatures_and_files(b: Backend) {
     assert!(files.contains("model.safetensors"), "{files}");
     assert!(files.contains("safetensors"), "{files}");
 
+    // The keys page lists the key with the versions that depend on it.
+    let (_, _, body) = page(&app, &session, "/ui/keys").await;
+    assert!(body.contains("release-bot"), "{body}");
+    assert!(
+        body.contains(&format!(r#"href="{}""#, url(signed))),
+        "{body}"
+    );
+    assert!(!body.contains(&format!(r#"href="{}""#, url(unsigned))));
+
     // Revoked, the key's signature no longer counts, and the page says why.
     let r = app
         .req(Method::POST, &format!("/v1/keys/{}/revoke", key.keyid))
@@ -475,6 +484,8 @@ async fn the_version_page_shows_the_gate_signatures_and_files(b: Backend) {
     let gate = section(&body, "Promotion gate");
     assert!(gate.contains("key_revoked"), "{gate}");
     assert!(section(&body, "Signatures").contains("key_revoked"));
+    let (_, _, body) = page(&app, &session, "/ui/keys").await;
+    assert!(body.contains("compromised"), "{body}");
 
     // The model page lists both versions with their signature counts.
     let (_, _, body) = page(&app, &session, &format!("/ui/models/{ns}/{model}")).await;

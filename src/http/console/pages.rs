@@ -21,9 +21,9 @@ use crate::auth::{Credential, Global, Manage, Read, ReadAudit};
 use crate::auth::{authorize, authorize_global};
 use crate::error::Error;
 use crate::kinds::QuarantineTarget;
+use crate::lineage::LineageHit;
 use crate::names::{AliasName, CommitId, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
 use crate::page::Page;
-use crate::store::LineageHit;
 use crate::trail::Trail;
 
 type PageResult = Result<Html<String>, UiError>;
@@ -879,6 +879,9 @@ pub async fn audit_verify(State(st): State<AppState>, Viewer(p): Viewer) -> Page
 
 // --- Keys and quarantines ----------------------------------------------------
 
+/// Versions listed beside each key (all are counted).
+const KEY_VERSIONS_SHOWN: usize = 5;
+
 pub async fn keys(
     State(st): State<AppState>,
     Viewer(p): Viewer,
@@ -886,19 +889,24 @@ pub async fn keys(
 ) -> PageResult {
     authorize_global::<Read>(&p, Global::Public)?;
     let keys = st.trust.keys(&p, &pg).await?;
+    let mut rows = Vec::with_capacity(keys.items.len());
+    for k in keys.items {
+        let signed = st.trust.signed_by(&p, &k.key.keyid).await?;
+        rows.push((KeyView::from(k), signed));
+    }
     done(page(
         &p,
         "Keys",
         &[],
         html! {
             h1 { "Signing keys" }
-            @if keys.items.is_empty() {
+            @if rows.is_empty() {
                 p.empty { "No key you may see." }
             } @else {
                 table {
-                    thead { tr { th { "Name" } th { "Key id" } th { "Algorithm" } th { "Scope" } th { "Expires" } th { "Registered" } th { "Revoked" } } }
+                    thead { tr { th { "Name" } th { "Key id" } th { "Algorithm" } th { "Scope" } th { "Expires" } th { "Registered" } th { "Revoked" } th { "Versions signed" } } }
                     tbody {
-                        @for k in keys.items.into_iter().map(KeyView::from) {
+                        @for (k, signed) in &rows {
                             tr {
                                 td { (k.name) }
                                 td { (digest(&k.keyid)) }
@@ -911,6 +919,14 @@ pub async fn keys(
                                         span.badge.bad { (k.revocation_reason.as_deref().unwrap_or("revoked")) } " " (when(at))
                                         @if let Some(n) = &k.revocation_note { ": " q { (n) } }
                                     } @else { "—" }
+                                }
+                                td {
+                                    (signed.len())
+                                    @for v in signed.iter().take(KEY_VERSIONS_SHOWN) {
+                                        " " a href=(version_url(v.namespace.as_str(), v.model.as_str(), v.version.get())) {
+                                            (v.namespace) "/" (v.model) "@" (v.version) }
+                                    }
+                                    @if signed.len() > KEY_VERSIONS_SHOWN { " …" }
                                 }
                             }
                         }
