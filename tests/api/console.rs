@@ -19,6 +19,7 @@ crate::on_both_backends!(
     the_lineage_graph_marks_what_a_quarantine_taints,
     every_page_view_is_an_audit_event,
     unknown_pages_and_bad_paths_get_an_html_error_page,
+    search_finds_models_versions_aliases_datasets_and_commits,
 );
 
 /// A form body, as a browser sends it.
@@ -663,4 +664,65 @@ async fn unknown_pages_and_bad_paths_get_an_html_error_page(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+async fn search_finds_models_versions_aliases_datasets_and_commits(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let (v, statement) = app
+        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"w")])
+        .await;
+    let key = Signer::generate();
+    assert_eq!(
+        key.register(&app, "ci", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.sign(&ns, &model, v, &key.envelope(&statement))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.promote(&ns, &model, "production", v).await.status(),
+        StatusCode::OK
+    );
+    let (session, _) = sign_in(&app, &app.admin).await;
+    let version = format!("/ui/models/{ns}/{model}/versions/{v}");
+    for (q, to) in [
+        (format!("{ns}/{model}"), format!("/ui/models/{ns}/{model}")),
+        (format!("{ns}/{model}@{v}"), version.clone()),
+        (format!("{ns}/{model}@production"), version.clone()),
+        (ns.clone(), format!("/ui/namespaces/{ns}")),
+    ] {
+        let r = browser()
+            .get(format!(
+                "{}/ui/search?{}",
+                app.base,
+                serde_urlencoded::to_string([("q", &q)]).unwrap()
+            ))
+            .header("cookie", format!("signet_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{q}");
+        assert_eq!(r.headers()["location"], to.as_str(), "{q}");
+    }
+    for q in [model.clone(), "cd".repeat(32), "ab".repeat(20)] {
+        let (status, _, body) = page(&app, &session, &format!("/ui/search?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{q}");
+        let link = if q == model {
+            format!(r#"href="/ui/models/{ns}/{model}""#)
+        } else {
+            format!(r#"href="{version}""#)
+        };
+        assert!(body.contains(&link), "{q}: {body}");
+    }
+    for q in ["nothing-here", "00".repeat(32).as_str()] {
+        let (status, _, body) = page(&app, &session, &format!("/ui/search?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{q}");
+        assert!(body.contains("Nothing you may see matches"), "{q}: {body}");
+    }
+    let (status, _, _) = page(&app, &session, &format!("/ui/search?q={ns}/{model}@canary")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an alias that is not set");
 }

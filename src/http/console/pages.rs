@@ -1081,12 +1081,13 @@ pub async fn search(
                 models.push(ns.name.clone());
             }
         }
-        if let Ok(ns) = Namespace::parse(q) {
-            if authorize::<Read>(&p, &ns).is_ok() && models.is_empty() && hits.is_empty() {
-                let found = st.registry.namespace(&authorize::<Read>(&p, &ns)?).await;
-                if found.is_ok() {
-                    return Ok(see_other(&ns_url(ns.as_str())));
-                }
+        // Nothing else by that name: a namespace of it.
+        let permit = Namespace::parse(q)
+            .ok()
+            .and_then(|ns| authorize::<Read>(&p, &ns).ok());
+        if let Some(permit) = permit.filter(|_| models.is_empty() && hits.is_empty()) {
+            if st.registry.namespace(&permit).await.is_ok() {
+                return Ok(see_other(&ns_url(permit.namespace().as_str())));
             }
         }
     }
