@@ -137,12 +137,22 @@ async fn main() {
         bench.backend
     );
     let v = VERSIONS as i64 - 1; // signed
+    // The cursor after the first 500 versions, as the API gives it.
+    let deep: Value = call(M::GET, "/v1/models/fraud/scorer/versions?limit=500")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deep =
+        serde_urlencoded::to_string([("cursor", deep["next_cursor"].as_str().unwrap())]).unwrap();
     let pages: Vec<(&str, String, Option<String>)> = vec![
         ("namespaces", "/ui".into(), Some("/v1/namespaces".into())),
         (
             "namespace (models, policy)",
             "/ui/namespaces/fraud".into(),
-            Some("/v1/models/fraud".into()),
+            Some("/v1/models?namespace=fraud".into()),
         ),
         (
             "model (50 versions, aliases, history)",
@@ -151,8 +161,8 @@ async fn main() {
         ),
         (
             "model, page 11",
-            "/ui/models/fraud/scorer?cursor=501".into(),
-            Some("/v1/models/fraud/scorer/versions?cursor=501".into()),
+            format!("/ui/models/fraud/scorer?{deep}"),
+            Some(format!("/v1/models/fraud/scorer/versions?{deep}")),
         ),
         (
             "version (gate panel, signatures)",

@@ -1015,6 +1015,9 @@ pub async fn quarantines(
 
 // --- Search ------------------------------------------------------------------
 
+/// Versions listed per kind of search hit (all are counted).
+const SEARCH_SHOWN: usize = 100;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
@@ -1110,8 +1113,9 @@ pub async fn search(
                 @if !list.is_empty() {
                     section {
                         h2 { (title) }
+                        p { (count(list.len(), "version")) @if list.len() > SEARCH_SHOWN { ", the first " (SEARCH_SHOWN) " shown" } }
                         ul.plain {
-                            @for h in list {
+                            @for h in list.iter().take(SEARCH_SHOWN) {
                                 li { a href=(version_url(h.version.namespace.as_str(), h.version.model.as_str(), h.version.version.get())) {
                                     (h.version.namespace) "/" (h.version.model) "@" (h.version.version) }
                                     @if h.depth > 0 { " (through " (h.depth) " parent" @if h.depth > 1 { "s" } ")" } }

@@ -17,16 +17,18 @@ use crate::store::{Direction, Lineage, LineageHit, LineageSeed, Pending, Quarant
 /// A recursive walk from `$seed` through `version_parents` by `$step`.
 macro_rules! walk {
     ($seed:literal, $step:literal) => {
+        // Each version once, at its nearest depth: the closure is grouped
+        // once, not searched again for every version it reached.
         concat!(
             "WITH RECURSIVE closure(id, depth) AS (",
             $seed,
             " UNION ALL ",
             $step,
-            ") SELECT ",
+            "), nearest(id, depth) AS (SELECT id, MIN(depth) FROM closure GROUP BY id)",
+            " SELECT ",
             version_columns!(),
-            ", (SELECT MIN(c.depth) FROM closure c WHERE c.id = v.id) AS depth",
-            " FROM versions v JOIN models m ON m.id = v.model_id",
-            " WHERE v.id IN (SELECT id FROM closure)",
+            ", n.depth AS depth",
+            " FROM nearest n JOIN versions v ON v.id = n.id JOIN models m ON m.id = v.model_id",
             " ORDER BY depth, m.namespace, m.name, v.version"
         )
     };
