@@ -1033,27 +1033,28 @@ pub async fn search(
     Ui(ApiQuery(sq)): Ui<ApiQuery<SearchQuery>>,
 ) -> Result<Response, UiError> {
     let q = sq.q.trim();
-    if let Some((model, at)) = q.split_once('@') {
-        if let Ok(m) = ModelRef::parse(model) {
-            let permit = authorize::<Read>(&p, &m.namespace)?;
-            let number = match VersionNumber::parse(at) {
-                Ok(n) => n,
-                Err(_) => {
-                    let alias = AliasName::parse(at).map_err(Error::from)?;
-                    st.trust
-                        .resolve(&permit, &m.name, &alias)
-                        .await?
-                        .version
-                        .version
-                }
-            };
-            let v = st.registry.version(&permit, &m.name, number).await?;
-            return Ok(see_other(&version_url(
-                v.namespace.as_str(),
-                v.model.as_str(),
-                v.version.get(),
-            )));
-        }
+    let versioned = q
+        .split_once('@')
+        .and_then(|(model, at)| Some((ModelRef::parse(model).ok()?, at)));
+    if let Some((m, at)) = versioned {
+        let permit = authorize::<Read>(&p, &m.namespace)?;
+        let number = match VersionNumber::parse(at) {
+            Ok(n) => n,
+            Err(_) => {
+                let alias = AliasName::parse(at).map_err(Error::from)?;
+                st.trust
+                    .resolve(&permit, &m.name, &alias)
+                    .await?
+                    .version
+                    .version
+            }
+        };
+        let v = st.registry.version(&permit, &m.name, number).await?;
+        return Ok(see_other(&version_url(
+            v.namespace.as_str(),
+            v.model.as_str(),
+            v.version.get(),
+        )));
     }
     if let Ok(m) = ModelRef::parse(q) {
         let permit = authorize::<Read>(&p, &m.namespace)?;
@@ -1088,10 +1089,10 @@ pub async fn search(
         let permit = Namespace::parse(q)
             .ok()
             .and_then(|ns| authorize::<Read>(&p, &ns).ok());
-        if let Some(permit) = permit.filter(|_| models.is_empty() && hits.is_empty()) {
-            if st.registry.namespace(&permit).await.is_ok() {
-                return Ok(see_other(&ns_url(permit.namespace().as_str())));
-            }
+        if let Some(permit) = permit.filter(|_| models.is_empty() && hits.is_empty())
+            && st.registry.namespace(&permit).await.is_ok()
+        {
+            return Ok(see_other(&ns_url(permit.namespace().as_str())));
         }
     }
     let body = page(
