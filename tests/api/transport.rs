@@ -172,6 +172,23 @@ async fn the_api_is_served_over_tls_and_a_renewed_certificate_is_picked_up(b: Ba
         .await;
     assert!(r.is_err());
 
+    // Over TLS the console's session cookie is sent back over TLS only.
+    let r = reqwest::Client::builder()
+        .tls_certs_only([Certificate::from_pem(&ca.pem()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("token", app.admin.as_str())]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+
     // Renewal: new files, picked up without a restart.
     let loaded = app.tls.as_ref().unwrap();
     let mut reloads = loaded.reloads();
