@@ -217,7 +217,7 @@ async fn fetch(
     let (mut body, ranged) = client
         .stream_from(&format!("{base}/files/{}", r.path.as_str()), kept)
         .await?;
-    let mut file = if ranged {
+    let file = if ranged {
         seen = kept;
         bar.advance(kept);
         tokio::fs::OpenOptions::new()
@@ -229,8 +229,18 @@ async fn fetch(
         hasher = sha2::Sha256::new();
         tokio::fs::File::create(&path).await.map_err(io)?
     };
+    // The body arrives in chunks of a few KiB; each write to a tokio file is a
+    // trip to a blocking thread, so they go out in batches of 1 MiB.
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BATCH, file);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                // What arrived stays on disk, for the next attempt to go on from.
+                file.flush().await.map_err(io)?;
+                return Err(e);
+            }
+        };
         seen += chunk.len() as u64;
         if seen > r.size {
             return Err(unverified(format!(
@@ -252,10 +262,15 @@ async fn fetch(
         )));
     }
     bar.finish();
-    file.sync_all()
+    file.flush().await.map_err(io)?;
+    file.get_ref()
+        .sync_all()
         .await
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))
 }
+
+/// Bytes of a download written to its file at once.
+const WRITE_BATCH: usize = 1 << 20;
 
 /// `signet verify DIR --key PUB [--signature FILE]`: offline, no registry.
 pub fn verify_dir(dir: &Path, keys: &[PathBuf], signature: Option<&Path>) -> Result<Done, Failure> {
