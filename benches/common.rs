@@ -115,3 +115,32 @@ pub async fn given_model(b: &Bench, c: &reqwest::Client) {
         assert!(r.status().is_success(), "{path}: {}", r.status());
     }
 }
+
+/// Signs the statement a sealed version answered with `sk` (a DSSE envelope
+/// over its PAE) and uploads the signature to `version_path`, as the admin.
+#[allow(dead_code)]
+pub async fn sign(
+    b: &Bench,
+    c: &reqwest::Client,
+    sk: &ed25519_dalek::SigningKey,
+    version_path: &str,
+    statement: &serde_json::Value,
+) {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let payload = serde_json::to_vec(statement).unwrap();
+    let ty = "application/vnd.in-toto+json";
+    let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let r = c
+        .post(format!("{}{version_path}/signatures", b.base))
+        .bearer_auth(&b.token)
+        .json(
+            &serde_json::json!({"payload": b64.encode(&payload), "payloadType": ty,
+                "signatures": [{"sig": b64.encode(sig.to_bytes())}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}

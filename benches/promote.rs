@@ -11,8 +11,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use ed25519_dalek::Signer as _;
 use ed25519_dalek::pkcs8::EncodePublicKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use serde_json::{Value, json};
@@ -67,20 +65,14 @@ async fn main() {
         .json()
         .await
         .unwrap();
-        let payload = serde_json::to_vec(&sealed["statement"]).unwrap();
-        let ty = "application/vnd.in-toto+json";
-        let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let r = call(
-            M::POST,
-            &format!("/v1/models/fraud/scorer/versions/{i}/signatures"),
+        common::sign(
+            &bench,
+            &c,
+            &sk,
+            &format!("/v1/models/fraud/scorer/versions/{i}"),
+            &sealed["statement"],
         )
-        .json(&json!({"payload": b64.encode(&payload), "payloadType": ty,
-                "signatures": [{"sig": b64.encode(sig.to_bytes())}]}))
-        .send()
-        .await
-        .unwrap();
-        assert_eq!(r.status(), 201);
+        .await;
     }
 
     println!("backend: {db}");

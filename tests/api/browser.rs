@@ -13,7 +13,7 @@ use std::process::Stdio;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Signer, TestApp, eventually, full_lineage};
+use crate::helpers::{Backend, TestApp, eventually, full_lineage};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -228,29 +228,15 @@ impl Browser {
 /// viewer who reads and audits the first. Answers the viewer's token.
 async fn given_a_registry(app: &TestApp) -> String {
     let (ns, model) = app.given_model().await;
-    let key = Signer::generate();
-    assert_eq!(
-        key.register(app, "release-pipeline", &[&ns]).await.status(),
-        StatusCode::CREATED
-    );
-    let (base, statement) = app
-        .sealed_version(
+    let safetensors = crate::helpers::safetensors_bytes();
+    let (base, _) = app
+        .released(
             &ns,
             &model,
-            full_lineage(),
-            &[("model.safetensors", &crate::helpers::safetensors_bytes())],
+            "release-pipeline",
+            &[("model.safetensors", &safetensors)],
         )
         .await;
-    assert_eq!(
-        app.sign(&ns, &model, base, &key.envelope(&statement))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        app.promote(&ns, &model, "production", base).await.status(),
-        StatusCode::OK
-    );
     let mut tuned = full_lineage();
     tuned["data"] = json!([{"name": "chargebacks-q3", "sha256": "5e".repeat(32)}]);
     tuned["parents"] = json!([{"model": format!("{ns}/{model}"), "version": base}]);

@@ -669,24 +669,7 @@ async fn unknown_pages_and_bad_paths_get_an_html_error_page(b: Backend) {
 async fn search_finds_models_versions_aliases_datasets_and_commits(b: Backend) {
     let app = TestApp::spawn(b).await;
     let (ns, model) = app.given_model().await;
-    let (v, statement) = app
-        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"w")])
-        .await;
-    let key = Signer::generate();
-    assert_eq!(
-        key.register(&app, "ci", &[&ns]).await.status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        app.sign(&ns, &model, v, &key.envelope(&statement))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        app.promote(&ns, &model, "production", v).await.status(),
-        StatusCode::OK
-    );
+    let (v, _) = app.released(&ns, &model, "ci", &[("m.bin", b"w")]).await;
     let (session, _) = sign_in(&app, &app.admin).await;
     let version = format!("/ui/models/{ns}/{model}/versions/{v}");
     for (q, to) in [

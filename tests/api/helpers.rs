@@ -703,6 +703,31 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A sealed version of `ns/model` with a full lineage and `files`, signed by
+    /// a key registered for `ns` as `key_name`, and promoted to `production`;
+    /// answers the version and the key.
+    pub async fn released(
+        &self,
+        ns: &str,
+        model: &str,
+        key_name: &str,
+        files: &[(&str, &[u8])],
+    ) -> (i64, Signer) {
+        let (v, statement) = self.sealed_version(ns, model, full_lineage(), files).await;
+        let key = Signer::generate();
+        assert_eq!(
+            key.register(self, key_name, &[ns]).await.status(),
+            StatusCode::CREATED
+        );
+        let r = self.sign(ns, model, v, &key.envelope(&statement)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = self.promote(ns, model, "production", v).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        (v, key)
+    }
+}
+
 /// A lineage that satisfies the default `production` policy.
 pub fn full_lineage() -> Value {
     json!({

@@ -247,17 +247,24 @@ fn html_answer(status: StatusCode, page: Markup) -> Response {
         .into_response()
 }
 
+/// Every page's head: its title and the one stylesheet.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Signet" }
+            link rel="stylesheet" href="/ui/assets/console.css";
+        }
+    }
+}
+
 /// A page without the signed-in header (sign-in, errors).
 fn bare_page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Signet" }
-                link rel="stylesheet" href="/ui/assets/console.css";
-            }
+            (head(title))
             body {
                 header.top { a.brand href="/ui" { "Signet" } }
                 main { (body) }
@@ -271,12 +278,7 @@ fn page(viewer: &Principal, title: &str, crumbs: &[(String, String)], body: Mark
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Signet" }
-                link rel="stylesheet" href="/ui/assets/console.css";
-            }
+            (head(title))
             body {
                 header.top {
                     a.brand href="/ui" { "Signet" }
