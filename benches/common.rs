@@ -144,3 +144,26 @@ pub async fn sign(
         .unwrap();
     assert_eq!(r.status(), 201);
 }
+
+/// A fresh Ed25519 key registered as `ci` for namespace `fraud`, as the admin.
+#[allow(dead_code)]
+pub async fn registered_key(b: &Bench, c: &reqwest::Client) -> ed25519_dalek::SigningKey {
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem = sk
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let r = c
+        .post(format!("{}/v1/keys", b.base))
+        .bearer_auth(&b.token)
+        .json(&serde_json::json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    sk
+}

@@ -12,8 +12,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::pkcs8::EncodePublicKey;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use serde_json::{Value, json};
 
 const VERSIONS: usize = 1000;
@@ -31,20 +29,8 @@ async fn main() {
     let call = |m: reqwest::Method, p: &str| c.request(m, format!("{base}{p}")).bearer_auth(&tok);
     use reqwest::Method as M;
 
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).unwrap();
-    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let pem = sk
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
     common::given_model(&bench, &c).await;
-    let r = call(M::POST, "/v1/keys")
-        .json(&json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let sk = common::registered_key(&bench, &c).await;
 
     // 1,000 sealed versions, every other one signed; the first 20 after the
     // first are fine-tunes of it; one dataset for all, one for the fine-tunes.

@@ -11,8 +11,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::pkcs8::EncodePublicKey;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -24,20 +22,9 @@ async fn main() {
     let tok = bench.token.clone();
     let call = |m: reqwest::Method, p: &str| c.request(m, format!("{base}{p}")).bearer_auth(&tok);
 
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).unwrap();
-    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let pem = sk
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
     use reqwest::Method as M;
     common::given_model(&bench, &c).await;
-    call(M::POST, "/v1/keys")
-        .json(&json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}))
-        .send()
-        .await
-        .unwrap();
+    let sk = common::registered_key(&bench, &c).await;
     let lineage = json!({"code": {"commit": "ab".repeat(20)}, "data": [{"sha256": "cd".repeat(32)}], "environment": {"image": "x"}});
     for i in 1..=2 {
         call(M::POST, "/v1/models/fraud/scorer/versions")
