@@ -318,12 +318,12 @@ pub fn verify_dir(dir: &Path, keys: &[PathBuf], signature: Option<&Path>) -> Res
     })
 }
 
-/// Every regular file under `dir` but the signature, hashed. Symbolic links
-/// are refused, as the statement's serialization says.
+/// Every regular file under `dir` but the signature, hashed (several at once).
+/// Symbolic links are refused, as the statement's serialization says.
 pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Resource>, Failure> {
     let io =
         |p: &Path, e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", p.display()));
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
@@ -350,19 +350,47 @@ pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Re
                 .replace(std::path::MAIN_SEPARATOR, "/");
             let name = FilePath::parse(&rel)
                 .map_err(|_| unverified(format!("{rel}: not a name a version can hold")))?;
-            let (size, sha256) = hash_file(&path).map_err(|e| io(&path, e))?;
-            out.push(Resource {
-                path: name,
-                size,
-                sha256,
+            found.push((name, path));
+        }
+    }
+    // Hashing is the long part: files are hashed on every core at once.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let hashed: Vec<std::sync::OnceLock<Hashed>> =
+        found.iter().map(|_| std::sync::OnceLock::new()).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(found.len());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((_, path)) = found.get(i) else { break };
+                    let _ = hashed[i].set(hash_file(path));
+                }
             });
         }
+    });
+    let mut out = Vec::with_capacity(found.len());
+    for ((name, path), result) in found.into_iter().zip(hashed) {
+        let (size, sha256) = result
+            .into_inner()
+            .unwrap_or_else(|| Err(std::io::Error::other("not hashed")))
+            .map_err(|e| io(&path, e))?;
+        out.push(Resource {
+            path: name,
+            size,
+            sha256,
+        });
     }
     Ok(out)
 }
 
+/// A file's size and SHA-256, or why it could not be read.
+type Hashed = std::io::Result<(u64, Sha256)>;
+
 /// A file's size and SHA-256.
-fn hash_file(path: &Path) -> std::io::Result<(u64, Sha256)> {
+fn hash_file(path: &Path) -> Hashed {
     let (size, h) = hash_prefix(path)?;
     Ok((size, Sha256::from_bytes(h.finalize().into())))
 }
