@@ -162,7 +162,7 @@ impl Browser {
         .await;
     }
 
-    /// Clicks `css` and waits until the page is another one.
+    /// Clicks `css` and waits until another page has loaded.
     async fn follow(&self, css: &str) {
         let before = self.url().await;
         self.click(css).await;
@@ -170,6 +170,19 @@ impl Browser {
             eventually(|| async { self.url().await != before }).await,
             "{css} led nowhere from {before}"
         );
+        self.loaded().await;
+    }
+
+    /// Waits until the page in the window has loaded.
+    async fn loaded(&self) {
+        let script = json!({"script": "return document.readyState", "args": []});
+        let complete = eventually(|| async {
+            self.cmd(Method::POST, "/execute/sync", Some(script.clone()))
+                .await
+                .is_ok_and(|v| v == "complete")
+        })
+        .await;
+        assert!(complete, "the page never finished loading");
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -182,14 +195,30 @@ impl Browser {
         .await;
     }
 
-    /// The text of the page as a user reads it.
+    /// The text of the page as a user reads it. A page being replaced (a
+    /// navigation under way) is read again once the new one holds still.
     async fn text(&self) -> String {
-        let body = self.find("body").await;
-        self.must(Method::GET, &format!("/element/{body}/text"), None)
+        let got = std::sync::Mutex::new(None);
+        let read = eventually(|| async {
+            let text = self.try_text().await;
+            let done = text.is_some();
+            *got.lock().unwrap() = text;
+            done
+        })
+        .await;
+        assert!(read, "the page could not be read");
+        got.into_inner().unwrap().unwrap()
+    }
+
+    async fn try_text(&self) -> Option<String> {
+        let css = json!({"using": "css selector", "value": "body"});
+        let body = self.cmd(Method::POST, "/element", Some(css)).await.ok()?;
+        let id = body[ELEMENT].as_str()?.to_owned();
+        let text = self
+            .cmd(Method::GET, &format!("/element/{id}/text"), None)
             .await
-            .as_str()
-            .unwrap()
-            .to_owned()
+            .ok()?;
+        text.as_str().map(str::to_owned)
     }
 
     async fn script(&self, js: &str) -> Value {
@@ -307,6 +336,7 @@ async fn a_viewer_walks_the_console_in_a_real_browser() {
     b.type_into("#token", &token).await;
     b.click("section.signin button[type=submit]").await;
     assert!(eventually(|| async { b.text().await.contains("Signed in as") }).await);
+    b.loaded().await;
     assert_eq!(b.url().await, format!("{}/ui", app.base));
     assert!(!b.url().await.contains(&token));
     let text = b.text().await;
