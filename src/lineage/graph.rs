@@ -21,6 +21,21 @@ pub struct VersionNode {
     pub quarantined: bool,
 }
 
+impl VersionNode {
+    /// What the version was built from, as its lineage names it: each dataset
+    /// digest as `("dataset", digest)` and its commit as `("commit", id)`.
+    pub fn inputs(&self) -> Vec<(&'static str, &str)> {
+        let l = &self.version.lineage.0;
+        l["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["sha256"].as_str().map(|s| ("dataset", s)))
+            .chain(l["code"]["commit"].as_str().map(|c| ("commit", c)))
+            .collect()
+    }
+}
+
 /// A dataset or commit node, and whether an active quarantine names it.
 pub struct InputNode {
     pub value: String,
@@ -88,22 +103,17 @@ impl Provenance {
         let (mut datasets, mut commits) = (BTreeMap::new(), BTreeMap::new());
         let mut parent_edges = BTreeSet::new();
         for n in &versions {
-            let l = &n.version.lineage.0;
-            for d in l["data"].as_array().into_iter().flatten() {
-                if let Some(sha) = d["sha256"].as_str() {
-                    datasets.entry(sha.to_owned()).or_insert_with(|| InputNode {
-                        value: sha.to_owned(),
-                        quarantined: bad_data.contains(sha),
-                    });
-                }
-            }
-            if let Some(c) = l["code"]["commit"].as_str() {
-                commits.entry(c.to_owned()).or_insert_with(|| InputNode {
-                    value: c.to_owned(),
-                    quarantined: bad_commits.contains(c),
+            for (kind, value) in n.inputs() {
+                let (nodes, bad) = match kind {
+                    "dataset" => (&mut datasets, &bad_data),
+                    _ => (&mut commits, &bad_commits),
+                };
+                nodes.entry(value.to_owned()).or_insert_with(|| InputNode {
+                    value: value.to_owned(),
+                    quarantined: bad.contains(value),
                 });
             }
-            for parent in parent_refs(l) {
+            for parent in parent_refs(&n.version.lineage.0) {
                 if let Some(id) = by_label.get(&parent) {
                     parent_edges.insert((*id, n.version.id));
                 }

@@ -44,18 +44,6 @@ fn search(q: &str) -> String {
     format!("/ui/search?q={q}")
 }
 
-/// The datasets and commit a lineage document names, as `dataset:…` and
-/// `commit:…`.
-fn inputs_of(l: &serde_json::Value) -> Vec<String> {
-    l["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["sha256"].as_str().map(|s| format!("dataset:{s}")))
-        .chain(l["code"]["commit"].as_str().map(|c| format!("commit:{c}")))
-        .collect()
-}
-
 pub fn draw(g: &LineageGraph) -> Markup {
     let mut nodes: Vec<Node> = Vec::new();
     // Versions in odd columns by depth; each dataset or commit in the even
@@ -64,8 +52,10 @@ pub fn draw(g: &LineageGraph) -> Markup {
     let col_of = |depth: i64| 1 + 2 * (depth - min_depth);
     let mut first_use: BTreeMap<String, i64> = BTreeMap::new();
     for n in &g.versions {
-        for key in inputs_of(&n.version.lineage.0) {
-            let col = first_use.entry(key).or_insert(i64::MAX);
+        for (kind, value) in n.inputs() {
+            let col = first_use
+                .entry(format!("{kind}:{value}"))
+                .or_insert(i64::MAX);
             *col = (*col).min(col_of(n.depth) - 1);
         }
     }
@@ -135,8 +125,8 @@ pub fn draw(g: &LineageGraph) -> Markup {
     let mut edges: Vec<(usize, usize, bool)> = Vec::new();
     for n in &g.versions {
         let to = version_at[&n.version.id];
-        for key in inputs_of(&n.version.lineage.0) {
-            if let Some(&from) = input_at.get(&key) {
+        for (kind, value) in n.inputs() {
+            if let Some(&from) = input_at.get(&format!("{kind}:{value}")) {
                 edges.push((from, to, nodes[from].class.contains("bad")));
             }
         }

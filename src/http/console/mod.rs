@@ -26,7 +26,6 @@ use maud::{DOCTYPE, Markup, html};
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::{Credential, Principal};
-use crate::trail::Trail;
 
 /// The session cookie's name.
 const COOKIE: &str = "signet_session";
@@ -129,13 +128,14 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, UiError> {
         let secret = session_cookie(&parts.headers);
-        let client = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        let trail = parts.extensions.get::<Trail>().cloned().unwrap_or_default();
+        let caller = pages::Caller::of(parts);
         st.access
-            .authenticate_as(Credential::ConsoleSession, secret, client, trail)
+            .authenticate_as(
+                Credential::ConsoleSession,
+                secret,
+                caller.client,
+                caller.trail,
+            )
             .await
             .map(Viewer)
             .map_err(|e| match e {

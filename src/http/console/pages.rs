@@ -187,21 +187,27 @@ struct LoginForm {
 
 /// Where a request comes from, for authentication and its audit trail.
 pub struct Caller {
-    client: Option<std::net::IpAddr>,
-    trail: Trail,
+    pub(super) client: Option<std::net::IpAddr>,
+    pub(super) trail: Trail,
+}
+
+impl Caller {
+    pub(super) fn of(parts: &Parts) -> Self {
+        Caller {
+            client: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+            trail: parts.extensions.get::<Trail>().cloned().unwrap_or_default(),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller {
-            client: parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-            trail: parts.extensions.get::<Trail>().cloned().unwrap_or_default(),
-        })
+        Ok(Caller::of(parts))
     }
 }
 
@@ -585,19 +591,8 @@ pub async fn version(
 /// quarantined ancestors (nearest first). Empty: a quarantine of the version.
 fn quarantine_sources(g: &crate::lineage::LineageGraph) -> Vec<(String, String)> {
     let upstream: Vec<_> = g.versions.iter().filter(|n| n.depth <= 0).collect();
-    let used = |kind: &str, value: &str| {
-        upstream.iter().any(|n| {
-            let l = &n.version.lineage.0;
-            match kind {
-                "dataset" => l["data"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|d| d["sha256"] == value),
-                _ => l["code"]["commit"] == value,
-            }
-        })
-    };
+    let used =
+        |kind: &str, value: &str| upstream.iter().any(|n| n.inputs().contains(&(kind, value)));
     let mut out = Vec::new();
     for (kind, inputs) in [("dataset", &g.datasets), ("commit", &g.commits)] {
         for i in inputs
