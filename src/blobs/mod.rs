@@ -126,10 +126,13 @@ impl BlockHasher {
     }
 }
 
-/// The SHA-256 of each [`BLOCK`] of `data`, concatenated.
-pub fn block_digests(data: &[u8]) -> Vec<u8> {
+/// The SHA-256 of each [`BLOCK`] of the bytes of `chunks` one after the
+/// other, concatenated.
+pub fn block_digests(chunks: &[Bytes]) -> Vec<u8> {
     let mut h = BlockHasher::default();
-    h.update(data);
+    for c in chunks {
+        h.update(c);
+    }
     h.finish()
 }
 

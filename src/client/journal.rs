@@ -1,7 +1,9 @@
 //! What an unfinished `signet push` has done, so that running the same push
 //! again goes on with it: the draft version it created and the resumable
 //! uploads it started. A push is the same when the registry, the model, the
-//! lineage and metadata, and every file's path and digest are; a journal lives
+//! lineage and metadata, and every file's path, size and modification time
+//! are (the files are not read to tell: a large file is hashed while it is
+//! sent, and the registry checks the digest of every upload); a journal lives
 //! in the configuration directory (`pushes/`) until its push seals.
 
 use std::collections::BTreeMap;
@@ -10,8 +12,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use super::pull::Listed;
 use super::{Exit, Failure};
-use crate::signing::statement::Resource;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Recorded {
@@ -31,7 +33,7 @@ impl Journal {
         server: &str,
         model: &str,
         body: &serde_json::Value,
-        files: &[Resource],
+        files: &[Listed],
     ) -> Result<Self, Failure> {
         let mut h = sha2::Sha256::new();
         for part in [server, model, &body.to_string()] {
@@ -39,12 +41,7 @@ impl Journal {
             h.update([0]);
         }
         for f in files {
-            h.update(format!(
-                "{}\0{}\0{}\0",
-                f.path.as_str(),
-                f.size,
-                f.sha256.to_hex()
-            ));
+            h.update(format!("{}\0{}\0{}\0", f.name.as_str(), f.size, f.modified));
         }
         let path = super::config::dir()?
             .join("pushes")

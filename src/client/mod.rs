@@ -373,10 +373,9 @@ impl Client {
         version_path: &str,
         name: &str,
         file: &std::path::Path,
-        sha256_hex: &str,
         bar: &progress::FileBar,
         journal: &journal::Journal,
-    ) -> Result<(), Failure> {
+    ) -> Result<crate::names::Sha256, Failure> {
         let size = std::fs::metadata(file)
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
             .len();
@@ -409,9 +408,10 @@ impl Client {
             }
         };
         bar.rewind_to(offset);
+        let hash = std::sync::Arc::new(SentHash::default());
         let mut delays = backon::BackoffBuilder::build(backoff());
         while offset < size {
-            let failed = match self.append(&url, file, offset, size, bar).await {
+            let failed = match self.append(&url, file, offset, size, bar, &hash).await {
                 Ok(reached) if reached > offset => {
                     offset = reached;
                     delays = backon::BackoffBuilder::build(backoff());
@@ -445,13 +445,20 @@ impl Client {
                 .ok_or_else(|| Failure::new(Exit::Failure, "the registry gave no upload offset"))?;
             bar.rewind_to(offset);
         }
+        // Bytes an earlier run sent and none of this run's attempts did (the
+        // upload was complete when this run found it).
+        let digest = hash
+            .catch_up(file, size)
+            .await
+            .and_then(|()| hash.digest(size))
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?;
         self.call(
             Method::POST,
             &format!("{url}/complete"),
-            Some(&serde_json::json!({ "sha256": sha256_hex })),
+            Some(&serde_json::json!({ "sha256": digest.to_hex() })),
         )
-        .await
-        .map(drop)
+        .await?;
+        Ok(digest)
     }
 
     /// One append of the file from `offset` to its end; answers the offset
@@ -463,23 +470,37 @@ impl Client {
         offset: u64,
         size: u64,
         bar: &progress::FileBar,
+        hash: &std::sync::Arc<SentHash>,
     ) -> Result<u64, Attempt> {
+        use futures::StreamExt;
         use tokio::io::AsyncSeekExt;
         let local = |e: std::io::Error| Attempt {
             failure: Failure::new(Exit::Failure, format!("{}: {e}", file.display())),
             transient: false,
             retry_after: None,
         };
+        // What an earlier run sent is hashed here before this attempt goes on.
+        hash.catch_up(file, offset).await.map_err(local)?;
         let mut f = tokio::fs::File::open(file).await.map_err(local)?;
         f.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(local)?;
         let moved = bar.clone();
+        let (hash, mut at) = (hash.clone(), offset);
+        // Every byte is hashed the first time it leaves: the digest is ready
+        // when the last part is sent, with no pass over the file of its own.
+        let chunks = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).inspect(move |c| {
+            if let Ok(c) = c {
+                hash.sent(at, c);
+                at += c.len() as u64;
+                moved.advance(c.len() as u64);
+            }
+        });
         let req = self
             .request(Method::PATCH, url)
             .header("upload-offset", offset)
             .header(reqwest::header::CONTENT_LENGTH, size - offset)
-            .body(counted(f, move |n| moved.advance(n)));
+            .body(reqwest::Body::wrap_stream(chunks));
         let resp = self.attempt(req).await?;
         let body: Value = resp.json().await.map_err(|e| Attempt {
             failure: Failure::new(Exit::Failure, format!("reading the answer: {e}")),
@@ -487,6 +508,77 @@ impl Client {
             retry_after: None,
         })?;
         Ok(body["offset"].as_u64().unwrap_or(offset))
+    }
+}
+
+/// The SHA-256 of a file computed as it is uploaded: the bytes of the first
+/// `hashed` positions, whichever attempts sent them.
+#[derive(Default)]
+pub struct SentHash(std::sync::Mutex<(sha2::Sha256, u64)>);
+
+impl SentHash {
+    fn state(&self) -> std::sync::MutexGuard<'_, (sha2::Sha256, u64)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `chunk`, the bytes at `at`, left: what of it was not hashed yet is.
+    fn sent(&self, at: u64, chunk: &[u8]) {
+        use sha2::Digest;
+        let mut s = self.state();
+        let end = at + chunk.len() as u64;
+        if at <= s.1 && end > s.1 {
+            let new = usize::try_from(s.1 - at).expect("within a chunk");
+            s.0.update(&chunk[new..]);
+            s.1 = end;
+        }
+    }
+
+    /// Hashes the bytes of `file` before `offset` that no attempt sent (an
+    /// earlier run did).
+    async fn catch_up(&self, file: &std::path::Path, offset: u64) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let from = self.state().1;
+        if from >= offset {
+            return Ok(());
+        }
+        let (file, state) = (file.to_owned(), self.state().0.clone());
+        let state = tokio::task::spawn_blocking(move || {
+            use sha2::Digest;
+            let mut f = std::fs::File::open(&file)?;
+            f.seek(std::io::SeekFrom::Start(from))?;
+            let mut state = state;
+            let mut rest = f.take(offset - from);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut read = 0;
+            loop {
+                let n = rest.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                state.update(&buf[..n]);
+                read += n as u64;
+            }
+            if read != offset - from {
+                return Err(std::io::Error::other("the file became shorter"));
+            }
+            Ok(state)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        *self.state() = (state, offset);
+        Ok(())
+    }
+
+    /// The digest, once all `size` bytes are hashed.
+    fn digest(&self, size: u64) -> std::io::Result<crate::names::Sha256> {
+        use sha2::Digest;
+        let s = self.state();
+        if s.1 != size {
+            return Err(std::io::Error::other("the file changed while it was sent"));
+        }
+        Ok(crate::names::Sha256::from_bytes(
+            s.0.clone().finalize().into(),
+        ))
     }
 }
 

@@ -318,18 +318,26 @@ pub fn verify_dir(dir: &Path, keys: &[PathBuf], signature: Option<&Path>) -> Res
     })
 }
 
-/// Every regular file under `dir` but the signature, hashed (several at once).
-/// Symbolic links are refused, as the statement's serialization says.
-pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Resource>, Failure> {
-    let io =
-        |p: &Path, e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", p.display()));
+/// A regular file found under a directory: its name in a version, where it is,
+/// and its size and modification time when listed.
+pub struct Listed {
+    pub name: FilePath,
+    pub path: PathBuf,
+    pub size: u64,
+    /// Nanoseconds since the epoch (0 when the system does not say).
+    pub modified: u128,
+}
+
+/// Every regular file under `dir` but the signature, not yet read. Symbolic
+/// links are refused, as the statement's serialization says.
+pub(super) fn list_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Listed>, Failure> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
-            let entry = entry.map_err(|e| io(&d, e))?;
+        for entry in std::fs::read_dir(&d).map_err(|e| io_failure(&d, e))? {
+            let entry = entry.map_err(|e| io_failure(&d, e))?;
             let path = entry.path();
-            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            let kind = entry.file_type().map_err(|e| io_failure(&path, e))?;
             if kind.is_symlink() {
                 return Err(unverified(format!(
                     "{}: a symbolic link (never part of a signed model)",
@@ -350,47 +358,79 @@ pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Re
                 .replace(std::path::MAIN_SEPARATOR, "/");
             let name = FilePath::parse(&rel)
                 .map_err(|_| unverified(format!("{rel}: not a name a version can hold")))?;
-            found.push((name, path));
+            let meta = entry.metadata().map_err(|e| io_failure(&path, e))?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            found.push(Listed {
+                name,
+                path,
+                size: meta.len(),
+                modified,
+            });
         }
     }
-    // Hashing is the long part: files are hashed on every core at once.
+    Ok(found)
+}
+
+fn io_failure(p: &Path, e: std::io::Error) -> Failure {
+    Failure::new(Exit::Failure, format!("{}: {e}", p.display()))
+}
+
+/// Every regular file under `dir` but the signature, hashed (several at once).
+pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Resource>, Failure> {
+    let found = list_files(dir, signature)?;
+    let paths: Vec<&Path> = found.iter().map(|f| f.path.as_path()).collect();
+    found
+        .iter()
+        .zip(hash_files(&paths))
+        .map(|(f, hashed)| {
+            let (size, sha256) = hashed.map_err(|e| io_failure(&f.path, e))?;
+            Ok(Resource {
+                path: f.name.clone(),
+                size,
+                sha256,
+            })
+        })
+        .collect()
+}
+
+/// The size and SHA-256 of each file, hashed on every core at once (hashing is
+/// the long part).
+pub(super) fn hash_files(paths: &[&Path]) -> Vec<Hashed> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let hashed: Vec<std::sync::OnceLock<Hashed>> =
-        found.iter().map(|_| std::sync::OnceLock::new()).collect();
+        paths.iter().map(|_| std::sync::OnceLock::new()).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(found.len());
+        .min(paths.len());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((_, path)) = found.get(i) else { break };
+                    let Some(path) = paths.get(i) else { break };
                     let _ = hashed[i].set(hash_file(path));
                 }
             });
         }
     });
-    let mut out = Vec::with_capacity(found.len());
-    for ((name, path), result) in found.into_iter().zip(hashed) {
-        let (size, sha256) = result
-            .into_inner()
-            .unwrap_or_else(|| Err(std::io::Error::other("not hashed")))
-            .map_err(|e| io(&path, e))?;
-        out.push(Resource {
-            path: name,
-            size,
-            sha256,
-        });
-    }
-    Ok(out)
+    hashed
+        .into_iter()
+        .map(|h| {
+            h.into_inner()
+                .unwrap_or_else(|| Err(std::io::Error::other("not hashed")))
+        })
+        .collect()
 }
 
 /// A file's size and SHA-256, or why it could not be read.
-type Hashed = std::io::Result<(u64, Sha256)>;
+pub(super) type Hashed = std::io::Result<(u64, Sha256)>;
 
 /// A file's size and SHA-256.
-fn hash_file(path: &Path) -> Hashed {
+pub(super) fn hash_file(path: &Path) -> Hashed {
     let (size, h) = hash_prefix(path)?;
     Ok((size, Sha256::from_bytes(h.finalize().into())))
 }

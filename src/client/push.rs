@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use super::commands::{Done, read_private_key};
 use super::journal::Journal;
 use super::progress::Progress;
-use super::pull::local_files;
+use super::pull::{Listed, hash_file, hash_files, list_files};
 use super::{Client, Exit, Failure};
-use crate::names::ModelRef;
+use crate::names::{ModelRef, Sha256};
 use crate::signing::statement::Resource;
 
 fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
@@ -80,14 +80,27 @@ pub async fn push(
             dir.display()
         )));
     }
-    let files = local_files(dir, None).map_err(|f| Failure::usage(f.message))?;
-    if files.is_empty() {
+    let listed = list_files(dir, None).map_err(|f| Failure::usage(f.message))?;
+    if listed.is_empty() {
         return Err(Failure::usage(format!("{} holds no file", dir.display())));
+    }
+    // Files sent whole are hashed first (their digest goes with them, for the
+    // registry to check before it keeps them); large ones are hashed as they
+    // are sent, and their digest goes with the upload's completion.
+    let small: Vec<&Listed> = listed.iter().filter(|f| f.size <= RESUMABLE_FROM).collect();
+    let paths: Vec<&Path> = small.iter().map(|f| f.path.as_path()).collect();
+    let mut digests: BTreeMap<&str, Sha256> = BTreeMap::new();
+    for (f, hashed) in small.iter().zip(hash_files(&paths)) {
+        let (size, sha256) = hashed.map_err(|e| io_failure(&f.path, e))?;
+        if size != f.size {
+            return Err(changed(&f.path));
+        }
+        digests.insert(f.name.as_str(), sha256);
     }
 
     let base = format!("/v1/models/{ns}/{name}/versions");
     // The same push run before and interrupted goes on with its draft.
-    let journal = Journal::of(&client.base, model, &body, &files)?;
+    let journal = Journal::of(&client.base, model, &body, &listed)?;
     let mut present = BTreeMap::new();
     let earlier = match journal.version() {
         Some(v) => match client.call(Method::GET, &format!("{base}/{v}"), None).await {
@@ -115,38 +128,60 @@ pub async fn push(
         }
     };
     let vbase = format!("{base}/{version}");
-    let total: u64 = files.iter().map(|r| r.size).sum();
+    let total: u64 = listed.iter().map(|r| r.size).sum();
     let progress = Progress::new(show_progress, total, "push");
-    futures::stream::iter(files.iter().map(Ok))
-        .try_for_each_concurrent(jobs.max(1), |r| {
-            let url = format!("{vbase}/files/{}", r.path.as_str());
+    let sent: BTreeMap<&str, Sha256> = futures::stream::iter(listed.iter().map(Ok))
+        .map_ok(|r| {
+            let url = format!("{vbase}/files/{}", r.name.as_str());
             let progress = &progress;
-            let (vbase, journal, present) = (&vbase, &journal, &present);
+            let (vbase, journal, present, digests) = (&vbase, &journal, &present, &digests);
             async move {
-                let bar = progress.file(r.path.as_str(), r.size);
-                let digest = r.sha256.to_hex();
-                if present.get(r.path.as_str()) == Some(&digest) {
-                    // Uploaded by the run this one goes on from.
-                    bar.advance(r.size);
-                    bar.finish();
-                    return Ok(());
+                let bar = progress.file(r.name.as_str(), r.size);
+                let known = digests.get(r.name.as_str()).copied();
+                if let Some(there) = present.get(r.name.as_str()) {
+                    // Uploaded by the run this one goes on from, if it is
+                    // the same file.
+                    let ours = match known {
+                        Some(d) => d,
+                        None => hash_local(r).await?,
+                    };
+                    if &ours.to_hex() == there {
+                        bar.advance(r.size);
+                        bar.finish();
+                        return Ok((r.name.as_str(), ours));
+                    }
                 }
-                let local = dir.join(r.path.as_str());
-                if r.size > RESUMABLE_FROM {
-                    client
-                        .upload_resumable(vbase, r.path.as_str(), &local, &digest, &bar, journal)
-                        .await?;
-                } else {
-                    let moved = bar.clone();
-                    client
-                        .upload(&url, local, digest, move |n| moved.advance(n))
-                        .await?;
-                }
+                let digest = match known {
+                    Some(digest) => {
+                        let moved = bar.clone();
+                        client
+                            .upload(&url, r.path.clone(), digest.to_hex(), move |n| {
+                                moved.advance(n)
+                            })
+                            .await?;
+                        digest
+                    }
+                    None => {
+                        client
+                            .upload_resumable(vbase, r.name.as_str(), &r.path, &bar, journal)
+                            .await?
+                    }
+                };
                 bar.finish();
-                Ok(())
+                Ok::<_, Failure>((r.name.as_str(), digest))
             }
         })
+        .try_buffer_unordered(jobs.max(1))
+        .try_collect()
         .await?;
+    let files: Vec<Resource> = listed
+        .iter()
+        .map(|f| Resource {
+            path: f.name.clone(),
+            size: f.size,
+            sha256: sent[f.name.as_str()],
+        })
+        .collect();
     progress.finish();
     client
         .call(Method::POST, &format!("{vbase}/seal"), None)
@@ -181,6 +216,30 @@ pub async fn push(
             "bytes": bytes, "signed_by": signed,
         }),
     })
+}
+
+fn io_failure(p: &Path, e: std::io::Error) -> Failure {
+    Failure::new(Exit::Failure, format!("{}: {e}", p.display()))
+}
+
+fn changed(p: &Path) -> Failure {
+    Failure::new(
+        Exit::Failure,
+        format!("{}: changed while it was pushed", p.display()),
+    )
+}
+
+/// A listed file's digest, read here (on a thread of its own).
+async fn hash_local(f: &Listed) -> Result<Sha256, Failure> {
+    let path = f.path.clone();
+    let (size, digest) = tokio::task::spawn_blocking(move || hash_file(&path))
+        .await
+        .map_err(|e| Failure::new(Exit::Failure, format!("hashing: {e}")))?
+        .map_err(|e| io_failure(&f.path, e))?;
+    if size != f.size {
+        return Err(changed(&f.path));
+    }
+    Ok(digest)
 }
 
 /// The statement the registry gives to sign must list exactly the files

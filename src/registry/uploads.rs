@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
 use sha2::Digest;
@@ -92,10 +92,20 @@ struct Batch {
     hash_state: Option<Vec<u8>>,
 }
 
-/// A received part on its way to storage.
+/// A stored part on its way to its commit.
+struct Stored {
+    from: u64,
+    to: u64,
+    part: UploadPart,
+    hash_state: Vec<u8>,
+}
+
+/// A received part on its way to storage: the chunks it arrived in (not
+/// copied into one buffer).
 struct Received {
     from: u64,
-    data: Bytes,
+    data: Vec<Bytes>,
+    len: u64,
     hash_state: Vec<u8>,
 }
 
@@ -235,56 +245,79 @@ impl Registry {
         // Receiving and hashing here, storing and committing below: part n is
         // stored while part n + 1 arrives.
         let receive = async move {
-            let mut buf = BytesMut::with_capacity(PART as usize);
+            let (mut pieces, mut len) = (Vec::new(), 0u64);
             let mut at = offset;
             while let Some(chunk) = body.next().await {
                 let mut chunk = chunk?;
-                if at + (buf.len() + chunk.len()) as u64 > size {
+                if at + len + chunk.len() as u64 > size {
                     return Err(too_many());
                 }
                 while !chunk.is_empty() {
-                    let take = (PART as usize - buf.len()).min(chunk.len());
+                    let take = usize::try_from(PART - len)
+                        .unwrap_or(usize::MAX)
+                        .min(chunk.len());
                     let piece = chunk.split_to(take);
                     hasher.update(&piece);
-                    buf.extend_from_slice(&piece);
-                    if buf.len() as u64 == PART {
+                    len += piece.len() as u64;
+                    pieces.push(piece);
+                    if len == PART {
                         let part = Received {
                             from: at,
-                            data: buf.split().freeze(),
+                            data: std::mem::take(&mut pieces),
+                            len,
                             hash_state: hasher.serialize().to_vec(),
                         };
                         at += PART;
-                        buf.reserve(PART as usize);
+                        len = 0;
                         if tx.send(part).await.is_err() {
                             return Ok(());
                         }
                     }
                 }
             }
-            if !buf.is_empty() && at + buf.len() as u64 == size {
+            if len > 0 && at + len == size {
                 let part = Received {
                     from: at,
-                    data: buf.freeze(),
+                    data: pieces,
+                    len,
                     hash_state: hasher.serialize().to_vec(),
                 };
                 let _ = tx.send(part).await;
             }
             Ok(())
         };
+        // Storing here: part n is stored while part n + 1 arrives. It owns the
+        // receiver: when it stops (an error), a waiting sender wakes.
+        let (stored_tx, mut stored_rx) = tokio::sync::mpsc::unbounded_channel::<Stored>();
+        let store = async move {
+            while let Some(p) = rx.recv().await {
+                let part = self.store_part(&u, &p).await?;
+                let stored = Stored {
+                    from: p.from,
+                    to: p.from + p.len,
+                    part,
+                    hash_state: p.hash_state,
+                };
+                if stored_tx.send(stored).is_err() {
+                    break;
+                }
+            }
+            Ok::<_, Error>(())
+        };
         // Stored parts are committed together, a second after the first of
         // them was stored or once 64 MiB wait, and when the request ends: a
         // commit per part would make every 8 MiB wait for the database to
-        // reach the disk. What a broken request stored but did not commit is
-        // sent again. It owns the receiver: when it stops (an error), a waiting
-        // sender wakes.
-        let store = async move {
+        // reach the disk. Parts go on being received and stored while a
+        // commit waits for the database. What a broken request stored but did
+        // not commit is sent again.
+        let commit = async move {
             let mut batch = Batch::default();
             let mut due = tokio::time::Instant::now();
             loop {
                 let next = if batch.from.is_none() {
-                    rx.recv().await
+                    stored_rx.recv().await
                 } else {
-                    match tokio::time::timeout_at(due, rx.recv()).await {
+                    match tokio::time::timeout_at(due, stored_rx.recv()).await {
                         Ok(next) => next,
                         Err(_) => {
                             self.commit_parts(id, &mut batch).await?;
@@ -293,13 +326,12 @@ impl Registry {
                     }
                 };
                 let Some(p) = next else { break };
-                let part = self.store_part(&u, &p).await?;
                 if batch.from.is_none() {
                     batch.from = Some(p.from);
                     due = tokio::time::Instant::now() + COMMIT_AFTER;
                 }
-                batch.to = p.from + p.data.len() as u64;
-                batch.parts.push(part);
+                batch.to = p.to;
+                batch.parts.push(p.part);
                 batch.hash_state = Some(p.hash_state);
                 if batch.parts.len() as u64 * PART >= COMMIT_BYTES {
                     self.commit_parts(id, &mut batch).await?;
@@ -308,9 +340,11 @@ impl Registry {
             self.commit_parts(id, &mut batch).await?;
             self.uploads.get_upload(id).await
         };
-        let (received, stored) = tokio::join!(receive, store);
-        let committed = stored?;
+        let (received, stored, committed) = tokio::join!(receive, store, commit);
+        // What was stored before a failure is committed all the same.
+        let committed = committed?;
         permit.record("committed", serde_json::json!(committed.committed));
+        stored?;
         received?;
         Ok(committed)
     }
