@@ -32,3 +32,4 @@ pub mod telemetry;
 pub mod tls;
 pub mod trail;
 pub mod trust;
+pub mod vectored;

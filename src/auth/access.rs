@@ -149,9 +149,9 @@ impl Access {
         let secret = secret
             .and_then(Secret::parse)
             .ok_or(Error::Unauthenticated)?;
-        let token = self
+        let (token, roles) = self
             .tokens
-            .token_by_secret_hash(&secret.hash())
+            .credential(&secret.hash())
             .await?
             .ok_or(Error::Unauthenticated)?;
         let now = Utc::now();
@@ -167,7 +167,6 @@ impl Access {
         {
             self.tokens.touch_token(token.id, now).await?;
         }
-        let roles = self.bindings.roles_of(&token.principal).await?;
         trail.note(|c| {
             c.principal = Some(token.principal.to_string());
             c.token_id = Some(token.id.to_string());

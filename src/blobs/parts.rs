@@ -79,28 +79,6 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-/// Writes `chunks` one after the other, many per system call and without
-/// copying them into one buffer first.
-fn write_chunks(f: &mut std::fs::File, chunks: &[Bytes]) -> std::io::Result<()> {
-    use std::io::{IoSlice, Write};
-    // At most this many buffers per call (Linux's IOV_MAX).
-    const AT_ONCE: usize = 1024;
-    for group in chunks.chunks(AT_ONCE) {
-        let mut slices: Vec<IoSlice<'_>> = group.iter().map(|c| IoSlice::new(c)).collect();
-        let mut left = &mut slices[..];
-        IoSlice::advance_slices(&mut left, 0);
-        while !left.is_empty() {
-            match f.write_vectored(left) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut left, n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
-}
-
 impl BlobStore {
     /// Starts a session's storage; answers the storage's upload id, if any.
     #[tracing::instrument(level = "debug", name = "storage.begin_parts", skip_all)]
@@ -146,7 +124,7 @@ impl BlobStore {
                     // the page cache: a part survives the process (kill -9), not a
                     // power cut, and a file that lost bytes fails its digest check
                     // on the way out.
-                    write_chunks(&mut f, &data)
+                    crate::vectored::write_chunks(&mut f, &data)
                 })
                 .await
                 .map_err(|e| match e {

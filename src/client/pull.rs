@@ -12,7 +12,6 @@ use futures::{StreamExt, TryStreamExt};
 
 use serde_json::json;
 use sha2::Digest;
-use tokio::io::AsyncWriteExt;
 
 use super::commands::Done;
 use super::progress::Progress;
@@ -220,40 +219,64 @@ async fn fetch(
     let file = if ranged {
         seen = kept;
         bar.advance(kept);
-        tokio::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
-            .await
             .map_err(io)?
     } else {
         hasher = sha2::Sha256::new();
-        tokio::fs::File::create(&path).await.map_err(io)?
+        std::fs::File::create(&path).map_err(io)?
     };
-    // The body arrives in chunks of a few KiB; each write to a tokio file is a
-    // trip to a blocking thread, so they go out in batches of 1 MiB.
-    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BATCH, file);
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                // What arrived stays on disk, for the next attempt to go on from.
-                file.flush().await.map_err(io)?;
-                return Err(e);
+    // A thread of its own hashes and writes what arrived, 1 MiB at a time
+    // (the chunks as they came, without copying them into one buffer), while
+    // the next batch arrives.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(WRITES_QUEUED);
+    let writer = tokio::task::spawn_blocking(move || {
+        let (mut file, mut hasher) = (file, hasher);
+        while let Some(batch) = rx.blocking_recv() {
+            for chunk in &batch {
+                hasher.update(chunk);
             }
-        };
-        seen += chunk.len() as u64;
-        if seen > r.size {
-            return Err(unverified(format!(
-                "{}: more bytes than the signed statement says",
-                r.path.as_str()
-            )));
+            crate::vectored::write_chunks(&mut file, &batch)?;
         }
-        hasher.update(&chunk);
-        bar.advance(chunk.len() as u64);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+        Ok::<_, std::io::Error>((file, hasher))
+    });
+    let mut batch = Vec::new();
+    let mut batched = 0;
+    let received = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            seen += chunk.len() as u64;
+            if seen > r.size {
+                return Err(unverified(format!(
+                    "{}: more bytes than the signed statement says",
+                    r.path.as_str()
+                )));
+            }
+            bar.advance(chunk.len() as u64);
+            batched += chunk.len();
+            batch.push(chunk);
+            if batched >= WRITE_BATCH {
+                batched = 0;
+                if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
+    .await;
+    // What arrived is written even when the transfer broke, for the next
+    // attempt to go on from.
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    drop(tx);
+    let (file, hasher) = writer
+        .await
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?
+        .map_err(io)?;
+    received?;
     let digest = Sha256::from_bytes(hasher.finalize().into());
     if seen != r.size || digest != r.sha256 {
         return Err(unverified(format!(
@@ -262,12 +285,15 @@ async fn fetch(
         )));
     }
     bar.finish();
-    file.flush().await.map_err(io)?;
-    file.get_ref()
-        .sync_all()
+    tokio::task::spawn_blocking(move || file.sync_all())
         .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?
+        .map_err(io)
 }
+
+/// Batches of a download waiting for their write: what the receiving side
+/// may run ahead of the disk by.
+const WRITES_QUEUED: usize = 4;
 
 /// Bytes of a download written to its file at once.
 const WRITE_BATCH: usize = 1 << 20;

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::names::PrincipalName;
-use crate::store::Pending;
+use crate::store::{Pending, RoleBinding};
 
 /// A stored API token (never the secret).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,7 +31,9 @@ pub struct TokenRecord {
 
 #[async_trait]
 pub trait Tokens: Send + Sync {
-    async fn token_by_secret_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>>;
+    /// The token whose secret hashes to `hash`, with every role binding of its
+    /// principal, read together (one statement: every request asks).
+    async fn credential(&self, hash: &[u8]) -> Result<Option<(TokenRecord, Vec<RoleBinding>)>>;
     /// Creates the first admin token and its global binding, only when no token
     /// exists yet. Returns false (and writes nothing) when the database already
     /// has tokens.

@@ -9,7 +9,7 @@ use super::{Db, Store};
 use crate::error::Result;
 use crate::kinds::{BindingScope, Role};
 use crate::names::PrincipalName;
-use crate::store::{Pending, TokenRecord, Tokens, map_constraint};
+use crate::store::{Pending, RoleBinding, TokenRecord, Tokens, map_constraint};
 
 macro_rules! select {
     () => {
@@ -50,13 +50,37 @@ macro_rules! descendants {
 
 #[async_trait]
 impl Tokens for Store {
-    #[tracing::instrument(level = "debug", name = "db.token_by_secret_hash", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn token_by_secret_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>> {
-        let sql = concat!(select!(), " WHERE secret_hash = $1");
-        Ok(sqlx::query_as(sql)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?)
+    #[tracing::instrument(level = "debug", name = "db.credential", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn credential(&self, hash: &[u8]) -> Result<Option<(TokenRecord, Vec<RoleBinding>)>> {
+        use sqlx::{FromRow, Row};
+        // One row per binding (one with no binding when there is none).
+        let rows = sqlx::query(
+            "SELECT t.id, t.principal, t.description, t.created_at, t.expires_at, \
+             t.revoked_at, t.last_used_at, t.parent_id, t.revoked_with, t.console, \
+             b.namespace AS bound_scope, b.role AS bound_role \
+             FROM tokens t LEFT JOIN role_bindings b ON b.principal = t.principal \
+             WHERE t.secret_hash = $1",
+        )
+        .bind(hash)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let token = TokenRecord::from_row(first)?;
+        let mut roles = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let scope: Option<BindingScope> = row.try_get("bound_scope")?;
+            let role: Option<Role> = row.try_get("bound_role")?;
+            if let (Some(scope), Some(role)) = (scope, role) {
+                roles.push(RoleBinding {
+                    principal: token.principal.clone(),
+                    scope,
+                    role,
+                });
+            }
+        }
+        Ok(Some((token, roles)))
     }
 
     #[tracing::instrument(level = "debug", name = "db.bootstrap_admin", skip_all, fields(db.system = super::DB_SYSTEM))]

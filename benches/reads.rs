@@ -1,0 +1,396 @@
+//! Audited reads on each metadata store: `GET` a signed, sealed version at 64
+//! concurrent connections against two `signet serve` processes of the same
+//! build started in one run, one on SQLite and one on PostgreSQL (both with a
+//! local blob directory), rounds alternating between them. Reports requests
+//! per second, p50 and p99 latency, the CPU each request costs the Signet
+//! process and the PostgreSQL server (summed over its processes, from
+//! /proc), and how many SQL statements one request sends (counted by a third
+//! process on PostgreSQL that logs every statement, over 200 requests one
+//! at a time; each request then commits its audit event alone, where under
+//! load one commit carries many).
+//!
+//! cargo bench --bench reads
+//! SIGNET_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (the default)
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const CONNS: usize = 64;
+const PER_ROUND: usize = 12_800;
+const ROUNDS: usize = 6;
+const COUNTED: usize = 200;
+const TOKEN: &str = "sgn_bench-reads-000000000000000000000000000000";
+const VERSION: &str = "/v1/models/fraud/scorer/versions/1";
+
+struct Server {
+    label: &'static str,
+    base: String,
+    client: reqwest::Client,
+    process: tokio::process::Child,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(
+    label: &'static str,
+    database_url: &str,
+    blobs: &std::path::Path,
+    log: Option<&std::path::Path>,
+) -> Server {
+    let port = free_port();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    cmd.arg("serve")
+        .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SIGNET_DATABASE_URL", database_url)
+        .env("SIGNET_STORAGE_URL", blobs)
+        .env("SIGNET_BOOTSTRAP_TOKEN", TOKEN)
+        .env("SIGNET_RATE_LIMIT", "off")
+        .env("SIGNET_RATE_LIMIT_ROLES", "")
+        .env("SIGNET_ANONYMOUS_RATE_LIMIT", "off")
+        .env("SIGNET_DOWNLOAD_QUOTA", "off")
+        .env("SIGNET_MAX_CONNECTIONS_PER_ADDRESS", "0")
+        .env("SIGNET_GC_INTERVAL_SECS", "0")
+        .env("SIGNET_METRICS_LISTEN", "off")
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    match log {
+        // Every statement sqlx sends, as one log line each.
+        Some(path) => {
+            cmd.env("RUST_LOG", "warn,sqlx::query=debug")
+                .env("NO_COLOR", "1")
+                .stderr(std::fs::File::create(path).unwrap());
+        }
+        None => {
+            cmd.env("RUST_LOG", "warn");
+        }
+    }
+    let process = cmd.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNS)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "{label} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Server {
+        label,
+        base,
+        client,
+        process,
+    }
+}
+
+/// A namespace, a model, and version 1 with one file, sealed and signed.
+async fn seed(s: &Server) {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let c = &s.client;
+    let call =
+        |m: reqwest::Method, p: &str| c.request(m, format!("{}{p}", s.base)).bearer_auth(TOKEN);
+    use reqwest::Method as M;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem = sk
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    for (path, body) in [
+        ("/v1/namespaces", json!({"name": "fraud"})),
+        (
+            "/v1/models",
+            json!({"namespace": "fraud", "name": "scorer"}),
+        ),
+        (
+            "/v1/models/fraud/scorer/versions",
+            json!({"lineage": {"code_commit": "0123456789abcdef0123456789abcdef01234567"}}),
+        ),
+        (
+            "/v1/keys",
+            json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}),
+        ),
+    ] {
+        let r = call(M::POST, path).json(&body).send().await.unwrap();
+        assert!(
+            r.status().is_success(),
+            "{} {path}: {}",
+            s.label,
+            r.status()
+        );
+    }
+    let r = call(M::PUT, &format!("{VERSION}/files/model.safetensors"))
+        .body(vec![7u8; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{}: upload {}",
+        s.label,
+        r.status()
+    );
+    let r = call(M::POST, &format!("{VERSION}/seal"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}: seal {}", s.label, r.status());
+    let statement: Value = call(M::GET, &format!("{VERSION}/statement"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payload = serde_json::to_vec(&statement).unwrap();
+    let ty = "application/vnd.in-toto+json";
+    let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let r = call(M::POST, &format!("{VERSION}/signatures"))
+        .json(&json!({"payload": b64.encode(&payload), "payloadType": ty,
+            "signatures": [{"sig": b64.encode(sig.to_bytes())}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}: signature", s.label);
+    let v: Value = call(M::GET, VERSION)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["verified"], true, "{}: {v}", s.label);
+}
+
+/// CPU seconds (user + system) the processes whose command name starts with
+/// `name` have used, or the one process `pid`.
+fn cpu_seconds(name: Option<&str>, pid: Option<u32>) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let file_name = entry.file_name();
+        let Some(p) = file_name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid.is_some_and(|want| want != p) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid … utime stime are the 14th and 15th fields.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        if name.is_some_and(|n| !comm.starts_with(n)) {
+            continue;
+        }
+        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+        total += rest[11].parse::<u64>().unwrap_or(0) + rest[12].parse::<u64>().unwrap_or(0);
+    }
+    total as f64 / ticks
+}
+
+struct Round {
+    rate: f64,
+    latencies: Vec<Duration>,
+    signet_cpu: f64,
+    db_cpu: f64,
+}
+
+async fn round(s: &Server, n: usize) -> Round {
+    let url = format!("{}{VERSION}", s.base);
+    let pid = s.process.id();
+    let (signet0, db0) = (cpu_seconds(None, pid), cpu_seconds(Some("postgres"), None));
+    let t = Instant::now();
+    let workers: Vec<_> = (0..CONNS)
+        .map(|_| {
+            let (c, url) = (s.client.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(n / CONNS);
+                for _ in 0..n / CONNS {
+                    let t = Instant::now();
+                    let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(n);
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    Round {
+        rate: n as f64 / elapsed,
+        latencies,
+        signet_cpu: cpu_seconds(None, pid) - signet0,
+        db_cpu: cpu_seconds(Some("postgres"), None) - db0,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// Statements a logging server on PostgreSQL sent for `COUNTED` reads made
+/// one at a time: (in all per request, of them the audit append's).
+async fn statements_per_read(
+    pg_url: &str,
+    blobs: &std::path::Path,
+    log: &std::path::Path,
+) -> (f64, f64) {
+    let s = start("counted", pg_url, blobs, Some(log)).await;
+    seed(&s).await;
+    // What the seeding and the start logged is not counted.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = std::fs::read_to_string(log).unwrap().len();
+    for _ in 0..COUNTED {
+        let r = s
+            .client
+            .get(format!("{}{VERSION}", s.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The last audit batch is durable before its answer; its log line too.
+    drop(s);
+    let text = std::fs::read_to_string(log).unwrap();
+    let counted: Vec<&str> = text[before..]
+        .lines()
+        .filter(|l| l.contains("sqlx::query") && l.contains("summary="))
+        .collect();
+    let audit = counted
+        .iter()
+        .filter(|l| {
+            l.contains("audit_head")
+                || l.contains("audit_events")
+                || l.contains("summary=\"BEGIN")
+                || l.contains("summary=\"COMMIT")
+        })
+        .count();
+    (
+        counted.len() as f64 / COUNTED as f64,
+        audit as f64 / COUNTED as f64,
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let admin = std::env::var("SIGNET_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let dir = tempfile::tempdir().unwrap();
+    let pg = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("PostgreSQL reachable");
+    let dbs = [
+        format!("signet_bench_reads_{}", std::process::id()),
+        format!("signet_bench_count_{}", std::process::id()),
+    ];
+    for db in &dbs {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+            .execute(&pg)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&pg)
+            .await
+            .unwrap();
+    }
+    let url_of = |db: &str| format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+
+    let (per_read, audit) = statements_per_read(
+        &url_of(&dbs[1]),
+        &dir.path().join("count-blobs"),
+        &dir.path().join("count.log"),
+    )
+    .await;
+    let servers = [
+        start(
+            "SQLite",
+            &format!("sqlite://{}", dir.path().join("s.db").display()),
+            &dir.path().join("s-blobs"),
+            None,
+        )
+        .await,
+        start(
+            "PostgreSQL",
+            &url_of(&dbs[0]),
+            &dir.path().join("p-blobs"),
+            None,
+        )
+        .await,
+    ];
+    for s in &servers {
+        seed(s).await;
+        round(s, PER_ROUND / 4).await;
+    }
+    let mut rounds: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
+    for i in 0..ROUNDS {
+        for k in 0..2 {
+            let j = (i + k) % 2;
+            let r = round(&servers[j], PER_ROUND).await;
+            println!("round {i}: {} {:.0}/s", servers[j].label, r.rate);
+            rounds[j].push(r);
+        }
+    }
+    println!(
+        "machine: {} cores; audited GET of a signed version, {CONNS} connections, {ROUNDS} rounds of {PER_ROUND} each:",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let mut rates = [0.0; 2];
+    for (j, s) in servers.iter().enumerate() {
+        let rs = &rounds[j];
+        let n = (rs.len() * PER_ROUND) as f64;
+        let rate = rs.iter().map(|r| r.rate).sum::<f64>() / rs.len() as f64;
+        rates[j] = rate;
+        let mut lat: Vec<Duration> = rs
+            .iter()
+            .flat_map(|r| r.latencies.iter().copied())
+            .collect();
+        lat.sort();
+        let signet_cpu = rs.iter().map(|r| r.signet_cpu).sum::<f64>() / n * 1e6;
+        let db_cpu = rs.iter().map(|r| r.db_cpu).sum::<f64>() / n * 1e6;
+        println!(
+            "  {:<10} {:>6.0} req/s, p50 {:.1} ms, p99 {:.1} ms; CPU per request: Signet {:.0} µs, PostgreSQL {:.0} µs",
+            s.label,
+            rate,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            signet_cpu,
+            db_cpu,
+        );
+    }
+    println!("  PostgreSQL / SQLite: {:.2}x", rates[1] / rates[0]);
+    println!(
+        "  SQL statements per read on PostgreSQL (one at a time): {per_read:.1}, of which the audit append {audit:.1} (under load one append carries many events)"
+    );
+    drop(servers);
+    for db in &dbs {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&pg)
+        .await;
+    }
+}
