@@ -4,9 +4,10 @@
 # down (installing it when missing), installs Garage once when missing (and
 # Chromium with ChromeDriver for the console's browser tests), runs a
 # throwaway Garage for this run only, then `cargo test` with any extra arguments,
-# then the contract conformance run (schemathesis against the OpenAPI document,
-# on SQLite and on PostgreSQL; skipped when arguments filter the tests, or with
-# SIGNET_CONFORMANCE=0).
+# then the fault script's short form (scripts/faults.sh; SIGNET_FAULTS=0 skips
+# it) and the contract conformance run (schemathesis against the OpenAPI
+# document, on SQLite and on PostgreSQL; SIGNET_CONFORMANCE=0 skips it); both
+# are skipped when arguments filter the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,6 +82,13 @@ for a in "$@"; do
     *) filtered=1 ;;
   esac
 done
+# --- Faults (PostgreSQL and S3 stopped, kill -9): the short form ----------------
+# Its own PostgreSQL cluster and Garage; SIGNET_FAULTS=0 skips it.
+if [ "${SIGNET_FAULTS:-1}" != 0 ] && [ "$filtered" = 0 ]; then
+  log "faults: the short form"
+  CARGO_LOCKED=${locked[0]:-} scripts/faults.sh 20
+fi
+
 if [ "${SIGNET_CONFORMANCE:-1}" != 0 ] && [ "$filtered" = 0 ]; then
   st_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/schemathesis-4.32.5"
   if ! "$st_venv/bin/schemathesis" --version >/dev/null 2>&1; then

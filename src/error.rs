@@ -138,7 +138,21 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => Error::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => Error::Unavailable(e.into()),
+            // The database is going away or not there yet (SQLSTATE classes
+            // 08 connection exception, 57P operator intervention: shutdown,
+            // crash, starting up; 53 insufficient resources): a 503 to try
+            // again, not a 500.
+            sqlx::Error::Database(ref db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                }) =>
+            {
                 Error::Unavailable(e.into())
             }
             other => Error::Internal(other.into()),

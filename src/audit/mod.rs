@@ -235,7 +235,8 @@ impl RefusalWindow {
 /// Group commit for the events of requests that changed nothing: one task takes
 /// every event waiting and appends them in one transaction, so concurrent requests
 /// share one commit instead of queueing for a commit each. Each request still waits
-/// until its own event is durable, and fails (503) if the batch fails.
+/// until its own event is durable, and fails (503) if the batch fails, or if the
+/// database was unreachable for the batch before it.
 pub struct Appender {
     tx: tokio::sync::mpsc::Sender<(AuditEvent, tokio::sync::oneshot::Sender<bool>)>,
 }
@@ -264,6 +265,14 @@ impl Appender {
                     Ok(()) => true,
                     Err(e) => {
                         tracing::error!(error = %e, "audit append failed");
+                        // The database is gone: the events that waited through
+                        // this attempt fail with it rather than each waiting
+                        // through another (the next event tries again).
+                        if matches!(e, Error::Unavailable(_)) {
+                            while let Ok((_, w)) = rx.try_recv() {
+                                let _ = w.send(false);
+                            }
+                        }
                         false
                     }
                 };

@@ -218,7 +218,13 @@ impl BlobStore {
             if bucket.is_empty() {
                 return Err(Error::invalid("storage URL s3:// needs a bucket"));
             }
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // Set first: the client options replace any set before (allow_http).
+            let mut b = AmazonS3Builder::from_env()
+                .with_client_options(
+                    object_store::ClientOptions::new()
+                        .with_connect_timeout(std::time::Duration::from_secs(2)),
+                )
+                .with_bucket_name(bucket);
             if let Some(e) = &s3.endpoint {
                 b = b.with_endpoint(e);
             }
@@ -249,7 +255,15 @@ impl BlobStore {
                     b = b.with_config(key, kind);
                 }
             }
+            // An unreachable store is an error within seconds (a 503 for the
+            // request), not minutes of retries: three retries within 10 s.
+            let retry = object_store::RetryConfig {
+                backoff: object_store::BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(10),
+            };
             let store = b
+                .with_retry(retry)
                 .with_virtual_hosted_style_request(false)
                 .build()
                 .map_err(|e| Error::invalid(format!("invalid S3 configuration: {e}")))?;
@@ -282,7 +296,16 @@ impl BlobStore {
     /// Answers when the store does: a missing probe object is a healthy answer.
     #[tracing::instrument(level = "debug", name = "storage.ping", skip_all)]
     pub async fn ping(&self) -> Result<()> {
-        match self.inner.head(&Path::from("readyz-probe")).await {
+        let key = Path::from("readyz-probe");
+        let probe = self.inner.head(&key);
+        // A readiness probe answers within its own deadline.
+        let Ok(answered) = tokio::time::timeout(std::time::Duration::from_secs(2), probe).await
+        else {
+            return Err(Error::Unavailable(anyhow::anyhow!(
+                "the blob store did not answer"
+            )));
+        };
+        match answered {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::Unavailable(e.into())),
         }

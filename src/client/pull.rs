@@ -227,19 +227,16 @@ async fn fetch(
         hasher = sha2::Sha256::new();
         std::fs::File::create(&path).map_err(io)?
     };
-    // A thread of its own hashes and writes what arrived, 1 MiB at a time
-    // (the chunks as they came, without copying them into one buffer), while
-    // the next batch arrives.
+    // What arrives is hashed here and written by a thread of its own, 1 MiB
+    // at a time (the chunks as they came, without copying them into one
+    // buffer): hashing goes on while a write waits for the disk.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(WRITES_QUEUED);
     let writer = tokio::task::spawn_blocking(move || {
-        let (mut file, mut hasher) = (file, hasher);
+        let mut file = file;
         while let Some(batch) = rx.blocking_recv() {
-            for chunk in &batch {
-                hasher.update(chunk);
-            }
             crate::vectored::write_chunks(&mut file, &batch)?;
         }
-        Ok::<_, std::io::Error>((file, hasher))
+        Ok::<_, std::io::Error>(file)
     });
     let mut batch = Vec::new();
     let mut batched = 0;
@@ -253,6 +250,7 @@ async fn fetch(
                     r.path.as_str()
                 )));
             }
+            hasher.update(&chunk);
             bar.advance(chunk.len() as u64);
             batched += chunk.len();
             batch.push(chunk);
@@ -272,7 +270,7 @@ async fn fetch(
         let _ = tx.send(batch).await;
     }
     drop(tx);
-    let (file, hasher) = writer
+    let file = writer
         .await
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?
         .map_err(io)?;
