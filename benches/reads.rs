@@ -64,9 +64,11 @@ async fn start(
     match log {
         // Every statement sqlx sends, as one log line each.
         Some(path) => {
+            let out = std::fs::File::create(path).unwrap();
             cmd.env("RUST_LOG", "warn,sqlx::query=debug")
                 .env("NO_COLOR", "1")
-                .stderr(std::fs::File::create(path).unwrap());
+                .stdout(out.try_clone().unwrap())
+                .stderr(out);
         }
         None => {
             cmd.env("RUST_LOG", "warn");
@@ -116,7 +118,7 @@ async fn seed(s: &Server) {
         ),
         (
             "/v1/models/fraud/scorer/versions",
-            json!({"lineage": {"code_commit": "0123456789abcdef0123456789abcdef01234567"}}),
+            json!({"lineage": {"code": {"repo": "https://git.example.com/fraud/scorer", "commit": "0123456789abcdef0123456789abcdef01234567"}, "data": [{"name": "tx", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]}}),
         ),
         (
             "/v1/keys",
@@ -131,7 +133,7 @@ async fn seed(s: &Server) {
             r.status()
         );
     }
-    let r = call(M::PUT, &format!("{VERSION}/files/model.safetensors"))
+    let r = call(M::PUT, &format!("{VERSION}/files/weights.dat"))
         .body(vec![7u8; 4096])
         .send()
         .await
@@ -251,13 +253,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-/// Statements a logging server on PostgreSQL sent for `COUNTED` reads made
-/// one at a time: (in all per request, of them the audit append's).
+/// What a logging server on PostgreSQL sent for `COUNTED` reads made one at a
+/// time: statements per read, and for each statement (by its summary) how
+/// many per read and its mean time as Signet saw it.
+struct Counted {
+    per_read: f64,
+    each: Vec<(String, f64, f64)>,
+}
+
 async fn statements_per_read(
     pg_url: &str,
     blobs: &std::path::Path,
     log: &std::path::Path,
-) -> (f64, f64) {
+) -> Counted {
     let s = start("counted", pg_url, blobs, Some(log)).await;
     seed(&s).await;
     // What the seeding and the start logged is not counted.
@@ -273,26 +281,39 @@ async fn statements_per_read(
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    // The last audit batch is durable before its answer; its log line too.
+    // Each answer waited for its audit event's commit, so its log lines are
+    // written.
     drop(s);
     let text = std::fs::read_to_string(log).unwrap();
-    let counted: Vec<&str> = text[before..]
-        .lines()
-        .filter(|l| l.contains("sqlx::query") && l.contains("summary="))
+    let mut each: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    let mut total = 0;
+    for line in text[before..].lines().filter(|l| l.contains("sqlx::query")) {
+        let field = |name: &str| {
+            let at = line.find(&format!(" {name}="))? + name.len() + 2;
+            let rest = &line[at..];
+            Some(if let Some(quoted) = rest.strip_prefix('"') {
+                quoted[..quoted.find('"')?].to_owned()
+            } else {
+                rest.split(' ').next()?.to_owned()
+            })
+        };
+        let (Some(summary), Some(secs)) = (field("summary"), field("elapsed_secs")) else {
+            continue;
+        };
+        let e = each.entry(summary).or_default();
+        e.0 += 1;
+        e.1 += secs.parse::<f64>().unwrap_or(0.0);
+        total += 1;
+    }
+    let mut each: Vec<(String, f64, f64)> = each
+        .into_iter()
+        .map(|(k, (n, t))| (k, n as f64 / COUNTED as f64, t / n as f64 * 1e6))
         .collect();
-    let audit = counted
-        .iter()
-        .filter(|l| {
-            l.contains("audit_head")
-                || l.contains("audit_events")
-                || l.contains("summary=\"BEGIN")
-                || l.contains("summary=\"COMMIT")
-        })
-        .count();
-    (
-        counted.len() as f64 / COUNTED as f64,
-        audit as f64 / COUNTED as f64,
-    )
+    each.sort_by(|a, b| (b.1 * b.2).total_cmp(&(a.1 * a.2)));
+    Counted {
+        per_read: total as f64 / COUNTED as f64,
+        each,
+    }
 }
 
 #[tokio::main]
@@ -319,7 +340,7 @@ async fn main() {
     }
     let url_of = |db: &str| format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
 
-    let (per_read, audit) = statements_per_read(
+    let counted = statements_per_read(
         &url_of(&dbs[1]),
         &dir.path().join("count-blobs"),
         &dir.path().join("count.log"),
@@ -383,8 +404,12 @@ async fn main() {
     }
     println!("  PostgreSQL / SQLite: {:.2}x", rates[1] / rates[0]);
     println!(
-        "  SQL statements per read on PostgreSQL (one at a time): {per_read:.1}, of which the audit append {audit:.1} (under load one append carries many events)"
+        "  SQL statements per read on PostgreSQL, {COUNTED} reads one at a time (each commits its own audit event; under load one commit carries many): {:.1}",
+        counted.per_read
     );
+    for (summary, n, micros) in &counted.each {
+        println!("    {n:>5.2} × {micros:>6.0} µs  {summary}");
+    }
     drop(servers);
     for db in &dbs {
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
