@@ -34,6 +34,7 @@ pub async fn start_with(rate: &str) -> Bench {
     let cfg = ServeConfig {
         storage: StorageConfig {
             database_url: db.clone(),
+            database_max_connections: 8,
             storage_url: dir.path().join("blobs").display().to_string(),
             s3_endpoint: None,
             s3_region: None,

@@ -24,6 +24,13 @@ pub struct StorageConfig {
     )]
     pub database_url: String,
 
+    /// Most connections to PostgreSQL this process holds (SQLite: its own 8).
+    /// Each request's statements run one after the other, so more connections
+    /// than the database has cores to run them mostly wait for each other.
+    #[arg(long, env = "SIGNET_DATABASE_MAX_CONNECTIONS", default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+
     /// A local directory, `file:///dir`, or `s3://bucket[/prefix]` (credentials from
     /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     #[arg(

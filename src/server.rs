@@ -26,7 +26,7 @@ use crate::trust::{Trust, TrustStores};
 
 /// Opens both stores named by the configuration.
 pub async fn open_stores(cfg: &StorageConfig) -> Result<(Arc<dyn Store>, BlobStore)> {
-    let store = store::connect(&cfg.database_url()?).await?;
+    let store = store::connect(&cfg.database_url()?, cfg.database_max_connections).await?;
     let (access_key_id, secret_access_key) = cfg.s3_credentials()?;
     let s3 = S3Options {
         endpoint: cfg.s3_endpoint.clone(),

@@ -40,9 +40,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(32)
+            .max_connections(max_connections)
             // With the database gone, a request waits this long for a
             // connection, and its audit event as long again, before its 503
             // (under load, a connection is free in milliseconds).

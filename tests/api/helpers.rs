@@ -132,6 +132,7 @@ impl TestApp {
                     Arc::new(LocalFileSystem::new_with_prefix(&blobs).unwrap());
                 (
                     StorageConfig {
+                        database_max_connections: 8,
                         database_url: format!(
                             "sqlite://{}",
                             dir.path().join("signet.db").display()
@@ -162,6 +163,7 @@ impl TestApp {
                 let raw: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(s3, prefix.as_str()));
                 (
                     StorageConfig {
+                        database_max_connections: 8,
                         database_url,
                         storage_url: format!("s3://{bucket}/{prefix}"),
                         s3_endpoint: Some(endpoint),

@@ -469,7 +469,7 @@ async fn postgres_connections_can_require_a_verified_server_certificate() {
     // The server's certificate names `localhost`: verify-full connects there.
     url.set_host(Some("localhost")).unwrap();
     let verified = format!("{url}?sslmode=verify-full&sslrootcert={cert}");
-    let store = signet::store::connect(&verified)
+    let store = signet::store::connect(&verified, 4)
         .await
         .expect("verified TLS to PostgreSQL");
     assert!(store.ping().await.is_ok());
@@ -490,10 +490,10 @@ async fn postgres_connections_can_require_a_verified_server_certificate() {
         "{url}?sslmode=verify-full&sslrootcert={}",
         other.pem_path().display()
     );
-    assert!(signet::store::connect(&wrong_root).await.is_err());
+    assert!(signet::store::connect(&wrong_root, 4).await.is_err());
     url.set_host(Some("127.0.0.1")).unwrap();
     let wrong_name = format!("{url}?sslmode=verify-full&sslrootcert={cert}");
-    assert!(signet::store::connect(&wrong_name).await.is_err());
+    assert!(signet::store::connect(&wrong_name, 4).await.is_err());
 }
 
 /// What a recording proxy in front of the S3 server saw of one request.
