@@ -127,6 +127,19 @@ pub async fn sign(
     version_path: &str,
     statement: &serde_json::Value,
 ) {
+    sign_at(&b.base, &b.token, c, sk, version_path, statement).await
+}
+
+/// [`sign`] against the Signet at `base`, as the holder of `token`.
+#[allow(dead_code)]
+pub async fn sign_at(
+    base: &str,
+    token: &str,
+    c: &reqwest::Client,
+    sk: &ed25519_dalek::SigningKey,
+    version_path: &str,
+    statement: &serde_json::Value,
+) {
     use base64::Engine;
     use ed25519_dalek::Signer;
     let payload = serde_json::to_vec(statement).unwrap();
@@ -134,8 +147,8 @@ pub async fn sign(
     let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
     let b64 = base64::engine::general_purpose::STANDARD;
     let r = c
-        .post(format!("{}{version_path}/signatures", b.base))
-        .bearer_auth(&b.token)
+        .post(format!("{base}{version_path}/signatures"))
+        .bearer_auth(token)
         .json(
             &serde_json::json!({"payload": b64.encode(&payload), "payloadType": ty,
                 "signatures": [{"sig": b64.encode(sig.to_bytes())}]}),
@@ -149,6 +162,16 @@ pub async fn sign(
 /// A fresh Ed25519 key registered as `ci` for namespace `fraud`, as the admin.
 #[allow(dead_code)]
 pub async fn registered_key(b: &Bench, c: &reqwest::Client) -> ed25519_dalek::SigningKey {
+    registered_key_at(&b.base, &b.token, c).await
+}
+
+/// [`registered_key`] at the Signet at `base`, as the holder of `token`.
+#[allow(dead_code)]
+pub async fn registered_key_at(
+    base: &str,
+    token: &str,
+    c: &reqwest::Client,
+) -> ed25519_dalek::SigningKey {
     use ed25519_dalek::pkcs8::EncodePublicKey;
     use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
     let mut seed = [0u8; 32];
@@ -159,12 +182,22 @@ pub async fn registered_key(b: &Bench, c: &reqwest::Client) -> ed25519_dalek::Si
         .to_public_key_pem(LineEnding::LF)
         .unwrap();
     let r = c
-        .post(format!("{}/v1/keys", b.base))
-        .bearer_auth(&b.token)
+        .post(format!("{base}/v1/keys"))
+        .bearer_auth(token)
         .json(&serde_json::json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
     sk
+}
+
+/// A port free on the loopback address now.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

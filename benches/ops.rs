@@ -9,6 +9,9 @@
 //!
 //! cargo bench --bench ops
 
+#[path = "common.rs"]
+mod common;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -24,14 +27,6 @@ struct Server {
     metrics: Option<String>,
     client: reqwest::Client,
     _process: tokio::process::Child,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn openssl(args: &str) {
@@ -52,7 +47,7 @@ async fn start(
     metrics: bool,
     tls: Option<(&str, &str, &reqwest::Certificate)>,
 ) -> Server {
-    let port = free_port();
+    let port = common::free_port();
     let work = dir.join(label);
     std::fs::create_dir_all(&work).unwrap();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
@@ -73,7 +68,7 @@ async fn start(
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true);
-    let metrics = metrics.then(|| format!("127.0.0.1:{}", free_port()));
+    let metrics = metrics.then(|| format!("127.0.0.1:{}", common::free_port()));
     cmd.env("SIGNET_METRICS_LISTEN", metrics.as_deref().unwrap_or("off"));
     let mut client = reqwest::Client::builder().pool_max_idle_per_host(CONNS);
     let scheme = match tls {

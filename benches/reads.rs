@@ -12,6 +12,9 @@
 //! cargo bench --bench reads
 //! SIGNET_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (the default)
 
+#[path = "common.rs"]
+mod common;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -31,21 +34,13 @@ struct Server {
     process: tokio::process::Child,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(
     label: &'static str,
     database_url: &str,
     blobs: &std::path::Path,
     log: Option<&std::path::Path>,
 ) -> Server {
-    let port = free_port();
+    let port = common::free_port();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
     cmd.arg("serve")
         .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
@@ -95,21 +90,16 @@ async fn start(
 
 /// A namespace, a model, and version 1 with one file, sealed and signed.
 async fn seed(s: &Server) {
-    use base64::Engine;
-    use ed25519_dalek::Signer;
-    use ed25519_dalek::pkcs8::EncodePublicKey;
-    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
     let c = &s.client;
     let call =
         |m: reqwest::Method, p: &str| c.request(m, format!("{}{p}", s.base)).bearer_auth(TOKEN);
     use reqwest::Method as M;
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).unwrap();
-    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let pem = sk
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let lineage = json!({
+        "code": {"repo": "https://git.example.com/fraud/scorer",
+                 "commit": "0123456789abcdef0123456789abcdef01234567"},
+        "data": [{"name": "tx",
+                  "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}],
+    });
     for (path, body) in [
         ("/v1/namespaces", json!({"name": "fraud"})),
         (
@@ -118,11 +108,7 @@ async fn seed(s: &Server) {
         ),
         (
             "/v1/models/fraud/scorer/versions",
-            json!({"lineage": {"code": {"repo": "https://git.example.com/fraud/scorer", "commit": "0123456789abcdef0123456789abcdef01234567"}, "data": [{"name": "tx", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]}}),
-        ),
-        (
-            "/v1/keys",
-            json!({"name": "ci", "public_key": pem, "namespaces": ["fraud"]}),
+            json!({ "lineage": lineage }),
         ),
     ] {
         let r = call(M::POST, path).json(&body).send().await.unwrap();
@@ -133,6 +119,7 @@ async fn seed(s: &Server) {
             r.status()
         );
     }
+    let sk = common::registered_key_at(&s.base, TOKEN, c).await;
     let r = call(M::PUT, &format!("{VERSION}/files/weights.dat"))
         .body(vec![7u8; 4096])
         .send()
@@ -144,29 +131,14 @@ async fn seed(s: &Server) {
         s.label,
         r.status()
     );
-    let r = call(M::POST, &format!("{VERSION}/seal"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}: seal {}", s.label, r.status());
-    let statement: Value = call(M::GET, &format!("{VERSION}/statement"))
+    let sealed: Value = call(M::POST, &format!("{VERSION}/seal"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let payload = serde_json::to_vec(&statement).unwrap();
-    let ty = "application/vnd.in-toto+json";
-    let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let r = call(M::POST, &format!("{VERSION}/signatures"))
-        .json(&json!({"payload": b64.encode(&payload), "payloadType": ty,
-            "signatures": [{"sig": b64.encode(sig.to_bytes())}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}: signature", s.label);
+    common::sign_at(&s.base, TOKEN, c, &sk, VERSION, &sealed["statement"]).await;
     let v: Value = call(M::GET, VERSION)
         .send()
         .await
