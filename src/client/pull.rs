@@ -399,7 +399,7 @@ pub(super) fn list_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Lis
     Ok(found)
 }
 
-fn io_failure(p: &Path, e: std::io::Error) -> Failure {
+pub(super) fn io_failure(p: &Path, e: std::io::Error) -> Failure {
     Failure::new(Exit::Failure, format!("{}: {e}", p.display()))
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::commands::{Done, read_private_key};
 use super::journal::Journal;
 use super::progress::Progress;
-use super::pull::{Listed, hash_file, hash_files, list_files};
+use super::pull::{Listed, hash_file, hash_files, io_failure, list_files};
 use super::{Client, Exit, Failure};
 use crate::names::{ModelRef, Sha256};
 use crate::signing::statement::Resource;
@@ -216,10 +216,6 @@ pub async fn push(
             "bytes": bytes, "signed_by": signed,
         }),
     })
-}
-
-fn io_failure(p: &Path, e: std::io::Error) -> Failure {
-    Failure::new(Exit::Failure, format!("{}: {e}", p.display()))
 }
 
 fn changed(p: &Path) -> Failure {
