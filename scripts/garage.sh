@@ -37,7 +37,7 @@ GARAGE_DEFAULT_ACCESS_KEY=$AWS_ACCESS_KEY_ID GARAGE_DEFAULT_SECRET_KEY=$AWS_SECR
   GARAGE_DEFAULT_BUCKET=$GARAGE_BUCKET \
   garage -c "$garage_work/garage.toml" server --single-node --default-bucket >"$garage_work/garage.log" 2>&1 &
 garage_pid=$!
-stop_garage() { kill "$garage_pid" 2>/dev/null; wait "$garage_pid" 2>/dev/null; rm -rf "$garage_work"; }
+stop_garage() { kill "$garage_pid" 2>/dev/null || true; wait "$garage_pid" 2>/dev/null || true; rm -rf "$garage_work"; }
 trap stop_garage EXIT
 # Up when the S3 API answers (an unsigned request gets an S3 error document).
 for _ in $(seq 1 100); do
