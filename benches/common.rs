@@ -201,3 +201,30 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `signet serve` of this build on `port`, every limit off (rate limits, quotas,
+/// connections per address) and no garbage collection: what the load
+/// benchmarks measure is the request path alone.
+#[allow(dead_code)]
+pub fn unlimited_serve(
+    port: u16,
+    database_url: &str,
+    blobs: &std::path::Path,
+    token: &str,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    cmd.arg("serve")
+        .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SIGNET_DATABASE_URL", database_url)
+        .env("SIGNET_STORAGE_URL", blobs)
+        .env("SIGNET_BOOTSTRAP_TOKEN", token)
+        .env("SIGNET_RATE_LIMIT", "off")
+        .env("SIGNET_RATE_LIMIT_ROLES", "")
+        .env("SIGNET_ANONYMOUS_RATE_LIMIT", "off")
+        .env("SIGNET_DOWNLOAD_QUOTA", "off")
+        .env("SIGNET_MAX_CONNECTIONS_PER_ADDRESS", "0")
+        .env("SIGNET_GC_INTERVAL_SECS", "0")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}

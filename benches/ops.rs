@@ -50,24 +50,9 @@ async fn start(
     let port = common::free_port();
     let work = dir.join(label);
     std::fs::create_dir_all(&work).unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
-    cmd.arg("serve")
-        .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "SIGNET_DATABASE_URL",
-            format!("sqlite://{}", work.join("s.db").display()),
-        )
-        .env("SIGNET_STORAGE_URL", work.join("blobs"))
-        .env("SIGNET_BOOTSTRAP_TOKEN", TOKEN)
-        .env("SIGNET_RATE_LIMIT", "off")
-        .env("SIGNET_RATE_LIMIT_ROLES", "")
-        .env("SIGNET_ANONYMOUS_RATE_LIMIT", "off")
-        .env("SIGNET_DOWNLOAD_QUOTA", "off")
-        .env("SIGNET_MAX_CONNECTIONS_PER_ADDRESS", "0")
-        .env("SIGNET_GC_INTERVAL_SECS", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
+    let db = format!("sqlite://{}", work.join("s.db").display());
+    let mut cmd = common::unlimited_serve(port, &db, &work.join("blobs"), TOKEN);
+    cmd.env("RUST_LOG", "warn");
     let metrics = metrics.then(|| format!("127.0.0.1:{}", common::free_port()));
     cmd.env("SIGNET_METRICS_LISTEN", metrics.as_deref().unwrap_or("off"));
     let mut client = reqwest::Client::builder().pool_max_idle_per_host(CONNS);

@@ -15,7 +15,6 @@
 #[path = "common.rs"]
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -41,21 +40,8 @@ async fn start(
     log: Option<&std::path::Path>,
 ) -> Server {
     let port = common::free_port();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
-    cmd.arg("serve")
-        .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SIGNET_DATABASE_URL", database_url)
-        .env("SIGNET_STORAGE_URL", blobs)
-        .env("SIGNET_BOOTSTRAP_TOKEN", TOKEN)
-        .env("SIGNET_RATE_LIMIT", "off")
-        .env("SIGNET_RATE_LIMIT_ROLES", "")
-        .env("SIGNET_ANONYMOUS_RATE_LIMIT", "off")
-        .env("SIGNET_DOWNLOAD_QUOTA", "off")
-        .env("SIGNET_MAX_CONNECTIONS_PER_ADDRESS", "0")
-        .env("SIGNET_GC_INTERVAL_SECS", "0")
-        .env("SIGNET_METRICS_LISTEN", "off")
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
+    let mut cmd = common::unlimited_serve(port, database_url, blobs, TOKEN);
+    cmd.env("SIGNET_METRICS_LISTEN", "off");
     match log {
         // Every statement sqlx sends, as one log line each.
         Some(path) => {

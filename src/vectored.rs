@@ -12,7 +12,6 @@ pub fn write_chunks(f: &mut std::fs::File, chunks: &[Bytes]) -> std::io::Result<
     for group in chunks.chunks(AT_ONCE) {
         let mut slices: Vec<IoSlice<'_>> = group.iter().map(|c| IoSlice::new(c)).collect();
         let mut left = &mut slices[..];
-        IoSlice::advance_slices(&mut left, 0);
         while !left.is_empty() {
             match f.write_vectored(left) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),

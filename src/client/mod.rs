@@ -537,16 +537,15 @@ impl SentHash {
     /// earlier run did).
     async fn catch_up(&self, file: &std::path::Path, offset: u64) -> std::io::Result<()> {
         use std::io::{Read, Seek};
-        let from = self.state().1;
+        let (mut state, from) = self.state().clone();
         if from >= offset {
             return Ok(());
         }
-        let (file, state) = (file.to_owned(), self.state().0.clone());
+        let file = file.to_owned();
         let state = tokio::task::spawn_blocking(move || {
             use sha2::Digest;
             let mut f = std::fs::File::open(&file)?;
             f.seek(std::io::SeekFrom::Start(from))?;
-            let mut state = state;
             let mut rest = f.take(offset - from);
             let mut buf = vec![0u8; 1 << 20];
             let mut read = 0;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::commands::{Done, read_private_key};
 use super::journal::Journal;
 use super::progress::Progress;
-use super::pull::{Listed, hash_file, hash_files, io_failure, list_files};
+use super::pull::{Hashed, Listed, hash_file, hash_files, io_failure, list_files};
 use super::{Client, Exit, Failure};
 use crate::names::{ModelRef, Sha256};
 use crate::signing::statement::Resource;
@@ -91,11 +91,7 @@ pub async fn push(
     let paths: Vec<&Path> = small.iter().map(|f| f.path.as_path()).collect();
     let mut digests: BTreeMap<&str, Sha256> = BTreeMap::new();
     for (f, hashed) in small.iter().zip(hash_files(&paths)) {
-        let (size, sha256) = hashed.map_err(|e| io_failure(&f.path, e))?;
-        if size != f.size {
-            return Err(changed(&f.path));
-        }
-        digests.insert(f.name.as_str(), sha256);
+        digests.insert(f.name.as_str(), digest_of(f, hashed)?);
     }
 
     let base = format!("/v1/models/{ns}/{name}/versions");
@@ -218,24 +214,26 @@ pub async fn push(
     })
 }
 
-fn changed(p: &Path) -> Failure {
-    Failure::new(
-        Exit::Failure,
-        format!("{}: changed while it was pushed", p.display()),
-    )
+/// A listed file's digest from its hashing, unless it changed since it was
+/// listed.
+fn digest_of(f: &Listed, hashed: Hashed) -> Result<Sha256, Failure> {
+    let (size, digest) = hashed.map_err(|e| io_failure(&f.path, e))?;
+    if size != f.size {
+        return Err(Failure::new(
+            Exit::Failure,
+            format!("{}: changed while it was pushed", f.path.display()),
+        ));
+    }
+    Ok(digest)
 }
 
 /// A listed file's digest, read here (on a thread of its own).
 async fn hash_local(f: &Listed) -> Result<Sha256, Failure> {
     let path = f.path.clone();
-    let (size, digest) = tokio::task::spawn_blocking(move || hash_file(&path))
+    let hashed = tokio::task::spawn_blocking(move || hash_file(&path))
         .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("hashing: {e}")))?
-        .map_err(|e| io_failure(&f.path, e))?;
-    if size != f.size {
-        return Err(changed(&f.path));
-    }
-    Ok(digest)
+        .map_err(|e| Failure::new(Exit::Failure, format!("hashing: {e}")))?;
+    digest_of(f, hashed)
 }
 
 /// The statement the registry gives to sign must list exactly the files

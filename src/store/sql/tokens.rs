@@ -11,10 +11,17 @@ use crate::kinds::{BindingScope, Role};
 use crate::names::PrincipalName;
 use crate::store::{Pending, RoleBinding, TokenRecord, Tokens, map_constraint};
 
+/// A token's columns (`t` tokens).
+macro_rules! columns {
+    () => {
+        "t.id, t.principal, t.description, t.created_at, t.expires_at, t.revoked_at, \
+         t.last_used_at, t.parent_id, t.revoked_with, t.console"
+    };
+}
+
 macro_rules! select {
     () => {
-        "SELECT id, principal, description, created_at, expires_at, revoked_at, \
-         last_used_at, parent_id, revoked_with, console FROM tokens"
+        concat!("SELECT ", columns!(), " FROM tokens t")
     };
 }
 
@@ -54,13 +61,13 @@ impl Tokens for Store {
     async fn credential(&self, hash: &[u8]) -> Result<Option<(TokenRecord, Vec<RoleBinding>)>> {
         use sqlx::{FromRow, Row};
         // One row per binding (one with no binding when there is none).
-        let rows = sqlx::query(
-            "SELECT t.id, t.principal, t.description, t.created_at, t.expires_at, \
-             t.revoked_at, t.last_used_at, t.parent_id, t.revoked_with, t.console, \
-             b.namespace AS bound_scope, b.role AS bound_role \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            ", b.namespace AS bound_scope, b.role AS bound_role \
              FROM tokens t LEFT JOIN role_bindings b ON b.principal = t.principal \
-             WHERE t.secret_hash = $1",
-        )
+             WHERE t.secret_hash = $1"
+        ))
         .bind(hash)
         .fetch_all(&self.pool)
         .await?;
