@@ -107,6 +107,7 @@ impl Auditing {
         page: &Page,
     ) -> Result<Paged<ChainedEvent>> {
         let before = page.after::<i64>()?.unwrap_or(i64::MAX);
+        self.log.chain_waiting().await?;
         let items = self
             .log
             .query_audit(&scope.filter(q), before, page.limit())
@@ -125,6 +126,9 @@ impl Auditing {
             let (log, filter) = (log.clone(), filter.clone());
             async move {
                 let before = before?;
+                if let Err(e) = log.chain_waiting().await {
+                    return Some((Err(e), None));
+                }
                 match log.query_audit(&filter, before, Self::EXPORT_BATCH).await {
                     Ok(batch) if batch.is_empty() => None,
                     Ok(batch) => {
@@ -145,6 +149,7 @@ impl Auditing {
 
     /// The chain's head now: its last event and that event's hash.
     pub async fn head(&self, _: &GlobalPermit<ReadAudit>) -> Result<Head> {
+        self.log.chain_waiting().await?;
         let head = self.log.audit_head().await?;
         Ok(Head {
             seq: head.seq,
@@ -154,6 +159,7 @@ impl Auditing {
 
     /// Recomputes the whole chain from its anchor.
     pub async fn verify(&self, _: &GlobalPermit<ReadAudit>) -> Result<VerifyReport> {
+        self.log.chain_waiting().await?;
         let head = self.log.audit_head().await?;
         let mut v = Verifier::new(head.anchor_seq, &head.anchor_hash);
         let mut first_bad = None;
@@ -236,24 +242,30 @@ impl RefusalWindow {
 /// every event waiting and appends them in one transaction, so concurrent requests
 /// share one commit instead of queueing for a commit each. Each request still waits
 /// until its own event is durable, and fails (503) if the batch fails, or if the
-/// database was unreachable for the batch before it.
+/// database was unreachable for the batch before it. Every batch first chains the
+/// events of committed writes waiting in the store's inbox; a write that committed
+/// one asks for a batch with [`Appender::kick`].
 pub struct Appender {
-    tx: tokio::sync::mpsc::Sender<(AuditEvent, tokio::sync::oneshot::Sender<bool>)>,
+    tx: tokio::sync::mpsc::Sender<Option<Waiting>>,
 }
+
+/// An event to append and whoever waits for it to be durable.
+type Waiting = (AuditEvent, tokio::sync::oneshot::Sender<bool>);
 
 impl Appender {
     /// Largest batch; more waiting events go in the next one.
     const BATCH: usize = 256;
 
     pub fn start(log: Arc<dyn AuditLog>) -> Self {
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(AuditEvent, tokio::sync::oneshot::Sender<bool>)>(4096);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Waiting>>(4096);
+        // Events a previous run left in the inbox are chained at once.
+        let _ = tx.try_send(None);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
+                let mut batch: Vec<Waiting> = first.into_iter().collect();
                 while batch.len() < Self::BATCH {
                     match rx.try_recv() {
-                        Ok(next) => batch.push(next),
+                        Ok(next) => batch.extend(next),
                         Err(_) => break,
                     }
                 }
@@ -269,8 +281,10 @@ impl Appender {
                         // this attempt fail with it rather than each waiting
                         // through another (the next event tries again).
                         if matches!(e, Error::Unavailable(_)) {
-                            while let Ok((_, w)) = rx.try_recv() {
-                                let _ = w.send(false);
+                            while let Ok(next) = rx.try_recv() {
+                                if let Some((_, w)) = next {
+                                    let _ = w.send(false);
+                                }
                             }
                         }
                         false
@@ -284,11 +298,20 @@ impl Appender {
         Self { tx }
     }
 
+    /// Asks for a batch soon, to chain what committed writes left in the inbox;
+    /// does not wait (a full queue means a batch is coming anyway).
+    pub fn kick(&self) {
+        let _ = self.tx.try_send(None);
+    }
+
     /// Appends one event; returns once it is committed.
     pub async fn append(&self, e: AuditEvent) -> Result<()> {
         let (done, wait) = tokio::sync::oneshot::channel();
         let unavailable = || Error::Unavailable(anyhow::anyhow!("audit log"));
-        self.tx.send((e, done)).await.map_err(|_| unavailable())?;
+        self.tx
+            .send(Some((e, done)))
+            .await
+            .map_err(|_| unavailable())?;
         match wait.await {
             Ok(true) => Ok(()),
             _ => Err(unavailable()),
@@ -316,6 +339,7 @@ pub async fn archive(
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
 ) -> Result<Archived> {
     use tokio::io::AsyncWriteExt;
+    store.chain_waiting().await?;
     let head = store.audit_head().await?;
     if through <= head.anchor_seq || through > head.seq {
         return Err(Error::invalid(format!(

@@ -100,6 +100,7 @@ pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: 
     req.extensions_mut().insert(trail.clone());
     let resp = next.run(req).await;
     if trail.committed() {
+        st.appender.kick();
         return resp;
     }
     let refused = resp.extensions().get::<Refused>();

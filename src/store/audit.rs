@@ -85,7 +85,7 @@ pub struct AuditFilter {
 
 /// The audit event of the request a write belongs to. Every write takes one, and
 /// commits it in the same transaction as the change: the change and its record
-/// commit together or not at all. Once committed it is marked, so the request's
+/// commit together or not at all (into the inbox, whence it joins the chain). Once committed it is marked, so the request's
 /// answer does not log it again, and a second write of the same request appends
 /// nothing more.
 pub struct Pending {
@@ -94,7 +94,7 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// `event` (its `seq` and `at` are set when it commits); `committed` is
+    /// `event` (its `at` is set when it commits, its `seq` when it is chained); `committed` is
     /// shared with whoever must know that it did.
     pub fn new(event: AuditEvent, committed: Arc<AtomicBool>) -> Self {
         Self {
@@ -133,8 +133,14 @@ impl Pending {
 /// The access log.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Appends events of requests that changed nothing, in one transaction.
+    /// Appends events of requests that changed nothing, in one transaction,
+    /// after the events of committed writes waiting in the inbox.
     async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()>;
+    /// Moves the events of committed writes waiting in the inbox into the chain.
+    /// Readers of the log call it first, so they see every answered request.
+    async fn chain_waiting(&self) -> Result<()> {
+        self.append_audit(Vec::new()).await
+    }
     async fn audit_head(&self) -> Result<AuditHead>;
     /// Events in chain order after `after`.
     async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<ChainedEvent>>;

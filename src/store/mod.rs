@@ -15,7 +15,8 @@
 //!
 //! Writes: every method that changes something takes the request's [`Pending`]
 //! audit event and ends in `sql/audit.rs`'s `commit`, the one way to commit,
-//! which appends that event in the same transaction. Locking: each write
+//! which records that event in the same transaction (in the audit inbox: the
+//! chain's head lock is taken later, by one appender for many events). Locking: each write
 //! transaction starts by updating the row it depends on, which takes PostgreSQL's
 //! row lock and re-checks the condition after waiting; SQLite's `BEGIN IMMEDIATE`
 //! serializes writers as a whole.
@@ -230,6 +231,11 @@ mod tests {
             "d8067bdf937ba596fc480b287b179aa4ad4690d5e988eb57405dc5e394ac9f4ecba891f59ab9d6fc67d3a25a7cf44c81",
         ),
         (
+            "postgres",
+            15,
+            "2bd3fef62170859c22dcc99fe81ff92c2cc429f1c3434565296e5187bb7aec1404978f5a5b3720338a96fe3a7772ecde",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -298,6 +304,11 @@ mod tests {
             "sqlite",
             14,
             "cb854396e4ea1539cbeb776fab3e632edfc185b3484d36b49242d2684367636bc951786bf1ced39f9dfbc2a859e89d43",
+        ),
+        (
+            "sqlite",
+            15,
+            "8ea98a5f83f0e89594d782842a2b482cbe8b73a53dd159107952eda0bd138161118a9e1b69e80e4b446f6139d50a84c2",
         ),
     ];
 

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 type Db = sqlx::Sqlite;
 /// The `db.system` of this backend's trace spans.
 const DB_SYSTEM: &str = "sqlite";
+/// Reads the trust epoch; `BEGIN IMMEDIATE` already keeps every other writer out.
+const HOLD_TRUST: &str = "SELECT n FROM trust_epoch WHERE id = 1";
 /// This backend's store, for the shared SQL in `sql/`.
 type Store = SqliteStore;
 

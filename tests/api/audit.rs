@@ -178,14 +178,19 @@ async fn when_the_log_cannot_be_written_nothing_happens(b: Backend) {
     let (ns, model, v) = app.given_draft().await;
     app.put_file(&ns, &model, v, "m.bin", b"weights".to_vec(), None)
         .await;
+    // The log is its chain and the inbox where writes' events wait for it.
     let offline = match b {
         Backend::Postgres => {
             "CREATE FUNCTION audit_offline() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'offline'; END $$ \
              LANGUAGE plpgsql; CREATE TRIGGER audit_offline BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION audit_offline(); \
+             CREATE TRIGGER inbox_offline BEFORE INSERT ON audit_inbox \
              FOR EACH ROW EXECUTE FUNCTION audit_offline();"
         }
         Backend::Sqlite => {
             "CREATE TRIGGER audit_offline BEFORE INSERT ON audit_events \
+             BEGIN SELECT RAISE(ABORT, 'offline'); END; \
+             CREATE TRIGGER inbox_offline BEFORE INSERT ON audit_inbox \
              BEGIN SELECT RAISE(ABORT, 'offline'); END;"
         }
     };
@@ -214,8 +219,10 @@ async fn when_the_log_cannot_be_written_nothing_happens(b: Backend) {
     );
 
     app.sql(match b {
-        Backend::Postgres => "DROP TRIGGER audit_offline ON audit_events",
-        Backend::Sqlite => "DROP TRIGGER audit_offline",
+        Backend::Postgres => {
+            "DROP TRIGGER audit_offline ON audit_events; DROP TRIGGER inbox_offline ON audit_inbox"
+        }
+        Backend::Sqlite => "DROP TRIGGER audit_offline; DROP TRIGGER inbox_offline",
     })
     .await;
     // Nothing changed while the log was down.

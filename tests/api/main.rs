@@ -17,6 +17,7 @@ mod limits;
 mod lineage;
 mod openapi;
 mod ops;
+mod replicas;
 mod resumable;
 mod roundtrip;
 mod signing;

@@ -69,6 +69,9 @@ async fn a_write_commits_its_requests_event_once_and_a_refused_one_none(b: Backe
         .create_namespace(&namespace("two"), &pending)
         .await
         .unwrap();
+    // The event waits in the inbox until an appender chains it.
+    assert_eq!(store.audit_head().await.unwrap().seq, before);
+    store.chain_waiting().await.unwrap();
     let head = store.audit_head().await.unwrap();
     assert_eq!(head.seq, before + 1);
     let last = store.audit_after(head.seq - 1, 10).await.unwrap();
@@ -81,6 +84,7 @@ async fn a_write_commits_its_requests_event_once_and_a_refused_one_none(b: Backe
     let dup = store.create_namespace(&namespace("one"), &again).await;
     assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
     assert!(!refused.load(std::sync::atomic::Ordering::Acquire));
+    store.chain_waiting().await.unwrap();
     assert_eq!(store.audit_head().await.unwrap().seq, before + 1);
 
     // Writes no request makes record nothing.
@@ -88,6 +92,7 @@ async fn a_write_commits_its_requests_event_once_and_a_refused_one_none(b: Backe
         .create_namespace(&namespace("three"), &Pending::system())
         .await
         .unwrap();
+    store.chain_waiting().await.unwrap();
     assert_eq!(store.audit_head().await.unwrap().seq, before + 1);
 }
 

@@ -15,42 +15,26 @@ macro_rules! select {
     };
 }
 
-/// Commits a write with the request's audit event appended in the same
-/// transaction: the change and its record commit together or not at all.
-pub(super) async fn commit(mut tx: WriteTx<Db>, pending: &Pending) -> Result<()> {
-    if let Some(e) = pending.take(chrono::Utc::now()) {
-        append(&mut tx, vec![e])
-            .await
-            .map_err(|err| Error::Unavailable(err.into()))?;
-    }
-    tx.tx.commit().await?;
-    pending.mark_committed();
-    Ok(())
+/// The columns an event is recorded with, in the inbox and in the chain.
+macro_rules! event_columns {
+    () => {
+        "at, request_id, principal, token_id, action, namespace, model, resource, \
+         outcome, status, client_addr, detail"
+    };
 }
 
-/// Appends events to the chain, in order. The head row's update is the lock that
-/// serializes appenders (across replicas too), so sequence numbers are gap-free
-/// and every hash covers the previous one.
-async fn append(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    events: Vec<AuditEvent>,
-) -> std::result::Result<(), sqlx::Error> {
-    let (last, mut prev): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
-            .bind(events.len() as i64)
-            .fetch_one(&mut *conn)
-            .await?;
-    let mut seq = last - events.len() as i64;
-    for mut e in events {
-        seq += 1;
-        e.seq = seq;
-        let hash = e.chain_hash(&prev);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, request_id, principal, token_id, action, \
-             namespace, model, resource, outcome, status, client_addr, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(e.seq)
+/// Commits a write with the request's audit event recorded in the same
+/// transaction: the change and its record commit together or not at all. The
+/// event goes to the inbox, which no other writer waits for (writes that do not
+/// need each other do not queue for the chain's head); the next `chain`, on any
+/// replica, moves it into the chain.
+pub(super) async fn commit(mut tx: WriteTx<Db>, pending: &Pending) -> Result<()> {
+    if let Some(e) = pending.take(chrono::Utc::now()) {
+        sqlx::query(concat!(
+            "INSERT INTO audit_inbox (",
+            event_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
         .bind(&e.at)
         .bind(&e.request_id)
         .bind(&e.principal)
@@ -63,13 +47,87 @@ async fn append(
         .bind(e.status)
         .bind(&e.client_addr)
         .bind(&e.detail)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
-        prev = hash;
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| Error::Unavailable(err.into()))?;
     }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+    tx.tx.commit().await?;
+    pending.mark_committed();
+    Ok(())
+}
+
+/// Appends the inbox's events (in the order they were recorded), then `events`,
+/// to the chain. The head row's update is the lock that serializes appenders
+/// (across replicas too), so sequence numbers are gap-free and every hash covers
+/// the previous one; an inbox event is taken by exactly one appender, the one
+/// whose delete removed it.
+async fn chain(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    events: Vec<AuditEvent>,
+) -> std::result::Result<(), sqlx::Error> {
+    let (mut seq, mut prev): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut waiting: Vec<AuditEvent> = sqlx::query_as(concat!(
+        "DELETE FROM audit_inbox RETURNING id AS seq, ",
+        event_columns!()
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    waiting.sort_by_key(|e| e.seq);
+    waiting.extend(events);
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let mut chained = Vec::with_capacity(waiting.len());
+    for mut event in waiting {
+        seq += 1;
+        event.seq = seq;
+        let hash = event.chain_hash(&prev);
+        chained.push(ChainedEvent {
+            event,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    // Many rows per statement, in a few fixed sizes (each one statement text,
+    // prepared once per connection).
+    let mut rest = &chained[..];
+    while !rest.is_empty() {
+        let n = [64, 16, 4, 1]
+            .into_iter()
+            .find(|n| *n <= rest.len())
+            .unwrap_or(1);
+        let (rows, after) = rest.split_at(n);
+        let mut q = sqlx::QueryBuilder::<Db>::new(concat!(
+            "INSERT INTO audit_events (seq, ",
+            event_columns!(),
+            ", prev_hash, hash) "
+        ));
+        q.push_values(rows, |mut b, c| {
+            let e = &c.event;
+            b.push_bind(e.seq)
+                .push_bind(&e.at)
+                .push_bind(&e.request_id)
+                .push_bind(&e.principal)
+                .push_bind(&e.token_id)
+                .push_bind(&e.action)
+                .push_bind(&e.namespace)
+                .push_bind(&e.model)
+                .push_bind(&e.resource)
+                .push_bind(e.outcome)
+                .push_bind(e.status)
+                .push_bind(&e.client_addr)
+                .push_bind(&e.detail)
+                .push_bind(&c.prev_hash)
+                .push_bind(&c.hash);
+        });
+        q.build().execute(&mut *conn).await?;
+        rest = after;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
         .bind(&prev)
         .execute(&mut *conn)
         .await?;
@@ -80,8 +138,16 @@ async fn append(
 impl AuditLog for Store {
     #[tracing::instrument(level = "debug", name = "db.append_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
+        if events.is_empty() {
+            let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_inbox)")
+                .fetch_one(&self.pool)
+                .await?;
+            if !waiting {
+                return Ok(());
+            }
+        }
         let mut tx = self.begin_write().await?;
-        append(&mut tx, events)
+        chain(&mut tx, events)
             .await
             .map_err(|err| Error::Unavailable(err.into()))?;
         // These are requests' events themselves: nothing else to record.

@@ -31,16 +31,16 @@ pub(super) async fn remove_trust(tx: &mut WriteTx<Db>) -> Result<DateTime<Utc>> 
     Ok(Utc::now())
 }
 
-/// Holds the trust epoch at `expected` for the rest of the transaction (its
-/// row's lock), or `TrustChanged` when something removed trust since it was read.
-/// Answers the time to record, read after the lock.
+/// Holds the trust epoch at `expected` for the rest of the transaction, or
+/// `TrustChanged` when something removed trust since it was read. The hold is a
+/// shared lock (`super::HOLD_TRUST`): promotions hold it together, and a removal
+/// of trust, which updates the row, waits for them and they for it. Answers the
+/// time to record, read after the lock.
 pub(super) async fn hold_trust(tx: &mut WriteTx<Db>, expected: i64) -> Result<DateTime<Utc>> {
-    let n = sqlx::query("UPDATE trust_epoch SET n = n WHERE id = 1 AND n = $1")
-        .bind(expected)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
+    let n: i64 = sqlx::query_scalar(super::HOLD_TRUST)
+        .fetch_one(&mut **tx)
+        .await?;
+    if n != expected {
         return Err(Error::TrustChanged);
     }
     Ok(Utc::now())

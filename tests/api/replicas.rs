@@ -1,0 +1,270 @@
+//! Scale-out: three services on one database and one blob store, with requests
+//! spread across them. What must hold is what holds for one: version numbers
+//! gap-free and unique, alias moves serialized with their history, one audit
+//! chain, download quotas counted in total, and a revoked token or removed role
+//! refused on the very next request, whichever replica takes it.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Signer, TestApp, full_lineage};
+
+crate::on_both_backends!(
+    three_replicas_keep_one_registry,
+    revocations_and_removed_roles_hold_on_every_replica_at_once,
+);
+
+/// Three replicas of one registry: the first, then two more beside it.
+async fn three(b: Backend, quota: &str) -> [TestApp; 3] {
+    let quota = quota.to_owned();
+    let a = TestApp::spawn_with(b, move |c| c.download_quota = quota).await;
+    let second = a.replica().await;
+    let third = a.replica().await;
+    [a, second, third]
+}
+
+async fn verify(app: &TestApp) -> Value {
+    let r = app
+        .req(Method::GET, "/v1/audit/verify")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+async fn three_replicas_keep_one_registry(b: Backend) {
+    let replicas = three(b, "off/5").await;
+    let on = |i: usize| &replicas[i % 3];
+    let first = &replicas[0];
+    let (ns, model) = first.given_model().await;
+    let audit_before = verify(first).await["head"]["seq"].as_i64().unwrap();
+    let mut requests = 0;
+
+    // Versions created at once on all three: 1..=30, no gap, no repeat.
+    let creates = (0..30).map(|i| {
+        let req = on(i)
+            .req(Method::POST, &format!("/v1/models/{ns}/{model}/versions"))
+            .json(&json!({}));
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()["version"]
+                .as_i64()
+                .unwrap()
+        }
+    });
+    let numbers: BTreeSet<i64> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .collect();
+    requests += 30;
+    assert_eq!(numbers, (1..=30).collect::<BTreeSet<i64>>());
+
+    // Two signed versions, each prepared on a different replica.
+    let signer = Signer::generate();
+    assert_eq!(
+        signer.register(on(1), "ci-fraud", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    requests += 1;
+    let mut signed = Vec::new();
+    for i in 0..2u8 {
+        let replica = on(i as usize + 1);
+        let (v, st) = replica
+            .sealed_version(&ns, &model, full_lineage(), &[("m.bin", &[i; 1000])])
+            .await;
+        let r = replica.sign(&ns, &model, v, &signer.envelope(&st)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        // create, upload, seal, sign
+        requests += 4;
+        signed.push(v);
+    }
+
+    // Eighteen moves of one alias at once, six on each replica: every one is
+    // recorded, each from the version the move before it set.
+    let moves = (0..18).map(|i| {
+        let req = on(i)
+            .req(
+                Method::PUT,
+                &format!("/v1/models/{ns}/{model}/aliases/champion"),
+            )
+            .json(&json!({"version": signed[i % 2], "reason": format!("move {i}")}));
+        async move { req.send().await.unwrap().status() }
+    });
+    for status in futures::future::join_all(moves).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    requests += 18;
+    let history: Value = on(2)
+        .req(
+            Method::GET,
+            &format!("/v1/models/{ns}/{model}/aliases/champion/history?limit=100"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    requests += 1;
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 18, "no move lost");
+    for pair in items.windows(2) {
+        assert_eq!(pair[0]["previous_version"], pair[1]["version"]);
+    }
+    assert_eq!(items[17]["previous_version"], Value::Null);
+    for replica in &replicas {
+        let now: Value = replica
+            .req(
+                Method::GET,
+                &format!("/v1/models/{ns}/{model}/aliases/champion"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            now["version"], items[0]["version"],
+            "every replica sees the last move"
+        );
+    }
+    requests += 3;
+
+    // A quota of 5 files a day holds in total: of 15 downloads at once, five on
+    // each replica, 5 are served and 10 refused.
+    let carol = first.member_token("carol", &ns, "publisher").await;
+    requests += 2;
+    let path = format!("/v1/models/{ns}/{model}/versions/{}/files/m.bin", signed[0]);
+    let downloads = (0..15).map(|i| {
+        let req = on(i).anon(Method::GET, &path).bearer_auth(&carol);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            if status == StatusCode::OK {
+                assert_eq!(r.bytes().await.unwrap().len(), 1000);
+            }
+            status
+        }
+    });
+    let statuses = futures::future::join_all(downloads).await;
+    // Served downloads are logged; refusals for going too fast once per caller
+    // and window on each replica (the window is each process's own).
+    requests += 5
+        + (0..3)
+            .filter(|r| {
+                (0..15).any(|i| i % 3 == *r && statuses[i] == StatusCode::TOO_MANY_REQUESTS)
+            })
+            .count() as i64;
+    let served = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((served, refused), (5, 10), "{statuses:?}");
+
+    // One chain: every request on every replica above, and the first verify
+    // call, in sequence with no gap, and every replica verifies it.
+    let report = verify(on(1)).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let head = report["head"]["seq"].as_i64().unwrap();
+    assert_eq!(head, audit_before + 1 + requests);
+    assert_eq!(report["checked"], report["head"]["seq"]);
+    for replica in [on(0), on(2)] {
+        let again = verify(replica).await;
+        assert_eq!(again["ok"], true, "{again}");
+        assert!(again["head"]["seq"].as_i64().unwrap() > head);
+    }
+}
+
+async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend) {
+    let replicas = three(b, "off").await;
+    let (ns, model) = replicas[0].given_model().await;
+    let whoami = |app: &TestApp, token: &str| {
+        app.anon(Method::GET, "/v1/whoami")
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    let model_path = format!("/v1/models/{ns}/{model}");
+    let read_model = |app: &TestApp, token: &str| {
+        app.anon(Method::GET, &model_path)
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+
+    // Dave's token works everywhere, and so does his reader role; each replica
+    // has just served him (whatever it keeps from that must not outlive what
+    // follows).
+    let r = replicas[0]
+        .req(Method::PUT, &format!("/v1/namespaces/{ns}/members/dave"))
+        .json(&json!({"roles": ["reader"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let minted: Value = replicas[0]
+        .req(Method::POST, "/v1/tokens")
+        .json(&json!({"principal": "dave"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, dave) = (
+        minted["id"].as_str().unwrap().to_owned(),
+        minted["token"].as_str().unwrap().to_owned(),
+    );
+    let erin = replicas[0].member_token("erin", &ns, "reader").await;
+    for replica in &replicas {
+        assert_eq!(
+            whoami(replica, &dave).await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            read_model(replica, &dave).await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            read_model(replica, &erin).await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+
+    // Revoked on the second replica: refused by every replica on the next request.
+    let r = replicas[1]
+        .req(Method::DELETE, &format!("/v1/tokens/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for replica in &replicas {
+        assert_eq!(
+            whoami(replica, &dave).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    // Erin's role removed on the third replica: her token still authenticates,
+    // but the namespace's model is gone from her view on every replica.
+    let r = replicas[2]
+        .req(Method::DELETE, &format!("/v1/namespaces/{ns}/members/erin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for replica in &replicas {
+        assert_eq!(
+            whoami(replica, &erin).await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            read_model(replica, &erin).await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}
