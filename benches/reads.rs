@@ -7,7 +7,8 @@
 //! /proc), and how many SQL statements one request sends (counted by a third
 //! process on PostgreSQL that logs every statement, over 200 requests one
 //! at a time; each request then commits its audit event alone, where under
-//! load one commit carries many).
+//! load one commit carries many). Then the same load spread over 1, 2 and 3
+//! replicas on the PostgreSQL database (`SIGNET_BENCH_REPLICAS`, default 3).
 //!
 //! cargo bench --bench reads
 //! SIGNET_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (the default)
@@ -172,14 +173,21 @@ struct Round {
     db_cpu: f64,
 }
 
-async fn round(s: &Server, n: usize) -> Round {
-    let url = format!("{}{VERSION}", s.base);
-    let pid = s.process.id();
-    let (signet0, db0) = (cpu_seconds(None, pid), cpu_seconds(Some("postgres"), None));
+/// `n` reads at `CONNS` connections, spread evenly over `servers` (replicas of
+/// one registry, or one server).
+async fn round(servers: &[&Server], n: usize) -> Round {
+    let pids: Vec<u32> = servers.iter().filter_map(|s| s.process.id()).collect();
+    let signet_cpu = || {
+        pids.iter()
+            .map(|p| cpu_seconds(None, Some(*p)))
+            .sum::<f64>()
+    };
+    let (signet0, db0) = (signet_cpu(), cpu_seconds(Some("postgres"), None));
     let t = Instant::now();
     let workers: Vec<_> = (0..CONNS)
-        .map(|_| {
-            let (c, url) = (s.client.clone(), url.clone());
+        .map(|w| {
+            let s = servers[w % servers.len()];
+            let (c, url) = (s.client.clone(), format!("{}{VERSION}", s.base));
             tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(n / CONNS);
                 for _ in 0..n / CONNS {
@@ -201,9 +209,28 @@ async fn round(s: &Server, n: usize) -> Round {
     Round {
         rate: n as f64 / elapsed,
         latencies,
-        signet_cpu: cpu_seconds(None, pid) - signet0,
+        signet_cpu: signet_cpu() - signet0,
         db_cpu: cpu_seconds(Some("postgres"), None) - db0,
     }
+}
+
+/// Prints one line of figures over `rs`; answers the mean rate.
+fn report(label: &str, rs: &[Round]) -> f64 {
+    let n = (rs.len() * PER_ROUND) as f64;
+    let rate = rs.iter().map(|r| r.rate).sum::<f64>() / rs.len() as f64;
+    let mut lat: Vec<Duration> = rs
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
+    lat.sort();
+    let signet_cpu = rs.iter().map(|r| r.signet_cpu).sum::<f64>() / n * 1e6;
+    let db_cpu = rs.iter().map(|r| r.db_cpu).sum::<f64>() / n * 1e6;
+    println!(
+        "  {label:<12} {rate:>6.0} req/s, p50 {:.1} ms, p99 {:.1} ms; CPU per request: Signet {signet_cpu:.0} µs, PostgreSQL {db_cpu:.0} µs",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    );
+    rate
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -322,44 +349,52 @@ async fn main() {
     ];
     for s in &servers {
         seed(s).await;
-        round(s, PER_ROUND / 4).await;
+        round(&[s], PER_ROUND / 4).await;
     }
     let mut rounds: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
     for i in 0..ROUNDS {
         for k in 0..2 {
             let j = (i + k) % 2;
-            let r = round(&servers[j], PER_ROUND).await;
+            let r = round(&[&servers[j]], PER_ROUND).await;
             println!("round {i}: {} {:.0}/s", servers[j].label, r.rate);
             rounds[j].push(r);
         }
     }
+
+    // Replicas: more servers on the PostgreSQL database (each its own pool of
+    // connections), the same connections spread over them.
+    let replicas = std::env::var("SIGNET_BENCH_REPLICAS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut extra = Vec::new();
+    for k in 1..replicas {
+        let blobs = dir.path().join(format!("p-blobs-{k}"));
+        extra.push(start("PostgreSQL", &url_of(&dbs[0]), &blobs, None).await);
+    }
+    let mut scaled: Vec<Vec<Round>> = (0..replicas).map(|_| Vec::new()).collect();
+    for s in &extra {
+        round(&[s], PER_ROUND / 4).await;
+    }
+    for i in 0..ROUNDS / 2 {
+        for (k, out) in scaled.iter_mut().enumerate().skip(1) {
+            let set: Vec<&Server> = std::iter::once(&servers[1]).chain(&extra[..k]).collect();
+            let r = round(&set, PER_ROUND).await;
+            println!("round {i}: PostgreSQL × {} {:.0}/s", k + 1, r.rate);
+            out.push(r);
+        }
+    }
+    scaled[0] = std::mem::take(&mut rounds[1]);
+
     println!(
         "machine: {} cores; audited GET of a signed version, {CONNS} connections, {ROUNDS} rounds of {PER_ROUND} each:",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let mut rates = [0.0; 2];
-    for (j, s) in servers.iter().enumerate() {
-        let rs = &rounds[j];
-        let n = (rs.len() * PER_ROUND) as f64;
-        let rate = rs.iter().map(|r| r.rate).sum::<f64>() / rs.len() as f64;
-        rates[j] = rate;
-        let mut lat: Vec<Duration> = rs
-            .iter()
-            .flat_map(|r| r.latencies.iter().copied())
-            .collect();
-        lat.sort();
-        let signet_cpu = rs.iter().map(|r| r.signet_cpu).sum::<f64>() / n * 1e6;
-        let db_cpu = rs.iter().map(|r| r.db_cpu).sum::<f64>() / n * 1e6;
-        println!(
-            "  {:<10} {:>6.0} req/s, p50 {:.1} ms, p99 {:.1} ms; CPU per request: Signet {:.0} µs, PostgreSQL {:.0} µs",
-            s.label,
-            rate,
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            signet_cpu,
-            db_cpu,
-        );
-    }
+    let rates = [
+        report(servers[0].label, &rounds[0]),
+        report(servers[1].label, &scaled[0]),
+    ];
     println!("  PostgreSQL / SQLite: {:.2}x", rates[1] / rates[0]);
     println!(
         "  SQL statements per read on PostgreSQL, {COUNTED} reads one at a time (each commits its own audit event; under load one commit carries many): {:.1}",
@@ -368,6 +403,16 @@ async fn main() {
     for (summary, n, micros) in &counted.each {
         println!("    {n:>5.2} × {micros:>6.0} µs  {summary}");
     }
+    if replicas > 1 {
+        println!(
+            "  replicas on one PostgreSQL (the same {CONNS} connections spread over them; one replica is the PostgreSQL line above):"
+        );
+        for (k, rs) in scaled.iter().enumerate() {
+            let rate = report(&format!("{} replica(s)", k + 1), rs);
+            println!("               {:.2}x of one replica", rate / rates[1]);
+        }
+    }
+    drop(extra);
     drop(servers);
     for db in &dbs {
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

@@ -7,7 +7,8 @@
 # Two setups: SQLite + a local directory (baseline: cp / cat), and PostgreSQL +
 # Garage S3 (baseline: examples/blobcopy, a direct multipart PUT / GET with
 # object_store). The machine's hashing limit is `openssl dgst -sha256` of the same
-# bytes on one core. Files are page-cached for every run alike. Signet is restarted
+# bytes on one core. Each Signet figure is printed beside its limit: on the local
+# directory min(cp or cat, one-core SHA-256), on S3 the direct PUT or GET. Files are page-cached for every run alike. Signet is restarted
 # for each size so its peak RSS (VmHWM) belongs to that size alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ auth=(-H "Authorization: Bearer $token")
 
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; b,t0,t1=map(float,sys.argv[1:]); print(f'{b/(t1-t0)/1e9:.3f} GB/s ({t1-t0:.2f} s)')" "$@"; }
+gbps() { python3 -c "import sys; b,t0,t1=map(float,sys.argv[1:]); print(b/(t1-t0)/1e9)" "$@"; }
+# "RATE (×F of the limit LIMIT GB/s)": a figure beside the limit it is held to.
+against() { python3 -c "import sys; r,*l=map(float,sys.argv[1:]); m=min(l); print(f'{r:.3f} GB/s, {r/m:.2f}x of the limit {m:.3f} GB/s')" "$@"; }
 rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
 
 start_signet() { # db-url storage-url
@@ -50,6 +54,7 @@ for mib in "${sizes[@]}"; do
   bytes=$((mib << 20))
   cat "$file" >/dev/null
   t0=$(now); openssl dgst -sha256 "$file" >/dev/null; t1=$(now)
+  sha=$(gbps $bytes $t0 $t1)
   echo "== $mib MiB"
   echo "sha256 (openssl, 1 core):     $(rate $bytes $t0 $t1)"
 
@@ -60,8 +65,10 @@ for mib in "${sizes[@]}"; do
       # Like Signet, cp leaves flushing to the page cache (no fsync).
       t0=$(now); cp "$file" "$work/direct-$mib.bin"; t1=$(now)
       echo "local  direct write (cp):     $(rate $bytes $t0 $t1)"
+      put_limit=("$(gbps $bytes $t0 $t1)" "$sha")
       t0=$(now); cat "$work/direct-$mib.bin" >/dev/null; t1=$(now)
       echo "local  direct read (cat):     $(rate $bytes $t0 $t1)"
+      get_limit=("$(gbps $bytes $t0 $t1)" "$sha")
       rm -f "$work/direct-$mib.bin"
     else
       dbname="signet_bench_$mib"
@@ -69,8 +76,10 @@ for mib in "${sizes[@]}"; do
       db="${PG_URL%/*}/$dbname"; store="s3://$GARAGE_BUCKET/bench-$mib"
       t0=$(now); AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" put "$file" "s3://$GARAGE_BUCKET" "direct/$mib"; t1=$(now)
       echo "s3     direct PUT (multipart): $(rate $bytes $t0 $t1)"
+      put_limit=("$(gbps $bytes $t0 $t1)")
       t0=$(now); AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" get "s3://$GARAGE_BUCKET" "direct/$mib" 2>/dev/null; t1=$(now)
       echo "s3     direct GET:             $(rate $bytes $t0 $t1)"
+      get_limit=("$(gbps $bytes $t0 $t1)")
     fi
     start_signet "$db" "$store"
     base_rss=$(rss_kib "$signet_pid" VmRSS)
@@ -79,9 +88,9 @@ for mib in "${sizes[@]}"; do
     json /v1/models/bench/m/versions '{}'
     url=$S/v1/models/bench/m/versions/1/files/model.bin
     t0=$(now); curl -sf "${auth[@]}" -T "$file" "$url" >/dev/null; t1=$(now)
-    echo "$setup signet upload:          $(rate $bytes $t0 $t1)"
+    echo "$setup signet upload:          $(rate $bytes $t0 $t1); $(against "$(gbps $bytes $t0 $t1)" "${put_limit[@]}")"
     t0=$(now); curl -sf "${auth[@]}" -o /dev/null "$url"; t1=$(now)
-    echo "$setup signet download:        $(rate $bytes $t0 $t1)"
+    echo "$setup signet download:        $(rate $bytes $t0 $t1); $(against "$(gbps $bytes $t0 $t1)" "${get_limit[@]}")"
     peak=$(rss_kib "$signet_pid" VmHWM)
     echo "$setup signet RSS: start $((base_rss / 1024)) MiB, peak $((peak / 1024)) MiB, growth $(((peak - base_rss) / 1024)) MiB"
     stop_signet

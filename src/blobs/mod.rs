@@ -399,6 +399,30 @@ impl BlobStore {
         id: Uuid,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let rx = self.start_read(id, range, false).await?;
+        Ok(futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                return match rx.recv().await? {
+                    Ok(Piece::Bytes(b)) => Some((Ok(b), rx)),
+                    Ok(Piece::Hashed(_)) => continue,
+                    Err(e) => Some((Err(e), rx)),
+                };
+            }
+        })
+        .boxed())
+    }
+
+    /// Starts reading `range` of an object (all of it when `None`) into a
+    /// channel, `READ_AHEAD` chunks ahead of whoever takes them. With `hashed`,
+    /// the reader also hashes what it reads and sends the digest after the last
+    /// chunk: hashing then runs beside the sending of earlier chunks instead of
+    /// between them.
+    async fn start_read(
+        &self,
+        id: Uuid,
+        range: Option<Range<u64>>,
+        hashed: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Piece>>> {
         let opts = GetOptions {
             range: range.map(GetRange::Bounded),
             ..Default::default()
@@ -408,28 +432,36 @@ impl BlobStore {
             .get_opts(&BlobKey::Artifact(id).path(), opts)
             .await?;
         let range = got.range.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READ_AHEAD);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Piece>>(READ_AHEAD);
+        let hasher = hashed.then(sha2::Sha256::new);
         match got.payload {
             // object_store reads local files 8 KiB at a time, one blocking call each;
             // one blocking reader with large chunks is several times faster.
             GetResultPayload::File(file, _) => {
-                tokio::task::spawn_blocking(move || read_file(&file, range, &tx));
+                tokio::task::spawn_blocking(move || read_file(&file, range, hasher, &tx));
             }
             GetResultPayload::Stream(mut inner) => {
                 tokio::spawn(async move {
+                    let mut hasher = hasher;
                     while let Some(item) = inner.next().await {
+                        let item = item.map_err(Error::from).map(|b| {
+                            if let Some(h) = hasher.as_mut() {
+                                h.update(&b);
+                            }
+                            Piece::Bytes(b)
+                        });
                         let failed = item.is_err();
-                        if tx.send(item.map_err(Error::from)).await.is_err() || failed {
-                            break;
+                        if tx.send(item).await.is_err() || failed {
+                            return;
                         }
+                    }
+                    if let Some(h) = hasher {
+                        let _ = tx.send(Ok(Piece::Hashed(digest_of(h)))).await;
                     }
                 });
             }
         }
-        Ok(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
-        .boxed())
+        Ok(rx)
     }
 
     /// Reads a small range of an object into memory (format detection).
@@ -455,8 +487,8 @@ impl BlobStore {
         size: u64,
         digest: Sha256,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let inner = self.read(id, None).await?;
-        Ok(verify(inner, size, digest))
+        let pieces = self.start_read(id, None, true).await?;
+        Ok(verify(pieces, size, digest))
     }
 
     /// Streams `range` of an object whose block digests are known, checking every
@@ -617,7 +649,8 @@ const FILE_CHUNK: u64 = 1 << 20;
 fn read_file(
     file: &std::fs::File,
     range: Range<u64>,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes>>,
+    mut hasher: Option<sha2::Sha256>,
+    tx: &tokio::sync::mpsc::Sender<Result<Piece>>,
 ) {
     use std::os::unix::fs::FileExt;
     let mut pos = range.start;
@@ -626,7 +659,12 @@ fn read_file(
         let mut buf = vec![0u8; n];
         let item = file
             .read_exact_at(&mut buf, pos)
-            .map(|()| Bytes::from(buf))
+            .map(|()| {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf);
+                }
+                Piece::Bytes(Bytes::from(buf))
+            })
             .map_err(Error::internal);
         let failed = item.is_err();
         if tx.blocking_send(item).is_err() || failed {
@@ -634,6 +672,19 @@ fn read_file(
         }
         pos += n as u64;
     }
+    if let Some(h) = hasher {
+        let _ = tx.blocking_send(Ok(Piece::Hashed(digest_of(h))));
+    }
+}
+
+/// What a reader sends: the bytes, then (when asked to hash) their digest.
+enum Piece {
+    Bytes(Bytes),
+    Hashed(Sha256),
+}
+
+fn digest_of(h: sha2::Sha256) -> Sha256 {
+    Sha256::from_bytes(h.finalize().into())
 }
 
 /// Holds a multipart writer and aborts it if the upload is abandoned mid-way
@@ -664,21 +715,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Passes on the bytes a hashing reader sends, holding the last chunk back
+/// until the reader's digest of all of them is in and matches `digest` (and
+/// their count `size`).
 fn verify(
-    inner: BoxStream<'static, Result<Bytes>>,
+    pieces: tokio::sync::mpsc::Receiver<Result<Piece>>,
     size: u64,
     digest: Sha256,
 ) -> BoxStream<'static, Result<Bytes>> {
     struct State {
-        inner: BoxStream<'static, Result<Bytes>>,
-        hasher: sha2::Sha256,
+        pieces: tokio::sync::mpsc::Receiver<Result<Piece>>,
         seen: u64,
         held: Option<Bytes>,
         done: bool,
     }
     let state = State {
-        inner,
-        hasher: sha2::Sha256::new(),
+        pieces,
         seen: 0,
         held: None,
         done: false,
@@ -688,29 +740,35 @@ fn verify(
             return None;
         }
         loop {
-            match st.inner.next().await {
-                Some(Ok(chunk)) => {
+            match st.pieces.recv().await {
+                Some(Ok(Piece::Bytes(chunk))) => {
                     if chunk.is_empty() {
                         continue;
                     }
                     st.seen += chunk.len() as u64;
-                    st.hasher.update(&chunk);
                     if let Some(prev) = st.held.replace(chunk) {
                         return Some((Ok(prev), st));
                     }
                 }
-                Some(Err(e)) => {
+                Some(Ok(Piece::Hashed(actual))) => {
                     st.done = true;
-                    return Some((Err(e), st));
-                }
-                None => {
-                    st.done = true;
-                    let actual = Sha256::from_bytes(st.hasher.clone().finalize().into());
                     if st.seen != size || actual != digest {
                         integrity_failure(size, st.seen, digest, actual);
                         return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
                     }
                     return st.held.take().map(|last| (Ok(last), st));
+                }
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                // The reader stopped without a digest: it failed and said so.
+                None => {
+                    st.done = true;
+                    return Some((
+                        Err(Error::internal(anyhow::anyhow!("the read ended early"))),
+                        st,
+                    ));
                 }
             }
         }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, Signer, TestApp, error_code, full_lineage};
 
 crate::on_both_backends!(
     allowed_denied_and_invalid_requests_are_recorded_without_secrets,
@@ -15,6 +15,17 @@ crate::on_both_backends!(
     a_query_across_namespaces_is_filed_under_none_of_them,
     a_question_asked_on_the_way_does_not_turn_a_miss_into_a_denial,
 );
+
+/// Row locks are PostgreSQL's: what they must not make writers wait for.
+mod postgres_locks {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_wait_neither_for_the_chains_head_nor_for_other_promotions() {
+        if crate::helpers::postgres_opted_out() {
+            return;
+        }
+        super::writes_wait_neither_for_the_chains_head_nor_for_other_promotions().await
+    }
+}
 
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     let r = app
@@ -515,4 +526,92 @@ async fn a_question_asked_on_the_way_does_not_turn_a_miss_into_a_denial(b: Backe
         (Some(403), Some("denied"))
     );
     assert_eq!(refused["namespace"], ns.as_str());
+}
+
+/// An appender mid-batch holds the chain's head, and a promotion in flight holds
+/// the trust epoch; meanwhile another promotion and another write go through
+/// (their events wait in the inbox), and once the head is free every one of
+/// them is in the chain, which verifies.
+async fn writes_wait_neither_for_the_chains_head_nor_for_other_promotions() {
+    use sqlx::Connection;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (ns, model) = app.given_model().await;
+    let signer = Signer::generate();
+    assert_eq!(
+        signer.register(&app, "ci", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    let (v, st) = app
+        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", b"w")])
+        .await;
+    let r = app.sign(&ns, &model, v, &signer.envelope(&st)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let mut holder = sqlx::PgConnection::connect(app.database_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "BEGIN; SELECT n FROM trust_epoch WHERE id = 1 FOR SHARE; \
+         UPDATE audit_head SET seq = seq WHERE id = 1",
+    )
+    .execute(&mut holder)
+    .await
+    .unwrap();
+
+    // A writer that queued behind either lock would not answer before the
+    // holder lets go, which it does only after these answers.
+    let bounded = std::time::Duration::from_secs(10);
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("/v1/models/{ns}/{model}/aliases/staging"),
+        )
+        .json(&json!({"version": v, "reason": "while others hold locks"}))
+        .timeout(bounded)
+        .send()
+        .await
+        .expect("the promotion answers while the locks are held");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .req(Method::POST, "/v1/models")
+        .json(&json!({"namespace": ns, "name": "second"}))
+        .timeout(bounded)
+        .send()
+        .await
+        .expect("the write answers while the locks are held");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut probe = sqlx::PgConnection::connect(app.database_url())
+        .await
+        .unwrap();
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_inbox")
+        .fetch_one(&mut probe)
+        .await
+        .unwrap();
+    assert!(waiting >= 2, "the two events wait in the inbox: {waiting}");
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let report = app
+        .req(Method::GET, "/v1/audit/verify")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    let logged = events(&app, &format!("namespace={ns}")).await;
+    for (action, status) in [
+        ("PUT /v1/models/{ns}/{model}/aliases/{alias}", 200),
+        ("POST /v1/models", 201),
+    ] {
+        assert!(
+            logged
+                .iter()
+                .any(|e| e["action"] == action && e["status"] == status),
+            "{action} is in the chain"
+        );
+    }
 }

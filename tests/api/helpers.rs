@@ -294,6 +294,11 @@ impl TestApp {
         Self::start(cfg, self.admin.clone(), self.raw.clone(), self._dir.clone()).await
     }
 
+    /// The metadata database the service uses, for a test's own connection.
+    pub fn database_url(&self) -> &str {
+        &self.cfg.storage.database_url
+    }
+
     /// The metrics text the operator's listener serves now.
     pub async fn metrics(&self) -> String {
         let r = self
