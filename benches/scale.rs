@@ -122,8 +122,11 @@ impl Picks {
     }
 }
 
-/// The queries, as paths for the `k`-th sample on a registry of `versions`.
-fn queries(versions: u64) -> Vec<(&'static str, Box<dyn Fn(&mut Picks) -> String>)> {
+/// A query's name, and the path of its next sample.
+type Query = (&'static str, Box<dyn Fn(&mut Picks) -> String>);
+
+/// The queries, on a registry of `versions`.
+fn queries(versions: u64) -> Vec<Query> {
     let datasets = (versions / 20).max(1);
     let commits = (versions / 10).max(1);
     let models = versions.div_ceil(PER_MODEL);
