@@ -272,7 +272,9 @@ impl Appender {
                 let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let (count, began) = (events.len(), std::time::Instant::now());
                 let appended = log.append_audit(events).await;
-                crate::metrics::audit_append(count, began.elapsed());
+                if count > 0 {
+                    crate::metrics::audit_append(count, began.elapsed());
+                }
                 let ok = match appended {
                     Ok(()) => true,
                     Err(e) => {
