@@ -236,6 +236,11 @@ mod tests {
             "2bd3fef62170859c22dcc99fe81ff92c2cc429f1c3434565296e5187bb7aec1404978f5a5b3720338a96fe3a7772ecde",
         ),
         (
+            "postgres",
+            16,
+            "9b88e5dcd0e33606c9f973212d9cfb582bae9fd91a15b652c47481dc7c8113a910fa70c4aa78b7519be30efe3d148135",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -309,6 +314,11 @@ mod tests {
             "sqlite",
             15,
             "8ea98a5f83f0e89594d782842a2b482cbe8b73a53dd159107952eda0bd138161118a9e1b69e80e4b446f6139d50a84c2",
+        ),
+        (
+            "sqlite",
+            16,
+            "5512e75b75b56498a1b2938840b14ab27e1cc24563ef624e3544e43d6190bdf0fe73d6d7c8dae208e44f59a05afba07e",
         ),
     ];
 
