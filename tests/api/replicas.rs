@@ -181,20 +181,20 @@ async fn three_replicas_keep_one_registry(b: Backend) {
     }
 }
 
+/// The status `app` answers a GET of `path` with `token`.
+async fn status_of(app: &TestApp, path: &str, token: &str) -> StatusCode {
+    app.anon(Method::GET, path)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend) {
     let replicas = three(b, "off").await;
     let (ns, model) = replicas[0].given_model().await;
-    let whoami = |app: &TestApp, token: &str| {
-        app.anon(Method::GET, "/v1/whoami")
-            .bearer_auth(token.to_owned())
-            .send()
-    };
     let model_path = format!("/v1/models/{ns}/{model}");
-    let read_model = |app: &TestApp, token: &str| {
-        app.anon(Method::GET, &model_path)
-            .bearer_auth(token.to_owned())
-            .send()
-    };
 
     // Dave's token works everywhere, and so does his reader role; each replica
     // has just served him (whatever it keeps from that must not outlive what
@@ -222,17 +222,11 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     let erin = replicas[0].member_token("erin", &ns, "reader").await;
     for replica in &replicas {
         assert_eq!(
-            whoami(replica, &dave).await.unwrap().status(),
+            status_of(replica, "/v1/whoami", &dave).await,
             StatusCode::OK
         );
-        assert_eq!(
-            read_model(replica, &dave).await.unwrap().status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            read_model(replica, &erin).await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(status_of(replica, &model_path, &dave).await, StatusCode::OK);
+        assert_eq!(status_of(replica, &model_path, &erin).await, StatusCode::OK);
     }
 
     // Revoked on the second replica: refused by every replica on the next request.
@@ -244,7 +238,7 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     for replica in &replicas {
         assert_eq!(
-            whoami(replica, &dave).await.unwrap().status(),
+            status_of(replica, "/v1/whoami", &dave).await,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -259,11 +253,11 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     for replica in &replicas {
         assert_eq!(
-            whoami(replica, &erin).await.unwrap().status(),
+            status_of(replica, "/v1/whoami", &erin).await,
             StatusCode::OK
         );
         assert_eq!(
-            read_model(replica, &erin).await.unwrap().status(),
+            status_of(replica, &model_path, &erin).await,
             StatusCode::NOT_FOUND
         );
     }
