@@ -534,7 +534,7 @@ impl BlobStore {
             whole.update(&chunk);
             blocks.update(&chunk);
         }
-        let actual = Sha256::from_bytes(whole.finalize().into());
+        let actual = digest_of(whole);
         if seen != size || actual != digest {
             integrity_failure(size, seen, digest, actual);
             return Err(Error::internal(anyhow::anyhow!("integrity")));

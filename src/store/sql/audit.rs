@@ -8,18 +8,21 @@ use crate::store::{
     AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Pending, WriteTx, timestamp,
 };
 
-macro_rules! select {
-    () => {
-        "SELECT seq, at, request_id, principal, token_id, action, namespace, model, \
-     resource, outcome, status, client_addr, detail, prev_hash, hash FROM audit_events"
-    };
-}
-
 /// The columns an event is recorded with, in the inbox and in the chain.
 macro_rules! event_columns {
     () => {
         "at, request_id, principal, token_id, action, namespace, model, resource, \
          outcome, status, client_addr, detail"
+    };
+}
+
+macro_rules! select {
+    () => {
+        concat!(
+            "SELECT seq, ",
+            event_columns!(),
+            ", prev_hash, hash FROM audit_events"
+        )
     };
 }
 
@@ -95,7 +98,7 @@ async fn chain(
     // prepared once per connection).
     let mut rest = &chained[..];
     while !rest.is_empty() {
-        let n = [64, 16, 4, 1]
+        let n = [64, 16, 4]
             .into_iter()
             .find(|n| *n <= rest.len())
             .unwrap_or(1);
