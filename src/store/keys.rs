@@ -47,9 +47,11 @@ pub trait Keys: Send + Sync {
     async fn list_keys(&self, after: &str, limit: i64) -> Result<Vec<KeyRecord>>;
     /// Every key, for verification.
     async fn all_keys(&self) -> Result<Vec<KeyRecord>>;
-    /// The trust epoch: a counter every change that removes trust bumps (a key
-    /// revoked, a quarantine imposed, a policy replaced). A promotion reads it
-    /// before judging and moves only if it is unchanged (`Aliases::move_alias`).
+    /// The trust epoch: a counter every change of trust bumps (a key registered
+    /// or revoked, a quarantine imposed or lifted, a policy replaced). A
+    /// promotion reads it before judging and moves only if it is unchanged
+    /// (`Aliases::move_alias`); trust material a process keeps is valid at the
+    /// epoch it was read at.
     async fn trust_epoch(&self) -> Result<i64>;
     /// Revokes a key, bumping the trust epoch; answers the revocation's time. A
     /// retired key can still be declared compromised later; nothing else
@@ -69,6 +71,9 @@ pub trait Keys: Send + Sync {
         audit: &Pending,
     ) -> Result<()>;
     async fn signatures_of(&self, version_id: Uuid) -> Result<Vec<SignatureRecord>>;
+    /// A version's signatures and, read in the same statement, the trust epoch
+    /// they are to be judged at.
+    async fn signatures_at(&self, version_id: Uuid) -> Result<(i64, Vec<SignatureRecord>)>;
     /// Versions carrying a signature by this key.
     async fn versions_signed_by(&self, keyid: &KeyId) -> Result<Vec<VersionRecord>>;
 }

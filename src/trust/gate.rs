@@ -34,8 +34,7 @@ impl Trust {
     /// that it can.
     pub async fn check_promotion(&self, v: &VersionRecord, alias: &AliasName) -> Result<Gate> {
         let files = self.registry.files_of(v).await?;
-        let ver = self.verification(v, &files).await?;
-        let quarantined = self.lineage.is_quarantined(v.id).await?;
+        let (ver, quarantined) = self.standing(v, &files).await?;
         let reasons = refusals(v, &files, &ver, quarantined, alias);
         let outcome = if reasons.is_empty() {
             Ok(Promotable {

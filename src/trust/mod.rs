@@ -7,6 +7,7 @@
 //! verifier itself (`signing`) is pure.
 
 mod aliases;
+mod cache;
 mod gate;
 mod keys;
 mod policy;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::limits::DownloadQuotas;
 use crate::names::{AliasName, FilePath, ModelName, Namespace, VersionNumber};
 use crate::registry::{Download, RangeSpec, Registry};
+use crate::signing::keys::TrustedKey;
 use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord};
 
 /// The records trust operations answer with.
@@ -39,6 +41,7 @@ pub struct Trust {
     lineage: Arc<dyn Lineage>,
     namespaces: Arc<dyn Namespaces>,
     quotas: Arc<DownloadQuotas>,
+    cache: cache::TrustCache,
 }
 
 /// The stores trust decisions use.
@@ -85,6 +88,7 @@ impl Trust {
             aliases: stores.aliases,
             lineage: stores.lineage,
             namespaces: stores.namespaces,
+            cache: cache::TrustCache::default(),
         }
     }
 
@@ -118,28 +122,66 @@ impl Trust {
         v: &VersionRecord,
         files: &[FileRecord],
     ) -> Result<Verification> {
-        let policy = self.policy_of(&v.namespace).await?;
-        let stored = self.keys.signatures_of(v.id).await?;
-        let keys = if stored.is_empty() {
-            Vec::new()
-        } else {
-            trusted_keys(self.keys.all_keys().await?)
+        Ok(self.verification_at(v, files).await?.1)
+    }
+
+    /// [`Trust::verification`] and the trust epoch it was judged at: the keys
+    /// and the namespace's policy are those kept at that epoch or later
+    /// (`cache`), loaded afresh when a change of trust came since.
+    async fn verification_at(
+        &self,
+        v: &VersionRecord,
+        files: &[FileRecord],
+    ) -> Result<(i64, Verification)> {
+        let (epoch, stored) = self.keys.signatures_at(v.id).await?;
+        let policy = match self.cache.policy(epoch, &v.namespace) {
+            Some(p) => p,
+            None => {
+                let p = self.policy_of(&v.namespace).await?;
+                self.cache.keep_policy(epoch, &v.namespace, &p);
+                p
+            }
         };
-        Ok(Verification::judge(
-            self.registry.name(),
-            v,
-            files,
-            stored,
-            &keys,
-            policy,
-        ))
+        let keys: Arc<[TrustedKey]> = if stored.is_empty() {
+            Arc::new([])
+        } else if let Some(keys) = self.cache.keys(epoch) {
+            keys
+        } else {
+            let keys: Arc<[TrustedKey]> = trusted_keys(self.keys.all_keys().await?).into();
+            self.cache.keep_keys(epoch, keys.clone());
+            keys
+        };
+        let verification =
+            Verification::judge(self.registry.name(), v, files, stored, &keys, policy);
+        Ok((epoch, verification))
+    }
+
+    /// Whether a version is quarantined, at trust epoch `epoch` or later.
+    async fn quarantined_at(&self, epoch: i64, v: &VersionRecord) -> Result<bool> {
+        if let Some(q) = self.cache.quarantined(epoch, v.id) {
+            return Ok(q);
+        }
+        let q = self.lineage.is_quarantined(v.id).await?;
+        self.cache.keep_quarantined(epoch, v.id, q);
+        Ok(q)
+    }
+
+    /// A version's signatures judged now, and whether it is quarantined, both
+    /// at one trust epoch.
+    async fn standing(
+        &self,
+        v: &VersionRecord,
+        files: &[FileRecord],
+    ) -> Result<(Verification, bool)> {
+        let (epoch, verification) = self.verification_at(v, files).await?;
+        let quarantined = self.quarantined_at(epoch, v).await?;
+        Ok((verification, quarantined))
     }
 
     /// Everything a reader is shown about a version.
     async fn details(&self, v: VersionRecord) -> Result<VersionDetails> {
         let files = self.registry.files_of(&v).await?;
-        let verification = self.verification(&v, &files).await?;
-        let quarantined = self.lineage.is_quarantined(v.id).await?;
+        let (verification, quarantined) = self.standing(&v, &files).await?;
         let aliases = self.registry.aliases_at(&v).await?;
         Ok(VersionDetails {
             version: v,
@@ -164,10 +206,11 @@ impl Trust {
     /// now. Checked on every pull against the quarantines, keys and revocations
     /// as they are, so each takes effect on the next request.
     async fn check_deployable(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<()> {
-        if self.lineage.is_quarantined(v.id).await? {
+        let (verification, quarantined) = self.standing(v, files).await?;
+        if quarantined {
             return Err(Error::Quarantined);
         }
-        if !self.verification(v, files).await?.is_verified() {
+        if !verification.is_verified() {
             return Err(Error::VersionNotVerified);
         }
         Ok(())

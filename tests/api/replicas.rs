@@ -2,18 +2,21 @@
 //! spread across them. What must hold is what holds for one: version numbers
 //! gap-free and unique, alias moves serialized with their history, one audit
 //! chain, download quotas counted in total, and a revoked token or removed role
-//! refused on the very next request, whichever replica takes it.
+//! refused on the very next request, whichever replica takes it; likewise every
+//! change of trust (a key registered or revoked, a quarantine imposed or lifted,
+//! a policy replaced), which each replica's trust cache must not outlive.
 
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Signer, TestApp, full_lineage};
+use crate::helpers::{Backend, Signer, TestApp, error_code, full_lineage};
 
 crate::on_both_backends!(
     three_replicas_keep_one_registry,
     revocations_and_removed_roles_hold_on_every_replica_at_once,
+    changes_of_trust_hold_on_every_replica_at_once,
 );
 
 /// Three replicas of one registry: the first, then two more beside it.
@@ -260,5 +263,143 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
             status_of(replica, &model_path, &erin).await,
             StatusCode::NOT_FOUND
         );
+    }
+}
+
+/// What a deployer's pull of `path` answers: 200, or the refusal's code.
+async fn pull(app: &TestApp, path: &str, token: &str) -> String {
+    let r = app
+        .anon(Method::GET, path)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::OK {
+        return "ok".into();
+    }
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    error_code(r).await
+}
+
+/// Whether `app` shows version `v` as verified.
+async fn verified(app: &TestApp, ns: &str, model: &str, v: i64) -> bool {
+    let r = app.get_version(ns, model, v).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["verified"]
+        .as_bool()
+        .unwrap()
+}
+
+async fn changes_of_trust_hold_on_every_replica_at_once(b: Backend) {
+    let replicas = three(b, "off").await;
+    let (ns, model) = replicas[0].given_model().await;
+    let deployer = replicas[0].member_token("dora", &ns, "deployer").await;
+    let everywhere = |path: String, want: &'static str| {
+        let (replicas, deployer) = (&replicas, &deployer);
+        async move {
+            for (i, replica) in replicas.iter().enumerate() {
+                assert_eq!(
+                    pull(replica, &path, deployer).await,
+                    want,
+                    "replica {i}: {path}"
+                );
+            }
+        }
+    };
+
+    // Version 1 signed by key A; every replica has verified it and let it be
+    // pulled, so each keeps A, the namespace's policy and the version's
+    // quarantine verdict.
+    let a = Signer::generate();
+    assert_eq!(
+        a.register(&replicas[0], "key-a", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    let (v1, st) = replicas[1]
+        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", &[1; 1000])])
+        .await;
+    let r = replicas[1].sign(&ns, &model, v1, &a.envelope(&st)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let file = |v: i64| format!("/v1/models/{ns}/{model}/versions/{v}/files/m.bin");
+    everywhere(file(v1), "ok").await;
+
+    // Key B registered on the third replica and version 2 signed with it there:
+    // the two others, which kept the keys as they were before B, verify it.
+    let key_b = Signer::generate();
+    assert_eq!(
+        key_b.register(&replicas[2], "key-b", &[&ns]).await.status(),
+        StatusCode::CREATED
+    );
+    let (v2, st) = replicas[2]
+        .sealed_version(&ns, &model, full_lineage(), &[("m.bin", &[2; 1000])])
+        .await;
+    let r = replicas[2]
+        .sign(&ns, &model, v2, &key_b.envelope(&st))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for replica in &replicas {
+        assert!(verified(replica, &ns, &model, v2).await);
+    }
+    everywhere(file(v2), "ok").await;
+
+    // Version 1 quarantined on the second replica: refused by all three;
+    // lifted on the third: pulled from all three again.
+    let r = replicas[1]
+        .req(Method::POST, "/v1/quarantines")
+        .json(&json!({"kind": "version", "value": format!("{ns}/{model}@{v1}"), "reason": "checking"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let q: Value = r.json().await.unwrap();
+    everywhere(file(v1), "quarantined").await;
+    everywhere(file(v2), "ok").await;
+    let r = replicas[2]
+        .req(
+            Method::DELETE,
+            &format!(
+                "/v1/quarantines/{}?reason=cleared",
+                q["id"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    everywhere(file(v1), "ok").await;
+
+    // Two signatures required, set on the first replica: neither version
+    // verifies anywhere; back to one on the second: both do again.
+    let policy = |replica: &TestApp, n: i64| {
+        replica
+            .req(Method::PUT, &format!("/v1/namespaces/{ns}/policy"))
+            .json(&json!({"min_signatures": n}))
+            .send()
+    };
+    assert_eq!(
+        policy(&replicas[0], 2).await.unwrap().status(),
+        StatusCode::OK
+    );
+    everywhere(file(v1), "version_not_verified").await;
+    everywhere(file(v2), "version_not_verified").await;
+    assert_eq!(
+        policy(&replicas[1], 1).await.unwrap().status(),
+        StatusCode::OK
+    );
+    everywhere(file(v2), "ok").await;
+
+    // Key A revoked as compromised on the third replica: version 1 is refused
+    // by all three, version 2 (key B) still pulled.
+    let r = replicas[2]
+        .req(Method::POST, &format!("/v1/keys/{}/revoke", a.keyid))
+        .json(&json!({"reason": "compromised"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    everywhere(file(v1), "version_not_verified").await;
+    everywhere(file(v2), "ok").await;
+    for replica in &replicas {
+        assert!(!verified(replica, &ns, &model, v1).await);
     }
 }

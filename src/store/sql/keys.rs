@@ -21,10 +21,12 @@ macro_rules! key_select {
     };
 }
 
-/// Starts a change that removes trust: bumps the trust epoch, which takes its
-/// row's lock until the transaction ends, and answers the time to record, read
-/// after the lock so it orders with the promotions it serializes against.
-pub(super) async fn remove_trust(tx: &mut WriteTx<Db>) -> Result<DateTime<Utc>> {
+/// Starts a change of trust (a key registered or revoked, a quarantine imposed
+/// or lifted, a policy replaced): bumps the trust epoch, which takes its row's
+/// lock until the transaction ends, and answers the time to record, read after
+/// the lock so it orders with the promotions it serializes against. Whatever a
+/// process keeps of trust material is valid only at the epoch it was read at.
+pub(super) async fn change_trust(tx: &mut WriteTx<Db>) -> Result<DateTime<Utc>> {
     sqlx::query("UPDATE trust_epoch SET n = n + 1 WHERE id = 1")
         .execute(&mut **tx)
         .await?;
@@ -51,6 +53,7 @@ impl Keys for Store {
     #[tracing::instrument(level = "debug", name = "db.create_key", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn create_key(&self, k: &KeyRecord, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        change_trust(&mut tx).await?;
         sqlx::query(
             "INSERT INTO keys (keyid, name, algorithm, public_key, namespaces, expires_at, \
              created_at, created_by, material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -111,7 +114,7 @@ impl Keys for Store {
         audit: &Pending,
     ) -> Result<DateTime<Utc>> {
         let mut tx = self.begin_write().await?;
-        let at = remove_trust(&mut tx).await?;
+        let at = change_trust(&mut tx).await?;
         let n = sqlx::query(
             "UPDATE keys SET revoked_at = $2, revocation_reason = $3, revocation_note = $4 \
              WHERE keyid = $1 AND (revoked_at IS NULL \
@@ -166,6 +169,31 @@ impl Keys for Store {
         .bind(version_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.signatures_at", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn signatures_at(&self, version_id: Uuid) -> Result<(i64, Vec<SignatureRecord>)> {
+        use sqlx::{FromRow, Row};
+        // One row per signature, or one with none when there is none.
+        let rows = sqlx::query(
+            "SELECT e.n AS epoch, s.keyid, s.envelope, s.received_at, s.received_by \
+             FROM trust_epoch e LEFT JOIN signatures s ON s.version_id = $1 \
+             WHERE e.id = 1 ORDER BY s.received_at, s.keyid",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let epoch = match rows.first() {
+            Some(row) => row.try_get("epoch")?,
+            None => return Err(Error::internal(anyhow::anyhow!("no trust epoch row"))),
+        };
+        let mut signatures = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<Option<KeyId>, _>("keyid")?.is_some() {
+                signatures.push(SignatureRecord::from_row(row)?);
+            }
+        }
+        Ok((epoch, signatures))
     }
 
     #[tracing::instrument(level = "debug", name = "db.versions_signed_by", skip_all, fields(db.system = super::DB_SYSTEM))]
