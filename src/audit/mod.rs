@@ -247,6 +247,8 @@ impl RefusalWindow {
 /// one asks for a batch with [`Appender::kick`].
 pub struct Appender {
     tx: tokio::sync::mpsc::Sender<Option<Waiting>>,
+    /// A write committed an event to the inbox since the last batch took it.
+    kicked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// An event to append and whoever waits for it to be durable.
@@ -256,11 +258,20 @@ impl Appender {
     /// Largest batch; more waiting events go in the next one.
     const BATCH: usize = 256;
 
+    /// Longest a batch leaves the inbox alone: a write whose process died
+    /// between its commit and its kick waits no longer than this while reads
+    /// go on (and readers of the log chain the inbox first in any case).
+    const INBOX_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
     pub fn start(log: Arc<dyn AuditLog>) -> Self {
+        use std::sync::atomic::Ordering;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Waiting>>(4096);
         // Events a previous run left in the inbox are chained at once.
+        let kicked = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let _ = tx.try_send(None);
+        let inbox_kicked = kicked.clone();
         tokio::spawn(async move {
+            let mut inbox_taken = std::time::Instant::now();
             while let Some(first) = rx.recv().await {
                 let mut batch: Vec<Waiting> = first.into_iter().collect();
                 while batch.len() < Self::BATCH {
@@ -271,7 +282,15 @@ impl Appender {
                 }
                 let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let (count, began) = (events.len(), std::time::Instant::now());
-                let appended = log.append_audit(events).await;
+                // Batches of reads alone leave the inbox be: one statement less.
+                let take_inbox = inbox_kicked.swap(false, Ordering::AcqRel)
+                    || inbox_taken.elapsed() >= Self::INBOX_AT_LEAST_EVERY;
+                let appended = if take_inbox {
+                    inbox_taken = std::time::Instant::now();
+                    log.append_audit(events).await
+                } else {
+                    log.append_only(events).await
+                };
                 if count > 0 {
                     crate::metrics::audit_append(count, began.elapsed());
                 }
@@ -297,12 +316,15 @@ impl Appender {
                 }
             }
         });
-        Self { tx }
+        Self { tx, kicked }
     }
 
     /// Asks for a batch soon, to chain what committed writes left in the inbox;
-    /// does not wait (a full queue means a batch is coming anyway).
+    /// does not wait (a full queue means a batch is coming anyway, and it takes
+    /// the inbox).
     pub fn kick(&self) {
+        self.kicked
+            .store(true, std::sync::atomic::Ordering::Release);
         let _ = self.tx.try_send(None);
     }
 

@@ -59,26 +59,30 @@ pub(super) async fn commit(mut tx: WriteTx<Db>, pending: &Pending) -> Result<()>
     Ok(())
 }
 
-/// Appends the inbox's events (in the order they were recorded), then `events`,
-/// to the chain. The head row's update is the lock that serializes appenders
+/// Appends the inbox's events (in the order they were recorded; when `inbox`),
+/// then `events`, to the chain. The head row's update is the lock that serializes appenders
 /// (across replicas too), so sequence numbers are gap-free and every hash covers
 /// the previous one; an inbox event is taken by exactly one appender, the one
 /// whose delete removed it.
 async fn chain(
     conn: &mut <Db as sqlx::Database>::Connection,
     events: Vec<AuditEvent>,
+    inbox: bool,
 ) -> std::result::Result<(), sqlx::Error> {
     let (mut seq, mut prev): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *conn)
             .await?;
-    let mut waiting: Vec<AuditEvent> = sqlx::query_as(concat!(
-        "DELETE FROM audit_inbox RETURNING id AS seq, ",
-        event_columns!()
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
-    waiting.sort_by_key(|e| e.seq);
+    let mut waiting: Vec<AuditEvent> = Vec::new();
+    if inbox {
+        waiting = sqlx::query_as(concat!(
+            "DELETE FROM audit_inbox RETURNING id AS seq, ",
+            event_columns!()
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        waiting.sort_by_key(|e| e.seq);
+    }
     waiting.extend(events);
     if waiting.is_empty() {
         return Ok(());
@@ -137,6 +141,18 @@ async fn chain(
     Ok(())
 }
 
+impl Store {
+    /// [`chain`] in a write transaction of its own.
+    async fn chain_in_tx(&self, events: Vec<AuditEvent>, inbox: bool) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        chain(&mut tx, events, inbox)
+            .await
+            .map_err(|err| Error::Unavailable(err.into()))?;
+        // These are requests' events themselves: nothing else to record.
+        commit(tx, &Pending::system()).await
+    }
+}
+
 #[async_trait]
 impl AuditLog for Store {
     #[tracing::instrument(level = "debug", name = "db.append_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
@@ -149,12 +165,15 @@ impl AuditLog for Store {
                 return Ok(());
             }
         }
-        let mut tx = self.begin_write().await?;
-        chain(&mut tx, events)
-            .await
-            .map_err(|err| Error::Unavailable(err.into()))?;
-        // These are requests' events themselves: nothing else to record.
-        commit(tx, &Pending::system()).await
+        self.chain_in_tx(events, true).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.append_only", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn append_only(&self, events: Vec<AuditEvent>) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.chain_in_tx(events, false).await
     }
 
     #[tracing::instrument(level = "debug", name = "db.prune_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
