@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -23,6 +23,7 @@ use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
 use sha2::Digest;
+use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -399,7 +400,7 @@ impl BlobStore {
         id: Uuid,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let rx = self.start_read(id, range, false).await?;
+        let rx = self.start_read(id, range, None).await?;
         Ok(futures::stream::unfold(rx, |mut rx| async move {
             loop {
                 return match rx.recv().await? {
@@ -413,15 +414,16 @@ impl BlobStore {
     }
 
     /// Starts reading `range` of an object (all of it when `None`) into a
-    /// channel, `READ_AHEAD` chunks ahead of whoever takes them. With `hashed`,
-    /// the reader also hashes what it reads and sends the digest after the last
-    /// chunk: hashing then runs beside the sending of earlier chunks instead of
-    /// between them.
+    /// channel, `READ_AHEAD` chunks ahead of whoever takes them. With
+    /// `whole: Some(size)` (a whole object, to be checked), an object of another
+    /// length is an error at once, and the reader hashes what it reads and sends
+    /// the digest after the last chunk: hashing then runs beside the sending of
+    /// earlier chunks instead of between them.
     async fn start_read(
         &self,
         id: Uuid,
         range: Option<Range<u64>>,
-        hashed: bool,
+        whole: Option<u64>,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<Piece>>> {
         let opts = GetOptions {
             range: range.map(GetRange::Bounded),
@@ -432,8 +434,13 @@ impl BlobStore {
             .get_opts(&BlobKey::Artifact(id).path(), opts)
             .await?;
         let range = got.range.clone();
+        if let Some(size) = whole
+            && got.meta.size != size
+        {
+            return Err(length_mismatch(size, got.meta.size));
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Piece>>(READ_AHEAD);
-        let hasher = hashed.then(sha2::Sha256::new);
+        let hasher = whole.map(|_| sha2::Sha256::new());
         match got.payload {
             // object_store reads local files 8 KiB at a time, one blocking call each;
             // one blocking reader with large chunks is several times faster.
@@ -487,8 +494,65 @@ impl BlobStore {
         size: u64,
         digest: Sha256,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let pieces = self.start_read(id, None, true).await?;
+        let pieces = if matches!(self.parts, Parts::Multipart { .. }) && size > READ_PART {
+            self.start_read_parts(id, size).await?
+        } else {
+            self.start_read(id, None, Some(size)).await?
+        };
         Ok(verify(pieces, size, digest))
+    }
+
+    /// [`BlobStore::start_read`] of a whole object of `size` bytes on a remote
+    /// store, hashed: ranged GETs of `READ_PART` bytes, `PARTS_IN_FLIGHT` at
+    /// once, passed on in order. One GET stream is bounded by what the server
+    /// serves per connection; parts in flight keep the server's cores busy
+    /// while earlier parts are hashed and sent. Memory: the parts in flight.
+    ///
+    /// The first part is asked for before answering, so an unreachable store,
+    /// or an object whose length is not `size`, is an error before any byte goes
+    /// out, as with one GET. A part that comes back short ends the stream in an
+    /// error.
+    async fn start_read_parts(
+        &self,
+        id: Uuid,
+        size: u64,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Piece>>> {
+        let (inner, path) = (self.inner.clone(), BlobKey::Artifact(id).path());
+        let first = get_part(inner.clone(), path.clone(), 0..READ_PART).await?;
+        if first.meta.size != size {
+            return Err(length_mismatch(size, first.meta.size));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Piece>>(READ_AHEAD);
+        tokio::spawn(async move {
+            // Each part is fetched by a task of its own, so parts in flight keep
+            // arriving while an earlier one waits for the client.
+            let first = AbortOnDropHandle::new(tokio::spawn(part_bytes(first)));
+            let rest = (READ_PART..size).step_by(READ_PART as usize).map(|start| {
+                let range = start..(start + READ_PART).min(size);
+                let get = get_part(inner.clone(), path.clone(), range);
+                AbortOnDropHandle::new(tokio::spawn(async move { part_bytes(get.await?).await }))
+            });
+            let mut parts =
+                futures::stream::iter(std::iter::once(first).chain(rest)).buffered(PARTS_IN_FLIGHT);
+            let mut hasher = sha2::Sha256::new();
+            while let Some(part) = parts.next().await {
+                let chunks = match part.map_err(Error::internal).and_then(|p| p) {
+                    Ok(chunks) => chunks,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                for chunk in chunks {
+                    hasher.update(&chunk);
+                    if tx.send(Ok(Piece::Bytes(chunk))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Ok(Piece::Hashed(digest_of(hasher)))).await;
+        });
+        Ok(rx)
     }
 
     /// Streams `range` of an object whose block digests are known, checking every
@@ -641,6 +705,11 @@ impl std::io::Seek for BlobReader {
 
 /// Chunks in flight between a reader and the response: bounds download memory.
 const READ_AHEAD: usize = 8;
+/// A ranged GET of a long read from a remote store (`start_read_parts`).
+const READ_PART: u64 = 8 << 20;
+/// Ranged GETs in flight for one read: with the one being sent, at most
+/// (`PARTS_IN_FLIGHT` + 1) × `READ_PART` bytes held per download.
+const PARTS_IN_FLIGHT: usize = 2;
 /// Chunk size for local files.
 const FILE_CHUNK: u64 = 1 << 20;
 
@@ -675,6 +744,30 @@ fn read_file(
     if let Some(h) = hasher {
         let _ = tx.blocking_send(Ok(Piece::Hashed(digest_of(h))));
     }
+}
+
+/// Asks for `range` of an object (the response's headers).
+async fn get_part(
+    inner: Arc<dyn ObjectStore>,
+    path: Path,
+    range: Range<u64>,
+) -> Result<object_store::GetResult> {
+    let opts = GetOptions {
+        range: Some(GetRange::Bounded(range)),
+        ..Default::default()
+    };
+    Ok(inner.get_opts(&path, opts).await?)
+}
+
+/// The bytes of a ranged GET, as the chunks they arrived in; an error when
+/// fewer came than were asked for (an object shorter than recorded).
+async fn part_bytes(got: object_store::GetResult) -> Result<Vec<Bytes>> {
+    let want = got.range.end - got.range.start;
+    let chunks: Vec<Bytes> = got.into_stream().try_collect().await?;
+    if chunks.iter().map(|c| c.len() as u64).sum::<u64>() != want {
+        return Err(Error::internal(anyhow::anyhow!("a part came back short")));
+    }
+    Ok(chunks)
 }
 
 /// What a reader sends: the bytes, then (when asked to hash) their digest.
@@ -786,6 +879,18 @@ fn integrity_failure(size: u64, seen: u64, digest: Sha256, actual: Sha256) {
         "stored bytes do not match the recorded digest; download aborted"
     );
     crate::metrics::integrity_failure();
+}
+
+/// Logs and counts a stored object whose length is not the recorded size, and
+/// answers the error its download is refused with (before any header or byte).
+fn length_mismatch(size: u64, stored: u64) -> Error {
+    tracing::error!(
+        expected_size = size,
+        actual_size = stored,
+        "a stored object's length does not match the recorded size; download aborted"
+    );
+    crate::metrics::integrity_failure();
+    Error::internal(anyhow::anyhow!("integrity"))
 }
 
 /// Checks `inner` (the bytes of `aligned`, whole blocks) block by block against

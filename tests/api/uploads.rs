@@ -175,30 +175,61 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_visible_file(b: Backend)
 async fn a_blob_altered_in_storage_is_detected_on_download(b: Backend) {
     let app = TestApp::spawn(b).await;
     let (ns, model, v) = app.given_draft().await;
-    let bytes = bytes_of(3 << 20, 4);
+    // Long enough to be read from S3 as several ranged parts, the last one short.
+    let bytes = bytes_of(19 << 20, 4);
     app.put_file(&ns, &model, v, "m.bin", bytes.clone(), None)
         .await;
     let objects = app.stored_objects().await;
     assert_eq!(objects.len(), 1);
-
-    // Sabotage: same size, one byte flipped, written straight into the store.
-    let mut tampered = bytes.clone();
-    tampered[1_000_000] ^= 0xff;
-    app.raw
-        .put(&objects[0], PutPayload::from(tampered))
-        .await
-        .unwrap();
-
     let r = app.get_file(&ns, &model, v, "m.bin").await;
-    assert_eq!(
-        r.status(),
-        StatusCode::OK,
-        "headers go out before the bytes are checked"
-    );
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(
-        r.bytes().await.is_err(),
-        "the response must be aborted, not completed"
+        r.bytes().await.unwrap() == bytes,
+        "intact, it reads back whole"
     );
+
+    // Sabotage, written straight into the store. A byte flipped near the start
+    // or in the last part: the headers go out before the bytes are checked, so
+    // the response is cut short, never completed.
+    let flipped = |at: usize| {
+        let mut t = bytes.clone();
+        t[at] ^= 0xff;
+        t
+    };
+    for (case, tampered) in [
+        ("flipped early", flipped(1_000_000)),
+        ("flipped late", flipped(bytes.len() - 10)),
+    ] {
+        app.raw
+            .put(&objects[0], PutPayload::from(tampered))
+            .await
+            .unwrap();
+        let r = app.get_file(&ns, &model, v, "m.bin").await;
+        assert_eq!(r.status(), StatusCode::OK, "{case}");
+        assert!(
+            r.bytes().await.is_err(),
+            "{case}: the response must be aborted, not completed"
+        );
+    }
+    // A byte cut off or added: the length is known before anything is sent,
+    // so the download is refused outright, saying nothing of storage.
+    for (case, tampered) in [
+        ("one byte short", bytes[..bytes.len() - 1].to_vec()),
+        ("one byte more", [&bytes[..], b"x"].concat()),
+    ] {
+        app.raw
+            .put(&objects[0], PutPayload::from(tampered))
+            .await
+            .unwrap();
+        let r = app.get_file(&ns, &model, v, "m.bin").await;
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{case}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(r#""code":"internal""#), "{case}: {body}");
+        assert!(
+            !body.contains("size") && !body.contains("length"),
+            "{case}: {body}"
+        );
+    }
 
     let metrics = app.metrics().await;
     let failures: u64 = metrics
@@ -207,7 +238,7 @@ async fn a_blob_altered_in_storage_is_detected_on_download(b: Backend) {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(failures >= 1);
+    assert!(failures >= 4, "{failures}");
 }
 
 async fn gc_removes_unreferenced_blobs_and_keeps_referenced_ones(b: Backend) {
