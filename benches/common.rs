@@ -202,9 +202,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `signet serve` of this build on `port`, every limit off (rate limits, quotas,
-/// connections per address) and no garbage collection: what the load
-/// benchmarks measure is the request path alone.
+/// `signet serve` of this build on `port` (or of the binary
+/// `SIGNET_BENCH_BINARY` names, to measure another build against the same
+/// baseline), every limit off (rate limits, quotas, connections per address)
+/// and no garbage collection: what the load benchmarks measure is the request
+/// path alone.
 #[allow(dead_code)]
 pub fn unlimited_serve(
     port: u16,
@@ -212,7 +214,9 @@ pub fn unlimited_serve(
     blobs: &std::path::Path,
     token: &str,
 ) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    let binary = std::env::var_os("SIGNET_BENCH_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_signet").into());
+    let mut cmd = tokio::process::Command::new(binary);
     cmd.arg("serve")
         .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
         .env("SIGNET_DATABASE_URL", database_url)
