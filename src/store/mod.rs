@@ -241,6 +241,16 @@ mod tests {
             "9b88e5dcd0e33606c9f973212d9cfb582bae9fd91a15b652c47481dc7c8113a910fa70c4aa78b7519be30efe3d148135",
         ),
         (
+            "postgres",
+            17,
+            "4c2730d20dbbb53d82b595714a911a840e2adf42803320ef733dd54bfb0d970773077b90cb5757514c8106f48a2feb0f",
+        ),
+        (
+            "postgres",
+            18,
+            "c65a4d69d6a57ee7dda61634f2b6ae6fb320fca9520883a9d438af2da5217087f036339506c5b361786c10d25f84f2ba",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -319,6 +329,16 @@ mod tests {
             "sqlite",
             16,
             "5512e75b75b56498a1b2938840b14ab27e1cc24563ef624e3544e43d6190bdf0fe73d6d7c8dae208e44f59a05afba07e",
+        ),
+        (
+            "sqlite",
+            17,
+            "7912bb6256e298e849267d74a96cadcbcc49734b452542d529ba59777be1f40ccac6bae5c9d92ff20759e30a1c1b5f11",
+        ),
+        (
+            "sqlite",
+            18,
+            "fc9c6209d1779f1437557b2b8a431358cae5fc2e230e119bc5bb9a687a14827cc2e1e29220d4838a5b6016048b160b47",
         ),
     ];
 
