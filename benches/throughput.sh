@@ -16,7 +16,8 @@ sizes=("${@:-1024 4096}")
 read -r -a sizes <<<"${sizes[*]}"
 
 cargo build --release --quiet --bin signet --example blobcopy
-bin=target/release/signet
+# SIGNET_BENCH_BINARY: another build of signet, measured against the same baselines.
+bin=${SIGNET_BENCH_BINARY:-target/release/signet}
 blobcopy=target/release/examples/blobcopy
 source scripts/garage.sh
 PG_URL=${SIGNET_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
