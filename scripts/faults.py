@@ -564,6 +564,8 @@ def main():
     p.add_argument("signet")
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--backends", default="sqlite,postgres",
+                   help="whose kill -9 rounds to run (a soak can run each in a process of its own)")
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
@@ -574,8 +576,10 @@ def main():
     try:
         postgres_stopped(args.signet, root, pg, garage)
         s3_stopped(args.signet, root, pg, garage)
-        kill_rounds(args.signet, root, pg, args.rounds, "sqlite")
-        kill_rounds(args.signet, root, pg, args.rounds, "postgres")
+        for backend in args.backends.split(","):
+            if backend not in ("sqlite", "postgres"):
+                fail(f"unknown backend {backend!r}")
+            kill_rounds(args.signet, root, pg, args.rounds, backend)
         log("all faults survived")
     finally:
         for s in Signet.started:
