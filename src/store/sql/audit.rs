@@ -59,11 +59,11 @@ pub(super) async fn commit(mut tx: WriteTx<Db>, pending: &Pending) -> Result<()>
     Ok(())
 }
 
-/// Appends the inbox's events (in the order they were recorded; when `inbox`),
-/// then `events`, to the chain. The head row's update is the lock that serializes appenders
-/// (across replicas too), so sequence numbers are gap-free and every hash covers
-/// the previous one; an inbox event is taken by exactly one appender, the one
-/// whose delete removed it.
+/// Appends the inbox's events (with `inbox`; in the order they were recorded),
+/// then `events`, to the chain. The head row's update is the lock that
+/// serializes appenders (across replicas too), so sequence numbers are gap-free
+/// and every hash covers the previous one; an inbox event is taken by exactly
+/// one appender, the one whose delete removed it.
 async fn chain(
     conn: &mut <Db as sqlx::Database>::Connection,
     events: Vec<AuditEvent>,
@@ -73,16 +73,17 @@ async fn chain(
         sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *conn)
             .await?;
-    let mut waiting: Vec<AuditEvent> = Vec::new();
-    if inbox {
-        waiting = sqlx::query_as(concat!(
+    let mut waiting: Vec<AuditEvent> = if inbox {
+        sqlx::query_as(concat!(
             "DELETE FROM audit_inbox RETURNING id AS seq, ",
             event_columns!()
         ))
         .fetch_all(&mut *conn)
-        .await?;
-        waiting.sort_by_key(|e| e.seq);
-    }
+        .await?
+    } else {
+        Vec::new()
+    };
+    waiting.sort_by_key(|e| e.seq);
     waiting.extend(events);
     if waiting.is_empty() {
         return Ok(());
