@@ -137,37 +137,65 @@ pub fn block_digests(chunks: &[Bytes]) -> Vec<u8> {
     h.finish()
 }
 
-/// Hashes blocks on a thread of its own while the caller hashes the whole
-/// stream, so recording block digests does not slow the upload's loop.
-struct BlockHashing {
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    done: tokio::task::JoinHandle<Vec<u8>>,
+/// A digest of a stream: fed its chunks in order, then finished.
+trait Digesting: Send + 'static {
+    type Out: Send + 'static;
+    fn feed(&mut self, bytes: &[u8]);
+    fn finish(self) -> Self::Out;
 }
 
-impl BlockHashing {
-    /// Chunks queued for the block thread: bounds the memory it may lag by.
+impl Digesting for sha2::Sha256 {
+    type Out = Sha256;
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+    fn finish(self) -> Sha256 {
+        digest_of(self)
+    }
+}
+
+impl Digesting for BlockHasher {
+    type Out = Vec<u8>;
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+    fn finish(self) -> Vec<u8> {
+        BlockHasher::finish(self)
+    }
+}
+
+/// A digest computed on a thread of its own from the chunks it is handed, so
+/// that an upload's loop only receives and writes: chunk n is hashed while n+1
+/// is received and n-1 written, and the file's digest and its block digests are
+/// computed side by side.
+struct HashThread<T> {
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    done: tokio::task::JoinHandle<T>,
+}
+
+impl<T: Send + 'static> HashThread<T> {
+    /// Chunks queued for the thread: bounds the memory it may lag by.
     const QUEUE: usize = 64;
 
-    fn start() -> Self {
+    fn start<D: Digesting<Out = T>>(mut digest: D) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
-            let mut h = BlockHasher::default();
             while let Some(chunk) = rx.blocking_recv() {
-                h.update(&chunk);
+                digest.feed(&chunk);
             }
-            h.finish()
+            digest.finish()
         });
         Self { tx: Some(tx), done }
     }
 
     async fn feed(&self, chunk: Bytes) {
         if let Some(tx) = &self.tx {
-            // Waits only when the block thread is a full queue behind.
+            // Waits only when the thread is a full queue behind.
             let _ = tx.send(chunk).await;
         }
     }
 
-    async fn finish(mut self) -> Result<Vec<u8>> {
+    async fn finish(mut self) -> Result<T> {
         self.tx.take();
         self.done.await.map_err(Error::internal)
     }
@@ -336,8 +364,8 @@ impl BlobStore {
             upload,
             self.tuning.part_size,
         )));
-        let mut hasher = sha2::Sha256::new();
-        let blocks = BlockHashing::start();
+        let whole = HashThread::start(sha2::Sha256::new());
+        let blocks = HashThread::start(BlockHasher::default());
         let mut size: u64 = 0;
         let failure = loop {
             let Some(chunk) = body.next().await else {
@@ -351,7 +379,7 @@ impl BlobStore {
             if size > limit {
                 break Some(Error::TooLarge { limit });
             }
-            hasher.update(&chunk);
+            whole.feed(chunk.clone()).await;
             blocks.feed(chunk.clone()).await;
             let w = guard.get();
             if let Err(e) = w.wait_for_capacity(self.tuning.concurrency).await {
@@ -360,7 +388,7 @@ impl BlobStore {
             w.put(chunk);
         };
         let writer = guard.take();
-        let sha256 = Sha256::from_bytes(hasher.finalize().into());
+        let sha256 = whole.finish().await?;
         let blocks = blocks.finish().await?;
         let failure = failure.or_else(|| match expected {
             Some(d) if d != sha256 => Some(Error::DigestMismatch),
