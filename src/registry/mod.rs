@@ -30,7 +30,7 @@ use crate::store::{
 };
 
 /// The records registry operations answer with.
-pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
+pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionEntry, VersionRecord};
 pub use files::{Download, RangeSpec};
 pub use uploads::Upload;
 /// Bytes per committed part of a resumable upload.
@@ -318,6 +318,18 @@ impl Registry {
         number: VersionNumber,
     ) -> Result<VersionRecord> {
         self.models.get_version(&permit.model(name), number).await
+    }
+
+    /// A version with its files and the aliases that point at it, in one read.
+    pub async fn version_entry<A: crate::auth::Act>(
+        &self,
+        permit: &Permit<A>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<VersionEntry> {
+        self.models
+            .get_version_entry(&permit.model(name), number)
+            .await
     }
 
     /// `NotFound` unless the model exists.

@@ -47,7 +47,9 @@ pub use bindings::{Bindings, RoleBinding, Visibility};
 pub use blobs::BlobRefs;
 pub use keys::{KeyRecord, Keys, SignatureRecord};
 pub use lineage::{Direction, Lineage, LineageHit, LineageSeed, QuarantineRecord};
-pub use models::{FileRecord, ModelRecord, Models, NewVersion, RootFn, VersionRecord};
+pub use models::{
+    FileRecord, ModelRecord, Models, NewVersion, RootFn, VersionEntry, VersionRecord,
+};
 pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

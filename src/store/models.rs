@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::kinds::{FileFormat, VersionState};
 use crate::names::{
-    CommitId, FilePath, ModelName, ModelRef, Namespace, PrincipalName, Sha256, VersionNumber,
+    AliasName, CommitId, FilePath, ModelName, ModelRef, Namespace, PrincipalName, Sha256,
+    VersionNumber,
 };
 use crate::store::{Pending, Visibility};
 
@@ -68,6 +69,14 @@ pub struct FileRecord {
     pub block_digests: Option<Vec<u8>>,
 }
 
+/// A version, its files by path, and its model's aliases that point at it (by name).
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub version: VersionRecord,
+    pub files: Vec<FileRecord>,
+    pub aliases: Vec<AliasName>,
+}
+
 /// A new draft version, before the store gives it a number.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
@@ -124,6 +133,13 @@ pub trait Models: Send + Sync {
         limit: i64,
     ) -> Result<Vec<(i64, i64)>>;
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
+    /// A version with its files and the aliases that point at it, in one
+    /// statement (what a read of a version needs).
+    async fn get_version_entry(
+        &self,
+        model: &ModelRef,
+        version: VersionNumber,
+    ) -> Result<VersionEntry>;
     /// Records (or replaces) a file of a draft version. Refuses with `VersionSealed`
     /// when the version was sealed meanwhile, and with `Conflict` when the path
     /// clashes with another (`FilePath::clash`: a file and a directory at once,

@@ -22,7 +22,7 @@ use crate::auth::{
 use crate::error::{Error, Result};
 use crate::limits::DownloadQuotas;
 use crate::names::{AliasName, FilePath, ModelName, Namespace, VersionNumber};
-use crate::registry::{Download, RangeSpec, Registry};
+use crate::registry::{Download, RangeSpec, Registry, VersionEntry};
 use crate::signing::keys::TrustedKey;
 use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord};
 
@@ -179,27 +179,25 @@ impl Trust {
     }
 
     /// Everything a reader is shown about a version.
-    async fn details(&self, v: VersionRecord) -> Result<VersionDetails> {
-        let files = self.registry.files_of(&v).await?;
-        let (verification, quarantined) = self.standing(&v, &files).await?;
-        let aliases = self.registry.aliases_at(&v).await?;
-        Ok(VersionDetails {
-            version: v,
-            files,
-            verification,
-            aliases,
-            quarantined,
-        })
-    }
-
     pub async fn version(
         &self,
         permit: &Permit<Read>,
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<VersionDetails> {
-        let v = self.registry.version(permit, name, number).await?;
-        self.details(v).await
+        let VersionEntry {
+            version,
+            files,
+            aliases,
+        } = self.registry.version_entry(permit, name, number).await?;
+        let (verification, quarantined) = self.standing(&version, &files).await?;
+        Ok(VersionDetails {
+            version,
+            files,
+            verification,
+            aliases,
+            quarantined,
+        })
     }
 
     /// What a deployer may pull: a version that is not quarantined and verifies
@@ -227,11 +225,12 @@ impl Trust {
         path: &FilePath,
         range: Option<RangeSpec>,
     ) -> Result<Download> {
-        let v = match permit {
-            DownloadPermit::Any(p) => self.registry.version(p, name, number).await?,
-            DownloadPermit::VerifiedOnly(p) => self.registry.version(p, name, number).await?,
+        let VersionEntry {
+            version: v, files, ..
+        } = match permit {
+            DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?,
+            DownloadPermit::VerifiedOnly(p) => self.registry.version_entry(p, name, number).await?,
         };
-        let files = self.registry.files_of(&v).await?;
         if let DownloadPermit::VerifiedOnly(_) = permit {
             self.check_deployable(&v, &files).await?;
         }

@@ -3,13 +3,14 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, TestApp, error_code, full_lineage};
 
 crate::on_both_backends!(
     concurrent_version_creation_yields_distinct_gap_free_numbers,
     lineage_is_validated_and_parents_must_exist_and_be_sealed,
     versions_list_newest_first_in_pages,
     duplicates_are_conflicts,
+    a_version_shows_each_file_once_and_only_the_aliases_at_it,
 );
 
 async fn concurrent_version_creation_yields_distinct_gap_free_numbers(b: Backend) {
@@ -170,4 +171,67 @@ async fn duplicates_are_conflicts(b: Backend) {
         .await
         .unwrap();
     assert_eq!(models["items"].as_array().unwrap().len(), 1);
+}
+
+/// What `GET` of a version shows: every file once, in path order, and exactly
+/// the aliases that point at that version, in name order, as they move.
+async fn a_version_shows_each_file_once_and_only_the_aliases_at_it(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (ns, model) = app.given_model().await;
+    let files: &[(&str, &[u8])] = &[("c.bin", b"c"), ("a.txt", b"a"), ("b/w.bin", b"w")];
+    let (v1, key) = app.released(&ns, &model, "ci", files).await;
+    let (v2, statement) = app
+        .sealed_version(&ns, &model, full_lineage(), &[("only.bin", b"o")])
+        .await;
+    let r = app.sign(&ns, &model, v2, &key.envelope(&statement)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for (alias, v) in [("canary", v1), ("a-first", v1), ("staging", v2)] {
+        assert_eq!(
+            app.promote(&ns, &model, alias, v).await.status(),
+            StatusCode::OK
+        );
+    }
+    let r = app.create_version(&ns, &model, json!({})).await;
+    let draft = r.json::<Value>().await.unwrap()["version"]
+        .as_i64()
+        .unwrap();
+
+    let shown = |v: i64| {
+        let app = &app;
+        let (ns, model) = (ns.clone(), model.clone());
+        async move {
+            let r = app.get_version(&ns, &model, v).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let view: Value = r.json().await.unwrap();
+            let paths: Vec<String> = view["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["path"].as_str().unwrap().to_owned())
+                .collect();
+            (paths, view["aliases"].clone())
+        }
+    };
+    assert_eq!(
+        shown(v1).await,
+        (
+            vec!["a.txt".into(), "b/w.bin".into(), "c.bin".into()],
+            json!(["a-first", "canary", "production"])
+        )
+    );
+    assert_eq!(
+        shown(v2).await,
+        (vec!["only.bin".into()], json!(["staging"]))
+    );
+    assert_eq!(shown(draft).await, (vec![], json!([])));
+
+    assert_eq!(
+        app.promote(&ns, &model, "canary", v2).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(shown(v1).await.1, json!(["a-first", "production"]));
+    assert_eq!(shown(v2).await.1, json!(["canary", "staging"]));
+    let r = app.get_version(&ns, &model, draft + 1).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(r).await, "not_found");
 }

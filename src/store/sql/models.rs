@@ -9,11 +9,12 @@ use super::namespaces::visibility;
 use super::{Db, Store};
 use crate::error::{Error, Result};
 use crate::kinds::VersionState;
-use crate::names::{FilePath, ModelRef, Namespace, VersionNumber};
+use crate::names::{AliasName, FilePath, ModelRef, Namespace, VersionNumber};
 use crate::store::{
-    FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, VersionRecord, Visibility,
-    WriteTx,
+    FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, VersionEntry, VersionRecord,
+    Visibility, WriteTx,
 };
+use sqlx::{FromRow, Row};
 
 /// The columns of a version with its model's names (`v` versions, `m` models).
 macro_rules! version_columns {
@@ -283,6 +284,64 @@ impl Models for Store {
         .bind(version_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.get_version_entry", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn get_version_entry(
+        &self,
+        model: &ModelRef,
+        version: VersionNumber,
+    ) -> Result<VersionEntry> {
+        // One row per file (one with no file columns for a version without
+        // files); the aliases are aggregated once, beside every row.
+        let rows = sqlx::query(concat!(
+            "WITH v AS (SELECT v.model_id, ",
+            version_columns!(),
+            " FROM versions v JOIN models m ON m.id = v.model_id \
+             WHERE m.namespace = $1 AND m.name = $2 AND v.version = $3), \
+             al AS (SELECT string_agg(a.alias, ' ') AS aliases FROM aliases a \
+             JOIN v ON a.model_id = v.model_id AND a.version = v.version) \
+             SELECT v.*, al.aliases, f.path AS f_path, f.size AS f_size, f.sha256 AS f_sha256, \
+             f.blob_id AS f_blob_id, f.created_at AS f_created_at, f.format AS f_format, \
+             f.format_reason AS f_format_reason, f.block_digests AS f_block_digests \
+             FROM v CROSS JOIN al LEFT JOIN files f ON f.version_id = v.id ORDER BY f.path"
+        ))
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        let first = rows.first().ok_or(Error::NotFound)?;
+        let version = VersionRecord::from_row(first)?;
+        let mut aliases: Vec<AliasName> = first
+            .try_get::<Option<String>, _>("aliases")?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(AliasName::parse)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::internal)?;
+        aliases.sort();
+        let mut files = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(path) = r.try_get::<Option<FilePath>, _>("f_path")? else {
+                continue;
+            };
+            files.push(FileRecord {
+                path,
+                size: r.try_get("f_size")?,
+                sha256: r.try_get("f_sha256")?,
+                blob_id: r.try_get("f_blob_id")?,
+                created_at: r.try_get("f_created_at")?,
+                format: r.try_get("f_format")?,
+                format_reason: r.try_get("f_format_reason")?,
+                block_digests: r.try_get("f_block_digests")?,
+            });
+        }
+        Ok(VersionEntry {
+            version,
+            files,
+            aliases,
+        })
     }
 
     #[tracing::instrument(level = "debug", name = "db.put_file", skip_all, fields(db.system = super::DB_SYSTEM))]
