@@ -387,9 +387,10 @@ impl BlobStore {
             }
             w.put(chunk);
         };
-        let writer = guard.take();
+        // Still guarded: a hashing thread that failed aborts the upload too.
         let sha256 = whole.finish().await?;
         let blocks = blocks.finish().await?;
+        let writer = guard.take();
         let failure = failure.or_else(|| match expected {
             Some(d) if d != sha256 => Some(Error::DigestMismatch),
             _ => None,

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
 use super::audit::commit;
@@ -14,7 +15,6 @@ use crate::store::{
     FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, VersionEntry, VersionRecord,
     Visibility, WriteTx,
 };
-use sqlx::{FromRow, Row};
 
 /// The columns of a version with its model's names (`v` versions, `m` models).
 macro_rules! version_columns {
