@@ -92,51 +92,6 @@ pub struct Written {
 /// be checked without reading the whole file: 4 MiB.
 pub const BLOCK: u64 = 4 << 20;
 
-/// The SHA-256 of each [`BLOCK`] of a stream, concatenated.
-#[derive(Default)]
-struct BlockHasher {
-    block: sha2::Sha256,
-    in_block: u64,
-    digests: Vec<u8>,
-}
-
-impl BlockHasher {
-    fn update(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let take = (BLOCK - self.in_block).min(bytes.len() as u64) as usize;
-            self.block.update(&bytes[..take]);
-            self.in_block += take as u64;
-            bytes = &bytes[take..];
-            if self.in_block == BLOCK {
-                self.close();
-            }
-        }
-    }
-
-    fn close(&mut self) {
-        let done = std::mem::take(&mut self.block);
-        self.digests.extend_from_slice(&done.finalize());
-        self.in_block = 0;
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if self.in_block > 0 {
-            self.close();
-        }
-        self.digests
-    }
-}
-
-/// The SHA-256 of each [`BLOCK`] of the bytes of `chunks` one after the
-/// other, concatenated.
-pub fn block_digests(chunks: &[Bytes]) -> Vec<u8> {
-    let mut h = BlockHasher::default();
-    for c in chunks {
-        h.update(c);
-    }
-    h.finish()
-}
-
 /// A digest of a stream: fed its chunks in order, then finished.
 trait Digesting: Send + 'static {
     type Out: Send + 'static;
@@ -154,14 +109,53 @@ impl Digesting for sha2::Sha256 {
     }
 }
 
+/// The SHA-256 of each [`BLOCK`] of a stream, concatenated.
+#[derive(Default)]
+struct BlockHasher {
+    block: sha2::Sha256,
+    in_block: u64,
+    digests: Vec<u8>,
+}
+
+impl BlockHasher {
+    fn close(&mut self) {
+        let done = std::mem::take(&mut self.block);
+        self.digests.extend_from_slice(&done.finalize());
+        self.in_block = 0;
+    }
+}
+
 impl Digesting for BlockHasher {
     type Out = Vec<u8>;
-    fn feed(&mut self, bytes: &[u8]) {
-        self.update(bytes);
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (BLOCK - self.in_block).min(bytes.len() as u64) as usize;
+            self.block.update(&bytes[..take]);
+            self.in_block += take as u64;
+            bytes = &bytes[take..];
+            if self.in_block == BLOCK {
+                self.close();
+            }
+        }
     }
-    fn finish(self) -> Vec<u8> {
-        BlockHasher::finish(self)
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.in_block > 0 {
+            self.close();
+        }
+        self.digests
     }
+}
+
+/// The SHA-256 of each [`BLOCK`] of the bytes of `chunks` one after the
+/// other, concatenated.
+pub fn block_digests(chunks: &[Bytes]) -> Vec<u8> {
+    let mut h = BlockHasher::default();
+    for c in chunks {
+        h.feed(c);
+    }
+    h.finish()
 }
 
 /// A digest computed on a thread of its own from the chunks it is handed, so
@@ -625,7 +619,7 @@ impl BlobStore {
             let chunk = chunk?;
             seen += chunk.len() as u64;
             whole.update(&chunk);
-            blocks.update(&chunk);
+            blocks.feed(&chunk);
         }
         let actual = digest_of(whole);
         if seen != size || actual != digest {
@@ -1026,7 +1020,7 @@ mod tests {
             .collect();
         for chunk in [1usize << 20, 1000, BLOCK as usize, 3 * 1024 * 1024 + 7] {
             let mut h = BlockHasher::default();
-            data.chunks(chunk).for_each(|c| h.update(c));
+            data.chunks(chunk).for_each(|c| h.feed(c));
             assert_eq!(h.finish(), digests(&data), "chunks of {chunk}");
         }
         assert!(BlockHasher::default().finish().is_empty());
