@@ -10,8 +10,15 @@
 //! load one commit carries many). Then the same load spread over 1, 2 and 3
 //! replicas on the PostgreSQL database (`SIGNET_BENCH_REPLICAS`, default 3).
 //!
+//! Beside them, the machine's floor for PostgreSQL: the cheapest statement
+//! (one row by primary key) sent by 64 tasks over 8 connections, as Signet's
+//! pool sends them, with the database CPU each costs; and from the measured
+//! CPU per read, how much of it PostgreSQL could spend for its reads to run
+//! at 0.9× of SQLite's on these cores, in those cheapest statements.
+//!
 //! cargo bench --bench reads
-//! SIGNET_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (the default)
+//! SIGNET_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (the default;
+//! options such as `?sslmode=disable` carry over to the bench's databases)
 
 #[path = "common.rs"]
 mod common;
@@ -24,6 +31,7 @@ const CONNS: usize = 64;
 const PER_ROUND: usize = 12_800;
 const ROUNDS: usize = 6;
 const COUNTED: usize = 200;
+const FLOOR_STATEMENTS: usize = 64_000;
 const TOKEN: &str = "sgn_bench-reads-000000000000000000000000000000";
 const VERSION: &str = "/v1/models/fraud/scorer/versions/1";
 
@@ -171,6 +179,12 @@ struct Round {
     latencies: Vec<Duration>,
     signet_cpu: f64,
     db_cpu: f64,
+    /// This process: the load generator.
+    client_cpu: f64,
+}
+
+fn own_cpu() -> f64 {
+    cpu_seconds(None, Some(std::process::id()))
 }
 
 /// `n` reads at `CONNS` connections, spread evenly over `servers` (replicas of
@@ -183,6 +197,7 @@ async fn round(servers: &[&Server], n: usize) -> Round {
             .sum::<f64>()
     };
     let (signet0, db0) = (signet_cpu(), cpu_seconds(Some("postgres"), None));
+    let client0 = own_cpu();
     let t = Instant::now();
     let workers: Vec<_> = (0..CONNS)
         .map(|w| {
@@ -211,22 +226,32 @@ async fn round(servers: &[&Server], n: usize) -> Round {
         latencies,
         signet_cpu: signet_cpu() - signet0,
         db_cpu: cpu_seconds(Some("postgres"), None) - db0,
+        client_cpu: own_cpu() - client0,
     }
+}
+
+/// Mean CPU per request over `rs`, in µs: Signet, PostgreSQL, the client.
+fn cpu_per_request(rs: &[Round]) -> [f64; 3] {
+    let n = (rs.len() * PER_ROUND) as f64;
+    let mean = |f: fn(&Round) -> f64| rs.iter().map(f).sum::<f64>() / n * 1e6;
+    [
+        mean(|r| r.signet_cpu),
+        mean(|r| r.db_cpu),
+        mean(|r| r.client_cpu),
+    ]
 }
 
 /// Prints one line of figures over `rs`; answers the mean rate.
 fn report(label: &str, rs: &[Round]) -> f64 {
-    let n = (rs.len() * PER_ROUND) as f64;
     let rate = rs.iter().map(|r| r.rate).sum::<f64>() / rs.len() as f64;
     let mut lat: Vec<Duration> = rs
         .iter()
         .flat_map(|r| r.latencies.iter().copied())
         .collect();
     lat.sort();
-    let signet_cpu = rs.iter().map(|r| r.signet_cpu).sum::<f64>() / n * 1e6;
-    let db_cpu = rs.iter().map(|r| r.db_cpu).sum::<f64>() / n * 1e6;
+    let [signet_cpu, db_cpu, client_cpu] = cpu_per_request(rs);
     println!(
-        "  {label:<12} {rate:>6.0} req/s, p50 {:.1} ms, p99 {:.1} ms; CPU per request: Signet {signet_cpu:.0} µs, PostgreSQL {db_cpu:.0} µs",
+        "  {label:<12} {rate:>6.0} req/s, p50 {:.1} ms, p99 {:.1} ms; CPU per request: Signet {signet_cpu:.0} µs, PostgreSQL {db_cpu:.0} µs, client {client_cpu:.0} µs",
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
     );
@@ -301,6 +326,41 @@ async fn statements_per_read(
     }
 }
 
+/// The cheapest statement PostgreSQL answers (the trust epoch, one row by
+/// primary key), `FLOOR_STATEMENTS` of them from `CONNS` tasks over 8
+/// connections (Signet's default pool): statements per second and the
+/// database's CPU per statement.
+async fn statement_floor(url: &str) -> (f64, f64) {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+        .unwrap();
+    let db0 = cpu_seconds(Some("postgres"), None);
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..CONNS)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..FLOOR_STATEMENTS / CONNS {
+                    let n: i64 = sqlx::query_scalar("SELECT n FROM trust_epoch WHERE id = 1")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                    assert!(n >= 0);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = FLOOR_STATEMENTS as f64 / t.elapsed().as_secs_f64();
+    let db = (cpu_seconds(Some("postgres"), None) - db0) / FLOOR_STATEMENTS as f64 * 1e6;
+    pool.close().await;
+    (rate, db)
+}
+
 #[tokio::main]
 async fn main() {
     let admin = std::env::var("SIGNET_BENCH_POSTGRES_URL")
@@ -323,7 +383,15 @@ async fn main() {
             .await
             .unwrap();
     }
-    let url_of = |db: &str| format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    // The same server and options (`?sslmode=…`), another database.
+    let url_of = |db: &str| {
+        let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+        let base = base.rsplit_once('/').unwrap().0;
+        match query {
+            "" => format!("{base}/{db}"),
+            q => format!("{base}/{db}?{q}"),
+        }
+    };
 
     let counted = statements_per_read(
         &url_of(&dbs[1]),
@@ -386,6 +454,7 @@ async fn main() {
         }
     }
     scaled[0] = std::mem::take(&mut rounds[1]);
+    let floor = statement_floor(&url_of(&dbs[0])).await;
 
     println!(
         "machine: {} cores; audited GET of a signed version, {CONNS} connections, {ROUNDS} rounds of {PER_ROUND} each:",
@@ -403,6 +472,20 @@ async fn main() {
     for (summary, n, micros) in &counted.each {
         println!("    {n:>5.2} × {micros:>6.0} µs  {summary}");
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let [signet_pg, db_pg, client_pg] = cpu_per_request(&scaled[0]);
+    // At 0.9× of SQLite's rate every read may cost the cores this much CPU in
+    // all; what Signet and the client spend of it is measured above.
+    let budget = cores * 1e6 / (0.9 * rates[0]) - signet_pg - client_pg;
+    println!(
+        "  floor: the cheapest statement, {CONNS} tasks over 8 connections: {:.0} statements/s, PostgreSQL CPU {:.0} µs per statement",
+        floor.0, floor.1
+    );
+    println!(
+        "  for 0.9x of SQLite on {cores} cores, with Signet and the client as measured, PostgreSQL could spend {budget:.0} µs per read ({:.1} cheapest statements); it spent {db_pg:.0} µs ({:.1})",
+        budget / floor.1,
+        db_pg / floor.1
+    );
     if replicas > 1 {
         println!(
             "  replicas on one PostgreSQL (the same {CONNS} connections spread over them; one replica is the PostgreSQL line above):"

@@ -11,7 +11,7 @@ use crate::names::{
     AliasName, CommitId, FilePath, ModelName, ModelRef, Namespace, PrincipalName, Sha256,
     VersionNumber,
 };
-use crate::store::{Pending, Visibility};
+use crate::store::{Pending, SignatureRecord, Visibility};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ModelRecord {
@@ -69,12 +69,16 @@ pub struct FileRecord {
     pub block_digests: Option<Vec<u8>>,
 }
 
-/// A version, its files by path, and its model's aliases that point at it (by name).
+/// A version, its files by path, its model's aliases that point at it (by
+/// name), and its signatures as received with the trust epoch read beside them
+/// (as `Keys::signatures_at` gives them).
 #[derive(Debug, Clone)]
 pub struct VersionEntry {
     pub version: VersionRecord,
     pub files: Vec<FileRecord>,
     pub aliases: Vec<AliasName>,
+    pub signatures: Vec<SignatureRecord>,
+    pub trust_epoch: i64,
 }
 
 /// A new draft version, before the store gives it a number.
@@ -133,8 +137,8 @@ pub trait Models: Send + Sync {
         limit: i64,
     ) -> Result<Vec<(i64, i64)>>;
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
-    /// A version with its files and the aliases that point at it, in one
-    /// statement (what a read of a version needs).
+    /// A version with its files, the aliases that point at it, its signatures
+    /// and the trust epoch, in one statement (what a read of a version needs).
     async fn get_version_entry(
         &self,
         model: &ModelRef,

@@ -4,7 +4,8 @@
 //!
 //! Every change of trust bumps the epoch in the store, in the change's own
 //! transaction, and every request reads the epoch with the version's signatures
-//! (`Keys::signatures_at`). Material is kept with the epoch that was read before
+//! (`Keys::signatures_at`, or with the whole version: `Models::get_version_entry`,
+//! in the same statement). Material is kept with the epoch that was read before
 //! it was loaded, so it reflects at least every change up to that epoch; a
 //! request at epoch `e` uses material kept at `e` or later, and loads afresh
 //! when the cache is older. A change on any replica therefore takes effect on

@@ -125,15 +125,27 @@ impl Trust {
         Ok(self.verification_at(v, files).await?.1)
     }
 
-    /// [`Trust::verification`] and the trust epoch it was judged at: the keys
-    /// and the namespace's policy are those kept at that epoch or later
-    /// (`cache`), loaded afresh when a change of trust came since.
+    /// [`Trust::verification`] and the trust epoch it was judged at.
     async fn verification_at(
         &self,
         v: &VersionRecord,
         files: &[FileRecord],
     ) -> Result<(i64, Verification)> {
         let (epoch, stored) = self.keys.signatures_at(v.id).await?;
+        let verification = self.judge_at(epoch, v, files, stored).await?;
+        Ok((epoch, verification))
+    }
+
+    /// Judges a version's signatures, read with trust epoch `epoch`: the keys
+    /// and the namespace's policy are those kept at that epoch or later
+    /// (`cache`), loaded afresh when a change of trust came since.
+    async fn judge_at(
+        &self,
+        epoch: i64,
+        v: &VersionRecord,
+        files: &[FileRecord],
+        stored: Vec<SignatureRecord>,
+    ) -> Result<Verification> {
         let policy = match self.cache.policy(epoch, &v.namespace) {
             Some(p) => p,
             None => {
@@ -151,9 +163,14 @@ impl Trust {
             self.cache.keep_keys(epoch, keys.clone());
             keys
         };
-        let verification =
-            Verification::judge(self.registry.name(), v, files, stored, &keys, policy);
-        Ok((epoch, verification))
+        Ok(Verification::judge(
+            self.registry.name(),
+            v,
+            files,
+            stored,
+            &keys,
+            policy,
+        ))
     }
 
     /// Whether a version is quarantined, at trust epoch `epoch` or later.
@@ -178,6 +195,18 @@ impl Trust {
         Ok((verification, quarantined))
     }
 
+    /// [`Trust::standing`] of a version read as an entry, at the trust epoch
+    /// read with its signatures (no statement of its own for them).
+    async fn entry_standing(&self, entry: &mut VersionEntry) -> Result<(Verification, bool)> {
+        let epoch = entry.trust_epoch;
+        let stored = std::mem::take(&mut entry.signatures);
+        let verification = self
+            .judge_at(epoch, &entry.version, &entry.files, stored)
+            .await?;
+        let quarantined = self.quarantined_at(epoch, &entry.version).await?;
+        Ok((verification, quarantined))
+    }
+
     /// Everything a reader is shown about a version.
     pub async fn version(
         &self,
@@ -185,17 +214,13 @@ impl Trust {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<VersionDetails> {
-        let VersionEntry {
-            version,
-            files,
-            aliases,
-        } = self.registry.version_entry(permit, name, number).await?;
-        let (verification, quarantined) = self.standing(&version, &files).await?;
+        let mut entry = self.registry.version_entry(permit, name, number).await?;
+        let (verification, quarantined) = self.entry_standing(&mut entry).await?;
         Ok(VersionDetails {
-            version,
-            files,
+            version: entry.version,
+            files: entry.files,
             verification,
-            aliases,
+            aliases: entry.aliases,
             quarantined,
         })
     }
@@ -203,8 +228,8 @@ impl Trust {
     /// What a deployer may pull: a version that is not quarantined and verifies
     /// now. Checked on every pull against the quarantines, keys and revocations
     /// as they are, so each takes effect on the next request.
-    async fn check_deployable(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<()> {
-        let (verification, quarantined) = self.standing(v, files).await?;
+    async fn check_deployable(&self, entry: &mut VersionEntry) -> Result<()> {
+        let (verification, quarantined) = self.entry_standing(entry).await?;
         if quarantined {
             return Err(Error::Quarantined);
         }
@@ -225,16 +250,14 @@ impl Trust {
         path: &FilePath,
         range: Option<RangeSpec>,
     ) -> Result<Download> {
-        let VersionEntry {
-            version: v, files, ..
-        } = match permit {
+        let mut entry = match permit {
             DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?,
             DownloadPermit::VerifiedOnly(p) => self.registry.version_entry(p, name, number).await?,
         };
         if let DownloadPermit::VerifiedOnly(_) = permit {
-            self.check_deployable(&v, &files).await?;
+            self.check_deployable(&mut entry).await?;
         }
-        let d = self.registry.open_file(files, path, range).await?;
+        let d = self.registry.open_file(entry.files, path, range).await?;
         let whole_file = d.range.as_ref().is_none_or(|(r, _)| r.start == 0);
         self.quotas
             .charge(by.name(), by.bindings(), d.size, whole_file)

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code, full_lineage};
+use crate::helpers::{Backend, Signer, TestApp, error_code, full_lineage};
 
 crate::on_both_backends!(
     concurrent_version_creation_yields_distinct_gap_free_numbers,
@@ -173,19 +173,39 @@ async fn duplicates_are_conflicts(b: Backend) {
     assert_eq!(models["items"].as_array().unwrap().len(), 1);
 }
 
-/// What `GET` of a version shows: every file once, in path order, and exactly
-/// the aliases that point at that version, in name order, as they move.
+/// What `GET` of a version shows: every file once, in path order, every
+/// signature once, as received, and exactly the aliases that point at that
+/// version, in name order, as they move.
 async fn a_version_shows_each_file_once_and_only_the_aliases_at_it(b: Backend) {
     let app = TestApp::spawn(b).await;
     let (ns, model) = app.given_model().await;
     let files: &[(&str, &[u8])] = &[("c.bin", b"c"), ("a.txt", b"a"), ("b/w.bin", b"w")];
-    let (v1, key) = app.released(&ns, &model, "ci", files).await;
+    let (v1, statement) = app.sealed_version(&ns, &model, full_lineage(), files).await;
+    let keys = [Signer::generate(), Signer::generate()];
+    for (key, name) in keys.iter().zip(["ci", "release"]) {
+        assert_eq!(
+            key.register(&app, name, &[&ns]).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    // Received in the order of the keys' names reversed.
+    for key in keys.iter().rev() {
+        let r = app.sign(&ns, &model, v1, &key.envelope(&statement)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
     let (v2, statement) = app
         .sealed_version(&ns, &model, full_lineage(), &[("only.bin", b"o")])
         .await;
-    let r = app.sign(&ns, &model, v2, &key.envelope(&statement)).await;
+    let r = app
+        .sign(&ns, &model, v2, &keys[0].envelope(&statement))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    for (alias, v) in [("canary", v1), ("a-first", v1), ("staging", v2)] {
+    for (alias, v) in [
+        ("production", v1),
+        ("canary", v1),
+        ("a-first", v1),
+        ("staging", v2),
+    ] {
         assert_eq!(
             app.promote(&ns, &model, alias, v).await.status(),
             StatusCode::OK
@@ -203,27 +223,44 @@ async fn a_version_shows_each_file_once_and_only_the_aliases_at_it(b: Backend) {
             let r = app.get_version(&ns, &model, v).await;
             assert_eq!(r.status(), StatusCode::OK);
             let view: Value = r.json().await.unwrap();
-            let paths: Vec<String> = view["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["path"].as_str().unwrap().to_owned())
-                .collect();
-            (paths, view["aliases"].clone())
+            let listed = |list: &str, field: &str| -> Vec<String> {
+                view[list]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f[field].as_str().unwrap().to_owned())
+                    .collect()
+            };
+            let signed = listed("signatures", "status");
+            (listed("files", "path"), view["aliases"].clone(), signed)
         }
     };
+    let verified = |n: usize| vec!["verified".to_owned(); n];
     assert_eq!(
         shown(v1).await,
         (
             vec!["a.txt".into(), "b/w.bin".into(), "c.bin".into()],
-            json!(["a-first", "canary", "production"])
+            json!(["a-first", "canary", "production"]),
+            verified(2)
         )
     );
+    let keyids: Vec<Value> = app
+        .get_version(&ns, &model, v1)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keyid"].clone())
+        .collect();
+    assert_eq!(keyids, [json!(keys[1].keyid), json!(keys[0].keyid)]);
     assert_eq!(
         shown(v2).await,
-        (vec!["only.bin".into()], json!(["staging"]))
+        (vec!["only.bin".into()], json!(["staging"]), verified(1))
     );
-    assert_eq!(shown(draft).await, (vec![], json!([])));
+    assert_eq!(shown(draft).await, (vec![], json!([]), vec![]));
 
     assert_eq!(
         app.promote(&ns, &model, "canary", v2).await.status(),

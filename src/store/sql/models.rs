@@ -10,10 +10,10 @@ use super::namespaces::visibility;
 use super::{Db, Store};
 use crate::error::{Error, Result};
 use crate::kinds::VersionState;
-use crate::names::{AliasName, FilePath, ModelRef, Namespace, VersionNumber};
+use crate::names::{AliasName, FilePath, KeyId, ModelRef, Namespace, VersionNumber};
 use crate::store::{
-    FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, VersionEntry, VersionRecord,
-    Visibility, WriteTx,
+    FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, SignatureRecord, VersionEntry,
+    VersionRecord, Visibility, WriteTx,
 };
 
 /// The columns of a version with its model's names (`v` versions, `m` models).
@@ -292,19 +292,28 @@ impl Models for Store {
         model: &ModelRef,
         version: VersionNumber,
     ) -> Result<VersionEntry> {
-        // One row per file (one with no file columns for a version without
-        // files); the aliases are aggregated once, beside every row.
+        // One row per file and one per signature (files first, by path; then
+        // signatures as received), or one with neither for a version with
+        // none; beside every row the aliases, aggregated once, and the trust
+        // epoch, read in the same snapshot as the signatures.
         let rows = sqlx::query(concat!(
             "WITH v AS (SELECT v.model_id, ",
             version_columns!(),
             " FROM versions v JOIN models m ON m.id = v.model_id \
              WHERE m.namespace = $1 AND m.name = $2 AND v.version = $3), \
              al AS (SELECT string_agg(a.alias, ' ') AS aliases FROM aliases a \
-             JOIN v ON a.model_id = v.model_id AND a.version = v.version) \
-             SELECT v.*, al.aliases, f.path AS f_path, f.size AS f_size, f.sha256 AS f_sha256, \
+             JOIN v ON a.model_id = v.model_id AND a.version = v.version), \
+             x AS (SELECT 0 AS kind, f.path AS f_path, f.size AS f_size, f.sha256 AS f_sha256, \
              f.blob_id AS f_blob_id, f.created_at AS f_created_at, f.format AS f_format, \
-             f.format_reason AS f_format_reason, f.block_digests AS f_block_digests \
-             FROM v CROSS JOIN al LEFT JOIN files f ON f.version_id = v.id ORDER BY f.path"
+             f.format_reason AS f_format_reason, f.block_digests AS f_block_digests, \
+             NULL AS s_keyid, NULL AS s_envelope, NULL AS s_received_at, NULL AS s_received_by \
+             FROM files f JOIN v ON f.version_id = v.id \
+             UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+             s.keyid, s.envelope, s.received_at, s.received_by \
+             FROM signatures s JOIN v ON s.version_id = v.id) \
+             SELECT v.*, al.aliases, e.n AS epoch, x.* \
+             FROM v CROSS JOIN al CROSS JOIN trust_epoch e LEFT JOIN x ON TRUE \
+             WHERE e.id = 1 ORDER BY x.kind, x.f_path, x.s_received_at, x.s_keyid"
         ))
         .bind(&model.namespace)
         .bind(&model.name)
@@ -321,26 +330,36 @@ impl Models for Store {
             .collect::<std::result::Result<_, _>>()
             .map_err(Error::internal)?;
         aliases.sort();
+        let trust_epoch = first.try_get("epoch")?;
         let mut files = Vec::with_capacity(rows.len());
+        let mut signatures = Vec::new();
         for r in &rows {
-            let Some(path) = r.try_get::<Option<FilePath>, _>("f_path")? else {
-                continue;
-            };
-            files.push(FileRecord {
-                path,
-                size: r.try_get("f_size")?,
-                sha256: r.try_get("f_sha256")?,
-                blob_id: r.try_get("f_blob_id")?,
-                created_at: r.try_get("f_created_at")?,
-                format: r.try_get("f_format")?,
-                format_reason: r.try_get("f_format_reason")?,
-                block_digests: r.try_get("f_block_digests")?,
-            });
+            if let Some(path) = r.try_get::<Option<FilePath>, _>("f_path")? {
+                files.push(FileRecord {
+                    path,
+                    size: r.try_get("f_size")?,
+                    sha256: r.try_get("f_sha256")?,
+                    blob_id: r.try_get("f_blob_id")?,
+                    created_at: r.try_get("f_created_at")?,
+                    format: r.try_get("f_format")?,
+                    format_reason: r.try_get("f_format_reason")?,
+                    block_digests: r.try_get("f_block_digests")?,
+                });
+            } else if let Some(keyid) = r.try_get::<Option<KeyId>, _>("s_keyid")? {
+                signatures.push(SignatureRecord {
+                    keyid,
+                    envelope: r.try_get("s_envelope")?,
+                    received_at: r.try_get("s_received_at")?,
+                    received_by: r.try_get("s_received_by")?,
+                });
+            }
         }
         Ok(VersionEntry {
             version,
             files,
             aliases,
+            signatures,
+            trust_epoch,
         })
     }
 
