@@ -53,8 +53,47 @@ impl VerifierKey {
         }
     }
 
-    /// Whether `sig` is this key's signature over `msg`.
+    /// Whether `sig` is this key's signature over `msg`. A check that held is
+    /// remembered (`HELD`), so the same bytes under the same key are not
+    /// checked again on every read and pull of the version they sign.
     pub fn verifies(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let check = self.check_digest(msg, sig);
+        if HELD.has(&check) {
+            return true;
+        }
+        let holds = self.verifies_now(msg, sig);
+        if holds {
+            HELD.keep(check);
+        }
+        holds
+    }
+
+    /// What names one check: the algorithm, the key's point, the message's
+    /// length and bytes, and the signature, framed so that no two checks give
+    /// the same input.
+    fn check_digest(&self, msg: &[u8], sig: &[u8]) -> [u8; 32] {
+        let mut h = sha2::Sha256::new();
+        match self {
+            Self::Ed25519(k) => {
+                h.update([1]);
+                h.update(k.as_bytes());
+            }
+            Self::P256(k) => {
+                h.update([2]);
+                h.update(k.to_sec1_point(true).as_bytes());
+            }
+            Self::P384(k) => {
+                h.update([3]);
+                h.update(k.to_sec1_point(true).as_bytes());
+            }
+        }
+        h.update((msg.len() as u64).to_be_bytes());
+        h.update(msg);
+        h.update(sig);
+        h.finalize().into()
+    }
+
+    fn verifies_now(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self {
             Self::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
                 .is_ok_and(|s| k.verify_strict(msg, &s).is_ok()),
@@ -73,6 +112,37 @@ impl VerifierKey {
             Self::P256(k) => k.to_public_key_pem(LineEnding::LF).ok(),
             Self::P384(k) => k.to_public_key_pem(LineEnding::LF).ok(),
         }
+    }
+}
+
+/// Checks of signatures that held, by [`VerifierKey::check_digest`]: a check
+/// is a pure function of its bytes, so one that held holds again. Whether a
+/// signature counts (the key's registration, revocation, namespaces, the
+/// policy) is judged afresh each time; only the arithmetic is remembered.
+static HELD: HeldChecks = HeldChecks::new();
+
+/// Most checks remembered (32 bytes each); past it the memory starts over.
+const HELD_CHECKS: usize = 16_384;
+
+struct HeldChecks(std::sync::Mutex<Option<std::collections::HashSet<[u8; 32]>>>);
+
+impl HeldChecks {
+    const fn new() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+
+    fn has(&self, check: &[u8; 32]) -> bool {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref().is_some_and(|h| h.contains(check))
+    }
+
+    fn keep(&self, check: [u8; 32]) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let held = held.get_or_insert_with(Default::default);
+        if held.len() >= HELD_CHECKS {
+            held.clear();
+        }
+        held.insert(check);
     }
 }
 
@@ -204,6 +274,39 @@ mod tests {
         der.extend_from_slice(&point);
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
         format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+    }
+
+    #[test]
+    fn a_check_that_held_answers_for_exactly_its_bytes_and_key() {
+        use ed25519_dalek::Signer;
+        let signer = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let key = VerifierKey::Ed25519(signer.verifying_key());
+        let msg = b"DSSEv1 28 application/vnd.in-toto+json 2 {}";
+        let sig = signer.sign(msg).to_bytes();
+        // Twice: checked, then remembered.
+        assert!(key.verifies(msg, &sig));
+        assert!(key.verifies(msg, &sig));
+        let mut forged = sig;
+        forged[10] ^= 1;
+        assert!(!key.verifies(msg, &forged));
+        assert!(!key.verifies(b"DSSEv1 28 application/vnd.in-toto+json 2 []", &sig));
+        assert!(!VerifierKey::Ed25519(other.verifying_key()).verifies(msg, &sig));
+        assert!(key.verifies(msg, &sig));
+    }
+
+    #[test]
+    fn remembered_checks_are_bounded() {
+        let held = HeldChecks::new();
+        for i in 0..HELD_CHECKS + 10 {
+            let mut check = [0u8; 32];
+            check[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            held.keep(check);
+            assert!(held.has(&check));
+        }
+        let kept = held.0.lock().unwrap().as_ref().unwrap().len();
+        assert!(kept <= HELD_CHECKS, "{kept}");
+        assert!(!held.has(&[0u8; 32]));
     }
 
     #[test]
