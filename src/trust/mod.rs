@@ -4,7 +4,8 @@
 //! Dependency rule: handlers call [`Trust`] with a permit; it reads versions and
 //! files through the [`Registry`], and holds the store capabilities it needs
 //! (keys and signatures, aliases, quarantine checks, namespace policies). The
-//! verifier itself (`signing`) is pure.
+//! verifier itself (`signing`) is pure: it remembers signature checks that
+//! held, which changes no answer.
 
 mod aliases;
 mod cache;
@@ -196,7 +197,8 @@ impl Trust {
     }
 
     /// [`Trust::standing`] of a version read as an entry, at the trust epoch
-    /// read with its signatures (no statement of its own for them).
+    /// read with its signatures (no statement of its own for them); the
+    /// signatures are taken out of the entry to be judged.
     async fn entry_standing(&self, entry: &mut VersionEntry) -> Result<(Verification, bool)> {
         let epoch = entry.trust_epoch;
         let stored = std::mem::take(&mut entry.signatures);
