@@ -343,11 +343,10 @@ async fn statement_floor(url: &str) -> (f64, f64) {
             let pool = pool.clone();
             tokio::spawn(async move {
                 for _ in 0..FLOOR_STATEMENTS / CONNS {
-                    let n: i64 = sqlx::query_scalar("SELECT n FROM trust_epoch WHERE id = 1")
+                    let _: i64 = sqlx::query_scalar("SELECT n FROM trust_epoch WHERE id = 1")
                         .fetch_one(&pool)
                         .await
                         .unwrap();
-                    assert!(n >= 0);
                 }
             })
         })

@@ -320,7 +320,8 @@ impl Registry {
         self.models.get_version(&permit.model(name), number).await
     }
 
-    /// A version with its files and the aliases that point at it, in one read.
+    /// A version with its files, the aliases that point at it, its signatures
+    /// and the trust epoch, in one read.
     pub async fn version_entry<A: crate::auth::Act>(
         &self,
         permit: &Permit<A>,

@@ -119,26 +119,22 @@ impl VerifierKey {
 /// is a pure function of its bytes, so one that held holds again. Whether a
 /// signature counts (the key's registration, revocation, namespaces, the
 /// policy) is judged afresh each time; only the arithmetic is remembered.
-static HELD: HeldChecks = HeldChecks::new();
+static HELD: std::sync::LazyLock<HeldChecks> = std::sync::LazyLock::new(HeldChecks::default);
 
 /// Most checks remembered (32 bytes each); past it the memory starts over.
 const HELD_CHECKS: usize = 16_384;
 
-struct HeldChecks(std::sync::Mutex<Option<std::collections::HashSet<[u8; 32]>>>);
+#[derive(Default)]
+struct HeldChecks(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
 
 impl HeldChecks {
-    const fn new() -> Self {
-        Self(std::sync::Mutex::new(None))
-    }
-
     fn has(&self, check: &[u8; 32]) -> bool {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        held.as_ref().is_some_and(|h| h.contains(check))
+        held.contains(check)
     }
 
     fn keep(&self, check: [u8; 32]) {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let held = held.get_or_insert_with(Default::default);
         if held.len() >= HELD_CHECKS {
             held.clear();
         }
@@ -297,14 +293,14 @@ mod tests {
 
     #[test]
     fn remembered_checks_are_bounded() {
-        let held = HeldChecks::new();
+        let held = HeldChecks::default();
         for i in 0..HELD_CHECKS + 10 {
             let mut check = [0u8; 32];
             check[..8].copy_from_slice(&(i as u64).to_be_bytes());
             held.keep(check);
             assert!(held.has(&check));
         }
-        let kept = held.0.lock().unwrap().as_ref().unwrap().len();
+        let kept = held.0.lock().unwrap().len();
         assert!(kept <= HELD_CHECKS, "{kept}");
         assert!(!held.has(&[0u8; 32]));
     }

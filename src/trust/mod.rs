@@ -123,18 +123,8 @@ impl Trust {
         v: &VersionRecord,
         files: &[FileRecord],
     ) -> Result<Verification> {
-        Ok(self.verification_at(v, files).await?.1)
-    }
-
-    /// [`Trust::verification`] and the trust epoch it was judged at.
-    async fn verification_at(
-        &self,
-        v: &VersionRecord,
-        files: &[FileRecord],
-    ) -> Result<(i64, Verification)> {
         let (epoch, stored) = self.keys.signatures_at(v.id).await?;
-        let verification = self.judge_at(epoch, v, files, stored).await?;
-        Ok((epoch, verification))
+        self.judge_at(epoch, v, files, stored).await
     }
 
     /// Judges a version's signatures, read with trust epoch `epoch`: the keys
@@ -191,21 +181,29 @@ impl Trust {
         v: &VersionRecord,
         files: &[FileRecord],
     ) -> Result<(Verification, bool)> {
-        let (epoch, verification) = self.verification_at(v, files).await?;
-        let quarantined = self.quarantined_at(epoch, v).await?;
-        Ok((verification, quarantined))
+        let (epoch, stored) = self.keys.signatures_at(v.id).await?;
+        self.standing_at(epoch, v, files, stored).await
     }
 
     /// [`Trust::standing`] of a version read as an entry, at the trust epoch
     /// read with its signatures (no statement of its own for them); the
     /// signatures are taken out of the entry to be judged.
     async fn entry_standing(&self, entry: &mut VersionEntry) -> Result<(Verification, bool)> {
-        let epoch = entry.trust_epoch;
         let stored = std::mem::take(&mut entry.signatures);
-        let verification = self
-            .judge_at(epoch, &entry.version, &entry.files, stored)
-            .await?;
-        let quarantined = self.quarantined_at(epoch, &entry.version).await?;
+        self.standing_at(entry.trust_epoch, &entry.version, &entry.files, stored)
+            .await
+    }
+
+    /// Signatures `stored` judged, and the quarantine verdict, at `epoch`.
+    async fn standing_at(
+        &self,
+        epoch: i64,
+        v: &VersionRecord,
+        files: &[FileRecord],
+        stored: Vec<SignatureRecord>,
+    ) -> Result<(Verification, bool)> {
+        let verification = self.judge_at(epoch, v, files, stored).await?;
+        let quarantined = self.quarantined_at(epoch, v).await?;
         Ok((verification, quarantined))
     }
 
