@@ -1,23 +1,24 @@
 //! The access service: who a token is, the tokens a principal holds, and who
 //! holds which role where.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Global, GlobalPermit, Manage, ManageTokens, Policy, Principal, Read, ScopePermit, Secret,
+    Global, GlobalPermit, Manage, ManageTokens, Policy, Principal, Read, ScopePermit, Secret, Seen,
     authorize_global, authorize_scope,
 };
-use std::net::IpAddr;
 
 use crate::error::{Error, Result};
 use crate::kinds::{BindingScope, Role};
 use crate::limits::{DownloadQuotas, DownloadUsage, Rate, RateLimits};
 use crate::names::{Description, PrincipalName};
 use crate::page::{Page, Paged};
-use crate::store::{Bindings, Namespaces, RoleBinding, TokenRecord, Tokens};
+use crate::store::{Bindings, CredentialRecord, Namespaces, RoleBinding, TokenRecord, Tokens};
 use crate::trail::Trail;
 
 /// Token lifetimes: what a token gets when it asks for nothing, and the most it
@@ -46,6 +47,73 @@ pub struct MintedToken {
     pub secret: Secret,
 }
 
+/// A token secret's SHA-256 (what the store keeps of it).
+type Hash = [u8; 32];
+
+/// Whether a token may authenticate as `how` at `now`: of that kind, not
+/// revoked, not expired.
+fn usable(token: &TokenRecord, how: Credential, now: DateTime<Utc>) -> bool {
+    token.console == (how == Credential::ConsoleSession)
+        && token.revoked_at.is_none()
+        && token.expires_at.is_none_or(|t| t > now)
+}
+
+/// Whether the token's last use was recorded within the minute.
+fn recently_used(token: &TokenRecord, now: DateTime<Utc>) -> bool {
+    token
+        .last_used_at
+        .is_some_and(|t| now - t <= chrono::Duration::seconds(60))
+}
+
+/// Credentials this replica read, by secret hash, each with the access epoch it
+/// was read at; at most [`Kept::MAX`], cleared when full. Only usable tokens are
+/// kept, and a token found unusable is forgotten.
+#[derive(Default)]
+struct Kept(Mutex<HashMap<Hash, CredentialRecord>>);
+
+impl Kept {
+    const MAX: usize = 4096;
+
+    fn get(&self, hash: &Hash) -> Option<CredentialRecord> {
+        self.lock().get(hash).cloned()
+    }
+
+    fn keep(&self, hash: Hash, credential: &CredentialRecord) {
+        let mut kept = self.lock();
+        if kept.len() >= Self::MAX && !kept.contains_key(&hash) {
+            kept.clear();
+        }
+        kept.insert(hash, credential.clone());
+    }
+
+    fn forget(&self, hash: &Hash) {
+        self.lock().remove(hash);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Hash, CredentialRecord>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A caller authenticated by [`Access::authenticate_kept`], to be served by
+/// [`Access::serve`]: read afresh, or from a kept credential not yet confirmed.
+pub struct Provisional {
+    how: Credential,
+    client: Option<IpAddr>,
+    standing: Standing,
+}
+
+enum Standing {
+    Fresh(Principal),
+    Kept {
+        principal: Principal,
+        epoch: i64,
+        hash: Hash,
+    },
+}
+
 /// A principal's roles in one scope.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -55,6 +123,7 @@ pub struct Member {
 }
 
 pub struct Access {
+    kept: Kept,
     tokens: Arc<dyn Tokens>,
     bindings: Arc<dyn Bindings>,
     namespaces: Arc<dyn Namespaces>,
@@ -83,6 +152,7 @@ impl Access {
         quotas: Arc<DownloadQuotas>,
     ) -> Self {
         Self {
+            kept: Kept::default(),
             tokens,
             bindings,
             namespaces,
@@ -149,35 +219,117 @@ impl Access {
         let secret = secret
             .and_then(Secret::parse)
             .ok_or(Error::Unauthenticated)?;
-        let (token, roles) = self
-            .tokens
-            .credential(&secret.hash())
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        self.principal_by(how, &secret.hash(), trail).await
+    }
+
+    /// The principal of the token whose secret hashes to `hash`, read afresh;
+    /// what was read is kept for [`Access::authenticate_kept`].
+    async fn principal_by(&self, how: Credential, hash: &Hash, trail: Trail) -> Result<Principal> {
         let now = Utc::now();
-        let kind_ok = token.console == (how == Credential::ConsoleSession);
-        if !kind_ok || token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
+        let found = self.tokens.credential(hash).await?;
+        let Some(mut credential) = found.filter(|c| usable(&c.token, how, now)) else {
+            self.kept.forget(hash);
             return Err(Error::Unauthenticated);
-        }
+        };
         // last_used_at is informational; refresh it at most once a minute per
         // token rather than writing on every request.
-        if token
-            .last_used_at
-            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
-        {
-            self.tokens.touch_token(token.id, now).await?;
+        if !recently_used(&credential.token, now) {
+            self.tokens.touch_token(credential.token.id, now).await?;
+            credential.token.last_used_at = Some(now);
         }
-        trail.note(|c| {
-            c.principal = Some(token.principal.to_string());
-            c.token_id = Some(token.id.to_string());
-        });
-        Ok(Principal {
+        self.kept.keep(*hash, &credential);
+        let p = self.principal(credential.token, credential.roles, trail);
+        p.note();
+        Ok(p)
+    }
+
+    fn principal(&self, token: TokenRecord, roles: Vec<RoleBinding>, trail: Trail) -> Principal {
+        Principal {
             name: token.principal,
             token_id: token.id,
             roles,
             policy: self.policy.clone(),
             trail,
+        }
+    }
+
+    /// Authenticates a bearer token from what this replica kept of it, without
+    /// a statement, for a read that confirms it ([`Access::serve`]); a token
+    /// not kept (or kept over a minute since its use was recorded) is read
+    /// afresh as [`Access::authenticate`] reads it. Rate limits apply as there.
+    pub async fn authenticate_kept(
+        &self,
+        bearer: Option<&str>,
+        client: Option<IpAddr>,
+        trail: Trail,
+    ) -> Result<Provisional> {
+        let how = Credential::Bearer;
+        let hash = bearer.and_then(Secret::parse).map(|s| s.hash());
+        if let Some(hash) = hash
+            && let Some(credential) = self.kept.get(&hash)
+            && usable(&credential.token, how, Utc::now())
+            && recently_used(&credential.token, Utc::now())
+        {
+            let principal = self.principal(credential.token, credential.roles, trail);
+            self.rates
+                .check_principal(principal.name(), principal.bindings())?;
+            return Ok(Provisional {
+                how,
+                client,
+                standing: Standing::Kept {
+                    principal,
+                    epoch: credential.access_epoch,
+                    hash,
+                },
+            });
+        }
+        let principal = self.authenticate_as(how, bearer, client, trail).await?;
+        Ok(Provisional {
+            how,
+            client,
+            standing: Standing::Fresh(principal),
         })
+    }
+
+    /// Serves a read to a caller authenticated by [`Access::authenticate_kept`].
+    /// `read` authorizes the principal it is given and answers with the access
+    /// epoch of its snapshot. A kept credential's answer stands when that epoch
+    /// is the one the credential was read at: no token was revoked and no role
+    /// changed in between, so the credential was current when the read was
+    /// made. Otherwise, or when the read failed (a refusal or a missing thing
+    /// must be judged on current access too), the caller is authenticated
+    /// afresh and `read` runs again as it: `read` must have no effect.
+    pub async fn serve<T, F, Fut>(&self, caller: Provisional, read: F) -> Result<T>
+    where
+        F: Fn(Principal) -> Fut,
+        Fut: Future<Output = Result<Seen<T>>>,
+    {
+        let (principal, epoch, hash) = match caller.standing {
+            Standing::Fresh(p) => return read(p).await.map(|s| s.answer),
+            Standing::Kept {
+                principal,
+                epoch,
+                hash,
+            } => (principal, epoch, hash),
+        };
+        let trail = principal.trail.clone();
+        match read(principal.clone()).await {
+            Ok(seen) if seen.access_epoch == epoch => {
+                principal.note();
+                return Ok(seen.answer);
+            }
+            _ => self.kept.forget(&hash),
+        }
+        let fresh = match self.principal_by(caller.how, &hash, trail).await {
+            Err(Error::Unauthenticated) => {
+                if let Some(addr) = caller.client {
+                    self.rates.check_address(addr)?;
+                }
+                return Err(Error::Unauthenticated);
+            }
+            found => found?,
+        };
+        read(fresh).await.map(|s| s.answer)
     }
 
     /// Mints a token for the principal the permit was granted over (oneself, or

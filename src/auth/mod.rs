@@ -14,8 +14,13 @@
 //!
 //! Freshness: a principal's role bindings are read from the database while the
 //! request authenticates, and the token's expiry and revocation are checked then
-//! too. There is no cache, so a binding change or a revocation takes effect on the
-//! next request, on every replica.
+//! too, so a binding change or a revocation takes effect on the next request, on
+//! every replica. The one exception keeps that promise another way: a read that
+//! also answers the access epoch (which every revocation and binding change bumps
+//! in its own transaction) may start from the credential this replica kept, and
+//! its answer stands only when its snapshot finds the epoch the credential was
+//! read at; otherwise the caller is authenticated afresh and the read runs again
+//! ([`Access::serve`]).
 
 mod access;
 pub mod policy;
@@ -34,7 +39,7 @@ use crate::trail::Trail;
 
 /// The records access operations answer with.
 pub use crate::store::{RoleBinding, TokenRecord};
-pub use access::{Access, Credential, Member, MintedToken, TokenLimits, Usage};
+pub use access::{Access, Credential, Member, MintedToken, Provisional, TokenLimits, Usage};
 pub use policy::{Policy, Scope};
 pub use token::Secret;
 
@@ -124,6 +129,14 @@ pub enum Global<'a> {
     AnyNamespace,
 }
 
+/// An answer with the access epoch of the snapshot it was read in: what
+/// confirms a credential the replica kept for its reader ([`Access::serve`]).
+#[derive(Debug)]
+pub struct Seen<T> {
+    pub answer: T,
+    pub access_epoch: i64,
+}
+
 /// An authenticated caller: who it is, which token it used, the roles it holds
 /// now, and the audit trail of the request it is making.
 #[derive(Debug, Clone)]
@@ -146,6 +159,14 @@ impl Principal {
 
     pub fn bindings(&self) -> &[RoleBinding] {
         &self.roles
+    }
+
+    /// Names the caller and its token in its request's audit context.
+    fn note(&self) {
+        self.trail.note(|c| {
+            c.principal = Some(self.name.to_string());
+            c.token_id = Some(self.token_id.to_string());
+        });
     }
 
     /// Whether any role bound where `applies` says allows `action`.

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::Principal;
+use crate::auth::{Principal, Provisional};
 use crate::error::Error;
 use crate::names::{
     AliasName, FilePath, KeyId, ModelName, ModelRef, Namespace, Sha256, VersionNumber,
@@ -111,24 +111,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// What a request presents to authenticate: its bearer token, the client's
+/// address and its audit trail.
+fn presented(parts: &Parts) -> (Option<&str>, Option<std::net::IpAddr>, Trail) {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trail = parts.extensions.get::<Trail>().cloned().unwrap_or_default();
+    (bearer, client, trail)
+}
+
 /// The authenticated caller. A missing, malformed, unknown, expired or revoked
 /// token is a 401: there is no anonymous access to `/v1`.
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim);
-        let client = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        let trail = parts.extensions.get::<Trail>().cloned().unwrap_or_default();
+        let (bearer, client, trail) = presented(parts);
         Ok(state.access.authenticate(bearer, client, trail).await?)
+    }
+}
+
+/// The caller of a read that confirms it (`Access::serve`): perhaps from the
+/// credential this replica kept. Refused as [`Principal`] is.
+impl FromRequestParts<AppState> for Provisional {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (bearer, client, trail) = presented(parts);
+        Ok(state
+            .access
+            .authenticate_kept(bearer, client, trail)
+            .await?)
     }
 }
 

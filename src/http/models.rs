@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ModelPath, PageQuery, Paging, VersionPath};
 use super::views::{ModelList, ModelView, SealView, VersionList, VersionView};
-use crate::auth::{Principal, Publish, Read, authorize};
+use crate::auth::{Principal, Provisional, Publish, Read, authorize};
 use crate::lineage::Lineage;
 use crate::names::{Description, ModelName, Namespace};
 
@@ -148,13 +148,18 @@ pub async fn list_versions(
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 pub async fn get_version(
     State(st): State<AppState>,
-    p: Principal,
+    caller: Provisional,
     VersionPath(model, number): VersionPath,
 ) -> Result<Json<VersionView>, ApiError> {
-    let permit = authorize::<Read>(&p, &model.namespace)?;
-    Ok(Json(
-        st.trust.version(&permit, &model.name, number).await?.into(),
-    ))
+    let (st, model) = (&st, &model);
+    let details = st
+        .access
+        .serve(caller, |p| async move {
+            let permit = authorize::<Read>(&p, &model.namespace)?;
+            st.trust.seen_version(&permit, &model.name, number).await
+        })
+        .await?;
+    Ok(Json(details.into()))
 }
 
 /// Seals a draft: its files and lineage are frozen; answers the statement to sign.

@@ -53,7 +53,7 @@ pub use models::{
 pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use tokens::{TokenRecord, Tokens};
+pub use tokens::{CredentialRecord, TokenRecord, Tokens};
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
 pub use usage::{Usage, UsageCharge, UsageTotals};
 
@@ -253,6 +253,11 @@ mod tests {
             "c65a4d69d6a57ee7dda61634f2b6ae6fb320fca9520883a9d438af2da5217087f036339506c5b361786c10d25f84f2ba",
         ),
         (
+            "postgres",
+            19,
+            "139c5ea0b1ed7d162d3ccc9e256933f1404cbf1c22236d8956b07a8b63f826acd5322c476d47d81b1b860b0df6c3352f",
+        ),
+        (
             "sqlite",
             1,
             "6da7ea66d96145da0fca7887f2443bca8a9382035b0d6a2b953ff2e32196e6a5f22596da363f6da97f4f25afa47ed5dd",
@@ -341,6 +346,11 @@ mod tests {
             "sqlite",
             18,
             "fc9c6209d1779f1437557b2b8a431358cae5fc2e230e119bc5bb9a687a14827cc2e1e29220d4838a5b6016048b160b47",
+        ),
+        (
+            "sqlite",
+            19,
+            "e23c3efe73dd6549caf6d81f42ce1053d3437b41349058b1fc4ef3c554b0a0677e081c3456f60add7f5c4d46ed4889b6",
         ),
     ];
 

@@ -79,6 +79,8 @@ pub struct VersionEntry {
     pub aliases: Vec<AliasName>,
     pub signatures: Vec<SignatureRecord>,
     pub trust_epoch: i64,
+    /// The access epoch of the same snapshot (see `Tokens::credential`).
+    pub access_epoch: i64,
 }
 
 /// A new draft version, before the store gives it a number.
@@ -137,8 +139,9 @@ pub trait Models: Send + Sync {
         limit: i64,
     ) -> Result<Vec<(i64, i64)>>;
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
-    /// A version with its files, the aliases that point at it, its signatures
-    /// and the trust epoch, in one statement (what a read of a version needs).
+    /// A version with its files, the aliases that point at it, its signatures,
+    /// the trust epoch and the access epoch, in one statement (what a read of a
+    /// version needs, and what confirms a kept credential of its reader).
     async fn get_version_entry(
         &self,
         model: &ModelRef,

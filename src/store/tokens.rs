@@ -29,11 +29,22 @@ pub struct TokenRecord {
     pub console: bool,
 }
 
+/// A token with every role binding of its principal and the access epoch, read
+/// in one statement (one snapshot): what was kept of it is current while a later
+/// statement finds the epoch unchanged.
+#[derive(Debug, Clone)]
+pub struct CredentialRecord {
+    pub token: TokenRecord,
+    pub roles: Vec<RoleBinding>,
+    pub access_epoch: i64,
+}
+
 #[async_trait]
 pub trait Tokens: Send + Sync {
     /// The token whose secret hashes to `hash`, with every role binding of its
-    /// principal, read together (one statement: every request asks).
-    async fn credential(&self, hash: &[u8]) -> Result<Option<(TokenRecord, Vec<RoleBinding>)>>;
+    /// principal and the access epoch, read together (one statement: requests
+    /// ask often).
+    async fn credential(&self, hash: &[u8]) -> Result<Option<CredentialRecord>>;
     /// Creates the first admin token and its global binding, only when no token
     /// exists yet. Returns false (and writes nothing) when the database already
     /// has tokens.
@@ -58,6 +69,7 @@ pub trait Tokens: Send + Sync {
     async fn token_descendants(&self, id: Uuid) -> Result<Vec<Uuid>>;
     /// Marks a token revoked (keeping the first revocation time), and with it
     /// every token minted from it, directly or through others, in one
-    /// transaction; those record which ancestor took them down.
+    /// transaction; those record which ancestor took them down. Bumps the
+    /// access epoch in the same transaction.
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()>;
 }

@@ -18,7 +18,7 @@ mod verification;
 use std::sync::Arc;
 
 use crate::auth::{
-    DownloadUnverified, DownloadVerified, Manage, Permit, Principal, Read, authorize,
+    DownloadUnverified, DownloadVerified, Manage, Permit, Principal, Read, Seen, authorize,
 };
 use crate::error::{Error, Result};
 use crate::limits::DownloadQuotas;
@@ -214,14 +214,27 @@ impl Trust {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<VersionDetails> {
+        Ok(self.seen_version(permit, name, number).await?.answer)
+    }
+
+    /// [`Trust::version`] with the access epoch read beside it.
+    pub async fn seen_version(
+        &self,
+        permit: &Permit<Read>,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<Seen<VersionDetails>> {
         let mut entry = self.registry.version_entry(permit, name, number).await?;
         let (verification, quarantined) = self.entry_standing(&mut entry).await?;
-        Ok(VersionDetails {
-            version: entry.version,
-            files: entry.files,
-            verification,
-            aliases: entry.aliases,
-            quarantined,
+        Ok(Seen {
+            answer: VersionDetails {
+                version: entry.version,
+                files: entry.files,
+                verification,
+                aliases: entry.aliases,
+                quarantined,
+            },
+            access_epoch: entry.access_epoch,
         })
     }
 

@@ -129,6 +129,65 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
         "a committed change records its success status"
     );
 
+    // A version read twice by one token (the second may start from what the
+    // service kept of the token) names the caller and its token both times;
+    // once the token is revoked, the read is refused and names no one.
+    let me: Value = app
+        .anon(Method::GET, "/v1/whoami")
+        .bearer_auth(&minted)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let version = format!("/v1/models/fraud/scorer/versions/{v}");
+    for _ in 0..2 {
+        let r = app
+            .anon(Method::GET, &version)
+            .bearer_auth(&minted)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/v1/tokens/{}", me["token_id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .anon(Method::GET, &version)
+        .bearer_auth(&minted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let reads = events(
+        &app,
+        "action=GET%20/v1/models/%7Bns%7D/%7Bmodel%7D/versions/%7Bv%7D",
+    )
+    .await;
+    let seen: Vec<_> = reads
+        .iter()
+        .map(|e| {
+            (
+                e["status"].clone(),
+                e["principal"].clone(),
+                e["token_id"].clone(),
+            )
+        })
+        .collect();
+    let (ok, no_one) = (
+        (json!(200), json!("admin"), me["token_id"].clone()),
+        (json!(401), Value::Null, Value::Null),
+    );
+    assert_eq!(seen, [no_one, ok.clone(), ok], "newest first");
+
     // No token value anywhere in the log, whatever the traffic.
     let all = app
         .req(Method::GET, "/v1/audit/export")

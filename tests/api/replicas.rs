@@ -196,8 +196,12 @@ async fn status_of(app: &TestApp, path: &str, token: &str) -> StatusCode {
 
 async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend) {
     let replicas = three(b, "off").await;
-    let (ns, model) = replicas[0].given_model().await;
+    let (ns, model, v) = replicas[0].given_draft().await;
     let model_path = format!("/v1/models/{ns}/{model}");
+    // A version's read may start from the credential a replica kept: it must
+    // not outlive what follows either.
+    let version_path = format!("{model_path}/versions/{v}");
+    let reads = [model_path.as_str(), version_path.as_str()];
 
     // Dave's token works everywhere, and so does his reader role; each replica
     // has just served him (whatever it keeps from that must not outlive what
@@ -228,8 +232,11 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
             status_of(replica, "/v1/whoami", &dave).await,
             StatusCode::OK
         );
-        assert_eq!(status_of(replica, &model_path, &dave).await, StatusCode::OK);
-        assert_eq!(status_of(replica, &model_path, &erin).await, StatusCode::OK);
+        for path in reads {
+            for token in [&dave, &erin] {
+                assert_eq!(status_of(replica, path, token).await, StatusCode::OK);
+            }
+        }
     }
 
     // Revoked on the second replica: refused by every replica on the next request.
@@ -239,15 +246,28 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // (The version first: any other read would read the credential afresh.)
+    for replica in &replicas {
+        for path in [&version_path, "/v1/whoami", &model_path] {
+            assert_eq!(
+                status_of(replica, path, &dave).await,
+                StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+        }
+    }
+
+    // Erin is still served everywhere; each replica keeps her credential as it
+    // is now.
     for replica in &replicas {
         assert_eq!(
-            status_of(replica, "/v1/whoami", &dave).await,
-            StatusCode::UNAUTHORIZED
+            status_of(replica, &version_path, &erin).await,
+            StatusCode::OK
         );
     }
 
     // Erin's role removed on the third replica: her token still authenticates,
-    // but the namespace's model is gone from her view on every replica.
+    // but the namespace is gone from her view on every replica.
     let r = replicas[2]
         .req(Method::DELETE, &format!("/v1/namespaces/{ns}/members/erin"))
         .send()
@@ -255,12 +275,50 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     for replica in &replicas {
+        for path in [&version_path, &model_path] {
+            assert_eq!(
+                status_of(replica, path, &erin).await,
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
         assert_eq!(
             status_of(replica, "/v1/whoami", &erin).await,
             StatusCode::OK
         );
+    }
+
+    // Given back on the first replica: what the others kept of her while she
+    // had no role there does not refuse her either.
+    let r = replicas[0]
+        .req(Method::PUT, &format!("/v1/namespaces/{ns}/members/erin"))
+        .json(&json!({"roles": ["reader"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for replica in replicas.iter().rev() {
+        for path in [&version_path, &model_path] {
+            assert_eq!(
+                status_of(replica, path, &erin).await,
+                StatusCode::OK,
+                "{path}"
+            );
+        }
+    }
+
+    // Her roles replaced by none on the second replica: what each replica kept
+    // of her just now does not outlive it.
+    let r = replicas[1]
+        .req(Method::PUT, &format!("/v1/namespaces/{ns}/members/erin"))
+        .json(&json!({"roles": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for replica in &replicas {
         assert_eq!(
-            status_of(replica, &model_path, &erin).await,
+            status_of(replica, &version_path, &erin).await,
             StatusCode::NOT_FOUND
         );
     }

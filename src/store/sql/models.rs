@@ -294,8 +294,8 @@ impl Models for Store {
     ) -> Result<VersionEntry> {
         // One row per file and one per signature (files first, by path; then
         // signatures as received), or one with neither for a version with
-        // none; beside every row the aliases, aggregated once, and the trust
-        // epoch, read in the same snapshot as the signatures.
+        // none; beside every row the aliases, aggregated once, the trust epoch,
+        // read in the same snapshot as the signatures, and the access epoch.
         let rows = sqlx::query(concat!(
             "WITH v AS (SELECT v.model_id, ",
             version_columns!(),
@@ -311,9 +311,10 @@ impl Models for Store {
              UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
              s.keyid, s.envelope, s.received_at, s.received_by \
              FROM signatures s JOIN v ON s.version_id = v.id) \
-             SELECT v.*, al.aliases, e.n AS epoch, x.* \
-             FROM v CROSS JOIN al CROSS JOIN trust_epoch e LEFT JOIN x ON TRUE \
-             WHERE e.id = 1 ORDER BY x.kind, x.f_path, x.s_received_at, x.s_keyid"
+             SELECT v.*, al.aliases, e.n AS epoch, ae.n AS access_epoch, x.* \
+             FROM v CROSS JOIN al CROSS JOIN trust_epoch e CROSS JOIN access_epoch ae \
+             LEFT JOIN x ON TRUE \
+             WHERE e.id = 1 AND ae.id = 1 ORDER BY x.kind, x.f_path, x.s_received_at, x.s_keyid"
         ))
         .bind(&model.namespace)
         .bind(&model.name)
@@ -331,6 +332,7 @@ impl Models for Store {
             .map_err(Error::internal)?;
         aliases.sort();
         let trust_epoch = first.try_get("epoch")?;
+        let access_epoch = first.try_get("access_epoch")?;
         let mut files = Vec::with_capacity(rows.len());
         let mut signatures = Vec::new();
         for r in &rows {
@@ -360,6 +362,7 @@ impl Models for Store {
             aliases,
             signatures,
             trust_epoch,
+            access_epoch,
         })
     }
 

@@ -9,7 +9,9 @@ use super::{Db, Store};
 use crate::error::Result;
 use crate::kinds::{BindingScope, Role};
 use crate::names::PrincipalName;
-use crate::store::{Pending, RoleBinding, TokenRecord, Tokens, map_constraint};
+use crate::store::{
+    CredentialRecord, Pending, RoleBinding, TokenRecord, Tokens, WriteTx, map_constraint,
+};
 
 /// A token's columns (`t` tokens).
 macro_rules! columns {
@@ -55,18 +57,30 @@ macro_rules! descendants {
     };
 }
 
+/// Starts a change of access (a token revoked, a principal's roles in a scope
+/// replaced or removed): bumps the access epoch, so every credential a replica
+/// kept from before is read afresh on its next use.
+pub(super) async fn change_access(tx: &mut WriteTx<Db>) -> Result<()> {
+    sqlx::query("UPDATE access_epoch SET n = n + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Tokens for Store {
     #[tracing::instrument(level = "debug", name = "db.credential", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn credential(&self, hash: &[u8]) -> Result<Option<(TokenRecord, Vec<RoleBinding>)>> {
+    async fn credential(&self, hash: &[u8]) -> Result<Option<CredentialRecord>> {
         use sqlx::{FromRow, Row};
-        // One row per binding (one with no binding when there is none).
+        // One row per binding (one with no binding when there is none), each
+        // with the access epoch of the same snapshot.
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),
-            ", b.namespace AS bound_scope, b.role AS bound_role \
-             FROM tokens t LEFT JOIN role_bindings b ON b.principal = t.principal \
-             WHERE t.secret_hash = $1"
+            ", b.namespace AS bound_scope, b.role AS bound_role, e.n AS access_epoch \
+             FROM tokens t CROSS JOIN access_epoch e \
+             LEFT JOIN role_bindings b ON b.principal = t.principal \
+             WHERE t.secret_hash = $1 AND e.id = 1"
         ))
         .bind(hash)
         .fetch_all(&self.pool)
@@ -75,6 +89,7 @@ impl Tokens for Store {
             return Ok(None);
         };
         let token = TokenRecord::from_row(first)?;
+        let access_epoch = first.try_get("access_epoch")?;
         let mut roles = Vec::with_capacity(rows.len());
         for row in &rows {
             let scope: Option<BindingScope> = row.try_get("bound_scope")?;
@@ -87,7 +102,11 @@ impl Tokens for Store {
                 });
             }
         }
-        Ok(Some((token, roles)))
+        Ok(Some(CredentialRecord {
+            token,
+            roles,
+            access_epoch,
+        }))
     }
 
     #[tracing::instrument(level = "debug", name = "db.bootstrap_admin", skip_all, fields(db.system = super::DB_SYSTEM))]
@@ -177,6 +196,7 @@ impl Tokens for Store {
     #[tracing::instrument(level = "debug", name = "db.revoke_token", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        change_access(&mut tx).await?;
         sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(at)
