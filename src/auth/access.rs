@@ -196,12 +196,7 @@ impl Access {
         trail: Trail,
     ) -> Result<Principal> {
         match self.principal_of(how, secret, trail).await {
-            Err(Error::Unauthenticated) => {
-                if let Some(addr) = client {
-                    self.rates.check_address(addr)?;
-                }
-                Err(Error::Unauthenticated)
-            }
+            Err(Error::Unauthenticated) => Err(self.refusal(client)),
             Ok(p) => {
                 self.rates.check_principal(p.name(), p.bindings())?;
                 Ok(p)
@@ -263,12 +258,12 @@ impl Access {
         client: Option<IpAddr>,
         trail: Trail,
     ) -> Result<Provisional> {
-        let how = Credential::Bearer;
+        let (how, now) = (Credential::Bearer, Utc::now());
         let hash = bearer.and_then(Secret::parse).map(|s| s.hash());
         if let Some(hash) = hash
             && let Some(credential) = self.kept.get(&hash)
-            && usable(&credential.token, how, Utc::now())
-            && recently_used(&credential.token, Utc::now())
+            && usable(&credential.token, how, now)
+            && recently_used(&credential.token, now)
         {
             let principal = self.principal(credential.token, credential.roles, trail);
             self.rates
@@ -321,15 +316,19 @@ impl Access {
             _ => self.kept.forget(&hash),
         }
         let fresh = match self.principal_by(caller.how, &hash, trail).await {
-            Err(Error::Unauthenticated) => {
-                if let Some(addr) = caller.client {
-                    self.rates.check_address(addr)?;
-                }
-                return Err(Error::Unauthenticated);
-            }
+            Err(Error::Unauthenticated) => return Err(self.refusal(caller.client)),
             found => found?,
         };
         read(fresh).await.map(|s| s.answer)
+    }
+
+    /// What a caller whose token did not authenticate is told: `Unauthenticated`,
+    /// or `RateLimited` once its address goes faster than its rate.
+    fn refusal(&self, client: Option<IpAddr>) -> Error {
+        match client.map(|addr| self.rates.check_address(addr)) {
+            Some(Err(limited)) => limited,
+            _ => Error::Unauthenticated,
+        }
     }
 
     /// Mints a token for the principal the permit was granted over (oneself, or

@@ -143,13 +143,7 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
         .unwrap();
     let version = format!("/v1/models/fraud/scorer/versions/{v}");
     for _ in 0..2 {
-        let r = app
-            .anon(Method::GET, &version)
-            .bearer_auth(&minted)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(app.status_as(&version, &minted).await, StatusCode::OK);
     }
     let r = app
         .req(
@@ -160,13 +154,10 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app
-        .anon(Method::GET, &version)
-        .bearer_auth(&minted)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.status_as(&version, &minted).await,
+        StatusCode::UNAUTHORIZED
+    );
     let reads = events(
         &app,
         "action=GET%20/v1/models/%7Bns%7D/%7Bmodel%7D/versions/%7Bv%7D",

@@ -324,6 +324,16 @@ impl TestApp {
             .request(method, format!("{}{}", self.base, path))
     }
 
+    /// The status a GET of `path` with `token` is answered with.
+    pub async fn status_as(&self, path: &str, token: &str) -> StatusCode {
+        self.anon(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     pub async fn create_namespace(&self, name: &str) -> Response {
         self.req(Method::POST, "/v1/namespaces")
             .json(&json!({ "name": name }))

@@ -184,16 +184,6 @@ async fn three_replicas_keep_one_registry(b: Backend) {
     }
 }
 
-/// The status `app` answers a GET of `path` with `token`.
-async fn status_of(app: &TestApp, path: &str, token: &str) -> StatusCode {
-    app.anon(Method::GET, path)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend) {
     let replicas = three(b, "off").await;
     let (ns, model, v) = replicas[0].given_draft().await;
@@ -228,13 +218,10 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     );
     let erin = replicas[0].member_token("erin", &ns, "reader").await;
     for replica in &replicas {
-        assert_eq!(
-            status_of(replica, "/v1/whoami", &dave).await,
-            StatusCode::OK
-        );
+        assert_eq!(replica.status_as("/v1/whoami", &dave).await, StatusCode::OK);
         for path in reads {
             for token in [&dave, &erin] {
-                assert_eq!(status_of(replica, path, token).await, StatusCode::OK);
+                assert_eq!(replica.status_as(path, token).await, StatusCode::OK);
             }
         }
     }
@@ -250,7 +237,7 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     for replica in &replicas {
         for path in [&version_path, "/v1/whoami", &model_path] {
             assert_eq!(
-                status_of(replica, path, &dave).await,
+                replica.status_as(path, &dave).await,
                 StatusCode::UNAUTHORIZED,
                 "{path}"
             );
@@ -261,7 +248,7 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     // is now.
     for replica in &replicas {
         assert_eq!(
-            status_of(replica, &version_path, &erin).await,
+            replica.status_as(&version_path, &erin).await,
             StatusCode::OK
         );
     }
@@ -277,15 +264,12 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     for replica in &replicas {
         for path in [&version_path, &model_path] {
             assert_eq!(
-                status_of(replica, path, &erin).await,
+                replica.status_as(path, &erin).await,
                 StatusCode::NOT_FOUND,
                 "{path}"
             );
         }
-        assert_eq!(
-            status_of(replica, "/v1/whoami", &erin).await,
-            StatusCode::OK
-        );
+        assert_eq!(replica.status_as("/v1/whoami", &erin).await, StatusCode::OK);
     }
 
     // Given back on the first replica: what the others kept of her while she
@@ -300,7 +284,7 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     for replica in replicas.iter().rev() {
         for path in [&version_path, &model_path] {
             assert_eq!(
-                status_of(replica, path, &erin).await,
+                replica.status_as(path, &erin).await,
                 StatusCode::OK,
                 "{path}"
             );
@@ -318,7 +302,7 @@ async fn revocations_and_removed_roles_hold_on_every_replica_at_once(b: Backend)
     assert_eq!(r.status(), StatusCode::OK);
     for replica in &replicas {
         assert_eq!(
-            status_of(replica, &version_path, &erin).await,
+            replica.status_as(&version_path, &erin).await,
             StatusCode::NOT_FOUND
         );
     }
