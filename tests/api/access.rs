@@ -780,7 +780,7 @@ async fn fixture(b: Backend) -> Fixture {
         tokens.insert(actor, app.mint(actor).await);
     }
     let revoked = tokens["revoked-token"].clone();
-    let id = whoami(&app, &revoked).await["token_id"]
+    let id = app.whoami(&revoked).await["token_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -796,17 +796,6 @@ async fn fixture(b: Backend) -> Fixture {
         tokens,
         signer,
     }
-}
-
-async fn whoami(app: &TestApp, token: &str) -> Value {
-    app.anon(Method::GET, "/v1/whoami")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// A token whose expiry has passed. The API cannot mint one, so it is written
@@ -1082,7 +1071,7 @@ async fn tokens_are_shown_once_listed_without_secrets_and_revocable(b: Backend) 
     assert_eq!(all["items"].as_array().unwrap().len(), 3);
 
     // Someone else's token looks missing; her own revokes and stops at once.
-    let admin_id = whoami(&app, &app.admin).await["token_id"]
+    let admin_id = app.whoami(&app.admin).await["token_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1146,7 +1135,7 @@ async fn expired_and_revoked_tokens_are_refused(b: Backend) {
     assert_eq!(error_code(r).await, "unauthenticated");
     // The admin's own token, revoked, locks the admin out immediately.
     let spare = app.mint("admin").await;
-    let id = whoami(&app, &app.admin).await["token_id"]
+    let id = app.whoami(&app.admin).await["token_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1379,7 +1368,7 @@ async fn roles_are_validated_for_where_they_are_bound(b: Backend) {
         StatusCode::FORBIDDEN,
         "no self-promotion to admin"
     );
-    let who = whoami(&app, &carol).await;
+    let who = app.whoami(&carol).await;
     assert_eq!(
         who["roles"],
         json!([{"namespace": "fraud", "role": "maintainer"}])

@@ -132,15 +132,7 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
     // A version read twice by one token (the second may start from what the
     // service kept of the token) names the caller and its token both times;
     // once the token is revoked, the read is refused and names no one.
-    let me: Value = app
-        .anon(Method::GET, "/v1/whoami")
-        .bearer_auth(&minted)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.whoami(&minted).await;
     let version = format!("/v1/models/fraud/scorer/versions/{v}");
     for _ in 0..2 {
         assert_eq!(app.status_as(&version, &minted).await, StatusCode::OK);

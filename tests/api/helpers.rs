@@ -324,6 +324,18 @@ impl TestApp {
             .request(method, format!("{}{}", self.base, path))
     }
 
+    /// What `/v1/whoami` answers `token`.
+    pub async fn whoami(&self, token: &str) -> Value {
+        self.anon(Method::GET, "/v1/whoami")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The status a GET of `path` with `token` is answered with.
     pub async fn status_as(&self, path: &str, token: &str) -> StatusCode {
         self.anon(Method::GET, path)
