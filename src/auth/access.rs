@@ -97,10 +97,10 @@ impl Kept {
     }
 }
 
-/// A caller authenticated by [`Access::authenticate_kept`], to be served by
-/// [`Access::serve`]: read afresh, or from a kept credential not yet confirmed.
+/// A bearer token's caller authenticated by [`Access::authenticate_kept`], to
+/// be served by [`Access::serve`]: read afresh, or from a kept credential not
+/// yet confirmed.
 pub struct Provisional {
-    how: Credential,
     client: Option<IpAddr>,
     standing: Standing,
 }
@@ -269,7 +269,6 @@ impl Access {
             self.rates
                 .check_principal(principal.name(), principal.bindings())?;
             return Ok(Provisional {
-                how,
                 client,
                 standing: Standing::Kept {
                     principal,
@@ -280,7 +279,6 @@ impl Access {
         }
         let principal = self.authenticate_as(how, bearer, client, trail).await?;
         Ok(Provisional {
-            how,
             client,
             standing: Standing::Fresh(principal),
         })
@@ -315,7 +313,7 @@ impl Access {
             }
             _ => self.kept.forget(&hash),
         }
-        let fresh = match self.principal_by(caller.how, &hash, trail).await {
+        let fresh = match self.principal_by(Credential::Bearer, &hash, trail).await {
             Err(Error::Unauthenticated) => return Err(self.refusal(caller.client)),
             found => found?,
         };
@@ -540,5 +538,50 @@ impl Access {
         self.bindings
             .remove_member(permit.scope(), principal, &permit.pending())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(console: bool) -> TokenRecord {
+        let now = Utc::now();
+        TokenRecord {
+            id: Uuid::nil(),
+            principal: PrincipalName::parse("p").unwrap(),
+            description: String::new(),
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::days(1)),
+            revoked_at: None,
+            last_used_at: Some(now),
+            parent_id: None,
+            revoked_with: None,
+            console,
+        }
+    }
+
+    /// What a kept credential is checked against on every use, without a
+    /// statement: its kind, its revocation and its expiry.
+    #[test]
+    fn a_kept_token_serves_only_as_its_kind_and_until_it_expires() {
+        let now = Utc::now();
+        assert!(usable(&token(false), Credential::Bearer, now));
+        assert!(!usable(&token(true), Credential::Bearer, now));
+        assert!(!usable(&token(false), Credential::ConsoleSession, now));
+        let expired = token(false);
+        let later = expired.expires_at.unwrap() + chrono::Duration::seconds(1);
+        assert!(!usable(&expired, Credential::Bearer, later));
+        let revoked = TokenRecord {
+            revoked_at: Some(now),
+            ..token(false)
+        };
+        assert!(!usable(&revoked, Credential::Bearer, now));
+        // Its use is recorded again once a minute: past that, it is read afresh.
+        assert!(recently_used(&token(false), now));
+        assert!(!recently_used(
+            &token(false),
+            now + chrono::Duration::seconds(61)
+        ));
     }
 }

@@ -97,16 +97,7 @@ async fn callers_faster_than_their_rate_are_refused_and_logged_once_per_window(b
 }
 
 async fn whoami_downloads(app: &TestApp, token: &str) -> Value {
-    let me: Value = app
-        .anon(Method::GET, "/v1/whoami")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    me["usage"]["downloads"].clone()
+    app.whoami(token).await["usage"]["downloads"].clone()
 }
 
 /// A namespace with one 1000-byte file in a draft, and a publisher there.

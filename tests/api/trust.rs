@@ -403,17 +403,6 @@ async fn a_token_minted_with_a_token_cannot_outlive_it(b: Backend) {
             r.json::<Value>().await.unwrap()
         }
     };
-    let whoami = |token: String| {
-        let app = &app;
-        async move {
-            app.anon(Method::GET, "/v1/whoami")
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
     let tokens = || async {
         let v: Value = app
             .req(Method::GET, "/v1/tokens?principal=alice")
@@ -440,7 +429,7 @@ async fn a_token_minted_with_a_token_cannot_outlive_it(b: Backend) {
         t3["token"].as_str().unwrap(),
         &own,
     ] {
-        assert_eq!(whoami(t.to_owned()).await, StatusCode::OK);
+        assert_eq!(app.status_as("/v1/whoami", t).await, StatusCode::OK);
     }
 
     let r = app
@@ -457,10 +446,13 @@ async fn a_token_minted_with_a_token_cannot_outlive_it(b: Backend) {
         t2["token"].as_str().unwrap(),
         t3["token"].as_str().unwrap(),
     ] {
-        assert_eq!(whoami(t.to_owned()).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.status_as("/v1/whoami", t).await,
+            StatusCode::UNAUTHORIZED
+        );
     }
     assert_eq!(
-        whoami(own).await,
+        app.status_as("/v1/whoami", &own).await,
         StatusCode::OK,
         "an independent token fell too"
     );
