@@ -12,7 +12,9 @@
 //!
 //! Beside them, the machine's floor for PostgreSQL: the cheapest statement
 //! (one row by primary key) sent by 64 tasks over 8 connections, as Signet's
-//! pool sends them, with the database CPU each costs; and from the measured
+//! pool sends them (and, for comparison, with a ping before each as well, and
+//! on bare connections with none), with the database CPU each costs; the
+//! access-log events each append transaction carried; and from the measured
 //! CPU per read, how much of it PostgreSQL could spend for its reads to run
 //! at 0.9× of SQLite's on these cores, in those cheapest statements.
 //!
@@ -38,6 +40,7 @@ const VERSION: &str = "/v1/models/fraud/scorer/versions/1";
 struct Server {
     label: &'static str,
     base: String,
+    metrics: String,
     client: reqwest::Client,
     process: tokio::process::Child,
 }
@@ -49,8 +52,9 @@ async fn start(
     log: Option<&std::path::Path>,
 ) -> Server {
     let port = common::free_port();
+    let metrics_port = common::free_port();
     let mut cmd = common::unlimited_serve(port, database_url, blobs, TOKEN);
-    cmd.env("SIGNET_METRICS_LISTEN", "off");
+    cmd.env("SIGNET_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"));
     match log {
         // Every statement sqlx sends, as one log line each.
         Some(path) => {
@@ -78,8 +82,30 @@ async fn start(
     Server {
         label,
         base,
+        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
         client,
         process,
+    }
+}
+
+impl Server {
+    /// Access-log events per append transaction so far, from the server's metrics.
+    async fn events_per_batch(&self) -> f64 {
+        let text = self
+            .client
+            .get(&self.metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        value("signet_audit_append_batch_size_sum") / value("signet_audit_append_batch_size_count")
     }
 }
 
@@ -326,27 +352,53 @@ async fn statements_per_read(
     }
 }
 
+/// How the floor's statements reach PostgreSQL.
+#[derive(Clone, Copy)]
+enum Sent {
+    /// From a pool that pings a connection before handing it out and again when
+    /// it comes back (sqlx's default).
+    PingBoth,
+    /// From a pool that pings only when a connection comes back (Signet's, under
+    /// load: it pings before only a connection idle for half a second).
+    PingAfter,
+    /// Over 8 connections of their own, each shared by its tasks: no ping.
+    Bare,
+}
+
 /// The cheapest statement PostgreSQL answers (the trust epoch, one row by
 /// primary key), `FLOOR_STATEMENTS` of them from `CONNS` tasks over 8
-/// connections (Signet's default pool): statements per second and the
-/// database's CPU per statement.
-async fn statement_floor(url: &str) -> (f64, f64) {
+/// connections, sent as `sent` says: statements per second and the database's
+/// CPU per statement.
+async fn statement_floor(url: &str, sent: Sent) -> (f64, f64) {
+    use sqlx::Connection;
+    const SQL: &str = "SELECT n FROM trust_epoch WHERE id = 1";
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
+        .test_before_acquire(matches!(sent, Sent::PingBoth))
         .connect(url)
         .await
         .unwrap();
+    let mut bare = Vec::new();
+    for _ in 0..8 {
+        let conn = sqlx::PgConnection::connect(url).await.unwrap();
+        bare.push(std::sync::Arc::new(tokio::sync::Mutex::new(conn)));
+    }
     let db0 = cpu_seconds(Some("postgres"), None);
     let t = Instant::now();
     let tasks: Vec<_> = (0..CONNS)
-        .map(|_| {
+        .map(|i| {
             let pool = pool.clone();
+            let conn = bare[i % bare.len()].clone();
             tokio::spawn(async move {
                 for _ in 0..FLOOR_STATEMENTS / CONNS {
-                    let _: i64 = sqlx::query_scalar("SELECT n FROM trust_epoch WHERE id = 1")
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
+                    let _: i64 = match sent {
+                        Sent::Bare => {
+                            let mut conn = conn.lock().await;
+                            sqlx::query_scalar(SQL).fetch_one(&mut *conn).await
+                        }
+                        _ => sqlx::query_scalar(SQL).fetch_one(&pool).await,
+                    }
+                    .unwrap();
                 }
             })
         })
@@ -453,7 +505,10 @@ async fn main() {
         }
     }
     scaled[0] = std::mem::take(&mut rounds[1]);
-    let floor = statement_floor(&url_of(&dbs[0])).await;
+    let per_batch = servers[1].events_per_batch().await;
+    let floor = statement_floor(&url_of(&dbs[0]), Sent::PingAfter).await;
+    let floor_ping_both = statement_floor(&url_of(&dbs[0]), Sent::PingBoth).await;
+    let floor_bare = statement_floor(&url_of(&dbs[0]), Sent::Bare).await;
 
     println!(
         "machine: {} cores; audited GET of a signed version, {CONNS} connections, {ROUNDS} rounds of {PER_ROUND} each:",
@@ -476,9 +531,14 @@ async fn main() {
     // At 0.9× of SQLite's rate every read may cost the cores this much CPU in
     // all; what Signet and the client spend of it is measured above.
     let budget = cores * 1e6 / (0.9 * rates[0]) - signet_pg - client_pg;
+    println!("  access-log events per append transaction under this load: {per_batch:.1}");
     println!(
-        "  floor: the cheapest statement, {CONNS} tasks over 8 connections: {:.0} statements/s, PostgreSQL CPU {:.0} µs per statement",
+        "  floor: the cheapest statement, {CONNS} tasks over 8 connections, as Signet's pool sends it (a ping as each connection comes back): {:.0} statements/s, PostgreSQL CPU {:.0} µs per statement",
         floor.0, floor.1
+    );
+    println!(
+        "    with a ping before each statement too (sqlx's default pool): {:.0}/s, {:.0} µs; on bare connections (no ping): {:.0}/s, {:.0} µs",
+        floor_ping_both.0, floor_ping_both.1, floor_bare.0, floor_bare.1
     );
     println!(
         "  for 0.9x of SQLite on {cores} cores, with Signet and the client as measured, PostgreSQL could spend {budget:.0} µs per read ({:.1} cheapest statements); it spent {db_pg:.0} µs ({:.1})",

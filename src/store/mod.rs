@@ -120,6 +120,28 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> 
     }
 }
 
+/// A connection used this recently is taken from the pool without a ping first.
+/// The pool pings every connection as it comes back (and drops one that fails);
+/// a second round trip before every statement, as sqlx does by default, cost the
+/// database a wake-up per statement. One idle longer is pinged before it is
+/// used, so a database restarted while the pool slept is noticed before a request
+/// is; one broken within this window fails its request with a 503 and is dropped.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Pool options both backends share: see [`PING_IF_IDLE_FOR`].
+fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// A write transaction. On SQLite it also holds the process's writer lock (see
 /// `sqlite.rs`); it dereferences to the connection like a `sqlx::Transaction`.
 /// It has no public commit: writes end in the backend's `commit`, which appends
@@ -351,6 +373,16 @@ mod tests {
             "sqlite",
             19,
             "e23c3efe73dd6549caf6d81f42ce1053d3437b41349058b1fc4ef3c554b0a0677e081c3456f60add7f5c4d46ed4889b6",
+        ),
+        (
+            "postgres",
+            20,
+            "ffc38cb4308b1e21ab29d7ffcbf25218f38e1e6b9b3d9c7c715552d5c6fcd3484ab171f1dc7b714d3b8084d4c7337fcc",
+        ),
+        (
+            "sqlite",
+            20,
+            "ef018801a5dbe83984db102491de43ca5dfaa7bd4db97936efdbee38ba0b5fffdd181a42cbad925134405fe30c96ac59",
         ),
     ];
 

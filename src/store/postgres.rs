@@ -1,6 +1,6 @@
 //! PostgreSQL backend.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
 use super::WriteTx;
 use crate::error::Result;
@@ -44,7 +44,7 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = super::pool_options()
             .max_connections(max_connections)
             // With the database gone, a request waits this long for a
             // connection, and its audit event as long again, before its 503

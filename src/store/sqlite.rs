@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 
 use super::WriteTx;
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(dir).map_err(Error::internal)?;
         }
-        let pool = SqlitePoolOptions::new()
+        let pool = super::pool_options()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
