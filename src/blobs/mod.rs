@@ -29,7 +29,9 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::names::Sha256;
 
+mod chain;
 mod parts;
+pub use chain::{Blocks, value as chain_value};
 use parts::Parts;
 pub use parts::{PART, PartsOf};
 
@@ -84,12 +86,14 @@ pub struct Written {
     pub id: Uuid,
     pub size: u64,
     pub sha256: Sha256,
-    /// The SHA-256 of each [`BLOCK`] of the bytes, concatenated (32 bytes each).
-    pub blocks: Vec<u8>,
+    /// The SHA-256 chaining value at each [`BLOCK`] boundary before the end,
+    /// concatenated (32 bytes each): see [`Blocks::Chain`]. None when they are
+    /// not known (a resumable upload with parts stored before they were kept).
+    pub chain: Option<Vec<u8>>,
 }
 
-/// Size of the blocks whose digests are recorded, so that a range of a file can
-/// be checked without reading the whole file: 4 MiB.
+/// Size of the blocks a range of a file is checked in, without reading the
+/// whole file: 4 MiB.
 pub const BLOCK: u64 = 4 << 20;
 
 /// A digest of a stream: fed its chunks in order, then finished.
@@ -109,59 +113,9 @@ impl Digesting for sha2::Sha256 {
     }
 }
 
-/// The SHA-256 of each [`BLOCK`] of a stream, concatenated.
-#[derive(Default)]
-struct BlockHasher {
-    block: sha2::Sha256,
-    in_block: u64,
-    digests: Vec<u8>,
-}
-
-impl BlockHasher {
-    fn close(&mut self) {
-        let done = std::mem::take(&mut self.block);
-        self.digests.extend_from_slice(&done.finalize());
-        self.in_block = 0;
-    }
-}
-
-impl Digesting for BlockHasher {
-    type Out = Vec<u8>;
-
-    fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let take = (BLOCK - self.in_block).min(bytes.len() as u64) as usize;
-            self.block.update(&bytes[..take]);
-            self.in_block += take as u64;
-            bytes = &bytes[take..];
-            if self.in_block == BLOCK {
-                self.close();
-            }
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if self.in_block > 0 {
-            self.close();
-        }
-        self.digests
-    }
-}
-
-/// The SHA-256 of each [`BLOCK`] of the bytes of `chunks` one after the
-/// other, concatenated.
-pub fn block_digests(chunks: &[Bytes]) -> Vec<u8> {
-    let mut h = BlockHasher::default();
-    for c in chunks {
-        h.feed(c);
-    }
-    h.finish()
-}
-
 /// A digest computed on a thread of its own from the chunks it is handed, so
 /// that an upload's loop only receives and writes: chunk n is hashed while n+1
-/// is received and n-1 written, and the file's digest and its block digests are
-/// computed side by side.
+/// is received and n-1 written.
 struct HashThread<T> {
     tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
     done: tokio::task::JoinHandle<T>,
@@ -358,8 +312,7 @@ impl BlobStore {
             upload,
             self.tuning.part_size,
         )));
-        let whole = HashThread::start(sha2::Sha256::new());
-        let blocks = HashThread::start(BlockHasher::default());
+        let whole = HashThread::start(chain::Chained::default());
         let mut size: u64 = 0;
         let failure = loop {
             let Some(chunk) = body.next().await else {
@@ -374,7 +327,6 @@ impl BlobStore {
                 break Some(Error::TooLarge { limit });
             }
             whole.feed(chunk.clone()).await;
-            blocks.feed(chunk.clone()).await;
             let w = guard.get();
             if let Err(e) = w.wait_for_capacity(self.tuning.concurrency).await {
                 break Some(e.into());
@@ -382,8 +334,7 @@ impl BlobStore {
             w.put(chunk);
         };
         // Still guarded: a hashing thread that failed aborts the upload too.
-        let sha256 = whole.finish().await?;
-        let blocks = blocks.finish().await?;
+        let (sha256, chain) = whole.finish().await?;
         let writer = guard.take();
         let failure = failure.or_else(|| match expected {
             Some(d) if d != sha256 => Some(Error::DigestMismatch),
@@ -409,7 +360,7 @@ impl BlobStore {
             id,
             size,
             sha256,
-            blocks,
+            chain: Some(chain),
         })
     }
 
@@ -578,55 +529,48 @@ impl BlobStore {
         Ok(rx)
     }
 
-    /// Streams `range` of an object whose block digests are known, checking every
-    /// block the range touches before any of its bytes leave: the read is widened
-    /// to whole blocks, each block is hashed and compared, and only then is its
-    /// part of the range sent. A block that does not match ends the stream in an
-    /// error, as a whole-file download does. Memory: one block per stream.
+    /// Streams `range` of an object whose blocks can be checked (`blocks`),
+    /// checking every block the range touches before any of its bytes leave: the
+    /// read is widened to whole blocks, each block is hashed and checked, and only
+    /// then is its part of the range sent. A block that does not match ends the
+    /// stream in an error, as a whole-file download does. Memory: one block per
+    /// stream.
     pub async fn read_range_verified(
         &self,
         id: Uuid,
         range: Range<u64>,
         size: u64,
-        blocks: &[u8],
+        blocks: Blocks,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let first = range.start / BLOCK;
-        let aligned = first * BLOCK..(range.end.div_ceil(BLOCK) * BLOCK).min(size);
-        let expected: Vec<[u8; 32]> = blocks
-            .chunks_exact(32)
-            .skip(first as usize)
-            .take(aligned.end.div_ceil(BLOCK) as usize - first as usize)
-            .map(|c| c.try_into().expect("32 bytes"))
-            .collect();
-        if expected.len() as u64 != aligned.end.div_ceil(BLOCK) - first {
+        if !blocks.cover(size) {
             return Err(Error::internal(anyhow::anyhow!(
-                "block digests do not cover the file"
+                "the recorded blocks do not cover the file"
             )));
         }
+        let first = range.start / BLOCK;
+        let aligned = first * BLOCK..(range.end.div_ceil(BLOCK) * BLOCK).min(size);
         let inner = self.read(id, Some(aligned.clone())).await?;
-        Ok(verify_blocks(inner, aligned, range, expected))
+        Ok(verify_blocks(inner, aligned, range, size, blocks))
     }
 
     /// Reads a whole object, checks it against its recorded size and digest, and
-    /// answers its block digests (for files stored before blocks were recorded).
-    #[tracing::instrument(level = "debug", name = "storage.block_digests_of", skip_all)]
-    pub async fn block_digests_of(&self, id: Uuid, size: u64, digest: Sha256) -> Result<Vec<u8>> {
+    /// answers its chaining values (for files stored before they were recorded).
+    #[tracing::instrument(level = "debug", name = "storage.chain_of", skip_all)]
+    pub async fn chain_of(&self, id: Uuid, size: u64, digest: Sha256) -> Result<Vec<u8>> {
         let mut inner = self.read(id, None).await?;
-        let mut whole = sha2::Sha256::new();
-        let mut blocks = BlockHasher::default();
+        let mut whole = chain::Chained::default();
         let mut seen = 0u64;
         while let Some(chunk) = inner.next().await {
             let chunk = chunk?;
             seen += chunk.len() as u64;
-            whole.update(&chunk);
-            blocks.feed(&chunk);
+            whole.feed(&chunk);
         }
-        let actual = digest_of(whole);
+        let (actual, chain) = whole.finish();
         if seen != size || actual != digest {
             integrity_failure(size, seen, digest, actual);
             return Err(Error::internal(anyhow::anyhow!("integrity")));
         }
-        Ok(blocks.finish())
+        Ok(chain)
     }
 
     /// A blocking reader with random access to an object of `size` bytes, for
@@ -916,20 +860,23 @@ fn length_mismatch(size: u64, stored: u64) -> Error {
     Error::internal(anyhow::anyhow!("integrity"))
 }
 
-/// Checks `inner` (the bytes of `aligned`, whole blocks) block by block against
-/// `expected`, and yields only the part of each checked block inside `wanted`.
+/// Checks `inner` (the bytes of `aligned`, whole blocks of a file of `size`
+/// bytes) block by block against `blocks`, and yields only the part of each
+/// checked block inside `wanted`.
 fn verify_blocks(
     inner: BoxStream<'static, Result<Bytes>>,
     aligned: Range<u64>,
     wanted: Range<u64>,
-    expected: Vec<[u8; 32]>,
+    size: u64,
+    blocks: Blocks,
 ) -> BoxStream<'static, Result<Bytes>> {
     struct State {
         inner: BoxStream<'static, Result<Bytes>>,
         /// Offset in the file of the block being gathered.
         at: u64,
         block: bytes::BytesMut,
-        expected: std::vec::IntoIter<[u8; 32]>,
+        blocks: Blocks,
+        size: u64,
         end: u64,
         wanted: Range<u64>,
         done: bool,
@@ -938,7 +885,8 @@ fn verify_blocks(
         inner,
         at: aligned.start,
         block: bytes::BytesMut::new(),
-        expected: expected.into_iter(),
+        blocks,
+        size,
         end: aligned.end,
         wanted,
         done: false,
@@ -951,13 +899,11 @@ fn verify_blocks(
             let block_len = (st.end - st.at).min(BLOCK) as usize;
             if st.block.len() >= block_len {
                 let block = st.block.split_to(block_len).freeze();
-                let want = st.expected.next();
-                let got: [u8; 32] = sha2::Sha256::digest(&block).into();
-                if want != Some(got) {
+                if !st.blocks.check(st.at / BLOCK, st.size, &block) {
                     st.done = true;
                     tracing::error!(
                         block_at = st.at,
-                        "a stored block does not match its recorded digest; range aborted"
+                        "a stored block does not match what was recorded of it; range aborted"
                     );
                     crate::metrics::integrity_failure();
                     return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
@@ -1013,28 +959,10 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn block_digests_do_not_depend_on_how_the_bytes_arrive() {
-        let data: Vec<u8> = (0..(BLOCK as usize * 2 + 1234))
-            .map(|i| (i % 251) as u8)
-            .collect();
-        for chunk in [1usize << 20, 1000, BLOCK as usize, 3 * 1024 * 1024 + 7] {
-            let mut h = BlockHasher::default();
-            data.chunks(chunk).for_each(|c| h.feed(c));
-            assert_eq!(h.finish(), digests(&data), "chunks of {chunk}");
-        }
-        assert!(BlockHasher::default().finish().is_empty());
-    }
-
-    async fn ranged(data: &[u8], blocks: Vec<u8>, wanted: Range<u64>) -> Result<Vec<u8>> {
+    async fn ranged(data: &[u8], blocks: Blocks, wanted: Range<u64>) -> Result<Vec<u8>> {
         let size = data.len() as u64;
         let first = wanted.start / BLOCK;
         let aligned = first * BLOCK..(wanted.end.div_ceil(BLOCK) * BLOCK).min(size);
-        let expected: Vec<[u8; 32]> = blocks
-            .chunks_exact(32)
-            .skip(first as usize)
-            .map(|c| c.try_into().unwrap())
-            .collect();
         let bytes = Bytes::copy_from_slice(&data[aligned.start as usize..aligned.end as usize]);
         let inner = futures::stream::iter(
             bytes
@@ -1044,7 +972,7 @@ mod tests {
         )
         .boxed();
         let mut out = Vec::new();
-        let mut s = verify_blocks(inner, aligned, wanted, expected);
+        let mut s = verify_blocks(inner, aligned, wanted, size, blocks);
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c?);
         }
@@ -1057,7 +985,18 @@ mod tests {
             .map(|i| (i % 253) as u8)
             .collect();
         let size = data.len() as u64;
-        let blocks = digests(&data);
+        let mut chained = chain::Chained::default();
+        chained.feed(&data);
+        let (sha256, values) = chained.finish();
+        for blocks in [
+            Blocks::Digests(digests(&data)),
+            Blocks::Chain { values, sha256 },
+        ] {
+            ranges_of(&data, size, blocks).await;
+        }
+    }
+
+    async fn ranges_of(data: &[u8], size: u64, blocks: Blocks) {
         for r in [
             0..1,
             5..BLOCK + 5,
@@ -1066,11 +1005,11 @@ mod tests {
             0..size,
             3 * BLOCK..size,
         ] {
-            let got = ranged(&data, blocks.clone(), r.clone()).await.unwrap();
+            let got = ranged(data, blocks.clone(), r.clone()).await.unwrap();
             assert_eq!(got, &data[r.start as usize..r.end as usize], "{r:?}");
         }
         // One flipped byte in a block the range touches fails it; elsewhere not.
-        let mut tampered = data.clone();
+        let mut tampered = data.to_vec();
         tampered[(BLOCK + 10) as usize] ^= 1;
         assert!(
             ranged(&tampered, blocks.clone(), BLOCK + 5..BLOCK + 6)
@@ -1078,5 +1017,14 @@ mod tests {
                 .is_err()
         );
         assert!(ranged(&tampered, blocks.clone(), 0..5).await.is_ok());
+        // The last block, checked against the file's digest.
+        let mut tampered = data.to_vec();
+        tampered[size as usize - 1] ^= 1;
+        assert!(
+            ranged(&tampered, blocks.clone(), size - 5..size)
+                .await
+                .is_err()
+        );
+        assert!(ranged(&tampered, blocks, BLOCK..BLOCK + 1).await.is_ok());
     }
 }

@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 
 use super::{Registry, format};
 use crate::auth::{Permit, Publish};
-use crate::blobs::{BlobKey, Written};
+use crate::blobs::{BlobKey, Blocks, Written};
 use crate::error::{Error, Result};
 use crate::kinds::FileFormat;
 use crate::limits::floored;
@@ -118,9 +118,10 @@ impl Registry {
 
     /// Opens one of `files` for download, checked on the way out: a whole file
     /// against its recorded digest as it streams (the last chunk is held until it
-    /// matches), a range block by block against the recorded block digests before
-    /// any of its bytes leave. A file stored before blocks were recorded gets its
-    /// block digests once, after the whole file checks out.
+    /// matches), a range block by block against what was recorded of its blocks
+    /// (`blobs::Blocks`) before any of its bytes leave. A file stored before
+    /// either was recorded gets its chaining values once, after the whole file
+    /// checks out.
     pub async fn open_file(
         &self,
         files: Vec<FileRecord>,
@@ -134,20 +135,24 @@ impl Registry {
         let size = u64::try_from(f.size).map_err(Error::internal)?;
         match range.map(|r| r.resolve(size)).transpose()? {
             Some(r) => {
-                let blocks = match f.block_digests {
-                    Some(b) => b,
-                    None => {
-                        let b = self
-                            .blobs
-                            .block_digests_of(f.blob_id, size, f.sha256)
-                            .await?;
-                        self.models.record_block_digests(f.blob_id, &b).await?;
-                        b
+                let blocks = match (f.sha256_chain, f.block_digests) {
+                    (Some(values), _) => Blocks::Chain {
+                        values,
+                        sha256: f.sha256,
+                    },
+                    (None, Some(digests)) => Blocks::Digests(digests),
+                    (None, None) => {
+                        let values = self.blobs.chain_of(f.blob_id, size, f.sha256).await?;
+                        self.models.record_chain(f.blob_id, &values).await?;
+                        Blocks::Chain {
+                            values,
+                            sha256: f.sha256,
+                        }
                     }
                 };
                 let body = self
                     .blobs
-                    .read_range_verified(f.blob_id, r.clone(), size, &blocks)
+                    .read_range_verified(f.blob_id, r.clone(), size, blocks)
                     .await?;
                 Ok(Download {
                     body,
@@ -183,7 +188,8 @@ pub(super) fn file_record(
         created_at: Utc::now(),
         format: found.format,
         format_reason: found.reason,
-        block_digests: Some(written.blocks.clone()),
+        block_digests: None,
+        sha256_chain: written.chain.clone(),
     })
 }
 

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::Registry;
 use crate::auth::{Permit, Publish};
-use crate::blobs::{BlobKey, BlobStore, PART, PartsOf, Written, block_digests};
+use crate::blobs::{BLOCK, BlobKey, BlobStore, PART, PartsOf, Written, chain_value};
 use crate::error::{Error, Result};
 use crate::limits::floored;
 use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
@@ -107,6 +107,9 @@ struct Received {
     data: Vec<Bytes>,
     len: u64,
     hash_state: Vec<u8>,
+    /// The file's SHA-256 chaining value at each block boundary inside the part
+    /// and at its end.
+    chain: Vec<u8>,
 }
 
 fn resume_hash(u: &UploadRecord) -> Result<sha2::Sha256> {
@@ -122,6 +125,21 @@ fn resume_hash(u: &UploadRecord) -> Result<sha2::Sha256> {
             })
         }
     }
+}
+
+// A part is whole blocks: the chaining values of its boundaries are its own.
+const _: () = assert!(PART.is_multiple_of(BLOCK));
+
+/// The file's chaining values from its parts' (the one at its very end left
+/// out: the digest checks the last block); None when a part stored before they
+/// were kept has none (the file then gets them on its first ranged read).
+fn chain_of_parts(parts: &[UploadPart], size: u64) -> Option<Vec<u8>> {
+    let mut chain = Vec::new();
+    for p in parts {
+        chain.extend_from_slice(p.chain.as_deref()?);
+    }
+    chain.truncate(32 * usize::try_from(size.div_ceil(BLOCK).saturating_sub(1)).ok()?);
+    Some(chain)
 }
 
 fn offset_of(u: &UploadRecord) -> u64 {
@@ -245,7 +263,7 @@ impl Registry {
         // Receiving and hashing here, storing and committing below: part n is
         // stored while part n + 1 arrives.
         let receive = async move {
-            let (mut pieces, mut len) = (Vec::new(), 0u64);
+            let (mut pieces, mut len, mut chain) = (Vec::new(), 0u64, Vec::new());
             let mut at = offset;
             while let Some(chunk) = body.next().await {
                 let mut chunk = chunk?;
@@ -253,19 +271,26 @@ impl Registry {
                     return Err(too_many());
                 }
                 while !chunk.is_empty() {
-                    let take = usize::try_from(PART - len)
+                    // Pieces end at block boundaries (a part is whole blocks,
+                    // and parts start at part boundaries), where the hasher's
+                    // chaining value is kept.
+                    let take = usize::try_from(BLOCK - len % BLOCK)
                         .unwrap_or(usize::MAX)
                         .min(chunk.len());
                     let piece = chunk.split_to(take);
                     hasher.update(&piece);
                     len += piece.len() as u64;
                     pieces.push(piece);
+                    if len.is_multiple_of(BLOCK) {
+                        chain.extend_from_slice(&chain_value(&hasher));
+                    }
                     if len == PART {
                         let part = Received {
                             from: at,
                             data: std::mem::take(&mut pieces),
                             len,
                             hash_state: hasher.serialize().to_vec(),
+                            chain: std::mem::take(&mut chain),
                         };
                         at += PART;
                         len = 0;
@@ -281,6 +306,7 @@ impl Registry {
                     data: pieces,
                     len,
                     hash_state: hasher.serialize().to_vec(),
+                    chain,
                 };
                 let _ = tx.send(part).await;
             }
@@ -352,8 +378,6 @@ impl Registry {
     /// Stores one part; answers it for the commit that records it.
     async fn store_part(&self, u: &UploadRecord, p: &Received) -> Result<UploadPart> {
         let number = p.from / PART + 1;
-        let data = p.data.clone();
-        let blocks = tokio::task::spawn_blocking(move || block_digests(&data));
         let etag = self
             .blobs
             .write_part(parts_of(u), number, p.from, p.data.clone())
@@ -361,7 +385,8 @@ impl Registry {
         Ok(UploadPart {
             number: i64::try_from(number).map_err(Error::internal)?,
             etag,
-            blocks: blocks.await.map_err(Error::internal)?,
+            blocks: Vec::new(),
+            chain: Some(p.chain.clone()),
         })
     }
 
@@ -427,17 +452,14 @@ impl Registry {
             return Err(Error::DigestMismatch);
         }
         let parts = self.uploads.upload_parts(id).await?;
-        let blocks = parts
-            .iter()
-            .flat_map(|p| p.blocks.iter().copied())
-            .collect();
+        let chain = chain_of_parts(&parts, size);
         let etags = parts.into_iter().map(|p| p.etag).collect();
         self.blobs.finish_parts(parts_of(&u), etags, size).await?;
         let written = Written {
             id: u.blob_id,
             size,
             sha256: actual,
-            blocks,
+            chain,
         };
         let recorded = async {
             let found = self.inspect(&u.path, &written).await?;
@@ -533,5 +555,69 @@ fn parts_of(u: &UploadRecord) -> PartsOf<'_> {
         session: u.id,
         blob: u.blob_id,
         multipart_id: u.multipart_id.as_deref(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::Blocks;
+
+    /// The parts of `data` as a session records them: each with the chaining
+    /// values at the block boundaries inside it and at its end.
+    fn parts(data: &[u8]) -> Vec<UploadPart> {
+        let mut hasher = sha2::Sha256::new();
+        data.chunks(PART as usize)
+            .zip(1..)
+            .map(|(part, number)| {
+                let mut chain = Vec::new();
+                for block in part.chunks(BLOCK as usize) {
+                    hasher.update(block);
+                    if block.len() as u64 == BLOCK {
+                        chain.extend_from_slice(&chain_value(&hasher));
+                    }
+                }
+                UploadPart {
+                    number,
+                    etag: None,
+                    blocks: Vec::new(),
+                    chain: Some(chain),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_files_chain_from_its_parts_checks_every_block() {
+        let (part, block) = (PART as usize, BLOCK as usize);
+        for len in [
+            1,
+            block,
+            part,
+            part + 1,
+            2 * part,
+            2 * part - 5,
+            2 * part + block,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+            let values = chain_of_parts(&parts(&data), len as u64).unwrap();
+            let blocks = Blocks::Chain {
+                values,
+                sha256: crate::names::Sha256::from_bytes(sha2::Sha256::digest(&data).into()),
+            };
+            assert!(blocks.cover(len as u64), "{len}");
+            for (i, b) in data.chunks(block).enumerate() {
+                assert!(blocks.check(i as u64, len as u64, b), "{len}: block {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_part_stored_without_chaining_values_leaves_the_file_without() {
+        let data = vec![7u8; PART as usize + 10];
+        let mut parts = parts(&data);
+        parts[0].chain = None;
+        parts[0].blocks = vec![0; 64];
+        assert_eq!(chain_of_parts(&parts, data.len() as u64), None);
     }
 }

@@ -64,9 +64,13 @@ pub struct FileRecord {
     pub format: FileFormat,
     /// Why the bytes were recognised as that format.
     pub format_reason: String,
-    /// SHA-256 of each 4 MiB block, concatenated; None for files stored before
-    /// blocks were recorded.
+    /// SHA-256 of each 4 MiB block, concatenated; recorded for files stored
+    /// before their chaining values were (migration 0010 to 0019), None since.
     pub block_digests: Option<Vec<u8>>,
+    /// The file's SHA-256 chaining value at each 4 MiB boundary before its end,
+    /// concatenated (`blobs::Blocks::Chain`); None for files stored before they
+    /// were recorded, until a range of one is first asked for.
+    pub sha256_chain: Option<Vec<u8>>,
 }
 
 /// A version, its files by path, its model's aliases that point at it (by
@@ -161,9 +165,9 @@ pub trait Models: Send + Sync {
         audit: &Pending,
     ) -> Result<()>;
     async fn delete_file(&self, version_id: Uuid, path: &FilePath, audit: &Pending) -> Result<()>;
-    /// Records the block digests of a file stored before blocks were recorded
+    /// Records the chaining values of a file stored before they were recorded
     /// (computed after the whole file checked out); a derived record, not a change.
-    async fn record_block_digests(&self, blob_id: Uuid, digests: &[u8]) -> Result<()>;
+    async fn record_chain(&self, blob_id: Uuid, chain: &[u8]) -> Result<()>;
     /// Seals a draft: freezes its files and records the root digest.
     async fn seal_version(
         &self,

@@ -38,8 +38,12 @@ pub struct UploadPart {
     pub number: i64,
     /// What the storage answered for it (S3's ETag).
     pub etag: Option<String>,
-    /// SHA-256 of each 4 MiB block of the part, concatenated.
+    /// SHA-256 of each 4 MiB block of the part, concatenated, for parts stored
+    /// before chaining values were recorded (migration 0020); empty since.
     pub blocks: Vec<u8>,
+    /// The file's SHA-256 chaining value at each 4 MiB boundary inside the part
+    /// and at its end; None for parts stored before they were recorded.
+    pub chain: Option<Vec<u8>>,
 }
 
 /// Stored parts to commit: the bytes `from..to` of the file.

@@ -757,8 +757,9 @@ async fn a_file_stored_before_blocks_were_recorded_gets_them_once_checked(b: Bac
         .await;
     app.put_file(&ns, &model, v, "bad.bin", bad.clone(), None)
         .await;
-    // As an older Signet stored them: no block digests.
-    app.sql("UPDATE files SET block_digests = NULL").await;
+    // As an older Signet stored them: nothing recorded of their blocks.
+    app.sql("UPDATE files SET block_digests = NULL, sha256_chain = NULL")
+        .await;
     let objects = app.stored_objects().await;
     let version = app
         .store
@@ -796,10 +797,11 @@ async fn a_file_stored_before_blocks_were_recorded_gets_them_once_checked(b: Bac
             .iter()
             .find(|f| f.path.as_str() == p)
             .unwrap()
-            .block_digests
+            .sha256_chain
             .clone()
     };
-    assert_eq!(recorded("good.bin").map(|d| d.len()), Some(64));
+    // Two blocks: the chaining value at the boundary between them.
+    assert_eq!(recorded("good.bin").map(|d| d.len()), Some(32));
     assert_eq!(recorded("bad.bin"), None);
 }
 

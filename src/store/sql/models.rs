@@ -81,11 +81,13 @@ pub(super) async fn insert_file(
     }
     sqlx::query(
         "INSERT INTO files (version_id, path, size, sha256, blob_id, created_at, format, \
-         block_digests, format_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         block_digests, format_reason, sha256_chain) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (version_id, path) DO UPDATE \
          SET size = excluded.size, sha256 = excluded.sha256, blob_id = excluded.blob_id, \
          created_at = excluded.created_at, format = excluded.format, \
-         block_digests = excluded.block_digests, format_reason = excluded.format_reason",
+         block_digests = excluded.block_digests, format_reason = excluded.format_reason, \
+         sha256_chain = excluded.sha256_chain",
     )
     .bind(version_id)
     .bind(&f.path)
@@ -96,6 +98,7 @@ pub(super) async fn insert_file(
     .bind(f.format)
     .bind(&f.block_digests)
     .bind(&f.format_reason)
+    .bind(&f.sha256_chain)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -278,7 +281,8 @@ impl Models for Store {
     #[tracing::instrument(level = "debug", name = "db.files_of", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>> {
         Ok(sqlx::query_as(
-            "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests FROM files \
+            "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests, \
+             sha256_chain FROM files \
              WHERE version_id = $1 ORDER BY path",
         )
         .bind(version_id)
@@ -306,9 +310,9 @@ impl Models for Store {
              x AS (SELECT 0 AS kind, f.path AS f_path, f.size AS f_size, f.sha256 AS f_sha256, \
              f.blob_id AS f_blob_id, f.created_at AS f_created_at, f.format AS f_format, \
              f.format_reason AS f_format_reason, f.block_digests AS f_block_digests, \
-             NULL AS s_keyid, NULL AS s_envelope, NULL AS s_received_at, NULL AS s_received_by \
+             f.sha256_chain AS f_sha256_chain, NULL AS s_keyid, NULL AS s_envelope, NULL AS s_received_at, NULL AS s_received_by \
              FROM files f JOIN v ON f.version_id = v.id \
-             UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+             UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
              s.keyid, s.envelope, s.received_at, s.received_by \
              FROM signatures s JOIN v ON s.version_id = v.id) \
              SELECT v.*, al.aliases, e.n AS epoch, ae.n AS access_epoch, x.* \
@@ -346,6 +350,7 @@ impl Models for Store {
                     format: r.try_get("f_format")?,
                     format_reason: r.try_get("f_format_reason")?,
                     block_digests: r.try_get("f_block_digests")?,
+                    sha256_chain: r.try_get("f_sha256_chain")?,
                 });
             } else if let Some(keyid) = r.try_get::<Option<KeyId>, _>("s_keyid")? {
                 signatures.push(SignatureRecord {
@@ -395,14 +400,14 @@ impl Models for Store {
         commit(tx, audit).await
     }
 
-    #[tracing::instrument(level = "debug", name = "db.record_block_digests", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn record_block_digests(&self, blob_id: Uuid, digests: &[u8]) -> Result<()> {
+    #[tracing::instrument(level = "debug", name = "db.record_chain", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn record_chain(&self, blob_id: Uuid, chain: &[u8]) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE files SET block_digests = $2 WHERE blob_id = $1 AND block_digests IS NULL",
+            "UPDATE files SET sha256_chain = $2 WHERE blob_id = $1 AND sha256_chain IS NULL",
         )
         .bind(blob_id)
-        .bind(digests)
+        .bind(chain)
         .execute(&mut *tx)
         .await?;
         // Derived from bytes already recorded: nothing a request changed.
@@ -422,7 +427,8 @@ impl Models for Store {
         // Read after the lock: an upload that committed first is included, one
         // still waiting will find the version sealed and fail.
         let files: Vec<FileRecord> = sqlx::query_as(
-            "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests FROM files \
+            "SELECT path, size, sha256, blob_id, created_at, format, format_reason, block_digests, \
+             sha256_chain FROM files \
              WHERE version_id = $1",
         )
         .bind(version_id)

@@ -104,14 +104,15 @@ impl Uploads for Store {
         .await?;
         for part in &c.parts {
             sqlx::query(
-                "INSERT INTO upload_parts (upload_id, number, etag, blocks) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (upload_id, number) DO UPDATE \
-                 SET etag = excluded.etag, blocks = excluded.blocks",
+                "INSERT INTO upload_parts (upload_id, number, etag, blocks, chain) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (upload_id, number) DO UPDATE \
+                 SET etag = excluded.etag, blocks = excluded.blocks, chain = excluded.chain",
             )
             .bind(id)
             .bind(part.number)
             .bind(&part.etag)
             .bind(&part.blocks)
+            .bind(&part.chain)
             .execute(&mut *tx)
             .await?;
         }
@@ -122,7 +123,7 @@ impl Uploads for Store {
     #[tracing::instrument(level = "debug", name = "db.upload_parts", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn upload_parts(&self, id: Uuid) -> Result<Vec<UploadPart>> {
         Ok(sqlx::query_as(
-            "SELECT number, etag, blocks FROM upload_parts WHERE upload_id = $1 ORDER BY number",
+            "SELECT number, etag, blocks, chain FROM upload_parts WHERE upload_id = $1 ORDER BY number",
         )
         .bind(id)
         .fetch_all(&self.pool)
