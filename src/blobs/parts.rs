@@ -21,8 +21,9 @@ use uuid::Uuid;
 use super::{BlobKey, BlobStore};
 use crate::error::{Error, Result};
 
-/// Bytes per part of a resumable upload: a multiple of the 4 MiB digest block
-/// (so each part's block digests are its own) and above S3's 5 MiB minimum.
+/// Bytes per part of a resumable upload: a multiple of the 4 MiB checked block
+/// (so the chaining values at a part's block boundaries are its own) and above
+/// S3's 5 MiB minimum.
 pub const PART: u64 = 8 << 20;
 
 /// Where the parts of sessions go.

@@ -165,7 +165,7 @@ async fn parts_commit_at_offsets_and_the_file_appears_only_when_complete(b: Back
     let got = app.get_file(&ns, &model, v, "weights/model.bin").await;
     assert_eq!(got.status(), StatusCode::OK);
     assert!(got.bytes().await.unwrap() == data);
-    // Block digests were recorded per part: a range across a part boundary
+    // Chaining values were recorded per part: a range across a part boundary
     // checks out.
     let (from, to) = (PART - 5, PART + (5 << 20));
     let r = app
