@@ -103,16 +103,6 @@ trait Digesting: Send + 'static {
     fn finish(self) -> Self::Out;
 }
 
-impl Digesting for sha2::Sha256 {
-    type Out = Sha256;
-    fn feed(&mut self, bytes: &[u8]) {
-        self.update(bytes);
-    }
-    fn finish(self) -> Sha256 {
-        digest_of(self)
-    }
-}
-
 /// A digest computed on a thread of its own from the chunks it is handed, so
 /// that an upload's loop only receives and writes: chunk n is hashed while n+1
 /// is received and n-1 written.
