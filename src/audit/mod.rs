@@ -240,7 +240,8 @@ impl RefusalWindow {
 
 /// Group commit for the events of requests that changed nothing: one task takes
 /// every event waiting and appends them in one transaction, so concurrent requests
-/// share one commit instead of queueing for a commit each. Each request still waits
+/// share one commit instead of queueing for a commit each; while one batch
+/// commits the next is already waiting for the chain's head. Each request still waits
 /// until its own event is durable, and fails (503) if the batch fails, or if the
 /// database was unreachable for the batch before it. Every batch first chains the
 /// events of committed writes waiting in the store's inbox; a write that committed
@@ -258,6 +259,10 @@ impl Appender {
     /// Largest batch; more waiting events go in the next one.
     const BATCH: usize = 256;
 
+    /// Batches in flight at once: the next one takes the chain's head lock as
+    /// soon as the one before commits, instead of starting only then.
+    const IN_FLIGHT: usize = 2;
+
     /// Longest a batch leaves the inbox alone: a write whose process died
     /// between its commit and its kick waits no longer than this while reads
     /// go on (and readers of the log chain the inbox first in any case).
@@ -271,8 +276,15 @@ impl Appender {
         let _ = tx.try_send(None);
         let inbox_kicked = kicked.clone();
         tokio::spawn(async move {
+            let slots = Arc::new(tokio::sync::Semaphore::new(Self::IN_FLIGHT));
+            let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let mut inbox_taken = std::time::Instant::now();
             while let Some(first) = rx.recv().await {
+                // A batch starts when one in flight leaves a slot, and takes
+                // every event that arrived meanwhile.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let mut batch: Vec<Waiting> = first.into_iter().collect();
                 while batch.len() < Self::BATCH {
                     match rx.try_recv() {
@@ -280,40 +292,51 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
+                // The database was gone for a batch since: the events that
+                // waited through that attempt fail with it rather than each
+                // waiting through another (the next event tries again).
+                if down.swap(false, Ordering::AcqRel) {
+                    for (_, w) in batch {
+                        let _ = w.send(false);
+                    }
+                    continue;
+                }
                 let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let (count, began) = (events.len(), std::time::Instant::now());
                 // Batches of reads alone leave the inbox be: one statement less.
                 let take_inbox = inbox_kicked.swap(false, Ordering::AcqRel)
                     || inbox_taken.elapsed() >= Self::INBOX_AT_LEAST_EVERY;
-                let appended = if take_inbox {
+                if take_inbox {
                     inbox_taken = std::time::Instant::now();
-                    log.append_audit(events).await
-                } else {
-                    log.append_only(events).await
-                };
-                if count > 0 {
-                    crate::metrics::audit_append(count, began.elapsed());
                 }
-                let ok = match appended {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!(error = %e, "audit append failed");
-                        // The database is gone: the events that waited through
-                        // this attempt fail with it rather than each waiting
-                        // through another (the next event tries again).
-                        if matches!(e, Error::Unavailable(_)) {
-                            while let Ok(next) = rx.try_recv() {
-                                if let Some((_, w)) = next {
-                                    let _ = w.send(false);
-                                }
-                            }
-                        }
-                        false
+                let (log, down) = (log.clone(), down.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let (count, began) = (events.len(), std::time::Instant::now());
+                    let appended = if take_inbox {
+                        log.append_audit(events).await
+                    } else {
+                        log.append_only(events).await
+                    };
+                    if count > 0 {
+                        crate::metrics::audit_append(count, began.elapsed());
                     }
-                };
-                for w in waiters {
-                    let _ = w.send(ok);
-                }
+                    let ok = match appended {
+                        Ok(()) => {
+                            down.store(false, Ordering::Release);
+                            true
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "audit append failed");
+                            if matches!(e, Error::Unavailable(_)) {
+                                down.store(true, Ordering::Release);
+                            }
+                            false
+                        }
+                    };
+                    for w in waiters {
+                        let _ = w.send(ok);
+                    }
+                });
             }
         });
         Self { tx, kicked }

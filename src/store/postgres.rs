@@ -17,6 +17,7 @@ type Store = PgStore;
 
 #[path = "sql/aliases.rs"]
 mod aliases;
+#[macro_use]
 #[path = "sql/audit.rs"]
 mod audit;
 #[path = "sql/bindings.rs"]
@@ -37,6 +38,55 @@ mod tokens;
 mod uploads;
 #[path = "sql/usage.rs"]
 mod usage;
+
+/// Writes chained events and moves the head to (`seq`, `hash`) in one
+/// statement, whatever the batch's size: the events travel as one array per
+/// column.
+async fn append_chained(
+    conn: &mut sqlx::PgConnection,
+    chained: &[crate::store::ChainedEvent],
+    seq: i64,
+    hash: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    fn column<'a, T>(
+        chained: &'a [crate::store::ChainedEvent],
+        f: impl Fn(&'a crate::store::ChainedEvent) -> T,
+    ) -> Vec<T> {
+        chained.iter().map(f).collect()
+    }
+    let moved = sqlx::query(concat!(
+        "WITH appended AS (INSERT INTO audit_events (seq, ",
+        event_columns!(),
+        ", prev_hash, hash) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], \
+         $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
+         $10::text[], $11::int4[], $12::text[], $13::text[], $14::text[], $15::text[])) \
+         UPDATE audit_head SET seq = $16, hash = $17 WHERE id = 1"
+    ))
+    .bind(column(chained, |c| c.event.seq))
+    .bind(column(chained, |c| c.event.at.as_str()))
+    .bind(column(chained, |c| c.event.request_id.as_str()))
+    .bind(column(chained, |c| c.event.principal.as_deref()))
+    .bind(column(chained, |c| c.event.token_id.as_deref()))
+    .bind(column(chained, |c| c.event.action.as_str()))
+    .bind(column(chained, |c| c.event.namespace.as_deref()))
+    .bind(column(chained, |c| c.event.model.as_deref()))
+    .bind(column(chained, |c| c.event.resource.as_str()))
+    .bind(column(chained, |c| c.event.outcome.as_str()))
+    .bind(column(chained, |c| c.event.status))
+    .bind(column(chained, |c| c.event.client_addr.as_deref()))
+    .bind(column(chained, |c| c.event.detail.as_str()))
+    .bind(column(chained, |c| c.prev_hash.as_str()))
+    .bind(column(chained, |c| c.hash.as_str()))
+    .bind(seq)
+    .bind(hash)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    Ok(())
+}
 
 pub struct PgStore {
     pool: PgPool,

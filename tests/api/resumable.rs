@@ -315,7 +315,9 @@ async fn expired_sessions_are_refused_and_collected_with_their_parts(b: Backend)
         .await;
 
     assert_eq!(old.offset().await.0, StatusCode::NOT_FOUND);
-    let r = old.append(PART, &data[PART..]).await;
+    // A few bytes: the answer comes before the body is read, and a body the
+    // server never reads can reset the connection before the client reads it.
+    let r = old.append(PART, &data[PART..PART + 16]).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         old.complete(&sha256_hex(&data)).await.status(),

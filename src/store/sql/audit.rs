@@ -99,47 +99,7 @@ async fn chain(
             hash,
         });
     }
-    // Many rows per statement, in a few fixed sizes (each one statement text,
-    // prepared once per connection).
-    let mut rest = &chained[..];
-    while !rest.is_empty() {
-        let n = [64, 16, 4]
-            .into_iter()
-            .find(|n| *n <= rest.len())
-            .unwrap_or(1);
-        let (rows, after) = rest.split_at(n);
-        let mut q = sqlx::QueryBuilder::<Db>::new(concat!(
-            "INSERT INTO audit_events (seq, ",
-            event_columns!(),
-            ", prev_hash, hash) "
-        ));
-        q.push_values(rows, |mut b, c| {
-            let e = &c.event;
-            b.push_bind(e.seq)
-                .push_bind(&e.at)
-                .push_bind(&e.request_id)
-                .push_bind(&e.principal)
-                .push_bind(&e.token_id)
-                .push_bind(&e.action)
-                .push_bind(&e.namespace)
-                .push_bind(&e.model)
-                .push_bind(&e.resource)
-                .push_bind(e.outcome)
-                .push_bind(e.status)
-                .push_bind(&e.client_addr)
-                .push_bind(&e.detail)
-                .push_bind(&c.prev_hash)
-                .push_bind(&c.hash);
-        });
-        q.build().execute(&mut *conn).await?;
-        rest = after;
-    }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    super::append_chained(conn, &chained, seq, &prev).await
 }
 
 impl Store {
