@@ -263,6 +263,11 @@ impl Appender {
     /// soon as the one before commits, instead of starting only then.
     const IN_FLIGHT: usize = 2;
 
+    /// How long after a batch found the database gone the events that waited
+    /// meanwhile fail without an attempt of their own (about one connection
+    /// acquire timeout).
+    const FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
     /// Longest a batch leaves the inbox alone: a write whose process died
     /// between its commit and its kick waits no longer than this while reads
     /// go on (and readers of the log chain the inbox first in any case).
@@ -277,7 +282,8 @@ impl Appender {
         let inbox_kicked = kicked.clone();
         tokio::spawn(async move {
             let slots = Arc::new(tokio::sync::Semaphore::new(Self::IN_FLIGHT));
-            let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // When a batch last found the database gone.
+            let down = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
             let mut inbox_taken = std::time::Instant::now();
             while let Some(first) = rx.recv().await {
                 // A batch starts when one in flight leaves a slot, and takes
@@ -292,10 +298,11 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
-                // The database was gone for a batch since: the events that
+                // The database was gone for a batch just now: the events that
                 // waited through that attempt fail with it rather than each
-                // waiting through another (the next event tries again).
-                if down.swap(false, Ordering::AcqRel) {
+                // waiting through another (the next ones try again).
+                let failed = down.lock().expect("not poisoned").take();
+                if failed.is_some_and(|at| at.elapsed() < Self::FAILED_FOR) {
                     for (_, w) in batch {
                         let _ = w.send(false);
                     }
@@ -322,13 +329,14 @@ impl Appender {
                     }
                     let ok = match appended {
                         Ok(()) => {
-                            down.store(false, Ordering::Release);
+                            *down.lock().expect("not poisoned") = None;
                             true
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "audit append failed");
                             if matches!(e, Error::Unavailable(_)) {
-                                down.store(true, Ordering::Release);
+                                let now = std::time::Instant::now();
+                                *down.lock().expect("not poisoned") = Some(now);
                             }
                             false
                         }
