@@ -242,8 +242,9 @@ impl RefusalWindow {
 /// every event waiting and appends them in one transaction, so concurrent requests
 /// share one commit instead of queueing for a commit each; while one batch
 /// commits the next is already waiting for the chain's head. Each request still waits
-/// until its own event is durable, and fails (503) if the batch fails, or if the
-/// database was unreachable for the batch before it. Every batch first chains the
+/// until its own event is durable, and fails (503) if its batch fails, or if it
+/// was queued while a batch found the database unreachable (it waited through
+/// that attempt); an event queued after that gets an attempt of its own. Every batch first chains the
 /// events of committed writes waiting in the store's inbox; a write that committed
 /// one asks for a batch with [`Appender::kick`].
 pub struct Appender {
@@ -252,8 +253,12 @@ pub struct Appender {
     kicked: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// An event to append and whoever waits for it to be durable.
-type Waiting = (AuditEvent, tokio::sync::oneshot::Sender<bool>);
+/// An event to append, whoever waits for it to be durable, and when it was queued.
+type Waiting = (
+    AuditEvent,
+    tokio::sync::oneshot::Sender<bool>,
+    std::time::Instant,
+);
 
 impl Appender {
     /// Largest batch; more waiting events go in the next one.
@@ -262,11 +267,6 @@ impl Appender {
     /// Batches in flight at once: the next one takes the chain's head lock as
     /// soon as the one before commits, instead of starting only then.
     const IN_FLIGHT: usize = 2;
-
-    /// How long after a batch found the database gone the events that waited
-    /// meanwhile fail without an attempt of their own (about one connection
-    /// acquire timeout).
-    const FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
     /// Longest a batch leaves the inbox alone: a write whose process died
     /// between its commit and its kick waits no longer than this while reads
@@ -282,7 +282,7 @@ impl Appender {
         let inbox_kicked = kicked.clone();
         tokio::spawn(async move {
             let slots = Arc::new(tokio::sync::Semaphore::new(Self::IN_FLIGHT));
-            // When a batch last found the database gone.
+            // When a batch last found the database gone, until one succeeds.
             let down = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
             let mut inbox_taken = std::time::Instant::now();
             while let Some(first) = rx.recv().await {
@@ -298,17 +298,24 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
-                // The database was gone for a batch just now: the events that
-                // waited through that attempt fail with it rather than each
-                // waiting through another (the next ones try again).
-                let failed = down.lock().expect("not poisoned").take();
-                if failed.is_some_and(|at| at.elapsed() < Self::FAILED_FOR) {
-                    for (_, w) in batch {
+                // The database was gone for a batch: the events queued before
+                // that was known waited through its attempt, and fail with it
+                // rather than each waiting through another; the ones queued
+                // since try again.
+                if let Some(failed) = *down.lock().expect("not poisoned") {
+                    let (waited, fresh): (Vec<_>, Vec<_>) = batch
+                        .into_iter()
+                        .partition(|(_, _, queued)| *queued < failed);
+                    for (_, w, _) in waited {
                         let _ = w.send(false);
                     }
-                    continue;
+                    batch = fresh;
+                    if batch.is_empty() && !inbox_kicked.load(Ordering::Acquire) {
+                        continue;
+                    }
                 }
-                let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let (events, waiters): (Vec<_>, Vec<_>) =
+                    batch.into_iter().map(|(e, w, _)| (e, w)).unzip();
                 // Batches of reads alone leave the inbox be: one statement less.
                 let take_inbox = inbox_kicked.swap(false, Ordering::AcqRel)
                     || inbox_taken.elapsed() >= Self::INBOX_AT_LEAST_EVERY;
@@ -364,7 +371,7 @@ impl Appender {
         let (done, wait) = tokio::sync::oneshot::channel();
         let unavailable = || Error::Unavailable(anyhow::anyhow!("audit log"));
         self.tx
-            .send(Some((e, done)))
+            .send(Some((e, done, std::time::Instant::now())))
             .await
             .map_err(|_| unavailable())?;
         match wait.await {
