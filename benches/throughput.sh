@@ -4,12 +4,23 @@
 #
 #   benches/throughput.sh [SIZE_MIB ...]
 #
+# SIGNET_BENCH_SETUPS="local s3" (the default) chooses the setups;
+# SIGNET_BENCH_BINARY measures another build of signet against the same baselines.
+#
 # Two setups: SQLite + a local directory (baseline: cp / cat), and PostgreSQL +
 # Garage S3 (baseline: examples/blobcopy, a direct multipart PUT / GET with
 # object_store). The machine's hashing limit is `openssl dgst -sha256` of the same
 # bytes on one core. Each Signet figure is printed beside its limit: on the local
-# directory min(cp or cat, one-core SHA-256), on S3 the direct PUT or GET. Files are page-cached for every run alike. Signet is restarted
-# for each size so its peak RSS (VmHWM) belongs to that size alone.
+# directory min(cp or cat, one-core SHA-256), on S3 the direct PUT or GET. Files
+# are page-cached for every run alike. Signet is restarted for each size so its
+# peak RSS (VmHWM) belongs to that size alone.
+#
+# Where an S3 download's time goes: beside the direct GET, the same object through
+# a bare proxy (`blobcopy serve`: one GET streamed through, no auth, no audit),
+# once as is and once hashing every chunk with SHA-256 on its way; each S3
+# download prints the CPU-seconds per GiB that Garage, the process in between and
+# the client spent on it (from /proc), since all of them share this machine's
+# cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("${@:-1024 4096}")
@@ -35,6 +46,22 @@ gbps() { python3 -c "import sys; b,t0,t1=map(float,sys.argv[1:]); print(b/(t1-t0
 # "RATE (×F of the limit LIMIT GB/s)": a figure beside the limit it is held to.
 against() { python3 -c "import sys; r,*l=map(float,sys.argv[1:]); m=min(l); print(f'{r:.3f} GB/s, {r/m:.2f}x of the limit {m:.3f} GB/s')" "$@"; }
 rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
+clk=$(getconf CLK_TCK)
+# CPU-seconds (user + system) a running process has spent.
+cpu_s() { awk -v clk="$clk" '{sub(/^.*\) /, ""); print ($12 + $13) / clk}' "/proc/$1/stat"; }
+# Runs a download (the client command after the pid of the server in between, or
+# -), sets t0/t1 around it, and sets `cpu` to the CPU-seconds per GiB of Garage,
+# of that server and of the client.
+fetch() { # mid-pid label-of-mid cmd...
+  local mid=$1 name=$2 g0 m0=0 g1 m1=0 TIMEFORMAT='%U %S'
+  shift 2
+  g0=$(cpu_s "$garage_pid"); [ "$mid" = - ] || m0=$(cpu_s "$mid")
+  t0=$(now); { time "$@" >/dev/null 2>&1; } 2>"$work/time"; t1=$(now)
+  g1=$(cpu_s "$garage_pid"); [ "$mid" = - ] || m1=$(cpu_s "$mid")
+  cpu=$(python3 -c "import sys; b,g0,g1,m0,m1,u,s=map(float,sys.argv[2:9]); n=sys.argv[1]; gib=b/2**30
+parts=[f'Garage {(g1-g0)/gib:.2f}'] + ([f'{n} {(m1-m0)/gib:.2f}'] if n!='-' else []) + [f'client {(u+s)/gib:.2f}']
+print('CPU s/GiB: ' + ', '.join(parts))" "$name" "$bytes" "$g0" "$g1" "$m0" "$m1" $(cat "$work/time"))
+}
 
 start_signet() { # db-url storage-url
   SIGNET_DATABASE_URL=$1 SIGNET_STORAGE_URL=$2 SIGNET_LISTEN=127.0.0.1:$port \
@@ -59,7 +86,7 @@ for mib in "${sizes[@]}"; do
   echo "== $mib MiB"
   echo "sha256 (openssl, 1 core):     $(rate $bytes $t0 $t1)"
 
-  for setup in local s3; do
+  for setup in ${SIGNET_BENCH_SETUPS:-local s3}; do
     if [ $setup = local ]; then
       db="sqlite://$work/$setup-$mib/signet.db"; store="$work/$setup-$mib/blobs"
       mkdir -p "$store"
@@ -78,9 +105,21 @@ for mib in "${sizes[@]}"; do
       t0=$(now); AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" put "$file" "s3://$GARAGE_BUCKET" "direct/$mib"; t1=$(now)
       echo "s3     direct PUT (multipart): $(rate $bytes $t0 $t1)"
       put_limit=("$(gbps $bytes $t0 $t1)")
-      t0=$(now); AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" get "s3://$GARAGE_BUCKET" "direct/$mib" 2>/dev/null; t1=$(now)
-      echo "s3     direct GET:             $(rate $bytes $t0 $t1)"
+      fetch - - env AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" get "s3://$GARAGE_BUCKET" "direct/$mib"
+      echo "s3     direct GET:             $(rate $bytes $t0 $t1); $cpu"
       get_limit=("$(gbps $bytes $t0 $t1)")
+      for mode in "" sha256; do
+        proxy_port=$(free_port)
+        AWS_ENDPOINT=$GARAGE_ENDPOINT AWS_REGION=$GARAGE_REGION "$blobcopy" serve "s3://$GARAGE_BUCKET" "127.0.0.1:$proxy_port" $mode &
+        proxy_pid=$!
+        for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$proxy_port/" && break; sleep 0.1; done
+        fetch "$proxy_pid" proxy curl -sf -o /dev/null "http://127.0.0.1:$proxy_port/direct/$mib"
+        kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+        label="proxy GET${mode:+ + SHA-256}:"
+        printf 's3     %-23s%s; %.2fx of the direct GET; %s\n' "$label" "$(rate $bytes $t0 $t1)" \
+          "$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$(gbps $bytes $t0 $t1)" "${get_limit[0]}")" "$cpu"
+        proxy_gbps=$(gbps $bytes $t0 $t1)
+      done
     fi
     start_signet "$db" "$store"
     base_rss=$(rss_kib "$signet_pid" VmRSS)
@@ -90,8 +129,14 @@ for mib in "${sizes[@]}"; do
     url=$S/v1/models/bench/m/versions/1/files/model.bin
     t0=$(now); curl -sf "${auth[@]}" -T "$file" "$url" >/dev/null; t1=$(now)
     echo "$setup signet upload:          $(rate $bytes $t0 $t1); $(against "$(gbps $bytes $t0 $t1)" "${put_limit[@]}")"
-    t0=$(now); curl -sf "${auth[@]}" -o /dev/null "$url"; t1=$(now)
-    echo "$setup signet download:        $(rate $bytes $t0 $t1); $(against "$(gbps $bytes $t0 $t1)" "${get_limit[@]}")"
+    if [ $setup = local ]; then
+      t0=$(now); curl -sf "${auth[@]}" -o /dev/null "$url"; t1=$(now)
+      echo "$setup signet download:        $(rate $bytes $t0 $t1); $(against "$(gbps $bytes $t0 $t1)" "${get_limit[@]}")"
+    else
+      fetch "$signet_pid" Signet curl -sf "${auth[@]}" -o /dev/null "$url"
+      got=$(gbps $bytes $t0 $t1)
+      echo "$setup signet download:        $(rate $bytes $t0 $t1); $(against "$got" "${get_limit[@]}"), $(python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$got" "$proxy_gbps")x of the proxy + SHA-256; $cpu"
+    fi
     peak=$(rss_kib "$signet_pid" VmHWM)
     echo "$setup signet RSS: start $((base_rss / 1024)) MiB, peak $((peak / 1024)) MiB, growth $(((peak - base_rss) / 1024)) MiB"
     stop_signet
