@@ -264,10 +264,6 @@ impl Appender {
     /// Largest batch; more waiting events go in the next one.
     const BATCH: usize = 256;
 
-    /// Batches in flight at once: the next one takes the chain's head lock as
-    /// soon as the one before commits, instead of starting only then.
-    const IN_FLIGHT: usize = 2;
-
     /// Longest a batch leaves the inbox alone: a write whose process died
     /// between its commit and its kick waits no longer than this while reads
     /// go on (and readers of the log chain the inbox first in any case).
@@ -281,7 +277,10 @@ impl Appender {
         let _ = tx.try_send(None);
         let inbox_kicked = kicked.clone();
         tokio::spawn(async move {
-            let slots = Arc::new(tokio::sync::Semaphore::new(Self::IN_FLIGHT));
+            // With two in flight (PostgreSQL), the next batch takes the chain's
+            // head lock as soon as the one before commits, instead of starting
+            // only then.
+            let slots = Arc::new(tokio::sync::Semaphore::new(log.appends_in_flight().max(1)));
             // When a batch last found the database gone, until one succeeds.
             let down = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
             let mut inbox_taken = std::time::Instant::now();

@@ -158,4 +158,6 @@ pub trait AuditLog: Send + Sync {
         before: i64,
         limit: i64,
     ) -> Result<Vec<ChainedEvent>>;
+    /// How many batches of the group commit are worth having in flight at once.
+    fn appends_in_flight(&self) -> usize;
 }

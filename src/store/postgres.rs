@@ -9,6 +9,9 @@ use crate::error::Result;
 type Db = sqlx::Postgres;
 /// The `db.system` of this backend's trace spans.
 const DB_SYSTEM: &str = "postgresql";
+/// Access-log batches in flight: the second waits on the chain head's row lock
+/// while the first commits.
+const APPENDS_IN_FLIGHT: usize = 2;
 /// Reads the trust epoch under a shared row lock: concurrent promotions do not
 /// queue for each other, and a removal of trust (an update) waits for them.
 const HOLD_TRUST: &str = "SELECT n FROM trust_epoch WHERE id = 1 FOR SHARE";

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 type Db = sqlx::Sqlite;
 /// The `db.system` of this backend's trace spans.
 const DB_SYSTEM: &str = "sqlite";
+/// Access-log batches in flight: one, as the process's writer lock takes them
+/// one at a time anyway (a second only halves the batches).
+const APPENDS_IN_FLIGHT: usize = 1;
 /// Reads the trust epoch; `BEGIN IMMEDIATE` already keeps every other writer out.
 const HOLD_TRUST: &str = "SELECT n FROM trust_epoch WHERE id = 1";
 /// This backend's store, for the shared SQL in `sql/`.

@@ -116,6 +116,10 @@ impl Store {
 
 #[async_trait]
 impl AuditLog for Store {
+    fn appends_in_flight(&self) -> usize {
+        super::APPENDS_IN_FLIGHT
+    }
+
     #[tracing::instrument(level = "debug", name = "db.append_audit", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
         if events.is_empty() {
