@@ -240,13 +240,14 @@ impl RefusalWindow {
 
 /// Group commit for the events of requests that changed nothing: one task takes
 /// every event waiting and appends them in one transaction, so concurrent requests
-/// share one commit instead of queueing for a commit each; while one batch
-/// commits the next is already waiting for the chain's head. Each request still waits
-/// until its own event is durable, and fails (503) if its batch fails, or if it
-/// was queued while a batch found the database unreachable (it waited through
-/// that attempt); an event queued after that gets an attempt of its own. Every batch first chains the
-/// events of committed writes waiting in the store's inbox; a write that committed
-/// one asks for a batch with [`Appender::kick`].
+/// share one commit instead of queueing for a commit each; on PostgreSQL, while
+/// one batch commits the next is already waiting for the chain's head
+/// ([`AuditLog::appends_in_flight`]). Each request still waits until its own
+/// event is durable, and fails (503) if its batch fails, or if it was queued
+/// while a batch found the database unreachable (it waited through that
+/// attempt); an event queued after that gets an attempt of its own. Every batch
+/// first chains the events of committed writes waiting in the store's inbox; a
+/// write that committed one asks for a batch with [`Appender::kick`].
 pub struct Appender {
     tx: tokio::sync::mpsc::Sender<Option<Waiting>>,
     /// A write committed an event to the inbox since the last batch took it.
