@@ -45,6 +45,8 @@ rate() { python3 -c "import sys; b,t0,t1=map(float,sys.argv[1:]); print(f'{b/(t1
 gbps() { python3 -c "import sys; b,t0,t1=map(float,sys.argv[1:]); print(b/(t1-t0)/1e9)" "$@"; }
 # "RATE (×F of the limit LIMIT GB/s)": a figure beside the limit it is held to.
 against() { python3 -c "import sys; r,*l=map(float,sys.argv[1:]); m=min(l); print(f'{r:.3f} GB/s, {r/m:.2f}x of the limit {m:.3f} GB/s')" "$@"; }
+# A / B to two decimals.
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$@"; }
 rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
 clk=$(getconf CLK_TCK)
 # CPU-seconds (user + system) a running process has spent.
@@ -116,9 +118,9 @@ for mib in "${sizes[@]}"; do
         fetch "$proxy_pid" proxy curl -sf -o /dev/null "http://127.0.0.1:$proxy_port/direct/$mib"
         kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
         label="proxy GET${mode:+ + SHA-256}:"
-        printf 's3     %-23s%s; %.2fx of the direct GET; %s\n' "$label" "$(rate $bytes $t0 $t1)" \
-          "$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$(gbps $bytes $t0 $t1)" "${get_limit[0]}")" "$cpu"
         proxy_gbps=$(gbps $bytes $t0 $t1)
+        printf 's3     %-23s%s; %sx of the direct GET; %s\n' "$label" "$(rate $bytes $t0 $t1)" \
+          "$(ratio "$proxy_gbps" "${get_limit[0]}")" "$cpu"
       done
     fi
     start_signet "$db" "$store"
@@ -135,7 +137,7 @@ for mib in "${sizes[@]}"; do
     else
       fetch "$signet_pid" Signet curl -sf "${auth[@]}" -o /dev/null "$url"
       got=$(gbps $bytes $t0 $t1)
-      echo "$setup signet download:        $(rate $bytes $t0 $t1); $(against "$got" "${get_limit[@]}"), $(python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$got" "$proxy_gbps")x of the proxy + SHA-256; $cpu"
+      echo "$setup signet download:        $(rate $bytes $t0 $t1); $(against "$got" "${get_limit[@]}"), $(ratio "$got" "$proxy_gbps")x of the proxy + SHA-256; $cpu"
     fi
     peak=$(rss_kib "$signet_pid" VmHWM)
     echo "$setup signet RSS: start $((base_rss / 1024)) MiB, peak $((peak / 1024)) MiB, growth $(((peak - base_rss) / 1024)) MiB"
