@@ -291,7 +291,8 @@ impl Access {
     /// changed in between, so the credential was current when the read was
     /// made. Otherwise, or when the read failed (a refusal or a missing thing
     /// must be judged on current access too), the caller is authenticated
-    /// afresh and `read` runs again as it: `read` must have no effect.
+    /// afresh and `read` runs again as it: `read` must have no effect. A read
+    /// that found the database unavailable fails at once.
     pub async fn serve<T, F, Fut>(&self, caller: Provisional, read: F) -> Result<T>
     where
         F: Fn(Principal) -> Fut,
@@ -311,6 +312,9 @@ impl Access {
                 principal.note();
                 return Ok(seen.answer);
             }
+            // With the database gone, reading the token again would only wait
+            // out another connection attempt before the same 503.
+            Err(e @ Error::Unavailable(_)) => return Err(e),
             _ => self.kept.forget(&hash),
         }
         let fresh = match self.principal_by(Credential::Bearer, &hash, trail).await {
