@@ -292,7 +292,7 @@ impl Access {
     /// made. Otherwise, or when the read failed (a refusal or a missing thing
     /// must be judged on current access too), the caller is authenticated
     /// afresh and `read` runs again as it: `read` must have no effect. A read
-    /// that found the database unavailable fails at once.
+    /// that found the database or the object store unavailable fails at once.
     pub async fn serve<T, F, Fut>(&self, caller: Provisional, read: F) -> Result<T>
     where
         F: Fn(Principal) -> Fut,
@@ -312,8 +312,8 @@ impl Access {
                 principal.note();
                 return Ok(seen.answer);
             }
-            // With the database gone, reading the token again would only wait
-            // out another connection attempt before the same 503.
+            // With a store gone, reading the token again would only wait out
+            // another attempt before the same 503.
             Err(e @ Error::Unavailable(_)) => return Err(e),
             _ => self.kept.forget(&hash),
         }
