@@ -57,6 +57,52 @@ pub struct StorageConfig {
 
     #[command(flatten)]
     pub encryption: S3Encryption,
+
+    #[command(flatten)]
+    pub startup: StartupConfig,
+}
+
+/// How long start-up waits for what it needs.
+#[derive(Clone, Debug, Args)]
+pub struct StartupConfig {
+    /// How long to keep trying to reach the database and the blob store at
+    /// start before giving up, in seconds.
+    #[arg(long, env = "SIGNET_STARTUP_TIMEOUT_SECS", default_value_t = 60)]
+    pub startup_timeout_secs: u64,
+
+    /// The longest one migration statement waits for a lock another session
+    /// holds (a replica still serving, a long transaction) before the migration
+    /// is rolled back and tried again, in seconds.
+    #[arg(long, env = "SIGNET_MIGRATION_LOCK_TIMEOUT_SECS", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub migration_lock_timeout_secs: u64,
+
+    /// The longest migrations may take at start, waiting for another replica's
+    /// included, in seconds.
+    #[arg(long, env = "SIGNET_MIGRATION_TIMEOUT_SECS", default_value_t = 900)]
+    pub migration_timeout_secs: u64,
+}
+
+impl Default for StartupConfig {
+    fn default() -> Self {
+        let m = crate::store::MigrationPolicy::default();
+        Self {
+            startup_timeout_secs: 60,
+            migration_lock_timeout_secs: m.lock_timeout.as_secs(),
+            migration_timeout_secs: m.timeout.as_secs(),
+        }
+    }
+}
+
+impl StartupConfig {
+    /// The migration policy these settings describe; `apply` says whether to migrate.
+    pub fn migrations(&self, apply: bool) -> crate::store::MigrationPolicy {
+        crate::store::MigrationPolicy {
+            apply,
+            lock_timeout: std::time::Duration::from_secs(self.migration_lock_timeout_secs),
+            timeout: std::time::Duration::from_secs(self.migration_timeout_secs),
+        }
+    }
 }
 
 /// The storage secrets, each given in the environment (or a flag) or, the
@@ -184,6 +230,11 @@ pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "SIGNET_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+
+    /// Do not migrate the database at start (`signet migrate` does, as a step of
+    /// its own); refuse to start while migrations are pending.
+    #[arg(long, env = "SIGNET_NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
 
     /// This registry's name, bound into every signed statement.
     #[arg(long, env = "SIGNET_REGISTRY_NAME", default_value = "signet")]

@@ -3,7 +3,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use signet::client::commands;
 use signet::config::{LogFormat, ServeConfig, StorageConfig};
-use signet::server::{self, Bootstrap};
+use signet::server;
 
 /// Signet: a signed model registry, and its client.
 #[derive(Parser)]
@@ -23,6 +23,16 @@ struct Cli {
 enum Command {
     /// Run the registry service.
     Serve(Box<ServeConfig>),
+    /// Apply pending database migrations and exit (a Kubernetes Job or init
+    /// container runs this before a rollout; `serve --no-migrate` then starts
+    /// only on a migrated database). With --check, apply nothing: list what is
+    /// pending and exit 3 if anything is.
+    Migrate {
+        #[command(flatten)]
+        storage: StorageConfig,
+        #[arg(long)]
+        check: bool,
+    },
     /// Remove blobs that no file references, older than the grace period.
     Gc {
         #[command(flatten)]
@@ -292,8 +302,17 @@ async fn probe(addr: &str) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() {
+    if let Err(e) = run(Cli::parse()).await {
+        // What fails here is the operator's to fix (an address in use, a store
+        // out of reach, a setting): one line, what, where and how, and no
+        // backtrace. A bug panics, and the panic shows where.
+        eprintln!("signet: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let (json, quiet) = (cli.json, cli.quiet);
     let client = |outcome| std::process::exit(commands::report(outcome, json, quiet));
     // Progress bars only for a person watching.
@@ -371,53 +390,24 @@ async fn main() -> anyhow::Result<()> {
             LineageCommand::Commit { sha } => commands::lineage("commit", &sha).await,
             LineageCommand::Version { target } => commands::lineage("version", &target).await,
         }),
-        Command::Serve(cfg) => {
-            let telemetry = signet::telemetry::init(cfg.log_format)?;
-            // The listeners first: a refused address stops the start before
-            // anything is created in the stores.
-            let t = &cfg.transport;
-            let tls = server::tls_acceptor(t)?;
-            let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
-            let addr = listener.local_addr()?;
-            signet::tls::check_plain_http(addr, tls.is_some(), t.allow_plain_http)?;
-            let ops = match t.metrics_listen.as_str() {
-                "off" => None,
-                at => Some(tokio::net::TcpListener::bind(at).await?),
+        Command::Serve(cfg) => server::start::serve(*cfg).await?,
+        Command::Migrate { storage, check } => {
+            signet::telemetry::init(LogFormat::Text)?;
+            let pending = server::start::migrate(&storage, check).await?;
+            let list = || {
+                pending
+                    .iter()
+                    .map(|m| format!("  {m}\n"))
+                    .collect::<String>()
             };
-            let (state, boot) = server::build(&cfg).await?;
-            match boot {
-                Bootstrap::Generated(secret) => {
-                    // Printed to stdout, not the log: the secret is shown once and
-                    // never stored.
-                    println!(
-                        "Signet bootstrap admin token (shown once): {}",
-                        secret.expose()
-                    );
-                    tracing::info!("created the bootstrap admin token (printed on stdout)");
+            match (check, pending.is_empty()) {
+                (_, true) => println!("the database schema is up to date"),
+                (true, false) => {
+                    print!("{} migration(s) pending:\n{}", pending.len(), list());
+                    std::process::exit(3);
                 }
-                Bootstrap::FromConfig => {
-                    tracing::info!("created the bootstrap admin token from SIGNET_BOOTSTRAP_TOKEN")
-                }
-                Bootstrap::Existing => {}
+                (false, false) => print!("applied {} migration(s):\n{}", pending.len(), list()),
             }
-            server::spawn_gc(
-                state.registry.clone(),
-                Duration::from_secs(cfg.gc_interval_secs),
-                Duration::from_secs(cfg.gc_grace_secs),
-            );
-            if let Some(ops) = ops {
-                signet::metrics::enable();
-                tracing::info!(listen = %ops.local_addr()?, "metrics, health and readiness served");
-                tokio::spawn(server::serve_ops(
-                    ops,
-                    state.clone(),
-                    std::future::pending(),
-                ));
-            }
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            tracing::info!(listen = %addr, scheme, "signet serving");
-            server::serve_with(listener, state, tls, server::shutdown_signal()).await?;
-            telemetry.shutdown();
         }
         Command::Gc {
             storage,

@@ -241,14 +241,38 @@ pub fn app(state: AppState) -> Router {
 /// The operator's listener (`SIGNET_METRICS_LISTEN`): metrics, liveness and
 /// readiness, without authentication and without the access log. It carries no
 /// credentials and no model data.
-pub fn ops_app(state: AppState) -> Router {
+pub fn ops_app(readiness: Readiness) -> Router {
     use axum::routing::get;
     Router::new()
         .route("/metrics", get(service::metrics))
         .route("/healthz", get(service::healthz))
-        .route("/readyz", get(service::readyz))
+        .route("/readyz", get(service::ops_readyz))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(readiness)
+}
+
+/// What the operator's listener answers from: nothing while the process starts
+/// (alive, not ready: the stores are being reached, the database migrated),
+/// then the service.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<std::sync::OnceLock<AppState>>);
+
+impl Readiness {
+    /// Ready from the start (the tests' services, built before they listen).
+    pub fn of(state: AppState) -> Self {
+        let r = Self::default();
+        r.set(state);
+        r
+    }
+
+    /// The service is built: readiness now asks its stores.
+    pub fn set(&self, state: AppState) {
+        let _ = self.0.set(state);
+    }
+
+    fn service(&self) -> Option<&AppState> {
+        self.0.get()
+    }
 }
 
 impl IntoResponse for crate::error::Error {

@@ -1,4 +1,10 @@
 //! Start-up: open the stores, bootstrap the first admin, serve until a signal.
+//! `start` holds what happens before serving (listeners, reaching the stores,
+//! migrations) and the errors an operator acts on.
+
+pub mod start;
+
+pub use start::open_stores;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,37 +15,20 @@ use uuid::Uuid;
 
 use crate::audit::{Appender, Auditing, RefusalWindow};
 use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
-use crate::blobs::{BlobStore, S3Options, UploadTuning};
-use crate::config::{ServeConfig, StorageConfig, TransportConfig};
+use crate::blobs::BlobStore;
+use crate::config::{ServeConfig, TransportConfig};
 use crate::error::{Error, Result};
 use crate::http::contract::Advertised;
-use crate::http::{AppState, ExcessConnection, app};
+use crate::http::{AppState, ExcessConnection, Readiness, app};
 use crate::limits::{
     DownloadQuota, DownloadQuotas, QuotaConfig, Rate, RateConfig, RateLimits, TransferFloor,
 };
 use crate::lineage::{LineageBounds, Provenance};
 use crate::names::PrincipalName;
 use crate::registry::{Bounds, Registry, RegistryStores};
-use crate::store::{self, Store};
+use crate::store::Store;
 use crate::tls::ReloadingCert;
 use crate::trust::{Trust, TrustStores};
-
-/// Opens both stores named by the configuration.
-pub async fn open_stores(cfg: &StorageConfig) -> Result<(Arc<dyn Store>, BlobStore)> {
-    let store = store::connect(&cfg.database_url()?, cfg.database_max_connections).await?;
-    let (access_key_id, secret_access_key) = cfg.s3_credentials()?;
-    let s3 = S3Options {
-        endpoint: cfg.s3_endpoint.clone(),
-        region: cfg.s3_region.clone(),
-        allow_http: cfg.s3_allow_http,
-        access_key_id,
-        secret_access_key,
-        sse: cfg.encryption.s3_sse.clone(),
-        sse_kms_key_id: cfg.encryption.s3_sse_kms_key_id.clone(),
-    };
-    let blobs = BlobStore::open(&cfg.storage_url, &s3, UploadTuning::default())?;
-    Ok((store, blobs))
-}
 
 /// What bootstrap did.
 pub enum Bootstrap {
@@ -85,19 +74,22 @@ pub async fn bootstrap(store: &dyn Store, configured: Option<&str>) -> Result<Bo
     })
 }
 
-/// Builds the services for a configuration (used by `serve` and by the tests).
-pub async fn build(cfg: &ServeConfig) -> Result<(AppState, Bootstrap)> {
+/// Builds the services for a configuration (used by `serve` and by the tests),
+/// migrating the database unless the configuration says not to.
+pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     if cfg.token_default_days == 0 || cfg.token_default_days > cfg.token_max_days {
         return Err(Error::invalid(
             "token lifetimes need 1 <= SIGNET_TOKEN_DEFAULT_DAYS <= SIGNET_TOKEN_MAX_DAYS",
-        ));
+        )
+        .into());
     }
     let policy = Policy::load(cfg.rbac_model.as_deref(), cfg.rbac_policy.as_deref()).await?;
     let limits = Limits {
         rates: rate_config(cfg)?,
         quotas: quota_config(cfg)?,
     };
-    let (store, blobs) = open_stores(&cfg.storage).await?;
+    let migrations = cfg.storage.startup.migrations(!cfg.no_migrate);
+    let (store, blobs) = start::open_stores_with(&cfg.storage, &migrations).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
     Ok((services(store, blobs, policy, limits, cfg), boot))
 }
@@ -340,7 +332,17 @@ pub async fn serve_ops(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, crate::http::ops_app(state))
+    serve_ops_from(listener, Readiness::of(state), shutdown).await
+}
+
+/// [`serve_ops`] from before the service is built: alive, and unready until
+/// `readiness` is given the service.
+pub async fn serve_ops_from(
+    listener: TcpListener,
+    readiness: Readiness,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, crate::http::ops_app(readiness))
         .with_graceful_shutdown(shutdown)
         .await
 }

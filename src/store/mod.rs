@@ -27,6 +27,7 @@ mod bindings;
 mod blobs;
 mod keys;
 mod lineage;
+pub mod migrate;
 mod models;
 mod namespaces;
 mod postgres;
@@ -47,6 +48,7 @@ pub use bindings::{Bindings, RoleBinding, Visibility};
 pub use blobs::BlobRefs;
 pub use keys::{KeyRecord, Keys, SignatureRecord};
 pub use lineage::{Direction, Lineage, LineageHit, LineageSeed, QuarantineRecord};
+pub use migrate::{MigrationPolicy, PendingMigration};
 pub use models::{
     FileRecord, ModelRecord, Models, NewVersion, RootFn, VersionEntry, VersionRecord,
 };
@@ -109,14 +111,58 @@ impl<T> Store for T where
 /// Connects to the store named by the URL scheme (`postgres://` or `sqlite://`),
 /// runs its migrations, and returns it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        Err(Error::invalid(
-            "database URL must start with postgres:// or sqlite://",
-        ))
+    open(url, max_connections, &MigrationPolicy::default()).await
+}
+
+/// Connects to the store named by the URL scheme, migrating it (or checking that
+/// it needs no migration) as `policy` says; see [`migrate`].
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+    policy: &MigrationPolicy,
+) -> Result<Arc<dyn Store>> {
+    match Backend::of(url)? {
+        Backend::Postgres => Ok(Arc::new(
+            PgStore::connect(url, max_connections, policy).await?,
+        )),
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url, policy).await?)),
+    }
+}
+
+/// Brings the database at `url` up to this build's schema (see [`migrate`]) and
+/// returns what it applied.
+pub async fn migrate(url: &str, policy: &MigrationPolicy) -> Result<Vec<PendingMigration>> {
+    match Backend::of(url)? {
+        Backend::Postgres => migrate::migrate_postgres(url, policy).await,
+        Backend::Sqlite => migrate::migrate_sqlite(&sqlite::pool(url).await?, policy).await,
+    }
+}
+
+/// The migrations this build has that the database at `url` lacks, oldest first.
+pub async fn pending_migrations(url: &str) -> Result<Vec<PendingMigration>> {
+    match Backend::of(url)? {
+        Backend::Postgres => migrate::pending_postgres(url).await,
+        Backend::Sqlite => migrate::pending_sqlite(sqlite::options(url)?).await,
+    }
+}
+
+/// The database a URL names.
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(Error::invalid(
+                "database URL must start with postgres:// or sqlite://",
+            ))
+        }
     }
 }
 

@@ -96,7 +96,13 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+    /// Migrates the database (see `migrate`), then opens the pool.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        policy: &super::MigrationPolicy,
+    ) -> Result<Self> {
+        super::migrate::migrate_postgres(url, policy).await?;
         let pool = super::pool_options()
             .max_connections(max_connections)
             // With the database gone, a request waits this long for a
@@ -105,10 +111,6 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_millis(800))
             .connect(url)
             .await?;
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(crate::error::Error::internal)?;
         Ok(Self { pool })
     }
 

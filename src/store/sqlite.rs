@@ -94,6 +94,30 @@ async fn append_chained(
     Ok(())
 }
 
+/// The connection options of an `sqlite:` URL, as every connection uses them.
+pub(super) fn options(url: &str) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|_| Error::invalid("invalid sqlite URL"))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true))
+}
+
+/// The pool of an `sqlite:` URL, its file (and folder) created if missing.
+pub(super) async fn pool(url: &str) -> Result<SqlitePool> {
+    let opts = options(url)?.create_if_missing(true);
+    if let Some(dir) = opts.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(Error::internal)?;
+    }
+    Ok(super::pool_options()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await?)
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Writers of this process take turns here before `BEGIN IMMEDIATE`.
@@ -101,27 +125,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|_| Error::invalid("invalid sqlite URL"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        if let Some(dir) = opts.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(Error::internal)?;
-        }
-        let pool = super::pool_options()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(Error::internal)?;
+    pub async fn connect(url: &str, policy: &super::MigrationPolicy) -> Result<Self> {
+        let pool = pool(url).await?;
+        super::migrate::migrate_sqlite(&pool, policy).await?;
         Ok(Self {
             pool,
             writer: Default::default(),

@@ -143,6 +143,7 @@ impl TestApp {
                         s3_allow_http: false,
                         secrets: Default::default(),
                         encryption: Default::default(),
+                        startup: Default::default(),
                     },
                     raw,
                 )
@@ -171,6 +172,7 @@ impl TestApp {
                         s3_allow_http: true,
                         secrets: Default::default(),
                         encryption: Default::default(),
+                        startup: Default::default(),
                     },
                     raw,
                 )
@@ -180,6 +182,7 @@ impl TestApp {
         let mut cfg = ServeConfig {
             storage,
             listen: "127.0.0.1:0".into(),
+            no_migrate: false,
             registry_name: "signet-test".into(),
             max_file_size: 1 << 30,
             bootstrap_token: Some(admin.expose().to_owned()),

@@ -21,6 +21,7 @@ mod replicas;
 mod resumable;
 mod roundtrip;
 mod signing;
+mod startup;
 mod store;
 pub mod transport;
 mod trust;
