@@ -1,7 +1,7 @@
 //! Format detection on 4 GiB files, against the hashing every upload does.
 //!
 //! `cargo bench --bench formats [SIZE_MIB]` (default 4096). For each kind of
-//! file it prints the time `registry::format::inspect` takes on it, and the
+//! file it prints the time `formats::inspect` takes on it, and the
 //! time one core takes to SHA-256 the same bytes (the floor under every
 //! upload's time, since uploads hash as they stream); the ratio is the most
 //! detection can cost an upload of that file. Files are sparse where they can
@@ -47,7 +47,7 @@ fn main() {
         let len = f.metadata().unwrap().len();
 
         let t = Instant::now();
-        let found = signet::registry::format::inspect(&mut f, len).unwrap();
+        let found = signet::formats::inspect(&mut f, len).unwrap();
         let inspect = t.elapsed();
 
         f.seek(SeekFrom::Start(0)).unwrap();

@@ -4,8 +4,9 @@
 //! services (`auth`, `registry`, `trust`, `lineage`, `audit`), which use the pure
 //! `signing` verifier and the `blobs` byte store → `store` (all SQL). Each layer
 //! calls only the ones below it. `names`, `kinds` and `page` are leaves every
-//! layer may use; `trail` carries a request's audit context from `http` down to
-//! the writes. `docs/design.md` describes the concepts and invariants.
+//! layer may use; `formats`, the pure file-format sniffer, is a leaf the registry
+//! uses; `trail` carries a request's audit context from `http` down to the
+//! writes. `docs/design.md` describes the concepts and invariants.
 
 // On purpose: each file of `store/sql/` is compiled once per database backend
 // (`store/postgres.rs`, `store/sqlite.rs`), so both run the same SQL text.
@@ -17,6 +18,7 @@ pub mod blobs;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod formats;
 pub mod http;
 pub mod kinds;
 pub mod limits;

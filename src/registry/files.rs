@@ -8,15 +8,15 @@ use chrono::Utc;
 use futures::Stream;
 use futures::stream::BoxStream;
 
-use super::{Registry, format};
+use super::Registry;
 use crate::auth::{Permit, Publish};
 use crate::blobs::{BlobKey, Blocks, Written};
 use crate::error::{Error, Result};
+use crate::formats::{self as format, Finding};
 use crate::kinds::FileFormat;
 use crate::limits::floored;
 use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
 use crate::store::{FileRecord, VersionRecord};
-use format::Finding;
 
 /// An open download: the byte stream and what the headers need.
 pub struct Download {

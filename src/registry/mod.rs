@@ -7,7 +7,7 @@
 //! was not authorized.
 
 mod files;
-pub mod format;
+
 pub mod gc;
 pub mod uploads;
 
