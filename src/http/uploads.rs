@@ -17,6 +17,7 @@ use super::views::{FileView, UploadView};
 use crate::auth::{Principal, Publish, authorize};
 use crate::error::Error;
 use crate::names::{FilePath, Sha256};
+use crate::registry::AppendAt;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -116,11 +117,13 @@ pub async fn append(
         .registry
         .append_upload(
             &permit,
-            &model.name,
-            number,
-            id,
-            offset,
-            declared.length,
+            AppendAt {
+                model: &model.name,
+                version: number,
+                upload: id,
+                offset,
+                declared_len: declared.length,
+            },
             body.into_data_stream(),
         )
         .await?;

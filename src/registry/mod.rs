@@ -32,7 +32,7 @@ use crate::store::{
 /// The records registry operations answer with.
 pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionEntry, VersionRecord};
 pub use files::{Download, RangeSpec};
-pub use uploads::Upload;
+pub use uploads::{AppendAt, Upload};
 /// Bytes per committed part of a resumable upload.
 pub const UPLOAD_PART: u64 = crate::blobs::PART;
 

@@ -142,6 +142,84 @@ fn chain_of_parts(parts: &[UploadPart], size: u64) -> Option<Vec<u8>> {
     Some(chain)
 }
 
+/// Where an append goes: a version's upload session, and the offset its bytes
+/// start at, with the length the client declared (if it did).
+pub struct AppendAt<'a> {
+    pub model: &'a ModelName,
+    pub version: VersionNumber,
+    pub upload: Uuid,
+    pub offset: u64,
+    pub declared_len: Option<u64>,
+}
+
+/// The refusal of bytes past an upload's declared size.
+fn too_many(size: u64) -> Error {
+    Error::invalid(format!(
+        "more bytes than the upload's declared size of {size}"
+    ))
+}
+
+/// The receiving stage: the body, from `at` on, hashed as it arrives and cut
+/// into whole parts, each handed on as it fills; a shorter last part only when
+/// it ends the file. Pieces end at block boundaries (a part is whole blocks,
+/// and parts start at part boundaries), where the hasher's chaining value is
+/// kept.
+async fn receive<S>(
+    mut body: S,
+    mut hasher: sha2::Sha256,
+    mut at: u64,
+    size: u64,
+    parts: tokio::sync::mpsc::Sender<Received>,
+) -> Result<()>
+where
+    S: Stream<Item = Result<Bytes>> + Unpin,
+{
+    let (mut pieces, mut len, mut chain) = (Vec::new(), 0u64, Vec::new());
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk?;
+        if at + len + chunk.len() as u64 > size {
+            return Err(too_many(size));
+        }
+        while !chunk.is_empty() {
+            let take = usize::try_from(BLOCK - len % BLOCK)
+                .unwrap_or(usize::MAX)
+                .min(chunk.len());
+            let piece = chunk.split_to(take);
+            hasher.update(&piece);
+            len += piece.len() as u64;
+            pieces.push(piece);
+            if len.is_multiple_of(BLOCK) {
+                chain.extend_from_slice(&chain_value(&hasher));
+            }
+            if len == PART {
+                let part = Received {
+                    from: at,
+                    data: std::mem::take(&mut pieces),
+                    len,
+                    hash_state: hasher.serialize().to_vec(),
+                    chain: std::mem::take(&mut chain),
+                };
+                at += PART;
+                len = 0;
+                if parts.send(part).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if len > 0 && at + len == size {
+        let part = Received {
+            from: at,
+            data: pieces,
+            len,
+            hash_state: hasher.serialize().to_vec(),
+            chain,
+        };
+        let _ = parts.send(part).await;
+    }
+    Ok(())
+}
+
 fn offset_of(u: &UploadRecord) -> u64 {
     u64::try_from(u.committed).unwrap_or(0)
 }
@@ -217,162 +295,120 @@ impl Registry {
     /// whole; a tail shorter than a part is kept only when it ends the file. A
     /// declared length past the file's size is refused before anything is read.
     /// Answers the session as committed afterwards.
-    #[allow(clippy::too_many_arguments)]
     pub async fn append_upload<S, E>(
         &self,
         permit: &Permit<Publish>,
-        name: &ModelName,
-        number: VersionNumber,
-        id: Uuid,
-        offset: u64,
-        declared_len: Option<u64>,
+        at: AppendAt<'_>,
         body: S,
     ) -> Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let v = self.version(permit, name, number).await?;
+        let v = self.version(permit, at.model, at.version).await?;
         if v.is_sealed() {
             return Err(Error::VersionSealed);
         }
-        let _turn = self.turns.take(id).await;
-        let u = self.session(&v, id).await?;
+        let _turn = self.turns.take(at.upload).await;
+        let u = self.session(&v, at.upload).await?;
         if u.completed {
             return Err(Error::Conflict("the upload is already complete".into()));
         }
-        permit.record("offset", serde_json::json!(offset));
-        if offset != offset_of(&u) {
+        permit.record("offset", serde_json::json!(at.offset));
+        if at.offset != offset_of(&u) {
             return Err(Error::UploadOffsetMismatch {
                 offset: offset_of(&u),
             });
         }
         let size = u64::try_from(u.size).map_err(Error::internal)?;
-        let too_many = || {
-            Error::invalid(format!(
-                "more bytes than the upload's declared size of {size}"
-            ))
-        };
-        if declared_len.is_some_and(|n| offset.saturating_add(n) > size) {
-            return Err(too_many());
+        if at
+            .declared_len
+            .is_some_and(|n| at.offset.saturating_add(n) > size)
+        {
+            return Err(too_many(size));
         }
-        let mut hasher = resume_hash(&u)?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Received>(1);
-        let mut body = floored(self.bounds.upload_floor, body);
-
-        // Receiving and hashing here, storing and committing below: part n is
-        // stored while part n + 1 arrives.
-        let receive = async move {
-            let (mut pieces, mut len, mut chain) = (Vec::new(), 0u64, Vec::new());
-            let mut at = offset;
-            while let Some(chunk) = body.next().await {
-                let mut chunk = chunk?;
-                if at + len + chunk.len() as u64 > size {
-                    return Err(too_many());
-                }
-                while !chunk.is_empty() {
-                    // Pieces end at block boundaries (a part is whole blocks,
-                    // and parts start at part boundaries), where the hasher's
-                    // chaining value is kept.
-                    let take = usize::try_from(BLOCK - len % BLOCK)
-                        .unwrap_or(usize::MAX)
-                        .min(chunk.len());
-                    let piece = chunk.split_to(take);
-                    hasher.update(&piece);
-                    len += piece.len() as u64;
-                    pieces.push(piece);
-                    if len.is_multiple_of(BLOCK) {
-                        chain.extend_from_slice(&chain_value(&hasher));
-                    }
-                    if len == PART {
-                        let part = Received {
-                            from: at,
-                            data: std::mem::take(&mut pieces),
-                            len,
-                            hash_state: hasher.serialize().to_vec(),
-                            chain: std::mem::take(&mut chain),
-                        };
-                        at += PART;
-                        len = 0;
-                        if tx.send(part).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            if len > 0 && at + len == size {
-                let part = Received {
-                    from: at,
-                    data: pieces,
-                    len,
-                    hash_state: hasher.serialize().to_vec(),
-                    chain,
-                };
-                let _ = tx.send(part).await;
-            }
-            Ok(())
-        };
-        // Storing here: part n is stored while part n + 1 arrives. It owns the
-        // receiver: when it stops (an error), a waiting sender wakes.
-        let (stored_tx, mut stored_rx) = tokio::sync::mpsc::unbounded_channel::<Stored>();
-        let store = async move {
-            while let Some(p) = rx.recv().await {
-                let part = self.store_part(&u, &p).await?;
-                let stored = Stored {
-                    from: p.from,
-                    to: p.from + p.len,
-                    part,
-                    hash_state: p.hash_state,
-                };
-                if stored_tx.send(stored).is_err() {
-                    break;
-                }
-            }
-            Ok::<_, Error>(())
-        };
-        // Stored parts are committed together, a second after the first of
-        // them was stored or once 64 MiB wait, and when the request ends: a
-        // commit per part would make every 8 MiB wait for the database to
-        // reach the disk. Parts go on being received and stored while a
-        // commit waits for the database. What a broken request stored but did
-        // not commit is sent again.
-        let commit = async move {
-            let mut batch = Batch::default();
-            let mut due = tokio::time::Instant::now();
-            loop {
-                let next = if batch.from.is_none() {
-                    stored_rx.recv().await
-                } else {
-                    match tokio::time::timeout_at(due, stored_rx.recv()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            self.commit_parts(id, &mut batch).await?;
-                            continue;
-                        }
-                    }
-                };
-                let Some(p) = next else { break };
-                if batch.from.is_none() {
-                    batch.from = Some(p.from);
-                    due = tokio::time::Instant::now() + COMMIT_AFTER;
-                }
-                batch.to = p.to;
-                batch.parts.push(p.part);
-                batch.hash_state = Some(p.hash_state);
-                if batch.parts.len() as u64 * PART >= COMMIT_BYTES {
-                    self.commit_parts(id, &mut batch).await?;
-                }
-            }
-            self.commit_parts(id, &mut batch).await?;
-            self.uploads.get_upload(id).await
-        };
-        let (received, stored, committed) = tokio::join!(receive, store, commit);
+        let hasher = resume_hash(&u)?;
+        let body = floored(self.bounds.upload_floor, body);
+        // Three stages at once: part n is committed while n + 1 is stored and
+        // n + 2 arrives. Each stage owns the receiver of the one before it:
+        // when a stage stops (an error), the one feeding it wakes and stops.
+        let (received_tx, received_rx) = tokio::sync::mpsc::channel::<Received>(1);
+        let (stored_tx, stored_rx) = tokio::sync::mpsc::unbounded_channel::<Stored>();
+        let (received, stored, committed) = tokio::join!(
+            receive(body, hasher, at.offset, size, received_tx),
+            self.store_received(&u, received_rx, stored_tx),
+            self.commit_stored(at.upload, stored_rx),
+        );
         // What was stored before a failure is committed all the same.
         let committed = committed?;
         permit.record("committed", serde_json::json!(committed.committed));
         stored?;
         received?;
         Ok(committed)
+    }
+
+    /// The storing stage: each received part is stored, then handed on to be
+    /// committed.
+    async fn store_received(
+        &self,
+        u: &UploadRecord,
+        mut received: tokio::sync::mpsc::Receiver<Received>,
+        stored: tokio::sync::mpsc::UnboundedSender<Stored>,
+    ) -> Result<()> {
+        while let Some(p) = received.recv().await {
+            let part = self.store_part(u, &p).await?;
+            let done = Stored {
+                from: p.from,
+                to: p.from + p.len,
+                part,
+                hash_state: p.hash_state,
+            };
+            if stored.send(done).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The committing stage: stored parts are committed together, a second
+    /// after the first of them was stored or once 64 MiB wait, and when the
+    /// request ends (a commit per part would make every 8 MiB wait for the
+    /// database to reach the disk). Parts go on being received and stored while
+    /// a commit waits for the database; what a broken request stored but did
+    /// not commit is sent again. Answers the session as committed.
+    async fn commit_stored(
+        &self,
+        id: Uuid,
+        mut stored: tokio::sync::mpsc::UnboundedReceiver<Stored>,
+    ) -> Result<Upload> {
+        let mut batch = Batch::default();
+        let mut due = tokio::time::Instant::now();
+        loop {
+            let next = if batch.from.is_none() {
+                stored.recv().await
+            } else {
+                match tokio::time::timeout_at(due, stored.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        self.commit_parts(id, &mut batch).await?;
+                        continue;
+                    }
+                }
+            };
+            let Some(p) = next else { break };
+            if batch.from.is_none() {
+                batch.from = Some(p.from);
+                due = tokio::time::Instant::now() + COMMIT_AFTER;
+            }
+            batch.to = p.to;
+            batch.parts.push(p.part);
+            batch.hash_state = Some(p.hash_state);
+            if batch.parts.len() as u64 * PART >= COMMIT_BYTES {
+                self.commit_parts(id, &mut batch).await?;
+            }
+        }
+        self.commit_parts(id, &mut batch).await?;
+        self.uploads.get_upload(id).await
     }
 
     /// Stores one part; answers it for the commit that records it.

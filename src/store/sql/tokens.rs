@@ -112,6 +112,10 @@ impl Tokens for Store {
     #[tracing::instrument(level = "debug", name = "db.bootstrap_admin", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn bootstrap_admin(&self, t: &TokenRecord, secret_hash: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write().await?;
+        // Replicas started at once each bootstrap: the access epoch's row lock
+        // makes them take turns, and each counts the tokens after the one before
+        // it committed (a bootstrap that finds tokens rolls its bump back).
+        change_access(&mut tx).await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens")
             .fetch_one(&mut *tx)
             .await?;

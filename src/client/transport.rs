@@ -1,0 +1,514 @@
+//! The client's HTTP: a signed-in connection to one registry, its retries with
+//! backoff, and a failed answer turned into a [`Failure`] with its exit code.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::*;
+
+/// A signed-in connection to one registry.
+pub struct Client {
+    pub(super) base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// A successful answer: its status and JSON body (`Null` when it had none).
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// One attempt that failed, and whether another may succeed.
+pub(super) struct Attempt {
+    failure: Failure,
+    transient: bool,
+    retry_after: Option<std::time::Duration>,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Result<Self, Failure> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| Failure::new(Exit::Failure, format!("HTTP client: {e}")))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http,
+        })
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends the request `build` makes, again after a transient failure (a
+    /// connection refused or reset, a timeout, 429 with its `Retry-After`, 502,
+    /// 503, 504), up to 5 attempts with exponential backoff and jitter. Any
+    /// other error answer becomes a [`Failure`] of its kind.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Failure> {
+        use backon::Retryable;
+        let attempt = || self.attempt(build());
+        attempt
+            .retry(backoff())
+            .when(|a| a.transient)
+            // Retry-After replaces the next delay; it never adds attempts.
+            .adjust(|a, backoff| backoff.map(|d| a.retry_after.unwrap_or(d)))
+            .await
+            .map_err(|a| a.failure)
+    }
+
+    /// Sends one request: a success, or why it failed and whether another
+    /// attempt may succeed.
+    async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Attempt> {
+        let resp = req.send().await.map_err(|e| Attempt {
+            transient: e.is_connect() || e.is_timeout() || e.is_request(),
+            failure: Failure::new(
+                Exit::Failure,
+                format!("cannot reach {}: {}", self.base, without_url(&e)),
+            ),
+            retry_after: None,
+        })?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| std::time::Duration::from_secs(s.min(60)));
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(Attempt {
+            transient: matches!(status, 429 | 502 | 503 | 504),
+            failure: failure_of(
+                status,
+                &serde_json::from_slice(&body).unwrap_or(Value::Null),
+            ),
+            retry_after,
+        })
+    }
+
+    /// The version a target names: its number, or the version its alias
+    /// points at now.
+    pub async fn resolve(&self, target: &Target) -> Result<i64, Failure> {
+        match &target.at {
+            At::Version(v) => Ok(*v),
+            At::Alias(a) => self
+                .call(
+                    Method::GET,
+                    &format!("{}/aliases/{a}", target.model_path()),
+                    None,
+                )
+                .await?
+                .body["version"]
+                .as_i64()
+                .ok_or_else(|| Failure::new(Exit::Failure, "the alias answer names no version")),
+        }
+    }
+
+    /// Sends a request with a JSON body (or none) and reads the JSON answer.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, Failure> {
+        let resp = self
+            .send(|| {
+                let req = self.request(method.clone(), path);
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            })
+            .await?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer { status, body })
+    }
+
+    /// The raw bytes of a successful `GET` (a statement is signed as served).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, Failure> {
+        let resp = self.send(|| self.request(Method::GET, path)).await?;
+        resp.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))
+    }
+
+    /// The body of a successful `GET` from byte `from` on, as it arrives, and
+    /// whether the server answered with that range (`false`: the whole body).
+    pub async fn stream_from(
+        &self,
+        path: &str,
+        from: u64,
+    ) -> Result<
+        (
+            futures::stream::BoxStream<'static, Result<bytes::Bytes, Failure>>,
+            bool,
+        ),
+        Failure,
+    > {
+        use futures::StreamExt;
+        let resp = self
+            .send(|| {
+                let req = self.request(Method::GET, path);
+                if from > 0 {
+                    req.header(reqwest::header::RANGE, format!("bytes={from}-"))
+                } else {
+                    req
+                }
+            })
+            .await?;
+        let ranged = from > 0
+            && resp.status().as_u16() == 206
+            && resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(&format!("bytes {from}-")));
+        let body = resp
+            .bytes_stream()
+            .map(|c| c.map_err(|e| Failure::new(Exit::Failure, format!("download: {e}"))))
+            .boxed();
+        Ok((body, ranged))
+    }
+
+    /// Streams a local file to `path` (`PUT`), with its SHA-256 for the
+    /// registry to check; the file is opened again for each attempt.
+    pub async fn upload(
+        &self,
+        path: &str,
+        file: std::path::PathBuf,
+        sha256_hex: String,
+        sent: impl Fn(u64) + Clone + Send + Sync + 'static,
+    ) -> Result<(), Failure> {
+        let len = std::fs::metadata(&file)
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
+            .len();
+        let opened = std::sync::Mutex::new(None);
+        // Each attempt needs a body of its own: the file is opened up front for
+        // the first, and again (synchronously) for each retry.
+        let build = || {
+            let f = opened
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .or_else(|| {
+                    std::fs::File::open(&file)
+                        .ok()
+                        .map(tokio::fs::File::from_std)
+                });
+            let req = self
+                .request(Method::PUT, path)
+                .header("x-checksum-sha256", &sha256_hex)
+                .header(reqwest::header::CONTENT_LENGTH, len);
+            match f {
+                Some(f) => req.body(counted(f, sent.clone())),
+                None => req.body(Vec::new()),
+            }
+        };
+        *opened.lock().unwrap_or_else(|e| e.into_inner()) = Some(
+            tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?,
+        );
+        self.send(build).await.map(drop)
+    }
+
+    /// Uploads a local file through a resumable upload of the version at
+    /// `version_path`: each attempt appends from the offset the registry has
+    /// committed, so an interrupted transfer goes on from there. Five attempts
+    /// in a row without progress end it; any progress starts the count again.
+    /// An upload an earlier run recorded in `journal` goes on where it is.
+    pub async fn upload_resumable(
+        &self,
+        version_path: &str,
+        name: &str,
+        file: &std::path::Path,
+        bar: &progress::FileBar,
+        journal: &journal::Journal,
+    ) -> Result<crate::names::Sha256, Failure> {
+        let size = std::fs::metadata(file)
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
+            .len();
+        let earlier = match journal.upload(name) {
+            Some(url) => match self.call(Method::GET, &url, None).await {
+                Ok(a) if a.body["complete"] == false && a.body["size"].as_u64() == Some(size) => {
+                    a.body["offset"].as_u64().map(|o| (url, o))
+                }
+                // Gone (expired, or another version's): start again.
+                _ => None,
+            },
+            None => None,
+        };
+        let (url, mut offset) = match earlier {
+            Some(found) => found,
+            None => {
+                let started = self
+                    .call(
+                        Method::POST,
+                        &format!("{version_path}/uploads"),
+                        Some(&serde_json::json!({ "path": name, "size": size })),
+                    )
+                    .await?;
+                let id = started.body["id"]
+                    .as_str()
+                    .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no upload"))?;
+                let url = format!("{version_path}/uploads/{id}");
+                journal.record_upload(name, &url)?;
+                (url, 0)
+            }
+        };
+        bar.rewind_to(offset);
+        let hash = std::sync::Arc::new(SentHash::default());
+        let mut delays = backon::BackoffBuilder::build(backoff());
+        while offset < size {
+            let failed = match self.append(&url, file, offset, size, bar, &hash).await {
+                Ok(reached) if reached > offset => {
+                    offset = reached;
+                    delays = backon::BackoffBuilder::build(backoff());
+                    continue;
+                }
+                // An answer without progress: ask where the upload is.
+                Ok(_) => None,
+                Err(a)
+                    if a.transient
+                        || a.failure.code.as_deref() == Some("upload_offset_mismatch") =>
+                {
+                    Some(a)
+                }
+                Err(a) => return Err(a.failure),
+            };
+            let Some(delay) = delays.next() else {
+                return Err(failed.map_or_else(
+                    || {
+                        Failure::new(
+                            Exit::Failure,
+                            format!("{name}: the upload makes no progress"),
+                        )
+                    },
+                    |a| a.failure,
+                ));
+            };
+            tokio::time::sleep(failed.and_then(|a| a.retry_after).unwrap_or(delay)).await;
+            let now = self.call(Method::GET, &url, None).await?;
+            offset = now.body["offset"]
+                .as_u64()
+                .ok_or_else(|| Failure::new(Exit::Failure, "the registry gave no upload offset"))?;
+            bar.rewind_to(offset);
+        }
+        // Bytes an earlier run sent and none of this run's attempts did (the
+        // upload was complete when this run found it).
+        let digest = hash
+            .catch_up(file, size)
+            .await
+            .and_then(|()| hash.digest(size))
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?;
+        self.call(
+            Method::POST,
+            &format!("{url}/complete"),
+            Some(&serde_json::json!({ "sha256": digest.to_hex() })),
+        )
+        .await?;
+        Ok(digest)
+    }
+
+    /// One append of the file from `offset` to its end; answers the offset
+    /// the registry committed.
+    async fn append(
+        &self,
+        url: &str,
+        file: &std::path::Path,
+        offset: u64,
+        size: u64,
+        bar: &progress::FileBar,
+        hash: &std::sync::Arc<SentHash>,
+    ) -> Result<u64, Attempt> {
+        use futures::StreamExt;
+        use tokio::io::AsyncSeekExt;
+        let local = |e: std::io::Error| Attempt {
+            failure: Failure::new(Exit::Failure, format!("{}: {e}", file.display())),
+            transient: false,
+            retry_after: None,
+        };
+        // What an earlier run sent is hashed here before this attempt goes on.
+        hash.catch_up(file, offset).await.map_err(local)?;
+        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(local)?;
+        let moved = bar.clone();
+        let (hash, mut at) = (hash.clone(), offset);
+        // Every byte is hashed the first time it leaves: the digest is ready
+        // when the last part is sent, with no pass over the file of its own.
+        let chunks = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).inspect(move |c| {
+            if let Ok(c) = c {
+                hash.sent(at, c);
+                at += c.len() as u64;
+                moved.advance(c.len() as u64);
+            }
+        });
+        let req = self
+            .request(Method::PATCH, url)
+            .header("upload-offset", offset)
+            .header(reqwest::header::CONTENT_LENGTH, size - offset)
+            .body(reqwest::Body::wrap_stream(chunks));
+        let resp = self.attempt(req).await?;
+        let body: Value = resp.json().await.map_err(|e| Attempt {
+            failure: Failure::new(Exit::Failure, format!("reading the answer: {e}")),
+            transient: true,
+            retry_after: None,
+        })?;
+        Ok(body["offset"].as_u64().unwrap_or(offset))
+    }
+}
+
+/// The SHA-256 of a file computed as it is uploaded: the bytes of the first
+/// `hashed` positions, whichever attempts sent them.
+#[derive(Default)]
+pub struct SentHash(std::sync::Mutex<(sha2::Sha256, u64)>);
+
+impl SentHash {
+    fn state(&self) -> std::sync::MutexGuard<'_, (sha2::Sha256, u64)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `chunk`, the bytes at `at`, left: what of it was not hashed yet is.
+    fn sent(&self, at: u64, chunk: &[u8]) {
+        use sha2::Digest;
+        let mut s = self.state();
+        let end = at + chunk.len() as u64;
+        if at <= s.1 && end > s.1 {
+            let new = usize::try_from(s.1 - at).expect("within a chunk");
+            s.0.update(&chunk[new..]);
+            s.1 = end;
+        }
+    }
+
+    /// Hashes the bytes of `file` before `offset` that no attempt sent (an
+    /// earlier run did).
+    async fn catch_up(&self, file: &std::path::Path, offset: u64) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let (mut state, from) = self.state().clone();
+        if from >= offset {
+            return Ok(());
+        }
+        let file = file.to_owned();
+        let state = tokio::task::spawn_blocking(move || {
+            use sha2::Digest;
+            let mut f = std::fs::File::open(&file)?;
+            f.seek(std::io::SeekFrom::Start(from))?;
+            let mut rest = f.take(offset - from);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut read = 0;
+            loop {
+                let n = rest.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                state.update(&buf[..n]);
+                read += n as u64;
+            }
+            if read != offset - from {
+                return Err(std::io::Error::other("the file became shorter"));
+            }
+            Ok(state)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        *self.state() = (state, offset);
+        Ok(())
+    }
+
+    /// The digest, once all `size` bytes are hashed.
+    fn digest(&self, size: u64) -> std::io::Result<crate::names::Sha256> {
+        use sha2::Digest;
+        let s = self.state();
+        if s.1 != size {
+            return Err(std::io::Error::other("the file changed while it was sent"));
+        }
+        Ok(crate::names::Sha256::from_bytes(
+            s.0.clone().finalize().into(),
+        ))
+    }
+}
+
+/// A file's bytes as a request body, counted by `sent` as they are handed to
+/// the connection.
+pub(super) fn counted(
+    f: tokio::fs::File,
+    sent: impl Fn(u64) + Send + Sync + 'static,
+) -> reqwest::Body {
+    use futures::StreamExt;
+    let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).inspect(move |c| {
+        if let Ok(c) = c {
+            sent(c.len() as u64);
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// The delays between attempts: exponential from 250 ms, with jitter, five
+/// attempts in all.
+pub(super) fn backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_times(4)
+        .with_jitter()
+}
+
+/// A transport error without the URL (which may carry a query) repeated.
+pub(super) fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "");
+    }
+    s.trim().trim_start_matches("for ").trim().to_owned()
+}
+
+/// The failure an error answer means.
+pub(super) fn failure_of(status: u16, body: &Value) -> Failure {
+    let err = &body["error"];
+    let code = err["code"].as_str().map(str::to_owned);
+    let exit = match (status, code.as_deref()) {
+        (_, Some("promotion_refused" | "quarantined")) => Exit::RefusedByPolicy,
+        (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,
+        (401 | 403 | 404, _) => Exit::NotFoundOrDenied,
+        _ => Exit::Failure,
+    };
+    Failure {
+        exit,
+        message: err["message"]
+            .as_str()
+            .map_or_else(|| format!("the registry answered {status}"), str::to_owned),
+        code,
+        reasons: err["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect(),
+    }
+}
+
+/// Whether `code` is one with which the registry refuses a signature (the
+/// verifier's own rejection codes).
+pub(super) fn is_signature_rejection(code: &str) -> bool {
+    crate::signing::verify::Rejection::ALL
+        .iter()
+        .any(|r| r.code() == code)
+}

@@ -1,0 +1,159 @@
+//! Signing in and out: the token exchanged for a console session.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Utc;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::super::super::AppState;
+use super::super::super::extract::ApiQuery;
+use super::super::{COOKIE, Ui, UiError, Viewer, bare_page};
+use crate::auth::Credential;
+use crate::error::Error;
+use crate::trail::Trail;
+
+/// A page path to return to after sign-in: only the console's own pages.
+pub(super) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if super::super::is_page(n) && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_owned()
+        }
+        _ => "/ui".to_owned(),
+    }
+}
+
+pub fn sign_in_page(next: &str, failed: Option<&str>) -> Markup {
+    let next = safe_next(Some(next));
+    bare_page(
+        "Sign in",
+        html! {
+            section.signin {
+                h1 { "Sign in to Signet" }
+                p { "Paste an API token once. It is exchanged for a session of this browser, "
+                    "which ends when you sign out or after a few hours; the token is not kept here." }
+                @if let Some(f) = failed { p.error role="alert" { (f) } }
+                form method="post" action="/ui/login" {
+                    label for="token" { "API token" }
+                    input #token type="password" name="token" autocomplete="off" required
+                        placeholder="sgn_…";
+                    input type="hidden" name="next" value=(next);
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(Ui(ApiQuery(q)): Ui<ApiQuery<NextQuery>>) -> Html<String> {
+    Html(sign_in_page(q.next.as_deref().unwrap_or("/ui"), None).into_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// Where a request comes from, for authentication and its audit trail.
+pub struct Caller {
+    pub(in crate::http::console) client: Option<std::net::IpAddr>,
+    pub(in crate::http::console) trail: Trail,
+}
+
+impl Caller {
+    pub(in crate::http::console) fn of(parts: &Parts) -> Self {
+        Caller {
+            client: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+            trail: parts.extensions.get::<Trail>().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller::of(parts))
+    }
+}
+
+pub(super) fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// Exchanges the API token of the form for a console session.
+pub async fn login(State(st): State<AppState>, caller: Caller, body: Bytes) -> Response {
+    let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
+        return UiError::new(
+            StatusCode::BAD_REQUEST,
+            "the sign-in form was not understood",
+        )
+        .into_response();
+    };
+    let next = safe_next(form.next.as_deref());
+    let trail = caller.trail.clone();
+    let signed = st
+        .access
+        .authenticate_as(
+            Credential::Bearer,
+            Some(form.token.trim()),
+            caller.client,
+            caller.trail,
+        )
+        .await;
+    let p = match signed {
+        Ok(p) => p,
+        Err(Error::Unauthenticated) => {
+            let page = sign_in_page(
+                &next,
+                Some("That token was not accepted: it is unknown, expired or revoked."),
+            );
+            return super::super::html_answer(StatusCode::UNAUTHORIZED, page);
+        }
+        Err(e) => return UiError::from(e).into_response(),
+    };
+    trail.note(|c| c.success_status = StatusCode::SEE_OTHER.as_u16());
+    let session = match st.access.open_session(&p).await {
+        Ok(s) => s,
+        Err(e) => return UiError::from(e).into_response(),
+    };
+    let max_age = session
+        .token
+        .expires_at
+        .map_or(0, |t| (t - Utc::now()).num_seconds().max(0));
+    let cookie = format!(
+        "{COOKIE}={}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        session.secret.expose(),
+        if st.secure_cookies { "; Secure" } else { "" }
+    );
+    let mut resp = see_other(&next);
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Ends the session: its token is revoked, the cookie cleared.
+pub async fn logout(State(st): State<AppState>, Viewer(p): Viewer) -> Result<Response, UiError> {
+    st.access.close_session(&p).await?;
+    let mut resp = see_other("/ui/login");
+    let cleared = format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&cleared) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
