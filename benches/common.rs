@@ -61,9 +61,9 @@ pub async fn start_with(rate: &str) -> Bench {
         log_format: LogFormat::Text,
         header_read_timeout_secs: 10,
         max_files_per_version: 10_000,
-        rate_limit: rate.to_owned(),
-        rate_limit_roles: String::new(),
-        anonymous_rate_limit: "off".into(),
+        rate_limit: rate.parse().unwrap(),
+        rate_limit_roles: Default::default(),
+        anonymous_rate_limit: "off".parse().unwrap(),
         max_metadata_bytes: 64 * 1024,
         max_lineage_data: 1000,
         max_lineage_parents: 100,
@@ -72,8 +72,8 @@ pub async fn start_with(rate: &str) -> Bench {
         upload_min_rate: 1024,
         upload_stall_secs: 30,
         max_connections_per_address: 0,
-        download_quota: "off".into(),
-        download_quota_roles: String::new(),
+        download_quota: "off".parse().unwrap(),
+        download_quota_roles: Default::default(),
     };
     let (state, _) = signet::server::build(&cfg)
         .await

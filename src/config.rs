@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::limits::{ByRole, DownloadQuota, Rate, RateSetting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -347,16 +348,16 @@ pub struct ServeConfig {
     /// What one principal may download in a rolling day: `BYTES/FILES` (e.g.
     /// `1TiB/100000`; either side `off`), or `off`.
     #[arg(long, env = "SIGNET_DOWNLOAD_QUOTA", default_value = "1TiB/100000")]
-    pub download_quota: String,
+    pub download_quota: DownloadQuota,
 
     /// Larger quotas for some roles: `role=BYTES/FILES,…` (a principal gets the
     /// most generous of its roles', kind by kind).
     #[arg(long, env = "SIGNET_DOWNLOAD_QUOTA_ROLES", default_value = "")]
-    pub download_quota_roles: String,
+    pub download_quota_roles: ByRole<DownloadQuota>,
 
     /// Requests one principal may make: `N/min` or `N/min:BURST`, or `off`.
     #[arg(long, env = "SIGNET_RATE_LIMIT", default_value = "6000/min:600")]
-    pub rate_limit: String,
+    pub rate_limit: RateSetting,
 
     /// Faster rates for some roles: `role=N/min[:BURST],…` (a principal gets the
     /// most generous rate of its roles).
@@ -365,7 +366,7 @@ pub struct ServeConfig {
         env = "SIGNET_RATE_LIMIT_ROLES",
         default_value = "admin=60000/min:6000"
     )]
-    pub rate_limit_roles: String,
+    pub rate_limit_roles: ByRole<Rate>,
 
     /// Requests without a valid token one client address may make, or `off`.
     #[arg(
@@ -373,7 +374,7 @@ pub struct ServeConfig {
         env = "SIGNET_ANONYMOUS_RATE_LIMIT",
         default_value = "600/min:60"
     )]
-    pub anonymous_rate_limit: String,
+    pub anonymous_rate_limit: RateSetting,
 }
 
 /// How the service is reached: TLS on the API port, and the operator's port.

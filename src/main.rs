@@ -314,82 +314,7 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (json, quiet) = (cli.json, cli.quiet);
-    let client = |outcome| std::process::exit(commands::report(outcome, json, quiet));
-    // Progress bars only for a person watching.
-    let bars = !json && !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.command {
-        Command::Login { server } => client(commands::login(&server).await),
-        Command::Logout => client(commands::logout()),
-        Command::Keygen { algorithm, out } => client(commands::keygen(&algorithm, &out)),
-        Command::Key {
-            command:
-                KeyCommand::Register {
-                    public_key,
-                    namespaces,
-                    name,
-                },
-        } => client(commands::key_register(&public_key, &namespaces, name.as_deref()).await),
-        Command::Sign { target, key } => client(commands::sign(&target, &key).await),
-        Command::Push {
-            dir,
-            model,
-            lineage,
-            metadata,
-            sign,
-            jobs,
-        } => {
-            let options = signet::client::push::PushOptions {
-                lineage: lineage.as_deref(),
-                metadata: metadata.as_deref(),
-                sign: sign.as_deref(),
-                jobs,
-                progress: bars,
-            };
-            client(commands::push(&dir, &model, &options).await)
-        }
-        Command::Pull {
-            target,
-            dir,
-            trust_keys,
-            jobs,
-        } => client(commands::pull(&target, &dir, &trust_keys, jobs, bars).await),
-        Command::Verify {
-            dir,
-            key,
-            signature,
-        } => client(signet::client::pull::verify_dir(
-            &dir,
-            &key,
-            signature.as_deref(),
-        )),
-        Command::Promote {
-            target,
-            alias,
-            reason,
-        } => client(commands::promote(&target, &alias, reason.as_deref()).await),
-        Command::Namespace {
-            command: NamespaceCommand::Create { name, description },
-        } => client(commands::namespace_create(&name, description.as_deref()).await),
-        Command::Model {
-            command: ModelCommand::Create { model, description },
-        } => client(commands::model_create(&model, description.as_deref()).await),
-        Command::Audit { command } => client(match command {
-            AuditCommand::Search { filters, limit } => {
-                commands::audit_search(&filters.into(), limit).await
-            }
-            AuditCommand::Export { filters, out } => {
-                commands::audit_export(&filters.into(), &out).await
-            }
-            AuditCommand::Verify { file, anchor, head } => {
-                let pins = signet::client::records::Pins { anchor, head };
-                commands::audit_verify(file.as_deref(), &pins).await
-            }
-        }),
-        Command::Lineage { command } => client(match command {
-            LineageCommand::Dataset { sha256 } => commands::lineage("dataset", &sha256).await,
-            LineageCommand::Commit { sha } => commands::lineage("commit", &sha).await,
-            LineageCommand::Version { target } => commands::lineage("version", &target).await,
-        }),
         Command::Serve(cfg) => server::start::serve(*cfg).await?,
         Command::Migrate { storage, check } => {
             signet::telemetry::init(LogFormat::Text)?;
@@ -442,6 +367,95 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 serde_json::to_string_pretty(&signet::http::openapi())?
             );
         }
+        client => {
+            // Progress bars only for a person watching.
+            let bars = !json && !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let outcome = client_command(client, bars).await;
+            std::process::exit(commands::report(outcome, json, quiet));
+        }
     }
     Ok(())
+}
+
+/// Runs one of the client's commands; its outcome decides the exit code.
+async fn client_command(
+    command: Command,
+    bars: bool,
+) -> Result<commands::Done, signet::client::Failure> {
+    match command {
+        Command::Login { server } => commands::login(&server).await,
+        Command::Logout => commands::logout(),
+        Command::Keygen { algorithm, out } => commands::keygen(&algorithm, &out),
+        Command::Key {
+            command:
+                KeyCommand::Register {
+                    public_key,
+                    namespaces,
+                    name,
+                },
+        } => commands::key_register(&public_key, &namespaces, name.as_deref()).await,
+        Command::Sign { target, key } => commands::sign(&target, &key).await,
+        Command::Push {
+            dir,
+            model,
+            lineage,
+            metadata,
+            sign,
+            jobs,
+        } => {
+            let options = signet::client::push::PushOptions {
+                lineage: lineage.as_deref(),
+                metadata: metadata.as_deref(),
+                sign: sign.as_deref(),
+                jobs,
+                progress: bars,
+            };
+            commands::push(&dir, &model, &options).await
+        }
+        Command::Pull {
+            target,
+            dir,
+            trust_keys,
+            jobs,
+        } => commands::pull(&target, &dir, &trust_keys, jobs, bars).await,
+        Command::Verify {
+            dir,
+            key,
+            signature,
+        } => signet::client::pull::verify_dir(&dir, &key, signature.as_deref()),
+        Command::Promote {
+            target,
+            alias,
+            reason,
+        } => commands::promote(&target, &alias, reason.as_deref()).await,
+        Command::Namespace {
+            command: NamespaceCommand::Create { name, description },
+        } => commands::namespace_create(&name, description.as_deref()).await,
+        Command::Model {
+            command: ModelCommand::Create { model, description },
+        } => commands::model_create(&model, description.as_deref()).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Search { filters, limit } => {
+                commands::audit_search(&filters.into(), limit).await
+            }
+            AuditCommand::Export { filters, out } => {
+                commands::audit_export(&filters.into(), &out).await
+            }
+            AuditCommand::Verify { file, anchor, head } => {
+                let pins = signet::client::records::Pins { anchor, head };
+                commands::audit_verify(file.as_deref(), &pins).await
+            }
+        },
+        Command::Lineage { command } => match command {
+            LineageCommand::Dataset { sha256 } => commands::lineage("dataset", &sha256).await,
+            LineageCommand::Commit { sha } => commands::lineage("commit", &sha).await,
+            LineageCommand::Version { target } => commands::lineage("version", &target).await,
+        },
+        Command::Serve(_)
+        | Command::Migrate { .. }
+        | Command::Gc { .. }
+        | Command::AuditArchive { .. }
+        | Command::Healthcheck { .. }
+        | Command::Openapi => unreachable!("run() serves the server's commands"),
+    }
 }

@@ -73,10 +73,41 @@ pub struct RateConfig {
     pub address: Option<Rate>,
 }
 
-impl RateConfig {
-    /// `role=N/min[:BURST],…`, e.g. `deployer=6000/min,admin=12000/min`.
-    pub fn parse_roles(s: &str) -> std::result::Result<HashMap<Role, Rate>, String> {
-        parse_by_role(s, Rate::parse)
+/// A rate as the configuration gives it: a rate, or `off` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSetting(pub Option<Rate>);
+
+impl std::str::FromStr for RateSetting {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "off" => Ok(Self(None)),
+            rate => Rate::parse(rate).map(|r| Self(Some(r))),
+        }
+    }
+}
+
+/// A setting given per role (`role=VALUE,…`), as the configuration gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByRole<T>(pub HashMap<Role, T>);
+
+impl<T> Default for ByRole<T> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl std::str::FromStr for ByRole<Rate> {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        parse_by_role(s, Rate::parse).map(Self)
+    }
+}
+
+impl std::str::FromStr for ByRole<DownloadQuota> {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        parse_by_role(s, DownloadQuota::parse).map(Self)
     }
 }
 
@@ -193,9 +224,12 @@ mod tests {
         for bad in ["", "0/min", "10/s", "x/min", "5/min:0"] {
             assert!(Rate::parse(bad).is_err(), "{bad}");
         }
-        let roles = RateConfig::parse_roles("deployer=60/min, admin=120/min:20").unwrap();
+        let roles = "deployer=60/min, admin=120/min:20"
+            .parse::<ByRole<Rate>>()
+            .unwrap()
+            .0;
         assert_eq!(roles[&Role::Admin].burst.get(), 20);
-        assert!(RateConfig::parse_roles("wizard=1/min").is_err());
+        assert!("wizard=1/min".parse::<ByRole<Rate>>().is_err());
     }
 
     #[test]

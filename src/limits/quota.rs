@@ -86,10 +86,10 @@ pub struct QuotaConfig {
     pub by_role: HashMap<Role, DownloadQuota>,
 }
 
-impl QuotaConfig {
-    /// `role=BYTES/FILES,…`, e.g. `deployer=4TiB/1000000,admin=off`.
-    pub fn parse_roles(s: &str) -> std::result::Result<HashMap<Role, DownloadQuota>, String> {
-        super::parse_by_role(s, DownloadQuota::parse)
+impl std::str::FromStr for DownloadQuota {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::parse(s)
     }
 }
 
@@ -214,9 +214,16 @@ mod tests {
         ] {
             assert!(DownloadQuota::parse(bad).is_err(), "{bad}");
         }
-        let roles = QuotaConfig::parse_roles("deployer=4TiB/off, admin=off").unwrap();
+        let roles = "deployer=4TiB/off, admin=off"
+            .parse::<crate::limits::ByRole<DownloadQuota>>()
+            .unwrap()
+            .0;
         assert_eq!(roles[&Role::Deployer].files, None);
-        assert!(QuotaConfig::parse_roles("wizard=1/1").is_err());
+        assert!(
+            "wizard=1/1"
+                .parse::<crate::limits::ByRole<DownloadQuota>>()
+                .is_err()
+        );
     }
 
     #[test]

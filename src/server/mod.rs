@@ -20,9 +20,7 @@ use crate::config::{ServeConfig, TransportConfig};
 use crate::error::{Error, Result};
 use crate::http::contract::Advertised;
 use crate::http::{AppState, ExcessConnection, Readiness, app};
-use crate::limits::{
-    DownloadQuota, DownloadQuotas, QuotaConfig, Rate, RateConfig, RateLimits, TransferFloor,
-};
+use crate::limits::{DownloadQuotas, QuotaConfig, RateConfig, RateLimits, TransferFloor};
 use crate::lineage::{LineageBounds, Provenance};
 use crate::names::PrincipalName;
 use crate::registry::{Bounds, Registry, RegistryStores};
@@ -85,8 +83,8 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     }
     let policy = Policy::load(cfg.rbac_model.as_deref(), cfg.rbac_policy.as_deref()).await?;
     let limits = Limits {
-        rates: rate_config(cfg)?,
-        quotas: quota_config(cfg)?,
+        rates: rate_config(cfg),
+        quotas: quota_config(cfg),
     };
     let migrations = cfg.storage.startup.migrations(!cfg.no_migrate);
     let (store, blobs) = start::open_stores_with(&cfg.storage, &migrations).await?;
@@ -101,26 +99,20 @@ struct Limits {
 }
 
 /// The download quotas the configuration asks for.
-fn quota_config(cfg: &ServeConfig) -> Result<QuotaConfig> {
-    Ok(QuotaConfig {
-        principal: DownloadQuota::parse(&cfg.download_quota).map_err(Error::Invalid)?,
-        by_role: QuotaConfig::parse_roles(&cfg.download_quota_roles).map_err(Error::Invalid)?,
-    })
+fn quota_config(cfg: &ServeConfig) -> QuotaConfig {
+    QuotaConfig {
+        principal: cfg.download_quota,
+        by_role: cfg.download_quota_roles.0.clone(),
+    }
 }
 
 /// The request rates the configuration asks for.
-fn rate_config(cfg: &ServeConfig) -> Result<RateConfig> {
-    let rate = |s: &str| -> Result<Option<Rate>> {
-        if s.trim() == "off" {
-            return Ok(None);
-        }
-        Rate::parse(s).map(Some).map_err(Error::Invalid)
-    };
-    Ok(RateConfig {
-        principal: rate(&cfg.rate_limit)?,
-        by_role: RateConfig::parse_roles(&cfg.rate_limit_roles).map_err(Error::Invalid)?,
-        address: rate(&cfg.anonymous_rate_limit)?,
-    })
+fn rate_config(cfg: &ServeConfig) -> RateConfig {
+    RateConfig {
+        principal: cfg.rate_limit.0,
+        by_role: cfg.rate_limit_roles.0.clone(),
+        address: cfg.anonymous_rate_limit.0,
+    }
 }
 
 /// Wires the domain services, each with the store capabilities it uses.

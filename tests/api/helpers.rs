@@ -200,9 +200,9 @@ impl TestApp {
             header_read_timeout_secs: 10,
             max_files_per_version: 10_000,
             // Off unless a test is about them: suites make requests in bursts.
-            rate_limit: "off".into(),
-            rate_limit_roles: String::new(),
-            anonymous_rate_limit: "off".into(),
+            rate_limit: "off".parse().unwrap(),
+            rate_limit_roles: Default::default(),
+            anonymous_rate_limit: "off".parse().unwrap(),
             max_metadata_bytes: 64 * 1024,
             max_lineage_data: 1000,
             max_lineage_parents: 100,
@@ -211,8 +211,8 @@ impl TestApp {
             upload_min_rate: 1024,
             upload_stall_secs: 30,
             max_connections_per_address: 0,
-            download_quota: "off".into(),
-            download_quota_roles: String::new(),
+            download_quota: "off".parse().unwrap(),
+            download_quota_roles: Default::default(),
         };
         tweak(&mut cfg);
         Self::start(cfg, admin.expose().to_owned(), raw, dir).await

@@ -18,9 +18,9 @@ async fn callers_faster_than_their_rate_are_refused_and_logged_once_per_window(b
     // One request per 10 s after a burst of 3: the requests below all come well
     // within the first 10 s, so exactly 3 of each caller's go through.
     let app = TestApp::spawn_with(b, |c| {
-        c.rate_limit = "6/min:3".into();
-        c.anonymous_rate_limit = "6/min:3".into();
-        c.rate_limit_roles = "admin=60000/min:6000".into();
+        c.rate_limit = "6/min:3".parse().unwrap();
+        c.anonymous_rate_limit = "6/min:3".parse().unwrap();
+        c.rate_limit_roles = "admin=60000/min:6000".parse().unwrap();
     })
     .await;
     app.create_namespace("fraud").await;
@@ -125,7 +125,7 @@ async fn download(
 }
 
 async fn download_quotas_are_shared_by_replicas_and_shown_to_the_caller(b: Backend) {
-    let a = TestApp::spawn_with(b, |c| c.download_quota = "2500/10".into()).await;
+    let a = TestApp::spawn_with(b, |c| c.download_quota = "2500/10".parse().unwrap()).await;
     let other = a.replica().await;
     let (ns, model, v, carol) = given_a_file(&a).await;
     let path = format!("/v1/models/{ns}/{model}/versions/{v}/files/m.bin");
@@ -196,7 +196,7 @@ async fn download_quotas_are_shared_by_replicas_and_shown_to_the_caller(b: Backe
 }
 
 async fn concurrent_downloads_on_two_replicas_never_exceed_the_quota(b: Backend) {
-    let a = TestApp::spawn_with(b, |c| c.download_quota = "off/4".into()).await;
+    let a = TestApp::spawn_with(b, |c| c.download_quota = "off/4".parse().unwrap()).await;
     let other = a.replica().await;
     let (ns, model, v, carol) = given_a_file(&a).await;
     let path = format!("/v1/models/{ns}/{model}/versions/{v}/files/m.bin");
@@ -216,7 +216,7 @@ async fn concurrent_downloads_on_two_replicas_never_exceed_the_quota(b: Backend)
 }
 
 async fn ranges_after_the_first_byte_count_bytes_but_not_files(b: Backend) {
-    let app = TestApp::spawn_with(b, |c| c.download_quota = "1200/1".into()).await;
+    let app = TestApp::spawn_with(b, |c| c.download_quota = "1200/1".parse().unwrap()).await;
     let (ns, model, v, carol) = given_a_file(&app).await;
     let path = format!("/v1/models/{ns}/{model}/versions/{v}/files/m.bin");
     // A pull resumed in pieces: the first piece counts the file.

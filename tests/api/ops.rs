@@ -98,8 +98,8 @@ async fn requests_are_timed_by_route_template_not_by_path(b: Backend) {
 
 async fn transfers_verifications_refusals_and_limits_are_counted(b: Backend) {
     let app = TestApp::spawn_with(b, |c| {
-        c.rate_limit = "60/min:2".into();
-        c.rate_limit_roles = "admin=60000/min:6000".into();
+        c.rate_limit = "60/min:2".parse().unwrap();
+        c.rate_limit_roles = "admin=60000/min:6000".parse().unwrap();
     })
     .await;
     let (ns, model) = app.given_model().await;

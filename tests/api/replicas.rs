@@ -22,7 +22,7 @@ crate::on_both_backends!(
 /// Three replicas of one registry: the first, then two more beside it.
 async fn three(b: Backend, quota: &str) -> [TestApp; 3] {
     let quota = quota.to_owned();
-    let a = TestApp::spawn_with(b, move |c| c.download_quota = quota).await;
+    let a = TestApp::spawn_with(b, move |c| c.download_quota = quota.parse().unwrap()).await;
     let second = a.replica().await;
     let third = a.replica().await;
     [a, second, third]
