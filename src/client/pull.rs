@@ -16,7 +16,7 @@ use sha2::Digest;
 use super::commands::Done;
 use super::progress::Progress;
 use super::{Client, Exit, Failure, Target};
-use crate::names::{FilePath, ModelRef, Sha256, VersionNumber};
+use crate::names::{FilePath, KeyId, ModelRef, Sha256, VersionNumber};
 use crate::signing::keys::{PublicKey, parse_public_key};
 use crate::signing::pinned::{Claims, claims, verify_binding};
 use crate::signing::statement::{Resource, root_digest};
@@ -58,47 +58,7 @@ pub async fn pull(
     };
     let base = format!("{}/versions/{version}", target.model_path());
 
-    // The signature of a pinned key over this model and version, checked here.
-    let mut found = None;
-    let mut why = String::from("the registry holds no signature by a pinned key");
-    for key in &keys {
-        let doc = match client
-            .get_bytes(&format!("{base}/signatures/{}/bundle", key.id))
-            .await
-        {
-            Ok(doc) => doc,
-            Err(f) if f.exit == Exit::NotFoundOrDenied => continue,
-            Err(f) => return Err(f),
-        };
-        let checked = claims(&doc).and_then(|c| {
-            verify_binding(&doc, key, &c, &model, number, &c.resources).map(|id| (c, id))
-        });
-        match checked {
-            Ok((c, id)) => {
-                found = Some((doc, c, id));
-                break;
-            }
-            Err(r) => {
-                why = format!(
-                    "the signature offered for key {} fails: {}",
-                    key.id,
-                    r.code()
-                )
-            }
-        }
-    }
-    let Some((doc, claims, keyid)) = found else {
-        return Err(unverified(why));
-    };
-    if claims
-        .resources
-        .iter()
-        .any(|r| r.path.as_str() == SIGNATURE_FILE)
-    {
-        return Err(unverified(format!(
-            "the version holds a file named {SIGNATURE_FILE}"
-        )));
-    }
+    let (doc, claims, keyid) = pinned_signature(client, &base, &keys, &model, number).await?;
 
     // Every file into a directory beside the destination, checked on arrival.
     // It is named after the signed root digest: a pull of the same version
@@ -151,6 +111,54 @@ pub async fn pull(
             "directory": dir,
         }),
     })
+}
+
+/// The signature of a pinned key over this model and version, fetched from the
+/// registry (its bundle) and checked here: the first pinned key whose bundle
+/// verifies and binds this model and version. Answers the bundle, what it
+/// claims, and the key's id.
+async fn pinned_signature(
+    client: &Client,
+    base: &str,
+    keys: &[PublicKey],
+    model: &ModelRef,
+    number: VersionNumber,
+) -> Result<(Vec<u8>, Claims, KeyId), Failure> {
+    let mut why = String::from("the registry holds no signature by a pinned key");
+    for key in keys {
+        let doc = match client
+            .get_bytes(&format!("{base}/signatures/{}/bundle", key.id))
+            .await
+        {
+            Ok(doc) => doc,
+            Err(f) if f.exit == Exit::NotFoundOrDenied => continue,
+            Err(f) => return Err(f),
+        };
+        let checked = claims(&doc).and_then(|c| {
+            verify_binding(&doc, key, &c, model, number, &c.resources).map(|id| (c, id))
+        });
+        match checked {
+            Ok((c, id)) => {
+                if c.resources
+                    .iter()
+                    .any(|r| r.path.as_str() == SIGNATURE_FILE)
+                {
+                    return Err(unverified(format!(
+                        "the version holds a file named {SIGNATURE_FILE}"
+                    )));
+                }
+                return Ok((doc, c, id));
+            }
+            Err(r) => {
+                why = format!(
+                    "the signature offered for key {} fails: {}",
+                    key.id,
+                    r.code()
+                )
+            }
+        }
+    }
+    Err(unverified(why))
 }
 
 /// The destination's parent and name; the destination must not exist, or be an

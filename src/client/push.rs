@@ -17,6 +17,7 @@ use super::progress::Progress;
 use super::pull::{Hashed, Listed, hash_file, hash_files, io_failure, list_files};
 use super::{Client, Exit, Failure};
 use crate::names::{ModelRef, Sha256};
+use crate::signing::signer::PrivateKey;
 use crate::signing::statement::Resource;
 
 fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
@@ -95,81 +96,20 @@ pub async fn push(
     }
 
     let base = format!("/v1/models/{ns}/{name}/versions");
-    // The same push run before and interrupted goes on with its draft.
     let journal = Journal::of(&client.base, model, &body, &listed)?;
-    let mut present = BTreeMap::new();
-    let earlier = match journal.version() {
-        Some(v) => match client.call(Method::GET, &format!("{base}/{v}"), None).await {
-            Ok(a) if a.body["state"] == "draft" => {
-                for f in a.body["files"].as_array().into_iter().flatten() {
-                    if let (Some(p), Some(d)) = (f["path"].as_str(), f["sha256"].as_str()) {
-                        present.insert(p.to_owned(), d.to_owned());
-                    }
-                }
-                Some(v)
-            }
-            _ => None,
-        },
-        None => None,
-    };
-    let version = match earlier {
-        Some(v) => v,
-        None => {
-            let created = client.call(Method::POST, &base, Some(&body)).await?;
-            let v = created.body["version"]
-                .as_i64()
-                .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no version"))?;
-            journal.begin(v)?;
-            v
-        }
-    };
+    let (version, present) = draft(client, &base, &body, &journal).await?;
     let vbase = format!("{base}/{version}");
     let total: u64 = listed.iter().map(|r| r.size).sum();
     let progress = Progress::new(show_progress, total, "push");
-    let sent: BTreeMap<&str, Sha256> = futures::stream::iter(listed.iter().map(Ok))
-        .map_ok(|r| {
-            let url = format!("{vbase}/files/{}", r.name.as_str());
-            let progress = &progress;
-            let (vbase, journal, present, digests) = (&vbase, &journal, &present, &digests);
-            async move {
-                let bar = progress.file(r.name.as_str(), r.size);
-                let known = digests.get(r.name.as_str()).copied();
-                if let Some(there) = present.get(r.name.as_str()) {
-                    // Uploaded by the run this one goes on from, if it is
-                    // the same file.
-                    let ours = match known {
-                        Some(d) => d,
-                        None => hash_local(r).await?,
-                    };
-                    if &ours.to_hex() == there {
-                        bar.advance(r.size);
-                        bar.finish();
-                        return Ok((r.name.as_str(), ours));
-                    }
-                }
-                let digest = match known {
-                    Some(digest) => {
-                        let moved = bar.clone();
-                        client
-                            .upload(&url, r.path.clone(), digest.to_hex(), move |n| {
-                                moved.advance(n)
-                            })
-                            .await?;
-                        digest
-                    }
-                    None => {
-                        client
-                            .upload_resumable(vbase, r.name.as_str(), &r.path, &bar, journal)
-                            .await?
-                    }
-                };
-                bar.finish();
-                Ok::<_, Failure>((r.name.as_str(), digest))
-            }
-        })
-        .try_buffer_unordered(jobs.max(1))
-        .try_collect()
-        .await?;
+    let sending = Sending {
+        client,
+        vbase: &vbase,
+        journal: &journal,
+        present: &present,
+        digests: &digests,
+        progress: &progress,
+    };
+    let sent = sending.all(&listed, jobs).await?;
     let files: Vec<Resource> = listed
         .iter()
         .map(|f| Resource {
@@ -184,19 +124,10 @@ pub async fn push(
         .await?;
     journal.forget();
 
-    let mut signed = None;
-    if let Some(key) = key {
-        let statement = client.get_bytes(&format!("{vbase}/statement")).await?;
-        check_statement(&statement, &files)?;
-        let answer = client
-            .call(
-                Method::POST,
-                &format!("{vbase}/signatures"),
-                Some(&key.envelope(&statement)),
-            )
-            .await?;
-        signed = answer.body["keyid"].as_str().map(str::to_owned);
-    }
+    let signed = match key {
+        Some(key) => sign_sealed(client, &vbase, &files, &key).await?,
+        None => None,
+    };
     let bytes: u64 = files.iter().map(|r| r.size).sum();
     Ok(Done {
         human: format!(
@@ -212,6 +143,118 @@ pub async fn push(
             "bytes": bytes, "signed_by": signed,
         }),
     })
+}
+
+/// The draft version this push uploads into: the one the same push made before
+/// it was interrupted (the journal names it), with the files it already holds,
+/// or a new one.
+async fn draft(
+    client: &Client,
+    base: &str,
+    body: &Value,
+    journal: &Journal,
+) -> Result<(i64, BTreeMap<String, String>), Failure> {
+    let mut present = BTreeMap::new();
+    if let Some(v) = journal.version()
+        && let Ok(a) = client.call(Method::GET, &format!("{base}/{v}"), None).await
+        && a.body["state"] == "draft"
+    {
+        for f in a.body["files"].as_array().into_iter().flatten() {
+            if let (Some(p), Some(d)) = (f["path"].as_str(), f["sha256"].as_str()) {
+                present.insert(p.to_owned(), d.to_owned());
+            }
+        }
+        return Ok((v, present));
+    }
+    let created = client.call(Method::POST, base, Some(body)).await?;
+    let v = created.body["version"]
+        .as_i64()
+        .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no version"))?;
+    journal.begin(v)?;
+    Ok((v, present))
+}
+
+/// What sending a push's files needs: where they go, what is already there,
+/// the digests computed before sending, and the progress to draw.
+struct Sending<'a> {
+    client: &'a Client,
+    vbase: &'a str,
+    journal: &'a Journal,
+    present: &'a BTreeMap<String, String>,
+    digests: &'a BTreeMap<&'a str, Sha256>,
+    progress: &'a Progress,
+}
+
+impl Sending<'_> {
+    /// Sends every file, `jobs` at once; answers each one's digest.
+    async fn all<'f>(
+        &self,
+        listed: &'f [Listed],
+        jobs: usize,
+    ) -> Result<BTreeMap<&'f str, Sha256>, Failure> {
+        futures::stream::iter(listed.iter().map(Ok))
+            .map_ok(|r| self.one(r))
+            .try_buffer_unordered(jobs.max(1))
+            .try_collect()
+            .await
+    }
+
+    /// Sends one file, unless the run this one goes on from already sent the
+    /// same bytes: whole with its digest when small, resumably when large.
+    async fn one<'f>(&self, r: &'f Listed) -> Result<(&'f str, Sha256), Failure> {
+        let bar = self.progress.file(r.name.as_str(), r.size);
+        let known = self.digests.get(r.name.as_str()).copied();
+        if let Some(there) = self.present.get(r.name.as_str()) {
+            let ours = match known {
+                Some(d) => d,
+                None => hash_local(r).await?,
+            };
+            if &ours.to_hex() == there {
+                bar.advance(r.size);
+                bar.finish();
+                return Ok((r.name.as_str(), ours));
+            }
+        }
+        let digest = match known {
+            Some(digest) => {
+                let url = format!("{}/files/{}", self.vbase, r.name.as_str());
+                let moved = bar.clone();
+                self.client
+                    .upload(&url, r.path.clone(), digest.to_hex(), move |n| {
+                        moved.advance(n)
+                    })
+                    .await?;
+                digest
+            }
+            None => {
+                self.client
+                    .upload_resumable(self.vbase, r.name.as_str(), &r.path, &bar, self.journal)
+                    .await?
+            }
+        };
+        bar.finish();
+        Ok((r.name.as_str(), digest))
+    }
+}
+
+/// Signs the sealed version's statement here, after checking that it lists
+/// exactly the files and digests this push hashed; answers the key's id.
+async fn sign_sealed(
+    client: &Client,
+    vbase: &str,
+    files: &[Resource],
+    key: &PrivateKey,
+) -> Result<Option<String>, Failure> {
+    let statement = client.get_bytes(&format!("{vbase}/statement")).await?;
+    check_statement(&statement, files)?;
+    let answer = client
+        .call(
+            Method::POST,
+            &format!("{vbase}/signatures"),
+            Some(&key.envelope(&statement)),
+        )
+        .await?;
+    Ok(answer.body["keyid"].as_str().map(str::to_owned))
 }
 
 /// A listed file's digest from its hashing, unless it changed since it was

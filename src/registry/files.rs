@@ -12,7 +12,7 @@ use super::Registry;
 use crate::auth::{Permit, Publish};
 use crate::blobs::{BlobKey, Blocks, Written};
 use crate::error::{Error, Result};
-use crate::formats::{self as format, Finding};
+use crate::formats::{self, Finding};
 use crate::kinds::FileFormat;
 use crate::limits::floored;
 use crate::names::{FilePath, ModelName, Sha256, VersionNumber};
@@ -92,7 +92,7 @@ impl Registry {
     pub(super) async fn inspect(&self, path: &FilePath, w: &Written) -> Result<Finding> {
         let mut reader = self.blobs.reader(w.id, w.size);
         let size = w.size;
-        let found = tokio::task::spawn_blocking(move || format::inspect(&mut reader, size))
+        let found = tokio::task::spawn_blocking(move || formats::inspect(&mut reader, size))
             .await
             .map_err(Error::internal)?
             .map_err(|e| Error::Unavailable(e.into()))?;

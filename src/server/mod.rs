@@ -228,8 +228,6 @@ pub async fn serve_with(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
     use tower::Service;
 
     let header_timeout = state.header_read_timeout;
@@ -272,42 +270,11 @@ pub async fn serve_with(
                 }
                 app.clone().call(req)
             });
-        let mut stopping = signal_rx.clone();
+        let stopping = signal_rx.clone();
         let done = done_rx.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let stream: Box<dyn Io> = match tls {
-                None => Box::new(stream),
-                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
-                    Ok(Ok(s)) => Box::new(s),
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
-                },
-            };
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                }
-                () = stopped(&mut stopping) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            serve_connection(stream, tls, header_timeout, service, stopping).await;
             drop(held);
             drop(done);
         });
@@ -315,6 +282,62 @@ pub async fn serve_with(
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Serves one accepted connection: its TLS handshake (within the header-read
+/// timeout), then its requests, until it closes or shutdown begins (then it
+/// finishes the request under way and closes).
+async fn serve_connection<S>(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: Duration,
+    service: S,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) where
+    S: hyper::service::Service<
+            axum::http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(stream),
+        Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+            Ok(Ok(s)) => Box::new(s),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        },
+    };
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        () = stopped(&mut stopping) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// Serves the operator's routes (metrics, health, readiness) on `listener`
