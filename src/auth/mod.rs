@@ -223,27 +223,63 @@ impl Principal {
     }
 }
 
-/// Proof that `authorize` allowed `A` in one namespace to one principal. Domain
-/// operations take the namespace, the acting principal and the audit event of
-/// their write from it.
+/// What a permit was granted over: a namespace ([`authorize`]), a global
+/// target ([`authorize_global`]) or a binding scope ([`authorize_scope`]).
+pub trait PermitScope: std::fmt::Debug {
+    /// The namespace a write under the permit is filed under in the access log.
+    fn audited_namespace(&self) -> Option<&Namespace>;
+}
+
+impl PermitScope for Namespace {
+    fn audited_namespace(&self) -> Option<&Namespace> {
+        Some(self)
+    }
+}
+
+impl PermitScope for BindingScope {
+    fn audited_namespace(&self) -> Option<&Namespace> {
+        self.namespace()
+    }
+}
+
+/// The scope of a global permit: everything, or one owner's things when it
+/// was asked over an owner ([`Global::OwnedBy`]).
 #[derive(Debug)]
-pub struct Permit<A: Act> {
-    namespace: Namespace,
+pub struct GlobalScope {
+    owner: Option<PrincipalName>,
+}
+
+impl PermitScope for GlobalScope {
+    fn audited_namespace(&self) -> Option<&Namespace> {
+        None
+    }
+}
+
+/// Proof that the gate allowed `A` to one principal over `S` (by default one
+/// namespace). Domain operations take the scope, the acting principal and the
+/// audit event of their write from it; the action is in the type, so a read
+/// permit cannot be spent on a write.
+#[derive(Debug)]
+pub struct Permit<A: Act, S: PermitScope = Namespace> {
+    scope: S,
     by: PrincipalName,
     trail: Trail,
     _action: PhantomData<A>,
 }
 
-impl<A: Act> Permit<A> {
-    pub fn namespace(&self) -> &Namespace {
-        &self.namespace
-    }
+/// Proof that `authorize_global` allowed `A` on a global target.
+pub type GlobalPermit<A> = Permit<A, GlobalScope>;
+/// Proof that `authorize_scope` allowed `A` in a binding scope: one namespace,
+/// or globally.
+pub type ScopePermit<A> = Permit<A, BindingScope>;
 
-    /// The model `name` in this permit's namespace.
-    pub fn model(&self, name: &ModelName) -> ModelRef {
-        ModelRef {
-            namespace: self.namespace.clone(),
-            name: name.clone(),
+impl<A: Act, S: PermitScope> Permit<A, S> {
+    fn granted(p: &Principal, scope: S) -> Self {
+        Self {
+            scope,
+            by: p.name.clone(),
+            trail: p.trail.clone(),
+            _action: PhantomData,
         }
     }
 
@@ -253,76 +289,40 @@ impl<A: Act> Permit<A> {
 
     /// The audit event a write under this permit commits with.
     pub fn pending(&self) -> Pending {
-        self.trail.pending(Some(&self.namespace))
+        self.trail.pending(self.scope.audited_namespace())
     }
 
     /// Adds what identifies the action beyond its path (bytes sent, a range's
-    /// start) to the request's audit event.
+    /// start) to the request's audit event, before the write that commits it.
     pub fn record(&self, key: &str, value: serde_json::Value) {
         self.trail.record(key, value);
     }
 }
 
-/// Proof that `authorize_global` allowed `A` on a global target.
-#[derive(Debug)]
-pub struct GlobalPermit<A: Act> {
-    by: PrincipalName,
-    /// The owner it was asked over, for [`Global::OwnedBy`].
-    owner: Option<PrincipalName>,
-    trail: Trail,
-    _action: PhantomData<A>,
+impl<A: Act> Permit<A> {
+    pub fn namespace(&self) -> &Namespace {
+        &self.scope
+    }
+
+    /// The model `name` in this permit's namespace.
+    pub fn model(&self, name: &ModelName) -> ModelRef {
+        ModelRef {
+            namespace: self.scope.clone(),
+            name: name.clone(),
+        }
+    }
 }
 
 impl<A: Act> GlobalPermit<A> {
-    pub fn by(&self) -> &PrincipalName {
-        &self.by
-    }
-
     /// Whose things this permit covers, when it was asked over an owner.
     pub fn owner(&self) -> Option<&PrincipalName> {
-        self.owner.as_ref()
+        self.scope.owner.as_ref()
     }
-
-    /// Adds what identifies the action beyond its path to the request's audit
-    /// event (before the write that commits it).
-    pub fn record(&self, key: &str, value: serde_json::Value) {
-        self.trail.record(key, value);
-    }
-
-    /// The audit event a write under this permit commits with.
-    pub fn pending(&self) -> Pending {
-        self.trail.pending(None)
-    }
-}
-
-/// Proof that `authorize_scope` allowed `A` in a binding scope: one namespace,
-/// or globally.
-#[derive(Debug)]
-pub struct ScopePermit<A: Act> {
-    scope: BindingScope,
-    by: PrincipalName,
-    trail: Trail,
-    _action: PhantomData<A>,
 }
 
 impl<A: Act> ScopePermit<A> {
     pub fn scope(&self) -> &BindingScope {
         &self.scope
-    }
-
-    pub fn by(&self) -> &PrincipalName {
-        &self.by
-    }
-
-    /// The audit event a write under this permit commits with.
-    pub fn pending(&self) -> Pending {
-        self.trail.pending(self.scope.namespace())
-    }
-
-    /// Adds what identifies the action beyond its path to the request's audit
-    /// event (before the write that commits it).
-    pub fn record(&self, key: &str, value: serde_json::Value) {
-        self.trail.record(key, value);
     }
 }
 
@@ -333,12 +333,7 @@ impl<A: Act> ScopePermit<A> {
 /// one that may read but not act is forbidden (403).
 pub fn authorize<A: Act>(p: &Principal, ns: &Namespace) -> Result<Permit<A>> {
     if p.may::<A>(ns) {
-        return Ok(Permit {
-            namespace: ns.clone(),
-            by: p.name.clone(),
-            trail: p.trail.clone(),
-            _action: PhantomData,
-        });
+        return Ok(Permit::granted(p, ns.clone()));
     }
     Err(Error::Denied(Denial {
         hidden: !p.may::<Read>(ns),
@@ -349,15 +344,11 @@ pub fn authorize<A: Act>(p: &Principal, ns: &Namespace) -> Result<Permit<A>> {
 /// The gate for global things (403 when refused).
 pub fn authorize_global<A: Act>(p: &Principal, on: Global<'_>) -> Result<GlobalPermit<A>> {
     if p.may_globally::<A>(on) {
-        return Ok(GlobalPermit {
-            by: p.name.clone(),
-            owner: match on {
-                Global::OwnedBy(owner) => Some(owner.clone()),
-                _ => None,
-            },
-            trail: p.trail.clone(),
-            _action: PhantomData,
-        });
+        let owner = match on {
+            Global::OwnedBy(owner) => Some(owner.clone()),
+            _ => None,
+        };
+        return Ok(Permit::granted(p, GlobalScope { owner }));
     }
     Err(Error::forbidden())
 }
@@ -373,12 +364,7 @@ pub fn authorize_scope<A: Act>(p: &Principal, scope: &BindingScope) -> Result<Sc
             authorize_global::<A>(p, Global::All)?;
         }
     }
-    Ok(ScopePermit {
-        scope: scope.clone(),
-        by: p.name.clone(),
-        trail: p.trail.clone(),
-        _action: PhantomData,
-    })
+    Ok(Permit::granted(p, scope.clone()))
 }
 
 #[cfg(test)]
