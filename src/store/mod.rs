@@ -9,8 +9,9 @@
 //! Each aggregate has a file here with its trait and records, and one file of SQL
 //! in `sql/`. Both backends run the same SQL text (`$n` parameters, `RETURNING`,
 //! `ON CONFLICT`, row values, `WITH RECURSIVE` and `substr` mean the same in
-//! PostgreSQL and SQLite): `postgres.rs` and `sqlite.rs` each compile every file of
-//! `sql/` as a module of their own, where `Db` and `Store` name that backend. The
+//! PostgreSQL and SQLite): `postgres.rs` and `sqlite.rs` each compile `sql/` (its
+//! `mod.rs` lists the files once) as a module of their own, where `Db` and
+//! `Store` name that backend. The
 //! conformance suite in `tests/` runs every case on both.
 //!
 //! Writes: every method that changes something takes the request's [`Pending`]

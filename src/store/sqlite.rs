@@ -20,29 +20,9 @@ const HOLD_TRUST: &str = "SELECT n FROM trust_epoch WHERE id = 1";
 /// This backend's store, for the shared SQL in `sql/`.
 type Store = SqliteStore;
 
-#[path = "sql/aliases.rs"]
-mod aliases;
 #[macro_use]
-#[path = "sql/audit.rs"]
-mod audit;
-#[path = "sql/bindings.rs"]
-mod bindings;
-#[path = "sql/blobs.rs"]
-mod blobs;
-#[path = "sql/keys.rs"]
-mod keys;
-#[path = "sql/lineage.rs"]
-mod lineage;
-#[path = "sql/models.rs"]
-mod models;
-#[path = "sql/namespaces.rs"]
-mod namespaces;
-#[path = "sql/tokens.rs"]
-mod tokens;
-#[path = "sql/uploads.rs"]
-mod uploads;
-#[path = "sql/usage.rs"]
-mod usage;
+#[path = "sql/mod.rs"]
+mod sql;
 
 /// Writes chained events and moves the head to (`seq`, `hash`): many rows per
 /// statement, in a few fixed sizes (each one statement text, prepared once per
