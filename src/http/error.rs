@@ -196,7 +196,7 @@ impl IntoResponse for ApiError {
         }
         if let Some(offset) = extra.upload_offset {
             resp.headers_mut()
-                .insert(super::extract::UPLOAD_OFFSET, HeaderValue::from(offset));
+                .insert(super::UPLOAD_OFFSET, HeaderValue::from(offset));
         }
         if let Some(refused) = extra.refused {
             resp.extensions_mut().insert(refused);

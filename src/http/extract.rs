@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::UPLOAD_OFFSET;
 use super::error::ApiError;
 use crate::auth::{Principal, Provisional};
 use crate::error::Error;
@@ -279,9 +280,6 @@ impl<S: Send + Sync> FromRequestParts<S> for UploadPath {
         ))
     }
 }
-
-/// The header a resumable upload's offset travels in, both ways.
-pub const UPLOAD_OFFSET: &str = "upload-offset";
 
 /// `Upload-Offset` of an append: where its bytes start (required).
 pub struct UploadOffset(pub u64);

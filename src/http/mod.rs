@@ -43,6 +43,10 @@ use crate::trust::Trust;
 use error::ApiError;
 pub use middleware::{ExcessConnection, current_request_id};
 
+/// The header a resumable upload's offset travels in, both ways (the request's
+/// append position, the answer's committed offset).
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+
 /// What every handler gets: the domain services. Nothing request-specific.
 #[derive(Clone)]
 pub struct AppState {

@@ -8,12 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{
-    ApiJson, UPLOAD_OFFSET, UploadHeaders, UploadOffset, UploadPath, VersionPath,
-};
+use super::extract::{ApiJson, UploadHeaders, UploadOffset, UploadPath, VersionPath};
 use super::views::{FileView, UploadView};
+use super::{AppState, UPLOAD_OFFSET};
 use crate::auth::{Principal, Publish, authorize};
 use crate::error::Error;
 use crate::names::{FilePath, Sha256};

@@ -19,7 +19,7 @@ impl Aliases for Store {
     ) -> Result<Option<VersionNumber>> {
         let mut tx = self.begin_write().await?;
         let at = match mv.judged_at_epoch {
-            Some(epoch) => super::keys::hold_trust(&mut tx, epoch).await?,
+            Some(epoch) => super::epochs::hold_trust(&mut tx, epoch).await?,
             None => chrono::Utc::now(),
         };
         let model_id: Uuid =

@@ -32,7 +32,7 @@ impl Bindings for Store {
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        super::tokens::change_access(&mut tx).await?;
+        super::epochs::change_access(&mut tx).await?;
         sqlx::query("DELETE FROM role_bindings WHERE principal = $1 AND namespace = $2")
             .bind(principal)
             .bind(scope)
@@ -83,7 +83,7 @@ impl Bindings for Store {
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        super::tokens::change_access(&mut tx).await?;
+        super::epochs::change_access(&mut tx).await?;
         let n = sqlx::query("DELETE FROM role_bindings WHERE principal = $1 AND namespace = $2")
             .bind(principal)
             .bind(scope)

@@ -4,48 +4,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::Store;
 use super::audit::commit;
+use super::epochs::change_trust;
 use super::models::{version_columns, version_select};
-use super::{Db, Store};
 use crate::error::{Error, Result};
 use crate::kinds::RevocationReason;
 use crate::names::KeyId;
-use crate::store::{
-    KeyRecord, Keys, Pending, SignatureRecord, VersionRecord, WriteTx, map_constraint,
-};
+use crate::store::{KeyRecord, Keys, Pending, SignatureRecord, VersionRecord, map_constraint};
 
 macro_rules! key_select {
     () => {
         "SELECT keyid, material, name, algorithm, public_key, namespaces, expires_at, \
          created_at, created_by, revoked_at, revocation_reason, revocation_note FROM keys"
     };
-}
-
-/// Starts a change of trust (a key registered or revoked, a quarantine imposed
-/// or lifted, a policy replaced): bumps the trust epoch, which takes its row's
-/// lock until the transaction ends, and answers the time to record, read after
-/// the lock so it orders with the promotions it serializes against. Whatever a
-/// process keeps of trust material is valid only at the epoch it was read at.
-pub(super) async fn change_trust(tx: &mut WriteTx<Db>) -> Result<DateTime<Utc>> {
-    sqlx::query("UPDATE trust_epoch SET n = n + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(Utc::now())
-}
-
-/// Holds the trust epoch at `expected` for the rest of the transaction, or
-/// `TrustChanged` when something removed trust since it was read. The hold is a
-/// shared lock (`super::HOLD_TRUST`): promotions hold it together, and a removal
-/// of trust, which updates the row, waits for them and they for it. Answers the
-/// time to record, read after the lock.
-pub(super) async fn hold_trust(tx: &mut WriteTx<Db>, expected: i64) -> Result<DateTime<Utc>> {
-    let n: i64 = sqlx::query_scalar(super::HOLD_TRUST)
-        .fetch_one(&mut **tx)
-        .await?;
-    if n != expected {
-        return Err(Error::TrustChanged);
-    }
-    Ok(Utc::now())
 }
 
 #[async_trait]

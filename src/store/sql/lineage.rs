@@ -155,7 +155,7 @@ impl Lineage for Store {
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        super::keys::change_trust(&mut tx).await?;
+        super::epochs::change_trust(&mut tx).await?;
         sqlx::query(
             "INSERT INTO quarantines (id, kind, value, reason, created_at, created_by, \
              version_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -239,7 +239,7 @@ impl Lineage for Store {
         let mut tx = self.begin_write().await?;
         // Lifting gives trust back: what processes concluded about quarantines
         // at the old epoch no longer holds.
-        super::keys::change_trust(&mut tx).await?;
+        super::epochs::change_trust(&mut tx).await?;
         let n = sqlx::query(
             "UPDATE quarantines SET lifted_at = $2, lifted_by = $3, lift_reason = $4 \
              WHERE id = $1 AND lifted_at IS NULL",

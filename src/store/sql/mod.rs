@@ -10,6 +10,7 @@ mod aliases;
 mod audit;
 mod bindings;
 mod blobs;
+mod epochs;
 mod keys;
 mod lineage;
 mod models;

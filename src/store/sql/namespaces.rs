@@ -87,7 +87,7 @@ impl Namespaces for Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         // A stricter policy removes trust (more signatures, more lineage).
-        super::keys::change_trust(&mut tx).await?;
+        super::epochs::change_trust(&mut tx).await?;
         let n = sqlx::query("UPDATE namespaces SET policy = $2 WHERE name = $1")
             .bind(namespace)
             .bind(sqlx::types::Json(policy))

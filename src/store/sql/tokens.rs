@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::audit::commit;
+use super::epochs::change_access;
 use super::{Db, Store};
 use crate::error::Result;
 use crate::kinds::{BindingScope, Role};
 use crate::names::PrincipalName;
-use crate::store::{
-    CredentialRecord, Pending, RoleBinding, TokenRecord, Tokens, WriteTx, map_constraint,
-};
+use crate::store::{CredentialRecord, Pending, RoleBinding, TokenRecord, Tokens, map_constraint};
 
 /// A token's columns (`t` tokens).
 macro_rules! columns {
@@ -55,16 +54,6 @@ macro_rules! descendants {
         "WITH RECURSIVE d(id) AS (SELECT id FROM tokens WHERE parent_id = $1 \
          UNION SELECT t.id FROM tokens t JOIN d ON t.parent_id = d.id)"
     };
-}
-
-/// Starts a change of access (a token revoked, a principal's roles in a scope
-/// replaced or removed): bumps the access epoch, so every credential a replica
-/// kept from before is read afresh on its next use.
-pub(super) async fn change_access(tx: &mut WriteTx<Db>) -> Result<()> {
-    sqlx::query("UPDATE access_epoch SET n = n + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 #[async_trait]
