@@ -5,8 +5,9 @@
 //! `signing` verifier and the `blobs` byte store → `store` (all SQL). Each layer
 //! calls only the ones below it. `names`, `kinds` and `page` are leaves every
 //! layer may use; `formats`, the pure file-format sniffer, is a leaf the registry
-//! uses; `trail` carries a request's audit context from `http` down to the
-//! writes. `docs/design.md` describes the concepts and invariants.
+//! uses; `chain`, the access log's hash chain, one the store, the audit service
+//! and the client share; `trail` carries a request's audit context from `http`
+//! down to the writes. `docs/design.md` describes the concepts and invariants.
 
 // On purpose: each file of `store/sql/` is compiled once per database backend
 // (`store/postgres.rs`, `store/sqlite.rs`), so both run the same SQL text.
@@ -15,6 +16,7 @@
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod chain;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -59,9 +59,24 @@ fn the_http_layer_never_reaches_the_store() {
 #[test]
 fn the_store_depends_only_on_the_leaves() {
     let graph = dependencies();
-    let allowed: BTreeSet<String> = ["error", "kinds", "names"].map(String::from).into();
+    let allowed: BTreeSet<String> = ["chain", "error", "kinds", "names"]
+        .map(String::from)
+        .into();
     let extra: Vec<_> = graph["store"].difference(&allowed).collect();
     assert!(extra.is_empty(), "store depends on {extra:?}");
+}
+
+#[test]
+fn the_client_speaks_only_the_api_and_the_shared_leaves() {
+    let graph = dependencies();
+    let allowed: BTreeSet<String> = ["chain", "kinds", "names", "signing", "vectored"]
+        .map(String::from)
+        .into();
+    let extra: Vec<_> = graph["client"].difference(&allowed).collect();
+    assert!(
+        extra.is_empty(),
+        "src/client imports {extra:?}; the client speaks to the server only over its API"
+    );
 }
 
 #[test]

@@ -24,11 +24,8 @@ use crate::page::{Page, Paged};
 use crate::store::{AuditEvent, AuditFilter, AuditLog};
 
 /// The records the log answers with.
-pub use crate::store::ChainedEvent;
+pub use crate::chain::{ChainedEvent, GENESIS, Verifier};
 pub use crate::trail::{Context, Trail};
-
-/// The hash before the first event.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What an auditor asks the log for; `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -451,37 +448,4 @@ pub struct VerifyReport {
 pub struct Head {
     pub seq: i64,
     pub hash: String,
-}
-
-/// Checks a run of events against the chain: contiguous sequence numbers after
-/// the anchor, each `prev_hash` the previous hash, each hash recomputed. Returns
-/// the first bad sequence number, if any.
-pub struct Verifier {
-    pub expect_seq: i64,
-    pub prev_hash: String,
-    pub checked: i64,
-}
-
-impl Verifier {
-    pub fn new(anchor_seq: i64, anchor_hash: &str) -> Self {
-        Self {
-            expect_seq: anchor_seq + 1,
-            prev_hash: anchor_hash.to_owned(),
-            checked: 0,
-        }
-    }
-
-    /// Feeds the next stored event; `Err(seq)` at the first break.
-    pub fn feed(&mut self, e: &ChainedEvent) -> Result<(), i64> {
-        let bad = e.event.seq != self.expect_seq
-            || e.prev_hash != self.prev_hash
-            || e.event.chain_hash(&e.prev_hash) != e.hash;
-        if bad {
-            return Err(self.expect_seq.min(e.event.seq));
-        }
-        self.checked += 1;
-        self.expect_seq += 1;
-        self.prev_hash = e.hash.clone();
-        Ok(())
-    }
 }

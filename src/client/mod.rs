@@ -2,8 +2,9 @@
 //! auditor run against a registry. It speaks the public API over HTTP(S) and
 //! signs with the same statement and PAE code the server verifies with.
 //!
-//! Dependency rule: no store, no domain services; only the API, `signing`
-//! and `names`.
+//! Dependency rule: no store, no domain services; only the API over HTTP and
+//! the shared leaves (`signing`, `chain`, `names`, `kinds`). `tests/layers.rs`
+//! checks it.
 
 pub mod commands;
 pub mod config;

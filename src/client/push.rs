@@ -38,8 +38,9 @@ fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
 }
 
 /// Files larger than this go through resumable uploads (an interruption
-/// resumes from the last committed part); smaller ones are sent whole.
-const RESUMABLE_FROM: u64 = crate::registry::UPLOAD_PART;
+/// resumes from the last committed part); smaller ones are sent whole. One part
+/// of the registry's resumable uploads (the session answers its `part_size`).
+const RESUMABLE_FROM: u64 = 8 << 20;
 
 /// What `signet push` takes beside the directory and the model.
 pub struct PushOptions<'a> {

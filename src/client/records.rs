@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::commands::Done;
 use super::{Client, Exit, Failure, Target};
-use crate::audit::{ChainedEvent, GENESIS, Verifier};
+use crate::chain::{ChainedEvent, GENESIS, Verifier};
 
 /// The filters of `GET /v1/audit`, as the flags give them.
 #[derive(Debug, Default, Clone)]

@@ -5,61 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::Digest;
+use chrono::{DateTime, Utc};
 
+pub use crate::chain::{AuditEvent, ChainedEvent, timestamp};
 use crate::error::Result;
 use crate::kinds::Outcome;
-
-/// One event, as hashed and stored. Field order is the canonical order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
-pub struct AuditEvent {
-    pub seq: i64,
-    /// RFC 3339, UTC, microseconds: stored as hashed, so it round-trips exactly.
-    pub at: String,
-    pub request_id: String,
-    pub principal: Option<String>,
-    pub token_id: Option<String>,
-    /// `METHOD /route/{template}`.
-    pub action: String,
-    pub namespace: Option<String>,
-    /// `namespace/model` when the request is about one.
-    pub model: Option<String>,
-    /// The request path (never the query string).
-    pub resource: String,
-    pub outcome: Outcome,
-    pub status: i32,
-    pub client_addr: Option<String>,
-    /// JSON object text: what identifies the action beyond the path.
-    pub detail: String,
-}
-
-impl AuditEvent {
-    /// `SHA-256(prev_hash || canonical bytes)`, hex. The canonical bytes are the
-    /// event's JSON in field order, without the hashes.
-    pub fn chain_hash(&self, prev_hash: &str) -> String {
-        let mut h = sha2::Sha256::new();
-        h.update(prev_hash.as_bytes());
-        h.update(serde_json::to_vec(self).expect("an event serializes"));
-        hex::encode(h.finalize())
-    }
-}
-
-/// An event with its place in the chain.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
-pub struct ChainedEvent {
-    #[sqlx(flatten)]
-    #[serde(flatten)]
-    pub event: AuditEvent,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// How event times are written: RFC 3339, UTC, microseconds.
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 /// The chain's tip and anchor.
 #[derive(Debug, Clone, sqlx::FromRow)]
