@@ -68,29 +68,32 @@ pub struct StorageConfig {
 pub struct StartupConfig {
     /// How long to keep trying to reach the database and the blob store at
     /// start before giving up, in seconds.
-    #[arg(long, env = "SIGNET_STARTUP_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "SIGNET_STARTUP_TIMEOUT_SECS", default_value_t = STARTUP_TIMEOUT_SECS)]
     pub startup_timeout_secs: u64,
 
     /// The longest one migration statement waits for a lock another session
     /// holds (a replica still serving, a long transaction) before the migration
     /// is rolled back and tried again, in seconds.
-    #[arg(long, env = "SIGNET_MIGRATION_LOCK_TIMEOUT_SECS", default_value_t = 5,
-        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "SIGNET_MIGRATION_LOCK_TIMEOUT_SECS",
+        default_value_t = crate::store::migrate::LOCK_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub migration_lock_timeout_secs: u64,
 
     /// The longest migrations may take at start, waiting for another replica's
     /// included, in seconds.
-    #[arg(long, env = "SIGNET_MIGRATION_TIMEOUT_SECS", default_value_t = 900)]
+    #[arg(long, env = "SIGNET_MIGRATION_TIMEOUT_SECS",
+        default_value_t = crate::store::migrate::TIMEOUT_SECS)]
     pub migration_timeout_secs: u64,
 }
 
+/// How long start-up keeps trying to reach the stores, by default.
+const STARTUP_TIMEOUT_SECS: u64 = 60;
+
 impl Default for StartupConfig {
     fn default() -> Self {
-        let m = crate::store::MigrationPolicy::default();
         Self {
-            startup_timeout_secs: 60,
-            migration_lock_timeout_secs: m.lock_timeout.as_secs(),
-            migration_timeout_secs: m.timeout.as_secs(),
+            startup_timeout_secs: STARTUP_TIMEOUT_SECS,
+            migration_lock_timeout_secs: crate::store::migrate::LOCK_TIMEOUT_SECS,
+            migration_timeout_secs: crate::store::migrate::TIMEOUT_SECS,
         }
     }
 }

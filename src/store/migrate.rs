@@ -33,6 +33,13 @@ use crate::error::{Error, Result};
 /// sqlx's table of applied migrations.
 const TABLE: &str = "_sqlx_migrations";
 
+/// The longest one migration statement waits for another session's lock, by
+/// default (`SIGNET_MIGRATION_LOCK_TIMEOUT_SECS`).
+pub const LOCK_TIMEOUT_SECS: u64 = 5;
+/// The longest migrating may take at start, by default
+/// (`SIGNET_MIGRATION_TIMEOUT_SECS`).
+pub const TIMEOUT_SECS: u64 = 900;
+
 /// How migrations run at start.
 #[derive(Debug, Clone, Copy)]
 pub struct MigrationPolicy {
@@ -48,8 +55,8 @@ impl Default for MigrationPolicy {
     fn default() -> Self {
         Self {
             apply: true,
-            lock_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(900),
+            lock_timeout: Duration::from_secs(LOCK_TIMEOUT_SECS),
+            timeout: Duration::from_secs(TIMEOUT_SECS),
         }
     }
 }
@@ -144,22 +151,22 @@ fn lock_id(database: &str) -> i64 {
     0x3d32_ad9e * i64::from(crc32fast::hash(database.as_bytes()))
 }
 
-/// Whether sqlx's table of applied migrations exists (in the search path).
-async fn table_exists_pg(conn: &mut PgConnection) -> Result<bool> {
+/// What of `m` the PostgreSQL database behind `conn` has not applied (all of it
+/// before sqlx's table exists, looked up in the search path).
+async fn pending_pg(conn: &mut PgConnection, m: &Migrator) -> Result<Vec<PendingMigration>> {
     let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NOT NULL")
         .bind(TABLE)
         .fetch_one(&mut *conn)
         .await?;
-    Ok(exists)
+    pending_of(m, &applied(conn, exists).await?)
 }
 
 /// The PostgreSQL migrations this build has and the database at `url` lacks.
 pub async fn pending_postgres(url: &str) -> Result<Vec<PendingMigration>> {
     let mut conn = PgConnection::connect(url).await?;
-    let exists = table_exists_pg(&mut conn).await?;
-    let done = applied(&mut conn, exists).await?;
+    let pending = pending_pg(&mut conn, &migrator(sqlx::migrate!("migrations/postgres"))).await;
     let _ = conn.close().await;
-    pending_of(&migrator(sqlx::migrate!("migrations/postgres")), &done)
+    pending
 }
 
 /// Brings the PostgreSQL database at `url` up to this build's schema (or, when
@@ -184,8 +191,7 @@ pub async fn migrate_postgres(
         .await?;
     let mut said_waiting = false;
     loop {
-        let exists = table_exists_pg(&mut conn).await?;
-        let pending = pending_of(&m, &applied(&mut conn, exists).await?)?;
+        let pending = pending_pg(&mut conn, &m).await?;
         if pending.is_empty() {
             if said_waiting {
                 tracing::info!("the other replica's migrations are done");
@@ -203,8 +209,7 @@ pub async fn migrate_postgres(
         if locked {
             // Read again under the lock: another replica may have finished
             // between the read above and taking the lock.
-            let exists = table_exists_pg(&mut conn).await?;
-            let pending = pending_of(&m, &applied(&mut conn, exists).await?)?;
+            let pending = pending_pg(&mut conn, &m).await?;
             let outcome = match pending.is_empty() {
                 true => Ok(()),
                 false => apply(&mut conn, &m, &pending).await,
@@ -309,15 +314,19 @@ async fn apply(
     })
 }
 
-/// Whether sqlx's table of applied migrations exists in the SQLite database.
-async fn table_exists_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<bool> {
+/// What of `m` the SQLite database behind `conn` has not applied (all of it
+/// before sqlx's table exists).
+async fn pending_sqlite_on(
+    conn: &mut sqlx::SqliteConnection,
+    m: &Migrator,
+) -> Result<Vec<PendingMigration>> {
     let (exists,): (bool,) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)",
     )
     .bind(TABLE)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(exists)
+    pending_of(m, &applied(conn, exists).await?)
 }
 
 /// Brings the SQLite database behind `pool` up to this build's schema, or checks
@@ -328,8 +337,7 @@ pub(super) async fn migrate_sqlite(
 ) -> Result<Vec<PendingMigration>> {
     let m = migrator(sqlx::migrate!("migrations/sqlite"));
     let mut conn = pool.acquire().await?;
-    let exists = table_exists_sqlite(&mut conn).await?;
-    let pending = pending_of(&m, &applied(&mut *conn, exists).await?)?;
+    let pending = pending_sqlite_on(&mut conn, &m).await?;
     if pending.is_empty() {
         return Ok(pending);
     }
@@ -355,10 +363,9 @@ pub async fn pending_sqlite(
             }
             Err(e) => return Err(e.into()),
         };
-    let exists = table_exists_sqlite(&mut conn).await?;
-    let done = applied(&mut conn, exists).await?;
+    let pending = pending_sqlite_on(&mut conn, &m).await;
     let _ = conn.close().await;
-    pending_of(&m, &done)
+    pending
 }
 
 /// Whether the migration's text names the index (as a whole word).
@@ -370,7 +377,7 @@ fn names_index(m: &Migration, index: &str) -> bool {
 }
 
 /// The refusal of a start that may not migrate on an older schema.
-pub(super) fn behind(pending: &[PendingMigration]) -> Error {
+fn behind(pending: &[PendingMigration]) -> Error {
     Error::invalid(format!(
         "the database schema is older than this build needs: {} migration(s) pending \
          ({} to {}); run `signet migrate` first, or start without --no-migrate",
