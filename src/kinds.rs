@@ -39,6 +39,21 @@ macro_rules! text_enum {
         }
 
         crate::names::text_value!($ty, as_str);
+
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let b = utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]));
+                utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(b.build()))
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($ty))
+            }
+        }
     };
 }
 
@@ -173,6 +188,30 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// What a stored signature is worth now: `verified`, or why it does not
+    /// count (the API's signature status, and the verification metric's label).
+    SignatureState, "signature status" {
+        Verified = "verified",
+        /// The envelope is malformed, or the key it names does not verify it.
+        SignatureInvalid = "signature_invalid",
+        /// No registered key verifies it, or the key is out of scope or expired.
+        UntrustedKey = "untrusted_key",
+        /// The key was revoked in a way that cancels this signature.
+        KeyRevoked = "key_revoked",
+        /// Signed bytes that are not exactly this version's statement.
+        StatementMismatch = "statement_mismatch",
+        /// No signature has the form of an algorithm Signet verifies.
+        UnsupportedAlgorithm = "unsupported_algorithm",
+        /// A content-only statement of a serialization Signet does not check.
+        UnsupportedSerialization = "unsupported_serialization",
+        /// A bundle that does not state the media type Signet accepts.
+        UnsupportedBundle = "unsupported_bundle",
+        /// A bundle whose key hint names another key than the one that verifies it.
+        KeyHintMismatch = "key_hint_mismatch",
+    }
+);
+
 /// Where a role is bound: in one namespace, or globally (written `*`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BindingScope {
@@ -213,6 +252,16 @@ impl BindingScope {
 }
 
 crate::names::text_value!(BindingScope, as_str);
+
+/// What a binding scope matches: `*` or a namespace name.
+pub const SCOPE_PATTERN: &str = concat!("^(\\*|", crate::name_rule!(), ")$");
+
+crate::names::described!(
+    BindingScope,
+    "BindingScope",
+    crate::names::string_schema(SCOPE_PATTERN)
+        .description(Some("A namespace, or `*` for the global scope"))
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod catalog;
 pub mod chain;
 pub mod client;
 pub mod config;

@@ -39,6 +39,22 @@ impl Page {
         Ok(Self { limit, after })
     }
 
+    /// What `limit` accepts, as the OpenAPI document states it.
+    pub fn limit_schema() -> utoipa::openapi::schema::Object {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .minimum(Some(1))
+            .maximum(Some(Self::MAX_LIMIT))
+            .build()
+    }
+
+    /// What `cursor` accepts: unpadded URL-safe base64.
+    pub fn cursor_schema() -> utoipa::openapi::schema::Object {
+        crate::names::string_schema("^[A-Za-z0-9_-]*$").build()
+    }
+
     pub fn limit(&self) -> i64 {
         self.limit
     }

@@ -469,15 +469,15 @@ impl Access {
         &self,
         permit: &ScopePermit<Manage>,
         principal: &PrincipalName,
-        roles: &[String],
+        roles: &[Role],
     ) -> Result<Member> {
         let scope = permit.scope();
         let mut parsed = Vec::with_capacity(roles.len());
-        for r in roles {
-            let role = Role::parse(r).map_err(Error::from)?;
+        for &role in roles {
             if !role.bindable(scope) {
                 return Err(Error::RoleNotAllowed(format!(
-                    "role {r:?} cannot be bound in {scope}"
+                    "role {:?} cannot be bound in {scope}",
+                    role.as_str()
                 )));
             }
             parsed.push(role);

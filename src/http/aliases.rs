@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AliasPath, ApiJson, ApiQuery, PageQuery, Paging};
+use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
+use super::paths::AliasPath;
 use super::views::{VersionView, list_of};
 use crate::auth::{Principal, Promote, Read, authorize};
 use crate::names::{Reason, VersionNumber};
@@ -18,17 +19,15 @@ use crate::trust::AliasMove;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveAlias {
-    #[schema(value_type = i64)]
     pub version: VersionNumber,
     #[serde(default)]
-    #[schema(value_type = String)]
     pub reason: Reason,
 }
 
 /// Points an alias at a version: a promotion (approver). Refused with 409
 /// `promotion_refused` and every reason unless the version passes the gate now.
 #[utoipa::path(put, path = "/v1/models/{ns}/{model}/aliases/{alias}", tag = "signing", operation_id = "put_alias",
-    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path)),
+    params(AliasPath),
     request_body = MoveAlias,
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`promotion_refused` with `reasons`: \
@@ -50,7 +49,7 @@ pub async fn put(
 
 /// The version an alias points at (how deployers resolve `production`).
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/aliases/{alias}", tag = "signing", operation_id = "get_alias",
-    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path)),
+    params(AliasPath),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(st): State<AppState>,
@@ -68,13 +67,13 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct RemoveAliasQuery {
     /// Why, for the history.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub reason: Option<Reason>,
 }
 
 /// Removes an alias (approver); recorded in its history.
 #[utoipa::path(delete, path = "/v1/models/{ns}/{model}/aliases/{alias}", tag = "signing", operation_id = "delete_alias",
-    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path), RemoveAliasQuery),
+    params(AliasPath, RemoveAliasQuery),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
@@ -122,7 +121,7 @@ list_of!(AliasHistory, AliasMove, AliasMoveView::from);
 
 /// Every move of an alias, newest first.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/aliases/{alias}/history", tag = "signing", operation_id = "alias_history",
-    params(("ns" = String, Path), ("model" = String, Path), ("alias" = String, Path), PageQuery),
+    params(AliasPath, PageQuery),
     responses((status = 200, body = AliasHistory), (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(st): State<AppState>,
@@ -133,7 +132,7 @@ pub async fn history(
     let permit = authorize::<Read>(&p, &model.namespace)?;
     let moves = st
         .trust
-        .alias_history(&permit, &model.name, &alias, &page)
+        .alias_history(&permit, &model.name, Some(&alias), &page)
         .await?;
     Ok(Json(moves.into()))
 }

@@ -10,51 +10,41 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::Paging;
+use super::extract::{PageQuery, Paging};
 use super::views::list_of;
 use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
 use crate::auth::{Global, Principal, ReadAudit, authorize_global};
 use crate::kinds::Outcome;
-use crate::names::{Namespace, PrincipalName};
+use crate::names::{ModelRef, Namespace, PrincipalName, Text};
 
-/// The log's filters, as documented (`limit` and `cursor` apply to `GET /v1/audit`).
-#[allow(dead_code)]
+/// The log's filters: every value checked before it reaches the log (text
+/// filters are compared with stored text: no NUL, no longer than anything
+/// stored).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    pub principal: Option<String>,
-    /// `METHOD /route/{template}`, e.g. `GET /v1/models/{ns}/{model}/versions/{v}/files/{path}`.
-    pub action: Option<String>,
-    /// Required unless the caller audits globally (admin, global auditor).
-    pub namespace: Option<String>,
-    /// `namespace/model`.
-    pub model: Option<String>,
-    /// `allowed`, `denied` or `error`.
-    pub outcome: Option<String>,
-    /// RFC 3339; events at or after.
-    pub since: Option<String>,
-    /// RFC 3339; events before.
-    pub until: Option<String>,
-    pub request_id: Option<String>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-/// The filters as parsed: every value checked before it reaches the log.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AuditFilters {
+    #[param(inline)]
     principal: Option<PrincipalName>,
-    action: Option<String>,
+    /// `METHOD /route/{template}`, e.g. `GET /v1/models/{ns}/{model}/versions/{v}/files/{path}`.
+    #[param(inline)]
+    action: Option<Text<1024>>,
+    /// Required unless the caller audits globally (admin, global auditor).
+    #[param(inline)]
     namespace: Option<Namespace>,
-    model: Option<String>,
+    /// `namespace/model`.
+    #[param(inline)]
+    model: Option<ModelRef>,
+    #[param(inline)]
     outcome: Option<Outcome>,
+    /// RFC 3339; events at or after.
     #[serde(default, deserialize_with = "rfc3339")]
     since: Option<chrono::DateTime<chrono::Utc>>,
+    /// RFC 3339; events before.
     #[serde(default, deserialize_with = "rfc3339")]
     until: Option<chrono::DateTime<chrono::Utc>>,
-    request_id: Option<String>,
+    #[param(inline)]
+    request_id: Option<Text<1024>>,
 }
 
 fn rfc3339<'de, D: serde::Deserializer<'de>>(
@@ -69,27 +59,15 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(
 impl AuditFilters {
     /// Who may read which part of the log, and what they ask of it.
     pub(super) fn scope(self, p: &Principal) -> Result<(Scope, Query), ApiError> {
-        // Filters are compared with stored text: no NUL (no database stores it),
-        // and no longer than anything stored.
-        let texts = [&self.action, &self.model, &self.request_id];
-        if texts
-            .iter()
-            .filter_map(|t| t.as_deref())
-            .any(|t| t.contains('\0') || t.chars().count() > 1024)
-        {
-            return Err(ApiError::invalid(
-                "text filters are at most 1024 characters, without NUL",
-            ));
-        }
         let scope = Scope::of(p, self.namespace.as_ref())?;
         let q = Query {
             principal: self.principal.map(|p| p.to_string()),
-            action: self.action,
-            model: self.model,
+            action: self.action.map(Text::into_string),
+            model: self.model.map(|m| m.to_string()),
             outcome: self.outcome,
             since: self.since,
             until: self.until,
-            request_id: self.request_id,
+            request_id: self.request_id.map(Text::into_string),
         };
         Ok((scope, q))
     }
@@ -105,7 +83,7 @@ pub struct AuditPage {
 list_of!(AuditPage, ChainedEvent, std::convert::identity);
 
 /// Events, newest first (auditors, maintainers of the namespace, admins).
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditFilters, PageQuery),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub async fn list(
@@ -118,7 +96,7 @@ pub async fn list(
 }
 
 /// The same events as JSON Lines, streamed page by page (never all in memory).
-#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", params(AuditFilters, PageQuery),
     responses((status = 200, description = "JSON Lines, newest first", content_type = "application/x-ndjson"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn export(

@@ -1,20 +1,27 @@
-//! The exact contract: what the handlers' annotations cannot say, added to the
-//! OpenAPI document in one place, so that the document alone predicts what the
-//! server accepts and how it answers.
+//! What the OpenAPI document says beyond the handlers' annotations and the
+//! types' own schemas (every value type of `names` and `kinds`, every path
+//! extractor and query states its rule itself):
 //!
-//! - every rule the server enforces on a parameter or a body field (patterns,
-//!   lengths, bounds, enums, formats), written from the same constants the
-//!   parsers use (`names`, `page`, `kinds`);
-//! - every status an operation can answer: beside its own, those of the layers
-//!   every request passes through (authentication, authorization, rate limits
-//!   and quotas, body limits, deadlines, an unavailable dependency).
+//! - the statuses every operation can answer because of the layers every
+//!   request passes through (authentication, authorization, rate limits and
+//!   quotas, body limits, deadlines, an unavailable dependency);
+//! - the limits a server is configured with (token lifetime, lineage sizes,
+//!   the largest file), which no type knows;
+//! - three shapes the derive cannot state: a quarantine's value, whose form
+//!   follows its kind; free metadata, recursive JSON without NUL; and a
+//!   policy's per-alias maps, keyed by alias names.
 
 use serde_json::{Value, json};
+use utoipa::{PartialSchema, ToSchema};
 
-use crate::kinds::{Outcome, QuarantineKind, RevocationReason, Role};
-use crate::lineage::LineageBounds;
-use crate::names::{FilePath, NAME_PATTERN, PRINCIPAL_PATTERN};
-use crate::page::Page;
+use super::identity::CreateToken;
+use super::models::CreateVersion;
+use super::quarantines::CreateQuarantine;
+use super::uploads::StartUpload;
+use crate::lineage::record::Environment;
+use crate::lineage::{Lineage, LineageBounds, MAX_FRAMEWORK_NAME};
+use crate::names::{AliasName, CommitId, NO_NUL_PATTERN, Sha256, VERSION_REF_PATTERN};
+use crate::trust::NamespacePolicy;
 
 /// The configured limits the document states (the committed document states
 /// the defaults; a server states its own).
@@ -36,141 +43,23 @@ impl Default for Advertised {
     }
 }
 
-/// Free text: the server refuses NUL (no database stores it) and counts
-/// characters, as JSON Schema does.
-fn text(max: usize, min: usize) -> Value {
-    json!({"type": "string", "minLength": min, "maxLength": max, "pattern": "^[^\\x00]*$"})
-}
-
-/// A short label of lineage: no control characters at all.
-fn label() -> Value {
-    json!({"type": "string", "maxLength": 1024, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})
-}
-
-fn pattern(p: &str) -> Value {
-    json!({"type": "string", "pattern": p})
-}
-
-fn name() -> Value {
-    pattern(NAME_PATTERN)
-}
-
-fn principal() -> Value {
-    pattern(PRINCIPAL_PATTERN)
-}
-
 /// The contract's version, as the `/v1` prefix of its routes.
 pub const API_VERSION: &str = "1";
 
-const HEX64: &str = "^[0-9A-Fa-f]{64}$";
-const COMMIT: &str = "^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$";
-const SCOPE: &str = "^(\\*|[a-z0-9][a-z0-9._-]{0,62})$";
-const MODEL_REF: &str = "^[a-z0-9][a-z0-9._-]{0,62}/[a-z0-9][a-z0-9._-]{0,62}$";
-/// `namespace/model@version`, as a quarantine names a version.
-const VERSION_REF: &str =
-    "^[a-z0-9][a-z0-9._-]{0,62}/[a-z0-9][a-z0-9._-]{0,62}@0*[1-9][0-9]{0,17}$";
-/// A file path as stored: `/`-separated segments of `[A-Za-z0-9._-]`, none `.`
-/// or `..`.
-const FILE_PATH: &str = "^(?!(.*/)?\\.{1,2}(/|$))[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$";
-/// A path a new file may take: also portable to Windows (no segment ending in a
-/// dot, no device name such as `CON` or `com1.txt`).
-const PORTABLE_PATH: &str = "^(?!(.*/)?([Cc][Oo][Nn]|[Pp][Rr][Nn]|[Aa][Uu][Xx]|[Nn][Uu][Ll]|([Cc][Oo][Mm]|[Ll][Pp][Tt])[1-9])(\\.[^/]*)?(/|$))[A-Za-z0-9._-]*[A-Za-z0-9_-](/[A-Za-z0-9._-]*[A-Za-z0-9_-])*$";
-
-fn file_path(portable: bool) -> Value {
-    let p = if portable { PORTABLE_PATH } else { FILE_PATH };
-    json!({"type": "string", "minLength": 1, "maxLength": FilePath::MAX_LEN, "pattern": p})
+/// The component schema of that name.
+fn at<'a>(
+    schemas: &'a mut serde_json::Map<String, Value>,
+    name: std::borrow::Cow<'static, str>,
+) -> Option<&'a mut Value> {
+    schemas.get_mut(name.as_ref())
 }
 
-fn version_number() -> Value {
-    json!({"type": "integer", "format": "int64", "minimum": 1})
+/// A type's schema as JSON.
+fn schema_of<T: PartialSchema>() -> Value {
+    serde_json::to_value(T::schema()).expect("a schema serializes")
 }
 
-fn one_of<T: AsRef<str>>(values: impl IntoIterator<Item = T>) -> Value {
-    let v: Vec<String> = values.into_iter().map(|s| s.as_ref().to_owned()).collect();
-    json!({"type": "string", "enum": v})
-}
-
-/// Any JSON value without NUL in its strings or keys (no database stores it).
-fn metadata_value() -> Value {
-    let no_nul = json!({"type": "string", "pattern": "^[^\\x00]*$"});
-    json!({"anyOf": [
-        {"type": ["null", "boolean", "number"]},
-        no_nul,
-        {"type": "array", "items": {"$ref": "#/components/schemas/MetadataValue"}},
-        {"type": "object", "propertyNames": no_nul,
-         "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"}},
-    ]})
-}
-
-/// The rule of a parameter, by where it is and its name (the operation's path
-/// and method for the two whose rule depends on it).
-fn parameter_rule(path: &str, method: &str, location: &str, name_: &str) -> Option<Value> {
-    let members = path.contains("/members");
-    Some(match (location, name_) {
-        ("path", "ns") if members => pattern(SCOPE),
-        ("path", "ns" | "model" | "alias") => name(),
-        ("path", "principal") => principal(),
-        ("path", "keyid" | "sha256") => pattern(HEX64),
-        ("path", "commit") => pattern(COMMIT),
-        ("path", "v") => version_number(),
-        ("path", "path") => file_path(method == "put"),
-        ("path", "id") => json!({"type": "string", "format": "uuid"}),
-        ("query", "limit") => {
-            json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": Page::MAX_LIMIT})
-        }
-        ("query", "cursor") => pattern("^[A-Za-z0-9_-]*$"),
-        ("query", "namespace") => name(),
-        ("query", "principal") => principal(),
-        ("query", "outcome") => one_of(Outcome::ALL.iter().map(|o| o.as_str())),
-        ("query", "since" | "until") => json!({"type": "string", "format": "date-time"}),
-        ("query", "action" | "model" | "request_id") => text(1024, 0),
-        ("query", "reason") => text(1024, 0),
-        ("header", "X-Checksum-Sha256") => pattern(HEX64),
-        ("header", "Upload-Offset") => json!({"type": "integer", "format": "int64", "minimum": 0}),
-        _ => return None,
-    })
-}
-
-/// The rules of request body fields, by schema and property.
-fn property_rule(limits: &Advertised, schema: &str, property: &str) -> Option<Value> {
-    let roles = || one_of(Role::ALL.iter().map(|r| r.as_str()));
-    Some(match (schema, property) {
-        ("CreateNamespace", "name") | ("CreateModel", "namespace" | "name") => name(),
-        (_, "description") => text(4096, 0),
-        ("CreateToken", "principal") => principal(),
-        ("CreateToken", "expires_in_days") => {
-            json!({"type": ["integer", "null"], "format": "int32", "minimum": 1,
-                   "maximum": limits.token_max_days})
-        }
-        ("MoveAlias", "version") | ("Parent", "version") => version_number(),
-        ("MoveAlias", "reason") | ("Revoke", "note") => text(1024, 0),
-        ("RegisterKey", "name") => text(200, 1),
-        ("RegisterKey", "public_key") => text(4096, 1),
-        ("RegisterKey", "namespaces") => {
-            json!({"type": "array", "minItems": 1, "items": pattern(SCOPE)})
-        }
-        ("CreateQuarantine", "namespaces") => {
-            json!({"type": ["array", "null"], "minItems": 1, "items": pattern(SCOPE)})
-        }
-        ("Revoke", "reason") => one_of(RevocationReason::ALL.iter().map(|r| r.as_str())),
-        ("SetRoles", "roles") => json!({"type": "array", "items": roles()}),
-        ("CreateQuarantine", "reason") => text(1024, 1),
-        ("CreateQuarantine", "kind") => one_of(QuarantineKind::ALL.iter().map(|k| k.as_str())),
-        ("Dataset", "sha256") | ("CompleteUpload", "sha256") => pattern(HEX64),
-        ("StartUpload", "path") => file_path(true),
-        ("StartUpload", "size") => json!({"type": "integer", "format": "int64", "minimum": 0,
-                                          "maximum": limits.max_file_size}),
-        ("Environment", "lockfile_sha256") => json!({"type": ["string", "null"], "pattern": HEX64}),
-        ("Parent", "model") => pattern(MODEL_REF),
-        ("NamespacePolicy", "min_signatures") => json!({
-            "type": "integer", "format": "int32", "minimum": 1,
-            "maximum": crate::trust::NamespacePolicy::MAX_MIN_SIGNATURES,
-        }),
-        _ => return None,
-    })
-}
-
-/// Finishes the document: rules on parameters and bodies, every status.
+/// Finishes the document: the configured limits, the shapes, every status.
 pub fn finish(doc: &mut Value, limits: &Advertised) {
     // The document is public: it states the contract's version, never the
     // build's (which would tell a caller which advisories apply).
@@ -179,101 +68,99 @@ pub fn finish(doc: &mut Value, limits: &Advertised) {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
-        for (schema_name, schema) in schemas.iter_mut() {
-            constrain_schema(limits, schema_name, schema);
+        if let Some(s) = at(schemas, CreateToken::name()) {
+            s["properties"]["expires_in_days"]["minimum"] = json!(1);
+            s["properties"]["expires_in_days"]["maximum"] = json!(limits.token_max_days);
         }
-        schemas.insert("Text".into(), label());
-        schemas.insert(
-            "Uri".into(),
-            json!({"type": "string", "maxLength": 1024, "format": "uri"}),
-        );
-        schemas.insert("CommitId".into(), pattern(COMMIT));
+        if let Some(s) = at(schemas, Lineage::name()) {
+            s["properties"]["data"]["maxItems"] = json!(limits.lineage.data);
+            s["properties"]["parents"]["maxItems"] = json!(limits.lineage.parents);
+        }
+        if let Some(s) = at(schemas, Environment::name()) {
+            let frameworks = &mut s["properties"]["frameworks"];
+            frameworks["maxProperties"] = json!(limits.lineage.frameworks);
+            frameworks["propertyNames"] = json!({
+                "type": "string", "minLength": 1, "maxLength": MAX_FRAMEWORK_NAME,
+                "pattern": crate::lineage::record::LABEL_PATTERN,
+            });
+        }
+        if let Some(s) = at(schemas, StartUpload::name()) {
+            s["properties"]["size"]["maximum"] = json!(limits.max_file_size);
+        }
+        if let Some(s) = at(schemas, CreateQuarantine::name()) {
+            quarantine_value(s);
+        }
+        if let Some(s) = at(schemas, CreateVersion::name()) {
+            let description = s["properties"]["metadata"]["description"].clone();
+            s["properties"]["metadata"] = json!({
+                "type": "object",
+                "description": description,
+                "propertyNames": {"type": "string", "pattern": NO_NUL_PATTERN},
+                "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"},
+            });
+        }
+        if let Some(s) = at(schemas, NamespacePolicy::name()) {
+            policy_maps(s);
+        }
         schemas.insert("MetadataValue".into(), metadata_value());
     }
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
-        for (method, op) in item.as_object_mut().into_iter().flatten() {
-            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
-                for p in params {
-                    let (location, name_) = (
-                        p["in"].as_str().unwrap_or_default().to_owned(),
-                        p["name"].as_str().unwrap_or_default().to_owned(),
-                    );
-                    if let Some(rule) = parameter_rule(path, method, &location, &name_) {
-                        p["schema"] = rule;
-                    }
-                }
-            }
+        for (_, op) in item.as_object_mut().into_iter().flatten() {
             add_statuses(path, op);
         }
     }
 }
 
-fn constrain_schema(limits: &Advertised, schema_name: &str, schema: &mut Value) {
-    if schema_name == "Lineage" {
-        schema["properties"]["data"]["maxItems"] = json!(limits.lineage.data);
-        schema["properties"]["parents"]["maxItems"] = json!(limits.lineage.parents);
-    }
-    if schema_name == "CreateQuarantine" {
-        // The value's form follows the kind.
-        let variant = |kind: &str, value: &str| json!({"properties": {"kind": {"const": kind}, "value": pattern(value)}});
-        schema["oneOf"] = json!([
-            variant("dataset", HEX64),
-            variant("commit", COMMIT),
-            variant("version", VERSION_REF),
-        ]);
-    }
-    if schema_name == "CreateVersion" {
-        let description = schema["properties"]["metadata"]["description"].clone();
-        schema["properties"]["metadata"] = json!({
-            "type": "object",
-            "description": description,
-            "propertyNames": {"type": "string", "pattern": "^[^\\x00]*$"},
-            "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"},
-        });
-    }
-    if schema_name == "NamespacePolicy" {
-        schema["properties"]["lineage_required"]["propertyNames"] = name();
-        schema["properties"]["content_only_aliases"] = json!({
-            "type": "array", "items": name(), "maxItems": crate::trust::NamespacePolicy::MAX_STAGES,
-            "description": schema["properties"]["content_only_aliases"]["description"].clone(),
-        });
-        // Repeated fields are accepted (and stored once).
-        if let Some(items) = schema
-            .pointer_mut("/properties/lineage_required/additionalProperties")
-            .and_then(Value::as_object_mut)
-        {
-            items.remove("uniqueItems");
-        }
-        schema["properties"]["lineage_required"]["maxProperties"] =
-            json!(crate::trust::NamespacePolicy::MAX_STAGES);
-    }
-    if schema_name == "Environment" {
-        let frameworks = &mut schema["properties"]["frameworks"];
-        frameworks["propertyNames"] = json!({
-            "type": "string", "minLength": 1,
-            "maxLength": crate::lineage::MAX_FRAMEWORK_NAME,
-            "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$",
-        });
-        frameworks["additionalProperties"] = label();
-        frameworks["maxProperties"] = json!(limits.lineage.frameworks);
-    }
-    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
-        return;
+/// A quarantine's value takes the form its kind names.
+fn quarantine_value(schema: &mut Value) {
+    let variant = |kind: &str, value: Value| {
+        json!({"properties": {"kind": {"const": kind}, "value": value}})
     };
-    for (prop, rule) in props.iter_mut() {
-        if let Some(r) = property_rule(limits, schema_name, prop) {
-            keep_doc(rule, r);
-        }
+    schema["oneOf"] = json!([
+        variant("dataset", schema_of::<Sha256>()),
+        variant("commit", schema_of::<CommitId>()),
+        variant(
+            "version",
+            json!({"type": "string", "pattern": VERSION_REF_PATTERN})
+        ),
+    ]);
+}
+
+/// The policy's maps are keyed by alias names, and bounded; its minimum of
+/// signatures is bounded too.
+fn policy_maps(schema: &mut Value) {
+    let props = &mut schema["properties"];
+    props["min_signatures"]["minimum"] = json!(1);
+    props["min_signatures"]["maximum"] = json!(NamespacePolicy::MAX_MIN_SIGNATURES);
+    let lineage = &mut props["lineage_required"];
+    lineage["propertyNames"] = schema_of::<AliasName>();
+    lineage["maxProperties"] = json!(NamespacePolicy::MAX_STAGES);
+    // Repeated fields are accepted (and stored once).
+    if let Some(items) = lineage
+        .get_mut("additionalProperties")
+        .and_then(Value::as_object_mut)
+    {
+        items.remove("uniqueItems");
+    }
+    let aliases = &mut props["content_only_aliases"];
+    aliases["items"] = schema_of::<AliasName>();
+    aliases["maxItems"] = json!(NamespacePolicy::MAX_STAGES);
+    if let Some(a) = aliases.as_object_mut() {
+        a.remove("uniqueItems");
     }
 }
 
-/// Replaces a property's schema, keeping its description and nullability.
-fn keep_doc(slot: &mut Value, mut rule: Value) {
-    if let Some(d) = slot.get("description").cloned() {
-        rule["description"] = d;
-    }
-    *slot = rule;
+/// Any JSON value without NUL in its strings or keys (no database stores it).
+fn metadata_value() -> Value {
+    let no_nul = json!({"type": "string", "pattern": NO_NUL_PATTERN});
+    json!({"anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        no_nul,
+        {"type": "array", "items": {"$ref": "#/components/schemas/MetadataValue"}},
+        {"type": "object", "propertyNames": no_nul,
+         "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"}},
+    ]})
 }
 
 /// The statuses every operation can answer beyond its own, each with the error

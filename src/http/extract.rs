@@ -1,24 +1,22 @@
 //! Extractors: every input is parsed into a typed value here, and every rejection
 //! comes out in the error envelope.
 
-use std::collections::HashMap;
-
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use utoipa::IntoParams;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::{IntoParams, PartialSchema};
 
 use super::AppState;
 use super::UPLOAD_OFFSET;
 use super::error::ApiError;
 use crate::auth::{Principal, Provisional};
 use crate::error::Error;
-use crate::names::{
-    AliasName, FilePath, KeyId, ModelName, ModelRef, Namespace, Sha256, VersionNumber,
-};
+use crate::names::Sha256;
 use crate::page::Page;
 use crate::registry::RangeSpec;
 use crate::trail::Trail;
@@ -154,133 +152,6 @@ impl FromRequestParts<AppState> for Provisional {
     }
 }
 
-async fn raw_path<S: Send + Sync>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<HashMap<String, String>, ApiError> {
-    Path::<HashMap<String, String>>::from_request_parts(parts, state)
-        .await
-        .map(|Path(m)| m)
-        .map_err(|_| ApiError::invalid("invalid path"))
-}
-
-fn segment<'a>(m: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
-    m.get(name)
-        .map(String::as_str)
-        .ok_or_else(|| ApiError::invalid("invalid path"))
-}
-
-/// `{ns}` in the path.
-pub struct NsPath(pub Namespace);
-
-impl<S: Send + Sync> FromRequestParts<S> for NsPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let m = raw_path(parts, state).await?;
-        Ok(Self(
-            Namespace::parse(segment(&m, "ns")?).map_err(Error::from)?,
-        ))
-    }
-}
-
-/// `{ns}/{model}` in the path.
-pub struct ModelPath(pub ModelRef);
-
-fn model_of(m: &HashMap<String, String>) -> Result<ModelRef, ApiError> {
-    Ok(ModelRef {
-        namespace: Namespace::parse(segment(m, "ns")?).map_err(Error::from)?,
-        name: ModelName::parse(segment(m, "model")?).map_err(Error::from)?,
-    })
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ModelPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Ok(Self(model_of(&raw_path(parts, state).await?)?))
-    }
-}
-
-/// `{ns}/{model}/versions/{v}` in the path.
-pub struct VersionPath(pub ModelRef, pub VersionNumber);
-
-impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let m = raw_path(parts, state).await?;
-        Ok(Self(
-            model_of(&m)?,
-            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
-        ))
-    }
-}
-
-/// `{ns}/{model}/versions/{v}/signatures/{keyid}` in the path.
-pub struct SignaturePath(pub ModelRef, pub VersionNumber, pub KeyId);
-
-impl<S: Send + Sync> FromRequestParts<S> for SignaturePath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let m = raw_path(parts, state).await?;
-        Ok(Self(
-            model_of(&m)?,
-            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
-            KeyId::parse(segment(&m, "keyid")?).map_err(Error::from)?,
-        ))
-    }
-}
-
-/// `{ns}/{model}/aliases/{alias}` in the path.
-pub struct AliasPath(pub ModelRef, pub AliasName);
-
-impl<S: Send + Sync> FromRequestParts<S> for AliasPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let m = raw_path(parts, state).await?;
-        // Alias names follow the same rule as model names.
-        let alias = AliasName::parse(segment(&m, "alias")?).map_err(Error::from)?;
-        Ok(Self(model_of(&m)?, alias))
-    }
-}
-
-/// `{ns}/{model}/versions/{v}/files/{path}` in the path.
-pub struct FileParams(pub ModelRef, pub VersionNumber, pub FilePath);
-
-impl<S: Send + Sync> FromRequestParts<S> for FileParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let m = raw_path(parts, state).await?;
-        Ok(Self(
-            model_of(&m)?,
-            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
-            FilePath::parse(segment(&m, "path")?).map_err(Error::from)?,
-        ))
-    }
-}
-
-/// `{ns}/{model}/versions/{v}/uploads/{id}` in the path.
-pub struct UploadPath(pub ModelRef, pub VersionNumber, pub uuid::Uuid);
-
-impl<S: Send + Sync> FromRequestParts<S> for UploadPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let m = raw_path(parts, state).await?;
-        // An id that is no UUID names no upload.
-        let id = uuid::Uuid::try_parse(segment(&m, "id")?).map_err(|_| Error::NotFound)?;
-        Ok(Self(
-            model_of(&m)?,
-            VersionNumber::parse(segment(&m, "v")?).map_err(Error::from)?,
-            id,
-        ))
-    }
-}
-
 /// `Upload-Offset` of an append: where its bytes start (required).
 pub struct UploadOffset(pub u64);
 
@@ -300,15 +171,19 @@ impl<S: Send + Sync> FromRequestParts<S> for UploadOffset {
     }
 }
 
-/// `?limit=&cursor=` of list routes, for the OpenAPI document.
+/// `?limit=&cursor=` of list routes, for the OpenAPI document (read by
+/// [`Paging`], by `Page`'s rules).
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 1000, default 50.
-    pub limit: Option<u32>,
+    #[param(schema_with = Page::limit_schema)]
+    limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    #[param(schema_with = Page::cursor_schema)]
+    cursor: Option<String>,
 }
 
 /// A list route with no filters besides paging.
@@ -375,6 +250,21 @@ pub struct UploadHeaders {
 
 /// The header a client states a file's digest in, and the server answers it in.
 pub const CHECKSUM: &str = "x-checksum-sha256";
+
+/// The document states the digest header (`Content-Length` is HTTP's own).
+impl IntoParams for UploadHeaders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("X-Checksum-Sha256")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some("Expected SHA-256 of the bytes, hex"))
+                .schema(Some(<Sha256 as PartialSchema>::schema()))
+                .build(),
+        ]
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for UploadHeaders {
     type Rejection = ApiError;

@@ -9,7 +9,8 @@ use futures::TryStreamExt;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{CHECKSUM, FileParams, RangeHeader, UploadHeaders};
+use super::extract::{CHECKSUM, RangeHeader, UploadHeaders};
+use super::paths::{FileParams, NewFileParams};
 use super::views::FileView;
 use crate::auth::{Principal, Publish, authorize};
 use crate::registry::Download;
@@ -18,9 +19,7 @@ use crate::trust::DownloadPermit;
 /// Uploads (or replaces) a file of a draft version (publisher). The body is the raw
 /// bytes; `X-Checksum-Sha256`, when given, must match them or nothing is kept.
 #[utoipa::path(put, path = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path),
-        ("path" = String, Path, description = "Relative POSIX path; may contain `/`"),
-        ("X-Checksum-Sha256" = Option<String>, Header, description = "Expected SHA-256, hex")),
+    params(NewFileParams, UploadHeaders),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = FileView),
         (status = 400, body = ErrorBody, description = "`invalid_request` or `digest_mismatch`"),
@@ -31,7 +30,7 @@ use crate::trust::DownloadPermit;
 pub async fn put_file(
     State(st): State<AppState>,
     p: Principal,
-    FileParams(model, number, path): FileParams,
+    NewFileParams(model, number, path): NewFileParams,
     declared: UploadHeaders,
     body: Body,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
@@ -43,7 +42,7 @@ pub async fn put_file(
             &permit,
             name,
             number,
-            &path,
+            path.as_path(),
             declared.length,
             declared.sha256,
             bytes,
@@ -54,7 +53,7 @@ pub async fn put_file(
 
 /// Removes a file from a draft version (publisher).
 #[utoipa::path(delete, path = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("path" = String, Path)),
+    params(FileParams),
     responses((status = 204), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`version_sealed`")))]
 pub async fn delete_file(
@@ -72,7 +71,7 @@ pub async fn delete_file(
 /// Downloads a file. The bytes are hashed on the way out; when they do not match
 /// the recorded digest the response is aborted. Supports one `Range`.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("path" = String, Path),
+    params(FileParams,
         ("Range" = Option<String>, Header, description = "One range, `bytes=a-b`")),
     responses(
         (status = 200, description = "The bytes; `X-Checksum-Sha256` gives the file's digest",

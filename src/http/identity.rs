@@ -2,7 +2,7 @@
 //! appears only in the answer that creates it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Paging};
+use super::extract::{ApiJson, PageQuery, Paging};
+use super::paths::IdPath;
 use super::views::{RoleView, WhoAmI, list_of};
 use crate::auth::TokenRecord;
 use crate::auth::{Global, ManageTokens, MintedToken, Principal, authorize_global};
@@ -42,10 +43,8 @@ pub async fn whoami(State(st): State<AppState>, p: Principal) -> Result<Json<Who
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Who the token acts as. Anyone may mint for themselves; only admins for others.
-    #[schema(value_type = String)]
     pub principal: PrincipalName,
     #[serde(default)]
-    #[schema(value_type = String)]
     pub description: Description,
     /// Lifetime in days (default and maximum are configured; 90 and 365 by default).
     #[serde(default, deserialize_with = "crate::names::integral_opt")]
@@ -135,28 +134,18 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(minted.into())))
 }
 
-/// The token listing's query, as documented (parsed by `Paging<TokensFilter>`).
-#[allow(dead_code)]
+/// Filters of the token listing (paging is read by `Paging`).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct TokensQuery {
-    /// Admins: only this principal's tokens. Others always see only their own.
-    #[param(value_type = Option<String>)]
-    pub principal: Option<PrincipalName>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-/// Filters of the token listing (paging is read by `Paging`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TokensFilter {
+    /// Admins: only this principal's tokens. Others always see only their own.
+    #[param(inline)]
     principal: Option<PrincipalName>,
 }
 
 /// Tokens: admins see all, others their own. Never the secrets.
-#[utoipa::path(get, path = "/v1/tokens", tag = "identity", operation_id = "list", params(TokensQuery),
+#[utoipa::path(get, path = "/v1/tokens", tag = "identity", operation_id = "list", params(TokensFilter, PageQuery),
     responses((status = 200, body = TokenList)))]
 pub async fn list_tokens(
     State(st): State<AppState>,
@@ -169,14 +158,13 @@ pub async fn list_tokens(
 
 /// Revokes a token (its owner or an admin). It stops working at once.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "identity", operation_id = "revoke",
-    params(("id" = Uuid, Path)),
+    params(IdPath),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke_token(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::invalid("invalid token id"))?;
     st.access.revoke_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! Trusted signing keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,24 +10,22 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
+use super::paths::KeyPath;
 use super::views::list_of;
 use crate::auth::{Global, Manage, Principal, Read, authorize_global, authorize_scope};
-use crate::error::Error;
 use crate::kinds::{BindingScope, RevocationReason};
-use crate::names::{KeyId, KeyName, PublicKeyText, Reason};
+use crate::names::{KeyName, PublicKeyText, Reason};
 use crate::trust::{LostVerification, ShownKey};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterKey {
-    #[schema(value_type = String)]
     pub name: KeyName,
     /// An Ed25519, ECDSA P-256 or ECDSA P-384 public key, SPKI PEM
     /// (`-----BEGIN PUBLIC KEY-----`).
-    #[schema(value_type = String)]
     pub public_key: PublicKeyText,
     /// Namespaces the key may sign for, or `["*"]` (admins only).
-    #[schema(value_type = Vec<String>)]
+    #[schema(min_items = 1)]
     pub namespaces: Vec<BindingScope>,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -116,15 +114,14 @@ pub async fn list(
 }
 
 /// One key, if it is scoped to `*` or to a namespace the caller can read.
-#[utoipa::path(get, path = "/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),
+#[utoipa::path(get, path = "/v1/keys/{keyid}", tag = "keys", params(KeyPath),
     responses((status = 200, body = KeyView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(st): State<AppState>,
     p: Principal,
-    Path(keyid): Path<String>,
+    KeyPath(keyid): KeyPath,
 ) -> Result<Json<KeyView>, ApiError> {
     authorize_global::<Read>(&p, Global::Public)?;
-    let keyid = KeyId::parse(&keyid).map_err(Error::from)?;
     Ok(Json(st.trust.key(&p, &keyid).await?.into()))
 }
 
@@ -133,10 +130,8 @@ pub async fn get(
 pub struct Revoke {
     /// `compromised`: every signature by the key stops counting, past ones too.
     /// `retired`: no new signatures; earlier ones keep counting.
-    #[schema(value_type = String)]
     pub reason: RevocationReason,
     #[serde(default)]
-    #[schema(value_type = String)]
     pub note: Reason,
 }
 
@@ -158,17 +153,16 @@ pub struct Revoked {
 
 /// Revokes a key (admin; maintainers of a namespace in its scope).
 #[utoipa::path(post, path = "/v1/keys/{keyid}/revoke", tag = "keys",
-    params(("keyid" = String, Path)), request_body = Revoke,
+    params(KeyPath), request_body = Revoke,
     responses((status = 200, body = Revoked), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,
     p: Principal,
-    Path(keyid): Path<String>,
+    KeyPath(keyid): KeyPath,
     ApiJson(req): ApiJson<Revoke>,
 ) -> Result<Json<Revoked>, ApiError> {
-    let keyid = KeyId::parse(&keyid).map_err(Error::from)?;
     let revoked = st
         .trust
         .revoke_key(&p, &keyid, req.reason, req.note)

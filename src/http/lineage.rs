@@ -1,17 +1,15 @@
 //! Lineage queries.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::VersionPath;
+use super::paths::{CommitPath, DatasetPath, VersionPath};
 use crate::auth::{Global, Principal, Read, authorize, authorize_global};
-use crate::error::Error;
 use crate::lineage::{Family, LineageHit};
-use crate::names::{CommitId, Sha256};
 
 /// A version found through lineage.
 #[derive(Serialize, ToSchema)]
@@ -69,35 +67,33 @@ impl From<Family> for VersionLineage {
 
 /// Versions trained on a dataset, and everything fine-tuned from them.
 #[utoipa::path(get, path = "/v1/lineage/datasets/{sha256}", tag = "lineage",
-    params(("sha256" = String, Path, description = "Dataset digest, 64 hex digits")),
+    params(DatasetPath),
     responses((status = 200, body = LineageList), (status = 400, body = ErrorBody)))]
 pub async fn by_dataset(
     State(st): State<AppState>,
     p: Principal,
-    Path(digest): Path<String>,
+    DatasetPath(digest): DatasetPath,
 ) -> Result<Json<LineageList>, ApiError> {
     authorize_global::<Read>(&p, Global::Public)?;
-    let digest = Sha256::parse(&digest).map_err(Error::from)?;
     Ok(Json(st.provenance.by_dataset(&p, digest).await?.into()))
 }
 
 /// Versions built from a commit, and everything fine-tuned from them.
 #[utoipa::path(get, path = "/v1/lineage/commits/{commit}", tag = "lineage",
-    params(("commit" = String, Path, description = "40 or 64 hex digits")),
+    params(CommitPath),
     responses((status = 200, body = LineageList), (status = 400, body = ErrorBody)))]
 pub async fn by_commit(
     State(st): State<AppState>,
     p: Principal,
-    Path(commit): Path<String>,
+    CommitPath(commit): CommitPath,
 ) -> Result<Json<LineageList>, ApiError> {
     authorize_global::<Read>(&p, Global::Public)?;
-    let commit = CommitId::parse(&commit).map_err(Error::from)?;
     Ok(Json(st.provenance.by_commit(&p, commit).await?.into()))
 }
 
 /// A version's ancestors and descendants through `parents`, any depth.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/lineage", tag = "lineage",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     responses((status = 200, body = VersionLineage), (status = 404, body = ErrorBody)))]
 pub async fn of_version(
     State(st): State<AppState>,

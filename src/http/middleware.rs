@@ -142,16 +142,17 @@ pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: 
 /// event records), and files the request under the namespace and model of its
 /// path, so a refused attempt (even an unauthenticated one) is filed under what
 /// it targeted.
-pub async fn note_route(req: Request, next: Next) -> Response {
+pub async fn note_route(
+    State(statuses): State<Arc<super::SuccessStatuses>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = req.into_parts();
     let route = parts.extensions.get::<MatchedPath>().cloned();
     if let Some(trail) = parts.extensions.get::<Trail>().cloned() {
         if let Some(route) = parts.extensions.get::<MatchedPath>() {
             let action = format!("{} {}", parts.method, route.as_str().replace("{*", "{"));
-            let status = super::success_statuses()
-                .get(&action)
-                .copied()
-                .unwrap_or(200);
+            let status = statuses.of_route(&action);
             trail.note(|c| {
                 c.action = action;
                 c.success_status = status;

@@ -11,6 +11,7 @@ mod console;
 pub mod contract;
 pub mod error;
 pub mod extract;
+mod paths;
 mod files;
 mod identity;
 mod keys;
@@ -37,6 +38,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::audit::{Appender, Auditing, RefusalWindow};
 use crate::auth::Access;
+use crate::catalog::Catalog;
 use crate::lineage::Provenance;
 use crate::registry::Registry;
 use crate::trust::Trust;
@@ -51,6 +53,8 @@ pub const UPLOAD_OFFSET: &str = "upload-offset";
 #[derive(Clone)]
 pub struct AppState {
     pub access: Arc<Access>,
+    /// The console's reads, one per page.
+    pub catalog: Arc<Catalog>,
     pub registry: Arc<Registry>,
     pub trust: Arc<Trust>,
     pub provenance: Arc<Provenance>,
@@ -70,29 +74,43 @@ pub struct AppState {
     pub secure_cookies: bool,
 }
 
-/// `METHOD /path` → the first 2xx status its OpenAPI operation documents.
-fn success_statuses() -> &'static std::collections::HashMap<String, u16> {
-    static MAP: std::sync::OnceLock<std::collections::HashMap<String, u16>> =
-        std::sync::OnceLock::new();
-    MAP.get_or_init(|| {
-        let doc: serde_json::Value = openapi();
+/// `METHOD /route` → the status the route answers on success (the first 2xx its
+/// annotation lists), which the event a committed change writes records. Read
+/// once from the routes' typed operations as the router is built.
+#[derive(Debug, Default)]
+pub struct SuccessStatuses(std::collections::HashMap<String, u16>);
+
+impl SuccessStatuses {
+    fn of(api: &utoipa::openapi::OpenApi) -> Self {
         let mut map = std::collections::HashMap::new();
-        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-            for (method, op) in item.as_object().into_iter().flatten() {
-                let ok = op["responses"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(code, _)| code.parse::<u16>().ok())
+        for (path, item) in &api.paths.paths {
+            let path = path.replace("{*", "{");
+            let ops = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+                ("HEAD", &item.head),
+            ];
+            for (method, op) in ops {
+                let ok = op.iter().flat_map(|op| op.responses.responses.keys());
+                if let Some(ok) = ok
+                    .filter_map(|code| code.parse::<u16>().ok())
                     .filter(|c| (200..300).contains(c))
-                    .min();
-                if let Some(ok) = ok {
-                    map.insert(format!("{} {}", method.to_uppercase(), path), ok);
+                    .min()
+                {
+                    map.insert(format!("{method} {path}"), ok);
                 }
             }
         }
-        map
-    })
+        Self(map)
+    }
+
+    /// The route's success status (200 for a route that lists none).
+    pub fn of_route(&self, action: &str) -> u16 {
+        self.0.get(action).copied().unwrap_or(200)
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -216,8 +234,9 @@ fn tidy(mut api: utoipa::openapi::OpenApi, limits: &contract::Advertised) -> ser
 
 /// The whole service: API routes, the OpenAPI document and its browsable page.
 pub fn app(state: AppState) -> Router {
-    let (router, _) = api_router().split_for_parts();
-    let doc = Arc::new(openapi_with(&state.advertised));
+    let (router, api) = api_router().split_for_parts();
+    let statuses = Arc::new(SuccessStatuses::of(&api));
+    let doc = Arc::new(tidy(api, &state.advertised));
     let serve_doc = move || {
         let doc = doc.clone();
         async move { axum::Json((*doc).clone()) }
@@ -228,7 +247,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::deadline,
         ))
-        .route_layer(axum::middleware::from_fn(middleware::note_route))
+        .route_layer(axum::middleware::from_fn_with_state(
+            statuses,
+            middleware::note_route,
+        ))
         .route("/openapi.json", axum::routing::get(serve_doc))
         .merge(SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/openapi.json")))
         .fallback(not_found)

@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ModelPath, PageQuery, Paging, VersionPath};
+use super::extract::{ApiJson, PageQuery, Paging};
+use super::paths::{ModelPath, VersionPath};
 use super::views::{ModelList, ModelView, SealView, VersionList, VersionView};
 use crate::auth::{Principal, Provisional, Publish, Read, authorize};
 use crate::lineage::Lineage;
@@ -18,12 +19,9 @@ use crate::names::{Description, ModelName, Namespace};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateModel {
-    #[schema(value_type = String)]
     pub namespace: Namespace,
-    #[schema(value_type = String)]
     pub name: ModelName,
     #[serde(default)]
-    #[schema(value_type = String)]
     pub description: Description,
 }
 
@@ -44,26 +42,18 @@ pub async fn create_model(
     Ok((StatusCode::CREATED, Json(m.into())))
 }
 
-/// The model listing's query, as documented (parsed by `Paging<ModelsFilter>`).
-#[allow(dead_code)]
+/// Filters of the model listing (paging is read by `Paging`).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ModelsQuery {
-    /// Only this namespace.
-    pub namespace: Option<String>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ModelsFilter {
+    /// Only this namespace.
+    #[param(inline)]
     namespace: Option<Namespace>,
 }
 
 /// Models the caller may read, by namespace and name.
-#[utoipa::path(get, path = "/v1/models", tag = "models", params(ModelsQuery),
+#[utoipa::path(get, path = "/v1/models", tag = "models", params(ModelsFilter, PageQuery),
     responses((status = 200, body = ModelList), (status = 404, body = ErrorBody)))]
 pub async fn list_models(
     State(st): State<AppState>,
@@ -81,7 +71,7 @@ pub async fn list_models(
 
 /// One model.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}", tag = "models",
-    params(("ns" = String, Path), ("model" = String, Path)),
+    params(ModelPath),
     responses((status = 200, body = ModelView), (status = 404, body = ErrorBody)))]
 pub async fn get_model(
     State(st): State<AppState>,
@@ -109,7 +99,7 @@ fn empty_object() -> Value {
 
 /// Creates a draft version with its lineage (publisher).
 #[utoipa::path(post, path = "/v1/models/{ns}/{model}/versions", tag = "models",
-    params(("ns" = String, Path), ("model" = String, Path)),
+    params(ModelPath),
     request_body = CreateVersion,
     responses((status = 201, body = VersionView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -129,7 +119,7 @@ pub async fn create_version(
 
 /// Versions of a model, newest first.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions", tag = "models",
-    params(("ns" = String, Path), ("model" = String, Path), PageQuery),
+    params(ModelPath, PageQuery),
     responses((status = 200, body = VersionList), (status = 404, body = ErrorBody)))]
 pub async fn list_versions(
     State(st): State<AppState>,
@@ -144,7 +134,7 @@ pub async fn list_versions(
 
 /// One version with its files, lineage and verification state.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}", tag = "models",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 pub async fn get_version(
     State(st): State<AppState>,
@@ -164,7 +154,7 @@ pub async fn get_version(
 
 /// Seals a draft: its files and lineage are frozen; answers the statement to sign.
 #[utoipa::path(post, path = "/v1/models/{ns}/{model}/versions/{v}/seal", tag = "models",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     responses((status = 200, body = SealView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`version_sealed` or `empty_version`")))]
 pub async fn seal(
@@ -180,7 +170,7 @@ pub async fn seal(
 
 /// The unsigned in-toto statement of a sealed version: what a signer signs.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/statement", tag = "signing",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     responses((status = 200, description = "in-toto Statement v1", body = Object),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`version_not_sealed`")))]

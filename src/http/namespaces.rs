@@ -1,31 +1,29 @@
 //! Namespaces, their members and their promotion policy.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, NsPath, PageQuery, Paging};
+use super::extract::{ApiJson, PageQuery, Paging};
+use super::paths::{MemberPath, NsPath, ScopePath};
 use super::views::{NamespaceList, NamespaceView, list_of};
 use crate::auth::{
     self, Global, Manage, Member as Membership, Principal, Read, authorize, authorize_global,
     authorize_scope,
 };
-use crate::error::Error;
-use crate::kinds::BindingScope;
+use crate::kinds::{BindingScope, Role};
 use crate::names::{Description, Namespace, PrincipalName};
 use crate::trust::NamespacePolicy;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNamespace {
-    #[schema(value_type = String)]
     pub name: Namespace,
     #[serde(default)]
-    #[schema(value_type = String)]
     pub description: Description,
 }
 
@@ -59,7 +57,7 @@ pub async fn list(
 
 /// One namespace.
 #[utoipa::path(get, path = "/v1/namespaces/{ns}", tag = "namespaces",
-    params(("ns" = String, Path)),
+    params(NsPath),
     responses((status = 200, body = NamespaceView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(st): State<AppState>,
@@ -75,22 +73,22 @@ pub async fn get(
 pub struct SetRoles {
     /// Replaces the principal's roles in the namespace. In a namespace: maintainer,
     /// publisher, approver, deployer, auditor, reader; in `*`: admin, auditor.
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Member {
-    pub namespace: String,
-    pub principal: String,
-    pub roles: Vec<String>,
+    pub namespace: BindingScope,
+    pub principal: PrincipalName,
+    pub roles: Vec<Role>,
 }
 
 impl From<Membership> for Member {
     fn from(m: Membership) -> Self {
         Self {
-            namespace: m.scope.to_string(),
-            principal: m.principal.to_string(),
-            roles: m.roles.iter().map(ToString::to_string).collect(),
+            namespace: m.scope,
+            principal: m.principal,
+            roles: m.roles,
         }
     }
 }
@@ -103,15 +101,9 @@ pub struct MemberList {
 
 list_of!(MemberList, Membership, Member::from);
 
-/// `{ns}/members/{principal}` in the path; `{ns}` may be `*` (global roles).
-fn member_path(ns: &str, principal: &str) -> Result<(BindingScope, PrincipalName), Error> {
-    Ok((BindingScope::parse(ns)?, PrincipalName::parse(principal)?))
-}
-
 /// Sets a principal's roles in a namespace (admin, maintainer); `*` holds global roles (admin).
 #[utoipa::path(put, path = "/v1/namespaces/{ns}/members/{principal}", tag = "namespaces",
-    params(("ns" = String, Path, description = "A namespace, or `*` for global roles"),
-        ("principal" = String, Path)),
+    params(MemberPath),
     request_body = SetRoles,
     responses((status = 200, body = Member), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -119,10 +111,9 @@ fn member_path(ns: &str, principal: &str) -> Result<(BindingScope, PrincipalName
 pub async fn put_member(
     State(st): State<AppState>,
     p: Principal,
-    Path((ns, principal)): Path<(String, String)>,
+    MemberPath(scope, principal): MemberPath,
     ApiJson(req): ApiJson<SetRoles>,
 ) -> Result<Json<Member>, ApiError> {
-    let (scope, principal) = member_path(&ns, &principal)?;
     let permit = authorize_scope::<Manage>(&p, &scope)?;
     let member = st.access.set_roles(&permit, &principal, &req.roles).await?;
     Ok(Json(member.into()))
@@ -130,28 +121,26 @@ pub async fn put_member(
 
 /// Members of a namespace and their roles (members, admin).
 #[utoipa::path(get, path = "/v1/namespaces/{ns}/members", tag = "namespaces",
-    params(("ns" = String, Path, description = "A namespace, or `*` for global roles"), PageQuery),
+    params(ScopePath, PageQuery),
     responses((status = 200, body = MemberList), (status = 404, body = ErrorBody)))]
 pub async fn list_members(
     State(st): State<AppState>,
     p: Principal,
-    Path(ns): Path<String>,
+    ScopePath(scope): ScopePath,
     Paging(_no_filter, page): Paging,
 ) -> Result<Json<MemberList>, ApiError> {
-    let scope = BindingScope::parse(&ns).map_err(Error::from)?;
     Ok(Json(st.access.members(&p, &scope, &page).await?.into()))
 }
 
 /// Removes all of a principal's roles in a namespace (admin, maintainer).
 #[utoipa::path(delete, path = "/v1/namespaces/{ns}/members/{principal}", tag = "namespaces",
-    params(("ns" = String, Path), ("principal" = String, Path)),
+    params(MemberPath),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_member(
     State(st): State<AppState>,
     p: Principal,
-    Path((ns, principal)): Path<(String, String)>,
+    MemberPath(scope, principal): MemberPath,
 ) -> Result<StatusCode, ApiError> {
-    let (scope, principal) = member_path(&ns, &principal)?;
     let permit = authorize_scope::<Manage>(&p, &scope)?;
     st.access.remove_member(&permit, &principal).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -159,7 +148,7 @@ pub async fn delete_member(
 
 /// A namespace's promotion policy (defaults filled in).
 #[utoipa::path(get, path = "/v1/namespaces/{ns}/policy", tag = "namespaces",
-    params(("ns" = String, Path)),
+    params(NsPath),
     responses((status = 200, body = NamespacePolicy), (status = 404, body = ErrorBody)))]
 pub async fn get_policy(
     State(st): State<AppState>,
@@ -172,7 +161,7 @@ pub async fn get_policy(
 
 /// Replaces a namespace's promotion policy (admin, maintainer).
 #[utoipa::path(put, path = "/v1/namespaces/{ns}/policy", tag = "namespaces",
-    params(("ns" = String, Path)), request_body = NamespacePolicy,
+    params(NsPath), request_body = NamespacePolicy,
     responses((status = 200, body = NamespacePolicy), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_policy(

@@ -2,7 +2,7 @@
 //! with everything built from them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
+use super::paths::IdPath;
 use super::lineage::LineageEntry;
 use super::views::list_of;
 use crate::auth::{Global, Manage, Principal, authorize_global};
@@ -24,16 +25,14 @@ use crate::names::{Reason, RequiredReason};
 #[serde(deny_unknown_fields)]
 pub struct CreateQuarantine {
     /// `dataset`, `commit` or `version`.
-    #[schema(value_type = String)]
     pub kind: QuarantineKind,
     /// A dataset digest, a commit id, or `namespace/model@version`.
     pub value: String,
-    #[schema(value_type = String)]
     pub reason: RequiredReason,
     /// Where it applies: the namespaces whose versions it blocks, or `["*"]`
     /// (global roles only). Default: a version's own namespace; for a dataset or
     /// commit, every namespace the caller manages (`*` for a global role).
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(min_items = 1)]
     pub namespaces: Option<Vec<BindingScope>>,
 }
 
@@ -152,23 +151,22 @@ pub async fn list(
 #[into_params(parameter_in = Query)]
 pub struct LiftQuery {
     /// Why, for the record.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub reason: Option<Reason>,
 }
 
 /// Lifts a quarantine; the lifting is recorded. It takes the right to manage
 /// every namespace the quarantine applies to (`*`: a global role).
 #[utoipa::path(delete, path = "/v1/quarantines/{id}", tag = "lineage",
-    params(("id" = Uuid, Path), LiftQuery),
+    params(IdPath, LiftQuery),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn lift(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiQuery(q): ApiQuery<LiftQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::invalid("invalid quarantine id"))?;
     st.provenance
         .lift(&p, id, q.reason.unwrap_or_default())
         .await?;

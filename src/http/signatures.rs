@@ -10,9 +10,12 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonObjectBytes, SignaturePath, VersionPath};
+use super::extract::JsonObjectBytes;
+use super::paths::{SignaturePath, VersionPath};
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
+use crate::kinds::SignatureState;
+use crate::names::KeyId;
 use crate::signing::bundle::BUNDLE_MEDIA_TYPE;
 use crate::signing::verify::VerifiedSignature;
 use crate::trust::SignatureRecord;
@@ -22,10 +25,10 @@ const MAX_SIGNATURE_BYTES: usize = 1 << 20;
 
 #[derive(Serialize, ToSchema)]
 pub struct SignatureAccepted {
-    pub keyid: String,
+    pub keyid: KeyId,
     pub key_name: String,
     /// Always `verified`.
-    pub status: String,
+    pub status: SignatureState,
     /// Over the files only (a `model_signing sign` bundle): see the version view.
     pub content_only: bool,
 }
@@ -33,9 +36,9 @@ pub struct SignatureAccepted {
 impl From<VerifiedSignature> for SignatureAccepted {
     fn from(ok: VerifiedSignature) -> Self {
         Self {
-            keyid: ok.keyid().to_string(),
+            keyid: ok.keyid().clone(),
             key_name: ok.key_name().to_owned(),
-            status: "verified".into(),
+            status: SignatureState::Verified,
             content_only: ok.content_only(),
         }
     }
@@ -44,7 +47,7 @@ impl From<VerifiedSignature> for SignatureAccepted {
 /// Adds a signature: a DSSE envelope over the version's statement, or a Sigstore
 /// bundle v0.3 carrying one (publisher). Verified on arrival and kept verbatim.
 #[utoipa::path(post, path = "/v1/models/{ns}/{model}/versions/{v}/signatures", tag = "signing", operation_id = "add_signature",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     request_body(content = Object, description = "DSSE envelope or Sigstore bundle v0.3"),
     responses((status = 201, body = SignatureAccepted),
         (status = 409, body = ErrorBody, description = "`version_not_sealed`, or the key already signed"),
@@ -93,7 +96,7 @@ pub struct SignatureList {
 
 /// The stored signature documents, verbatim, for client-side verification.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/signatures", tag = "signing", operation_id = "list_signatures",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     responses((status = 200, body = SignatureList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -116,7 +119,7 @@ pub async fn list(
 /// key by its hint (the keyid).
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/signatures/{keyid}/bundle", tag = "signing",
     operation_id = "signature_bundle",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("keyid" = String, Path)),
+    params(SignaturePath),
     responses((status = 200, description = "The bundle", body = Object,
             content_type = "application/vnd.dev.sigstore.bundle.v0.3+json"),
         (status = 404, body = ErrorBody)))]

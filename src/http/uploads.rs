@@ -9,19 +9,19 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, UploadHeaders, UploadOffset, UploadPath, VersionPath};
+use super::extract::{ApiJson, UploadHeaders, UploadOffset};
+use super::paths::{UploadPath, VersionPath};
 use super::views::{FileView, UploadView};
 use super::{AppState, UPLOAD_OFFSET};
 use crate::auth::{Principal, Publish, authorize};
-use crate::error::Error;
-use crate::names::{FilePath, Sha256};
+use crate::names::{NewFilePath, Sha256};
 use crate::registry::AppendAt;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartUpload {
     /// Relative POSIX path of the file in the version.
-    path: String,
+    path: NewFilePath,
     /// The file's size in bytes.
     #[serde(deserialize_with = "crate::names::integral")]
     size: u64,
@@ -31,7 +31,7 @@ pub struct StartUpload {
 #[serde(deny_unknown_fields)]
 pub struct CompleteUpload {
     /// The SHA-256 of the whole file, hex.
-    sha256: String,
+    sha256: Sha256,
 }
 
 /// The session's offset in `Upload-Offset`, beside the body.
@@ -44,7 +44,7 @@ fn with_offset(view: UploadView) -> (HeaderMap, Json<UploadView>) {
 /// Starts a resumable upload of one file into a draft version (publisher).
 /// Nothing is visible in the version until the upload completes.
 #[utoipa::path(post, path = "/v1/models/{ns}/{model}/versions/{v}/uploads", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path)),
+    params(VersionPath),
     request_body = StartUpload,
     responses((status = 201, body = UploadView, description = "`Location` names the upload"),
         (status = 400, body = ErrorBody, description = "`invalid_request`, also for a size over the largest file accepted"),
@@ -57,10 +57,9 @@ pub async fn start(
     ApiJson(req): ApiJson<StartUpload>,
 ) -> Result<(StatusCode, HeaderMap, Json<UploadView>), ApiError> {
     let permit = authorize::<Publish>(&p, &model.namespace)?;
-    let path = FilePath::parse(&req.path).map_err(Error::from)?;
     let u = st
         .registry
-        .start_upload(&permit, &model.name, number, &path, req.size)
+        .start_upload(&permit, &model.name, number, req.path.as_path(), req.size)
         .await?;
     let location = format!(
         "/v1/models/{}/{}/versions/{}/uploads/{}",
@@ -75,7 +74,7 @@ pub async fn start(
 
 /// The upload as committed: where the next append starts (publisher).
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("id" = String, Path)),
+    params(UploadPath),
     responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
 pub async fn status(
     State(st): State<AppState>,
@@ -94,7 +93,7 @@ pub async fn status(
 /// (publisher). Each whole part that arrives is committed, even when the
 /// request breaks off later; the answer gives the offset reached.
 #[utoipa::path(patch, path = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("id" = String, Path),
+    params(UploadPath,
         ("Upload-Offset" = u64, Header, description = "Where these bytes start in the file")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = UploadView),
@@ -132,7 +131,7 @@ pub async fn append(
 /// SHA-256, else the upload is discarded (publisher). The file then appears in
 /// the version. Completing again answers the same file.
 #[utoipa::path(post, path = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}/complete", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("id" = String, Path)),
+    params(UploadPath),
     request_body = CompleteUpload,
     responses((status = 201, body = FileView),
         (status = 400, body = ErrorBody, description = "`invalid_request` or `digest_mismatch`"),
@@ -146,17 +145,16 @@ pub async fn complete(
     ApiJson(req): ApiJson<CompleteUpload>,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let permit = authorize::<Publish>(&p, &model.namespace)?;
-    let sha256 = Sha256::parse(&req.sha256).map_err(Error::from)?;
     let f = st
         .registry
-        .complete_upload(&permit, &model.name, number, id, sha256)
+        .complete_upload(&permit, &model.name, number, id, req.sha256)
         .await?;
     Ok((StatusCode::CREATED, Json(f.into())))
 }
 
 /// Abandons an upload; its parts are discarded (publisher).
 #[utoipa::path(delete, path = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}", tag = "files",
-    params(("ns" = String, Path), ("model" = String, Path), ("v" = i64, Path), ("id" = String, Path)),
+    params(UploadPath),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn abort(
     State(st): State<AppState>,

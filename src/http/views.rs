@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::registry::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
 use crate::registry::{ModelDetails, Sealed, sorted};
+use crate::kinds::SignatureState;
+use crate::names::KeyId;
 use crate::trust::VersionDetails;
 
 #[derive(Serialize, ToSchema)]
@@ -235,10 +237,10 @@ pub struct VersionList {
 /// A signature on a version, as a reader sees it.
 #[derive(Serialize, ToSchema)]
 pub struct SignatureView {
-    pub keyid: String,
+    pub keyid: KeyId,
     pub key_name: String,
     pub received_at: DateTime<Utc>,
-    pub status: String,
+    pub status: SignatureState,
     /// Verified over the files only (made by `model_signing sign`): it binds the
     /// bytes, not this model, version or lineage, and counts toward an alias only
     /// where the namespace policy lists it in `content_only_aliases`.
@@ -302,14 +304,11 @@ impl From<VersionDetails> for VersionView {
             .signatures
             .into_iter()
             .map(|s| SignatureView {
-                keyid: s.keyid.to_string(),
+                status: s.state(),
+                content_only: s.outcome.as_ref().is_ok_and(|v| v.content_only()),
+                keyid: s.keyid,
                 key_name: s.key_name,
                 received_at: s.received_at,
-                content_only: s.outcome.as_ref().is_ok_and(|v| v.content_only()),
-                status: match s.outcome {
-                    Ok(_) => "verified".to_owned(),
-                    Err(r) => r.code().to_owned(),
-                },
             })
             .collect();
         view

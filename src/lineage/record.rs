@@ -9,16 +9,18 @@ use utoipa::ToSchema;
 
 use crate::names::{CommitId, ModelRef, Sha256, Text, VersionNumber};
 
-/// A short free-text field (at most 1024 bytes, no control characters).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(value_type = String, as = Text)]
+/// A short free-text field (at most 1024 characters, no control characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Label(Text<1024>);
 
-/// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, kept in lower case.
-#[derive(ToSchema)]
-#[schema(value_type = String, as = CommitId)]
-#[allow(dead_code)]
-struct CommitIdSchema(String);
+/// What a label matches: no control character (C0, DEL or C1).
+pub const LABEL_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+crate::names::described!(
+    Label,
+    "Label",
+    crate::names::string_schema(LABEL_PATTERN).max_length(Some(1024))
+);
 
 impl<'de> Deserialize<'de> for Label {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -32,10 +34,32 @@ impl<'de> Deserialize<'de> for Label {
     }
 }
 
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl std::fmt::Display for Uri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An absolute URI (`s3://…`, `https://…`, `hf://…`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(value_type = String)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Uri(String);
+
+crate::names::described!(
+    Uri,
+    "Uri",
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .format(Some(utoipa::openapi::schema::SchemaFormat::Custom(
+            "uri".into()
+        )))
+        .max_length(Some(1024))
+);
 
 impl<'de> Deserialize<'de> for Uri {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -53,7 +77,6 @@ pub struct Code {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<CommitIdSchema>)]
     pub commit: Option<CommitId>,
 }
 
@@ -65,7 +88,6 @@ pub struct Dataset {
     pub name: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<Uri>,
-    #[schema(value_type = String)]
     pub sha256: Sha256,
 }
 
@@ -75,12 +97,10 @@ pub struct Environment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub lockfile_sha256: Option<Sha256>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<Label>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schema(value_type = BTreeMap<String, String>)]
     pub frameworks: BTreeMap<String, Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<Label>,
@@ -91,10 +111,8 @@ pub struct Environment {
 #[serde(deny_unknown_fields)]
 pub struct Parent {
     /// `namespace/name`
-    #[schema(value_type = String)]
     #[serde(serialize_with = "ser_display", deserialize_with = "de_model_ref")]
     pub model: ModelRef,
-    #[schema(value_type = i64)]
     pub version: VersionNumber,
 }
 

@@ -24,10 +24,43 @@ impl InvalidValue {
     }
 }
 
+/// A name's rule as a regular expression without anchors, so the rules that
+/// contain names (`namespace/model`, `namespace/model@version`, a binding
+/// scope) are written from it.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! name_rule {
+    () => {
+        "[a-z0-9][a-z0-9._-]{0,62}"
+    };
+}
+
 /// What a namespace, model or alias name matches (as `is_name` checks it).
-pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,62}$";
+pub const NAME_PATTERN: &str = concat!("^", name_rule!(), "$");
+/// What `namespace/model` matches.
+pub const MODEL_REF_PATTERN: &str = concat!("^", name_rule!(), "/", name_rule!(), "$");
+/// What `namespace/model@version` matches (as a quarantine names a version).
+pub const VERSION_REF_PATTERN: &str = concat!(
+    "^",
+    name_rule!(),
+    "/",
+    name_rule!(),
+    "@0*[1-9][0-9]{0,17}$"
+);
 /// What a principal name matches (as `PrincipalName::parse` checks it).
 pub const PRINCIPAL_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$";
+/// What a SHA-256 digest or a key id matches (either case; stored in lower case).
+pub const HEX64_PATTERN: &str = "^[0-9A-Fa-f]{64}$";
+/// What a git commit id matches: SHA-1 or SHA-256.
+pub const COMMIT_PATTERN: &str = "^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$";
+/// What a stored file path matches: `/`-separated segments of `[A-Za-z0-9._-]`,
+/// none `.` or `..` (as `FilePath::parse` checks it).
+pub const FILE_PATH_PATTERN: &str = "^(?!(.*/)?\\.{1,2}(/|$))[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$";
+/// What a new file's path matches: also portable to Windows, no segment ending in
+/// a dot and none a device name (as `FilePath::check_portable` checks it).
+pub const PORTABLE_PATH_PATTERN: &str = "^(?!(.*/)?([Cc][Oo][Nn]|[Pp][Rr][Nn]|[Aa][Uu][Xx]|[Nn][Uu][Ll]|([Cc][Oo][Mm]|[Ll][Pp][Tt])[1-9])(\\.[^/]*)?(/|$))[A-Za-z0-9._-]*[A-Za-z0-9_-](/[A-Za-z0-9._-]*[A-Za-z0-9_-])*$";
+/// What free text matches: anything but NUL (no database stores it).
+pub const NO_NUL_PATTERN: &str = "^[^\\x00]*$";
 
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
@@ -53,7 +86,9 @@ macro_rules! name_type {
                 } else {
                     Err(InvalidValue::invalid(concat!(
                         $what,
-                        " must match ^[a-z0-9][a-z0-9._-]{0,62}$"
+                        " must match ^",
+                        name_rule!(),
+                        "$"
                     )))
                 }
             }
@@ -549,5 +584,9 @@ where
     }
 }
 
+pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
+
+pub use schema::{NewFilePath, string_schema};
+pub(crate) use schema::described;

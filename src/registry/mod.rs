@@ -206,6 +206,13 @@ impl Registry {
         }))
     }
 
+    /// The models of this name in the namespaces the principal may see.
+    pub async fn models_named(&self, p: &Principal, name: &ModelName) -> Result<Vec<ModelRecord>> {
+        self.models
+            .models_named(&visibility(p), name, i64::from(Page::MAX_LIMIT))
+            .await
+    }
+
     /// Creates a draft version. Parents must exist, be visible to the creator and
     /// be sealed: a draft parent could still change under its children, and since
     /// parents are sealed before children exist, lineage has no cycles.

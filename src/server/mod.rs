@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::audit::{Appender, Auditing, RefusalWindow};
 use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
 use crate::blobs::BlobStore;
+use crate::catalog::Catalog;
 use crate::config::{ServeConfig, TransportConfig};
 use crate::error::{Error, Result};
 use crate::http::contract::Advertised;
@@ -179,12 +180,22 @@ fn services(
         },
         quotas,
     );
-    let provenance = Provenance::new(store.clone(), store.clone(), store.clone());
+    let provenance = Arc::new(Provenance::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+    ));
+    let trust = Arc::new(trust);
     AppState {
         access: Arc::new(access),
+        catalog: Arc::new(Catalog::new(
+            registry.clone(),
+            trust.clone(),
+            provenance.clone(),
+        )),
         registry,
-        trust: Arc::new(trust),
-        provenance: Arc::new(provenance),
+        trust,
+        provenance,
         auditing: Arc::new(Auditing::new(store.clone())),
         appender: Arc::new(Appender::start(store)),
         refusals: Arc::new(RefusalWindow::new(Duration::from_secs(60))),

@@ -11,6 +11,7 @@ use sha2::Digest as _;
 use super::dsse;
 use super::keys::{TrustedKey, is_supported_signature};
 use super::statement::{PREDICATE_TYPE, Resource, STATEMENT_TYPE, root_digest};
+use crate::kinds::SignatureState;
 use crate::names::{KeyId, ModelRef, Namespace, VersionNumber};
 
 /// What a statement must say to count for one sealed version. Built once per
@@ -85,17 +86,22 @@ impl Rejection {
         Rejection::KeyHintMismatch,
     ];
 
-    pub fn code(self) -> &'static str {
+    /// The signature's status this rejection gives it.
+    pub fn state(self) -> SignatureState {
         match self {
-            Rejection::SignatureInvalid => "signature_invalid",
-            Rejection::UntrustedKey => "untrusted_key",
-            Rejection::KeyRevoked => "key_revoked",
-            Rejection::StatementMismatch => "statement_mismatch",
-            Rejection::UnsupportedAlgorithm => "unsupported_algorithm",
-            Rejection::UnsupportedSerialization => "unsupported_serialization",
-            Rejection::UnsupportedBundle => "unsupported_bundle",
-            Rejection::KeyHintMismatch => "key_hint_mismatch",
+            Rejection::SignatureInvalid => SignatureState::SignatureInvalid,
+            Rejection::UntrustedKey => SignatureState::UntrustedKey,
+            Rejection::KeyRevoked => SignatureState::KeyRevoked,
+            Rejection::StatementMismatch => SignatureState::StatementMismatch,
+            Rejection::UnsupportedAlgorithm => SignatureState::UnsupportedAlgorithm,
+            Rejection::UnsupportedSerialization => SignatureState::UnsupportedSerialization,
+            Rejection::UnsupportedBundle => SignatureState::UnsupportedBundle,
+            Rejection::KeyHintMismatch => SignatureState::KeyHintMismatch,
         }
+    }
+
+    pub fn code(self) -> &'static str {
+        self.state().as_str()
     }
 }
 

@@ -46,11 +46,12 @@ pub trait Aliases: Send + Sync {
     ) -> Result<Option<VersionNumber>>;
     /// alias → version for a model's current aliases.
     async fn aliases_of(&self, model: &ModelRef) -> Result<Vec<(AliasName, VersionNumber)>>;
-    /// An alias's moves, newest first, with ids below `before`.
+    /// An alias's moves (every alias's, without one), newest first, with ids
+    /// below `before`.
     async fn alias_history(
         &self,
         model: &ModelRef,
-        alias: &AliasName,
+        alias: Option<&AliasName>,
         before: i64,
         limit: i64,
     ) -> Result<Vec<AliasMove>>;

@@ -118,6 +118,14 @@ pub trait Models: Send + Sync {
         after: (&str, &str),
         limit: i64,
     ) -> Result<Vec<ModelRecord>>;
+    /// The models of this name the visibility reaches, by namespace (at most
+    /// `limit`).
+    async fn models_named(
+        &self,
+        vis: &Visibility,
+        name: &ModelName,
+        limit: i64,
+    ) -> Result<Vec<ModelRecord>>;
     /// Allocates the next version number of the model and inserts a draft, in one
     /// transaction, so numbers are gap-free and never reused.
     async fn create_version(

@@ -112,11 +112,12 @@ impl Trust {
     }
 
     /// Every move of an alias, newest first.
+    /// An alias's moves (every alias's, without one), newest first.
     pub async fn alias_history(
         &self,
         permit: &Permit<Read>,
         name: &ModelName,
-        alias: &AliasName,
+        alias: Option<&AliasName>,
         page: &Page,
     ) -> Result<Paged<AliasMove>> {
         let model = permit.model(name);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::policy::NamespacePolicy;
-use crate::kinds::{RefusalReason, RevocationReason};
+use crate::kinds::{Algorithm, RefusalReason, RevocationReason, SignatureState};
 use crate::names::KeyId;
 use crate::registry::resources;
 use crate::signing::keys::{PublicKey, TrustedKey, parse_public_key};
@@ -17,11 +17,15 @@ use crate::store::{FileRecord, KeyRecord, SignatureRecord, VersionRecord};
 pub(super) fn counted(
     outcome: std::result::Result<VerifiedSignature, Rejection>,
 ) -> std::result::Result<VerifiedSignature, Rejection> {
-    crate::metrics::verification(match &outcome {
-        Ok(_) => "verified",
-        Err(r) => r.code(),
-    });
+    crate::metrics::verification(state_of(&outcome).as_str());
     outcome
+}
+
+fn state_of(outcome: &std::result::Result<VerifiedSignature, Rejection>) -> SignatureState {
+    match outcome {
+        Ok(_) => SignatureState::Verified,
+        Err(r) => r.state(),
+    }
 }
 
 /// One stored signature, judged now.
@@ -29,9 +33,18 @@ pub(super) fn counted(
 pub struct SignatureStatus {
     pub keyid: KeyId,
     pub key_name: String,
+    /// The algorithm of the trusted key it names, if one does.
+    pub key_algorithm: Option<Algorithm>,
     pub received_at: chrono::DateTime<Utc>,
     /// `Ok` when it counts now.
     pub outcome: std::result::Result<VerifiedSignature, Rejection>,
+}
+
+impl SignatureStatus {
+    /// `verified`, or why it does not count.
+    pub fn state(&self) -> SignatureState {
+        state_of(&self.outcome)
+    }
 }
 
 /// What a version's signatures are worth now, under its namespace's policy.
@@ -64,6 +77,10 @@ impl Verification {
                     .find(|k| k.keyid == s.keyid)
                     .map(|k| k.name.clone())
                     .unwrap_or_default(),
+                key_algorithm: keys
+                    .iter()
+                    .find(|k| k.keyid == s.keyid)
+                    .map(|k| k.key.algorithm()),
                 outcome: counted(verify(
                     s.envelope.as_bytes(),
                     keys,

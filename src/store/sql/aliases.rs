@@ -93,19 +93,19 @@ impl Aliases for Store {
     async fn alias_history(
         &self,
         model: &ModelRef,
-        alias: &AliasName,
+        alias: Option<&AliasName>,
         before: i64,
         limit: i64,
     ) -> Result<Vec<AliasMove>> {
         Ok(sqlx::query_as(
             "SELECT h.id, h.alias, h.version, h.previous_version, h.principal, h.reason, h.at \
              FROM alias_history h JOIN models m ON m.id = h.model_id \
-             WHERE m.namespace = $1 AND m.name = $2 AND h.alias = $3 AND h.id < $4 \
+             WHERE m.namespace = $1 AND m.name = $2 AND (h.alias = $3 OR $3 = '') AND h.id < $4 \
              ORDER BY h.id DESC LIMIT $5",
         )
         .bind(&model.namespace)
         .bind(&model.name)
-        .bind(alias)
+        .bind(alias.map_or("", AliasName::as_str))
         .bind(before)
         .bind(limit)
         .fetch_all(&self.pool)

@@ -10,7 +10,7 @@ use super::namespaces::visibility;
 use super::{Db, Store};
 use crate::error::{Error, Result};
 use crate::kinds::VersionState;
-use crate::names::{AliasName, FilePath, KeyId, ModelRef, Namespace, VersionNumber};
+use crate::names::{AliasName, FilePath, KeyId, ModelName, ModelRef, Namespace, VersionNumber};
 use crate::store::{
     FileRecord, ModelRecord, Models, NewVersion, Pending, RootFn, SignatureRecord, VersionEntry,
     VersionRecord, Visibility, WriteTx,
@@ -157,6 +157,29 @@ impl Models for Store {
         .bind(after.0)
         .bind(after.1)
         .bind(namespace.map(Namespace::as_str).unwrap_or(""))
+        .bind(all)
+        .bind(principal)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.models_named", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn models_named(
+        &self,
+        vis: &Visibility,
+        name: &ModelName,
+        limit: i64,
+    ) -> Result<Vec<ModelRecord>> {
+        let (all, principal) = visibility(vis);
+        Ok(sqlx::query_as(concat!(
+            model_select!(),
+            " WHERE m.name = $1 \
+               AND ($2 OR m.namespace IN \
+                 (SELECT namespace FROM role_bindings WHERE principal = $3)) \
+             ORDER BY m.namespace LIMIT $4"
+        ))
+        .bind(name)
         .bind(all)
         .bind(principal)
         .bind(limit)

@@ -1,18 +1,20 @@
 //! Namespaces and models: the home page, a namespace, a model.
 
 use axum::extract::State;
-use maud::html;
+use maud::{Markup, html};
 
 use super::super::super::AppState;
-use super::super::super::extract::{ModelPath, NsPath, Paging};
+use super::super::super::extract::Paging;
+use super::super::super::paths::{ModelPath, NsPath};
 use super::super::super::views::{ModelView, VersionSummary};
 use super::super::{Ui, Viewer, page};
 use super::*;
 use crate::auth::Read;
 use crate::auth::authorize;
-use crate::error::Error;
-use crate::names::AliasName;
-use crate::page::Page;
+use crate::catalog::ModelPage;
+use crate::names::{AliasName, ModelRef, VersionNumber};
+use crate::registry::VersionRecord;
+use crate::trust::AliasMove;
 
 pub async fn home(
     State(st): State<AppState>,
@@ -111,84 +113,86 @@ pub async fn model(
     Ui(Paging(_, pg)): Ui<Paging>,
 ) -> PageResult {
     let permit = authorize::<Read>(&p, &m.namespace)?;
-    let details = st.registry.model(&permit, &m.name).await?;
-    let versions = st.registry.versions_signed(&permit, &m.name, &pg).await?;
-    let recent = Page::parse(Some(20), None).map_err(Error::from)?;
-    let mut history = Vec::new();
-    for (alias, _) in &details.aliases {
-        let moves = st
-            .trust
-            .alias_history(&permit, &m.name, alias, &recent)
-            .await?;
-        history.extend(moves.items);
-    }
-    history.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+    let shown = st.catalog.model_page(&permit, &m.name, &pg).await?;
     let (ns, name) = (m.namespace.as_str(), m.name.as_str());
-    let at_version = |v: i64| -> Vec<&AliasName> {
-        details
-            .aliases
-            .iter()
-            .filter(|(_, n)| n.get() == v)
-            .map(|(a, _)| a)
-            .collect()
-    };
-    let description = details.model.description.clone();
-    done(page(
-        &p,
-        &format!("{ns}/{name}"),
-        &crumbs_of(ns, Some(name), None),
-        html! {
-            h1 { "Model " (ns) "/" (name) }
-            p { (description) }
-            section {
-                h2 { "Versions" }
-                @if versions.items.is_empty() {
-                    p.empty { "No version yet." }
-                } @else {
-                    table.versions {
-                        thead { tr { th { "Version" } th { "State" } th { "Signatures" } th { "Aliases" } th { "Created" } th { "By" } th { "Sealed" } th { "Root digest" } } }
-                        tbody {
-                            @for (v, signed) in &versions.items {
-                                @let s = VersionSummary::from(v);
-                                tr {
-                                    td { a href=(version_url(ns, name, s.version)) { (s.version) } }
-                                    td { span.state { (s.state) } }
-                                    td { @if *signed == 0 { span.empty { "unsigned" } } @else { (signed) } }
-                                    td { @for a in at_version(s.version) { span.alias { (a) } " " } }
-                                    td { (when(s.created_at)) }
-                                    td { (s.created_by) }
-                                    td { (when_opt(s.sealed_at)) }
-                                    td { @if let Some(d) = &s.root_digest { (digest(d)) } @else { "—" } }
-                                }
-                            }
-                        }
-                    }
-                }
-                (next_link(&model_url(ns, name), &[], versions.next_cursor.as_deref()))
-            }
-            section {
-                h2 { "Alias history" }
-                @if history.is_empty() {
-                    p.empty { "No alias has been set." }
-                } @else {
-                    ol.timeline {
-                        @for mv in &history {
-                            li {
-                                time { (when(mv.at)) } " "
-                                strong { (mv.principal) } " moved " span.alias { (mv.alias) } " "
-                                @match (mv.previous_version, mv.version) {
-                                    (Some(a), Some(b)) => { "from " (a) " to " a href=(version_url(ns, name, b.get())) { (b) } }
-                                    (None, Some(b)) => { "to " a href=(version_url(ns, name, b.get())) { (b) } }
-                                    (Some(a), None) => { "away from " (a) " (removed)" }
-                                    (None, None) => { "(removed)" }
-                                }
-                                @if !mv.reason.is_empty() { ": " q { (mv.reason) } }
-                            }
+    let crumbs = crumbs_of(ns, Some(name), None);
+    done(page(&p, &format!("{ns}/{name}"), &crumbs, model_body(&m, &shown)))
+}
+
+/// A model's page, from what the catalog read.
+fn model_body(m: &ModelRef, shown: &ModelPage) -> Markup {
+    let (ns, name) = (m.namespace.as_str(), m.name.as_str());
+    let versions = &shown.versions;
+    html! {
+        h1 { "Model " (ns) "/" (name) }
+        p { (shown.details.model.description) }
+        section {
+            h2 { "Versions" }
+            @if versions.items.is_empty() {
+                p.empty { "No version yet." }
+            } @else {
+                table.versions {
+                    thead { tr { th { "Version" } th { "State" } th { "Signatures" } th { "Aliases" } th { "Created" } th { "By" } th { "Sealed" } th { "Root digest" } } }
+                    tbody {
+                        @for (v, signed) in &versions.items {
+                            (version_row(m, &shown.details.aliases, v, *signed))
                         }
                     }
                 }
             }
-            (cli(&[format!("signet pull {ns}/{name}@production ./model")]))
-        },
-    ))
+            (next_link(&model_url(ns, name), &[], versions.next_cursor.as_deref()))
+        }
+        section {
+            h2 { "Alias history" }
+            (alias_history(m, &shown.history))
+        }
+        (cli(&[format!("signet pull {ns}/{name}@production ./model")]))
+    }
+}
+
+fn version_row(
+    m: &ModelRef,
+    aliases: &[(AliasName, VersionNumber)],
+    v: &VersionRecord,
+    signed: i64,
+) -> Markup {
+    let s = VersionSummary::from(v);
+    let (ns, name) = (m.namespace.as_str(), m.name.as_str());
+    html! {
+        tr {
+            td { a href=(version_url(ns, name, s.version)) { (s.version) } }
+            td { span.state { (s.state) } }
+            td { @if signed == 0 { span.empty { "unsigned" } } @else { (signed) } }
+            td { @for (a, _) in aliases.iter().filter(|(_, n)| *n == v.version) { span.alias { (a) } " " } }
+            td { (when(s.created_at)) }
+            td { (s.created_by) }
+            td { (when_opt(s.sealed_at)) }
+            td { @if let Some(d) = &s.root_digest { (digest(d)) } @else { "—" } }
+        }
+    }
+}
+
+fn alias_history(m: &ModelRef, history: &[AliasMove]) -> Markup {
+    let (ns, name) = (m.namespace.as_str(), m.name.as_str());
+    html! {
+        @if history.is_empty() {
+            p.empty { "No alias has been set." }
+        } @else {
+            ol.timeline {
+                @for mv in history {
+                    li {
+                        time { (when(mv.at)) } " "
+                        strong { (mv.principal) } " moved " span.alias { (mv.alias) } " "
+                        @match (mv.previous_version, mv.version) {
+                            (Some(a), Some(b)) => { "from " (a) " to " a href=(version_url(ns, name, b.get())) { (b) } }
+                            (None, Some(b)) => { "to " a href=(version_url(ns, name, b.get())) { (b) } }
+                            (Some(a), None) => { "away from " (a) " (removed)" }
+                            (None, None) => { "(removed)" }
+                        }
+                        @if !mv.reason.is_empty() { ": " q { (mv.reason) } }
+                    }
+                }
+            }
+        }
+    }
 }

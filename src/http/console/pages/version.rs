@@ -4,12 +4,17 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::super::super::AppState;
-use super::super::super::extract::VersionPath;
+use super::super::super::paths::VersionPath;
 use super::super::super::views::{FileView, VersionView};
 use super::super::{Ui, Viewer, graph, page};
 use super::*;
 use crate::auth::Read;
 use crate::auth::authorize;
+use crate::catalog::VersionPage;
+use crate::kinds::{RefusalReason, SignatureState};
+use crate::lineage::Lineage;
+use crate::names::AliasName;
+use crate::trust::SignatureStatus;
 
 pub async fn version(
     State(st): State<AppState>,
@@ -17,123 +22,133 @@ pub async fn version(
     Ui(VersionPath(m, n)): Ui<VersionPath>,
 ) -> PageResult {
     let permit = authorize::<Read>(&p, &m.namespace)?;
-    let panel = st.trust.gate_panel(&permit, &m.name, n).await?;
-    let gates: Vec<(String, Vec<&'static str>)> = panel
-        .gates
-        .iter()
-        .map(|(a, reasons)| (a.to_string(), reasons.iter().map(|r| r.as_str()).collect()))
-        .collect();
-    let quarantined = panel.details.quarantined;
+    let shown = st.catalog.version_page(&permit, &p, &m.name, n).await?;
+    let (ns, name, v) = (m.namespace.as_str(), m.name.as_str(), n.get());
+    let crumbs = crumbs_of(ns, Some(name), Some(v));
+    done(page(&p, &format!("{ns}/{name}@{v}"), &crumbs, version_body(shown)))
+}
+
+/// A version's page, from what the catalog read.
+fn version_body(shown: VersionPage) -> Markup {
+    let VersionPage {
+        panel,
+        lineage,
+        graph,
+    } = shown;
+    let signatures = panel.details.verification.signatures.clone();
+    let sources = graph.as_ref().map(quarantine_sources).unwrap_or_default();
     let view = VersionView::from(panel.details);
-    let sources = match quarantined {
-        true => quarantine_sources(&st.provenance.graph(&permit, &p, &m.name, n).await?),
-        false => Vec::new(),
-    };
-    let mut algorithms = std::collections::BTreeMap::new();
-    for s in &view.signatures {
-        if let Ok(keyid) = crate::names::KeyId::parse(&s.keyid) {
-            let algorithm = match st.trust.key(&p, &keyid).await {
-                Ok(k) => k.key.algorithm.to_string(),
-                Err(_) => "unknown key".to_owned(),
-            };
-            algorithms.insert(s.keyid.clone(), algorithm);
-        }
-    }
     let (ns, name, v) = (
         view.namespace.as_str(),
         view.model.as_str(),
         view.summary.version,
     );
-    done(page(
-        &p,
-        &format!("{ns}/{name}@{v}"),
-        &crumbs_of(ns, Some(name), Some(v)),
-        html! {
-            h1 { (ns) "/" (name) " version " (v) }
-            p.status {
-                span.state { (view.summary.state) } " "
-                (badge(view.verified, "verified", "not verified")) " "
-                @if view.quarantined { span.badge.bad { "quarantined" } " " }
-                @if view.unsafe_formats { span.badge.warn { "holds files that may run code when loaded" } " " }
-                @for a in &view.aliases { span.alias { (a) } " " }
+    html! {
+        h1 { (ns) "/" (name) " version " (v) }
+        p.status {
+            span.state { (view.summary.state) } " "
+            (badge(view.verified, "verified", "not verified")) " "
+            @if view.quarantined { span.badge.bad { "quarantined" } " " }
+            @if view.unsafe_formats { span.badge.warn { "holds files that may run code when loaded" } " " }
+            @for a in &view.aliases { span.alias { (a) } " " }
+        }
+        dl.facts {
+            dt { "Created" } dd { (when(view.summary.created_at)) " by " (view.summary.created_by) }
+            dt { "Sealed" } dd { (when_opt(view.summary.sealed_at)) }
+            dt { "Root digest" } dd { @if let Some(d) = &view.summary.root_digest { code { (d) } } @else { "—" } }
+            dt { "Lineage" } dd { a href={ (version_url(ns, name, v)) "/lineage" } { "Lineage graph" } }
+        }
+        section.gate {
+            h2 { "Promotion gate, now" }
+            (gate_table(&panel.gates))
+            @if view.quarantined { (quarantine_note(&version_url(ns, name, v), &sources)) }
+        }
+        section {
+            h2 { "Signatures" }
+            (signatures_table(&signatures))
+        }
+        section { h2 { "Files" } (files_table(&view.files)) }
+        section {
+            h2 { "Lineage" }
+            @match &lineage {
+                Some(l) => { (lineage_facts(l)) }
+                None => { pre.json { (serde_json::to_string_pretty(&view.lineage).unwrap_or_default()) } }
             }
-            dl.facts {
-                dt { "Created" } dd { (when(view.summary.created_at)) " by " (view.summary.created_by) }
-                dt { "Sealed" } dd { (when_opt(view.summary.sealed_at)) }
-                dt { "Root digest" } dd { @if let Some(d) = &view.summary.root_digest { code { (d) } } @else { "—" } }
-                dt { "Lineage" } dd { a href={ (version_url(ns, name, v)) "/lineage" } { "Lineage graph" } }
-            }
-            section.gate {
-                h2 { "Promotion gate, now" }
-                @if gates.is_empty() {
-                    p.empty { "The namespace's policy names no alias." }
-                } @else {
-                    table {
-                        thead { tr { th { "Alias" } th { "Would promotion pass?" } th { "Reasons it would not" } } }
-                        tbody {
-                            @for (alias, reasons) in &gates {
-                                tr {
-                                    td { span.alias { (alias) } }
-                                    td { (badge(reasons.is_empty(), "passes", "refused")) }
-                                    td { @for r in reasons { code.reason { (r) } " " } }
-                                }
-                            }
-                        }
-                    }
-                }
-                @if view.quarantined {
-                    p { "This version is quarantined. " a href="/ui/quarantines" { "See the quarantines" } " and the "
-                        a href={ (version_url(ns, name, v)) "/lineage" } { "lineage graph" } "." }
-                    h3 { "Where the quarantine comes from" }
-                    ul.plain {
-                        @if sources.is_empty() { li { "A quarantine of this version itself." } }
-                        @for (text, href) in &sources { li { a href=(href) { (text) } } }
-                    }
-                }
-            }
-            section {
-                h2 { "Signatures" }
-                @if view.signatures.is_empty() {
-                    p.empty { "Unsigned." }
-                } @else {
-                    table {
-                        thead { tr { th { "Key" } th { "Key id" } th { "Algorithm" } th { "Received" } th { "Status" } } }
-                        tbody {
-                            @for s in &view.signatures {
-                                tr {
-                                    td { (s.key_name) }
-                                    td { (digest(&s.keyid)) }
-                                    td { (algorithms.get(&s.keyid).map_or("—", String::as_str)) }
-                                    td { (when(s.received_at)) }
-                                    td {
-                                        (badge(s.status == "verified", "verified", &s.status))
-                                        @if s.content_only { " " span.badge.warn { "content only" } }
-                                    }
-                                }
-                            }
+        }
+        section {
+            h2 { "Metadata" }
+            pre.json { (serde_json::to_string_pretty(&view.metadata).unwrap_or_default()) }
+        }
+        (cli(&[
+            format!("signet sign {ns}/{name}@{v} --key KEY"),
+            format!("signet promote {ns}/{name}@{v} ALIAS --reason TEXT"),
+            format!("signet pull {ns}/{name}@{v} ./model"),
+        ]))
+    }
+}
+
+/// Whether promotion to each alias would pass now, and why not.
+fn gate_table(gates: &[(AliasName, Vec<RefusalReason>)]) -> Markup {
+    html! {
+        @if gates.is_empty() {
+            p.empty { "The namespace's policy names no alias." }
+        } @else {
+            table {
+                thead { tr { th { "Alias" } th { "Would promotion pass?" } th { "Reasons it would not" } } }
+                tbody {
+                    @for (alias, reasons) in gates {
+                        tr {
+                            td { span.alias { (alias) } }
+                            td { (badge(reasons.is_empty(), "passes", "refused")) }
+                            td { @for r in reasons { code.reason { (r) } " " } }
                         }
                     }
                 }
             }
-            section {
-                h2 { "Files" }
-                (files_table(&view.files))
+        }
+    }
+}
+
+/// Where a quarantined version's quarantine comes from.
+fn quarantine_note(url: &str, sources: &[(String, String)]) -> Markup {
+    html! {
+        p { "This version is quarantined. " a href="/ui/quarantines" { "See the quarantines" } " and the "
+            a href={ (url) "/lineage" } { "lineage graph" } "." }
+        h3 { "Where the quarantine comes from" }
+        ul.plain {
+            @if sources.is_empty() { li { "A quarantine of this version itself." } }
+            @for (text, href) in sources { li { a href=(href) { (text) } } }
+        }
+    }
+}
+
+/// Each stored signature, with its key's name and algorithm and what it is
+/// worth now.
+fn signatures_table(signatures: &[SignatureStatus]) -> Markup {
+    html! {
+        @if signatures.is_empty() {
+            p.empty { "Unsigned." }
+        } @else {
+            table {
+                thead { tr { th { "Key" } th { "Key id" } th { "Algorithm" } th { "Received" } th { "Status" } } }
+                tbody {
+                    @for s in signatures {
+                        @let state = s.state();
+                        tr {
+                            td { (s.key_name) }
+                            td { (digest(s.keyid.as_str())) }
+                            td { (s.key_algorithm.map_or("unknown key", |a| a.as_str())) }
+                            td { (when(s.received_at)) }
+                            td {
+                                (badge(state == SignatureState::Verified, "verified", state.as_str()))
+                                @if s.outcome.as_ref().is_ok_and(|v| v.content_only()) { " " span.badge.warn { "content only" } }
+                            }
+                        }
+                    }
+                }
             }
-            section {
-                h2 { "Lineage" }
-                (lineage_facts(&view.lineage))
-            }
-            section {
-                h2 { "Metadata" }
-                pre.json { (serde_json::to_string_pretty(&view.metadata).unwrap_or_default()) }
-            }
-            (cli(&[
-                format!("signet sign {ns}/{name}@{v} --key KEY"),
-                format!("signet promote {ns}/{name}@{v} ALIAS --reason TEXT"),
-                format!("signet pull {ns}/{name}@{v} ./model"),
-            ]))
-        },
-    ))
+        }
+    }
 }
 
 /// What makes the focus of `g` quarantined, as far as its graph shows: the
@@ -193,45 +208,44 @@ pub(super) fn search_url(q: &str) -> String {
     format!("/ui/search?{}", encode(&[("q", q)]))
 }
 
-pub(super) fn lineage_facts(l: &serde_json::Value) -> Markup {
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+fn pretty<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+pub(super) fn lineage_facts(l: &Lineage) -> Markup {
     html! {
         dl.facts {
             dt { "Code" }
             dd {
-                @if let Some(repo) = text(&l["code"]["repo"]) { (repo) " " }
-                @if let Some(c) = text(&l["code"]["commit"]) { a href=(search_url(&c)) { code { (c) } } } @else { "—" }
+                @let code = l.code.clone().unwrap_or_default();
+                @if let Some(repo) = &code.repo { (repo) " " }
+                @if let Some(c) = &code.commit { a href=(search_url(c.as_str())) { code { (c) } } } @else { "—" }
             }
             dt { "Data" }
             dd {
-                @let data = l["data"].as_array().cloned().unwrap_or_default();
-                @if data.is_empty() { "—" }
+                @if l.data.is_empty() { "—" }
                 ul.plain {
-                    @for d in &data {
+                    @for d in &l.data {
                         li {
-                            @if let Some(n) = text(&d["name"]) { (n) " " }
-                            @if let Some(s) = text(&d["sha256"]) { a href=(search_url(&s)) { (digest(&s)) } }
-                            @if let Some(u) = text(&d["uri"]) { " " span.uri { (u) } }
+                            @if let Some(n) = &d.name { (n) " " }
+                            a href=(search_url(&d.sha256.to_hex())) { (digest(&d.sha256.to_hex())) }
+                            @if let Some(u) = &d.uri { " " span.uri { (u) } }
                         }
                     }
                 }
             }
             dt { "Parents" }
             dd {
-                @let parents = l["parents"].as_array().cloned().unwrap_or_default();
-                @if parents.is_empty() { "—" }
-                @for par in &parents {
-                    @if let (Some(m), Some(v)) = (text(&par["model"]), par["version"].as_i64()) {
-                        @if let Some((pns, pm)) = m.split_once('/') {
-                            a href=(version_url(pns, pm, v)) { (m) "@" (v) } " "
-                        }
-                    }
+                @if l.parents.is_empty() { "—" }
+                @for par in &l.parents {
+                    a href=(version_url(par.model.namespace.as_str(), par.model.name.as_str(), par.version.get())) {
+                        (par.model) "@" (par.version) } " "
                 }
             }
             dt { "Environment" }
-            dd { @if l["environment"].is_null() { "—" } @else { pre.json { (serde_json::to_string_pretty(&l["environment"]).unwrap_or_default()) } } }
+            dd { @match &l.environment { Some(e) => { pre.json { (pretty(e)) } } None => { "—" } } }
             dt { "Run" }
-            dd { @if l["run"].is_null() { "—" } @else { pre.json { (serde_json::to_string_pretty(&l["run"]).unwrap_or_default()) } } }
+            dd { @match &l.run { Some(r) => { pre.json { (pretty(r)) } } None => { "—" } } }
         }
     }
 }

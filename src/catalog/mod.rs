@@ -1,0 +1,181 @@
+//! What the console shows: for each page, one read that gathers what the page
+//! renders from the registry, trust and provenance services, so a console
+//! handler makes one call and renders the answer with a pure function.
+//!
+//! Dependency rule: above `registry`, `trust` and `lineage`, which it only
+//! calls (each keeps its own rules); `http` calls it.
+
+use std::sync::Arc;
+
+use crate::auth::{Principal, Read, authorize};
+use crate::error::{Error, Result};
+use crate::lineage::{Lineage, LineageGraph, LineageHit, Provenance};
+use crate::names::{AliasName, CommitId, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
+use crate::page::{Page, Paged};
+use crate::registry::{ModelDetails, Registry, VersionRecord};
+use crate::trust::{AliasMove, GatePanel, Trust};
+
+/// How many alias moves a model's page shows.
+pub const HISTORY_SHOWN: u32 = 50;
+
+/// The reads of the console's pages.
+pub struct Catalog {
+    registry: Arc<Registry>,
+    trust: Arc<Trust>,
+    provenance: Arc<Provenance>,
+}
+
+/// A version's page: its standing at each alias and, when it is quarantined,
+/// its lineage graph (which shows where the quarantine comes from).
+pub struct VersionPage {
+    pub panel: GatePanel,
+    /// Its lineage document, typed (none if a stored document no longer
+    /// parses under today's rules).
+    pub lineage: Option<Lineage>,
+    pub graph: Option<LineageGraph>,
+}
+
+/// A model's page: the model and its aliases, a page of its versions with
+/// their signature counts, and the latest moves of all its aliases.
+pub struct ModelPage {
+    pub details: ModelDetails,
+    pub versions: Paged<(VersionRecord, i64)>,
+    /// Newest first.
+    pub history: Vec<AliasMove>,
+}
+
+/// What a search names.
+pub enum Found {
+    /// `ns/model@v`, or `ns/model@alias` resolved.
+    Version(ModelRef, VersionNumber),
+    /// `ns/model`.
+    Model(ModelRef),
+    /// A bare name that names only a namespace.
+    Namespace(Namespace),
+    /// Everything else: what matches, perhaps nothing.
+    Matches(Matches),
+}
+
+/// The models of a bare name, and the versions built from a digest or commit.
+#[derive(Default)]
+pub struct Matches {
+    pub models: Vec<ModelRef>,
+    /// Versions trained or evaluated on the dataset the query names.
+    pub dataset: Option<Vec<LineageHit>>,
+    /// Versions built from the commit the query names.
+    pub commit: Option<Vec<LineageHit>>,
+}
+
+impl Matches {
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+            && self.dataset.as_ref().is_none_or(Vec::is_empty)
+            && self.commit.as_ref().is_none_or(Vec::is_empty)
+    }
+}
+
+impl Catalog {
+    pub fn new(registry: Arc<Registry>, trust: Arc<Trust>, provenance: Arc<Provenance>) -> Self {
+        Self {
+            registry,
+            trust,
+            provenance,
+        }
+    }
+
+    pub async fn version_page(
+        &self,
+        permit: &crate::auth::Permit<Read>,
+        p: &Principal,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<VersionPage> {
+        let panel = self.trust.gate_panel(permit, name, number).await?;
+        let graph = match panel.details.quarantined {
+            true => Some(self.provenance.graph(permit, p, name, number).await?),
+            false => None,
+        };
+        let lineage = serde_json::from_value(panel.details.version.lineage.0.clone()).ok();
+        Ok(VersionPage {
+            panel,
+            lineage,
+            graph,
+        })
+    }
+
+    pub async fn model_page(
+        &self,
+        permit: &crate::auth::Permit<Read>,
+        name: &ModelName,
+        page: &Page,
+    ) -> Result<ModelPage> {
+        let details = self.registry.model(permit, name).await?;
+        let versions = self.registry.versions_signed(permit, name, page).await?;
+        let recent = Page::parse(Some(HISTORY_SHOWN), None)?;
+        let history = self
+            .trust
+            .alias_history(permit, name, None, &recent)
+            .await?
+            .items;
+        Ok(ModelPage {
+            details,
+            versions,
+            history,
+        })
+    }
+
+    /// A model (`ns/model`, or a bare name in the namespaces the principal
+    /// reads), a version (`ns/model@v` or `ns/model@alias`), a dataset digest
+    /// or a commit; a bare name that matches nothing else may name a namespace.
+    pub async fn search(&self, p: &Principal, q: &str) -> Result<Found> {
+        let q = q.trim();
+        let versioned = q
+            .split_once('@')
+            .and_then(|(model, at)| Some((ModelRef::parse(model).ok()?, at)));
+        if let Some((m, at)) = versioned {
+            let permit = authorize::<Read>(p, &m.namespace)?;
+            let number = match VersionNumber::parse(at) {
+                Ok(n) => n,
+                Err(_) => {
+                    let alias = AliasName::parse(at).map_err(Error::from)?;
+                    let resolved = self.trust.resolve(&permit, &m.name, &alias).await?;
+                    resolved.version.version
+                }
+            };
+            self.registry.version(&permit, &m.name, number).await?;
+            return Ok(Found::Version(m, number));
+        }
+        if let Ok(m) = ModelRef::parse(q) {
+            let permit = authorize::<Read>(p, &m.namespace)?;
+            self.registry.model(&permit, &m.name).await?;
+            return Ok(Found::Model(m));
+        }
+        let mut found = Matches::default();
+        if let Ok(d) = Sha256::parse(q) {
+            found.dataset = Some(self.provenance.by_dataset(p, d).await?);
+        }
+        if let Ok(c) = CommitId::parse(q) {
+            found.commit = Some(self.provenance.by_commit(p, c).await?);
+        }
+        if let Ok(name) = ModelName::parse(q) {
+            let models = self.registry.models_named(p, &name).await?;
+            found.models = models
+                .into_iter()
+                .map(|m| ModelRef {
+                    namespace: m.namespace,
+                    name: m.name,
+                })
+                .collect();
+        }
+        let nothing = found.models.is_empty() && found.dataset.is_none() && found.commit.is_none();
+        if nothing
+            && let Some(permit) = Namespace::parse(q)
+                .ok()
+                .and_then(|ns| authorize::<Read>(p, &ns).ok())
+            && self.registry.namespace(&permit).await.is_ok()
+        {
+            return Ok(Found::Namespace(permit.namespace().clone()));
+        }
+        Ok(Found::Matches(found))
+    }
+}
