@@ -8,7 +8,7 @@
 # SIGNET_BENCH_BINARY measures another build of signet against the same baselines.
 #
 # Two setups: SQLite + a local directory (baseline: cp / cat), and PostgreSQL +
-# Garage S3 (baseline: examples/blobcopy, a direct multipart PUT / GET with
+# Garage S3 (baseline: benches/baseline/blobcopy.rs, a direct multipart PUT / GET with
 # object_store). The machine's hashing limit is `openssl dgst -sha256` of the same
 # bytes on one core. Each Signet figure is printed beside its limit: on the local
 # directory min(cp or cat, one-core SHA-256), on S3 the direct PUT or GET. Files

@@ -13,6 +13,7 @@
 // (`store/postgres.rs`, `store/sqlite.rs`), so both run the same SQL text.
 #![allow(clippy::duplicate_mod)]
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod blobs;

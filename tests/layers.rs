@@ -66,10 +66,61 @@ fn the_store_depends_only_on_the_leaves() {
     assert!(extra.is_empty(), "store depends on {extra:?}");
 }
 
+/// The files under `src/<dir>` → the top-level modules they name.
+fn imports_under(dir: &str) -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let mut names = BTreeSet::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, _) in text.match_indices("crate::") {
+                    let name: String = text[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    names.insert(name);
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn the_api_types_are_a_leaf_both_sides_share() {
+    let graph = dependencies();
+    let allowed: BTreeSet<String> = ["chain", "kinds", "names"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let extra: Vec<_> = graph["api"].difference(&allowed).collect();
+    assert!(extra.is_empty(), "api depends on {extra:?}");
+}
+
+/// The console renders what one catalog read answers: it names no domain
+/// service's module (registry, trust, lineage, audit) and never the store.
+#[test]
+fn the_console_reads_through_the_catalog() {
+    let allowed: BTreeSet<String> = [
+        "api", "auth", "catalog", "error", "http", "kinds", "names", "page", "trail",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let names = imports_under("http/console");
+    let extra: Vec<_> = names.difference(&allowed).collect();
+    assert!(extra.is_empty(), "the console names {extra:?}");
+}
+
 #[test]
 fn the_client_speaks_only_the_api_and_the_shared_leaves() {
     let graph = dependencies();
-    let allowed: BTreeSet<String> = ["chain", "kinds", "names", "signing", "vectored"]
+    let allowed: BTreeSet<String> = ["api", "chain", "kinds", "names", "signing", "vectored"]
         .map(String::from)
         .into();
     let extra: Vec<_> = graph["client"].difference(&allowed).collect();
@@ -81,29 +132,64 @@ fn the_client_speaks_only_the_api_and_the_shared_leaves() {
 
 #[test]
 fn no_two_modules_depend_on_each_other_even_indirectly() {
-    let graph = dependencies();
+    assert_acyclic(&dependencies(), "module");
+}
+
+/// The files of the client's module import each other without a circle.
+#[test]
+fn the_client_files_form_no_circle() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/client");
+    let files: BTreeMap<String, String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (stem, std::fs::read_to_string(&p).unwrap())
+        })
+        .filter(|(stem, _)| stem != "mod")
+        .collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (stem, text) in &files {
+        let deps = graph.entry(stem.clone()).or_default();
+        for (i, _) in text.match_indices("super::") {
+            let name: String = text[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if files.contains_key(&name) && &name != stem {
+                deps.insert(name);
+            }
+        }
+    }
+    assert_acyclic(&graph, "client file");
+}
+
+/// Fails on the first cycle a depth-first search meets.
+fn assert_acyclic(graph: &BTreeMap<String, BTreeSet<String>>, what: &str) {
     // Depth-first search for a back edge.
     fn visit<'a>(
         m: &'a str,
         graph: &'a BTreeMap<String, BTreeSet<String>>,
         path: &mut Vec<&'a str>,
         done: &mut BTreeSet<&'a str>,
+        what: &str,
     ) {
         if done.contains(m) {
             return;
         }
         if let Some(at) = path.iter().position(|p| *p == m) {
-            panic!("module cycle: {} -> {m}", path[at..].join(" -> "));
+            panic!("{what} cycle: {} -> {m}", path[at..].join(" -> "));
         }
         path.push(m);
         for d in graph.get(m).into_iter().flatten() {
-            visit(d, graph, path, done);
+            visit(d, graph, path, done, what);
         }
         path.pop();
         done.insert(m);
     }
     let mut done = BTreeSet::new();
     for m in graph.keys() {
-        visit(m, &graph, &mut Vec::new(), &mut done);
+        visit(m, graph, &mut Vec::new(), &mut done, what);
     }
 }

@@ -9,6 +9,7 @@
 //! (reads, refusals, errors) goes through the [`Appender`] before the answer
 //! leaves. This module reads the chain through the `AuditLog` capability only.
 
+pub use crate::api::{Head, VerifyReport};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -433,19 +434,4 @@ pub async fn archive(
         anchor_seq: through,
         anchor_hash: v.prev_hash,
     })
-}
-
-/// What `GET /v1/audit/verify` answers.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct VerifyReport {
-    pub ok: bool,
-    pub checked: i64,
-    pub head: Head,
-    pub first_bad_seq: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Head {
-    pub seq: i64,
-    pub hash: String,
 }

@@ -9,11 +9,16 @@ use std::sync::Arc;
 
 use crate::auth::{Principal, Read, authorize};
 use crate::error::{Error, Result};
-use crate::lineage::{Lineage, LineageGraph, LineageHit, Provenance};
+use crate::lineage::Provenance;
 use crate::names::{AliasName, CommitId, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
 use crate::page::{Page, Paged};
-use crate::registry::{ModelDetails, Registry, VersionRecord};
-use crate::trust::{AliasMove, GatePanel, Trust};
+use crate::registry::{ModelDetails, Registry};
+use crate::trust::{GatePanel, Trust};
+
+/// The records the console's pages render, as the domain gives them.
+pub use crate::lineage::{Lineage, LineageGraph, LineageHit};
+pub use crate::registry::VersionRecord;
+pub use crate::trust::{AliasMove, SignatureStatus};
 
 /// How many alias moves a model's page shows.
 pub const HISTORY_SHOWN: u32 = 50;

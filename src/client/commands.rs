@@ -5,19 +5,21 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::config::{self, Credentials};
+use super::local::read_private_key;
+use super::outcome::to_json;
+pub use super::outcome::{Done, report};
 use super::{Client, Exit, Failure, Target};
-use crate::kinds::Algorithm;
+use crate::api::{
+    CreateModel, CreateNamespace, KeyView, ModelView, MoveAlias, NamespaceView, RegisterKey,
+    SignatureAccepted, VersionView, WhoAmI, paths,
+};
+use crate::kinds::{Algorithm, BindingScope};
+use crate::names::{Description, KeyName, PublicKeyText, Reason};
 use crate::signing::keys::parse_public_key;
 use crate::signing::signer::PrivateKey;
-
-/// What a command did.
-pub struct Done {
-    pub json: Value,
-    pub human: String,
-}
 
 fn signed_in() -> Result<Client, Failure> {
     let c = config::current()?;
@@ -54,11 +56,8 @@ pub async fn login(server: &str) -> Result<Done, Failure> {
         .ok_or_else(|| Failure::usage(format!("{server:?} is not an http(s) URL")))?;
     let server = url.as_str().trim_end_matches('/').to_owned();
     let token = read_token()?;
-    let who = Client::new(&server, &token)?
-        .call(Method::GET, "/v1/whoami", None)
-        .await?
-        .body;
-    let principal = who["principal"].as_str().unwrap_or_default().to_owned();
+    let who: WhoAmI = Client::new(&server, &token)?.get(paths::WHOAMI).await?;
+    let principal = who.principal;
     let path = config::save(&Credentials {
         server: server.clone(),
         token,
@@ -158,28 +157,30 @@ pub async fn key_register(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let answer = signed_in()?
-        .call(
-            Method::POST,
-            "/v1/keys",
-            Some(&json!({"name": name, "public_key": parsed.pem, "namespaces": namespaces})),
-        )
+    let body = RegisterKey {
+        name: KeyName::parse(name.as_str()).map_err(|e| Failure::usage(format!("--name: {e}")))?,
+        public_key: PublicKeyText::parse(parsed.pem)
+            .map_err(|e| Failure::usage(format!("{}: {e}", public.display())))?,
+        namespaces: namespaces
+            .iter()
+            .map(|n| {
+                BindingScope::parse(n)
+                    .map_err(|e| Failure::usage(format!("--namespace {n:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+        expires_at: None,
+    };
+    let key: KeyView = signed_in()?
+        .exchange(Method::POST, paths::KEYS, Some(&body))
         .await?;
-    let keyid = answer.body["keyid"].as_str().unwrap_or_default().to_owned();
     Ok(Done {
         human: format!(
-            "registered {name} for {}: key id {keyid}",
-            namespaces.join(", ")
+            "registered {name} for {}: key id {}",
+            namespaces.join(", "),
+            key.keyid
         ),
-        json: answer.body,
+        json: to_json(&key),
     })
-}
-
-/// A PKCS#8 PEM private key from a file.
-pub(super) fn read_private_key(path: &Path) -> Result<PrivateKey, Failure> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
-    PrivateKey::from_pem(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 /// `signet sign NS/MODEL@V --key KEY`: signs the version's statement here, with
@@ -189,21 +190,23 @@ pub async fn sign(target: &str, key: &Path) -> Result<Done, Failure> {
     let version = target.version()?;
     let key = read_private_key(key)?;
     let client = signed_in()?;
-    let base = format!("{}/versions/{version}", target.model_path());
-    let statement = client.get_bytes(&format!("{base}/statement")).await?;
+    let model = target.model_ref();
+    let statement = client.get_bytes(&paths::statement(&model, version)).await?;
     let envelope = key.envelope(&statement);
-    let answer = client
-        .call(Method::POST, &format!("{base}/signatures"), Some(&envelope))
+    let accepted: SignatureAccepted = client
+        .exchange(
+            Method::POST,
+            &paths::signatures(&model, version),
+            Some(&envelope),
+        )
         .await?;
     Ok(Done {
         human: format!(
-            "signed {}/{}@{version} with key {}: {}",
-            target.namespace,
-            target.model,
+            "signed {model}@{version} with key {}: {}",
             key.keyid(),
-            answer.body["status"].as_str().unwrap_or("accepted")
+            accepted.status
         ),
-        json: answer.body,
+        json: to_json(&accepted),
     })
 }
 
@@ -213,23 +216,18 @@ pub async fn promote(target: &str, alias: &str, reason: Option<&str>) -> Result<
     let version = target.version()?;
     let alias = crate::names::AliasName::parse(alias)
         .map_err(|_| Failure::usage(format!("{alias:?} is not an alias name")))?;
-    let mut body = json!({"version": version});
-    if let Some(r) = reason {
-        body["reason"] = json!(r);
-    }
-    let answer = signed_in()?
-        .call(
-            Method::PUT,
-            &format!("{}/aliases/{alias}", target.model_path()),
-            Some(&body),
-        )
+    let body = MoveAlias {
+        version,
+        reason: Reason::parse(reason.unwrap_or_default())
+            .map_err(|e| Failure::usage(format!("--reason: {e}")))?,
+    };
+    let model = target.model_ref();
+    let answer: VersionView = signed_in()?
+        .exchange(Method::PUT, &paths::alias(&model, &alias), Some(&body))
         .await?;
     Ok(Done {
-        human: format!(
-            "{}/{}@{alias} → version {version}",
-            target.namespace, target.model
-        ),
-        json: answer.body,
+        human: format!("{model}@{alias} → version {version}"),
+        json: to_json(&answer),
     })
 }
 
@@ -237,13 +235,16 @@ pub async fn promote(target: &str, alias: &str, reason: Option<&str>) -> Result<
 pub async fn namespace_create(name: &str, description: Option<&str>) -> Result<Done, Failure> {
     let ns = crate::names::Namespace::parse(name)
         .map_err(|_| Failure::usage(format!("{name:?} is not a namespace name")))?;
-    let body = json!({"name": ns.as_str(), "description": description.unwrap_or_default()});
-    let answer = signed_in()?
-        .call(Method::POST, "/v1/namespaces", Some(&body))
+    let body = CreateNamespace {
+        name: ns.clone(),
+        description: description_of(description)?,
+    };
+    let answer: NamespaceView = signed_in()?
+        .exchange(Method::POST, paths::NAMESPACES, Some(&body))
         .await?;
     Ok(Done {
         human: format!("namespace {ns} created"),
-        json: answer.body,
+        json: to_json(&answer),
     })
 }
 
@@ -253,15 +254,24 @@ pub async fn model_create(model: &str, description: Option<&str>) -> Result<Done
         namespace: ns,
         name,
     } = super::model_ref(model)?;
-    let body = json!({"namespace": ns.as_str(), "name": name.as_str(),
-                      "description": description.unwrap_or_default()});
-    let answer = signed_in()?
-        .call(Method::POST, "/v1/models", Some(&body))
+    let body = CreateModel {
+        namespace: ns.clone(),
+        name: name.clone(),
+        description: description_of(description)?,
+    };
+    let answer: ModelView = signed_in()?
+        .exchange(Method::POST, paths::MODELS, Some(&body))
         .await?;
     Ok(Done {
         human: format!("model {ns}/{name} created"),
-        json: answer.body,
+        json: to_json(&answer),
     })
+}
+
+/// `--description`, by the rule the registry applies.
+fn description_of(text: Option<&str>) -> Result<Description, Failure> {
+    Description::parse(text.unwrap_or_default())
+        .map_err(|e| Failure::usage(format!("--description: {e}")))
 }
 
 /// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
@@ -309,25 +319,4 @@ pub async fn push(
     options: &super::push::PushOptions<'_>,
 ) -> Result<Done, Failure> {
     super::push::push(&signed_in()?, dir, model, options).await
-}
-
-/// Prints what a command did, or why it failed, and gives its exit code.
-pub fn report(outcome: Result<Done, Failure>, json: bool, quiet: bool) -> i32 {
-    match outcome {
-        Ok(done) => {
-            if json {
-                println!("{}", done.json);
-            } else if !quiet {
-                println!("{}", done.human);
-            }
-            0
-        }
-        Err(f) => {
-            if json {
-                println!("{}", f.to_json());
-            }
-            eprintln!("signet: {f}");
-            f.exit as i32
-        }
-    }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::pull::Listed;
+use super::local::Listed;
 use super::{Exit, Failure};
 
 #[derive(Default, Serialize, Deserialize)]

@@ -9,6 +9,8 @@
 pub mod commands;
 pub mod config;
 pub mod journal;
+mod local;
+pub mod outcome;
 pub mod progress;
 pub mod pull;
 pub mod push;
@@ -17,13 +19,13 @@ mod transport;
 
 #[cfg(test)]
 use transport::failure_of;
-pub use transport::{Answer, Client, SentHash};
+pub use transport::{Client, SentHash};
 
 use std::fmt;
 
 use serde_json::Value;
 
-use crate::names::{AliasName, ModelName, Namespace};
+use crate::names::{AliasName, ModelName, ModelRef, Namespace, VersionNumber};
 
 /// Exit codes, distinct per kind of failure so scripts can tell them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +102,7 @@ pub struct Target {
 
 #[derive(Debug, Clone)]
 pub enum At {
-    Version(i64),
+    Version(VersionNumber),
     Alias(AliasName),
 }
 
@@ -112,8 +114,7 @@ impl Target {
         let namespace = Namespace::parse(ns).map_err(|_| bad())?;
         let model = ModelName::parse(name).map_err(|_| bad())?;
         let at = match at.parse::<i64>() {
-            Ok(v) if v >= 1 => At::Version(v),
-            Ok(_) => return Err(bad()),
+            Ok(_) => At::Version(VersionNumber::parse(at).map_err(|_| bad())?),
             Err(_) => At::Alias(AliasName::parse(at).map_err(|_| bad())?),
         };
         Ok(Self {
@@ -124,7 +125,7 @@ impl Target {
     }
 
     /// The version number; an alias is refused where a version is needed.
-    pub fn version(&self) -> Result<i64, Failure> {
+    pub fn version(&self) -> Result<VersionNumber, Failure> {
         match &self.at {
             At::Version(v) => Ok(*v),
             At::Alias(a) => Err(Failure::usage(format!(
@@ -133,9 +134,11 @@ impl Target {
         }
     }
 
-    /// `/v1/models/NS/MODEL`.
-    pub fn model_path(&self) -> String {
-        format!("/v1/models/{}/{}", self.namespace, self.model)
+    pub fn model_ref(&self) -> ModelRef {
+        ModelRef {
+            namespace: self.namespace.clone(),
+            name: self.model.clone(),
+        }
     }
 }
 
@@ -152,8 +155,8 @@ mod tests {
     #[test]
     fn targets_name_a_model_and_a_version_or_alias() {
         let t = Target::parse("fraud/scorer@3").unwrap();
-        assert_eq!(t.model_path(), "/v1/models/fraud/scorer");
-        assert_eq!(t.version().unwrap(), 3);
+        assert_eq!(t.model_ref().to_string(), "fraud/scorer");
+        assert_eq!(t.version().unwrap().get(), 3);
         let t = Target::parse("fraud/scorer@production").unwrap();
         assert!(matches!(t.at, At::Alias(_)));
         assert_eq!(t.version().unwrap_err().exit, Exit::Usage);
@@ -171,7 +174,12 @@ mod tests {
 
     #[test]
     fn error_answers_map_to_exit_codes_by_kind() {
-        let body = |code: &str| serde_json::json!({"error": {"code": code, "message": "m", "reasons": ["a", "b"]}});
+        let body = |code: &str| {
+            serde_json::to_vec(&serde_json::json!({"error": {
+                "code": code, "message": "m", "request_id": "r", "reasons": ["a", "b"],
+            }}))
+            .unwrap()
+        };
         assert_eq!(
             failure_of(404, &body("not_found")).exit,
             Exit::NotFoundOrDenied
@@ -191,9 +199,6 @@ mod tests {
             failure_of(403, &body("quarantined")).exit,
             Exit::RefusedByPolicy
         );
-        assert_eq!(
-            failure_of(500, &serde_json::Value::Null).exit,
-            Exit::Failure
-        );
+        assert_eq!(failure_of(500, b"").exit, Exit::Failure);
     }
 }

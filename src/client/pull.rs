@@ -13,10 +13,12 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sha2::Digest;
 
-use super::commands::Done;
+use super::local::{hash_prefix, local_files, unverified};
+use super::outcome::Done;
 use super::progress::Progress;
 use super::{Client, Exit, Failure, Target};
-use crate::names::{FilePath, KeyId, ModelRef, Sha256, VersionNumber};
+use crate::api::paths;
+use crate::names::{KeyId, ModelRef, Sha256, VersionNumber};
 use crate::signing::keys::{PublicKey, parse_public_key};
 use crate::signing::pinned::{Claims, claims, verify_binding};
 use crate::signing::statement::{Resource, root_digest};
@@ -28,10 +30,6 @@ fn read_key(path: &Path) -> Result<PublicKey, Failure> {
     let pem = std::fs::read_to_string(path)
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
     parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
-}
-
-fn unverified(message: impl Into<String>) -> Failure {
-    Failure::new(Exit::VerificationFailed, message)
 }
 
 /// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
@@ -49,16 +47,11 @@ pub async fn pull(
         .map(|p| read_key(p))
         .collect::<Result<Vec<_>, _>>()?;
     let (parent, dest) = destination(dir)?;
-    let version = client.resolve(&target).await?;
-    let number = VersionNumber::new(version)
-        .map_err(|_| Failure::new(Exit::Failure, "the registry named an invalid version"))?;
-    let model = ModelRef {
-        namespace: target.namespace.clone(),
-        name: target.model.clone(),
-    };
-    let base = format!("{}/versions/{version}", target.model_path());
+    let number = client.resolve(&target).await?;
+    let version = number;
+    let model = target.model_ref();
 
-    let (doc, claims, keyid) = pinned_signature(client, &base, &keys, &model, number).await?;
+    let (doc, claims, keyid) = pinned_signature(client, &keys, &model, number).await?;
 
     // Every file into a directory beside the destination, checked on arrival.
     // It is named after the signed root digest: a pull of the same version
@@ -78,7 +71,13 @@ pub async fn pull(
     let progress = Progress::new(show_progress, total, "pull");
     futures::stream::iter(claims.resources.iter().map(Ok))
         .try_for_each_concurrent(jobs.max(1), |r| {
-            fetch(client, &base, r, &staging, &progress)
+            fetch(
+                client,
+                paths::file(&model, number, &r.path),
+                r,
+                &staging,
+                &progress,
+            )
         })
         .await
         .map_err(cleanup)?;
@@ -119,7 +118,6 @@ pub async fn pull(
 /// claims, and the key's id.
 async fn pinned_signature(
     client: &Client,
-    base: &str,
     keys: &[PublicKey],
     model: &ModelRef,
     number: VersionNumber,
@@ -127,7 +125,7 @@ async fn pinned_signature(
     let mut why = String::from("the registry holds no signature by a pinned key");
     for key in keys {
         let doc = match client
-            .get_bytes(&format!("{base}/signatures/{}/bundle", key.id))
+            .get_bytes(&paths::bundle(model, number, &key.id))
             .await
         {
             Ok(doc) => doc,
@@ -191,7 +189,7 @@ fn destination(dir: &Path) -> Result<(PathBuf, String), Failure> {
 /// (its bytes are hashed again) and the rest asked for with `Range`.
 async fn fetch(
     client: &Client,
-    base: &str,
+    url: String,
     r: &Resource,
     staging: &Path,
     progress: &Progress,
@@ -221,9 +219,7 @@ async fn fetch(
         // Whole but wrong: fetched again from the start.
         kept = 0;
     }
-    let (mut body, ranged) = client
-        .stream_from(&format!("{base}/files/{}", r.path.as_str()), kept)
-        .await?;
+    let (mut body, ranged) = client.stream_from(&url, kept).await?;
     let file = if ranged {
         seen = kept;
         bar.advance(kept);
@@ -348,138 +344,4 @@ pub fn verify_dir(dir: &Path, keys: &[PathBuf], signature: Option<&Path>) -> Res
             "registry": claims.registry, "keyid": keyid.to_string(), "files": files.len(),
         }),
     })
-}
-
-/// A regular file found under a directory: its name in a version, where it is,
-/// and its size and modification time when listed.
-pub struct Listed {
-    pub name: FilePath,
-    pub path: PathBuf,
-    pub size: u64,
-    /// Nanoseconds since the epoch (0 when the system does not say).
-    pub modified: u128,
-}
-
-/// Every regular file under `dir` but the signature, not yet read. Symbolic
-/// links are refused, as the statement's serialization says.
-pub(super) fn list_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Listed>, Failure> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(|e| io_failure(&d, e))? {
-            let entry = entry.map_err(|e| io_failure(&d, e))?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(|e| io_failure(&path, e))?;
-            if kind.is_symlink() {
-                return Err(unverified(format!(
-                    "{}: a symbolic link (never part of a signed model)",
-                    path.display()
-                )));
-            }
-            if kind.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if Some(path.as_path()) == signature {
-                continue;
-            }
-            let rel = path
-                .strip_prefix(dir)
-                .expect("under dir")
-                .to_string_lossy()
-                .replace(std::path::MAIN_SEPARATOR, "/");
-            let name = FilePath::parse(&rel)
-                .map_err(|_| unverified(format!("{rel}: not a name a version can hold")))?;
-            let meta = entry.metadata().map_err(|e| io_failure(&path, e))?;
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            found.push(Listed {
-                name,
-                path,
-                size: meta.len(),
-                modified,
-            });
-        }
-    }
-    Ok(found)
-}
-
-pub(super) fn io_failure(p: &Path, e: std::io::Error) -> Failure {
-    Failure::new(Exit::Failure, format!("{}: {e}", p.display()))
-}
-
-/// Every regular file under `dir` but the signature, hashed (several at once).
-pub(super) fn local_files(dir: &Path, signature: Option<&Path>) -> Result<Vec<Resource>, Failure> {
-    let found = list_files(dir, signature)?;
-    let paths: Vec<&Path> = found.iter().map(|f| f.path.as_path()).collect();
-    found
-        .iter()
-        .zip(hash_files(&paths))
-        .map(|(f, hashed)| {
-            let (size, sha256) = hashed.map_err(|e| io_failure(&f.path, e))?;
-            Ok(Resource {
-                path: f.name.clone(),
-                size,
-                sha256,
-            })
-        })
-        .collect()
-}
-
-/// The size and SHA-256 of each file, hashed on every core at once (hashing is
-/// the long part).
-pub(super) fn hash_files(paths: &[&Path]) -> Vec<Hashed> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let hashed: Vec<std::sync::OnceLock<Hashed>> =
-        paths.iter().map(|_| std::sync::OnceLock::new()).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(paths.len());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let _ = hashed[i].set(hash_file(path));
-                }
-            });
-        }
-    });
-    hashed
-        .into_iter()
-        .map(|h| {
-            h.into_inner()
-                .unwrap_or_else(|| Err(std::io::Error::other("not hashed")))
-        })
-        .collect()
-}
-
-/// A file's size and SHA-256, or why it could not be read.
-pub(super) type Hashed = std::io::Result<(u64, Sha256)>;
-
-/// A file's size and SHA-256.
-pub(super) fn hash_file(path: &Path) -> Hashed {
-    let (size, h) = hash_prefix(path)?;
-    Ok((size, Sha256::from_bytes(h.finalize().into())))
-}
-
-/// The length of a partly downloaded file and the hash state of its bytes.
-fn hash_prefix(path: &Path) -> std::io::Result<(u64, sha2::Sha256)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok((len, h));
-        }
-        h.update(&buf[..n]);
-        len += n as u64;
-    }
 }

@@ -9,20 +9,25 @@ use std::path::Path;
 
 use futures::TryStreamExt;
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::commands::{Done, read_private_key};
 use super::journal::Journal;
+use super::local::{
+    Hashed, Listed, hash_file, hash_files, io_failure, list_files, read_private_key,
+};
+use super::outcome::{Done, to_json};
 use super::progress::Progress;
-use super::pull::{Hashed, Listed, hash_file, hash_files, io_failure, list_files};
 use super::{Client, Exit, Failure};
-use crate::names::{ModelRef, Sha256};
+use crate::api::{CreateVersion, SealView, SignatureAccepted, VersionView, paths};
+use crate::kinds::VersionState;
+use crate::names::{ModelRef, Sha256, VersionNumber};
 use crate::signing::signer::PrivateKey;
 use crate::signing::statement::Resource;
 
-fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
+fn read_json<T: DeserializeOwned + Default>(path: Option<&Path>, what: &str) -> Result<T, Failure> {
     let Some(path) = path else {
-        return Ok(json!({}));
+        return Ok(T::default());
     };
     let text = std::fs::read(path)
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
@@ -34,7 +39,10 @@ fn read_json(path: Option<&Path>, what: &str) -> Result<Value, Failure> {
             path.display()
         )));
     }
-    Ok(v)
+    // Read again as its type, so a field that breaks its rule is reported at
+    // its line and column in the user's file, before anything is uploaded.
+    serde_json::from_slice(&text)
+        .map_err(|e| Failure::usage(format!("{} ({what}): {e}", path.display())))
 }
 
 /// Files larger than this go through resumable uploads (an interruption
@@ -72,10 +80,10 @@ pub async fn push(
         name,
     } = super::model_ref(model)?;
     let key = sign.map(read_private_key).transpose()?;
-    let body = json!({
-        "lineage": read_json(lineage, "lineage")?,
-        "metadata": read_json(metadata, "metadata")?,
-    });
+    let body = CreateVersion {
+        lineage: read_json(lineage, "lineage")?,
+        metadata: read_json::<serde_json::Map<String, Value>>(metadata, "metadata")?.into(),
+    };
     if !dir.is_dir() {
         return Err(Failure::usage(format!(
             "{} is not a directory",
@@ -96,15 +104,18 @@ pub async fn push(
         digests.insert(f.name.as_str(), digest_of(f, hashed)?);
     }
 
-    let base = format!("/v1/models/{ns}/{name}/versions");
-    let journal = Journal::of(&client.base, model, &body, &listed)?;
-    let (version, present) = draft(client, &base, &body, &journal).await?;
-    let vbase = format!("{base}/{version}");
+    let target = ModelRef {
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    let journal = Journal::of(&client.base, model, &to_json(&body), &listed)?;
+    let (version, present) = draft(client, &target, &body, &journal).await?;
     let total: u64 = listed.iter().map(|r| r.size).sum();
     let progress = Progress::new(show_progress, total, "push");
     let sending = Sending {
         client,
-        vbase: &vbase,
+        model: &target,
+        version,
         journal: &journal,
         present: &present,
         digests: &digests,
@@ -120,13 +131,13 @@ pub async fn push(
         })
         .collect();
     progress.finish();
-    client
-        .call(Method::POST, &format!("{vbase}/seal"), None)
+    let _: SealView = client
+        .exchange(Method::POST, &paths::seal(&target, version), None::<&()>)
         .await?;
     journal.forget();
 
     let signed = match key {
-        Some(key) => sign_sealed(client, &vbase, &files, &key).await?,
+        Some(key) => Some(sign_sealed(client, &target, version, &files, &key).await?),
         None => None,
     };
     let bytes: u64 = files.iter().map(|r| r.size).sum();
@@ -151,35 +162,32 @@ pub async fn push(
 /// or a new one.
 async fn draft(
     client: &Client,
-    base: &str,
-    body: &Value,
+    model: &ModelRef,
+    body: &CreateVersion,
     journal: &Journal,
-) -> Result<(i64, BTreeMap<String, String>), Failure> {
-    let mut present = BTreeMap::new();
-    if let Some(v) = journal.version()
-        && let Ok(a) = client.call(Method::GET, &format!("{base}/{v}"), None).await
-        && a.body["state"] == "draft"
+) -> Result<(VersionNumber, BTreeMap<String, String>), Failure> {
+    if let Some(v) = journal.version().and_then(|v| VersionNumber::new(v).ok())
+        && let Ok(found) = client.get::<VersionView>(&paths::version(model, v)).await
+        && found.summary.state == VersionState::Draft.as_str()
     {
-        for f in a.body["files"].as_array().into_iter().flatten() {
-            if let (Some(p), Some(d)) = (f["path"].as_str(), f["sha256"].as_str()) {
-                present.insert(p.to_owned(), d.to_owned());
-            }
-        }
-        return Ok((v, present));
+        let present = found.files.into_iter().map(|f| (f.path, f.sha256));
+        return Ok((v, present.collect()));
     }
-    let created = client.call(Method::POST, base, Some(body)).await?;
-    let v = created.body["version"]
-        .as_i64()
-        .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no version"))?;
-    journal.begin(v)?;
-    Ok((v, present))
+    let created: VersionView = client
+        .exchange(Method::POST, &paths::versions(model), Some(body))
+        .await?;
+    let v = VersionNumber::new(created.summary.version)
+        .map_err(|_| Failure::new(Exit::Failure, "the registry named no version"))?;
+    journal.begin(v.get())?;
+    Ok((v, BTreeMap::new()))
 }
 
 /// What sending a push's files needs: where they go, what is already there,
 /// the digests computed before sending, and the progress to draw.
 struct Sending<'a> {
     client: &'a Client,
-    vbase: &'a str,
+    model: &'a ModelRef,
+    version: VersionNumber,
     journal: &'a Journal,
     present: &'a BTreeMap<String, String>,
     digests: &'a BTreeMap<&'a str, Sha256>,
@@ -218,7 +226,7 @@ impl Sending<'_> {
         }
         let digest = match known {
             Some(digest) => {
-                let url = format!("{}/files/{}", self.vbase, r.name.as_str());
+                let url = paths::file(self.model, self.version, &r.name);
                 let moved = bar.clone();
                 self.client
                     .upload(&url, r.path.clone(), digest.to_hex(), move |n| {
@@ -229,7 +237,13 @@ impl Sending<'_> {
             }
             None => {
                 self.client
-                    .upload_resumable(self.vbase, r.name.as_str(), &r.path, &bar, self.journal)
+                    .upload_resumable(
+                        &paths::uploads(self.model, self.version),
+                        r.name.as_str(),
+                        &r.path,
+                        &bar,
+                        self.journal,
+                    )
                     .await?
             }
         };
@@ -242,20 +256,21 @@ impl Sending<'_> {
 /// exactly the files and digests this push hashed; answers the key's id.
 async fn sign_sealed(
     client: &Client,
-    vbase: &str,
+    model: &ModelRef,
+    version: VersionNumber,
     files: &[Resource],
     key: &PrivateKey,
-) -> Result<Option<String>, Failure> {
-    let statement = client.get_bytes(&format!("{vbase}/statement")).await?;
+) -> Result<String, Failure> {
+    let statement = client.get_bytes(&paths::statement(model, version)).await?;
     check_statement(&statement, files)?;
-    let answer = client
-        .call(
+    let accepted: SignatureAccepted = client
+        .exchange(
             Method::POST,
-            &format!("{vbase}/signatures"),
+            &paths::signatures(model, version),
             Some(&key.envelope(&statement)),
         )
         .await?;
-    Ok(answer.body["keyid"].as_str().map(str::to_owned))
+    Ok(accepted.keyid.to_string())
 }
 
 /// A listed file's digest from its hashing, unless it changed since it was
@@ -283,29 +298,42 @@ async fn hash_local(f: &Listed) -> Result<Sha256, Failure> {
 /// The statement the registry gives to sign must list exactly the files
 /// hashed here, with their sizes and digests.
 fn check_statement(statement: &[u8], files: &[Resource]) -> Result<(), Failure> {
-    let st: Value = serde_json::from_slice(statement)
-        .map_err(|_| Failure::new(Exit::VerificationFailed, "the statement is not JSON"))?;
-    let listed: Option<BTreeMap<&str, (&str, u64)>> =
-        st["predicate"]["resources"].as_array().map(|rs| {
-            rs.iter()
-                .filter_map(|r| {
-                    Some((
-                        r["name"].as_str()?,
-                        (r["digest"].as_str()?, r["size"].as_u64()?),
-                    ))
-                })
-                .collect()
-        });
+    /// What of the statement this check reads: its resources.
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        predicate: Listed,
+    }
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        resources: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        name: String,
+        digest: String,
+        size: u64,
+    }
+    let st: Listing = serde_json::from_slice(statement).map_err(|_| {
+        Failure::new(
+            Exit::VerificationFailed,
+            "the statement does not list resources",
+        )
+    })?;
+    let listed: BTreeMap<&str, (&str, u64)> = st
+        .predicate
+        .resources
+        .iter()
+        .map(|r| (r.name.as_str(), (r.digest.as_str(), r.size)))
+        .collect();
     let ours: BTreeMap<&str, (String, u64)> = files
         .iter()
         .map(|r| (r.path.as_str(), (r.sha256.to_hex(), r.size)))
         .collect();
-    let same = listed.is_some_and(|l| {
-        l.len() == ours.len()
-            && st["predicate"]["resources"].as_array().map(Vec::len) == Some(ours.len())
-            && l.iter()
-                .all(|(n, (d, s))| ours.get(n).is_some_and(|(od, os)| od == d && os == s))
-    });
+    let same = listed.len() == ours.len()
+        && st.predicate.resources.len() == ours.len()
+        && listed
+            .iter()
+            .all(|(n, (d, s))| ours.get(n).is_some_and(|(od, os)| od == d && os == s));
     if !same {
         return Err(Failure::new(
             Exit::VerificationFailed,

@@ -11,12 +11,13 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use futures::StreamExt;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::commands::Done;
+use super::outcome::{Done, to_json};
 use super::{Client, Exit, Failure, Target};
+use crate::api::{AuditPage, LineageList, VerifyReport, VersionLineage, paths};
 use crate::chain::{ChainedEvent, GENESIS, Verifier};
+use crate::names::{CommitId, Sha256};
 
 /// The filters of `GET /v1/audit`, as the flags give them.
 #[derive(Debug, Default, Clone)]
@@ -58,23 +59,24 @@ fn with_query(path: &str, q: &[(&str, &str)]) -> String {
     format!("{path}?{}", u.finish())
 }
 
-fn line(e: &Value) -> String {
+fn line(c: &ChainedEvent) -> String {
+    let e = &c.event;
     format!(
         "{:>8} {} {:<12} {:<6} {} {} {}",
-        e["seq"],
-        e["at"].as_str().unwrap_or_default(),
-        e["principal"].as_str().unwrap_or("-"),
-        e["outcome"].as_str().unwrap_or_default(),
-        e["status"],
-        e["action"].as_str().unwrap_or_default(),
-        e["resource"].as_str().unwrap_or_default(),
+        e.seq,
+        e.at,
+        e.principal.as_deref().unwrap_or("-"),
+        e.outcome,
+        e.status,
+        e.action,
+        e.resource,
     )
 }
 
 /// `signet audit search [filters] [--limit N]`: the newest events first,
 /// following the pages up to `limit`.
 pub async fn search(client: &Client, f: &AuditFilters, limit: usize) -> Result<Done, Failure> {
-    let mut events: Vec<Value> = Vec::new();
+    let mut events: Vec<ChainedEvent> = Vec::new();
     let mut cursor: Option<String> = None;
     while events.len() < limit {
         let mut q = f.query();
@@ -83,12 +85,9 @@ pub async fn search(client: &Client, f: &AuditFilters, limit: usize) -> Result<D
         if let Some(c) = &cursor {
             q.push(("cursor", c));
         }
-        let got = client
-            .call(Method::GET, &with_query("/v1/audit", &q), None)
-            .await?
-            .body;
-        events.extend(got["items"].as_array().cloned().unwrap_or_default());
-        cursor = got["next_cursor"].as_str().map(str::to_owned);
+        let got: AuditPage = client.get(&with_query(paths::AUDIT, &q)).await?;
+        events.extend(got.items);
+        cursor = got.next_cursor;
         if cursor.is_none() {
             break;
         }
@@ -112,7 +111,7 @@ pub async fn export(client: &Client, f: &AuditFilters, out: &Path) -> Result<Don
         return Err(Failure::usage(format!("{} exists", out.display())));
     }
     let (mut body, _) = client
-        .stream_from(&with_query("/v1/audit/export", &f.query()), 0)
+        .stream_from(&with_query(paths::AUDIT_EXPORT, &f.query()), 0)
         .await?;
     let name = out.file_name().unwrap_or_default().to_string_lossy();
     let staged = out.with_file_name(format!(".{name}.signet-export"));
@@ -140,27 +139,23 @@ pub async fn export(client: &Client, f: &AuditFilters, out: &Path) -> Result<Don
 
 /// `signet audit verify`: the registry's own check of the whole chain.
 pub async fn verify_remote(client: &Client) -> Result<Done, Failure> {
-    let r = client
-        .call(Method::GET, "/v1/audit/verify", None)
-        .await?
-        .body;
-    if r["ok"] != true {
+    let r: VerifyReport = client.get(paths::AUDIT_VERIFY).await?;
+    if !r.ok {
         return Err(Failure::new(
             Exit::VerificationFailed,
             format!(
                 "the access log is broken at event {} ({} events checked)",
-                r["first_bad_seq"], r["checked"]
+                r.first_bad_seq.unwrap_or_default(),
+                r.checked
             ),
         ));
     }
     Ok(Done {
         human: format!(
             "the access log verifies: {} events, head {} at {}",
-            r["checked"],
-            r["head"]["hash"].as_str().unwrap_or_default(),
-            r["head"]["seq"]
+            r.checked, r.head.hash, r.head.seq
         ),
-        json: r,
+        json: to_json(&r),
     })
 }
 
@@ -268,45 +263,44 @@ pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
 
 /// `signet lineage dataset SHA256 | commit SHA | version NS/MODEL@V`.
 pub async fn lineage(client: &Client, kind: &str, value: &str) -> Result<Done, Failure> {
-    let path = match kind {
-        "dataset" => format!(
-            "/v1/lineage/datasets/{}",
-            value.trim_start_matches("sha256:")
-        ),
-        "commit" => format!("/v1/lineage/commits/{value}"),
+    let usage = |e: crate::names::InvalidValue| Failure::usage(format!("{value:?}: {e}"));
+    let (lists, json) = match kind {
+        "dataset" => {
+            let d = Sha256::parse(value.trim_start_matches("sha256:")).map_err(usage)?;
+            let r: LineageList = client.get(&paths::lineage_of_dataset(&d)).await?;
+            (vec![("items", r.items.clone())], to_json(&r))
+        }
+        "commit" => {
+            let c = CommitId::parse(value).map_err(usage)?;
+            let r: LineageList = client.get(&paths::lineage_of_commit(&c)).await?;
+            (vec![("items", r.items.clone())], to_json(&r))
+        }
         "version" => {
             let t = Target::parse(value)?;
             let v = client.resolve(&t).await?;
-            format!("{}/versions/{v}/lineage", t.model_path())
+            let r: VersionLineage = client
+                .get(&paths::lineage_of_version(&t.model_ref(), v))
+                .await?;
+            let lists = vec![
+                ("ancestors", r.ancestors.clone()),
+                ("descendants", r.descendants.clone()),
+            ];
+            (lists, to_json(&r))
         }
         other => return Err(Failure::usage(format!("unknown lineage query {other:?}"))),
     };
-    let r = client.call(Method::GET, &path, None).await?.body;
     let mut human = Vec::new();
-    let mut list = |title: &str, items: &Value| {
-        let items = items.as_array().cloned().unwrap_or_default();
+    for (title, items) in lists {
         human.push(format!("{title}: {}", items.len()));
         for i in items {
             human.push(format!(
                 "  {}/{}@{} {} (depth {})",
-                i["namespace"].as_str().unwrap_or_default(),
-                i["model"].as_str().unwrap_or_default(),
-                i["version"],
-                i["state"].as_str().unwrap_or_default(),
-                i["depth"],
+                i.namespace, i.model, i.version, i.state, i.depth,
             ));
         }
-    };
-    for key in ["items", "ancestors", "descendants"] {
-        if r.get(key).is_some() {
-            list(key, &r[key]);
-        }
-    }
-    if human.is_empty() {
-        human.push(serde_json::to_string_pretty(&r).unwrap_or_default());
     }
     Ok(Done {
         human: human.join("\n"),
-        json: r,
+        json,
     })
 }

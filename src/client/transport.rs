@@ -2,21 +2,20 @@
 //! backoff, and a failed answer turned into a [`Failure`] with its exit code.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::*;
+use crate::api::{
+    CompleteUpload, ErrorBody, FileView, StartUpload, UploadView, VersionView, paths,
+};
+use crate::names::{NewFilePath, VersionNumber};
 
 /// A signed-in connection to one registry.
 pub struct Client {
     pub(super) base: String,
     token: String,
     http: reqwest::Client,
-}
-
-/// A successful answer: its status and JSON body (`Null` when it had none).
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
 }
 
 /// One attempt that failed, and whether another may succeed.
@@ -89,39 +88,37 @@ impl Client {
         let body = resp.bytes().await.unwrap_or_default();
         Err(Attempt {
             transient: matches!(status, 429 | 502 | 503 | 504),
-            failure: failure_of(
-                status,
-                &serde_json::from_slice(&body).unwrap_or(Value::Null),
-            ),
+            failure: failure_of(status, &body),
             retry_after,
         })
     }
 
     /// The version a target names: its number, or the version its alias
     /// points at now.
-    pub async fn resolve(&self, target: &Target) -> Result<i64, Failure> {
+    pub async fn resolve(&self, target: &Target) -> Result<VersionNumber, Failure> {
         match &target.at {
             At::Version(v) => Ok(*v),
-            At::Alias(a) => self
-                .call(
-                    Method::GET,
-                    &format!("{}/aliases/{a}", target.model_path()),
-                    None,
-                )
-                .await?
-                .body["version"]
-                .as_i64()
-                .ok_or_else(|| Failure::new(Exit::Failure, "the alias answer names no version")),
+            At::Alias(a) => {
+                let v: VersionView = self.get(&paths::alias(&target.model_ref(), a)).await?;
+                VersionNumber::new(v.summary.version)
+                    .map_err(|_| Failure::new(Exit::Failure, "the alias answer names no version"))
+            }
         }
     }
 
-    /// Sends a request with a JSON body (or none) and reads the JSON answer.
-    pub async fn call(
+    /// `GET` a typed answer.
+    pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, Failure> {
+        self.exchange(Method::GET, path, None::<&()>).await
+    }
+
+    /// Sends a request with a typed JSON body (or none) and reads the typed
+    /// answer: an answer that is not what the contract states is a failure.
+    pub async fn exchange<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, Failure> {
+        body: Option<&B>,
+    ) -> Result<R, Failure> {
         let resp = self
             .send(|| {
                 let req = self.request(method.clone(), path);
@@ -131,13 +128,18 @@ impl Client {
                 }
             })
             .await?;
-        let status = resp.status().as_u16();
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer { status, body })
+        // An answer without a body (204) reads as JSON null.
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(bytes).map_err(|e| {
+            Failure::new(
+                Exit::Failure,
+                format!("{method} {path}: the registry's answer is not what the API states: {e}"),
+            )
+        })
     }
 
     /// The raw bytes of a successful `GET` (a statement is signed as served).
@@ -229,14 +231,14 @@ impl Client {
         self.send(build).await.map(drop)
     }
 
-    /// Uploads a local file through a resumable upload of the version at
-    /// `version_path`: each attempt appends from the offset the registry has
+    /// Uploads a local file through a resumable upload at `uploads` (the
+    /// version's uploads path): each attempt appends from the offset the registry has
     /// committed, so an interrupted transfer goes on from there. Five attempts
     /// in a row without progress end it; any progress starts the count again.
     /// An upload an earlier run recorded in `journal` goes on where it is.
     pub async fn upload_resumable(
         &self,
-        version_path: &str,
+        uploads: &str,
         name: &str,
         file: &std::path::Path,
         bar: &progress::FileBar,
@@ -246,9 +248,9 @@ impl Client {
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
             .len();
         let earlier = match journal.upload(name) {
-            Some(url) => match self.call(Method::GET, &url, None).await {
-                Ok(a) if a.body["complete"] == false && a.body["size"].as_u64() == Some(size) => {
-                    a.body["offset"].as_u64().map(|o| (url, o))
+            Some(url) => match self.get::<UploadView>(&url).await {
+                Ok(u) if !u.complete && u64::try_from(u.size) == Ok(size) => {
+                    u64::try_from(u.offset).ok().map(|o| (url, o))
                 }
                 // Gone (expired, or another version's): start again.
                 _ => None,
@@ -258,17 +260,14 @@ impl Client {
         let (url, mut offset) = match earlier {
             Some(found) => found,
             None => {
-                let started = self
-                    .call(
-                        Method::POST,
-                        &format!("{version_path}/uploads"),
-                        Some(&serde_json::json!({ "path": name, "size": size })),
-                    )
-                    .await?;
-                let id = started.body["id"]
-                    .as_str()
-                    .ok_or_else(|| Failure::new(Exit::Failure, "the registry named no upload"))?;
-                let url = format!("{version_path}/uploads/{id}");
+                let start = StartUpload {
+                    path: NewFilePath::parse(name)
+                        .map_err(|e| Failure::usage(format!("{name}: {e}")))?,
+                    size,
+                };
+                let started: UploadView =
+                    self.exchange(Method::POST, uploads, Some(&start)).await?;
+                let url = format!("{uploads}/{}", started.id);
                 journal.record_upload(name, &url)?;
                 (url, 0)
             }
@@ -305,10 +304,9 @@ impl Client {
                 ));
             };
             tokio::time::sleep(failed.and_then(|a| a.retry_after).unwrap_or(delay)).await;
-            let now = self.call(Method::GET, &url, None).await?;
-            offset = now.body["offset"]
-                .as_u64()
-                .ok_or_else(|| Failure::new(Exit::Failure, "the registry gave no upload offset"))?;
+            let now: UploadView = self.get(&url).await?;
+            offset = u64::try_from(now.offset)
+                .map_err(|_| Failure::new(Exit::Failure, "the registry gave no upload offset"))?;
             bar.rewind_to(offset);
         }
         // Bytes an earlier run sent and none of this run's attempts did (the
@@ -318,12 +316,10 @@ impl Client {
             .await
             .and_then(|()| hash.digest(size))
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?;
-        self.call(
-            Method::POST,
-            &format!("{url}/complete"),
-            Some(&serde_json::json!({ "sha256": digest.to_hex() })),
-        )
-        .await?;
+        let done = CompleteUpload { sha256: digest };
+        let _: FileView = self
+            .exchange(Method::POST, &format!("{url}/complete"), Some(&done))
+            .await?;
         Ok(digest)
     }
 
@@ -368,12 +364,12 @@ impl Client {
             .header(reqwest::header::CONTENT_LENGTH, size - offset)
             .body(reqwest::Body::wrap_stream(chunks));
         let resp = self.attempt(req).await?;
-        let body: Value = resp.json().await.map_err(|e| Attempt {
+        let upload: UploadView = resp.json().await.map_err(|e| Attempt {
             failure: Failure::new(Exit::Failure, format!("reading the answer: {e}")),
             transient: true,
             retry_after: None,
         })?;
-        Ok(body["offset"].as_u64().unwrap_or(offset))
+        Ok(u64::try_from(upload.offset).unwrap_or(offset))
     }
 }
 
@@ -480,10 +476,12 @@ pub(super) fn without_url(e: &reqwest::Error) -> String {
     s.trim().trim_start_matches("for ").trim().to_owned()
 }
 
-/// The failure an error answer means.
-pub(super) fn failure_of(status: u16, body: &Value) -> Failure {
-    let err = &body["error"];
-    let code = err["code"].as_str().map(str::to_owned);
+/// The failure an error answer means (its body, if it is the error envelope).
+pub(super) fn failure_of(status: u16, body: &[u8]) -> Failure {
+    let err = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
+    let code = err.as_ref().map(|e| e.code.clone());
     let exit = match (status, code.as_deref()) {
         (_, Some("promotion_refused" | "quarantined")) => Exit::RefusedByPolicy,
         (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,
@@ -492,16 +490,12 @@ pub(super) fn failure_of(status: u16, body: &Value) -> Failure {
     };
     Failure {
         exit,
-        message: err["message"]
-            .as_str()
-            .map_or_else(|| format!("the registry answered {status}"), str::to_owned),
+        message: err.as_ref().map_or_else(
+            || format!("the registry answered {status}"),
+            |e| e.message.clone(),
+        ),
         code,
-        reasons: err["reasons"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r.as_str().map(str::to_owned))
-            .collect(),
+        reasons: err.map(|e| e.reasons).unwrap_or_default(),
     }
 }
 

@@ -12,17 +12,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
 use super::paths::AliasPath;
 use super::views::{VersionView, list_of};
+use crate::api::MoveAlias;
 use crate::auth::{Principal, Promote, Read, authorize};
 use crate::names::{Reason, VersionNumber};
 use crate::trust::AliasMove;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoveAlias {
-    pub version: VersionNumber,
-    #[serde(default)]
-    pub reason: Reason,
-}
 
 /// Points an alias at a version: a promotion (approver). Refused with 409
 /// `promotion_refused` and every reason unless the version passes the gate now.

@@ -5,13 +5,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{PageQuery, Paging};
 use super::views::list_of;
+use crate::api::AuditPage;
 use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
 use crate::auth::{Global, Principal, ReadAudit, authorize_global};
 use crate::kinds::Outcome;
@@ -71,13 +72,6 @@ impl AuditFilters {
         };
         Ok((scope, q))
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<ChainedEvent>,
-    pub next_cursor: Option<String>,
 }
 
 list_of!(AuditPage, ChainedEvent, std::convert::identity);

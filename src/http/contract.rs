@@ -15,9 +15,8 @@ use serde_json::{Value, json};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::identity::CreateToken;
-use super::models::CreateVersion;
 use super::quarantines::CreateQuarantine;
-use super::uploads::StartUpload;
+use crate::api::{CreateVersion, StartUpload};
 use crate::lineage::record::Environment;
 use crate::lineage::{Lineage, LineageBounds, MAX_FRAMEWORK_NAME};
 use crate::names::{AliasName, CommitId, NO_NUL_PATTERN, Sha256, VERSION_REF_PATTERN};
@@ -114,9 +113,8 @@ pub fn finish(doc: &mut Value, limits: &Advertised) {
 
 /// A quarantine's value takes the form its kind names.
 fn quarantine_value(schema: &mut Value) {
-    let variant = |kind: &str, value: Value| {
-        json!({"properties": {"kind": {"const": kind}, "value": value}})
-    };
+    let variant =
+        |kind: &str, value: Value| json!({"properties": {"kind": {"const": kind}, "value": value}});
     schema["oneOf"] = json!([
         variant("dataset", schema_of::<Sha256>()),
         variant("commit", schema_of::<CommitId>()),

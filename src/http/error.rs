@@ -1,35 +1,16 @@
 //! The one place domain errors become HTTP answers: status, stable machine code,
 //! and a message that never carries internals.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
-
+pub use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::Error;
 use crate::names::Namespace;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 /// Marks an answer that authorization refused, with the namespace it was asked
 /// about, for the access log (see `middleware::audit_requests`).
 #[derive(Debug, Clone)]
 pub struct Refused(pub Option<Namespace>);
-
-/// The error envelope every failure answers with.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine code, e.g. `not_found`, `digest_mismatch`.
-    pub code: &'static str,
-    /// Human text; safe to show, never internal detail.
-    pub message: String,
-    pub request_id: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -179,7 +160,7 @@ impl IntoResponse for ApiError {
         let extra = *self.extra;
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
+                code: self.code.into(),
                 message: self.message,
                 request_id: super::current_request_id(),
                 reasons: extra.reasons,

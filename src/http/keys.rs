@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,44 +11,11 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
 use super::paths::KeyPath;
 use super::views::list_of;
+use crate::api::{KeyView, RegisterKey};
 use crate::auth::{Global, Manage, Principal, Read, authorize_global, authorize_scope};
-use crate::kinds::{BindingScope, RevocationReason};
-use crate::names::{KeyName, PublicKeyText, Reason};
+use crate::kinds::RevocationReason;
+use crate::names::Reason;
 use crate::trust::{LostVerification, ShownKey};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterKey {
-    pub name: KeyName,
-    /// An Ed25519, ECDSA P-256 or ECDSA P-384 public key, SPKI PEM
-    /// (`-----BEGIN PUBLIC KEY-----`).
-    pub public_key: PublicKeyText,
-    /// Namespaces the key may sign for, or `["*"]` (admins only).
-    #[schema(min_items = 1)]
-    pub namespaces: Vec<BindingScope>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// Public data of a key.
-#[derive(Serialize, ToSchema)]
-pub struct KeyView {
-    /// Lowercase hex SHA-256 of the key's canonical SPKI PEM (the key hint of
-    /// OpenSSF Model Signing): the same for every text of the same key.
-    pub keyid: String,
-    pub name: String,
-    /// `ed25519`, `ecdsa-p256` or `ecdsa-p384`.
-    pub algorithm: String,
-    pub public_key: String,
-    pub namespaces: Vec<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    /// Who registered it: shown to those who manage a namespace of its scope.
-    pub created_by: Option<String>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// `compromised` or `retired`.
-    pub revocation_reason: Option<String>,
-    pub revocation_note: Option<String>,
-}
 
 impl From<ShownKey> for KeyView {
     fn from(shown: ShownKey) -> Self {

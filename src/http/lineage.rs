@@ -2,39 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::paths::{CommitPath, DatasetPath, VersionPath};
+use crate::api::{LineageEntry, LineageList, VersionLineage};
 use crate::auth::{Global, Principal, Read, authorize, authorize_global};
 use crate::lineage::{Family, LineageHit};
-
-/// A version found through lineage.
-#[derive(Serialize, ToSchema)]
-pub struct LineageEntry {
-    pub namespace: String,
-    pub model: String,
-    pub version: i64,
-    pub state: String,
-    /// Steps through `parents` from where the walk started: 0 is the version that
-    /// names the dataset or commit itself, 1 a fine-tune of it, and so on.
-    pub depth: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LineageList {
-    pub items: Vec<LineageEntry>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VersionLineage {
-    /// Base models, transitively, nearest first.
-    pub ancestors: Vec<LineageEntry>,
-    /// Fine-tunes, transitively, nearest first.
-    pub descendants: Vec<LineageEntry>,
-}
 
 impl From<LineageHit> for LineageEntry {
     fn from(h: LineageHit) -> Self {

@@ -5,25 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
 use super::paths::{ModelPath, VersionPath};
 use super::views::{ModelList, ModelView, SealView, VersionList, VersionView};
+use crate::api::{CreateModel, CreateVersion};
 use crate::auth::{Principal, Provisional, Publish, Read, authorize};
-use crate::lineage::Lineage;
-use crate::names::{Description, ModelName, Namespace};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateModel {
-    pub namespace: Namespace,
-    pub name: ModelName,
-    #[serde(default)]
-    pub description: Description,
-}
+use crate::names::Namespace;
 
 /// Creates a model (publisher).
 #[utoipa::path(post, path = "/v1/models", tag = "models", request_body = CreateModel,
@@ -80,21 +71,6 @@ pub async fn get_model(
 ) -> Result<Json<ModelView>, ApiError> {
     let permit = authorize::<Read>(&p, &model.namespace)?;
     Ok(Json(st.registry.model(&permit, &model.name).await?.into()))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateVersion {
-    #[serde(default)]
-    pub lineage: Lineage,
-    /// Free-form JSON object, at most 64 KiB.
-    #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
-    pub metadata: Value,
-}
-
-fn empty_object() -> Value {
-    Value::Object(Default::default())
 }
 
 /// Creates a draft version with its lineage (publisher).

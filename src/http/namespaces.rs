@@ -11,21 +11,14 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
 use super::paths::{MemberPath, NsPath, ScopePath};
 use super::views::{NamespaceList, NamespaceView, list_of};
+use crate::api::CreateNamespace;
 use crate::auth::{
     self, Global, Manage, Member as Membership, Principal, Read, authorize, authorize_global,
     authorize_scope,
 };
 use crate::kinds::{BindingScope, Role};
-use crate::names::{Description, Namespace, PrincipalName};
+use crate::names::PrincipalName;
 use crate::trust::NamespacePolicy;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateNamespace {
-    pub name: Namespace,
-    #[serde(default)]
-    pub description: Description,
-}
 
 /// Creates a namespace (admin).
 #[utoipa::path(post, path = "/v1/namespaces", tag = "namespaces", request_body = CreateNamespace,

@@ -12,26 +12,16 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonObjectBytes;
 use super::paths::{SignaturePath, VersionPath};
+use crate::api::SignatureAccepted;
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
 use crate::kinds::SignatureState;
-use crate::names::KeyId;
 use crate::signing::bundle::BUNDLE_MEDIA_TYPE;
 use crate::signing::verify::VerifiedSignature;
 use crate::trust::SignatureRecord;
 
 /// Largest signature document accepted.
 const MAX_SIGNATURE_BYTES: usize = 1 << 20;
-
-#[derive(Serialize, ToSchema)]
-pub struct SignatureAccepted {
-    pub keyid: KeyId,
-    pub key_name: String,
-    /// Always `verified`.
-    pub status: SignatureState,
-    /// Over the files only (a `model_signing sign` bundle): see the version view.
-    pub content_only: bool,
-}
 
 impl From<VerifiedSignature> for SignatureAccepted {
     fn from(ok: VerifiedSignature) -> Self {

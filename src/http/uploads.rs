@@ -5,34 +5,15 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, UploadHeaders, UploadOffset};
 use super::paths::{UploadPath, VersionPath};
 use super::views::{FileView, UploadView};
 use super::{AppState, UPLOAD_OFFSET};
+use crate::api::{CompleteUpload, StartUpload};
 use crate::auth::{Principal, Publish, authorize};
-use crate::names::{NewFilePath, Sha256};
 use crate::registry::AppendAt;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartUpload {
-    /// Relative POSIX path of the file in the version.
-    path: NewFilePath,
-    /// The file's size in bytes.
-    #[serde(deserialize_with = "crate::names::integral")]
-    size: u64,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompleteUpload {
-    /// The SHA-256 of the whole file, hex.
-    sha256: Sha256,
-}
 
 /// The session's offset in `Upload-Offset`, beside the body.
 fn with_offset(view: UploadView) -> (HeaderMap, Json<UploadView>) {

@@ -1,59 +1,17 @@
-//! Answer bodies. Storage ids and keys stay out of every one of them.
+//! Answer bodies (the contract's types, `crate::api`), filled from the
+//! domain's records. Storage ids and keys stay out of every one of them.
+
+pub use crate::api::{
+    DownloadsView, FileView, ModelList, ModelView, NamespaceList, NamespaceView, RateView,
+    RoleView, SealView, SignatureView, UploadView, UsageView, VersionList, VersionSummary,
+    VersionView, WhoAmI,
+};
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
-use utoipa::ToSchema;
-use uuid::Uuid;
-
 use crate::registry::{FileRecord, ModelRecord, NamespaceRecord, VersionRecord};
 use crate::registry::{ModelDetails, Sealed, sorted};
-use crate::kinds::SignatureState;
-use crate::names::KeyId;
 use crate::trust::VersionDetails;
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleView {
-    pub namespace: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WhoAmI {
-    pub principal: String,
-    pub token_id: Uuid,
-    pub roles: Vec<RoleView>,
-    pub usage: UsageView,
-}
-
-/// The caller's limits and what it has used of them.
-#[derive(Serialize, ToSchema)]
-pub struct UsageView {
-    /// The request rate it gets (its most generous role's); absent when unlimited.
-    pub rate: Option<RateView>,
-    pub downloads: DownloadsView,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RateView {
-    pub per_minute: u32,
-    pub burst: u32,
-}
-
-/// Downloads in the rolling day (the current hour and the 23 before it),
-/// shared by every replica.
-#[derive(Serialize, ToSchema)]
-pub struct DownloadsView {
-    pub window_seconds: u64,
-    pub bytes: u64,
-    pub files: u64,
-    /// The day's allowance in bytes; absent when unlimited.
-    pub quota_bytes: Option<u64>,
-    /// The day's allowance in files; absent when unlimited.
-    pub quota_files: Option<u64>,
-}
 
 impl From<crate::auth::Usage> for UsageView {
     fn from(u: crate::auth::Usage) -> Self {
@@ -74,14 +32,6 @@ impl From<crate::auth::Usage> for UsageView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct NamespaceView {
-    pub name: String,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
 impl From<NamespaceRecord> for NamespaceView {
     fn from(n: NamespaceRecord) -> Self {
         Self {
@@ -91,24 +41,6 @@ impl From<NamespaceRecord> for NamespaceView {
             created_by: n.created_by.to_string(),
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct NamespaceList {
-    pub items: Vec<NamespaceView>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ModelView {
-    pub namespace: String,
-    pub name: String,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    pub latest_version: Option<i64>,
-    /// alias → version
-    pub aliases: BTreeMap<String, i64>,
 }
 
 impl From<ModelRecord> for ModelView {
@@ -138,30 +70,6 @@ impl From<ModelDetails> for ModelView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ModelList {
-    pub items: Vec<ModelView>,
-    pub next_cursor: Option<String>,
-}
-
-/// A resumable upload as committed.
-#[derive(Serialize, ToSchema)]
-pub struct UploadView {
-    pub id: String,
-    pub path: String,
-    /// The file's size, declared at the start.
-    pub size: i64,
-    /// Bytes received and committed: the next append starts here.
-    pub offset: i64,
-    /// Appends commit in parts of this many bytes (the last part of the file
-    /// may be shorter); bytes past the last whole part of an append that does
-    /// not end the file are not kept.
-    pub part_size: u64,
-    pub complete: bool,
-    /// When the upload is forgotten unless another part arrives (RFC 3339).
-    pub expires_at: String,
-}
-
 impl From<crate::registry::Upload> for UploadView {
     fn from(u: crate::registry::Upload) -> Self {
         Self {
@@ -178,19 +86,6 @@ impl From<crate::registry::Upload> for UploadView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FileView {
-    pub path: String,
-    pub size: i64,
-    pub sha256: String,
-    /// `safetensors`, `onnx`, `gguf`, `numpy`, `pickle`, `uninspectable` or
-    /// `unknown`, recognised from the bytes' structure.
-    pub format: String,
-    /// Why the bytes were recognised as that format (empty for files recognised
-    /// before reasons were recorded).
-    pub format_reason: String,
-}
-
 impl From<FileRecord> for FileView {
     fn from(f: FileRecord) -> Self {
         Self {
@@ -201,18 +96,6 @@ impl From<FileRecord> for FileView {
             format_reason: f.format_reason,
         }
     }
-}
-
-/// A version in a listing.
-#[derive(Serialize, ToSchema)]
-pub struct VersionSummary {
-    pub version: i64,
-    /// `draft` or `sealed`
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    pub sealed_at: Option<DateTime<Utc>>,
-    pub root_digest: Option<String>,
 }
 
 impl From<&VersionRecord> for VersionSummary {
@@ -226,51 +109,6 @@ impl From<&VersionRecord> for VersionSummary {
             root_digest: v.root_digest.map(|d| d.to_hex()),
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VersionList {
-    pub items: Vec<VersionSummary>,
-    pub next_cursor: Option<String>,
-}
-
-/// A signature on a version, as a reader sees it.
-#[derive(Serialize, ToSchema)]
-pub struct SignatureView {
-    pub keyid: KeyId,
-    pub key_name: String,
-    pub received_at: DateTime<Utc>,
-    pub status: SignatureState,
-    /// Verified over the files only (made by `model_signing sign`): it binds the
-    /// bytes, not this model, version or lineage, and counts toward an alias only
-    /// where the namespace policy lists it in `content_only_aliases`.
-    pub content_only: bool,
-}
-
-/// A version with its files, lineage and verification state.
-#[derive(Serialize, ToSchema)]
-pub struct VersionView {
-    pub namespace: String,
-    pub model: String,
-    #[serde(flatten)]
-    pub summary: VersionSummary,
-    #[schema(value_type = Object)]
-    pub lineage: Value,
-    #[schema(value_type = Object)]
-    pub metadata: Value,
-    /// In statement order.
-    pub files: Vec<FileView>,
-    /// Each stored signature, judged against the keys as they are now: `verified`,
-    /// or why it does not count.
-    pub signatures: Vec<SignatureView>,
-    /// Sealed and signed by at least `min_signatures` trusted keys, now.
-    pub verified: bool,
-    /// Aliases pointing at this version.
-    pub aliases: Vec<String>,
-    pub quarantined: bool,
-    /// Holds a file that may run code when loaded (pickle-based, or too large or
-    /// deep to inspect).
-    pub unsafe_formats: bool,
 }
 
 impl VersionView {
@@ -313,19 +151,6 @@ impl From<VersionDetails> for VersionView {
             .collect();
         view
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SealView {
-    pub version: i64,
-    /// Always `sealed`.
-    pub state: String,
-    pub root_digest: String,
-    /// In statement order.
-    pub files: Vec<FileView>,
-    /// The unsigned in-toto Statement v1 a signer signs.
-    #[schema(value_type = Object)]
-    pub statement: Value,
 }
 
 impl From<Sealed> for SealView {

@@ -10,7 +10,7 @@
 
 pub mod graph;
 pub mod quarantine;
-pub mod record;
+pub use crate::api::lineage as record;
 
 use std::collections::HashMap;
 use std::sync::Arc;

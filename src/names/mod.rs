@@ -40,13 +40,8 @@ pub const NAME_PATTERN: &str = concat!("^", name_rule!(), "$");
 /// What `namespace/model` matches.
 pub const MODEL_REF_PATTERN: &str = concat!("^", name_rule!(), "/", name_rule!(), "$");
 /// What `namespace/model@version` matches (as a quarantine names a version).
-pub const VERSION_REF_PATTERN: &str = concat!(
-    "^",
-    name_rule!(),
-    "/",
-    name_rule!(),
-    "@0*[1-9][0-9]{0,17}$"
-);
+pub const VERSION_REF_PATTERN: &str =
+    concat!("^", name_rule!(), "/", name_rule!(), "@0*[1-9][0-9]{0,17}$");
 /// What a principal name matches (as `PrincipalName::parse` checks it).
 pub const PRINCIPAL_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$";
 /// What a SHA-256 digest or a key id matches (either case; stored in lower case).
@@ -588,5 +583,5 @@ pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use schema::{NewFilePath, string_schema};
 pub(crate) use schema::described;
+pub use schema::{NewFilePath, string_schema};

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::*;
@@ -54,8 +54,9 @@ described!(
 described!(
     PrincipalName,
     "PrincipalName",
-    string_schema(PRINCIPAL_PATTERN)
-        .description(Some("A principal: 1 to 128 characters of `[A-Za-z0-9._@+-]`"))
+    string_schema(PRINCIPAL_PATTERN).description(Some(
+        "A principal: 1 to 128 characters of `[A-Za-z0-9._@+-]`"
+    ))
 );
 described!(
     Sha256,
@@ -65,8 +66,9 @@ described!(
 described!(
     KeyId,
     "KeyId",
-    string_schema(HEX64_PATTERN)
-        .description(Some("A key id: the SHA-256 of the key's SPKI PEM, 64 hex digits"))
+    string_schema(HEX64_PATTERN).description(Some(
+        "A key id: the SHA-256 of the key's SPKI PEM, 64 hex digits"
+    ))
 );
 described!(
     CommitId,
@@ -79,7 +81,9 @@ described!(
     string_schema(FILE_PATH_PATTERN)
         .min_length(Some(1))
         .max_length(Some(FilePath::MAX_LEN))
-        .description(Some("A relative POSIX path inside a version; may contain `/`"))
+        .description(Some(
+            "A relative POSIX path inside a version; may contain `/`"
+        ))
 );
 described!(
     NewFilePath,

@@ -180,11 +180,7 @@ fn services(
         },
         quotas,
     );
-    let provenance = Arc::new(Provenance::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-    ));
+    let provenance = Arc::new(Provenance::new(store.clone(), store.clone(), store.clone()));
     let trust = Arc::new(trust);
     AppState {
         access: Arc::new(access),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use crate::lineage::LineageGraph;
+use crate::catalog::LineageGraph;
 
 const W: i64 = 230;
 const H: i64 = 44;

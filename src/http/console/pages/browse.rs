@@ -11,10 +11,8 @@ use super::super::{Ui, Viewer, page};
 use super::*;
 use crate::auth::Read;
 use crate::auth::authorize;
-use crate::catalog::ModelPage;
+use crate::catalog::{AliasMove, ModelPage, VersionRecord};
 use crate::names::{AliasName, ModelRef, VersionNumber};
-use crate::registry::VersionRecord;
-use crate::trust::AliasMove;
 
 pub async fn home(
     State(st): State<AppState>,
@@ -116,7 +114,12 @@ pub async fn model(
     let shown = st.catalog.model_page(&permit, &m.name, &pg).await?;
     let (ns, name) = (m.namespace.as_str(), m.name.as_str());
     let crumbs = crumbs_of(ns, Some(name), None);
-    done(page(&p, &format!("{ns}/{name}"), &crumbs, model_body(&m, &shown)))
+    done(page(
+        &p,
+        &format!("{ns}/{name}"),
+        &crumbs,
+        model_body(&m, &shown),
+    ))
 }
 
 /// A model's page, from what the catalog read.

@@ -30,11 +30,9 @@ pub async fn search(
 ) -> Result<Response, UiError> {
     let q = sq.q.trim();
     Ok(match st.catalog.search(&p, q).await? {
-        Found::Version(m, v) => see_other(&version_url(
-            m.namespace.as_str(),
-            m.name.as_str(),
-            v.get(),
-        )),
+        Found::Version(m, v) => {
+            see_other(&version_url(m.namespace.as_str(), m.name.as_str(), v.get()))
+        }
         Found::Model(m) => see_other(&model_url(m.namespace.as_str(), m.name.as_str())),
         Found::Namespace(ns) => see_other(&ns_url(ns.as_str())),
         Found::Matches(found) => {

@@ -5,14 +5,14 @@ use maud::html;
 
 use super::super::super::AppState;
 use super::super::super::extract::Paging;
-use super::super::super::keys::KeyView;
 use super::super::super::quarantines::QuarantineView;
 use super::super::{Ui, Viewer, page};
 use super::*;
+use crate::api::KeyView;
 use crate::auth::authorize_global;
 use crate::auth::{Global, Manage, Read};
+use crate::catalog::LineageHit;
 use crate::kinds::QuarantineTarget;
-use crate::lineage::LineageHit;
 
 /// Versions listed beside each key (all are counted).
 pub(super) const KEY_VERSIONS_SHOWN: usize = 5;

@@ -11,10 +11,9 @@ use super::*;
 use crate::auth::Read;
 use crate::auth::authorize;
 use crate::catalog::VersionPage;
+use crate::catalog::{Lineage, LineageGraph, SignatureStatus};
 use crate::kinds::{RefusalReason, SignatureState};
-use crate::lineage::Lineage;
 use crate::names::AliasName;
-use crate::trust::SignatureStatus;
 
 pub async fn version(
     State(st): State<AppState>,
@@ -25,7 +24,12 @@ pub async fn version(
     let shown = st.catalog.version_page(&permit, &p, &m.name, n).await?;
     let (ns, name, v) = (m.namespace.as_str(), m.name.as_str(), n.get());
     let crumbs = crumbs_of(ns, Some(name), Some(v));
-    done(page(&p, &format!("{ns}/{name}@{v}"), &crumbs, version_body(shown)))
+    done(page(
+        &p,
+        &format!("{ns}/{name}@{v}"),
+        &crumbs,
+        version_body(shown),
+    ))
 }
 
 /// A version's page, from what the catalog read.
@@ -154,7 +158,7 @@ fn signatures_table(signatures: &[SignatureStatus]) -> Markup {
 /// What makes the focus of `g` quarantined, as far as its graph shows: the
 /// quarantined datasets and commits it or an ancestor was built from, and its
 /// quarantined ancestors (nearest first). Empty: a quarantine of the version.
-pub(super) fn quarantine_sources(g: &crate::lineage::LineageGraph) -> Vec<(String, String)> {
+pub(super) fn quarantine_sources(g: &LineageGraph) -> Vec<(String, String)> {
     let upstream: Vec<_> = g.versions.iter().filter(|n| n.depth <= 0).collect();
     let used =
         |kind: &str, value: &str| upstream.iter().any(|n| n.inputs().contains(&(kind, value)));

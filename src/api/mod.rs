@@ -1,0 +1,20 @@
+//! The REST contract's bodies: what requests send and answers return, shared by
+//! the server (`http` fills them from the domain's records) and the client
+//! (which reads them), so both sides agree by type. Each derives `Serialize`,
+//! `Deserialize` and its OpenAPI schema.
+//!
+//! Dependency rule: a leaf beside `names`, `kinds` and `chain`: it depends on
+//! them alone, and everything else may use it.
+
+pub mod identity;
+pub mod lineage;
+pub mod models;
+pub mod paths;
+pub mod records;
+pub mod signing;
+
+pub use identity::*;
+pub use lineage::{Lineage, LineageBounds};
+pub use models::*;
+pub use records::*;
+pub use signing::*;

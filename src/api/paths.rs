@@ -1,0 +1,89 @@
+//! The contract's paths, built from typed values (every segment is a parsed
+//! name, number or digest, so none needs escaping). The client builds every URL
+//! it calls here; the server's routes are the same templates.
+
+use crate::names::{AliasName, CommitId, FilePath, KeyId, ModelRef, Sha256, VersionNumber};
+
+pub const WHOAMI: &str = "/v1/whoami";
+pub const NAMESPACES: &str = "/v1/namespaces";
+pub const MODELS: &str = "/v1/models";
+pub const KEYS: &str = "/v1/keys";
+pub const AUDIT: &str = "/v1/audit";
+pub const AUDIT_EXPORT: &str = "/v1/audit/export";
+pub const AUDIT_VERIFY: &str = "/v1/audit/verify";
+
+/// `/v1/models/{ns}/{model}`.
+pub fn model(m: &ModelRef) -> String {
+    format!("/v1/models/{}/{}", m.namespace, m.name)
+}
+
+/// `/v1/models/{ns}/{model}/versions`.
+pub fn versions(m: &ModelRef) -> String {
+    format!("{}/versions", model(m))
+}
+
+/// `/v1/models/{ns}/{model}/versions/{v}`.
+pub fn version(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/{v}", versions(m))
+}
+
+/// The statement a signer signs.
+pub fn statement(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/statement", version(m, v))
+}
+
+pub fn seal(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/seal", version(m, v))
+}
+
+pub fn signatures(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/signatures", version(m, v))
+}
+
+/// A signature as stored, as a Sigstore bundle.
+pub fn bundle(m: &ModelRef, v: VersionNumber, key: &KeyId) -> String {
+    format!("{}/{key}/bundle", signatures(m, v))
+}
+
+pub fn file(m: &ModelRef, v: VersionNumber, path: &FilePath) -> String {
+    format!("{}/files/{path}", version(m, v))
+}
+
+pub fn uploads(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/uploads", version(m, v))
+}
+
+pub fn alias(m: &ModelRef, a: &AliasName) -> String {
+    format!("{}/aliases/{a}", model(m))
+}
+
+/// A version's ancestors and descendants.
+pub fn lineage_of_version(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/lineage", version(m, v))
+}
+
+pub fn lineage_of_dataset(d: &Sha256) -> String {
+    format!("/v1/lineage/datasets/{d}")
+}
+
+pub fn lineage_of_commit(c: &CommitId) -> String {
+    format!("/v1/lineage/commits/{c}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_route_templates() {
+        let m = ModelRef::parse("fraud/scorer").unwrap();
+        let v = VersionNumber::new(3).unwrap();
+        assert_eq!(version(&m, v), "/v1/models/fraud/scorer/versions/3");
+        assert_eq!(
+            file(&m, v, &FilePath::parse("a/b.bin").unwrap()),
+            "/v1/models/fraud/scorer/versions/3/files/a/b.bin"
+        );
+        let a = AliasName::parse("production").unwrap();
+        assert_eq!(alias(&m, &a), "/v1/models/fraud/scorer/aliases/production");
+    }
+}

@@ -1,0 +1,60 @@
+//! Keys, signatures and promotions.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::kinds::{BindingScope, SignatureState};
+use crate::names::{KeyId, KeyName, PublicKeyText, Reason, VersionNumber};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterKey {
+    pub name: KeyName,
+    /// An Ed25519, ECDSA P-256 or ECDSA P-384 public key, SPKI PEM
+    /// (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key: PublicKeyText,
+    /// Namespaces the key may sign for, or `["*"]` (admins only).
+    #[schema(min_items = 1)]
+    pub namespaces: Vec<BindingScope>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Public data of a key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyView {
+    /// Lowercase hex SHA-256 of the key's canonical SPKI PEM (the key hint of
+    /// OpenSSF Model Signing): the same for every text of the same key.
+    pub keyid: String,
+    pub name: String,
+    /// `ed25519`, `ecdsa-p256` or `ecdsa-p384`.
+    pub algorithm: String,
+    pub public_key: String,
+    pub namespaces: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Who registered it: shown to those who manage a namespace of its scope.
+    pub created_by: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `compromised` or `retired`.
+    pub revocation_reason: Option<String>,
+    pub revocation_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignatureAccepted {
+    pub keyid: KeyId,
+    pub key_name: String,
+    /// Always `verified`.
+    pub status: SignatureState,
+    /// Over the files only (a `model_signing sign` bundle): see the version view.
+    pub content_only: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAlias {
+    pub version: VersionNumber,
+    #[serde(default)]
+    pub reason: Reason,
+}
