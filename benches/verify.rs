@@ -11,9 +11,9 @@ use std::time::Instant;
 use base64::Engine;
 use chrono::Utc;
 use signet::names::{FilePath, KeyId, ModelRef, Sha256, VersionNumber};
-use signet::signing::keys::{TrustedKey, VerifierKey};
+use signet::signing::keys::{CheckEveryTime, TrustedKey, VerifierKey};
 use signet::signing::statement::{self, Resource};
-use signet::signing::verify::{Expected, verify};
+use signet::signing::verify::{Expected, Times, verify};
 
 /// Signs bytes in the form of its key's algorithm.
 type Sign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
@@ -92,7 +92,11 @@ fn main() {
             "signatures": [{"keyid": "k", "sig": b64.encode(&sig)}]
         }))
         .unwrap();
-        assert!(verify(&doc, &keys, &expected, now, now).is_ok());
+        let at = Times {
+            received_at: now,
+            now,
+        };
+        assert!(verify(&doc, &keys, &expected, at, &CheckEveryTime).is_ok());
         let n = if algorithm == "ed25519" {
             20_000
         } else {
@@ -105,7 +109,7 @@ fn main() {
         let raw = n as f64 / t.elapsed().as_secs_f64();
         let t = Instant::now();
         for _ in 0..n {
-            assert!(verify(&doc, &keys, &expected, now, now).is_ok());
+            assert!(verify(&doc, &keys, &expected, at, &CheckEveryTime).is_ok());
         }
         let full = n as f64 / t.elapsed().as_secs_f64();
         println!(

@@ -377,6 +377,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `signet audit …`.
+async fn audit_command(command: AuditCommand) -> Result<commands::Done, signet::client::Failure> {
+    match command {
+        AuditCommand::Search { filters, limit } => {
+            commands::audit_search(&filters.into(), limit).await
+        }
+        AuditCommand::Export { filters, out } => {
+            commands::audit_export(&filters.into(), &out).await
+        }
+        AuditCommand::Verify { file, anchor, head } => {
+            let pins = signet::client::records::Pins { anchor, head };
+            commands::audit_verify(file.as_deref(), &pins).await
+        }
+    }
+}
+
 /// Runs one of the client's commands; its outcome decides the exit code.
 async fn client_command(
     command: Command,
@@ -434,18 +450,7 @@ async fn client_command(
         Command::Model {
             command: ModelCommand::Create { model, description },
         } => commands::model_create(&model, description.as_deref()).await,
-        Command::Audit { command } => match command {
-            AuditCommand::Search { filters, limit } => {
-                commands::audit_search(&filters.into(), limit).await
-            }
-            AuditCommand::Export { filters, out } => {
-                commands::audit_export(&filters.into(), &out).await
-            }
-            AuditCommand::Verify { file, anchor, head } => {
-                let pins = signet::client::records::Pins { anchor, head };
-                commands::audit_verify(file.as_deref(), &pins).await
-            }
-        },
+        Command::Audit { command } => audit_command(command).await,
         Command::Lineage { command } => match command {
             LineageCommand::Dataset { sha256 } => commands::lineage("dataset", &sha256).await,
             LineageCommand::Commit { sha } => commands::lineage("commit", &sha).await,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::lineage::Lineage;
 use crate::kinds::SignatureState;
-use crate::names::{Description, KeyId, ModelName, Namespace, NewFilePath, Sha256};
+use crate::names::{Description, KeyId, ModelName, Namespace, NewFilePath, Sha256, VersionNumber};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NamespaceView {
@@ -32,7 +32,7 @@ pub struct ModelView {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
-    pub latest_version: Option<i64>,
+    pub latest_version: Option<VersionNumber>,
     /// alias → version
     pub aliases: BTreeMap<String, i64>,
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::auth::{GlobalPermit, ReadAudit};
 use crate::error::{Error, Result};
 use crate::kinds::Outcome;
-use crate::names::Namespace;
+use crate::names::{ModelRef, Namespace, PrincipalName, Text};
 use crate::page::{Page, Paged};
 use crate::store::{AuditEvent, AuditFilter, AuditLog};
 
@@ -31,17 +31,16 @@ pub use crate::trail::{Context, Trail};
 /// What an auditor asks the log for; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    pub principal: Option<String>,
+    pub principal: Option<PrincipalName>,
     /// `METHOD /route/{template}`.
-    pub action: Option<String>,
-    /// `namespace/model`.
-    pub model: Option<String>,
+    pub action: Option<Text<1024>>,
+    pub model: Option<ModelRef>,
     pub outcome: Option<Outcome>,
     /// Events at or after.
     pub since: Option<DateTime<Utc>>,
     /// Events before.
     pub until: Option<DateTime<Utc>>,
-    pub request_id: Option<String>,
+    pub request_id: Option<Text<1024>>,
 }
 
 /// Which part of the log a reader may see: all of it, or one namespace's.
@@ -73,7 +72,7 @@ impl Scope {
             action: q.action.clone(),
             namespace: match self {
                 Scope::All(_) => None,
-                Scope::Namespace(p) => Some(p.namespace().to_string()),
+                Scope::Namespace(p) => Some(p.namespace().clone()),
             },
             model: q.model.clone(),
             outcome: q.outcome,
@@ -323,29 +322,7 @@ impl Appender {
                 let (log, down) = (log.clone(), down.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let (count, began) = (events.len(), std::time::Instant::now());
-                    let appended = if take_inbox {
-                        log.append_audit(events).await
-                    } else {
-                        log.append_only(events).await
-                    };
-                    if count > 0 {
-                        crate::metrics::audit_append(count, began.elapsed());
-                    }
-                    let ok = match appended {
-                        Ok(()) => {
-                            *down.lock().expect("not poisoned") = None;
-                            true
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "audit append failed");
-                            if matches!(e, Error::Unavailable(_)) {
-                                let now = std::time::Instant::now();
-                                *down.lock().expect("not poisoned") = Some(now);
-                            }
-                            false
-                        }
-                    };
+                    let ok = append_batch(&*log, events, take_inbox, &down).await;
                     for w in waiters {
                         let _ = w.send(ok);
                     }
@@ -434,4 +411,37 @@ pub async fn archive(
         anchor_seq: through,
         anchor_hash: v.prev_hash,
     })
+}
+
+/// Appends one batch (and the inbox, when `take_inbox`); notes when the
+/// database was found gone, and when it answers again. Answers whether the
+/// batch committed.
+async fn append_batch(
+    log: &dyn AuditLog,
+    events: Vec<AuditEvent>,
+    take_inbox: bool,
+    down: &std::sync::Mutex<Option<std::time::Instant>>,
+) -> bool {
+    let (count, began) = (events.len(), std::time::Instant::now());
+    let appended = if take_inbox {
+        log.append_audit(events).await
+    } else {
+        log.append_only(events).await
+    };
+    if count > 0 {
+        crate::metrics::audit_append(count, began.elapsed());
+    }
+    match appended {
+        Ok(()) => {
+            *down.lock().expect("not poisoned") = None;
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit append failed");
+            if matches!(e, Error::Unavailable(_)) {
+                *down.lock().expect("not poisoned") = Some(std::time::Instant::now());
+            }
+            false
+        }
+    }
 }

@@ -7,16 +7,20 @@
 
 use std::sync::Arc;
 
-use crate::auth::{Principal, Read, authorize};
+use crate::audit::{Auditing, Head, Query, Scope};
+use crate::auth::{Global, Principal, Read, ReadAudit, authorize, authorize_global};
+pub use crate::chain::ChainedEvent;
 use crate::error::{Error, Result};
 use crate::lineage::Provenance;
 use crate::names::{AliasName, CommitId, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
 use crate::page::{Page, Paged};
 use crate::registry::{ModelDetails, Registry};
+use crate::registry::{ModelRecord, NamespaceRecord};
+use crate::trust::NamespacePolicy;
 use crate::trust::{GatePanel, Trust};
 
 /// The records the console's pages render, as the domain gives them.
-pub use crate::lineage::{Lineage, LineageGraph, LineageHit};
+pub use crate::lineage::{InputNode, Lineage, LineageGraph, LineageHit, VersionNode};
 pub use crate::registry::VersionRecord;
 pub use crate::trust::{AliasMove, SignatureStatus};
 
@@ -28,6 +32,24 @@ pub struct Catalog {
     registry: Arc<Registry>,
     trust: Arc<Trust>,
     provenance: Arc<Provenance>,
+    auditing: Arc<Auditing>,
+}
+
+/// A namespace's page: the namespace, its promotion policy and a page of its
+/// models.
+pub struct NamespacePage {
+    pub namespace: NamespaceRecord,
+    pub policy: NamespacePolicy,
+    pub models: Paged<ModelRecord>,
+}
+
+/// The access log's page: the namespace read (an auditor of some namespaces
+/// who names none reads the first of them), a page of its events, and the
+/// chain's head for those who audit everything.
+pub struct AuditPage {
+    pub namespace: Option<Namespace>,
+    pub events: Paged<ChainedEvent>,
+    pub head: Option<Head>,
 }
 
 /// A version's page: its standing at each alias and, when it is quarantined,
@@ -80,12 +102,72 @@ impl Matches {
 }
 
 impl Catalog {
-    pub fn new(registry: Arc<Registry>, trust: Arc<Trust>, provenance: Arc<Provenance>) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        trust: Arc<Trust>,
+        provenance: Arc<Provenance>,
+        auditing: Arc<Auditing>,
+    ) -> Self {
         Self {
             registry,
             trust,
             provenance,
+            auditing,
         }
+    }
+
+    pub async fn namespace_page(
+        &self,
+        p: &Principal,
+        permit: &crate::auth::Permit<Read>,
+        page: &Page,
+    ) -> Result<NamespacePage> {
+        Ok(NamespacePage {
+            namespace: self.registry.namespace(permit).await?,
+            policy: self.trust.policy(permit).await?,
+            models: self.registry.models(p, Some(permit), page).await?,
+        })
+    }
+
+    /// The events of `namespace` (or, for an auditor of some namespaces who
+    /// names none, of the first of them) that `q` asks for.
+    pub async fn audit_page(
+        &self,
+        p: &Principal,
+        namespace: Option<Namespace>,
+        q: &Query,
+        page: &Page,
+    ) -> Result<AuditPage> {
+        let everything = authorize_global::<ReadAudit>(p, Global::All).ok();
+        let namespace = match (namespace, &everything) {
+            (Some(ns), _) => Some(ns),
+            (None, Some(_)) => None,
+            (None, None) => Some(self.first_audited(p).await?),
+        };
+        let scope = Scope::of(p, namespace.as_ref())?;
+        let events = self.auditing.search(&scope, q, page).await?;
+        let head = match &everything {
+            Some(permit) => Some(self.auditing.head(permit).await?),
+            None => None,
+        };
+        Ok(AuditPage {
+            namespace,
+            events,
+            head,
+        })
+    }
+
+    /// The first namespace whose log the principal may read.
+    async fn first_audited(&self, p: &Principal) -> Result<Namespace> {
+        let all = Page::parse(Some(Page::MAX_LIMIT), None)?;
+        self.registry
+            .namespaces(p, &all)
+            .await?
+            .items
+            .into_iter()
+            .map(|ns| ns.name)
+            .find(|ns| p.may::<ReadAudit>(ns))
+            .ok_or_else(Error::forbidden)
     }
 
     pub async fn version_page(

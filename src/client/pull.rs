@@ -200,40 +200,69 @@ async fn fetch(
     if let Some(p) = path.parent() {
         tokio::fs::create_dir_all(p).await.map_err(io)?;
     }
-    let mut hasher = sha2::Sha256::new();
-    let mut seen = 0u64;
-    let mut kept = match std::fs::metadata(&path) {
-        Ok(m) if m.is_file() && m.len() <= r.size => {
-            let (len, h) = hash_prefix(&path).map_err(io)?;
-            hasher = h;
-            len
-        }
-        _ => 0,
-    };
-    if kept == r.size {
-        if Sha256::from_bytes(hasher.clone().finalize().into()) == r.sha256 {
-            bar.advance(kept);
+    let (kept, hasher) = match kept_of(&path, r).map_err(io)? {
+        Some(part) => part,
+        None => {
+            bar.advance(r.size);
             bar.finish();
             return Ok(());
         }
-        // Whole but wrong: fetched again from the start.
-        kept = 0;
-    }
-    let (mut body, ranged) = client.stream_from(&url, kept).await?;
-    let file = if ranged {
-        seen = kept;
-        bar.advance(kept);
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io)?
-    } else {
-        hasher = sha2::Sha256::new();
-        std::fs::File::create(&path).map_err(io)?
     };
-    // What arrives is hashed here and written by a thread of its own, 1 MiB
-    // at a time (the chunks as they came, without copying them into one
-    // buffer): hashing goes on while a write waits for the disk.
+    let (body, ranged) = client.stream_from(&url, kept).await?;
+    let (file, so_far) = if ranged {
+        bar.advance(kept);
+        let f = std::fs::OpenOptions::new().append(true).open(&path);
+        (f.map_err(io)?, (hasher, kept))
+    } else {
+        let f = std::fs::File::create(&path);
+        (f.map_err(io)?, (sha2::Sha256::new(), 0))
+    };
+    let (file, (hasher, seen)) = receive(body, r, file, so_far, &bar).await?;
+    let digest = Sha256::from_bytes(hasher.finalize().into());
+    if seen != r.size || digest != r.sha256 {
+        return Err(unverified(format!(
+            "{}: the bytes served are not the ones signed",
+            r.path.as_str()
+        )));
+    }
+    bar.finish();
+    tokio::task::spawn_blocking(move || file.sync_all())
+        .await
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?
+        .map_err(io)
+}
+
+/// What an earlier pull left of the file: its length and the hash state of
+/// its bytes, to go on from (none left: from the start); `None` when it is
+/// already whole and right.
+fn kept_of(path: &Path, r: &Resource) -> std::io::Result<Option<(u64, sha2::Sha256)>> {
+    let (kept, hasher) = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() <= r.size => hash_prefix(path)?,
+        _ => (0, sha2::Sha256::new()),
+    };
+    if kept == r.size {
+        if Sha256::from_bytes(hasher.clone().finalize().into()) == r.sha256 {
+            return Ok(None);
+        }
+        // Whole but wrong: fetched again from the start.
+        return Ok(Some((0, sha2::Sha256::new())));
+    }
+    Ok(Some((kept, hasher)))
+}
+
+/// Receives the rest of a file into `file`: what arrives is hashed here and
+/// written by a thread of its own, 1 MiB at a time (the chunks as they came,
+/// without copying them into one buffer), so hashing goes on while a write
+/// waits for the disk. What arrived is written even when the transfer breaks,
+/// for the next attempt to go on from. Answers the file, and the hash state
+/// and count of every byte it holds.
+async fn receive(
+    mut body: futures::stream::BoxStream<'static, Result<bytes::Bytes, Failure>>,
+    r: &Resource,
+    file: std::fs::File,
+    (mut hasher, mut seen): (sha2::Sha256, u64),
+    bar: &super::progress::FileBar,
+) -> Result<(std::fs::File, (sha2::Sha256, u64)), Failure> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(WRITES_QUEUED);
     let writer = tokio::task::spawn_blocking(move || {
         let mut file = file;
@@ -242,8 +271,7 @@ async fn fetch(
         }
         Ok::<_, std::io::Error>(file)
     });
-    let mut batch = Vec::new();
-    let mut batched = 0;
+    let (mut batch, mut batched) = (Vec::new(), 0);
     let received = async {
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
@@ -268,29 +296,17 @@ async fn fetch(
         Ok(())
     }
     .await;
-    // What arrived is written even when the transfer broke, for the next
-    // attempt to go on from.
     if !batch.is_empty() {
         let _ = tx.send(batch).await;
     }
     drop(tx);
+    let failed = |e: String| Failure::new(Exit::Failure, format!("{}: {e}", r.path.as_str()));
     let file = writer
         .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?
-        .map_err(io)?;
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
     received?;
-    let digest = Sha256::from_bytes(hasher.finalize().into());
-    if seen != r.size || digest != r.sha256 {
-        return Err(unverified(format!(
-            "{}: the bytes served are not the ones signed",
-            r.path.as_str()
-        )));
-    }
-    bar.finish();
-    tokio::task::spawn_blocking(move || file.sync_all())
-        .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?
-        .map_err(io)
+    Ok((file, (hasher, seen)))
 }
 
 /// Batches of a download waiting for their write: what the receiving side

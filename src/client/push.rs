@@ -68,50 +68,18 @@ pub async fn push(
     model: &str,
     o: &PushOptions<'_>,
 ) -> Result<Done, Failure> {
-    let PushOptions {
-        lineage,
-        metadata,
-        sign,
-        jobs,
-        progress: show_progress,
-    } = *o;
-    let ModelRef {
-        namespace: ns,
-        name,
-    } = super::model_ref(model)?;
-    let key = sign.map(read_private_key).transpose()?;
+    let target = super::model_ref(model)?;
+    let key = o.sign.map(read_private_key).transpose()?;
     let body = CreateVersion {
-        lineage: read_json(lineage, "lineage")?,
-        metadata: read_json::<serde_json::Map<String, Value>>(metadata, "metadata")?.into(),
+        lineage: read_json(o.lineage, "lineage")?,
+        metadata: read_json::<serde_json::Map<String, Value>>(o.metadata, "metadata")?.into(),
     };
-    if !dir.is_dir() {
-        return Err(Failure::usage(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    let listed = list_files(dir, None).map_err(|f| Failure::usage(f.message))?;
-    if listed.is_empty() {
-        return Err(Failure::usage(format!("{} holds no file", dir.display())));
-    }
-    // Files sent whole are hashed first (their digest goes with them, for the
-    // registry to check before it keeps them); large ones are hashed as they
-    // are sent, and their digest goes with the upload's completion.
-    let small: Vec<&Listed> = listed.iter().filter(|f| f.size <= RESUMABLE_FROM).collect();
-    let paths: Vec<&Path> = small.iter().map(|f| f.path.as_path()).collect();
-    let mut digests: BTreeMap<&str, Sha256> = BTreeMap::new();
-    for (f, hashed) in small.iter().zip(hash_files(&paths)) {
-        digests.insert(f.name.as_str(), digest_of(f, hashed)?);
-    }
-
-    let target = ModelRef {
-        namespace: ns.clone(),
-        name: name.clone(),
-    };
+    let listed = files_to_push(dir)?;
+    let digests = small_digests(&listed)?;
     let journal = Journal::of(&client.base, model, &to_json(&body), &listed)?;
     let (version, present) = draft(client, &target, &body, &journal).await?;
     let total: u64 = listed.iter().map(|r| r.size).sum();
-    let progress = Progress::new(show_progress, total, "push");
+    let progress = Progress::new(o.progress, total, "push");
     let sending = Sending {
         client,
         model: &target,
@@ -121,7 +89,7 @@ pub async fn push(
         digests: &digests,
         progress: &progress,
     };
-    let sent = sending.all(&listed, jobs).await?;
+    let sent = sending.all(&listed, o.jobs).await?;
     let files: Vec<Resource> = listed
         .iter()
         .map(|f| Resource {
@@ -135,15 +103,53 @@ pub async fn push(
         .exchange(Method::POST, &paths::seal(&target, version), None::<&()>)
         .await?;
     journal.forget();
-
     let signed = match key {
         Some(key) => Some(sign_sealed(client, &target, version, &files, &key).await?),
         None => None,
     };
+    Ok(pushed(&target, version, &files, signed))
+}
+
+/// Every file of the directory to push (at least one).
+fn files_to_push(dir: &Path) -> Result<Vec<Listed>, Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::usage(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    let listed = list_files(dir, None).map_err(|f| Failure::usage(f.message))?;
+    if listed.is_empty() {
+        return Err(Failure::usage(format!("{} holds no file", dir.display())));
+    }
+    Ok(listed)
+}
+
+/// The digests of the files sent whole, hashed first (their digest goes with
+/// them, for the registry to check before it keeps them); large ones are
+/// hashed as they are sent, and their digest goes with the upload's
+/// completion.
+fn small_digests(listed: &[Listed]) -> Result<BTreeMap<&str, Sha256>, Failure> {
+    let small: Vec<&Listed> = listed.iter().filter(|f| f.size <= RESUMABLE_FROM).collect();
+    let paths: Vec<&Path> = small.iter().map(|f| f.path.as_path()).collect();
+    let mut digests = BTreeMap::new();
+    for (f, hashed) in small.iter().zip(hash_files(&paths)) {
+        digests.insert(f.name.as_str(), digest_of(f, hashed)?);
+    }
+    Ok(digests)
+}
+
+/// What a push did.
+fn pushed(
+    model: &ModelRef,
+    version: VersionNumber,
+    files: &[Resource],
+    signed: Option<String>,
+) -> Done {
     let bytes: u64 = files.iter().map(|r| r.size).sum();
-    Ok(Done {
+    Done {
         human: format!(
-            "{ns}/{name}@{version}: {} files, {bytes} bytes, sealed{}",
+            "{model}@{version}: {} files, {bytes} bytes, sealed{}",
             files.len(),
             signed
                 .as_deref()
@@ -151,10 +157,10 @@ pub async fn push(
                 .unwrap_or_default()
         ),
         json: json!({
-            "model": format!("{ns}/{name}"), "version": version, "files": files.len(),
+            "model": model.to_string(), "version": version, "files": files.len(),
             "bytes": bytes, "signed_by": signed,
         }),
-    })
+    }
 }
 
 /// The draft version this push uploads into: the one the same push made before

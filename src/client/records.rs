@@ -172,27 +172,7 @@ pub struct Pins {
 /// export or an archive offline. The events may be in any order; they must be
 /// one unbroken run of the chain.
 pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
-    let mut events = Vec::new();
-    for (n, l) in std::io::BufReader::new(file).lines().enumerate() {
-        let l = l.map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
-        if l.trim().is_empty() {
-            continue;
-        }
-        let e: ChainedEvent = serde_json::from_str(&l).map_err(|e| {
-            Failure::new(
-                Exit::VerificationFailed,
-                format!(
-                    "{} line {}: not an event of the log: {e}",
-                    path.display(),
-                    n + 1
-                ),
-            )
-        })?;
-        events.push(e);
-    }
-    events.sort_by_key(|e| e.event.seq);
+    let events = read_events(path)?;
     let Some(first) = events.first() else {
         return Err(Failure::new(
             Exit::VerificationFailed,
@@ -232,6 +212,37 @@ pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
             "the last event is not the head it was pinned to",
         ));
     }
+    Ok(verified(path, pins, anchor_seq, &anchor, &v))
+}
+
+/// The events of an exported log, in chain order.
+fn read_events(path: &Path) -> Result<Vec<ChainedEvent>, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    let mut events = Vec::new();
+    for (n, l) in std::io::BufReader::new(file).lines().enumerate() {
+        let l = l.map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let e: ChainedEvent = serde_json::from_str(&l).map_err(|e| {
+            Failure::new(
+                Exit::VerificationFailed,
+                format!(
+                    "{} line {}: not an event of the log: {e}",
+                    path.display(),
+                    n + 1
+                ),
+            )
+        })?;
+        events.push(e);
+    }
+    events.sort_by_key(|e| e.event.seq);
+    Ok(events)
+}
+
+/// What a file that verifies from its anchor says.
+fn verified(path: &Path, pins: &Pins, anchor_seq: i64, anchor: &str, v: &Verifier) -> Done {
     let from = if anchor_seq == 0 {
         "the chain's start".to_owned()
     } else {
@@ -244,7 +255,7 @@ pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
             }
         )
     };
-    Ok(Done {
+    Done {
         human: format!(
             "{} verifies from {from}: events {}..{}, head {}",
             path.display(),
@@ -258,7 +269,7 @@ pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
             "anchor": { "seq": anchor_seq, "hash": anchor, "pinned": pins.anchor.is_some() || anchor_seq == 0 },
             "head": { "seq": v.expect_seq - 1, "hash": v.prev_hash },
         }),
-    })
+    }
 }
 
 /// `signet lineage dataset SHA256 | commit SHA | version NS/MODEL@V`.

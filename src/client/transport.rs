@@ -247,31 +247,7 @@ impl Client {
         let size = std::fs::metadata(file)
             .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", file.display())))?
             .len();
-        let earlier = match journal.upload(name) {
-            Some(url) => match self.get::<UploadView>(&url).await {
-                Ok(u) if !u.complete && u64::try_from(u.size) == Ok(size) => {
-                    u64::try_from(u.offset).ok().map(|o| (url, o))
-                }
-                // Gone (expired, or another version's): start again.
-                _ => None,
-            },
-            None => None,
-        };
-        let (url, mut offset) = match earlier {
-            Some(found) => found,
-            None => {
-                let start = StartUpload {
-                    path: NewFilePath::parse(name)
-                        .map_err(|e| Failure::usage(format!("{name}: {e}")))?,
-                    size,
-                };
-                let started: UploadView =
-                    self.exchange(Method::POST, uploads, Some(&start)).await?;
-                let url = format!("{uploads}/{}", started.id);
-                journal.record_upload(name, &url)?;
-                (url, 0)
-            }
-        };
+        let (url, mut offset) = self.upload_session(uploads, name, size, journal).await?;
         bar.rewind_to(offset);
         let hash = std::sync::Arc::new(SentHash::default());
         let mut delays = backon::BackoffBuilder::build(backoff());
@@ -321,6 +297,35 @@ impl Client {
             .exchange(Method::POST, &format!("{url}/complete"), Some(&done))
             .await?;
         Ok(digest)
+    }
+
+    /// The upload an earlier run recorded in `journal` for this file, where it
+    /// is, if it is still open for these bytes; else a new one. Answers its URL
+    /// and committed offset.
+    async fn upload_session(
+        &self,
+        uploads: &str,
+        name: &str,
+        size: u64,
+        journal: &journal::Journal,
+    ) -> Result<(String, u64), Failure> {
+        if let Some(url) = journal.upload(name)
+            && let Ok(u) = self.get::<UploadView>(&url).await
+            && !u.complete
+            && u64::try_from(u.size) == Ok(size)
+            && let Ok(offset) = u64::try_from(u.offset)
+        {
+            return Ok((url, offset));
+        }
+        // None, or gone (expired, or another version's): start again.
+        let start = StartUpload {
+            path: NewFilePath::parse(name).map_err(|e| Failure::usage(format!("{name}: {e}")))?,
+            size,
+        };
+        let started: UploadView = self.exchange(Method::POST, uploads, Some(&start)).await?;
+        let url = format!("{uploads}/{}", started.id);
+        journal.record_upload(name, &url)?;
+        Ok((url, 0))
     }
 
     /// One append of the file from `offset` to its end; answers the offset

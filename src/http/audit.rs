@@ -61,16 +61,21 @@ impl AuditFilters {
     /// Who may read which part of the log, and what they ask of it.
     pub(super) fn scope(self, p: &Principal) -> Result<(Scope, Query), ApiError> {
         let scope = Scope::of(p, self.namespace.as_ref())?;
+        Ok((scope, self.into_query().1))
+    }
+
+    /// The namespace named, and what else is asked of the log.
+    pub(super) fn into_query(self) -> (Option<Namespace>, Query) {
         let q = Query {
-            principal: self.principal.map(|p| p.to_string()),
-            action: self.action.map(Text::into_string),
-            model: self.model.map(|m| m.to_string()),
+            principal: self.principal,
+            action: self.action,
+            model: self.model,
             outcome: self.outcome,
             since: self.since,
             until: self.until,
-            request_id: self.request_id.map(Text::into_string),
+            request_id: self.request_id,
         };
-        Ok((scope, q))
+        (self.namespace, q)
     }
 }
 

@@ -305,14 +305,14 @@ impl Registry {
         let model = permit.model(name);
         let before = page.after::<i64>()?.unwrap_or(i64::MAX);
         let versions = self.versions(permit, name, page).await?;
-        let counts: std::collections::HashMap<i64, i64> = self
+        let counts: std::collections::HashMap<VersionNumber, i64> = self
             .models
             .signature_counts(&model, before, page.limit())
             .await?
             .into_iter()
             .collect();
         Ok(versions.map(|v| {
-            let n = counts.get(&v.version.get()).copied().unwrap_or(0);
+            let n = counts.get(&v.version).copied().unwrap_or(0);
             (v, n)
         }))
     }

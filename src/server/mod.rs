@@ -116,6 +116,39 @@ fn rate_config(cfg: &ServeConfig) -> RateConfig {
     }
 }
 
+/// The registry service over the store and the artifact storage, with the
+/// configured bounds.
+fn registry_of(
+    store: &Arc<dyn Store>,
+    blobs: BlobStore,
+    cfg: &ServeConfig,
+    lineage: LineageBounds,
+) -> Registry {
+    Registry::new(
+        RegistryStores {
+            namespaces: store.clone(),
+            models: store.clone(),
+            aliases: store.clone(),
+            refs: store.clone(),
+            uploads: store.clone(),
+            health: store.clone(),
+        },
+        blobs,
+        cfg.registry_name.clone(),
+        Bounds {
+            max_file_size: cfg.max_file_size,
+            max_files: cfg.max_files_per_version,
+            max_metadata_bytes: cfg.max_metadata_bytes,
+            lineage,
+            upload_floor: (cfg.upload_min_rate > 0).then(|| TransferFloor {
+                min_rate: cfg.upload_min_rate,
+                window: Duration::from_secs(cfg.upload_stall_secs.max(1)),
+            }),
+            upload_session_ttl: Duration::from_secs(cfg.upload_session_ttl_secs),
+        },
+    )
+}
+
 /// Wires the domain services, each with the store capabilities it uses.
 fn services(
     store: Arc<dyn Store>,
@@ -147,29 +180,7 @@ fn services(
         rates,
         quotas.clone(),
     );
-    let registry = Arc::new(Registry::new(
-        RegistryStores {
-            namespaces: store.clone(),
-            models: store.clone(),
-            aliases: store.clone(),
-            refs: store.clone(),
-            uploads: store.clone(),
-            health: store.clone(),
-        },
-        blobs,
-        cfg.registry_name.clone(),
-        Bounds {
-            max_file_size: cfg.max_file_size,
-            max_files: cfg.max_files_per_version,
-            max_metadata_bytes: cfg.max_metadata_bytes,
-            lineage,
-            upload_floor: (cfg.upload_min_rate > 0).then(|| TransferFloor {
-                min_rate: cfg.upload_min_rate,
-                window: Duration::from_secs(cfg.upload_stall_secs.max(1)),
-            }),
-            upload_session_ttl: Duration::from_secs(cfg.upload_session_ttl_secs),
-        },
-    ));
+    let registry = Arc::new(registry_of(&store, blobs, cfg, lineage));
     let trust = Trust::new(
         registry.clone(),
         TrustStores {
@@ -182,17 +193,19 @@ fn services(
     );
     let provenance = Arc::new(Provenance::new(store.clone(), store.clone(), store.clone()));
     let trust = Arc::new(trust);
+    let auditing = Arc::new(Auditing::new(store.clone()));
     AppState {
         access: Arc::new(access),
         catalog: Arc::new(Catalog::new(
             registry.clone(),
             trust.clone(),
             provenance.clone(),
+            auditing.clone(),
         )),
         registry,
         trust,
         provenance,
-        auditing: Arc::new(Auditing::new(store.clone())),
+        auditing,
         appender: Arc::new(Appender::start(store)),
         refusals: Arc::new(RefusalWindow::new(Duration::from_secs(60))),
         header_read_timeout: Duration::from_secs(cfg.header_read_timeout_secs.max(1)),

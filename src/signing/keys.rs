@@ -53,17 +53,22 @@ impl VerifierKey {
         }
     }
 
-    /// Whether `sig` is this key's signature over `msg`. A check that held is
-    /// remembered (`HELD`), so the same bytes under the same key are not
-    /// checked again on every read and pull of the version they sign.
+    /// Whether `sig` is this key's signature over `msg`.
     pub fn verifies(&self, msg: &[u8], sig: &[u8]) -> bool {
+        self.verifies_now(msg, sig)
+    }
+
+    /// [`Self::verifies`], asking `held` first: a check that held is kept
+    /// there, so the same bytes under the same key are not checked again on
+    /// every read and pull of the version they sign.
+    pub fn verifies_remembered(&self, msg: &[u8], sig: &[u8], held: &dyn HeldChecks) -> bool {
         let check = self.check_digest(msg, sig);
-        if HELD.has(&check) {
+        if held.held(&check) {
             return true;
         }
         let holds = self.verifies_now(msg, sig);
         if holds {
-            HELD.keep(check);
+            held.hold(check);
         }
         holds
     }
@@ -115,31 +120,26 @@ impl VerifierKey {
     }
 }
 
-/// Checks of signatures that held, by [`VerifierKey::check_digest`]: a check
-/// is a pure function of its bytes, so one that held holds again. Whether a
-/// signature counts (the key's registration, revocation, namespaces, the
-/// policy) is judged afresh each time; only the arithmetic is remembered.
-static HELD: std::sync::LazyLock<HeldChecks> = std::sync::LazyLock::new(HeldChecks::default);
+/// What remembers the checks of signatures that held, each named by what it
+/// checked (the algorithm, the key, the message and the signature, hashed): a
+/// check is a pure function of its bytes, so one that held holds again.
+/// Whether a signature counts (the key's registration, revocation, namespaces,
+/// the policy) is judged afresh each time; only the arithmetic is remembered.
+/// The server's trust cache keeps them; a pull checks every time.
+pub trait HeldChecks: Sync {
+    fn held(&self, check: &[u8; 32]) -> bool;
+    fn hold(&self, check: [u8; 32]);
+}
 
-/// Most checks remembered (32 bytes each); past it the memory starts over.
-const HELD_CHECKS: usize = 16_384;
+/// Remembers nothing: every check is made.
+pub struct CheckEveryTime;
 
-#[derive(Default)]
-struct HeldChecks(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
-
-impl HeldChecks {
-    fn has(&self, check: &[u8; 32]) -> bool {
-        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        held.contains(check)
+impl HeldChecks for CheckEveryTime {
+    fn held(&self, _: &[u8; 32]) -> bool {
+        false
     }
 
-    fn keep(&self, check: [u8; 32]) {
-        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if held.len() >= HELD_CHECKS {
-            held.clear();
-        }
-        held.insert(check);
-    }
+    fn hold(&self, _: [u8; 32]) {}
 }
 
 /// Whether `sig` has the form of a signature of some algorithm Signet verifies
@@ -272,6 +272,20 @@ mod tests {
         format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
     }
 
+    /// Remembers every check it is told held.
+    #[derive(Default)]
+    struct Everything(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
+
+    impl HeldChecks for Everything {
+        fn held(&self, check: &[u8; 32]) -> bool {
+            self.0.lock().unwrap().contains(check)
+        }
+
+        fn hold(&self, check: [u8; 32]) {
+            self.0.lock().unwrap().insert(check);
+        }
+    }
+
     #[test]
     fn a_check_that_held_answers_for_exactly_its_bytes_and_key() {
         use ed25519_dalek::Signer;
@@ -280,29 +294,21 @@ mod tests {
         let key = VerifierKey::Ed25519(signer.verifying_key());
         let msg = b"DSSEv1 28 application/vnd.in-toto+json 2 {}";
         let sig = signer.sign(msg).to_bytes();
+        let held = Everything::default();
         // Twice: checked, then remembered.
-        assert!(key.verifies(msg, &sig));
-        assert!(key.verifies(msg, &sig));
+        assert!(key.verifies_remembered(msg, &sig, &held));
+        assert_eq!(held.0.lock().unwrap().len(), 1);
+        assert!(key.verifies_remembered(msg, &sig, &held));
         let mut forged = sig;
         forged[10] ^= 1;
-        assert!(!key.verifies(msg, &forged));
-        assert!(!key.verifies(b"DSSEv1 28 application/vnd.in-toto+json 2 []", &sig));
-        assert!(!VerifierKey::Ed25519(other.verifying_key()).verifies(msg, &sig));
-        assert!(key.verifies(msg, &sig));
-    }
-
-    #[test]
-    fn remembered_checks_are_bounded() {
-        let held = HeldChecks::default();
-        for i in 0..HELD_CHECKS + 10 {
-            let mut check = [0u8; 32];
-            check[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            held.keep(check);
-            assert!(held.has(&check));
-        }
-        let kept = held.0.lock().unwrap().len();
-        assert!(kept <= HELD_CHECKS, "{kept}");
-        assert!(!held.has(&[0u8; 32]));
+        assert!(!key.verifies_remembered(msg, &forged, &held));
+        let other_msg = b"DSSEv1 28 application/vnd.in-toto+json 2 []";
+        assert!(!key.verifies_remembered(other_msg, &sig, &held));
+        let other_key = VerifierKey::Ed25519(other.verifying_key());
+        assert!(!other_key.verifies_remembered(msg, &sig, &held));
+        // Nothing that failed was remembered.
+        assert_eq!(held.0.lock().unwrap().len(), 1);
+        assert!(key.verifies(msg, &sig) && !key.verifies(msg, &forged));
     }
 
     #[test]

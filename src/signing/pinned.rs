@@ -5,9 +5,9 @@
 use chrono::Utc;
 use serde_json::Value;
 
-use super::keys::{PublicKey, TrustedKey};
+use super::keys::{CheckEveryTime, PublicKey, TrustedKey};
 use super::statement::{Resource, sort_resources};
-use super::verify::{Expected, Rejection, VerifiedSignature, verify};
+use super::verify::{Expected, Rejection, Times, VerifiedSignature, verify};
 use crate::kinds::BindingScope;
 use crate::names::{FilePath, KeyId, ModelRef, Sha256, VersionNumber};
 
@@ -80,7 +80,11 @@ pub fn verify_pinned(
         revoked: None,
     };
     let now = Utc::now();
-    verify(doc, &[key], expected, now, now)
+    let at = Times {
+        received_at: now,
+        now,
+    };
+    verify(doc, &[key], expected, at, &CheckEveryTime)
 }
 
 /// [`verify_pinned`] for a statement that must carry Signet's binding to

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::Digest as _;
 
 use super::dsse;
-use super::keys::{TrustedKey, is_supported_signature};
+use super::keys::{HeldChecks, TrustedKey, is_supported_signature};
 use super::statement::{PREDICATE_TYPE, Resource, STATEMENT_TYPE, root_digest};
 use crate::kinds::SignatureState;
 use crate::names::{KeyId, ModelRef, Namespace, VersionNumber};
@@ -105,6 +105,13 @@ impl Rejection {
     }
 }
 
+/// When a signature was received, and when it is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub received_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
 /// A signature that verified against a trusted key, for one version. Only
 /// [`verify`] makes one.
 #[derive(Debug, Clone)]
@@ -159,9 +166,10 @@ pub fn verify(
     doc: &[u8],
     keys: &[TrustedKey],
     expected: &Expected<'_>,
-    received_at: DateTime<Utc>,
-    now: DateTime<Utc>,
+    at: Times,
+    held: &dyn HeldChecks,
 ) -> Result<VerifiedSignature, Rejection> {
+    let Times { received_at, now } = at;
     let env = dsse::parse(doc).map_err(|_| Rejection::SignatureInvalid)?;
     let pae = env.pae();
 
@@ -182,7 +190,7 @@ pub fn verify(
             .filter(|k| Some(k.keyid.as_str()) == hinted)
             .chain(keys.iter().filter(|k| Some(k.keyid.as_str()) != hinted));
         for key in order {
-            if !key.key.verifies(&pae, sig) {
+            if !key.key.verifies_remembered(&pae, sig, held) {
                 continue;
             }
             let standing = if key.revoked_for(received_at) {

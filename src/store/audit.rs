@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 pub use crate::chain::{AuditEvent, ChainedEvent, timestamp};
 use crate::error::Result;
 use crate::kinds::Outcome;
+use crate::names::{ModelRef, Namespace, PrincipalName, Text};
 
 /// The chain's tip and anchor.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -23,14 +24,15 @@ pub struct AuditHead {
 /// Audit query filters; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    pub principal: Option<String>,
-    pub action: Option<String>,
-    pub namespace: Option<String>,
-    pub model: Option<String>,
+    pub principal: Option<PrincipalName>,
+    /// `METHOD /route/{template}`.
+    pub action: Option<Text<1024>>,
+    pub namespace: Option<Namespace>,
+    pub model: Option<ModelRef>,
     pub outcome: Option<Outcome>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    pub request_id: Option<String>,
+    pub request_id: Option<Text<1024>>,
 }
 
 /// The audit event of the request a write belongs to. Every write takes one, and

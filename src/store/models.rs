@@ -21,7 +21,7 @@ pub struct ModelRecord {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub created_by: PrincipalName,
-    pub latest_version: Option<i64>,
+    pub latest_version: Option<VersionNumber>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -149,7 +149,7 @@ pub trait Models: Send + Sync {
         model: &ModelRef,
         before: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, i64)>>;
+    ) -> Result<Vec<(VersionNumber, i64)>>;
     async fn files_of(&self, version_id: Uuid) -> Result<Vec<FileRecord>>;
     /// A version with its files, the aliases that point at it, its signatures,
     /// the trust epoch and the access epoch, in one statement (what a read of a

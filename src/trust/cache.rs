@@ -22,15 +22,41 @@ use uuid::Uuid;
 
 use super::policy::NamespacePolicy;
 use crate::names::Namespace;
-use crate::signing::keys::TrustedKey;
+use crate::signing::keys::{HeldChecks, TrustedKey};
+
+/// Most checks of signatures that held kept (32 bytes each); past it the
+/// least used are dropped.
+const HELD_CHECKS: usize = 16_384;
 
 /// Most quarantine verdicts kept at one epoch; past it they are dropped and
 /// gathered again, so memory stays bounded on registries of any size.
 const MAX_VERDICTS: usize = 100_000;
 
-#[derive(Default)]
 pub(super) struct TrustCache {
     kept: Mutex<Kept>,
+    /// Checks of signatures that held: pure arithmetic, true at any epoch.
+    checks: Checks,
+}
+
+impl Default for TrustCache {
+    fn default() -> Self {
+        Self {
+            kept: Mutex::default(),
+            checks: Checks(quick_cache::sync::Cache::new(HELD_CHECKS)),
+        }
+    }
+}
+
+struct Checks(quick_cache::sync::Cache<[u8; 32], ()>);
+
+impl HeldChecks for Checks {
+    fn held(&self, check: &[u8; 32]) -> bool {
+        self.0.get(check).is_some()
+    }
+
+    fn hold(&self, check: [u8; 32]) {
+        self.0.insert(check, ());
+    }
 }
 
 #[derive(Default)]
@@ -43,6 +69,11 @@ struct Kept {
 }
 
 impl TrustCache {
+    /// Where signature checks that held are remembered.
+    pub(super) fn checks(&self) -> &dyn HeldChecks {
+        &self.checks
+    }
+
     /// What is kept, when it is valid at `epoch`.
     fn valid_at<T>(&self, epoch: i64, get: impl FnOnce(&Kept) -> Option<T>) -> Option<T> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());

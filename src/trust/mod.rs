@@ -161,6 +161,7 @@ impl Trust {
             stored,
             &keys,
             policy,
+            self.cache.checks(),
         ))
     }
 

@@ -11,7 +11,7 @@ use crate::registry::resources;
 use crate::signing::bundle::bundle_for;
 use crate::signing::keys::parse_public_key;
 use crate::signing::verify::{
-    Expected, Rejection, VerifiedSignature, check_bundle_media_type, verify,
+    Expected, Rejection, Times, VerifiedSignature, check_bundle_media_type, verify,
 };
 use crate::store::SignatureRecord;
 
@@ -42,8 +42,13 @@ impl Trust {
         );
         let now = Utc::now();
         check_bundle_media_type(doc).map_err(Error::SignatureRejected)?;
-        let verified = super::verification::counted(verify(doc, &keys, &expected, now, now))
-            .map_err(Error::SignatureRejected)?;
+        let at = Times {
+            received_at: now,
+            now,
+        };
+        let verified =
+            super::verification::counted(verify(doc, &keys, &expected, at, self.cache.checks()))
+                .map_err(Error::SignatureRejected)?;
         let envelope = String::from_utf8(doc.to_vec())
             .map_err(|_| Error::SignatureRejected(Rejection::SignatureInvalid))?;
         let record = SignatureRecord {

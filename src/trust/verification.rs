@@ -9,8 +9,8 @@ use super::policy::NamespacePolicy;
 use crate::kinds::{Algorithm, RefusalReason, RevocationReason, SignatureState};
 use crate::names::KeyId;
 use crate::registry::resources;
-use crate::signing::keys::{PublicKey, TrustedKey, parse_public_key};
-use crate::signing::verify::{Expected, Rejection, VerifiedSignature, verify};
+use crate::signing::keys::{HeldChecks, PublicKey, TrustedKey, parse_public_key};
+use crate::signing::verify::{Expected, Rejection, Times, VerifiedSignature, verify};
 use crate::store::{FileRecord, KeyRecord, SignatureRecord, VersionRecord};
 
 /// Counts a verification by its result, and passes it on.
@@ -64,6 +64,7 @@ impl Verification {
         stored: Vec<SignatureRecord>,
         keys: &[TrustedKey],
         policy: NamespacePolicy,
+        held: &dyn HeldChecks,
     ) -> Self {
         let sorted = resources(files);
         let model = v.model_ref();
@@ -85,8 +86,11 @@ impl Verification {
                     s.envelope.as_bytes(),
                     keys,
                     &expected,
-                    s.received_at,
-                    now,
+                    Times {
+                        received_at: s.received_at,
+                        now,
+                    },
+                    held,
                 )),
                 keyid: s.keyid,
                 received_at: s.received_at,

@@ -198,14 +198,24 @@ impl AuditLog for Store {
         // Only the filters given appear in the statement, so the planner can use
         // the index of the most selective one; values are always bound.
         let conds: [(&str, Option<String>); 8] = [
-            ("principal = ", f.principal.clone()),
-            ("action = ", f.action.clone()),
-            ("namespace = ", f.namespace.clone()),
-            ("model = ", f.model.clone()),
+            // The log stores each as text, as the event was hashed.
+            (
+                "principal = ",
+                f.principal.as_ref().map(ToString::to_string),
+            ),
+            ("action = ", f.action.as_ref().map(ToString::to_string)),
+            (
+                "namespace = ",
+                f.namespace.as_ref().map(ToString::to_string),
+            ),
+            ("model = ", f.model.as_ref().map(ToString::to_string)),
             ("outcome = ", f.outcome.map(|o| o.as_str().to_owned())),
             ("at >= ", f.since.map(timestamp)),
             ("at < ", f.until.map(timestamp)),
-            ("request_id = ", f.request_id.clone()),
+            (
+                "request_id = ",
+                f.request_id.as_ref().map(ToString::to_string),
+            ),
         ];
         let mut sql = concat!(select!(), " WHERE seq < $1").to_owned();
         let mut n = 1;

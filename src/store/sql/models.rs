@@ -285,7 +285,7 @@ impl Models for Store {
         model: &ModelRef,
         before: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, i64)>> {
+    ) -> Result<Vec<(VersionNumber, i64)>> {
         Ok(sqlx::query_as(
             "SELECT v.version, COUNT(s.keyid) FROM versions v \
              JOIN models m ON m.id = v.model_id \

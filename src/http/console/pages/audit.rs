@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 
 use super::super::super::AppState;
 use super::super::super::audit::AuditFilters;
@@ -12,8 +12,7 @@ use super::super::{UiError, Viewer, page};
 use super::*;
 use crate::auth::authorize_global;
 use crate::auth::{Global, ReadAudit};
-use crate::error::Error;
-use crate::page::Page;
+use crate::catalog::{AuditPage as CatalogAudit, ChainedEvent};
 
 pub(super) fn pairs_of(query: Option<&str>) -> Result<Vec<(String, String)>, UiError> {
     serde_urlencoded::from_str(query.unwrap_or_default())
@@ -37,38 +36,19 @@ pub async fn audit(
     RawQuery(query): RawQuery,
 ) -> PageResult {
     let mut pairs = pairs_of(query.as_deref())?;
-    let may_verify = p.may_globally::<ReadAudit>(Global::All);
-    let given =
-        |pairs: &[(String, String)], k: &str| pairs.iter().any(|(n, v)| n == k && !v.is_empty());
-    if !may_verify && !given(&pairs, "namespace") {
-        // An auditor of some namespaces reads one at a time: the first of them.
-        let all = Page::parse(Some(Page::MAX_LIMIT), None).map_err(Error::from)?;
-        let first = st
-            .registry
-            .namespaces(&p, &all)
-            .await?
-            .items
-            .into_iter()
-            .find(|ns| p.may::<ReadAudit>(&ns.name));
-        match first {
-            Some(ns) => {
-                pairs.retain(|(k, _)| k != "namespace");
-                pairs.push(("namespace".into(), ns.name.to_string()));
-            }
-            None => return Err(Error::forbidden().into()),
-        }
-    }
     let Paging(filters, pg) = Paging::<AuditFilters>::of_form(&pairs)?;
-    let (scope, q) = filters.scope(&p)?;
-    let events = st.auditing.search(&scope, &q, &pg).await?;
-    let head = match may_verify {
-        true => Some(
-            st.auditing
-                .head(&authorize_global::<ReadAudit>(&p, Global::All)?)
-                .await?,
-        ),
-        false => None,
-    };
+    let (namespace, q) = filters.into_query();
+    let shown = st.catalog.audit_page(&p, namespace, &q, &pg).await?;
+    // The form shows the namespace read, which may be the viewer's first.
+    if let Some(ns) = &shown.namespace {
+        pairs.retain(|(k, _)| k != "namespace");
+        pairs.push(("namespace".into(), ns.to_string()));
+    }
+    done(page(&p, "Audit log", &[], audit_body(&pairs, &shown)))
+}
+
+/// The access log's page: the chain's head, the filters and the events.
+fn audit_body(pairs: &[(String, String)], shown: &CatalogAudit) -> Markup {
     let value = |k: &str| {
         pairs
             .iter()
@@ -80,50 +60,51 @@ pub async fn audit(
         .filter(|(k, v)| k != "cursor" && k != "limit" && !v.is_empty())
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    done(page(
-        &p,
-        "Audit log",
-        &[],
-        html! {
-            h1 { "Audit log" }
-            @if let Some(head) = &head {
-                p.chain {
-                    "The chain's head is event #" (head.seq) ", hash " (digest(&head.hash)) ". "
-                    a href="/ui/audit/verify" { "Verify the whole chain" }
-                }
+    html! {
+        h1 { "Audit log" }
+        @if let Some(head) = &shown.head {
+            p.chain {
+                "The chain's head is event #" (head.seq) ", hash " (digest(&head.hash)) ". "
+                a href="/ui/audit/verify" { "Verify the whole chain" }
             }
-            p { a href={ "/ui/audit/export?" (encode(&export)) } { "Export these events (JSON Lines)" } }
-            form.filters method="get" action="/ui/audit" {
-                @for (k, label) in AUDIT_FILTERS {
-                    label { span { (label) } input type="text" name=(k) value=(value(k)); }
-                }
-                button type="submit" { "Filter" }
+        }
+        p { a href={ "/ui/audit/export?" (encode(&export)) } { "Export these events (JSON Lines)" } }
+        form.filters method="get" action="/ui/audit" {
+            @for (k, label) in AUDIT_FILTERS {
+                label { span { (label) } input type="text" name=(k) value=(value(k)); }
             }
-            @if events.items.is_empty() {
-                p.empty { "No event matches." }
-            } @else {
-                table.audit {
-                    thead { tr { th { "#" } th { "Time (UTC)" } th { "Principal" } th { "Action and resource" } th { "Namespace" } th { "Status" } th { "Outcome" } th { "Request" } } }
-                    tbody {
-                        @for c in &events.items {
-                            @let e = &c.event;
-                            tr {
-                                td { (e.seq) }
-                                td title=(e.at) { (e.at.get(..19).unwrap_or(&e.at).replace('T', " ")) }
-                                td { (e.principal.as_deref().unwrap_or("—")) }
-                                td { code { (e.action) } br; span.resource { (e.resource) } }
-                                td { (e.namespace.as_deref().unwrap_or("—")) }
-                                td { (e.status) }
-                                td { (e.outcome.as_str()) }
-                                td { (digest(&e.request_id)) }
-                            }
+            button type="submit" { "Filter" }
+        }
+        (events_table(&shown.events.items))
+        (next_link("/ui/audit", pairs, shown.events.next_cursor.as_deref()))
+    }
+}
+
+fn events_table(events: &[ChainedEvent]) -> Markup {
+    html! {
+        @if events.is_empty() {
+            p.empty { "No event matches." }
+        } @else {
+            table.audit {
+                thead { tr { th { "#" } th { "Time (UTC)" } th { "Principal" } th { "Action and resource" } th { "Namespace" } th { "Status" } th { "Outcome" } th { "Request" } } }
+                tbody {
+                    @for c in events {
+                        @let e = &c.event;
+                        tr {
+                            td { (e.seq) }
+                            td title=(e.at) { (e.at.get(..19).unwrap_or(&e.at).replace('T', " ")) }
+                            td { (e.principal.as_deref().unwrap_or("—")) }
+                            td { code { (e.action) } br; span.resource { (e.resource) } }
+                            td { (e.namespace.as_deref().unwrap_or("—")) }
+                            td { (e.status) }
+                            td { (e.outcome.as_str()) }
+                            td { (digest(&e.request_id)) }
                         }
                     }
                 }
             }
-            (next_link("/ui/audit", &pairs, events.next_cursor.as_deref()))
-        },
-    ))
+        }
+    }
 }
 
 pub async fn audit_export(

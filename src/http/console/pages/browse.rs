@@ -11,8 +11,8 @@ use super::super::{Ui, Viewer, page};
 use super::*;
 use crate::auth::Read;
 use crate::auth::authorize;
-use crate::catalog::{AliasMove, ModelPage, VersionRecord};
-use crate::names::{AliasName, ModelRef, VersionNumber};
+use crate::catalog::{AliasMove, ModelPage, NamespacePage, VersionRecord};
+use crate::names::{AliasName, ModelRef, Namespace, VersionNumber};
 
 pub async fn home(
     State(st): State<AppState>,
@@ -55,53 +55,52 @@ pub async fn namespace(
     Ui(Paging(_, pg)): Ui<Paging>,
 ) -> PageResult {
     let permit = authorize::<Read>(&p, &ns)?;
-    let record = st.registry.namespace(&permit).await?;
-    let policy = st.trust.policy(&permit).await?;
-    let models = st.registry.models(&p, Some(&permit), &pg).await?;
-    let name = ns.as_str();
-    done(page(
-        &p,
-        name,
-        &crumbs_of(name, None, None),
-        html! {
-            h1 { "Namespace " (name) }
-            p { (record.description) }
-            section {
-                h2 { "Promotion policy" }
-                dl.facts {
-                    dt { "Signatures required" } dd { (policy.min_signatures) }
-                    dt { "Pickle-based files" } dd { @if policy.allow_unsafe_formats { "allowed" } @else { "refused" } }
-                    dt { "Files of no known format" } dd { (format!("{:?}", policy.unknown_formats).to_lowercase()) }
-                    @for (alias, fields) in &policy.lineage_required {
-                        dt { "Lineage for " code { (alias) } }
-                        dd { @for f in fields { code { (serde_json::to_value(f).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) } " " } }
-                    }
+    let shown = st.catalog.namespace_page(&p, &permit, &pg).await?;
+    let crumbs = crumbs_of(ns.as_str(), None, None);
+    done(page(&p, ns.as_str(), &crumbs, namespace_body(&ns, shown)))
+}
+
+/// A namespace's page: its policy and its models.
+fn namespace_body(ns: &Namespace, shown: NamespacePage) -> Markup {
+    let (name, policy, models) = (ns.as_str(), &shown.policy, shown.models);
+    html! {
+        h1 { "Namespace " (name) }
+        p { (shown.namespace.description) }
+        section {
+            h2 { "Promotion policy" }
+            dl.facts {
+                dt { "Signatures required" } dd { (policy.min_signatures) }
+                dt { "Pickle-based files" } dd { @if policy.allow_unsafe_formats { "allowed" } @else { "refused" } }
+                dt { "Files of no known format" } dd { (format!("{:?}", policy.unknown_formats).to_lowercase()) }
+                @for (alias, fields) in &policy.lineage_required {
+                    dt { "Lineage for " code { (alias) } }
+                    dd { @for f in fields { code { (serde_json::to_value(f).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) } " " } }
                 }
             }
-            section {
-                h2 { "Models" }
-                @if models.items.is_empty() {
-                    p.empty { "No model yet." }
-                } @else {
-                    table {
-                        thead { tr { th { "Model" } th { "Description" } th { "Latest version" } th { "Aliases" } th { "Created" } } }
-                        tbody {
-                            @for m in models.items.into_iter().map(ModelView::from) {
-                                tr {
-                                    td { a href=(model_url(name, &m.name)) { (m.name) } }
-                                    td { (m.description) }
-                                    td { @if let Some(v) = m.latest_version { a href=(version_url(name, &m.name, v)) { (v) } } @else { "—" } }
-                                    td { @for (a, v) in &m.aliases { span.alias { (a) " → " (v) } " " } }
-                                    td { (when(m.created_at)) }
-                                }
+        }
+        section {
+            h2 { "Models" }
+            @if models.items.is_empty() {
+                p.empty { "No model yet." }
+            } @else {
+                table {
+                    thead { tr { th { "Model" } th { "Description" } th { "Latest version" } th { "Aliases" } th { "Created" } } }
+                    tbody {
+                        @for m in models.items.into_iter().map(ModelView::from) {
+                            tr {
+                                td { a href=(model_url(name, &m.name)) { (m.name) } }
+                                td { (m.description) }
+                                td { @if let Some(v) = m.latest_version { a href=(version_url(name, &m.name, v.get())) { (v) } } @else { "—" } }
+                                td { @for (a, v) in &m.aliases { span.alias { (a) " → " (v) } " " } }
+                                td { (when(m.created_at)) }
                             }
                         }
                     }
                 }
-                (next_link(&ns_url(name), &[], models.next_cursor.as_deref()))
             }
-        },
-    ))
+            (next_link(&ns_url(name), &[], models.next_cursor.as_deref()))
+        }
+    }
 }
 
 pub async fn model(
