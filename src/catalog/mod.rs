@@ -8,20 +8,25 @@
 use std::sync::Arc;
 
 use crate::audit::{Auditing, Head, Query, Scope};
-use crate::auth::{Global, Principal, Read, ReadAudit, authorize, authorize_global};
+use crate::auth::{
+    Global, GlobalPermit, Manage, Principal, Read, ReadAudit, authorize, authorize_global,
+};
 pub use crate::chain::ChainedEvent;
 use crate::error::{Error, Result};
+use crate::kinds::QuarantineTarget;
 use crate::lineage::Provenance;
+use crate::lineage::QuarantineRecord;
 use crate::names::{AliasName, CommitId, ModelName, ModelRef, Namespace, Sha256, VersionNumber};
 use crate::page::{Page, Paged};
+use crate::registry::ModelRecord;
 use crate::registry::{ModelDetails, Registry};
-use crate::registry::{ModelRecord, NamespaceRecord};
 use crate::trust::NamespacePolicy;
+use crate::trust::ShownKey;
 use crate::trust::{GatePanel, Trust};
 
 /// The records the console's pages render, as the domain gives them.
 pub use crate::lineage::{InputNode, Lineage, LineageGraph, LineageHit, VersionNode};
-pub use crate::registry::VersionRecord;
+pub use crate::registry::{NamespaceRecord, VersionRecord};
 pub use crate::trust::{AliasMove, SignatureStatus};
 
 /// How many alias moves a model's page shows.
@@ -42,6 +47,24 @@ pub struct NamespacePage {
     pub policy: NamespacePolicy,
     pub models: Paged<ModelRecord>,
 }
+
+/// A key as the keys' page shows it: with the versions it signed that the
+/// viewer may read.
+pub struct KeyRow {
+    pub key: ShownKey,
+    pub signed: Vec<VersionRecord>,
+}
+
+/// A quarantine as its page shows it: with the versions built from its
+/// dataset or commit that the viewer may read (at most `AFFECTED_SHOWN`), and
+/// the aliases at each.
+pub struct QuarantineRow {
+    pub quarantine: QuarantineRecord,
+    pub affected: Vec<(VersionRecord, Vec<AliasName>)>,
+}
+
+/// Versions listed beside each quarantine.
+pub const AFFECTED_SHOWN: usize = 20;
 
 /// The access log's page: the namespace read (an auditor of some namespaces
 /// who names none reads the first of them), a page of its events, and the
@@ -127,6 +150,47 @@ impl Catalog {
             policy: self.trust.policy(permit).await?,
             models: self.registry.models(p, Some(permit), page).await?,
         })
+    }
+
+    pub async fn keys_page(&self, p: &Principal, page: &Page) -> Result<Paged<KeyRow>> {
+        let keys = self.trust.keys(p, page).await?;
+        let mut signed = Vec::with_capacity(keys.items.len());
+        for k in &keys.items {
+            signed.push(self.trust.signed_by(p, &k.key.keyid).await?);
+        }
+        let mut signed = signed.into_iter();
+        Ok(keys.map(|key| KeyRow {
+            key,
+            signed: signed.next().unwrap_or_default(),
+        }))
+    }
+
+    pub async fn quarantines_page(
+        &self,
+        permit: &GlobalPermit<Manage>,
+        p: &Principal,
+        page: &Page,
+    ) -> Result<Paged<QuarantineRow>> {
+        let list = self.provenance.quarantines(permit, p, page).await?;
+        let mut affected = Vec::with_capacity(list.items.len());
+        for q in &list.items {
+            let hits = match &q.target {
+                QuarantineTarget::Dataset(d) => self.provenance.by_dataset(p, *d).await?,
+                QuarantineTarget::Commit(c) => self.provenance.by_commit(p, c.clone()).await?,
+                QuarantineTarget::Version(..) => Vec::new(),
+            };
+            let mut at = Vec::new();
+            for h in hits.into_iter().take(AFFECTED_SHOWN) {
+                let aliases = self.registry.aliases_at(&h.version).await?;
+                at.push((h.version, aliases));
+            }
+            affected.push(at);
+        }
+        let mut affected = affected.into_iter();
+        Ok(list.map(|quarantine| QuarantineRow {
+            quarantine,
+            affected: affected.next().unwrap_or_default(),
+        }))
     }
 
     /// The events of `namespace` (or, for an auditor of some namespaces who

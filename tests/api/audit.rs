@@ -191,7 +191,10 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
 
 async fn edited_deleted_or_reordered_events_break_verification(b: Backend) {
     for (case, sabotage) in [
-        ("edit", "UPDATE audit_events SET status = 200 WHERE seq = 3"),
+        // A status no answer has, so the edit changes event 3 whichever it is
+        // (writes and reads reach the chain by different paths, so its place
+        // is not fixed).
+        ("edit", "UPDATE audit_events SET status = 299 WHERE seq = 3"),
         ("delete", "DELETE FROM audit_events WHERE seq = 3"),
         (
             "reorder",

@@ -11,8 +11,9 @@ use super::super::{Ui, Viewer, page};
 use super::*;
 use crate::auth::Read;
 use crate::auth::authorize;
-use crate::catalog::{AliasMove, ModelPage, NamespacePage, VersionRecord};
+use crate::catalog::{AliasMove, ModelPage, NamespacePage, NamespaceRecord, VersionRecord};
 use crate::names::{AliasName, ModelRef, Namespace, VersionNumber};
+use crate::page::Paged;
 
 pub async fn home(
     State(st): State<AppState>,
@@ -20,32 +21,32 @@ pub async fn home(
     Ui(Paging(_, pg)): Ui<Paging>,
 ) -> PageResult {
     let list = st.registry.namespaces(&p, &pg).await?;
-    done(page(
-        &p,
-        "Namespaces",
-        &[],
-        html! {
-            h1 { "Namespaces" }
-            @if list.items.is_empty() {
-                p.empty { "No namespace you may read." }
-            } @else {
-                table {
-                    thead { tr { th { "Namespace" } th { "Description" } th { "Created" } th { "By" } } }
-                    tbody {
-                        @for ns in &list.items {
-                            tr {
-                                td { a href=(ns_url(ns.name.as_str())) { (ns.name) } }
-                                td { (ns.description) }
-                                td { (when(ns.created_at)) }
-                                td { (ns.created_by) }
-                            }
+    done(page(&p, "Namespaces", &[], home_body(&list)))
+}
+
+/// The namespaces the viewer reads.
+fn home_body(list: &Paged<NamespaceRecord>) -> Markup {
+    html! {
+        h1 { "Namespaces" }
+        @if list.items.is_empty() {
+            p.empty { "No namespace you may read." }
+        } @else {
+            table {
+                thead { tr { th { "Namespace" } th { "Description" } th { "Created" } th { "By" } } }
+                tbody {
+                    @for ns in &list.items {
+                        tr {
+                            td { a href=(ns_url(ns.name.as_str())) { (ns.name) } }
+                            td { (ns.description) }
+                            td { (when(ns.created_at)) }
+                            td { (ns.created_by) }
                         }
                     }
                 }
             }
-            (next_link("/ui", &[], list.next_cursor.as_deref()))
-        },
-    ))
+        }
+        (next_link("/ui", &[], list.next_cursor.as_deref()))
+    }
 }
 
 pub async fn namespace(

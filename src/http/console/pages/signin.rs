@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::super::super::AppState;
 use super::super::super::extract::ApiQuery;
 use super::super::{COOKIE, Ui, UiError, Viewer, bare_page};
-use crate::auth::Credential;
+use crate::auth::{Credential, MintedToken};
 use crate::error::Error;
 use crate::trail::Trail;
 
@@ -98,39 +98,35 @@ pub(super) fn see_other(to: &str) -> Response {
 /// Exchanges the API token of the form for a console session.
 pub async fn login(State(st): State<AppState>, caller: Caller, body: Bytes) -> Response {
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
-        return UiError::new(
-            StatusCode::BAD_REQUEST,
-            "the sign-in form was not understood",
-        )
-        .into_response();
+        let why = "the sign-in form was not understood";
+        return UiError::new(StatusCode::BAD_REQUEST, why).into_response();
     };
     let next = safe_next(form.next.as_deref());
-    let trail = caller.trail.clone();
-    let signed = st
-        .access
-        .authenticate_as(
-            Credential::Bearer,
-            Some(form.token.trim()),
-            caller.client,
-            caller.trail,
-        )
-        .await;
-    let p = match signed {
-        Ok(p) => p,
+    match sign_in(&st, caller, form.token.trim()).await {
+        Ok(session) => with_cookie(see_other(&next), &session, st.secure_cookies),
         Err(Error::Unauthenticated) => {
-            let page = sign_in_page(
-                &next,
-                Some("That token was not accepted: it is unknown, expired or revoked."),
-            );
-            return super::super::html_answer(StatusCode::UNAUTHORIZED, page);
+            let why = "That token was not accepted: it is unknown, expired or revoked.";
+            let page = sign_in_page(&next, Some(why));
+            super::super::html_answer(StatusCode::UNAUTHORIZED, page)
         }
-        Err(e) => return UiError::from(e).into_response(),
-    };
+        Err(e) => UiError::from(e).into_response(),
+    }
+}
+
+/// Checks the token given and opens a console session of its principal.
+async fn sign_in(st: &AppState, caller: Caller, token: &str) -> Result<MintedToken, Error> {
+    let trail = caller.trail.clone();
+    let p = st
+        .access
+        .authenticate_as(Credential::Bearer, Some(token), caller.client, caller.trail)
+        .await?;
     trail.note(|c| c.success_status = StatusCode::SEE_OTHER.as_u16());
-    let session = match st.access.open_session(&p).await {
-        Ok(s) => s,
-        Err(e) => return UiError::from(e).into_response(),
-    };
+    st.access.open_session(&p).await
+}
+
+/// The answer, setting the session's cookie (only for `/ui`, never to
+/// scripts, never sent cross-site; `Secure` over TLS).
+fn with_cookie(mut resp: Response, session: &MintedToken, secure: bool) -> Response {
     let max_age = session
         .token
         .expires_at
@@ -138,9 +134,8 @@ pub async fn login(State(st): State<AppState>, caller: Caller, body: Bytes) -> R
     let cookie = format!(
         "{COOKIE}={}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         session.secret.expose(),
-        if st.secure_cookies { "; Secure" } else { "" }
+        if secure { "; Secure" } else { "" }
     );
-    let mut resp = see_other(&next);
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }

@@ -1,7 +1,7 @@
 //! Keys and quarantines.
 
 use axum::extract::State;
-use maud::html;
+use maud::{Markup, html};
 
 use super::super::super::AppState;
 use super::super::super::extract::Paging;
@@ -11,8 +11,9 @@ use super::*;
 use crate::api::KeyView;
 use crate::auth::authorize_global;
 use crate::auth::{Global, Manage, Read};
-use crate::catalog::LineageHit;
+use crate::catalog::{KeyRow, QuarantineRow, VersionRecord};
 use crate::kinds::QuarantineTarget;
+use crate::page::Paged;
 
 /// Versions listed beside each key (all are counted).
 pub(super) const KEY_VERSIONS_SHOWN: usize = 5;
@@ -23,59 +24,58 @@ pub async fn keys(
     Ui(Paging(_, pg)): Ui<Paging>,
 ) -> PageResult {
     authorize_global::<Read>(&p, Global::Public)?;
-    let keys = st.trust.keys(&p, &pg).await?;
-    let mut rows = Vec::with_capacity(keys.items.len());
-    for k in keys.items {
-        let signed = st.trust.signed_by(&p, &k.key.keyid).await?;
-        rows.push((KeyView::from(k), signed));
-    }
-    done(page(
-        &p,
-        "Keys",
-        &[],
-        html! {
-            h1 { "Signing keys" }
-            @if rows.is_empty() {
-                p.empty { "No key you may see." }
-            } @else {
-                table {
-                    thead { tr { th { "Name" } th { "Key id" } th { "Algorithm" } th { "Scope" } th { "Expires" } th { "Registered" } th { "Revoked" } th { "Versions signed" } } }
-                    tbody {
-                        @for (k, signed) in &rows {
-                            tr {
-                                td { (k.name) }
-                                td { (digest(&k.keyid)) }
-                                td { (k.algorithm) }
-                                td { @for ns in &k.namespaces { code { (ns) } " " } }
-                                td { (when_opt(k.expires_at)) }
-                                td { (when(k.created_at)) @if let Some(by) = &k.created_by { " by " (by) } }
-                                td {
-                                    @if let Some(at) = k.revoked_at {
-                                        span.badge.bad { (k.revocation_reason.as_deref().unwrap_or("revoked")) } " " (when(at))
-                                        @if let Some(n) = &k.revocation_note { ": " q { (n) } }
-                                    } @else { "—" }
-                                }
-                                td {
-                                    (signed.len())
-                                    @for v in signed.iter().take(KEY_VERSIONS_SHOWN) {
-                                        " " a href=(version_url(v.namespace.as_str(), v.model.as_str(), v.version.get())) {
-                                            (v.namespace) "/" (v.model) "@" (v.version) }
-                                    }
-                                    @if signed.len() > KEY_VERSIONS_SHOWN { " …" }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            (next_link("/ui/keys", &[], keys.next_cursor.as_deref()))
-            (cli(&["signet key register NAME.pub --namespace NS".to_owned()]))
-        },
-    ))
+    let rows = st.catalog.keys_page(&p, &pg).await?;
+    done(page(&p, "Keys", &[], keys_body(rows)))
 }
 
-/// Versions a quarantine blocks and the aliases at them, at most this many.
-pub(super) const AFFECTED_SHOWN: usize = 20;
+fn keys_body(rows: Paged<KeyRow>) -> Markup {
+    let next = rows.next_cursor.clone();
+    let rows: Vec<(KeyView, Vec<VersionRecord>)> = rows
+        .items
+        .into_iter()
+        .map(|r| (KeyView::from(r.key), r.signed))
+        .collect();
+    html! {
+        h1 { "Signing keys" }
+        @if rows.is_empty() {
+            p.empty { "No key you may see." }
+        } @else {
+            table {
+                thead { tr { th { "Name" } th { "Key id" } th { "Algorithm" } th { "Scope" } th { "Expires" } th { "Registered" } th { "Revoked" } th { "Versions signed" } } }
+                tbody { @for (k, signed) in &rows { (key_row(k, signed)) } }
+            }
+        }
+        (next_link("/ui/keys", &[], next.as_deref()))
+        (cli(&["signet key register NAME.pub --namespace NS".to_owned()]))
+    }
+}
+
+fn key_row(k: &KeyView, signed: &[VersionRecord]) -> Markup {
+    html! {
+        tr {
+            td { (k.name) }
+            td { (digest(&k.keyid)) }
+            td { (k.algorithm) }
+            td { @for ns in &k.namespaces { code { (ns) } " " } }
+            td { (when_opt(k.expires_at)) }
+            td { (when(k.created_at)) @if let Some(by) = &k.created_by { " by " (by) } }
+            td {
+                @if let Some(at) = k.revoked_at {
+                    span.badge.bad { (k.revocation_reason.as_deref().unwrap_or("revoked")) } " " (when(at))
+                    @if let Some(n) = &k.revocation_note { ": " q { (n) } }
+                } @else { "—" }
+            }
+            td {
+                (signed.len())
+                @for v in signed.iter().take(KEY_VERSIONS_SHOWN) {
+                    " " a href=(version_url(v.namespace.as_str(), v.model.as_str(), v.version.get())) {
+                        (v.namespace) "/" (v.model) "@" (v.version) }
+                }
+                @if signed.len() > KEY_VERSIONS_SHOWN { " …" }
+            }
+        }
+    }
+}
 
 pub async fn quarantines(
     State(st): State<AppState>,
@@ -83,67 +83,61 @@ pub async fn quarantines(
     Ui(Paging(_, pg)): Ui<Paging>,
 ) -> PageResult {
     let permit = authorize_global::<Manage>(&p, Global::AnyNamespace)?;
-    let list = st.provenance.quarantines(&permit, &p, &pg).await?;
-    let mut rows = Vec::new();
-    for q in list.items {
-        let hits: Vec<LineageHit> = match &q.target {
-            QuarantineTarget::Dataset(d) => st.provenance.by_dataset(&p, *d).await?,
-            QuarantineTarget::Commit(c) => st.provenance.by_commit(&p, c.clone()).await?,
-            QuarantineTarget::Version(..) => Vec::new(),
-        };
-        let mut affected = Vec::new();
-        for h in hits.into_iter().take(AFFECTED_SHOWN) {
-            let aliases = st.registry.aliases_at(&h.version).await?;
-            affected.push((h.version, aliases));
+    let rows = st.catalog.quarantines_page(&permit, &p, &pg).await?;
+    done(page(&p, "Quarantines", &[], quarantines_body(rows)))
+}
+
+fn quarantines_body(rows: Paged<QuarantineRow>) -> Markup {
+    html! {
+        h1 { "Quarantines" }
+        @if rows.items.is_empty() {
+            p.empty { "No quarantine." }
         }
-        rows.push((QuarantineView::from(q), affected));
+        @for row in rows.items.iter() {
+            (quarantine(row))
+        }
+        (next_link("/ui/quarantines", &[], rows.next_cursor.as_deref()))
     }
-    done(page(
-        &p,
-        "Quarantines",
-        &[],
-        html! {
-            h1 { "Quarantines" }
-            @if rows.is_empty() {
-                p.empty { "No quarantine." }
+}
+
+fn quarantine(row: &QuarantineRow) -> Markup {
+    let blocked = match &row.quarantine.target {
+        QuarantineTarget::Version(m, v) => {
+            Some(version_url(m.namespace.as_str(), m.name.as_str(), v.get()))
+        }
+        _ => None,
+    };
+    let q = QuarantineView::from(row.quarantine.clone());
+    html! {
+        article.quarantine.lifted[q.lifted_at.is_some()] {
+            h2 {
+                (q.kind) " " code { (q.value) } " "
+                @if q.lifted_at.is_some() { span.badge.ok { "lifted" } } @else { span.badge.bad { "active" } }
             }
-            @for (q, affected) in &rows {
-                article.quarantine.lifted[q.lifted_at.is_some()] {
-                    h2 {
-                        (q.kind) " " code { (q.value) } " "
-                        @if q.lifted_at.is_some() { span.badge.ok { "lifted" } } @else { span.badge.bad { "active" } }
-                    }
-                    dl.facts {
-                        dt { "Scope" } dd { @for ns in &q.namespaces { code { (ns) } " " } }
-                        dt { "Reason" } dd { (q.reason) }
-                        dt { "Imposed" } dd { (when(q.created_at)) " by " (q.created_by) }
-                        @if let Some(at) = q.lifted_at {
-                            dt { "Lifted" } dd { (when(at)) " by " (q.lifted_by.as_deref().unwrap_or("—")) ": " (q.lift_reason.as_deref().unwrap_or("")) }
-                        }
-                    }
-                    @if q.kind == "version" {
-                        @if let Some((m, v)) = q.value.split_once('@') {
-                            @if let Some((ns, name)) = m.split_once('/') {
-                                p { "Blocks " a href=(version_url(ns, name, v.parse().unwrap_or(0))) { (q.value) }
-                                    " and every version built from it (" a href={ (version_url(ns, name, v.parse().unwrap_or(0))) "/lineage" } { "its lineage" } ")." }
-                            }
-                        }
-                    } @else if affected.is_empty() {
-                        p.empty { "No version you may see was built from it." }
-                    } @else {
-                        h3 { "Versions built from it" }
-                        ul.plain {
-                            @for (v, aliases) in affected {
-                                li {
-                                    a href=(version_url(v.namespace.as_str(), v.model.as_str(), v.version.get())) { (v.namespace) "/" (v.model) "@" (v.version) }
-                                    @for a in aliases { " " span.alias { (a) } }
-                                }
-                            }
+            dl.facts {
+                dt { "Scope" } dd { @for ns in &q.namespaces { code { (ns) } " " } }
+                dt { "Reason" } dd { (q.reason) }
+                dt { "Imposed" } dd { (when(q.created_at)) " by " (q.created_by) }
+                @if let Some(at) = q.lifted_at {
+                    dt { "Lifted" } dd { (when(at)) " by " (q.lifted_by.as_deref().unwrap_or("—")) ": " (q.lift_reason.as_deref().unwrap_or("")) }
+                }
+            }
+            @if let Some(url) = &blocked {
+                p { "Blocks " a href=(url) { (q.value) }
+                    " and every version built from it (" a href={ (url) "/lineage" } { "its lineage" } ")." }
+            } @else if row.affected.is_empty() {
+                p.empty { "No version you may see was built from it." }
+            } @else {
+                h3 { "Versions built from it" }
+                ul.plain {
+                    @for (v, aliases) in &row.affected {
+                        li {
+                            a href=(version_url(v.namespace.as_str(), v.model.as_str(), v.version.get())) { (v.namespace) "/" (v.model) "@" (v.version) }
+                            @for a in aliases { " " span.alias { (a) } }
                         }
                     }
                 }
             }
-            (next_link("/ui/quarantines", &[], list.next_cursor.as_deref()))
-        },
-    ))
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::auth::authorize;
 use crate::catalog::VersionPage;
 use crate::catalog::{Lineage, LineageGraph, SignatureStatus};
 use crate::kinds::{RefusalReason, SignatureState};
-use crate::names::AliasName;
+use crate::names::{AliasName, ModelRef, VersionNumber};
 
 pub async fn version(
     State(st): State<AppState>,
@@ -262,25 +262,31 @@ pub async fn lineage(
     let permit = authorize::<Read>(&p, &m.namespace)?;
     let g = st.provenance.graph(&permit, &p, &m.name, n).await?;
     let (ns, name, v) = (m.namespace.as_str(), m.name.as_str(), n.get());
-    let tainted = g.versions.iter().filter(|n| n.quarantined).count();
+    let crumbs = crumbs_of(ns, Some(name), Some(v));
     done(page(
         &p,
-        &format!("Lineage of {ns}/{name}@{v}"),
-        &crumbs_of(ns, Some(name), Some(v)),
-        html! {
-            h1 { "Lineage of " (ns) "/" (name) "@" (v) }
-            p {
-                (count(g.versions.len() - 1, "related version")) " you may see, "
-                (count(g.datasets.len(), "dataset")) ", " (count(g.commits.len(), "commit")) ". "
-                @if tainted > 0 { span.badge.bad { (count(tainted, "version")) " quarantined" } }
-            }
-            figure.graph {
-                (graph::draw(&g))
-                figcaption { "Base models on the left, fine-tunes on the right; each dataset and commit "
-                    "just before the first version built from it. Quarantined nodes are outlined in red; "
-                    "each node links to its page." }
-            }
-            (cli(&[format!("signet lineage version {ns}/{name}@{v}")]))
-        },
+        &format!("Lineage of {m}@{n}"),
+        &crumbs,
+        lineage_body(&m, n, &g),
     ))
+}
+
+/// A version's lineage graph, with what it counts.
+fn lineage_body(m: &ModelRef, n: VersionNumber, g: &LineageGraph) -> Markup {
+    let tainted = g.versions.iter().filter(|n| n.quarantined).count();
+    html! {
+        h1 { "Lineage of " (m) "@" (n) }
+        p {
+            (count(g.versions.len() - 1, "related version")) " you may see, "
+            (count(g.datasets.len(), "dataset")) ", " (count(g.commits.len(), "commit")) ". "
+            @if tainted > 0 { span.badge.bad { (count(tainted, "version")) " quarantined" } }
+        }
+        figure.graph {
+            (graph::draw(g))
+            figcaption { "Base models on the left, fine-tunes on the right; each dataset and commit "
+                "just before the first version built from it. Quarantined nodes are outlined in red; "
+                "each node links to its page." }
+        }
+        (cli(&[format!("signet lineage version {m}@{n}")]))
+    }
 }
