@@ -3,7 +3,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
 use crate::chain::ChainedEvent;
+use crate::kinds::{BindingScope, QuarantineKind};
+use crate::names::RequiredReason;
 
 /// A version found through lineage.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -68,4 +73,58 @@ pub struct ErrorDetail {
     pub request_id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuarantine {
+    /// `dataset`, `commit` or `version`.
+    pub kind: QuarantineKind,
+    /// A dataset digest, a commit id, or `namespace/model@version`.
+    pub value: String,
+    pub reason: RequiredReason,
+    /// Where it applies: the namespaces whose versions it blocks, or `["*"]`
+    /// (global roles only). Default: a version's own namespace; for a dataset or
+    /// commit, every namespace the caller manages (`*` for a global role).
+    #[schema(min_items = 1)]
+    pub namespaces: Option<Vec<BindingScope>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineView {
+    pub id: Uuid,
+    pub kind: String,
+    pub value: String,
+    /// The namespaces whose versions it blocks, or `["*"]`.
+    pub namespaces: Vec<String>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lifted_by: Option<String>,
+    pub lift_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AliasAt {
+    pub namespace: String,
+    pub model: String,
+    pub alias: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineCreated {
+    #[serde(flatten)]
+    pub quarantine: QuarantineView,
+    /// Versions now blocked (those the caller may see).
+    pub affected_versions: Vec<LineageEntry>,
+    /// Aliases currently pointing at an affected version.
+    pub aliases: Vec<AliasAt>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineList {
+    pub items: Vec<QuarantineView>,
+    pub next_cursor: Option<String>,
 }

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::kinds::{BindingScope, SignatureState};
+use serde_json::value::RawValue;
+
+use crate::kinds::{BindingScope, RevocationReason, SignatureState};
 use crate::names::{KeyId, KeyName, PublicKeyText, Reason, VersionNumber};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -57,4 +59,66 @@ pub struct MoveAlias {
     pub version: VersionNumber,
     #[serde(default)]
     pub reason: Reason,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyList {
+    pub items: Vec<KeyView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    /// `compromised`: every signature by the key stops counting, past ones too.
+    /// `retired`: no new signatures; earlier ones keep counting.
+    pub reason: RevocationReason,
+    #[serde(default)]
+    pub note: Reason,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LostVersion {
+    pub namespace: String,
+    pub model: String,
+    pub version: i64,
+    /// Aliases that now point at this unverified version.
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Revoked {
+    pub key: KeyView,
+    /// Versions that lost verification because of this revocation.
+    pub versions_lost_verification: Vec<LostVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AliasMoveView {
+    /// None when the alias was removed.
+    pub version: Option<i64>,
+    pub previous_version: Option<i64>,
+    pub principal: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AliasHistory {
+    pub items: Vec<AliasMoveView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StoredSignature {
+    pub keyid: String,
+    pub received_at: DateTime<Utc>,
+    /// The document as it was received, byte for byte.
+    #[schema(value_type = Object)]
+    pub envelope: Box<RawValue>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignatureList {
+    pub items: Vec<StoredSignature>,
 }

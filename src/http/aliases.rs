@@ -3,16 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
 use super::paths::AliasPath;
 use super::views::{VersionView, list_of};
-use crate::api::MoveAlias;
+use crate::api::{AliasHistory, AliasMoveView, MoveAlias};
 use crate::auth::{Principal, Promote, Read, authorize};
 use crate::names::{Reason, VersionNumber};
 use crate::trust::AliasMove;
@@ -82,16 +81,6 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AliasMoveView {
-    /// None when the alias was removed.
-    pub version: Option<i64>,
-    pub previous_version: Option<i64>,
-    pub principal: String,
-    pub reason: String,
-    pub at: DateTime<Utc>,
-}
-
 impl From<AliasMove> for AliasMoveView {
     fn from(m: AliasMove) -> Self {
         Self {
@@ -102,12 +91,6 @@ impl From<AliasMove> for AliasMoveView {
             at: m.at,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AliasHistory {
-    pub items: Vec<AliasMoveView>,
-    pub next_cursor: Option<String>,
 }
 
 list_of!(AliasHistory, AliasMove, AliasMoveView::from);

@@ -14,9 +14,7 @@
 use serde_json::{Value, json};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::identity::CreateToken;
-use super::quarantines::CreateQuarantine;
-use crate::api::{CreateVersion, StartUpload};
+use crate::api::{CreateQuarantine, CreateToken, CreateVersion, StartUpload};
 use crate::lineage::record::Environment;
 use crate::lineage::{Lineage, LineageBounds, MAX_FRAMEWORK_NAME};
 use crate::names::{AliasName, CommitId, NO_NUL_PATTERN, Sha256, VERSION_REF_PATTERN};

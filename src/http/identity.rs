@@ -4,19 +4,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
 use super::paths::IdPath;
 use super::views::{RoleView, WhoAmI, list_of};
+use crate::api::{CreateToken, CreatedToken, TokenList, TokenView};
 use crate::auth::TokenRecord;
 use crate::auth::{Global, ManageTokens, MintedToken, Principal, authorize_global};
-use crate::names::{Description, PrincipalName};
+use crate::names::PrincipalName;
 use crate::page::Paged;
 
 /// The caller's principal, token, roles, and limits with what it has used of them.
@@ -39,35 +38,6 @@ pub async fn whoami(State(st): State<AppState>, p: Principal) -> Result<Json<Who
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    /// Who the token acts as. Anyone may mint for themselves; only admins for others.
-    pub principal: PrincipalName,
-    #[serde(default)]
-    pub description: Description,
-    /// Lifetime in days (default and maximum are configured; 90 and 365 by default).
-    #[serde(default, deserialize_with = "crate::names::integral_opt")]
-    pub expires_in_days: Option<u32>,
-}
-
-/// A token without its secret.
-#[derive(Serialize, ToSchema)]
-pub struct TokenView {
-    pub id: Uuid,
-    pub principal: String,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// The token it was minted with: it expires no later than that one and is
-    /// revoked with it.
-    pub parent_id: Option<Uuid>,
-    /// When it was revoked because an ancestor was: that ancestor.
-    pub revoked_with: Option<Uuid>,
-}
-
 impl From<TokenRecord> for TokenView {
     fn from(t: TokenRecord) -> Self {
         Self {
@@ -82,24 +52,6 @@ impl From<TokenRecord> for TokenView {
             revoked_with: t.revoked_with,
         }
     }
-}
-
-/// A new token, with its secret: shown here once, never again.
-#[derive(Serialize, ToSchema)]
-pub struct CreatedToken {
-    pub id: Uuid,
-    /// The secret (`sgn_…`). Only its hash is stored.
-    pub token: String,
-    pub principal: String,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenList {
-    pub items: Vec<TokenView>,
-    pub next_cursor: Option<String>,
 }
 
 list_of!(TokenList, TokenRecord, TokenView::from);

@@ -3,18 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
 use super::paths::KeyPath;
 use super::views::list_of;
-use crate::api::{KeyView, RegisterKey};
+use crate::api::{KeyList, KeyView, LostVersion, RegisterKey, Revoke, Revoked};
 use crate::auth::{Global, Manage, Principal, Read, authorize_global, authorize_scope};
-use crate::kinds::RevocationReason;
-use crate::names::Reason;
 use crate::trust::{LostVerification, ShownKey};
 
 impl From<ShownKey> for KeyView {
@@ -34,12 +30,6 @@ impl From<ShownKey> for KeyView {
             revocation_note: k.revocation_note,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct KeyList {
-    pub items: Vec<KeyView>,
-    pub next_cursor: Option<String>,
 }
 
 list_of!(KeyList, ShownKey, KeyView::from);
@@ -89,32 +79,6 @@ pub async fn get(
 ) -> Result<Json<KeyView>, ApiError> {
     authorize_global::<Read>(&p, Global::Public)?;
     Ok(Json(st.trust.key(&p, &keyid).await?.into()))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Revoke {
-    /// `compromised`: every signature by the key stops counting, past ones too.
-    /// `retired`: no new signatures; earlier ones keep counting.
-    pub reason: RevocationReason,
-    #[serde(default)]
-    pub note: Reason,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LostVersion {
-    pub namespace: String,
-    pub model: String,
-    pub version: i64,
-    /// Aliases that now point at this unverified version.
-    pub aliases: Vec<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Revoked {
-    pub key: KeyView,
-    /// Versions that lost verification because of this revocation.
-    pub versions_lost_verification: Vec<LostVersion>,
 }
 
 /// Revokes a key (admin; maintainers of a namespace in its scope).

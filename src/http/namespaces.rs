@@ -3,21 +3,17 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, PageQuery, Paging};
 use super::paths::{MemberPath, NsPath, ScopePath};
 use super::views::{NamespaceList, NamespaceView, list_of};
-use crate::api::CreateNamespace;
+use crate::api::{CreateNamespace, Member, MemberList, SetRoles};
 use crate::auth::{
     self, Global, Manage, Member as Membership, Principal, Read, authorize, authorize_global,
     authorize_scope,
 };
-use crate::kinds::{BindingScope, Role};
-use crate::names::PrincipalName;
 use crate::trust::NamespacePolicy;
 
 /// Creates a namespace (admin).
@@ -61,21 +57,6 @@ pub async fn get(
     Ok(Json(st.registry.namespace(&permit).await?.into()))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetRoles {
-    /// Replaces the principal's roles in the namespace. In a namespace: maintainer,
-    /// publisher, approver, deployer, auditor, reader; in `*`: admin, auditor.
-    pub roles: Vec<Role>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Member {
-    pub namespace: BindingScope,
-    pub principal: PrincipalName,
-    pub roles: Vec<Role>,
-}
-
 impl From<Membership> for Member {
     fn from(m: Membership) -> Self {
         Self {
@@ -84,12 +65,6 @@ impl From<Membership> for Member {
             roles: m.roles,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberList {
-    pub items: Vec<Member>,
-    pub next_cursor: Option<String>,
 }
 
 list_of!(MemberList, Membership, Member::from);

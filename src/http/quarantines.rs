@@ -4,52 +4,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
 use super::paths::IdPath;
 use super::views::list_of;
-use crate::api::LineageEntry;
+use crate::api::{AliasAt, CreateQuarantine, QuarantineCreated, QuarantineList, QuarantineView};
 use crate::auth::{Global, Manage, Principal, authorize_global};
 use crate::error::Error;
-use crate::kinds::{BindingScope, QuarantineKind, QuarantineTarget};
+use crate::kinds::QuarantineTarget;
 use crate::lineage::{Imposed, QuarantinePermit, QuarantineRecord};
-use crate::names::{Reason, RequiredReason};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateQuarantine {
-    /// `dataset`, `commit` or `version`.
-    pub kind: QuarantineKind,
-    /// A dataset digest, a commit id, or `namespace/model@version`.
-    pub value: String,
-    pub reason: RequiredReason,
-    /// Where it applies: the namespaces whose versions it blocks, or `["*"]`
-    /// (global roles only). Default: a version's own namespace; for a dataset or
-    /// commit, every namespace the caller manages (`*` for a global role).
-    #[schema(min_items = 1)]
-    pub namespaces: Option<Vec<BindingScope>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct QuarantineView {
-    pub id: Uuid,
-    pub kind: String,
-    pub value: String,
-    /// The namespaces whose versions it blocks, or `["*"]`.
-    pub namespaces: Vec<String>,
-    pub reason: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    pub lifted_at: Option<DateTime<Utc>>,
-    pub lifted_by: Option<String>,
-    pub lift_reason: Option<String>,
-}
+use crate::names::Reason;
 
 impl From<QuarantineRecord> for QuarantineView {
     fn from(q: QuarantineRecord) -> Self {
@@ -66,30 +34,6 @@ impl From<QuarantineRecord> for QuarantineView {
             lift_reason: q.lift_reason,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AliasAt {
-    pub namespace: String,
-    pub model: String,
-    pub alias: String,
-    pub version: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct QuarantineCreated {
-    #[serde(flatten)]
-    pub quarantine: QuarantineView,
-    /// Versions now blocked (those the caller may see).
-    pub affected_versions: Vec<LineageEntry>,
-    /// Aliases currently pointing at an affected version.
-    pub aliases: Vec<AliasAt>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct QuarantineList {
-    pub items: Vec<QuarantineView>,
-    pub next_cursor: Option<String>,
 }
 
 impl From<Imposed> for QuarantineCreated {

@@ -3,16 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::value::RawValue;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonObjectBytes;
 use super::paths::{SignaturePath, VersionPath};
-use crate::api::SignatureAccepted;
+use crate::api::{SignatureAccepted, SignatureList, StoredSignature};
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
 use crate::kinds::SignatureState;
@@ -58,15 +55,6 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(ok.into())))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct StoredSignature {
-    pub keyid: String,
-    pub received_at: DateTime<Utc>,
-    /// The document as it was received, byte for byte.
-    #[schema(value_type = Object)]
-    pub envelope: Box<RawValue>,
-}
-
 impl TryFrom<SignatureRecord> for StoredSignature {
     type Error = Error;
 
@@ -77,11 +65,6 @@ impl TryFrom<SignatureRecord> for StoredSignature {
             envelope: RawValue::from_string(s.envelope).map_err(Error::internal)?,
         })
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SignatureList {
-    pub items: Vec<StoredSignature>,
 }
 
 /// The stored signature documents, verbatim, for client-side verification.

@@ -5,10 +5,9 @@ use maud::{Markup, html};
 
 use super::super::super::AppState;
 use super::super::super::extract::Paging;
-use super::super::super::quarantines::QuarantineView;
 use super::super::{Ui, Viewer, page};
 use super::*;
-use crate::api::KeyView;
+use crate::api::{KeyView, QuarantineView};
 use crate::auth::authorize_global;
 use crate::auth::{Global, Manage, Read};
 use crate::catalog::{KeyRow, QuarantineRow, VersionRecord};
