@@ -5,6 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// The names that follow each `prefix` in `text` (`crate::` → the module).
+fn named_after<'a>(text: &'a str, prefix: &'a str) -> impl Iterator<Item = String> + 'a {
+    text.match_indices(prefix).map(move |(i, _)| {
+        text[i + prefix.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    })
+}
+
 /// Top-level module → the top-level modules its files name as `crate::…`.
 fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -33,11 +43,7 @@ fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             let deps = graph.entry(module.clone()).or_default();
-            for (i, _) in text.match_indices("crate::") {
-                let name: String = text[i + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+            for name in named_after(&text, "crate::") {
                 if !name.is_empty() && name != module {
                     deps.insert(name);
                 }
@@ -78,13 +84,7 @@ fn imports_under(dir: &str) -> BTreeSet<String> {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                for (i, _) in text.match_indices("crate::") {
-                    let name: String = text[i + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    names.insert(name);
-                }
+                names.extend(named_after(&text, "crate::"));
             }
         }
     }
@@ -152,11 +152,7 @@ fn the_client_files_form_no_circle() {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (stem, text) in &files {
         let deps = graph.entry(stem.clone()).or_default();
-        for (i, _) in text.match_indices("super::") {
-            let name: String = text[i + 7..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+        for name in named_after(text, "super::") {
             if files.contains_key(&name) && &name != stem {
                 deps.insert(name);
             }
