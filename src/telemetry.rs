@@ -14,6 +14,8 @@
 //! (INFO unless `RUST_LOG` says otherwise) disables them at their call site, so
 //! they cost the hot path a level comparison.
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::filter::{EnvFilter, Targets};
@@ -69,7 +71,8 @@ fn exporter() -> anyhow::Result<opentelemetry_otlp::SpanExporter> {
 /// Installs the log output and, when asked for, the trace export.
 pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer();
+    // Colour codes only on a terminal: a file, a pipe or journald gets plain text.
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match format {
         LogFormat::Json => fmt.json().with_filter(filter).boxed(),
         LogFormat::Text => fmt.with_filter(filter).boxed(),

@@ -20,7 +20,27 @@ crate::on_both_backends!(
     every_page_view_is_an_audit_event,
     unknown_pages_and_bad_paths_get_an_html_error_page,
     search_finds_models_versions_aliases_datasets_and_commits,
+    the_root_leads_to_the_console,
 );
+
+/// `GET /` is where a browser pointed at the registry lands: the console.
+async fn the_root_leads_to_the_console(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let r = browser()
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/ui");
+    // Only the root: other unknown paths stay unknown.
+    let r = browser()
+        .get(format!("{}/nothing-here", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
 
 /// A form body, as a browser sends it.
 trait FormBody {

@@ -467,6 +467,27 @@ fn embedded(dir: &tempfile::TempDir) -> Vec<(&'static str, String)> {
     .0
 }
 
+/// A log written to a file or a pipe (journald, a container's log driver)
+/// carries no terminal colour codes.
+#[tokio::test]
+async fn a_log_that_is_no_terminal_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = embedded(&dir);
+    vars.push(("SIGNET_LOG_FORMAT", "text".into()));
+    let signet = Signet::spawn(&["serve"], &vars);
+    assert!(
+        signet.printed("signet serving", START).await,
+        "signet did not start: {}",
+        signet.text()
+    );
+    let text = signet.text();
+    assert!(text.contains(" INFO "), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a piped log: {text:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_address_in_use_is_named_with_the_setting_that_moves_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

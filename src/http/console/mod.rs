@@ -30,9 +30,10 @@ use crate::auth::{Credential, Principal};
 /// The session cookie's name.
 const COOKIE: &str = "signet_session";
 
-/// The console's routes (all under `/ui`).
+/// The console's routes (all under `/ui`, and `/`, which leads there).
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/ui") }))
         .route("/ui", get(pages::home))
         .route("/ui/", get(pages::home))
         .route("/ui/login", get(pages::login_form).post(pages::login))
