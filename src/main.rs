@@ -66,8 +66,9 @@ enum Command {
     /// Client: make a signing key pair, NAME.key (PKCS#8 PEM, mode 0600) and
     /// NAME.pub (SPKI PEM).
     Keygen {
-        /// `ed25519` or `ecdsa-p256`.
-        #[arg(long, default_value = "ed25519")]
+        /// `ecdsa-p256` (the default: the one algorithm `model_signing`,
+        /// cosign and Rekor all verify) or `ed25519`.
+        #[arg(long, default_value = "ecdsa-p256")]
         algorithm: String,
         #[arg(long)]
         out: std::path::PathBuf,

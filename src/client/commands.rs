@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::config::{self, Credentials};
-use super::local::read_private_key;
+use super::local::{read_named_text, read_private_key};
 use super::outcome::to_json;
 pub use super::outcome::{Done, report};
 use super::{Client, Exit, Failure, Target};
@@ -143,8 +143,7 @@ pub async fn key_register(
     namespaces: &[String],
     name: Option<&str>,
 ) -> Result<Done, Failure> {
-    let pem = std::fs::read_to_string(public)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", public.display())))?;
+    let pem = read_named_text(public)?;
     let parsed =
         parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", public.display())))?;
     if namespaces.is_empty() {

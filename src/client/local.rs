@@ -148,9 +148,20 @@ pub(super) fn hash_prefix(path: &Path) -> std::io::Result<(u64, sha2::Sha256)> {
     }
 }
 
+/// A file the command line names, read whole: one that cannot be read is a
+/// mistake on the command line (exit 2), like any other wrong argument.
+pub(super) fn read_named(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+/// [`read_named`], as text.
+pub(super) fn read_named_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read_named(path)?)
+        .map_err(|_| Failure::usage(format!("{}: not text", path.display())))
+}
+
 /// A PKCS#8 PEM private key from a file.
 pub(super) fn read_private_key(path: &Path) -> Result<PrivateKey, Failure> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    let pem = read_named_text(path)?;
     PrivateKey::from_pem(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sha2::Digest;
 
-use super::local::{hash_prefix, local_files, unverified};
+use super::local::{hash_prefix, local_files, read_named_text, unverified};
 use super::outcome::Done;
 use super::progress::Progress;
 use super::{Client, Exit, Failure, Target};
@@ -27,8 +27,7 @@ use crate::signing::statement::{Resource, root_digest};
 pub const SIGNATURE_FILE: &str = "model.sig";
 
 fn read_key(path: &Path) -> Result<PublicKey, Failure> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    let pem = read_named_text(path)?;
     parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::journal::Journal;
 use super::local::{
-    Hashed, Listed, hash_file, hash_files, io_failure, list_files, read_private_key,
+    Hashed, Listed, hash_file, hash_files, io_failure, list_files, read_named, read_private_key,
 };
 use super::outcome::{Done, to_json};
 use super::progress::Progress;
@@ -29,8 +29,7 @@ fn read_json<T: DeserializeOwned + Default>(path: Option<&Path>, what: &str) -> 
     let Some(path) = path else {
         return Ok(T::default());
     };
-    let text = std::fs::read(path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+    let text = read_named(path)?;
     let v: Value = serde_json::from_slice(&text)
         .map_err(|e| Failure::usage(format!("{} ({what}): {e}", path.display())))?;
     if !v.is_object() {

@@ -218,7 +218,7 @@ pub fn verify_file(path: &Path, pins: &Pins) -> Result<Done, Failure> {
 /// The events of an exported log, in chain order.
 fn read_events(path: &Path) -> Result<Vec<ChainedEvent>, Failure> {
     let file = std::fs::File::open(path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     let mut events = Vec::new();
     for (n, l) in std::io::BufReader::new(file).lines().enumerate() {
         let l = l.map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;

@@ -198,6 +198,28 @@ async fn client_failures_end_with_the_exit_code_of_their_kind(b: Backend) {
     let target = format!("{ns}/{model}@{v}");
     let r = signet(cfg, &["keygen", "--out", "k"], "", &[]).await;
     assert_eq!(r.code, 0);
+    // Without --algorithm: ECDSA P-256, which model_signing and cosign verify.
+    let public = std::fs::read_to_string(cfg.join("k.pub")).unwrap();
+    let key = signet::signing::keys::parse_public_key(&public).unwrap();
+    assert_eq!(key.key.algorithm(), signet::kinds::Algorithm::EcdsaP256);
+
+    // Usage too: a file the command line names that is not there.
+    let missing = cfg.join("missing");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        vec!["sign", target.as_str(), "--key", missing],
+        vec!["push", ".", &format!("{ns}/{model}"), "--lineage", missing],
+        vec!["push", ".", &format!("{ns}/{model}"), "--metadata", missing],
+        vec!["push", ".", &format!("{ns}/{model}"), "--sign", missing],
+        vec!["pull", target.as_str(), "out", "--trust-key", missing],
+        vec!["verify", ".", "--key", missing],
+        vec!["key", "register", missing, "--namespace", ns.as_str()],
+        vec!["audit", "verify", "--file", missing],
+    ] {
+        let r = signet(cfg, &args, "", &env).await;
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("missing"), "{args:?}: {}", r.stderr);
+    }
 
     // Usage: a target that is not one, an alias where a version is needed, a
     // key file that is already there, an unknown algorithm.
