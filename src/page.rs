@@ -96,6 +96,13 @@ impl<T> Paged<T> {
             next_cursor: self.next_cursor,
         }
     }
+
+    /// Each item with what was gathered for it, in order (`extra` holds one
+    /// entry per item).
+    pub fn zip<U, V>(self, extra: Vec<U>, mut f: impl FnMut(T, U) -> V) -> Paged<V> {
+        let mut extra = extra.into_iter();
+        self.map(|t| f(t, extra.next().expect("one entry per item")))
+    }
 }
 
 #[cfg(test)]

@@ -158,11 +158,7 @@ impl Catalog {
         for k in &keys.items {
             signed.push(self.trust.signed_by(p, &k.key.keyid).await?);
         }
-        let mut signed = signed.into_iter();
-        Ok(keys.map(|key| KeyRow {
-            key,
-            signed: signed.next().unwrap_or_default(),
-        }))
+        Ok(keys.zip(signed, |key, signed| KeyRow { key, signed }))
     }
 
     pub async fn quarantines_page(
@@ -186,10 +182,9 @@ impl Catalog {
             }
             affected.push(at);
         }
-        let mut affected = affected.into_iter();
-        Ok(list.map(|quarantine| QuarantineRow {
+        Ok(list.zip(affected, |quarantine, affected| QuarantineRow {
             quarantine,
-            affected: affected.next().unwrap_or_default(),
+            affected,
         }))
     }
 
@@ -285,12 +280,15 @@ impl Catalog {
             .and_then(|(model, at)| Some((ModelRef::parse(model).ok()?, at)));
         if let Some((m, at)) = versioned {
             let permit = authorize::<Read>(p, &m.namespace)?;
+            // Where an alias points is all a redirect needs: no signature is
+            // judged for it.
             let number = match VersionNumber::parse(at) {
                 Ok(n) => n,
                 Err(_) => {
                     let alias = AliasName::parse(at).map_err(Error::from)?;
-                    let resolved = self.trust.resolve(&permit, &m.name, &alias).await?;
-                    resolved.version.version
+                    let model = self.registry.model(&permit, &m.name).await?;
+                    let at = model.aliases.into_iter().find(|(a, _)| *a == alias);
+                    at.ok_or(Error::NotFound)?.1
                 }
             };
             self.registry.version(&permit, &m.name, number).await?;

@@ -151,8 +151,8 @@ pub async fn note_route(
     let route = parts.extensions.get::<MatchedPath>().cloned();
     if let Some(trail) = parts.extensions.get::<Trail>().cloned() {
         if let Some(route) = parts.extensions.get::<MatchedPath>() {
+            let status = statuses.of_route(&parts.method, route.as_str());
             let action = format!("{} {}", parts.method, route.as_str().replace("{*", "{"));
-            let status = statuses.of_route(&action);
             trail.note(|c| {
                 c.action = action;
                 c.success_status = status;

@@ -77,14 +77,13 @@ pub struct AppState {
 /// `METHOD /route` → the status the route answers on success (the first 2xx its
 /// annotation lists), which the event a committed change writes records. Read
 /// once from the routes' typed operations as the router is built.
-#[derive(Debug, Default)]
 pub struct SuccessStatuses(std::collections::HashMap<String, u16>);
 
 impl SuccessStatuses {
     fn of(api: &utoipa::openapi::OpenApi) -> Self {
         let mut map = std::collections::HashMap::new();
+        // Keyed by the route as axum matched it (`{*path}` included).
         for (path, item) in &api.paths.paths {
-            let path = path.replace("{*", "{");
             let ops = [
                 ("GET", &item.get),
                 ("PUT", &item.put),
@@ -107,9 +106,10 @@ impl SuccessStatuses {
         Self(map)
     }
 
-    /// The route's success status (200 for a route that lists none).
-    pub fn of_route(&self, action: &str) -> u16 {
-        self.0.get(action).copied().unwrap_or(200)
+    /// The success status of `METHOD route` (200 for a route that lists none).
+    pub fn of_route(&self, method: &axum::http::Method, route: &str) -> u16 {
+        let key = format!("{method} {route}");
+        self.0.get(&key).copied().unwrap_or(200)
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -144,19 +143,9 @@ impl NewFilePath {
         &self.0
     }
 
-    pub fn into_path(self) -> FilePath {
-        self.0
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
 }
 
-impl Serialize for NewFilePath {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for NewFilePath {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+text_value!(NewFilePath, as_str);

@@ -72,28 +72,24 @@ impl Verification {
         let now = Utc::now();
         let signatures = stored
             .into_iter()
-            .map(|s| SignatureStatus {
-                key_name: keys
-                    .iter()
-                    .find(|k| k.keyid == s.keyid)
-                    .map(|k| k.name.clone())
-                    .unwrap_or_default(),
-                key_algorithm: keys
-                    .iter()
-                    .find(|k| k.keyid == s.keyid)
-                    .map(|k| k.key.algorithm()),
-                outcome: counted(verify(
-                    s.envelope.as_bytes(),
-                    keys,
-                    &expected,
-                    Times {
-                        received_at: s.received_at,
-                        now,
-                    },
-                    held,
-                )),
-                keyid: s.keyid,
-                received_at: s.received_at,
+            .map(|s| {
+                let key = keys.iter().find(|k| k.keyid == s.keyid);
+                SignatureStatus {
+                    key_name: key.map(|k| k.name.clone()).unwrap_or_default(),
+                    key_algorithm: key.map(|k| k.key.algorithm()),
+                    outcome: counted(verify(
+                        s.envelope.as_bytes(),
+                        keys,
+                        &expected,
+                        Times {
+                            received_at: s.received_at,
+                            now,
+                        },
+                        held,
+                    )),
+                    keyid: s.keyid,
+                    received_at: s.received_at,
+                }
             })
             .collect();
         Self {
