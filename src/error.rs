@@ -4,6 +4,7 @@
 //! Dependency rule: depends only on the leaves (`names`, `kinds`) and the
 //! verifier's rejection codes (`signing::verify`), which depend on nothing here.
 
+use crate::api::Refusal;
 use crate::kinds::RefusalReason;
 use crate::names::{InvalidValue, Namespace};
 
@@ -31,12 +32,10 @@ pub enum Error {
     /// unsealed parent).
     #[error("{0}")]
     InvalidLineage(String),
-    /// The version, or something it was built from, is quarantined.
-    #[error("the version is quarantined")]
-    Quarantined,
-    /// Deployers may only pull versions that verify now.
-    #[error("the version is not verified")]
-    VersionNotVerified,
+    /// A deployer may not pull the version now; every reason is listed (the
+    /// gate's checks that do not depend on a stage, and the pull policy).
+    #[error("{}", pull_refused(.0))]
+    PullRefused(Vec<Refusal>),
     #[error("only a sealed version can be signed")]
     VersionNotSealed,
     /// Key material that is well-formed but cannot be trusted (small order,
@@ -52,8 +51,8 @@ pub enum Error {
     #[error("the signature was refused: {}", .0.code())]
     SignatureRejected(crate::signing::verify::Rejection),
     /// A promotion refused; every reason is listed.
-    #[error("promotion refused: {}", .0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))]
-    PromotionRefused(Vec<RefusalReason>),
+    #[error("promotion refused: {}", crate::api::refusals::codes(.0).join(", "))]
+    PromotionRefused(Vec<Refusal>),
     #[error("the declared digest does not match the bytes received")]
     DigestMismatch,
     /// Faster than the caller's rate; it may try again after `retry_after` seconds.
@@ -125,6 +124,29 @@ impl Error {
             hidden: false,
             namespace: None,
         })
+    }
+}
+
+/// A refused pull's message: quarantined, or not verified (as the contract
+/// has always named them), with every reason's code.
+fn pull_refused(reasons: &[Refusal]) -> String {
+    let what = match Error::pull_refusal_is_quarantine(reasons) {
+        true => "the version is quarantined",
+        false => "the version is not verified for deployers",
+    };
+    format!(
+        "{what}: {}",
+        crate::api::refusals::codes(reasons).join(", ")
+    )
+}
+
+impl Error {
+    /// Whether a refused pull is answered as `quarantined` (a quarantine is
+    /// among its reasons) rather than `version_not_verified`.
+    pub fn pull_refusal_is_quarantine(reasons: &[Refusal]) -> bool {
+        reasons
+            .iter()
+            .any(|r| r.reason == RefusalReason::Quarantined)
     }
 }
 

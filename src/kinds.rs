@@ -185,6 +185,9 @@ text_enum!(
         /// Signed only over the files (content-only signatures), which this
         /// alias does not accept.
         ContentOnly = "content_only",
+        /// A deployer's pull of a version no alias points at (nor did within
+        /// the policy's grace period), under `deployer_pulls: aliased`.
+        NotAliased = "not_aliased",
     }
 );
 

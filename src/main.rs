@@ -137,6 +137,12 @@ enum Command {
         /// Files downloaded at once.
         #[arg(long, default_value_t = 4)]
         jobs: usize,
+        /// Replace DIR even when it holds something other than a verified pull.
+        #[arg(long)]
+        force: bool,
+        /// Keep the pull a redeploy replaces, as DIR.previous.
+        #[arg(long)]
+        keep_previous: bool,
     },
     /// Client, offline: check DIR against its signature and a key you trust.
     Verify {
@@ -148,6 +154,10 @@ enum Command {
         /// The signature (default: DIR/model.sig).
         #[arg(long)]
         signature: Option<std::path::PathBuf>,
+        /// Also ask the registry (signed in) whether it has revoked the key
+        /// since: its word can make the check fail, never pass.
+        #[arg(long)]
+        online: bool,
     },
     /// Client: the access log: search it, export it, verify it (offline from
     /// an exported file).
@@ -434,12 +444,24 @@ async fn client_command(
             dir,
             trust_keys,
             jobs,
-        } => commands::pull(&target, &dir, &trust_keys, jobs, bars).await,
+            force,
+            keep_previous,
+        } => {
+            let options = signet::client::pull::PullOptions {
+                trust: &trust_keys,
+                jobs,
+                progress: bars,
+                force,
+                keep_previous,
+            };
+            commands::pull(&target, &dir, &options).await
+        }
         Command::Verify {
             dir,
             key,
             signature,
-        } => signet::client::pull::verify_dir(&dir, &key, signature.as_deref()),
+            online,
+        } => commands::verify(&dir, &key, signature.as_deref(), online).await,
         Command::Promote {
             target,
             alias,

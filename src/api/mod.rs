@@ -11,10 +11,12 @@ pub mod lineage;
 pub mod models;
 pub mod paths;
 pub mod records;
+pub mod refusals;
 pub mod signing;
 
 pub use identity::*;
 pub use lineage::{Lineage, LineageBounds};
 pub use models::*;
 pub use records::*;
+pub use refusals::{FileFinding, QuarantineHold, Refusal, SignatureTally, UncountedSignature};
 pub use signing::*;

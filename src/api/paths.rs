@@ -13,6 +13,11 @@ pub const AUDIT_EXPORT: &str = "/v1/audit/export";
 pub const AUDIT_VERIFY: &str = "/v1/audit/verify";
 
 /// `/v1/models/{ns}/{model}`.
+/// A trusted key, by its id.
+pub fn key(keyid: &KeyId) -> String {
+    format!("{KEYS}/{keyid}")
+}
+
 pub fn model(m: &ModelRef) -> String {
     format!("/v1/models/{}/{}", m.namespace, m.name)
 }

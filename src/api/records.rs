@@ -71,8 +71,13 @@ pub struct ErrorDetail {
     pub message: String,
     #[serde(default)]
     pub request_id: String,
+    /// A refusal's reasons, as codes (the gate's, for a refused promotion or
+    /// deployer pull).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// Per reason, what failed and how to clear it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<super::Refusal>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

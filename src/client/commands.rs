@@ -277,11 +277,9 @@ fn description_of(text: Option<&str>) -> Result<Description, Failure> {
 pub async fn pull(
     target: &str,
     dir: &Path,
-    trust: &[std::path::PathBuf],
-    jobs: usize,
-    progress: bool,
+    options: &super::pull::PullOptions<'_>,
 ) -> Result<Done, Failure> {
-    super::pull::pull(&signed_in()?, target, dir, trust, jobs, progress).await
+    super::pull::pull(&signed_in()?, target, dir, options).await
 }
 
 /// `signet audit search …`.
@@ -318,4 +316,18 @@ pub async fn push(
     options: &super::push::PushOptions<'_>,
 ) -> Result<Done, Failure> {
     super::push::push(&signed_in()?, dir, model, options).await
+}
+
+/// `signet verify DIR [--key PUB…] [--signature FILE] [--online]`.
+pub async fn verify(
+    dir: &Path,
+    keys: &[std::path::PathBuf],
+    signature: Option<&Path>,
+    online: bool,
+) -> Result<Done, Failure> {
+    let client = match online {
+        true => Some(signed_in()?),
+        false => None,
+    };
+    super::verify::verify_dir(dir, keys, signature, client.as_ref()).await
 }

@@ -7,6 +7,7 @@ use sha2::Digest;
 
 use super::{Exit, Failure};
 use crate::names::{FilePath, Sha256};
+use crate::signing::keys::{PublicKey, parse_public_key};
 use crate::signing::signer::PrivateKey;
 use crate::signing::statement::Resource;
 
@@ -158,6 +159,15 @@ pub(super) fn read_named(path: &Path) -> Result<Vec<u8>, Failure> {
 pub(super) fn read_named_text(path: &Path) -> Result<String, Failure> {
     String::from_utf8(read_named(path)?)
         .map_err(|_| Failure::usage(format!("{}: not text", path.display())))
+}
+
+/// The name of the signature beside a pulled directory's files.
+pub const SIGNATURE_FILE: &str = "model.sig";
+
+/// A public key (SPKI PEM) from a file.
+pub(super) fn read_key(path: &Path) -> Result<PublicKey, Failure> {
+    let pem = read_named_text(path)?;
+    parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 /// A PKCS#8 PEM private key from a file.

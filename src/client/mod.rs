@@ -11,11 +11,14 @@ pub mod config;
 pub mod journal;
 mod local;
 pub mod outcome;
+mod place;
 pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod records;
+mod revocation;
 mod transport;
+pub mod verify;
 
 #[cfg(test)]
 use transport::failure_of;
@@ -52,6 +55,8 @@ pub struct Failure {
     pub code: Option<String>,
     /// Every reason, for refusals that give several.
     pub reasons: Vec<String>,
+    /// Per reason, what failed and how to clear it (the gate's refusals).
+    pub details: Vec<crate::api::Refusal>,
 }
 
 impl Failure {
@@ -61,6 +66,7 @@ impl Failure {
             message: message.into(),
             code: None,
             reasons: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -75,18 +81,33 @@ impl Failure {
             "code": self.code,
             "message": self.message,
             "reasons": self.reasons,
+            "details": self.details,
         }})
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)?;
+        // With details, each reason is one line of its own: the message's
+        // list of codes would say them twice.
+        let message = match self.details.is_empty() {
+            true => self.message.as_str(),
+            false => self
+                .message
+                .split_once(": ")
+                .map_or(&*self.message, |(m, _)| m),
+        };
+        write!(f, "{message}")?;
         if let Some(code) = &self.code {
             write!(f, " ({code})")?;
         }
-        for r in &self.reasons {
-            write!(f, "\n  - {r}")?;
+        if self.details.is_empty() {
+            for r in &self.reasons {
+                write!(f, "\n  - {r}")?;
+            }
+        }
+        for d in &self.details {
+            write!(f, "\n  - {}: {}", d.reason, d.message)?;
         }
         Ok(())
     }

@@ -13,22 +13,30 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sha2::Digest;
 
-use super::local::{hash_prefix, local_files, read_named_text, unverified};
+use super::local::{hash_prefix, read_key, unverified};
 use super::outcome::Done;
+use super::place::{self, Found};
 use super::progress::Progress;
-use super::{Client, Exit, Failure, Target};
-use crate::api::paths;
+use super::{At, Client, Exit, Failure, Target};
+use crate::api::{VersionView, paths};
 use crate::names::{KeyId, ModelRef, Sha256, VersionNumber};
-use crate::signing::keys::{PublicKey, parse_public_key};
+use crate::signing::keys::PublicKey;
 use crate::signing::pinned::{Claims, claims, verify_binding};
 use crate::signing::statement::{Resource, root_digest};
 
-/// The name of the signature beside the files.
-pub const SIGNATURE_FILE: &str = "model.sig";
+pub use super::local::SIGNATURE_FILE;
 
-fn read_key(path: &Path) -> Result<PublicKey, Failure> {
-    let pem = read_named_text(path)?;
-    parse_public_key(&pem).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+/// How a pull runs and lands.
+pub struct PullOptions<'a> {
+    /// Pinned public keys (none: the trust directory's).
+    pub trust: &'a [PathBuf],
+    /// Files downloaded at once.
+    pub jobs: usize,
+    pub progress: bool,
+    /// Replace a destination that holds something other than a verified pull.
+    pub force: bool,
+    /// Keep the pull a redeploy replaces, as `DIR.previous`.
+    pub keep_previous: bool,
 }
 
 /// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
@@ -36,142 +44,206 @@ pub async fn pull(
     client: &Client,
     target: &str,
     dir: &Path,
-    trust: &[PathBuf],
-    jobs: usize,
-    show_progress: bool,
+    o: &PullOptions<'_>,
 ) -> Result<Done, Failure> {
     let target = Target::parse(target)?;
-    let keys = super::config::trusted_keys(trust)?
+    let keys = super::config::trusted_keys(o.trust)?
         .iter()
         .map(|p| read_key(p))
         .collect::<Result<Vec<_>, _>>()?;
     let (parent, dest) = destination(dir)?;
     let number = client.resolve(&target).await?;
-    let version = number;
     let model = target.model_ref();
+    let asked = match &target.at {
+        At::Alias(a) => format!("{model}@{a} → {number}"),
+        At::Version(_) => format!("{model}@{number}"),
+    };
 
     let (doc, claims, keyid) = pinned_signature(client, &keys, &model, number).await?;
+    let root = root_digest(&claims.resources);
+    let found = place::inspect(dir, &keys, &model, number, &root)?;
+    let replaced = match &found {
+        Found::Same => {
+            return Ok(Done {
+                human: format!("already at {model}@{number} ({asked}) in {}", dir.display()),
+                json: json!({
+                    "model": model.to_string(), "version": number, "keyid": keyid.to_string(),
+                    "directory": dir, "unchanged": true,
+                }),
+            });
+        }
+        Found::Other if !o.force => {
+            return Err(Failure::usage(format!(
+                "{} holds something other than a verified pull; --force replaces it",
+                dir.display()
+            )));
+        }
+        Found::Pulled(was) => Some(was.clone()),
+        Found::Other => Some("files not pulled by signet".to_owned()),
+        Found::Nothing => None,
+    };
 
     // Every file into a directory beside the destination, checked on arrival.
     // It is named after the signed root digest: a pull of the same version
     // that was interrupted resumes from what it left there.
-    let root = root_digest(&claims.resources).to_hex();
-    let staging = parent.join(format!(".{dest}.signet-pull-{}", &root[..16]));
-    // A lie wastes what came; an interruption leaves it to resume from.
+    let staging = parent.join(format!(".{dest}.signet-pull-{}", &root.to_hex()[..16]));
+    fetch_all(client, &claims, &doc, &staging, (&model, number), o).await?;
+    let kept = place::swap_in(&staging, dir, replaced.is_some(), o.keep_previous)?;
+    let total: u64 = claims.resources.iter().map(|r| r.size).sum();
+    let mut human = format!(
+        "{asked}: {} files, {total} bytes, signed by {keyid}, into {}",
+        claims.resources.len(),
+        dir.display()
+    );
+    if let Some(was) = &replaced {
+        human.push_str(&format!(" (replacing {was})"));
+    }
+    Ok(Done {
+        human,
+        json: json!({
+            "model": model.to_string(), "version": number, "registry": claims.registry,
+            "keyid": keyid.to_string(), "files": claims.resources.len(), "bytes": total,
+            "directory": dir, "replaced": replaced, "previous": kept,
+        }),
+    })
+}
+
+/// Fetches every file the signed statement lists into `staging`, checked on
+/// arrival, with the signature beside them. A lie wastes what came; an
+/// interruption leaves it to resume from.
+async fn fetch_all(
+    client: &Client,
+    claims: &Claims,
+    doc: &[u8],
+    staging: &Path,
+    (model, number): (&ModelRef, VersionNumber),
+    o: &PullOptions<'_>,
+) -> Result<(), Failure> {
     let cleanup = |e: Failure| {
         if e.exit == Exit::VerificationFailed {
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::remove_dir_all(staging);
         }
         e
     };
-    std::fs::create_dir_all(&staging)
+    std::fs::create_dir_all(staging)
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", staging.display())))?;
     let total: u64 = claims.resources.iter().map(|r| r.size).sum();
-    let progress = Progress::new(show_progress, total, "pull");
+    let progress = Progress::new(o.progress, total, "pull");
     futures::stream::iter(claims.resources.iter().map(Ok))
-        .try_for_each_concurrent(jobs.max(1), |r| {
+        .try_for_each_concurrent(o.jobs.max(1), |r| {
             fetch(
                 client,
-                paths::file(&model, number, &r.path),
+                paths::file(model, number, &r.path),
                 r,
-                &staging,
+                staging,
                 &progress,
             )
         })
         .await
         .map_err(cleanup)?;
     progress.finish();
-    tokio::fs::write(staging.join(SIGNATURE_FILE), &doc)
+    tokio::fs::write(staging.join(SIGNATURE_FILE), doc)
         .await
         .map_err(|e| {
             cleanup(Failure::new(
                 Exit::Failure,
                 format!("{SIGNATURE_FILE}: {e}"),
             ))
-        })?;
-    // An empty directory at the destination is replaced; anything else stays.
-    let _ = std::fs::remove_dir(dir);
-    std::fs::rename(&staging, dir).map_err(|e| {
-        cleanup(Failure::new(
-            Exit::Failure,
-            format!("{}: {e}", dir.display()),
-        ))
-    })?;
-    Ok(Done {
-        human: format!(
-            "{model}@{version}: {} files, {total} bytes, signed by {keyid}, into {}",
-            claims.resources.len(),
-            dir.display()
-        ),
-        json: json!({
-            "model": model.to_string(), "version": version, "registry": claims.registry,
-            "keyid": keyid.to_string(), "files": claims.resources.len(), "bytes": total,
-            "directory": dir,
-        }),
-    })
+        })
 }
 
 /// The signature of a pinned key over this model and version, fetched from the
 /// registry (its bundle) and checked here: the first pinned key whose bundle
-/// verifies and binds this model and version. Answers the bundle, what it
-/// claims, and the key's id.
+/// verifies and binds this model and version, and whose signature the
+/// registry's revocations do not cancel. Answers the bundle, what it claims,
+/// and the key's id.
 async fn pinned_signature(
     client: &Client,
     keys: &[PublicKey],
     model: &ModelRef,
     number: VersionNumber,
 ) -> Result<(Vec<u8>, Claims, KeyId), Failure> {
-    let mut why = String::from("the registry holds no signature by a pinned key");
+    let mut why = Vec::new();
     for key in keys {
         let doc = match client
             .get_bytes(&paths::bundle(model, number, &key.id))
             .await
         {
             Ok(doc) => doc,
-            Err(f) if f.exit == Exit::NotFoundOrDenied => continue,
+            Err(f)
+                if f.exit == Exit::NotFoundOrDenied && f.code.as_deref() == Some("not_found") =>
+            {
+                continue;
+            }
             Err(f) => return Err(f),
         };
         let checked = claims(&doc).and_then(|c| {
             verify_binding(&doc, key, &c, model, number, &c.resources).map(|id| (c, id))
         });
-        match checked {
-            Ok((c, id)) => {
-                if c.resources
-                    .iter()
-                    .any(|r| r.path.as_str() == SIGNATURE_FILE)
-                {
-                    return Err(unverified(format!(
-                        "the version holds a file named {SIGNATURE_FILE}"
-                    )));
-                }
-                return Ok((doc, c, id));
-            }
+        let (c, id) = match checked {
+            Ok(found) => found,
             Err(r) => {
-                why = format!(
+                why.push(format!(
                     "the signature offered for key {} fails: {}",
                     key.id,
                     r.code()
-                )
+                ));
+                continue;
             }
+        };
+        if c.resources
+            .iter()
+            .any(|r| r.path.as_str() == SIGNATURE_FILE)
+        {
+            return Err(unverified(format!(
+                "the version holds a file named {SIGNATURE_FILE}"
+            )));
+        }
+        match super::revocation::cancelled(client, &id, model, number).await? {
+            None => return Ok((doc, c, id)),
+            Some(revoked) => why.push(revoked),
         }
     }
-    Err(unverified(why))
+    if why.is_empty() {
+        return Err(unverified(
+            no_pinned_signature(client, keys, model, number).await?,
+        ));
+    }
+    Err(unverified(why.join("; ")))
 }
 
-/// The destination's parent and name; the destination must not exist, or be an
-/// empty directory.
+/// Who signed the version, when none of the pinned keys did.
+async fn no_pinned_signature(
+    client: &Client,
+    keys: &[PublicKey],
+    model: &ModelRef,
+    number: VersionNumber,
+) -> Result<String, Failure> {
+    let v: VersionView = client.get(&paths::version(model, number)).await?;
+    let signers: Vec<String> = v
+        .signatures
+        .iter()
+        .map(|s| match s.key_name.as_str() {
+            "" => s.keyid.to_string(),
+            name => format!("{name} ({})", s.keyid),
+        })
+        .collect();
+    let pinned: Vec<String> = keys.iter().map(|k| k.id.to_string()).collect();
+    Ok(match signers.is_empty() {
+        true => format!(
+            "{model}@{number} is not signed; pinned: {}",
+            pinned.join(", ")
+        ),
+        false => format!(
+            "no pinned key signed {model}@{number}: signed by {}; pinned: {}",
+            signers.join(", "),
+            pinned.join(", ")
+        ),
+    })
+}
+
+/// The destination's parent and name.
 fn destination(dir: &Path) -> Result<(PathBuf, String), Failure> {
-    if let Ok(mut entries) = std::fs::read_dir(dir)
-        && entries.next().is_some()
-    {
-        return Err(Failure::usage(format!(
-            "{} exists and is not empty",
-            dir.display()
-        )));
-    }
-    if dir.exists() && !dir.is_dir() {
-        return Err(Failure::usage(format!("{} exists", dir.display())));
-    }
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -314,49 +386,3 @@ const WRITES_QUEUED: usize = 4;
 
 /// Bytes of a download written to its file at once.
 const WRITE_BATCH: usize = 1 << 20;
-
-/// `signet verify DIR --key PUB [--signature FILE]`: offline, no registry.
-pub fn verify_dir(dir: &Path, keys: &[PathBuf], signature: Option<&Path>) -> Result<Done, Failure> {
-    let keys = super::config::trusted_keys(keys)?
-        .iter()
-        .map(|p| read_key(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let sig_path = signature.map_or_else(|| dir.join(SIGNATURE_FILE), Path::to_path_buf);
-    let doc = std::fs::read(&sig_path)
-        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", sig_path.display())))?;
-    let claims: Claims =
-        claims(&doc).map_err(|r| unverified(format!("{}: {}", sig_path.display(), r.code())))?;
-    let files = local_files(dir, Some(&sig_path))?;
-    let mut refused = Vec::new();
-    let keyid = keys
-        .iter()
-        .find_map(|key| {
-            match verify_binding(&doc, key, &claims, &claims.model, claims.version, &files) {
-                Ok(id) => Some(id),
-                Err(r) => {
-                    refused.push(format!("{}: {}", key.id, r.code()));
-                    None
-                }
-            }
-        })
-        .ok_or_else(|| {
-            unverified(format!(
-                "{} does not match what a trusted key signed ({})",
-                dir.display(),
-                refused.join(", ")
-            ))
-        })?;
-    Ok(Done {
-        human: format!(
-            "verified: {}@{} of {} ({} files), signed by {keyid}",
-            claims.model,
-            claims.version.get(),
-            claims.registry,
-            files.len()
-        ),
-        json: json!({
-            "model": claims.model.to_string(), "version": claims.version.get(),
-            "registry": claims.registry, "keyid": keyid.to_string(), "files": files.len(),
-        }),
-    })
-}

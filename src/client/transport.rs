@@ -488,7 +488,9 @@ pub(super) fn failure_of(status: u16, body: &[u8]) -> Failure {
         .map(|b| b.error);
     let code = err.as_ref().map(|e| e.code.clone());
     let exit = match (status, code.as_deref()) {
-        (_, Some("promotion_refused" | "quarantined")) => Exit::RefusedByPolicy,
+        (_, Some("promotion_refused" | "quarantined" | "version_not_verified")) => {
+            Exit::RefusedByPolicy
+        }
         (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,
         (401 | 403 | 404, _) => Exit::NotFoundOrDenied,
         _ => Exit::Failure,
@@ -500,7 +502,8 @@ pub(super) fn failure_of(status: u16, body: &[u8]) -> Failure {
             |e| e.message.clone(),
         ),
         code,
-        reasons: err.map(|e| e.reasons).unwrap_or_default(),
+        reasons: err.as_ref().map(|e| e.reasons.clone()).unwrap_or_default(),
+        details: err.map(|e| e.details).unwrap_or_default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The one place domain errors become HTTP answers: status, stable machine code,
 //! and a message that never carries internals.
 
+use crate::api::Refusal;
 pub use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::Error;
 use crate::names::Namespace;
@@ -24,7 +25,8 @@ pub struct ApiError {
 #[derive(Debug, Default)]
 struct Extra {
     content_range: Option<u64>,
-    reasons: Vec<String>,
+    /// A refusal's reasons, with what failed.
+    refusals: Vec<Refusal>,
     refused: Option<Refused>,
     retry_after: Option<u64>,
     /// A resumable upload's committed offset (`Upload-Offset`).
@@ -79,8 +81,13 @@ impl From<Error> for ApiError {
                 };
                 Self::new(status, code, msg).with(|x| x.refused = Some(Refused(d.namespace)))
             }
-            Error::VersionNotVerified => Self::new(S::FORBIDDEN, "version_not_verified", msg),
-            Error::Quarantined => Self::new(S::FORBIDDEN, "quarantined", msg),
+            Error::PullRefused(refusals) => {
+                let code = match Error::pull_refusal_is_quarantine(&refusals) {
+                    true => "quarantined",
+                    false => "version_not_verified",
+                };
+                Self::new(S::FORBIDDEN, code, msg).with(|x| x.refusals = refusals)
+            }
             Error::NotFound => Self::new(S::NOT_FOUND, "not_found", msg),
             Error::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
             Error::VersionSealed => Self::new(S::CONFLICT, "version_sealed", msg),
@@ -96,8 +103,9 @@ impl From<Error> for ApiError {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_safetensors", msg)
             }
             Error::SignatureRejected(r) => Self::new(S::UNPROCESSABLE_ENTITY, r.code(), msg),
-            Error::PromotionRefused(reasons) => Self::new(S::CONFLICT, "promotion_refused", msg)
-                .with(|x| x.reasons = reasons.iter().map(|r| r.as_str().to_owned()).collect()),
+            Error::PromotionRefused(refusals) => {
+                Self::new(S::CONFLICT, "promotion_refused", msg).with(|x| x.refusals = refusals)
+            }
             Error::TooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "too_large", msg),
             Error::TooManyFiles { .. } => Self::new(S::CONFLICT, "too_many_files", msg),
             Error::UploadOffsetMismatch { offset } => {
@@ -163,7 +171,8 @@ impl IntoResponse for ApiError {
                 code: self.code.into(),
                 message: self.message,
                 request_id: super::current_request_id(),
-                reasons: extra.reasons,
+                reasons: crate::api::refusals::codes(&extra.refusals),
+                details: extra.refusals,
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();

@@ -44,6 +44,14 @@ pub trait Aliases: Send + Sync {
         m: &NewAliasMove<'_>,
         audit: &Pending,
     ) -> Result<Option<VersionNumber>>;
+    /// Whether an alias moved away from (or was removed from) `version` at
+    /// `since` or later.
+    async fn left_since(
+        &self,
+        model: &ModelRef,
+        version: VersionNumber,
+        since: DateTime<Utc>,
+    ) -> Result<bool>;
     /// alias → version for a model's current aliases.
     async fn aliases_of(&self, model: &ModelRef) -> Result<Vec<(AliasName, VersionNumber)>>;
     /// An alias's moves (every alias's, without one), newest first, with ids

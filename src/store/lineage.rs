@@ -57,6 +57,9 @@ pub trait Lineage: Send + Sync {
     /// the version's namespace, of the version itself or any ancestor, or of a
     /// dataset digest or commit in their lineage.
     async fn is_quarantined(&self, version_id: Uuid) -> Result<bool>;
+    /// The quarantines in force that hold the version (by the rule of
+    /// [`Lineage::is_quarantined`]), oldest first.
+    async fn quarantines_holding(&self, version_id: Uuid) -> Result<Vec<QuarantineRecord>>;
     /// Records a quarantine; `version_id` is the quarantined version's id for a
     /// version target.
     async fn create_quarantine(

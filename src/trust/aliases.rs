@@ -32,7 +32,7 @@ impl Trust {
             let gate = self.check_promotion(&v, alias).await?;
             let ok = gate.outcome.map_err(|reasons| {
                 for r in &reasons {
-                    crate::metrics::promotion_refused(r.as_str());
+                    crate::metrics::promotion_refused(r.reason.as_str());
                 }
                 Error::PromotionRefused(reasons)
             })?;

@@ -31,7 +31,7 @@ use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord
 pub use crate::store::{AliasMove, KeyRecord, SignatureRecord};
 pub use gate::{Gate, GatePanel, Promotable};
 pub use keys::{LostVerification, ShownKey};
-pub use policy::{LineageField, NamespacePolicy, UnknownFormats};
+pub use policy::{DeployerPulls, LineageField, NamespacePolicy, UnknownFormats};
 pub use verification::{SignatureStatus, Verification, trusted_keys};
 
 /// The trust service: one per process, shared by all requests.
@@ -239,18 +239,24 @@ impl Trust {
         })
     }
 
-    /// What a deployer may pull: a version that is not quarantined and verifies
-    /// now. Checked on every pull against the quarantines, keys and revocations
-    /// as they are, so each takes effect on the next request.
-    async fn check_deployable(&self, entry: &mut VersionEntry) -> Result<()> {
-        let (verification, quarantined) = self.entry_standing(entry).await?;
-        if quarantined {
-            return Err(Error::Quarantined);
+    /// What a deployer may pull: what the gate's checks that do not depend on
+    /// a stage let through, and the namespace's pull policy. Checked on every
+    /// pull against the quarantines, keys, revocations, aliases and policy as
+    /// they are, so each takes effect on the next request.
+    async fn check_deployable(&self, mut entry: VersionEntry) -> Result<Vec<FileRecord>> {
+        let (verification, quarantined) = self.entry_standing(&mut entry).await?;
+        let details = VersionDetails {
+            version: entry.version,
+            files: entry.files,
+            verification,
+            aliases: entry.aliases,
+            quarantined,
+        };
+        let refusals = self.pull_refusals(&details).await?;
+        if !refusals.is_empty() {
+            return Err(Error::PullRefused(refusals));
         }
-        if !verification.is_verified() {
-            return Err(Error::VersionNotVerified);
-        }
-        Ok(())
+        Ok(details.files)
     }
 
     /// Opens a file for download, for whom the permit allows, charging what it
@@ -264,14 +270,14 @@ impl Trust {
         path: &FilePath,
         range: Option<RangeSpec>,
     ) -> Result<Download> {
-        let mut entry = match permit {
-            DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?,
-            DownloadPermit::VerifiedOnly(p) => self.registry.version_entry(p, name, number).await?,
+        let files = match permit {
+            DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?.files,
+            DownloadPermit::VerifiedOnly(p) => {
+                let entry = self.registry.version_entry(p, name, number).await?;
+                self.check_deployable(entry).await?
+            }
         };
-        if let DownloadPermit::VerifiedOnly(_) = permit {
-            self.check_deployable(&mut entry).await?;
-        }
-        let d = self.registry.open_file(entry.files, path, range).await?;
+        let d = self.registry.open_file(files, path, range).await?;
         let whole_file = d.range.as_ref().is_none_or(|(r, _)| r.start == 0);
         self.quotas
             .charge(by.name(), by.bindings(), d.size, whole_file)

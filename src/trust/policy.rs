@@ -27,6 +27,18 @@ pub enum LineageField {
 }
 
 impl LineageField {
+    /// The field's name as the policy writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineageField::CodeCommit => "code.commit",
+            LineageField::CodeRepo => "code.repo",
+            LineageField::Data => "data",
+            LineageField::Environment => "environment",
+            LineageField::Parents => "parents",
+            LineageField::Run => "run",
+        }
+    }
+
     pub(super) fn present(self, lineage: &Value) -> bool {
         let l = lineage_as_data(lineage);
         let v = match self {
@@ -64,6 +76,29 @@ pub struct NamespacePolicy {
     /// lineage) toward `min_signatures`. Default: none.
     #[serde(default)]
     pub content_only_aliases: BTreeSet<String>,
+    /// What deployers may pull: `gated` (default) any version that passes the
+    /// gate's checks that do not depend on a stage; `aliased` only such a
+    /// version that an alias points at, or did within `aliased_grace_minutes`.
+    #[serde(default)]
+    pub deployer_pulls: DeployerPulls,
+    /// Under `deployer_pulls: aliased`, how long after an alias moves away from
+    /// a version deployers may still pull it (an in-flight rollout, a
+    /// rollback). Default 60, at most 10080 (a week).
+    #[serde(default = "sixty", deserialize_with = "crate::names::integral")]
+    pub aliased_grace_minutes: u32,
+}
+
+fn sixty() -> u32 {
+    60
+}
+
+/// What deployers may pull (see [`NamespacePolicy::deployer_pulls`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployerPulls {
+    #[default]
+    Gated,
+    Aliased,
 }
 
 fn one() -> u32 {
@@ -98,6 +133,8 @@ impl Default for NamespacePolicy {
             unknown_formats: UnknownFormats::Allow,
             lineage_required: default_lineage_required(),
             content_only_aliases: BTreeSet::new(),
+            deployer_pulls: DeployerPulls::Gated,
+            aliased_grace_minutes: sixty(),
         }
     }
 }
@@ -107,6 +144,8 @@ impl NamespacePolicy {
     pub const MAX_MIN_SIGNATURES: u32 = 16;
     /// Most aliases `lineage_required` may name.
     pub const MAX_STAGES: usize = 100;
+    /// Longest grace `aliased_grace_minutes` may give (a week).
+    pub const MAX_GRACE_MINUTES: u32 = 7 * 24 * 60;
 
     pub fn from_stored(v: Value) -> Result<Self> {
         serde_json::from_value(v).map_err(Error::internal)
@@ -116,6 +155,12 @@ impl NamespacePolicy {
     pub fn check(&self) -> Result<()> {
         if self.min_signatures == 0 || self.min_signatures > Self::MAX_MIN_SIGNATURES {
             return Err(Error::invalid("min_signatures must be between 1 and 16"));
+        }
+        if self.aliased_grace_minutes > Self::MAX_GRACE_MINUTES {
+            return Err(Error::invalid(format!(
+                "aliased_grace_minutes must be between 0 and {}",
+                Self::MAX_GRACE_MINUTES
+            )));
         }
         if self.lineage_required.len() > Self::MAX_STAGES {
             return Err(Error::invalid(format!(

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::policy::NamespacePolicy;
+use crate::api::{Refusal, SignatureTally, UncountedSignature};
 use crate::kinds::{Algorithm, RefusalReason, RevocationReason, SignatureState};
 use crate::names::KeyId;
 use crate::registry::resources;
@@ -118,14 +119,52 @@ impl Verification {
         self.sealed && self.verified_keys(false).len() >= self.policy.min_signatures.max(1) as usize
     }
 
-    /// Every reason why signatures do not suffice for `alias`.
-    pub(super) fn signature_reasons(&self, alias: &str) -> BTreeSet<RefusalReason> {
+    /// Every reason why signatures do not suffice, with what was counted:
+    /// for `alias`, or without one for a deployer's pull (where content-only
+    /// signatures never count).
+    pub(super) fn signature_refusals(&self, alias: Option<&str>) -> Vec<Refusal> {
+        let accepts = alias.is_some_and(|a| self.policy.content_only_aliases.contains(a));
+        let reasons = self.signature_reasons(accepts);
+        if reasons.is_empty() {
+            return Vec::new();
+        }
+        let tally = SignatureTally {
+            counted: self.verified_keys(accepts).len() as u32,
+            required: self.policy.min_signatures,
+            not_counted: self
+                .signatures
+                .iter()
+                .filter_map(|s| {
+                    let status = match &s.outcome {
+                        Err(r) => r.state(),
+                        Ok(v) if v.content_only() && !accepts => SignatureState::Verified,
+                        Ok(_) => return None,
+                    };
+                    Some(UncountedSignature {
+                        keyid: s.keyid.to_string(),
+                        key_name: s.key_name.clone(),
+                        status,
+                    })
+                })
+                .collect(),
+        };
+        reasons
+            .into_iter()
+            .map(|reason| Refusal {
+                signatures: Some(tally.clone()),
+                ..Refusal::new(reason, signature_message(reason, &tally))
+            })
+            .collect()
+    }
+
+    /// Every reason why signatures do not suffice, content-only signatures
+    /// counting when `accepts` says they may.
+    fn signature_reasons(&self, accepts: bool) -> BTreeSet<RefusalReason> {
         let mut out = BTreeSet::new();
         if !self.sealed {
             out.insert(RefusalReason::NotSealed);
             return out;
         }
-        let accepts = self.policy.content_only_aliases.contains(alias);
         let verified = self.verified_keys(accepts).len();
         let only_content = !accepts && !self.verified_keys(true).is_empty();
         if self.signatures.is_empty() {
@@ -146,6 +185,49 @@ impl Verification {
         }
         out
     }
+}
+
+/// The line a signature reason is explained with.
+fn signature_message(reason: RefusalReason, t: &SignatureTally) -> String {
+    let keys = |t: &SignatureTally| {
+        t.not_counted
+            .iter()
+            .map(|s| match s.key_name.as_str() {
+                "" => format!("{} ({})", short(&s.keyid), s.status),
+                name => format!("{name} {} ({})", short(&s.keyid), s.status),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match reason {
+        RefusalReason::NotSealed => {
+            "the version is a draft: seal it, then sign it with a trusted key".into()
+        }
+        RefusalReason::Unsigned => {
+            "no signature is stored: sign it with a key trusted for the namespace".into()
+        }
+        RefusalReason::ContentOnly => format!(
+            "only content-only signatures (model_signing) verify, which do not bind the model,              version and lineage: sign it with `signet sign`, or name the alias in the              policy's content_only_aliases; not counted: {}",
+            keys(t)
+        ),
+        RefusalReason::KeyRevoked => format!(
+            "the keys that signed were revoked: {}; sign it again with a trusted key",
+            keys(t)
+        ),
+        RefusalReason::SignatureInvalid => format!(
+            "no stored signature verifies with a trusted key: {}; sign it with a key trusted              for the namespace",
+            keys(t)
+        ),
+        _ => format!(
+            "{} of the {} signatures by distinct trusted keys the policy requires verify:              add signatures by other trusted keys",
+            t.counted, t.required
+        ),
+    }
+}
+
+/// The first 12 hex digits of a key id, as the client shows them.
+fn short(keyid: &str) -> &str {
+    keyid.get(..12).unwrap_or(keyid)
 }
 
 /// Converts stored key rows into verifier keys. A row that no longer parses is

@@ -37,15 +37,15 @@ async fn signed_by_a_new_key(app: &TestApp, ns: &str, model: &str, v: i64, st: &
 }
 
 /// What one run of the client gave.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `signet ARGS` with its configuration in `config` and `stdin` as input;
 /// `env` adds variables.
-async fn signet(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+pub(crate) async fn signet(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
     cmd.args(args)
         .env("SIGNET_CONFIG_DIR", config)

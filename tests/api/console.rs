@@ -66,7 +66,7 @@ fn browser() -> reqwest::Client {
 
 /// Signs in with `token`; answers the session cookie's value and its
 /// `Set-Cookie` header.
-async fn sign_in(app: &TestApp, token: &str) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp, token: &str) -> (String, String) {
     let r = browser()
         .post(format!("{}/ui/login", app.base))
         .header("sec-fetch-site", "same-origin")
@@ -87,7 +87,11 @@ async fn sign_in(app: &TestApp, token: &str) -> (String, String) {
     (value, set)
 }
 
-async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, HeaderMap, String) {
+pub(crate) async fn page(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+) -> (StatusCode, HeaderMap, String) {
     let r = browser()
         .get(format!("{}{path}", app.base))
         .header("cookie", format!("signet_session={session}"))

@@ -1,6 +1,7 @@
 //! Aliases' SQL.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Store;
@@ -90,6 +91,25 @@ impl Aliases for Store {
     }
 
     #[tracing::instrument(level = "debug", name = "db.alias_history", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn left_since(
+        &self,
+        model: &ModelRef,
+        version: VersionNumber,
+        since: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alias_history h JOIN models m ON m.id = h.model_id \
+             WHERE m.namespace = $1 AND m.name = $2 AND h.previous_version = $3 AND h.at >= $4",
+        )
+        .bind(&model.namespace)
+        .bind(&model.name)
+        .bind(version)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     async fn alias_history(
         &self,
         model: &ModelRef,

@@ -41,6 +41,28 @@ macro_rules! quarantine_select {
     };
 }
 
+/// The ids of the quarantines in force whose scope covers version `$1`'s
+/// namespace (or is global, `$5`) and that name the version itself or an
+/// ancestor (`$2`), the commit of one (`$3`), or a dataset one was trained on
+/// (`$4`).
+macro_rules! holding {
+    () => {
+        "WITH RECURSIVE a(id) AS ( \
+           SELECT id FROM versions WHERE id = $1 \
+           UNION SELECT vp.parent_id FROM version_parents vp JOIN a ON vp.version_id = a.id) \
+         SELECT DISTINCT q.id FROM quarantines q JOIN versions v ON ( \
+             (q.kind = $2 AND q.version_id = v.id) \
+             OR (q.kind = $3 AND q.value = v.code_commit) \
+             OR (q.kind = $4 AND q.value IN \
+               (SELECT d.sha256 FROM version_datasets d WHERE d.version_id = v.id))) \
+         WHERE v.id IN (SELECT id FROM a) AND q.lifted_at IS NULL \
+           AND EXISTS (SELECT 1 FROM quarantine_scopes s WHERE s.quarantine_id = q.id \
+             AND (s.namespace = $5 OR s.namespace = \
+               (SELECT m.namespace FROM versions v0 JOIN models m ON m.id = v0.model_id \
+                WHERE v0.id = $1)))"
+    };
+}
+
 /// A quarantine row as stored: its target as kind and value.
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -121,30 +143,34 @@ impl Lineage for Store {
 
     #[tracing::instrument(level = "debug", name = "db.is_quarantined", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn is_quarantined(&self, version_id: Uuid) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "WITH RECURSIVE a(id) AS ( \
-               SELECT id FROM versions WHERE id = $1 \
-               UNION SELECT vp.parent_id FROM version_parents vp JOIN a ON vp.version_id = a.id) \
-             SELECT COUNT(*) FROM a JOIN versions v ON v.id = a.id \
-             WHERE EXISTS (SELECT 1 FROM quarantines q WHERE q.lifted_at IS NULL \
-               AND EXISTS (SELECT 1 FROM quarantine_scopes s WHERE s.quarantine_id = q.id \
-                 AND (s.namespace = $5 OR s.namespace = \
-                   (SELECT m.namespace FROM versions v0 JOIN models m ON m.id = v0.model_id \
-                    WHERE v0.id = $1))) \
-               AND ( \
-               (q.kind = $2 AND q.version_id = v.id) \
-               OR (q.kind = $3 AND q.value = v.code_commit) \
-               OR (q.kind = $4 AND q.value IN \
-                 (SELECT d.sha256 FROM version_datasets d WHERE d.version_id = v.id))))",
-        )
-        .bind(version_id)
-        .bind(QuarantineKind::Version)
-        .bind(QuarantineKind::Commit)
-        .bind(QuarantineKind::Dataset)
-        .bind(BindingScope::Global)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 =
+            sqlx::query_scalar(concat!("SELECT COUNT(*) FROM (", holding!(), " LIMIT 1) h"))
+                .bind(version_id)
+                .bind(QuarantineKind::Version)
+                .bind(QuarantineKind::Commit)
+                .bind(QuarantineKind::Dataset)
+                .bind(BindingScope::Global)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n > 0)
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.quarantines_holding", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn quarantines_holding(&self, version_id: Uuid) -> Result<Vec<QuarantineRecord>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(holding!())
+            .bind(version_id)
+            .bind(QuarantineKind::Version)
+            .bind(QuarantineKind::Commit)
+            .bind(QuarantineKind::Dataset)
+            .bind(BindingScope::Global)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get_quarantine(id).await?);
+        }
+        out.sort_by_key(|q| (q.created_at, q.id));
+        Ok(out)
     }
 
     #[tracing::instrument(level = "debug", name = "db.create_quarantine", skip_all, fields(db.system = super::DB_SYSTEM))]

@@ -149,7 +149,9 @@ fn model_body(m: &ModelRef, shown: &ModelPage) -> Markup {
             h2 { "Alias history" }
             (alias_history(m, &shown.history))
         }
-        (cli(&[format!("signet pull {ns}/{name}@production ./model")]))
+        @if !shown.details.aliases.is_empty() {
+            (cli(&shown.details.aliases.iter().map(|(a, _)| format!("signet pull {ns}/{name}@{a} ./model")).collect::<Vec<_>>()))
+        }
     }
 }
 

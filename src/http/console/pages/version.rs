@@ -8,11 +8,12 @@ use super::super::super::paths::VersionPath;
 use super::super::super::views::{FileView, VersionView};
 use super::super::{Ui, Viewer, graph, page};
 use super::*;
+use crate::api::Refusal;
 use crate::auth::Read;
 use crate::auth::authorize;
 use crate::catalog::VersionPage;
 use crate::catalog::{Lineage, LineageGraph, SignatureStatus};
-use crate::kinds::{RefusalReason, SignatureState};
+use crate::kinds::SignatureState;
 use crate::names::{AliasName, ModelRef, VersionNumber};
 
 pub async fn version(
@@ -83,16 +84,43 @@ fn version_body(shown: VersionPage) -> Markup {
             h2 { "Metadata" }
             pre.json { (serde_json::to_string_pretty(&view.metadata).unwrap_or_default()) }
         }
-        (cli(&[
-            format!("signet sign {ns}/{name}@{v} --key KEY"),
-            format!("signet promote {ns}/{name}@{v} ALIAS --reason TEXT"),
-            format!("signet pull {ns}/{name}@{v} ./model"),
-        ]))
+        section.pull {
+            h2 { "Deployers" }
+            @if panel.pull.is_empty() {
+                p { "Deployers may pull this version now." }
+            } @else {
+                p { "Deployers cannot pull this version now:" }
+                (refusal_list(&panel.pull))
+            }
+        }
+        (cli(&commands(ns, name, v, panel.pull.is_empty())))
+    }
+}
+
+/// The commands a version's page offers: the pull only where a deployer could
+/// use it.
+fn commands(ns: &str, name: &str, v: i64, pullable: bool) -> Vec<String> {
+    let mut out = vec![
+        format!("signet sign {ns}/{name}@{v} --key KEY"),
+        format!("signet promote {ns}/{name}@{v} ALIAS --reason TEXT"),
+    ];
+    if pullable {
+        out.push(format!("signet pull {ns}/{name}@{v} ./model"));
+    }
+    out
+}
+
+/// Each reason with what failed and how to clear it.
+fn refusal_list(reasons: &[Refusal]) -> Markup {
+    html! {
+        ul.reasons {
+            @for r in reasons { li { code.reason { (r.reason) } " " (r.message) } }
+        }
     }
 }
 
 /// Whether promotion to each alias would pass now, and why not.
-fn gate_table(gates: &[(AliasName, Vec<RefusalReason>)]) -> Markup {
+fn gate_table(gates: &[(AliasName, Vec<Refusal>)]) -> Markup {
     html! {
         @if gates.is_empty() {
             p.empty { "The namespace's policy names no alias." }
@@ -104,7 +132,7 @@ fn gate_table(gates: &[(AliasName, Vec<RefusalReason>)]) -> Markup {
                         tr {
                             td { span.alias { (alias) } }
                             td { (badge(reasons.is_empty(), "passes", "refused")) }
-                            td { @for r in reasons { code.reason { (r) } " " } }
+                            td { (refusal_list(reasons)) }
                         }
                     }
                 }
