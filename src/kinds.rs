@@ -125,15 +125,21 @@ text_enum!(
         Denied = "denied",
         /// Invalid, missing, or failed.
         Error = "error",
+        /// Refused by the registry's policy: the promotion gate, or a
+        /// deployer's pull the gate does not allow.
+        Refused = "refused",
     }
 );
 
 impl Outcome {
     /// The outcome of a request that answered `status`; `refused` when
-    /// authorization said no (a 404 can hide a namespace).
-    pub fn of(status: u16, refused: bool) -> Self {
+    /// authorization said no (a 404 can hide a namespace), `by_policy` when the
+    /// registry's policy did.
+    pub fn of(status: u16, refused: bool, by_policy: bool) -> Self {
         if (200..400).contains(&status) {
             Outcome::Allowed
+        } else if by_policy {
+            Outcome::Refused
         } else if refused || matches!(status, 401 | 403 | 429) {
             Outcome::Denied
         } else {
@@ -296,10 +302,12 @@ mod tests {
 
     #[test]
     fn outcomes_follow_status_and_refusal() {
-        assert_eq!(Outcome::of(200, false), Outcome::Allowed);
-        assert_eq!(Outcome::of(404, true), Outcome::Denied);
-        assert_eq!(Outcome::of(404, false), Outcome::Error);
-        assert_eq!(Outcome::of(401, false), Outcome::Denied);
+        assert_eq!(Outcome::of(200, false, false), Outcome::Allowed);
+        assert_eq!(Outcome::of(404, true, false), Outcome::Denied);
+        assert_eq!(Outcome::of(404, false, false), Outcome::Error);
+        assert_eq!(Outcome::of(401, false, false), Outcome::Denied);
+        assert_eq!(Outcome::of(409, false, true), Outcome::Refused);
+        assert_eq!(Outcome::of(200, false, true), Outcome::Allowed);
     }
 }
 

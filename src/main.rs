@@ -187,12 +187,14 @@ struct AuditFilterArgs {
     /// `METHOD /route/{template}`, e.g. "PUT /v1/models/{ns}/{model}/aliases/{alias}".
     #[arg(long)]
     action: Option<String>,
+    /// Required unless you audit every namespace (or --model names it).
     #[arg(long)]
     namespace: Option<String>,
-    /// NAMESPACE/MODEL
+    /// NAMESPACE/MODEL (its namespace is the one read).
     #[arg(long)]
     model: Option<String>,
-    /// `allowed`, `denied` or `error`.
+    /// `allowed`, `denied` (access), `refused` (by the registry's policy:
+    /// the gate, a deployer's pull) or `error`.
     #[arg(long)]
     outcome: Option<String>,
     /// Events at or after this time (RFC 3339).
@@ -227,7 +229,8 @@ enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// The events matching the filters as JSON Lines, into a new file.
+    /// The events matching the filters as JSON Lines, into a new file, in
+    /// chain order (oldest first; the last line is the newest).
     Export {
         #[command(flatten)]
         filters: AuditFilterArgs,
@@ -236,9 +239,13 @@ enum AuditCommand {
     },
     /// Verify the chain: the registry's whole log, or offline an exported or
     /// archived FILE from its anchor (unfiltered: every event in its range).
+    /// A namespace's auditor names it: the registry verifies the whole chain
+    /// and counts that namespace's events in it.
     Verify {
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        namespace: Option<String>,
         /// The hash before the file's first event (e.g. the last of the archive
         /// before it); without it, the file's own word (or the chain's start).
         #[arg(long, requires = "file")]
@@ -397,9 +404,14 @@ async fn audit_command(command: AuditCommand) -> Result<commands::Done, signet::
         AuditCommand::Export { filters, out } => {
             commands::audit_export(&filters.into(), &out).await
         }
-        AuditCommand::Verify { file, anchor, head } => {
+        AuditCommand::Verify {
+            file,
+            namespace,
+            anchor,
+            head,
+        } => {
             let pins = signet::client::records::Pins { anchor, head };
-            commands::audit_verify(file.as_deref(), &pins).await
+            commands::audit_verify(file.as_deref(), namespace.as_deref(), &pins).await
         }
     }
 }

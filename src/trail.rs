@@ -30,6 +30,8 @@ pub struct Context {
     pub success_status: u16,
     /// What identifies the action beyond the path (bytes sent, range).
     pub detail: serde_json::Map<String, serde_json::Value>,
+    /// The registry's policy refused the request (see [`Trail::refused`]).
+    pub refused_by_policy: bool,
 }
 
 impl Context {
@@ -46,7 +48,7 @@ impl Context {
             namespace: self.namespace.clone(),
             model: self.model.clone(),
             resource: self.resource.clone(),
-            outcome: Outcome::of(status, refused),
+            outcome: Outcome::of(status, refused, self.refused_by_policy),
             status: i32::from(status),
             client_addr: self.client_addr.clone(),
             detail: serde_json::Value::Object(self.detail.clone()).to_string(),
@@ -81,6 +83,15 @@ impl Trail {
     pub fn record(&self, key: &str, value: serde_json::Value) {
         self.note(|c| {
             c.detail.insert(key.to_owned(), value);
+        });
+    }
+
+    /// Marks the request as refused by the registry's policy, with the
+    /// reasons' codes: its event's outcome is `refused`.
+    pub fn refused(&self, reasons: Vec<String>) {
+        self.note(|c| {
+            c.refused_by_policy = true;
+            c.detail.insert("refused".to_owned(), reasons.into());
         });
     }
 

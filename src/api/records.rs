@@ -42,13 +42,21 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// What `GET /v1/audit/verify` answers.
+/// What `GET /v1/audit/verify` answers. Asked for one namespace (its
+/// auditors and maintainers may), the whole chain is verified all the same,
+/// and the answer tells only whether it holds, its head, and how many of the
+/// verified events are that namespace's.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VerifyReport {
     pub ok: bool,
+    /// Events verified: all of them, or the namespace's.
     pub checked: i64,
     pub head: Head,
+    /// Where the chain breaks (global auditors only).
     pub first_bad_seq: Option<i64>,
+    /// The namespace asked for, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

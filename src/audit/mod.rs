@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::kinds::Outcome;
 use crate::names::{ModelRef, Namespace, PrincipalName, Text};
 use crate::page::{Page, Paged};
-use crate::store::{AuditEvent, AuditFilter, AuditLog};
+use crate::store::{AuditEvent, AuditFilter, AuditLog, Order};
 
 /// The records the log answers with.
 pub use crate::chain::{ChainedEvent, GENESIS, Verifier};
@@ -50,10 +50,24 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// The scope a principal reads: the named namespace, or everything for those
-    /// who audit globally. Namespace auditors must name their namespace.
-    pub fn of(p: &crate::auth::Principal, namespace: Option<&Namespace>) -> Result<Self> {
+    /// The scope a principal reads: the named namespace (named directly, or as
+    /// the namespace of the model asked for), or everything for those who
+    /// audit globally. Namespace auditors must name their namespace.
+    pub fn of(
+        p: &crate::auth::Principal,
+        namespace: Option<&Namespace>,
+        model: Option<&ModelRef>,
+    ) -> Result<Self> {
         use crate::auth::{Global, authorize, authorize_global};
+        let namespace = match (namespace, model) {
+            (Some(ns), Some(m)) if ns != &m.namespace => {
+                return Err(Error::invalid(format!(
+                    "model {m} is not in namespace {ns}: name one namespace"
+                )));
+            }
+            (Some(ns), _) => Some(ns),
+            (None, m) => m.map(|m| &m.namespace),
+        };
         match namespace {
             Some(ns) => Ok(Self::Namespace(authorize(p, ns)?)),
             None => match authorize_global(p, Global::All) {
@@ -107,26 +121,28 @@ impl Auditing {
         self.log.chain_waiting().await?;
         let items = self
             .log
-            .query_audit(&scope.filter(q), before, page.limit())
+            .query_audit(&scope.filter(q), before, Order::NewestFirst, page.limit())
             .await?;
         Ok(Paged::new(items, page, |e| e.event.seq.to_string()))
     }
 
-    /// The same events as JSON Lines, read page by page (never all in memory).
+    /// The same events as JSON Lines, in chain order (oldest first), read page
+    /// by page (never all in memory).
     pub fn export(
         &self,
         scope: &Scope,
         q: &Query,
     ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
         let (log, filter) = (self.log.clone(), scope.filter(q));
-        futures::stream::unfold(Some(i64::MAX), move |before| {
+        futures::stream::unfold(Some(0), move |after| {
             let (log, filter) = (log.clone(), filter.clone());
             async move {
-                let before = before?;
+                let after = after?;
                 if let Err(e) = log.chain_waiting().await {
                     return Some((Err(e), None));
                 }
-                match log.query_audit(&filter, before, Self::EXPORT_BATCH).await {
+                let batch = log.query_audit(&filter, after, Order::OldestFirst, Self::EXPORT_BATCH);
+                match batch.await {
                     Ok(batch) if batch.is_empty() => None,
                     Ok(batch) => {
                         let next = (batch.len() as i64 == Self::EXPORT_BATCH)
@@ -154,8 +170,27 @@ impl Auditing {
         })
     }
 
-    /// Recomputes the whole chain from its anchor.
-    pub async fn verify(&self, _: &GlobalPermit<ReadAudit>) -> Result<VerifyReport> {
+    /// Recomputes the whole chain from its anchor, for a reader of `scope`:
+    /// one namespace's reader learns whether it holds, its head and how many of
+    /// its events are that namespace's, nothing else.
+    pub async fn verify(&self, scope: &Scope) -> Result<VerifyReport> {
+        let namespace = match scope {
+            Scope::All(_) => None,
+            Scope::Namespace(p) => Some(p.namespace().to_string()),
+        };
+        let (mut r, of_namespace) = self.verify_all(namespace.as_deref()).await?;
+        if namespace.is_some() {
+            r.first_bad_seq = None;
+            r.checked = of_namespace;
+        }
+        r.namespace = namespace;
+        Ok(r)
+    }
+
+    /// Recomputes the whole chain from its anchor, counting the events of
+    /// `namespace` on the way.
+    async fn verify_all(&self, namespace: Option<&str>) -> Result<(VerifyReport, i64)> {
+        let mut of_namespace = 0;
         self.log.chain_waiting().await?;
         let head = self.log.audit_head().await?;
         let mut v = Verifier::new(head.anchor_seq, &head.anchor_hash);
@@ -170,13 +205,16 @@ impl Auditing {
                     first_bad = Some(seq);
                     break 'scan;
                 }
+                if namespace.is_some() && e.event.namespace.as_deref() == namespace {
+                    of_namespace += 1;
+                }
             }
         }
         // Events missing at the end, or a tip rewritten, show against the head row.
         if first_bad.is_none() && (v.expect_seq - 1 != head.seq || v.prev_hash != head.hash) {
             first_bad = Some(v.expect_seq);
         }
-        Ok(VerifyReport {
+        let report = VerifyReport {
             ok: first_bad.is_none(),
             checked: v.checked,
             head: Head {
@@ -184,7 +222,9 @@ impl Auditing {
                 hash: head.hash,
             },
             first_bad_seq: first_bad,
-        })
+            namespace: None,
+        };
+        Ok((report, of_namespace))
     }
 }
 

@@ -297,6 +297,12 @@ impl<A: Act, S: PermitScope> Permit<A, S> {
     pub fn record(&self, key: &str, value: serde_json::Value) {
         self.trail.record(key, value);
     }
+
+    /// Marks the request as refused by the registry's policy, for these
+    /// reasons (codes): its audit event's outcome is `refused`.
+    pub fn refused(&self, reasons: Vec<String>) {
+        self.trail.refused(reasons);
+    }
 }
 
 impl<A: Act> Permit<A> {

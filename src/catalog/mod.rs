@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub use crate::audit::Scope as AuditScope;
 use crate::audit::{Auditing, Head, Query, Scope};
 use crate::auth::{
     Global, GlobalPermit, Manage, Principal, Read, ReadAudit, authorize, authorize_global,
@@ -203,7 +204,7 @@ impl Catalog {
             (None, Some(_)) => None,
             (None, None) => Some(self.first_audited(p).await?),
         };
-        let scope = Scope::of(p, namespace.as_ref())?;
+        let scope = Scope::of(p, namespace.as_ref(), None)?;
         let events = self.auditing.search(&scope, q, page).await?;
         let head = match &everything {
             Some(permit) => Some(self.auditing.head(permit).await?),

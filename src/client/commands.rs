@@ -296,11 +296,12 @@ pub async fn audit_export(f: &super::records::AuditFilters, out: &Path) -> Resul
 /// registry's own check.
 pub async fn audit_verify(
     file: Option<&Path>,
+    namespace: Option<&str>,
     pins: &super::records::Pins,
 ) -> Result<Done, Failure> {
     match file {
         Some(f) => super::records::verify_file(f, pins),
-        None => super::records::verify_remote(&signed_in()?).await,
+        None => super::records::verify_remote(&signed_in()?, namespace).await,
     }
 }
 

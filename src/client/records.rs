@@ -138,8 +138,15 @@ pub async fn export(client: &Client, f: &AuditFilters, out: &Path) -> Result<Don
 }
 
 /// `signet audit verify`: the registry's own check of the whole chain.
-pub async fn verify_remote(client: &Client) -> Result<Done, Failure> {
-    let r: VerifyReport = client.get(paths::AUDIT_VERIFY).await?;
+pub async fn verify_remote(client: &Client, namespace: Option<&str>) -> Result<Done, Failure> {
+    let q: Vec<(&str, &str)> = namespace.map(|ns| ("namespace", ns)).into_iter().collect();
+    let r: VerifyReport = client.get(&with_query(paths::AUDIT_VERIFY, &q)).await?;
+    if !r.ok && r.namespace.is_some() {
+        return Err(Failure::new(
+            Exit::VerificationFailed,
+            "the access log does not verify",
+        ));
+    }
     if !r.ok {
         return Err(Failure::new(
             Exit::VerificationFailed,
@@ -150,11 +157,18 @@ pub async fn verify_remote(client: &Client) -> Result<Done, Failure> {
             ),
         ));
     }
-    Ok(Done {
-        human: format!(
+    let human = match &r.namespace {
+        Some(ns) => format!(
+            "the access log verifies: head {} at {}, holding {} events of {ns}",
+            r.head.hash, r.head.seq, r.checked
+        ),
+        None => format!(
             "the access log verifies: {} events, head {} at {}",
             r.checked, r.head.hash, r.head.seq
         ),
+    };
+    Ok(Done {
+        human,
         json: to_json(&r),
     })
 }

@@ -103,13 +103,23 @@ pub trait AuditLog: Send + Sync {
     /// Drops events up to `through` and makes (`through`, `hash`) the anchor,
     /// unless the anchor moved since `old_anchor` was read (`Conflict`).
     async fn prune_audit(&self, old_anchor: i64, through: i64, hash: &str) -> Result<()>;
-    /// Events matching a filter, newest first, with `seq` below `before`.
+    /// Events matching a filter: newest first with `seq` below `from`, or
+    /// with `Order::OldestFirst` in chain order with `seq` above it.
     async fn query_audit(
         &self,
         f: &AuditFilter,
-        before: i64,
+        from: i64,
+        order: Order,
         limit: i64,
     ) -> Result<Vec<ChainedEvent>>;
     /// How many batches of the group commit are worth having in flight at once.
     fn appends_in_flight(&self) -> usize;
+}
+
+/// The order a query reads the log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    /// Chain order.
+    OldestFirst,
 }

@@ -44,7 +44,9 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 
 pub use aliases::{AliasMove, Aliases, NewAliasMove};
-pub use audit::{AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Pending, timestamp};
+pub use audit::{
+    AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Order, Pending, timestamp,
+};
 pub use bindings::{Bindings, RoleBinding, Visibility};
 pub use blobs::BlobRefs;
 pub use keys::{KeyRecord, Keys, SignatureRecord};

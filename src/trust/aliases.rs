@@ -27,6 +27,9 @@ impl Trust {
         const ROUNDS: usize = 8;
         let v = self.registry.version(permit, name, number).await?;
         let model = permit.model(name);
+        if !reason.as_str().is_empty() {
+            permit.record("reason", reason.as_str().into());
+        }
         for _ in 0..ROUNDS {
             let epoch = self.keys.trust_epoch().await?;
             let gate = self.check_promotion(&v, alias).await?;
@@ -34,6 +37,7 @@ impl Trust {
                 for r in &reasons {
                     crate::metrics::promotion_refused(r.reason.as_str());
                 }
+                permit.refused(crate::api::refusals::codes(&reasons));
                 Error::PromotionRefused(reasons)
             })?;
             let moved = self

@@ -274,7 +274,11 @@ impl Trust {
             DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?.files,
             DownloadPermit::VerifiedOnly(p) => {
                 let entry = self.registry.version_entry(p, name, number).await?;
-                self.check_deployable(entry).await?
+                self.check_deployable(entry).await.inspect_err(|e| {
+                    if let Error::PullRefused(reasons) = e {
+                        p.refused(crate::api::refusals::codes(reasons));
+                    }
+                })?
             }
         };
         let d = self.registry.open_file(files, path, range).await?;

@@ -705,9 +705,14 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 Box::pin(async move { f.call(a, Method::GET, "/v1/audit/export?namespace=fraud") })
             },
         ),
-        ("GET", "/v1/audit/verify", Rule::Public(200, &[]), |f, a| {
-            Box::pin(async move { f.call(a, Method::GET, "/v1/audit/verify") })
-        }),
+        (
+            "GET",
+            "/v1/audit/verify",
+            Rule::Roles(200, &["maintainer", "auditor"]),
+            |f, a| {
+                Box::pin(async move { f.call(a, Method::GET, "/v1/audit/verify?namespace=fraud") })
+            },
+        ),
     ]
 }
 

@@ -360,13 +360,25 @@ async fn maintainers_read_their_namespace_and_global_auditors_everything(b: Back
         StatusCode::BAD_REQUEST,
         "a maintainer names the namespace"
     );
-    let r = app
-        .anon(Method::GET, "/v1/audit/verify")
-        .bearer_auth(&maria)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The whole chain's check: for her namespace only, naming it.
+    let verify_as = |q: &'static str| {
+        app.anon(Method::GET, &format!("/v1/audit/verify{q}"))
+            .bearer_auth(&maria)
+            .send()
+    };
+    assert_eq!(
+        verify_as("").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        verify_as("?namespace=search").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = verify_as("?namespace=fraud").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["namespace"], "fraud");
+    assert_eq!(report["first_bad_seq"], Value::Null);
 
     let r = get(&eve, "").await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

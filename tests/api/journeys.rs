@@ -15,6 +15,7 @@ crate::on_both_backends!(
     a_pinned_key_the_registry_revoked_no_longer_verifies_a_pull,
     a_redeploy_into_the_same_directory_just_works,
     verify_names_each_changed_missing_or_extra_file,
+    an_auditor_follows_the_readme_with_a_namespace_role,
 );
 
 /// A pickle that calls `os.system`.
@@ -406,4 +407,186 @@ async fn verify_names_each_changed_missing_or_extra_file(b: Backend) {
     .await;
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("model.sig"), "{}", r.stderr);
+}
+
+async fn an_auditor_follows_the_readme_with_a_namespace_role(b: Backend) {
+    let (app, key, deployer, work) = setup(b).await;
+    let auditor = app.member_token("audit-bot", "fraud", "auditor").await;
+    let lineage_less = {
+        let (v, st) = app
+            .sealed_version("fraud", "scorer", json!({}), &[("m.bin", b"w")])
+            .await;
+        app.sign("fraud", "scorer", v, &key.envelope(&st)).await;
+        v
+    };
+    // A refused promotion, with the approver's reason, and a refused pull.
+    let approver = app.member_token("approve-bot", "fraud", "approver").await;
+    let r = app
+        .anon(Method::PUT, "/v1/models/fraud/scorer/aliases/production")
+        .bearer_auth(&approver)
+        .json(&json!({"version": lineage_less, "reason": "ship it friday"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let pickled = signed(&app, &key, &[("model.pkl", PICKLE)]).await;
+    let r = app
+        .anon(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{pickled}/files/model.pkl"),
+        )
+        .bearer_auth(&deployer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // --model names the namespace: no --namespace needed.
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &[
+            "--json",
+            "audit",
+            "search",
+            "--model",
+            "fraud/scorer",
+            "--outcome",
+            "refused",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let found: Value = serde_json::from_str(&r.stdout).unwrap();
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let (pull, promotion) = (&items[0], &items[1]);
+    assert_eq!(promotion["outcome"], "refused");
+    assert_eq!(promotion["status"], 409);
+    let detail: Value = serde_json::from_str(promotion["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["refused"], json!(["lineage_incomplete"]));
+    assert_eq!(detail["reason"], "ship it friday");
+    let detail: Value = serde_json::from_str(pull["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["refused"], json!(["unsafe_format"]));
+    assert_eq!(pull["status"], 403);
+    // The denied outcome is access only.
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &[
+            "--json",
+            "audit",
+            "search",
+            "--model",
+            "fraud/scorer",
+            "--outcome",
+            "denied",
+        ],
+    )
+    .await;
+    let found: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] != 409),
+        "{found}"
+    );
+    // A model of another namespace next to --namespace: refused, saying why.
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &[
+            "audit",
+            "search",
+            "--namespace",
+            "fraud",
+            "--model",
+            "other/scorer",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("not in namespace"), "{}", r.stderr);
+
+    // The export is in chain order: its last line is the newest event.
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &[
+            "audit",
+            "export",
+            "--model",
+            "fraud/scorer",
+            "--out",
+            "fraud.jsonl",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seqs: Vec<i64> = std::fs::read_to_string(work.path().join("fraud.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        seqs.len() > 3 && seqs.windows(2).all(|w| w[0] < w[1]),
+        "{seqs:?}"
+    );
+
+    // The namespace's auditor checks the whole log, learning only its head
+    // and the namespace's count.
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &["--json", "audit", "verify", "--namespace", "fraud"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["namespace"], "fraud");
+    let head = report["head"]["seq"].as_i64().unwrap();
+    let counted = report["checked"].as_i64().unwrap();
+    assert!(counted > 0 && counted < head, "{report}");
+    let r = run(&app, &auditor, work.path(), &["audit", "verify"]).await;
+    assert_eq!(r.code, 1, "a namespace must be named: {}", r.stderr);
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &["audit", "verify", "--namespace", "elsewhere"],
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    // Broken anywhere, it fails for the namespace's auditor too, without
+    // saying where.
+    app.sql("UPDATE audit_events SET principal = 'nobody' WHERE seq = 2")
+        .await;
+    let r = run(
+        &app,
+        &auditor,
+        work.path(),
+        &["--json", "audit", "verify", "--namespace", "fraud"],
+    )
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let admin = run(
+        &app,
+        &app.admin,
+        work.path(),
+        &["--json", "audit", "verify"],
+    )
+    .await;
+    assert_eq!(admin.code, 5);
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::{Db, Store};
 use crate::error::{Error, Result};
 use crate::store::{
-    AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Pending, WriteTx, timestamp,
+    AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Order, Pending, WriteTx, timestamp,
 };
 
 /// The columns an event is recorded with, in the inbox and in the chain.
@@ -192,7 +192,8 @@ impl AuditLog for Store {
     async fn query_audit(
         &self,
         f: &AuditFilter,
-        before: i64,
+        from: i64,
+        order: Order,
         limit: i64,
     ) -> Result<Vec<ChainedEvent>> {
         // Only the filters given appear in the statement, so the planner can use
@@ -217,7 +218,11 @@ impl AuditLog for Store {
                 f.request_id.as_ref().map(ToString::to_string),
             ),
         ];
-        let mut sql = concat!(select!(), " WHERE seq < $1").to_owned();
+        let (bound, direction) = match order {
+            Order::NewestFirst => ("<", "DESC"),
+            Order::OldestFirst => (">", "ASC"),
+        };
+        let mut sql = format!("{} WHERE seq {bound} $1", select!());
         let mut n = 1;
         for (cond, v) in &conds {
             if v.is_some() {
@@ -225,8 +230,8 @@ impl AuditLog for Store {
                 sql.push_str(&format!(" AND {cond}${n}"));
             }
         }
-        sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", n + 1));
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(before);
+        sql.push_str(&format!(" ORDER BY seq {direction} LIMIT ${}", n + 1));
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from);
         for (_, v) in conds {
             if let Some(v) = v {
                 q = q.bind(v);

@@ -12,7 +12,7 @@ use super::super::{UiError, Viewer, page};
 use super::*;
 use crate::auth::authorize_global;
 use crate::auth::{Global, ReadAudit};
-use crate::catalog::{AuditPage as CatalogAudit, ChainedEvent};
+use crate::catalog::{AuditPage as CatalogAudit, AuditScope, ChainedEvent};
 
 pub(super) fn pairs_of(query: Option<&str>) -> Result<Vec<(String, String)>, UiError> {
     serde_urlencoded::from_str(query.unwrap_or_default())
@@ -130,8 +130,8 @@ pub async fn audit_export(
 }
 
 pub async fn audit_verify(State(st): State<AppState>, Viewer(p): Viewer) -> PageResult {
-    let permit = authorize_global::<ReadAudit>(&p, Global::All)?;
-    let report = st.auditing.verify(&permit).await?;
+    let scope = AuditScope::All(authorize_global::<ReadAudit>(&p, Global::All)?);
+    let report = st.auditing.verify(&scope).await?;
     done(page(
         &p,
         "Audit chain",
