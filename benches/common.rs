@@ -33,9 +33,10 @@ pub async fn start_with(rate: &str) -> Bench {
     let admin = Secret::generate();
     let cfg = ServeConfig {
         storage: StorageConfig {
-            database_url: db.clone(),
+            data_dir: dir.path().to_owned(),
+            database_url: Some(db.clone()),
             database_max_connections: 8,
-            storage_url: dir.path().join("blobs").display().to_string(),
+            storage_url: None,
             s3_endpoint: None,
             s3_region: None,
             s3_allow_http: false,

@@ -17,13 +17,16 @@ pub enum LogFormat {
 /// Where metadata and bytes live.
 #[derive(Clone, Args)]
 pub struct StorageConfig {
-    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
-    #[arg(
-        long,
-        env = "SIGNET_DATABASE_URL",
-        default_value = "sqlite://./signet-data/signet.db"
-    )]
-    pub database_url: String,
+    /// The directory of the embedded defaults: the SQLite database
+    /// (DIR/signet.db) and the blobs (DIR/blobs), where neither
+    /// SIGNET_DATABASE_URL nor SIGNET_STORAGE_URL says otherwise.
+    #[arg(long, env = "SIGNET_DATA_DIR", default_value = "./signet-data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`
+    /// (default: sqlite://DATA_DIR/signet.db).
+    #[arg(long, env = "SIGNET_DATABASE_URL")]
+    pub database_url: Option<String>,
 
     /// Most connections to PostgreSQL this process holds (SQLite: its own 8).
     /// Each request's statements run one after the other, so more connections
@@ -33,13 +36,9 @@ pub struct StorageConfig {
     pub database_max_connections: u32,
 
     /// A local directory, `file:///dir`, or `s3://bucket[/prefix]` (credentials from
-    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
-    #[arg(
-        long,
-        env = "SIGNET_STORAGE_URL",
-        default_value = "./signet-data/blobs"
-    )]
-    pub storage_url: String,
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); default: DATA_DIR/blobs.
+    #[arg(long, env = "SIGNET_STORAGE_URL")]
+    pub storage_url: Option<String>,
 
     /// S3 endpoint for S3-compatible stores (MinIO, Garage, Ceph RGW).
     #[arg(long, env = "SIGNET_S3_ENDPOINT")]
@@ -187,14 +186,24 @@ pub fn secret(direct: Option<&str>, file: Option<&Path>, setting: &str) -> Resul
 }
 
 impl StorageConfig {
-    /// The database URL, from SIGNET_DATABASE_URL or its file.
+    /// The database URL, from SIGNET_DATABASE_URL or its file, else the
+    /// SQLite file in the data directory.
     pub fn database_url(&self) -> Result<String> {
-        Ok(secret(
-            Some(&self.database_url),
+        let given = secret(
+            self.database_url.as_deref(),
             self.secrets.database_url_file.as_deref(),
             "SIGNET_DATABASE_URL",
-        )?
-        .unwrap_or_default())
+        )?;
+        Ok(given
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("signet.db").display())))
+    }
+
+    /// Where the blobs are: SIGNET_STORAGE_URL, else the data directory's
+    /// `blobs`.
+    pub fn storage_url(&self) -> String {
+        self.storage_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs").display().to_string())
     }
 
     /// The S3 credentials given to Signet itself, if any (otherwise the AWS
@@ -220,8 +229,14 @@ impl StorageConfig {
 impl std::fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageConfig")
-            .field("database", &self.database_url.split(':').next())
-            .field("storage", &self.storage_url.split(':').next())
+            .field(
+                "database",
+                &self
+                    .database_url
+                    .as_deref()
+                    .and_then(|u| u.split(':').next()),
+            )
+            .field("storage", &self.storage_url().split(':').next())
             .finish_non_exhaustive()
     }
 }

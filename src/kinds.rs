@@ -74,6 +74,9 @@ text_enum!(
         Gguf = "gguf",
         /// numpy arrays (`.npy`, `.npz`) of numbers.
         Numpy = "numpy",
+        /// A JSON document (a model's `config.json`, `tokenizer.json`): data,
+        /// never code.
+        Json = "json",
         /// Pickle-based (raw pickle, PyTorch zip, joblib, numpy object arrays):
         /// loading it runs code.
         Pickle = "pickle",

@@ -11,11 +11,12 @@ use signet::server;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Client commands: print the outcome as JSON on stdout.
-    #[arg(long, global = true)]
+    /// Client commands: print the outcome as JSON on stdout (before the
+    /// command: `signet --json pull …`).
+    #[arg(long)]
     json: bool,
     /// Client commands: print nothing but errors.
-    #[arg(long, short, global = true)]
+    #[arg(long, short)]
     quiet: bool,
 }
 

@@ -132,7 +132,28 @@ fn inspect_seekable_head<R: Read + Seek>(
     // Not a known container: walk it as pickle opcodes (a pickle needs no
     // header, and protocols 0 and 1 have none).
     r.seek(SeekFrom::Start(0))?;
-    Ok(from_pickle_walk(walk_pickle(&mut Seekable(r), u64::MAX)?))
+    let found = from_pickle_walk(walk_pickle(&mut Seekable(r), u64::MAX)?);
+    // Only what is nothing else may be JSON: a document that parses whole.
+    // (No pickle can: `{`, `[` and whitespace are not pickle opcodes.)
+    if found.format == FileFormat::Unknown && json_document(r, head, size)? {
+        return Ok(Finding::new(FileFormat::Json, "a JSON document"));
+    }
+    Ok(found)
+}
+
+/// Largest file parsed to tell whether it is one JSON document.
+pub const MAX_JSON: u64 = 512 << 20;
+
+/// Whether the whole file is one JSON object or array, read as a stream:
+/// nothing is kept, and nesting costs no recursion.
+fn json_document<R: Read + Seek>(r: &mut R, head: &[u8], size: u64) -> io::Result<bool> {
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    if !matches!(first, Some(b'{' | b'[')) || size > MAX_JSON {
+        return Ok(false);
+    }
+    r.seek(SeekFrom::Start(0))?;
+    let reader = io::BufReader::new(&mut *r).take(size);
+    Ok(serde_json::from_reader::<_, serde::de::IgnoredAny>(reader).is_ok())
 }
 
 /// Inspects a stream that cannot seek (an archive entry, a decompressed stream).

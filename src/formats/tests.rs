@@ -126,6 +126,40 @@ fn plain_data_and_text_are_not_pickles() {
 }
 
 #[test]
+fn json_documents_are_data_and_nothing_else_is_json() {
+    for doc in [
+        &br#"{"architectures": ["BertModel"], "hidden_size": 768}"#[..],
+        b"  \n[1, 2, {\"a\": null}]\n",
+        b"{}",
+    ] {
+        assert_eq!(format_of(doc), FileFormat::Json, "{doc:?}");
+    }
+    let mut tokenizer = br#"{"model": {"vocab": {"#.to_vec();
+    for i in 0..50_000 {
+        tokenizer.extend_from_slice(format!("\"tok{i}\": {i},").as_bytes());
+    }
+    tokenizer.extend_from_slice(br#""end": 0}}}"#);
+    assert_eq!(format_of(&tokenizer), FileFormat::Json);
+    // Nesting as deep as the bytes allow is read without recursion.
+    let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+    assert_eq!(format_of(deep.as_bytes()), FileFormat::Json);
+    // Not whole, not one document, not an object or array: no.
+    for not in [
+        &br#"{"a": 1"#[..],
+        br#"{"a": 1} {"b": 2}"#,
+        b"\"just a string\"",
+        b"42",
+        br#"{"a": 1}garbage"#,
+    ] {
+        assert_eq!(format_of(not), FileFormat::Unknown, "{not:?}");
+    }
+    // A pickle stays a pickle, whatever JSON follows it.
+    let mut disguised = P4_HEADLESS.to_vec();
+    disguised.extend_from_slice(br#"{"a": 1}"#);
+    assert_eq!(format_of(&disguised), FileFormat::Pickle);
+}
+
+#[test]
 fn compressed_pickles_are_found_whatever_the_wrapper() {
     for (name, wrapped) in [
         ("gzip", gzip(P2)),

@@ -43,8 +43,7 @@ fn request_id_of(req: &Request) -> String {
 pub async fn request_context(req: Request, next: Next) -> Response {
     let id = request_id_of(&req);
     let api = req.uri().path().starts_with("/v1/");
-    let timed =
-        crate::metrics::enabled().then(|| (req.method().clone(), std::time::Instant::now()));
+    let (method, began) = (req.method().clone(), std::time::Instant::now());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = REQUEST_ID
         .scope(
@@ -52,13 +51,26 @@ pub async fn request_context(req: Request, next: Next) -> Response {
             tracing::Instrument::instrument(next.run(req), span),
         )
         .await;
-    if let Some((method, began)) = timed {
-        let route = resp
-            .extensions()
-            .get::<RouteTemplate>()
-            .map_or("other", |r| r.0.as_str());
-        crate::metrics::request(&method, route, resp.status().as_u16(), began.elapsed());
+    let route = resp
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("other", |r| r.0.as_str());
+    let (status, took) = (resp.status().as_u16(), began.elapsed());
+    if crate::metrics::enabled() {
+        crate::metrics::request(&method, route, status, took);
     }
+    // One line per request: the route's template, never the path (which can
+    // name what the caller may not see) or the query.
+    let principal = resp.extensions().get::<Caller>().map(|c| c.0.as_str());
+    tracing::info!(
+        method = %method,
+        route,
+        status,
+        duration_ms = took.as_secs_f64() * 1000.0,
+        principal = principal.unwrap_or("-"),
+        request_id = %id,
+        "request"
+    );
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
@@ -98,7 +110,10 @@ pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: 
         ..Default::default()
     });
     req.extensions_mut().insert(trail.clone());
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if let Some(p) = trail.context().principal {
+        resp.extensions_mut().insert(Caller(p));
+    }
     if trail.committed() {
         st.appender.kick();
         return resp;
@@ -177,6 +192,11 @@ pub async fn note_route(
     }
     resp
 }
+
+/// Who made the request, as the access log names them (for the request's log
+/// line).
+#[derive(Clone)]
+struct Caller(String);
 
 /// The route template an answer came from (for the request metrics).
 #[derive(Clone)]

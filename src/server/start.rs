@@ -89,7 +89,7 @@ fn blob_store(cfg: &StorageConfig) -> Result<BlobStore> {
         sse: cfg.encryption.s3_sse.clone(),
         sse_kms_key_id: cfg.encryption.s3_sse_kms_key_id.clone(),
     };
-    BlobStore::open(&cfg.storage_url, &s3, UploadTuning::default())
+    BlobStore::open(&cfg.storage_url(), &s3, UploadTuning::default())
 }
 
 /// How long start-up keeps reaching for a store that does not answer yet.
@@ -163,8 +163,8 @@ fn database(url: &str) -> String {
 /// "the blob store at …": its URL, and the S3 endpoint where one is set.
 fn blob_location(cfg: &StorageConfig) -> String {
     match &cfg.s3_endpoint {
-        Some(endpoint) => format!("the blob store at {} ({endpoint})", cfg.storage_url),
-        None => format!("the blob store at {}", cfg.storage_url),
+        Some(endpoint) => format!("the blob store at {} ({endpoint})", cfg.storage_url()),
+        None => format!("the blob store at {}", cfg.storage_url()),
     }
 }
 

@@ -604,7 +604,7 @@ async fn writes_wait_neither_for_the_chains_head_nor_for_other_promotions() {
     let r = app.sign(&ns, &model, v, &signer.envelope(&st)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
-    let mut holder = sqlx::PgConnection::connect(app.database_url())
+    let mut holder = sqlx::PgConnection::connect(&app.database_url())
         .await
         .unwrap();
     sqlx::raw_sql(
@@ -637,7 +637,7 @@ async fn writes_wait_neither_for_the_chains_head_nor_for_other_promotions() {
         .await
         .expect("the write answers while the locks are held");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let mut probe = sqlx::PgConnection::connect(app.database_url())
+    let mut probe = sqlx::PgConnection::connect(&app.database_url())
         .await
         .unwrap();
     let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_inbox")

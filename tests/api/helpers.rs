@@ -131,13 +131,12 @@ impl TestApp {
                 let raw: Arc<dyn ObjectStore> =
                     Arc::new(LocalFileSystem::new_with_prefix(&blobs).unwrap());
                 (
+                    // The embedded defaults in a data directory of its own.
                     StorageConfig {
+                        data_dir: dir.path().to_owned(),
                         database_max_connections: 8,
-                        database_url: format!(
-                            "sqlite://{}",
-                            dir.path().join("signet.db").display()
-                        ),
-                        storage_url: blobs.display().to_string(),
+                        database_url: None,
+                        storage_url: None,
                         s3_endpoint: None,
                         s3_region: None,
                         s3_allow_http: false,
@@ -164,9 +163,10 @@ impl TestApp {
                 let raw: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(s3, prefix.as_str()));
                 (
                     StorageConfig {
+                        data_dir: dir.path().to_owned(),
                         database_max_connections: 8,
-                        database_url,
-                        storage_url: format!("s3://{bucket}/{prefix}"),
+                        database_url: Some(database_url),
+                        storage_url: Some(format!("s3://{bucket}/{prefix}")),
                         s3_endpoint: Some(endpoint),
                         s3_region: Some(region),
                         s3_allow_http: true,
@@ -298,8 +298,8 @@ impl TestApp {
     }
 
     /// The metadata database the service uses, for a test's own connection.
-    pub fn database_url(&self) -> &str {
-        &self.cfg.storage.database_url
+    pub fn database_url(&self) -> String {
+        self.cfg.storage.database_url().unwrap()
     }
 
     /// The metrics text the operator's listener serves now.
@@ -515,7 +515,7 @@ impl TestApp {
 
     /// Runs SQL straight against this app's database (sabotage and inspection).
     pub async fn sql(&self, stmt: &str) {
-        let url = &self.cfg.storage.database_url;
+        let url = &self.cfg.storage.database_url().unwrap();
         let stmt = sqlx::AssertSqlSafe(stmt.to_owned());
         if url.starts_with("postgres") {
             let mut c = sqlx::PgConnection::connect(url).await.unwrap();

@@ -448,7 +448,7 @@ async fn migrations_run_as_a_step_of_their_own(b: Backend) {
 
     let (status, out) = run(&["migrate"], &vars).await;
     assert!(status.success(), "{out}");
-    assert!(out.contains("applied 5 migration(s)"), "{out}");
+    assert!(out.contains("applied 6 migration(s)"), "{out}");
     let (status, out) = run(&["migrate", "--check"], &vars).await;
     assert!(status.success(), "{out}");
     assert!(out.contains("up to date"), "{out}");
@@ -486,6 +486,67 @@ async fn a_log_that_is_no_terminal_has_no_colour_codes() {
         !text.contains('\u{1b}'),
         "colour codes in a piped log: {text:?}"
     );
+}
+
+/// `--data-dir` moves both embedded stores; every request leaves one log
+/// line naming its route template (never the path), status, duration,
+/// principal and request id.
+#[tokio::test]
+async fn the_data_directory_holds_the_defaults_and_each_request_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("registry data");
+    let token = format!("sgn_{}", Uuid::new_v4().simple());
+    let signet = Signet::spawn(
+        &["serve", "--data-dir", data.to_str().unwrap()],
+        &[("SIGNET_BOOTSTRAP_TOKEN", token.clone())],
+    );
+    let api = signet.ready().await;
+    assert!(data.join("signet.db").is_file(), "{}", signet.text());
+    assert!(data.join("blobs").is_dir());
+    let r = reqwest::Client::new()
+        .get(format!("{api}/v1/models/secret-ns/hidden"))
+        .bearer_auth(&token)
+        .header("x-request-id", "req-logged-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        signet.printed("req-logged-1", START).await,
+        "{}",
+        signet.text()
+    );
+    let text = signet.text();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["request_id"] == "req-logged-1")
+        .collect();
+    assert_eq!(lines.len(), 1, "one line per request: {text}");
+    let f = &lines[0]["fields"];
+    assert_eq!(lines[0]["level"], "INFO");
+    assert_eq!(f["method"], "GET");
+    assert_eq!(f["route"], "/v1/models/{ns}/{model}");
+    assert_eq!(f["status"], 404);
+    assert_eq!(f["principal"], "admin");
+    assert!(f["duration_ms"].as_f64().is_some(), "{f}");
+    assert!(
+        !text.contains("secret-ns"),
+        "the path is never logged: {text}"
+    );
+}
+
+/// `serve --help` lists what a server takes, and none of the client's flags.
+#[tokio::test]
+async fn serve_help_lists_only_server_flags() {
+    let (status, out) = run(&["serve", "--help"], &[]).await;
+    assert!(status.success(), "{out}");
+    for server in ["--listen", "--data-dir", "--database-url", "--storage-url"] {
+        assert!(out.contains(server), "{server} missing: {out}");
+    }
+    for client in ["--json", "--quiet", "--trust-key", "--jobs"] {
+        assert!(!out.contains(client), "{client} listed: {out}");
+    }
 }
 
 #[tokio::test]

@@ -916,4 +916,39 @@ async fn a_namespace_may_refuse_files_of_no_known_format(b: Backend) {
         policy("sometimes").await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
+
+    // A model's JSON configuration is a known, safe format: `deny` is usable
+    // for a model that ships a config.json and a tokenizer.json.
+    let (v2, st2) = app
+        .sealed_version(
+            "fraud",
+            "scorer",
+            full_lineage(),
+            &[
+                ("m.safetensors", &crate::helpers::safetensors_bytes()),
+                ("config.json", br#"{"architectures": ["BertModel"]}"#),
+                ("tokenizer.json", b"{\"model\": {\"vocab\": {\"a\": 0}}}\n"),
+            ],
+        )
+        .await;
+    app.sign("fraud", "scorer", v2, &signer.envelope(&st2))
+        .await;
+    let shown: Value = app
+        .get_version("fraud", "scorer", v2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let formats: Vec<&str> = shown["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["json", "safetensors", "json"]);
+    assert_eq!(policy("deny").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.promote("fraud", "scorer", "staging", v2).await.status(),
+        StatusCode::OK
+    );
 }

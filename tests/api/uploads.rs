@@ -387,7 +387,7 @@ async fn a_full_blob_disk_refuses_uploads_clearly_and_keeps_serving_reads() {
     let blobs = disk.0.join("blobs");
     std::fs::create_dir_all(&blobs).unwrap();
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.storage.storage_url = blobs.display().to_string();
+        c.storage.storage_url = Some(blobs.display().to_string());
     })
     .await;
     let (ns, model, v) = app.given_draft().await;
