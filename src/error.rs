@@ -14,14 +14,23 @@ pub enum Error {
     /// The request is malformed; the message is safe to show.
     #[error("{0}")]
     Invalid(String),
-    #[error("authentication required")]
+    /// No credential was sent.
+    #[error("authentication required: send Authorization: Bearer <token>")]
     Unauthenticated,
-    /// Authorization said no. Only `auth::authorize` makes one.
-    #[error("{}", if .0.hidden { "not found" } else { "not allowed" })]
+    /// A credential was sent that does not authenticate.
+    #[error("the token is unknown, expired or revoked")]
+    TokenRefused,
+    /// Authorization said no. Only `auth::authorize` makes one. A hidden
+    /// namespace is answered as a missing one, named as asked.
+    #[error("{}", denial_message(.0))]
     Denied(Denial),
     /// Missing (an object that does not exist, not one authorization hides).
     #[error("not found")]
     NotFound,
+    /// Something asked for by name that does not exist: the kind and the
+    /// name asked for (`model fraud/scorer`), as the caller gave them.
+    #[error("{0} not found")]
+    Missing(String),
     #[error("{0}")]
     Conflict(String),
     #[error("the version is sealed")]
@@ -89,6 +98,12 @@ pub enum Error {
     /// judges again; it never reaches an answer.
     #[error("trust changed during the promotion")]
     TrustChanged,
+    /// Stored bytes that do not match what was recorded of them (tampered or
+    /// damaged storage): nothing of them is served as if it were right.
+    #[error(
+        "the stored bytes of this file fail their integrity check; the registry's operators are alerted"
+    )]
+    Integrity,
     /// The artifact storage has no room left (a full disk); nothing was kept.
     #[error("the artifact storage is full; nothing was kept")]
     StorageFull,
@@ -109,7 +124,25 @@ pub struct Denial {
     pub namespace: Option<Namespace>,
 }
 
+/// A refusal's message: a hidden namespace reads like a missing one.
+fn denial_message(d: &Denial) -> String {
+    match (d.hidden, &d.namespace) {
+        (true, Some(ns)) => format!("namespace {ns} not found"),
+        (true, None) => "not found".to_owned(),
+        (false, _) => "not allowed".to_owned(),
+    }
+}
+
 impl Error {
+    /// A `NotFound` named with what was asked for (`what` gives the kind and
+    /// the name); any other error as it is.
+    pub fn named(self, what: impl FnOnce() -> String) -> Self {
+        match self {
+            Error::NotFound => Error::Missing(what()),
+            e => e,
+        }
+    }
+
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::Invalid(msg.into())
     }

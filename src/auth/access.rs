@@ -172,10 +172,11 @@ impl Access {
     }
 
     /// Resolves a bearer token to its principal, acting in the request of `trail`,
-    /// from client address `client`. Missing, unknown, expired and revoked tokens
-    /// are all `Unauthenticated`, with no hint which, until the address goes
-    /// faster than its rate (`RateLimited`); a principal going faster than its
-    /// own rate is `RateLimited` too.
+    /// from client address `client`. A missing token is `Unauthenticated`;
+    /// unknown, expired and revoked ones are all `TokenRefused`, with no hint
+    /// which; either until the address goes faster than its rate
+    /// (`RateLimited`). A principal going faster than its own rate is
+    /// `RateLimited` too.
     pub async fn authenticate(
         &self,
         bearer: Option<&str>,
@@ -196,7 +197,7 @@ impl Access {
         trail: Trail,
     ) -> Result<Principal> {
         match self.principal_of(how, secret, trail).await {
-            Err(Error::Unauthenticated) => Err(self.refusal(client)),
+            Err(e @ (Error::Unauthenticated | Error::TokenRefused)) => Err(self.refusal(client, e)),
             Ok(p) => {
                 self.rates.check_principal(p.name(), p.bindings())?;
                 Ok(p)
@@ -212,8 +213,8 @@ impl Access {
         trail: Trail,
     ) -> Result<Principal> {
         let secret = secret
-            .and_then(Secret::parse)
-            .ok_or(Error::Unauthenticated)?;
+            .ok_or(Error::Unauthenticated)
+            .and_then(|s| Secret::parse(s).ok_or(Error::TokenRefused))?;
         self.principal_by(how, &secret.hash(), trail).await
     }
 
@@ -224,7 +225,7 @@ impl Access {
         let found = self.tokens.credential(hash).await?;
         let Some(mut credential) = found.filter(|c| usable(&c.token, how, now)) else {
             self.kept.forget(hash);
-            return Err(Error::Unauthenticated);
+            return Err(Error::TokenRefused);
         };
         // last_used_at is informational; refresh it at most once a minute per
         // token rather than writing on every request.
@@ -318,18 +319,18 @@ impl Access {
             _ => self.kept.forget(&hash),
         }
         let fresh = match self.principal_by(Credential::Bearer, &hash, trail).await {
-            Err(Error::Unauthenticated) => return Err(self.refusal(caller.client)),
+            Err(e @ Error::TokenRefused) => return Err(self.refusal(caller.client, e)),
             found => found?,
         };
         read(fresh).await.map(|s| s.answer)
     }
 
-    /// What a caller whose token did not authenticate is told: `Unauthenticated`,
+    /// What a caller whose token did not authenticate is told: why (`why`),
     /// or `RateLimited` once its address goes faster than its rate.
-    fn refusal(&self, client: Option<IpAddr>) -> Error {
+    fn refusal(&self, client: Option<IpAddr>, why: Error) -> Error {
         match client.map(|addr| self.rates.check_address(addr)) {
             Some(Err(limited)) => limited,
-            _ => Error::Unauthenticated,
+            _ => why,
         }
     }
 

@@ -51,7 +51,7 @@ pub(super) fn verify(
                     st.done = true;
                     if st.seen != size || actual != digest {
                         integrity_failure(size, st.seen, digest, actual);
-                        return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
+                        return Some((Err(Error::Integrity), st));
                     }
                     return st.held.take().map(|last| (Ok(last), st));
                 }
@@ -94,7 +94,7 @@ pub(super) fn length_mismatch(size: u64, stored: u64) -> Error {
         "a stored object's length does not match the recorded size; download aborted"
     );
     crate::metrics::integrity_failure();
-    Error::internal(anyhow::anyhow!("integrity"))
+    Error::Integrity
 }
 
 /// Checks `inner` (the bytes of `aligned`, whole blocks of a file of `size`
@@ -143,7 +143,7 @@ pub(super) fn verify_blocks(
                         "a stored block does not match what was recorded of it; range aborted"
                     );
                     crate::metrics::integrity_failure();
-                    return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
+                    return Some((Err(Error::Integrity), st));
                 }
                 let from = st.wanted.start.max(st.at) - st.at;
                 let to = st.wanted.end.min(st.at + block_len as u64) - st.at;
@@ -162,7 +162,7 @@ pub(super) fn verify_blocks(
                     st.done = true;
                     tracing::error!(block_at = st.at, "a stored object is shorter than recorded");
                     crate::metrics::integrity_failure();
-                    return Some((Err(Error::internal(anyhow::anyhow!("integrity"))), st));
+                    return Some((Err(Error::Integrity), st));
                 }
             }
         }

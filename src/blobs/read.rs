@@ -204,7 +204,14 @@ impl BlobStore {
         let first = range.start / BLOCK;
         let aligned = first * BLOCK..(range.end.div_ceil(BLOCK) * BLOCK).min(size);
         let inner = self.read(id, Some(aligned.clone())).await?;
-        Ok(verify_blocks(inner, aligned, range, size, blocks))
+        // The first block is checked before the answer starts: bytes that
+        // fail it are refused with a status, not a connection cut short.
+        let mut checked = verify_blocks(inner, aligned, range, size, blocks);
+        let first = match checked.next().await {
+            Some(Err(e)) => return Err(e),
+            first => first,
+        };
+        Ok(futures::stream::iter(first).chain(checked).boxed())
     }
 
     /// Reads a whole object, checks it against its recorded size and digest, and
@@ -222,7 +229,7 @@ impl BlobStore {
         let (actual, chain) = whole.finish();
         if seen != size || actual != digest {
             integrity_failure(size, seen, digest, actual);
-            return Err(Error::internal(anyhow::anyhow!("integrity")));
+            return Err(Error::Integrity);
         }
         Ok(chain)
     }

@@ -129,14 +129,19 @@ pub enum At {
 
 impl Target {
     pub fn parse(s: &str) -> Result<Self, Failure> {
-        let bad = || Failure::usage(format!("{s:?}: expected NAMESPACE/MODEL@VERSION"));
+        let bad = || {
+            Failure::usage(format!(
+                "{s:?}: expected NAMESPACE/MODEL@VERSION or NAMESPACE/MODEL@ALIAS"
+            ))
+        };
+        let broken = |e: crate::names::InvalidValue| Failure::usage(format!("{s:?}: {}", e.0));
         let (model, at) = s.rsplit_once('@').ok_or_else(bad)?;
         let (ns, name) = model.split_once('/').ok_or_else(bad)?;
-        let namespace = Namespace::parse(ns).map_err(|_| bad())?;
-        let model = ModelName::parse(name).map_err(|_| bad())?;
+        let namespace = Namespace::parse(ns).map_err(broken)?;
+        let model = ModelName::parse(name).map_err(broken)?;
         let at = match at.parse::<i64>() {
-            Ok(_) => At::Version(VersionNumber::parse(at).map_err(|_| bad())?),
-            Err(_) => At::Alias(AliasName::parse(at).map_err(|_| bad())?),
+            Ok(_) => At::Version(VersionNumber::parse(at).map_err(broken)?),
+            Err(_) => At::Alias(AliasName::parse(at).map_err(broken)?),
         };
         Ok(Self {
             namespace,
@@ -165,8 +170,10 @@ impl Target {
 
 /// `NAMESPACE/MODEL` as given on the command line.
 pub fn model_ref(s: &str) -> Result<crate::names::ModelRef, Failure> {
-    crate::names::ModelRef::parse(s)
-        .map_err(|_| Failure::usage(format!("{s:?}: expected NAMESPACE/MODEL")))
+    if !s.contains('/') {
+        return Err(Failure::usage(format!("{s:?}: expected NAMESPACE/MODEL")));
+    }
+    crate::names::ModelRef::parse(s).map_err(|e| Failure::usage(format!("{s:?}: {}", e.0)))
 }
 
 #[cfg(test)]

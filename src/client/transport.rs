@@ -492,6 +492,8 @@ pub(super) fn failure_of(status: u16, body: &[u8]) -> Failure {
             Exit::RefusedByPolicy
         }
         (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,
+        // The registry's own stored bytes fail their check: not a network fault.
+        (_, Some("integrity_failure")) => Exit::VerificationFailed,
         (401 | 403 | 404, _) => Exit::NotFoundOrDenied,
         _ => Exit::Failure,
     };

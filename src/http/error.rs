@@ -72,7 +72,9 @@ impl From<Error> for ApiError {
         match e {
             Error::Invalid(_) => Self::new(S::BAD_REQUEST, "invalid_request", msg),
             Error::InvalidLineage(_) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_lineage", msg),
-            Error::Unauthenticated => Self::new(S::UNAUTHORIZED, "unauthenticated", msg),
+            Error::Unauthenticated | Error::TokenRefused => {
+                Self::new(S::UNAUTHORIZED, "unauthenticated", msg)
+            }
             Error::Denied(d) => {
                 let (status, code) = if d.hidden {
                     (S::NOT_FOUND, "not_found")
@@ -88,7 +90,7 @@ impl From<Error> for ApiError {
                 };
                 Self::new(S::FORBIDDEN, code, msg).with(|x| x.refusals = refusals)
             }
-            Error::NotFound => Self::new(S::NOT_FOUND, "not_found", msg),
+            Error::NotFound | Error::Missing(_) => Self::new(S::NOT_FOUND, "not_found", msg),
             Error::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
             Error::VersionSealed => Self::new(S::CONFLICT, "version_sealed", msg),
             Error::EmptyVersion => Self::new(S::CONFLICT, "empty_version", msg),
@@ -135,6 +137,10 @@ impl From<Error> for ApiError {
                 "conflict",
                 "trust changed while the promotion was judged; try again",
             ),
+            Error::Integrity => {
+                tracing::error!("stored bytes failed their integrity check; download refused");
+                Self::new(S::INTERNAL_SERVER_ERROR, "integrity_failure", msg)
+            }
             Error::StorageFull => {
                 tracing::error!("the artifact storage is full");
                 Self::new(S::INSUFFICIENT_STORAGE, "insufficient_storage", msg)

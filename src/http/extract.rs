@@ -1,7 +1,7 @@
 //! Extractors: every input is parsed into a typed value here, and every rejection
 //! comes out in the error envelope.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -40,12 +40,73 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ));
         }
         let body = object_body(req, MAX_JSON_BODY).await?;
-        match axum::Json::<T>::from_bytes(&body) {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid(e.body_text())),
-            Err(_) => Err(ApiError::invalid("the body is not valid JSON")),
-        }
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let value = serde_path_to_error::deserialize::<_, T>(&mut de)
+            .map_err(|e| ApiError::invalid(field_error(&e)))?;
+        de.end()
+            .map_err(|_| ApiError::invalid("the body must hold one JSON object"))?;
+        Ok(Self(value))
     }
+}
+
+/// A body that does not fit its type, told as the field's path and the rule
+/// it breaks: in the caller's terms, without the parser's position or words.
+fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = e.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return "the body is not valid JSON".to_owned();
+    }
+    let text = inner.to_string();
+    // serde_json appends where it was; the path says it better.
+    let text = match text.rsplit_once(" at line ") {
+        Some((msg, _)) => msg.to_owned(),
+        None => text,
+    };
+    let mut path = e.path().to_string();
+    // An unknown field is named by the rule: the path is where it was sent.
+    if text.starts_with("unknown field ") {
+        path = path
+            .rsplit_once('.')
+            .map_or_else(String::new, |(parent, _)| parent.to_owned());
+    }
+    let field = match path.as_str() {
+        "." | "" => "the body".to_owned(),
+        p => p.to_owned(),
+    };
+    format!("{field}: {}", rule_of(&text))
+}
+
+/// serde's words for a broken rule, said plainly.
+fn rule_of(text: &str) -> String {
+    let unquote = |s: &str| s.replace('`', "");
+    if let Some(rest) = text.strip_prefix("missing field ") {
+        return format!("{} is required", unquote(rest));
+    }
+    if let Some(rest) = text.strip_prefix("unknown field ") {
+        return match rest.split_once(", expected ") {
+            Some((f, allowed)) => format!(
+                "{} is not a field here (the fields are {})",
+                unquote(f),
+                unquote(allowed).trim_start_matches("one of ")
+            ),
+            None => format!("{} is not a field here", unquote(rest)),
+        };
+    }
+    if let Some(rest) = text.strip_prefix("invalid type: ")
+        && let Some((got, want)) = rest.split_once(", expected ")
+    {
+        return format!("must be {want}, not {got}");
+    }
+    if let Some(rest) = text.strip_prefix("unknown variant ")
+        && let Some((got, want)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "{} is not one of {}",
+            unquote(got),
+            unquote(want).trim_start_matches("one of ")
+        );
+    }
+    text.to_owned()
 }
 
 /// Whether the request says its body is JSON (`application/json`, `…+json`).

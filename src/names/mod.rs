@@ -57,6 +57,14 @@ pub const PORTABLE_PATH_PATTERN: &str = "^(?!(.*/)?([Cc][Oo][Nn]|[Pp][Rr][Nn]|[A
 /// What free text matches: anything but NUL (no database stores it).
 pub const NO_NUL_PATTERN: &str = "^[^\\x00]*$";
 
+/// At most 64 characters of a value, to name it in an error.
+fn shown(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -79,11 +87,12 @@ macro_rules! name_type {
                 if is_name(s) {
                     Ok(Self(s.to_owned()))
                 } else {
-                    Err(InvalidValue::invalid(concat!(
+                    Err(InvalidValue::invalid(format!(
+                        "{} {:?} breaks the name rule: 1 to 63 characters of a-z, 0-9, \
+                         '.', '_' or '-', the first a letter or digit (^{}$)",
                         $what,
-                        " must match ^",
-                        name_rule!(),
-                        "$"
+                        shown(s),
+                        name_rule!()
                     )))
                 }
             }

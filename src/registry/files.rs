@@ -131,7 +131,7 @@ impl Registry {
         let f = files
             .into_iter()
             .find(|f| &f.path == path)
-            .ok_or(Error::NotFound)?;
+            .ok_or_else(|| Error::Missing(format!("file {path}")))?;
         let size = u64::try_from(f.size).map_err(Error::internal)?;
         match range.map(|r| r.resolve(size)).transpose()? {
             Some(r) => {

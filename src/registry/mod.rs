@@ -141,7 +141,9 @@ impl Registry {
     }
 
     pub async fn namespace(&self, permit: &Permit<Read>) -> Result<NamespaceRecord> {
-        self.namespaces.get_namespace(permit.namespace()).await
+        let ns = permit.namespace();
+        let found = self.namespaces.get_namespace(ns).await;
+        found.map_err(|e| e.named(|| format!("namespace {ns}")))
     }
 
     /// Namespaces the principal may see.
@@ -176,6 +178,7 @@ impl Registry {
 
     pub async fn model(&self, permit: &Permit<Read>, name: &ModelName) -> Result<ModelDetails> {
         let model = permit.model(name);
+        self.model_exists(&model).await?;
         let record = self.models.get_model(&model).await?;
         let aliases = self.aliases.aliases_of(&model).await?;
         Ok(ModelDetails {
@@ -287,7 +290,7 @@ impl Registry {
     ) -> Result<Paged<VersionRecord>> {
         let model = permit.model(name);
         let before = page.after::<i64>()?.unwrap_or(i64::MAX);
-        self.models.get_model(&model).await?;
+        self.model_exists(&model).await?;
         let items = self
             .models
             .list_versions(&model, before, page.limit())
@@ -324,7 +327,19 @@ impl Registry {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<VersionRecord> {
-        self.models.get_version(&permit.model(name), number).await
+        let model = permit.model(name);
+        match self.models.get_version(&model, number).await {
+            Err(Error::NotFound) => Err(self.version_missing(&model, number).await),
+            found => found,
+        }
+    }
+
+    /// What is missing when a version is not found: its model, or the version.
+    async fn version_missing(&self, model: &ModelRef, number: VersionNumber) -> Error {
+        match self.model_exists(model).await {
+            Ok(()) => Error::Missing(format!("version {model}@{number}")),
+            Err(e) => e,
+        }
     }
 
     /// A version with its files, the aliases that point at it, its signatures
@@ -335,14 +350,19 @@ impl Registry {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<VersionEntry> {
-        self.models
-            .get_version_entry(&permit.model(name), number)
-            .await
+        let model = permit.model(name);
+        match self.models.get_version_entry(&model, number).await {
+            Err(Error::NotFound) => Err(self.version_missing(&model, number).await),
+            found => found,
+        }
     }
 
-    /// `NotFound` unless the model exists.
+    /// An error naming the model unless it exists.
     pub(crate) async fn model_exists(&self, model: &ModelRef) -> Result<()> {
-        self.models.get_model(model).await.map(drop)
+        let found = self.models.get_model(model).await;
+        found
+            .map(drop)
+            .map_err(|e| e.named(|| format!("model {model}")))
     }
 
     pub async fn files_of(&self, v: &VersionRecord) -> Result<Vec<FileRecord>> {

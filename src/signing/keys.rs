@@ -32,6 +32,9 @@ pub enum KeyError {
     /// spelling, so it could be registered twice.
     #[error("the key's point is not in canonical encoding")]
     NonCanonical,
+    /// More than one key in one text: which one was meant cannot be told.
+    #[error("the PEM holds more than one public key: give exactly one")]
+    Ambiguous,
 }
 
 /// A key that can verify signatures: Ed25519 (strictly), or ECDSA over P-256
@@ -176,6 +179,13 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyError> {
     const END: &str = "-----END PUBLIC KEY-----";
     let start = text.find(BEGIN).ok_or(KeyError::Unreadable)? + BEGIN.len();
     let len = text[start..].find(END).ok_or(KeyError::Unreadable)?;
+    // Any other PEM block beside it (a second key, a certificate) makes the
+    // text ambiguous: the reviewer approved one key, not the first found.
+    if text[start + len + END.len()..].contains("-----BEGIN ")
+        || text[..start - BEGIN.len()].contains("-----BEGIN ")
+    {
+        return Err(KeyError::Ambiguous);
+    }
     // RFC 1421-style header lines (`Name: value`) carry no key bytes.
     let b64: String = text[start..start + len]
         .lines()

@@ -111,7 +111,7 @@ impl Trust {
             .await?
             .into_iter()
             .find(|(a, _)| a == alias)
-            .ok_or(Error::NotFound)?;
+            .ok_or_else(|| Error::Missing(format!("alias {}@{alias}", permit.model(name))))?;
         self.version(permit, name, number).await
     }
 

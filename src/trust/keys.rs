@@ -74,7 +74,7 @@ impl Trust {
             .first()
             .ok_or_else(|| Error::invalid("namespaces must name at least one namespace, or *"))?;
         let key = parse_public_key(pem).map_err(|e| match e {
-            KeyError::Unreadable => Error::invalid(e.to_string()),
+            KeyError::Unreadable | KeyError::Ambiguous => Error::invalid(e.to_string()),
             KeyError::UnsupportedAlgorithm => Error::UnsupportedAlgorithm(e.to_string()),
             KeyError::SmallOrder | KeyError::NonCanonical => Error::WeakKey(e.to_string()),
         })?;
@@ -82,6 +82,12 @@ impl Trust {
         let mut namespaces: Vec<BindingScope> = permits.iter().map(|p| p.scope().clone()).collect();
         namespaces.sort();
         namespaces.dedup();
+        // A key scoped to a namespace that does not exist would wait for
+        // whoever creates one of that name.
+        for ns in namespaces.iter().filter_map(BindingScope::namespace) {
+            let found = self.namespaces.get_namespace(ns).await;
+            found.map_err(|e| e.named(|| format!("namespace {ns}")))?;
+        }
         let k = KeyRecord {
             keyid: key.id.clone(),
             material: Some(key.id),
@@ -144,7 +150,9 @@ impl Trust {
 
     /// One key, if the principal may see it (otherwise `NotFound`).
     pub async fn key(&self, p: &Principal, keyid: &KeyId) -> Result<ShownKey> {
-        ShownKey::of(p, self.keys.get_key(keyid).await?).ok_or(Error::NotFound)
+        let what = || format!("key {keyid}");
+        let key = self.keys.get_key(keyid).await.map_err(|e| e.named(what))?;
+        ShownKey::of(p, key).ok_or_else(|| Error::Missing(what()))
     }
 
     /// The versions a key has signed that the principal may read: what depends

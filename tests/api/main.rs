@@ -17,6 +17,7 @@ mod interop;
 mod journeys;
 mod limits;
 mod lineage;
+mod messages;
 mod openapi;
 mod ops;
 mod replicas;

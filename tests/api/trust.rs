@@ -714,8 +714,8 @@ async fn a_range_never_serves_bytes_that_do_not_match_their_block(b: Backend) {
         format!("bytes=-{}", 5 * MIB),
         format!("bytes=0-{}", 9 * MIB),
     ] {
-        // When the altered block comes first the connection closes before even
-        // the headers; otherwise the answer is cut off.
+        // When the altered block comes first the answer is an error of its
+        // own, before any byte; otherwise the answer is cut off.
         let answer = app
             .req(
                 Method::GET,
@@ -723,16 +723,34 @@ async fn a_range_never_serves_bytes_that_do_not_match_their_block(b: Backend) {
             )
             .header("Range", &spec)
             .send()
-            .await;
-        let served = match answer {
-            Err(_) => None,
-            Ok(r) => r.bytes().await.ok(),
-        };
+            .await
+            .unwrap();
+        if answer.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            let err: Value = answer.json().await.unwrap();
+            assert_eq!(err["error"]["code"], "integrity_failure", "{spec}");
+            continue;
+        }
+        assert_eq!(answer.status(), StatusCode::PARTIAL_CONTENT, "{spec}");
         assert!(
-            served.is_none(),
+            answer.bytes().await.is_err(),
             "{spec}: a tampered range was served in full"
         );
     }
+    let failures = || async {
+        app.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("signet_integrity_failures_total "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = failures().await;
+    let first_block_altered = format!("bytes={}-{}", 4 * MIB, 4 * MIB + 10);
+    let r = range(&app, &ns, &model, v, "m.bin", &first_block_altered).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_code(r).await, "integrity_failure");
+    assert!(failures().await > before, "counted");
     // Ranges within blocks that still match are served, exactly.
     for (spec, want) in [
         ("bytes=0-99".to_owned(), &bytes[..100]),
@@ -786,7 +804,7 @@ async fn a_file_stored_before_blocks_were_recorded_gets_them_once_checked(b: Bac
     // The altered legacy file: the whole-file check fails before any byte.
     let r = range(&app, &ns, &model, v, "bad.bin", "bytes=4194304-4194310").await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(error_code(r).await, "internal");
+    assert_eq!(error_code(r).await, "integrity_failure");
     // The intact one: served, and its blocks recorded for next time.
     let r = range(&app, &ns, &model, v, "good.bin", "bytes=4194304-4194310").await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);

@@ -212,7 +212,8 @@ async fn a_blob_altered_in_storage_is_detected_on_download(b: Backend) {
         );
     }
     // A byte cut off or added: the length is known before anything is sent,
-    // so the download is refused outright, saying nothing of storage.
+    // so the download is refused outright, as an integrity failure, saying
+    // nothing of storage.
     for (case, tampered) in [
         ("one byte short", bytes[..bytes.len() - 1].to_vec()),
         ("one byte more", [&bytes[..], b"x"].concat()),
@@ -224,7 +225,10 @@ async fn a_blob_altered_in_storage_is_detected_on_download(b: Backend) {
         let r = app.get_file(&ns, &model, v, "m.bin").await;
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{case}");
         let body = r.text().await.unwrap();
-        assert!(body.contains(r#""code":"internal""#), "{case}: {body}");
+        assert!(
+            body.contains(r#""code":"integrity_failure""#),
+            "{case}: {body}"
+        );
         assert!(
             !body.contains("size") && !body.contains("length"),
             "{case}: {body}"

@@ -140,9 +140,11 @@ impl FromRequestParts<AppState> for Viewer {
             .await
             .map(Viewer)
             .map_err(|e| match e {
-                crate::error::Error::Unauthenticated => UiError::SignIn {
-                    next: parts.uri.path().to_owned(),
-                },
+                crate::error::Error::Unauthenticated | crate::error::Error::TokenRefused => {
+                    UiError::SignIn {
+                        next: parts.uri.path().to_owned(),
+                    }
+                }
                 e => UiError::from(ApiError::from(e)),
             })
     }

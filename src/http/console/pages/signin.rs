@@ -104,7 +104,7 @@ pub async fn login(State(st): State<AppState>, caller: Caller, body: Bytes) -> R
     let next = safe_next(form.next.as_deref());
     match sign_in(&st, caller, form.token.trim()).await {
         Ok(session) => with_cookie(see_other(&next), &session, st.secure_cookies),
-        Err(Error::Unauthenticated) => {
+        Err(Error::Unauthenticated | Error::TokenRefused) => {
             let why = "That token was not accepted: it is unknown, expired or revoked.";
             let page = sign_in_page(&next, Some(why));
             super::super::html_answer(StatusCode::UNAUTHORIZED, page)
