@@ -37,6 +37,13 @@ psql "$PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'signet
 # --- Garage (S3-compatible) -------------------------------------------------
 source scripts/garage.sh
 
+# --- jq (the README's walk-throughs, run as a test, pipe answers through it) ---
+if ! command -v jq >/dev/null 2>&1; then
+  log "installing jq"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq jq >/dev/null
+fi
+
 # --- Chromium (the console's browser tests) ------------------------------------
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   log "installing chromium and chromium-driver"

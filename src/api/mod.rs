@@ -18,5 +18,8 @@ pub use identity::*;
 pub use lineage::{Lineage, LineageBounds};
 pub use models::*;
 pub use records::*;
-pub use refusals::{FileFinding, QuarantineHold, Refusal, SignatureTally, UncountedSignature};
+pub use refusals::{
+    AliasGate, FileFinding, GateView, PullGate, QuarantineHold, Refusal, SignatureTally,
+    UncountedSignature,
+};
 pub use signing::*;

@@ -8,6 +8,8 @@ pub const WHOAMI: &str = "/v1/whoami";
 pub const NAMESPACES: &str = "/v1/namespaces";
 pub const MODELS: &str = "/v1/models";
 pub const KEYS: &str = "/v1/keys";
+pub const TOKENS: &str = "/v1/tokens";
+pub const QUARANTINES: &str = "/v1/quarantines";
 pub const AUDIT: &str = "/v1/audit";
 pub const AUDIT_EXPORT: &str = "/v1/audit/export";
 pub const AUDIT_VERIFY: &str = "/v1/audit/verify";
@@ -39,6 +41,11 @@ pub fn statement(m: &ModelRef, v: VersionNumber) -> String {
 
 pub fn seal(m: &ModelRef, v: VersionNumber) -> String {
     format!("{}/seal", version(m, v))
+}
+
+/// A version's standing at the gate, per alias and for deployers.
+pub fn gate(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/gate", version(m, v))
 }
 
 pub fn signatures(m: &ModelRef, v: VersionNumber) -> String {

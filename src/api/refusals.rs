@@ -99,3 +99,30 @@ pub fn codes(refusals: &[Refusal]) -> Vec<String> {
         .map(|r| r.reason.as_str().to_owned())
         .collect()
 }
+
+/// What `GET …/versions/{v}/gate` answers: the version's standing now at each
+/// alias its namespace's policy names or its model uses, and for deployers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GateView {
+    pub namespace: String,
+    pub model: String,
+    pub version: i64,
+    /// Per alias, whether promotion to it would pass now, and why not.
+    pub aliases: Vec<AliasGate>,
+    /// Whether a deployer may pull it now, and why not.
+    pub deployers: PullGate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AliasGate {
+    pub alias: String,
+    pub passes: bool,
+    /// Each reason it would be refused, with what failed.
+    pub reasons: Vec<Refusal>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PullGate {
+    pub may_pull: bool,
+    pub reasons: Vec<Refusal>,
+}

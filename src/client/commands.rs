@@ -12,16 +12,13 @@ use super::local::{read_named_text, read_private_key};
 use super::outcome::to_json;
 pub use super::outcome::{Done, report};
 use super::{Client, Exit, Failure, Target};
-use crate::api::{
-    CreateModel, CreateNamespace, KeyView, ModelView, MoveAlias, NamespaceView, RegisterKey,
-    SignatureAccepted, VersionView, WhoAmI, paths,
-};
+use crate::api::{KeyView, MoveAlias, RegisterKey, SignatureAccepted, VersionView, WhoAmI, paths};
 use crate::kinds::{Algorithm, BindingScope};
-use crate::names::{Description, KeyName, PublicKeyText, Reason};
+use crate::names::{KeyName, PublicKeyText, Reason};
 use crate::signing::keys::parse_public_key;
 use crate::signing::signer::PrivateKey;
 
-fn signed_in() -> Result<Client, Failure> {
+pub(super) fn signed_in() -> Result<Client, Failure> {
     let c = config::current()?;
     Client::new(&c.server, &c.token)
 }
@@ -169,9 +166,37 @@ pub async fn key_register(
             .collect::<Result<_, _>>()?,
         expires_at: None,
     };
-    let key: KeyView = signed_in()?
+    let client = signed_in()?;
+    let key: KeyView = match client
         .exchange(Method::POST, paths::KEYS, Some(&body))
-        .await?;
+        .await
+    {
+        Ok(key) => key,
+        // Registered already: no failure when it is as asked (a setup script
+        // run again); a revoked key, or one registered otherwise, is.
+        Err(f) if f.code.as_deref() == Some("conflict") => {
+            let there: KeyView = client
+                .get(&paths::key(&parsed.id))
+                .await
+                .map_err(|_| f.clone())?;
+            let mut asked: Vec<String> = namespaces.to_vec();
+            let mut has = there.namespaces.clone();
+            asked.sort();
+            has.sort();
+            if there.revocation_reason.is_some() || there.name != name || has != asked {
+                return Err(f);
+            }
+            return Ok(Done {
+                human: format!(
+                    "{name} is already registered for {}: key id {}",
+                    has.join(", "),
+                    there.keyid
+                ),
+                json: to_json(&there),
+            });
+        }
+        Err(f) => return Err(f),
+    };
     Ok(Done {
         human: format!(
             "registered {name} for {}: key id {}",
@@ -228,49 +253,6 @@ pub async fn promote(target: &str, alias: &str, reason: Option<&str>) -> Result<
         human: format!("{model}@{alias} → version {version}"),
         json: to_json(&answer),
     })
-}
-
-/// `signet namespace create NAME [--description TEXT]` (admin).
-pub async fn namespace_create(name: &str, description: Option<&str>) -> Result<Done, Failure> {
-    let ns = crate::names::Namespace::parse(name)
-        .map_err(|_| Failure::usage(format!("{name:?} is not a namespace name")))?;
-    let body = CreateNamespace {
-        name: ns.clone(),
-        description: description_of(description)?,
-    };
-    let answer: NamespaceView = signed_in()?
-        .exchange(Method::POST, paths::NAMESPACES, Some(&body))
-        .await?;
-    Ok(Done {
-        human: format!("namespace {ns} created"),
-        json: to_json(&answer),
-    })
-}
-
-/// `signet model create NS/MODEL [--description TEXT]` (publisher).
-pub async fn model_create(model: &str, description: Option<&str>) -> Result<Done, Failure> {
-    let crate::names::ModelRef {
-        namespace: ns,
-        name,
-    } = super::model_ref(model)?;
-    let body = CreateModel {
-        namespace: ns.clone(),
-        name: name.clone(),
-        description: description_of(description)?,
-    };
-    let answer: ModelView = signed_in()?
-        .exchange(Method::POST, paths::MODELS, Some(&body))
-        .await?;
-    Ok(Done {
-        human: format!("model {ns}/{name} created"),
-        json: to_json(&answer),
-    })
-}
-
-/// `--description`, by the rule the registry applies.
-fn description_of(text: Option<&str>) -> Result<Description, Failure> {
-    Description::parse(text.unwrap_or_default())
-        .map_err(|e| Failure::usage(format!("--description: {e}")))
 }
 
 /// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.

@@ -6,10 +6,14 @@
 //! the shared leaves (`signing`, `chain`, `names`, `kinds`). `tests/layers.rs`
 //! checks it.
 
+pub mod browse;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod journal;
+mod listing;
 mod local;
+pub mod manage;
 pub mod outcome;
 mod place;
 pub mod progress;
@@ -20,6 +24,7 @@ mod revocation;
 mod transport;
 pub mod verify;
 
+pub use outcome::Done;
 #[cfg(test)]
 use transport::failure_of;
 pub use transport::{Client, SentHash};
@@ -47,7 +52,7 @@ pub enum Exit {
 }
 
 /// Why a command failed, with the exit code it ends with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub exit: Exit,
     pub message: String,

@@ -69,6 +69,11 @@ pub async fn push(
 ) -> Result<Done, Failure> {
     let target = super::model_ref(model)?;
     let key = o.sign.map(read_private_key).transpose()?;
+    if let Some(key) = &key {
+        // Before a byte is sent: a key the namespace would not trust leaves
+        // nothing behind.
+        check_key(client, key, &target).await?;
+    }
     let body = CreateVersion {
         lineage: read_json(o.lineage, "lineage")?,
         metadata: read_json::<serde_json::Map<String, Value>>(o.metadata, "metadata")?.into(),
@@ -102,9 +107,20 @@ pub async fn push(
         .exchange(Method::POST, &paths::seal(&target, version), None::<&()>)
         .await?;
     journal.forget();
-    let signed = match key {
-        Some(key) => Some(sign_sealed(client, &target, version, &files, &key).await?),
-        None => None,
+    let signed = match (key, o.sign) {
+        (Some(key), Some(path)) => {
+            let signed = sign_sealed(client, &target, version, &files, &key).await;
+            Some(signed.map_err(|f| Failure {
+                message: format!(
+                    "{target}@{version} is sealed but not signed: {}; sign it with `signet sign \
+                     {target}@{version} --key {}`",
+                    f.message,
+                    path.display()
+                ),
+                ..f
+            })?)
+        }
+        _ => None,
     };
     Ok(pushed(&target, version, &files, signed))
 }
@@ -255,6 +271,44 @@ impl Sending<'_> {
         bar.finish();
         Ok((r.name.as_str(), digest))
     }
+}
+
+/// Whether the registry trusts `key` for the model's namespace now: registered,
+/// in scope, not expired, not revoked.
+async fn check_key(client: &Client, key: &PrivateKey, model: &ModelRef) -> Result<(), Failure> {
+    let keyid =
+        crate::names::KeyId::parse(&key.keyid()).map_err(|e| Failure::new(Exit::Failure, e.0))?;
+    let ns = model.namespace.as_str();
+    let refused = |why: String| {
+        Failure::new(
+            Exit::VerificationFailed,
+            format!("--sign: key {keyid} {why}; nothing was uploaded"),
+        )
+    };
+    let shown: crate::api::KeyView = match client.get(&paths::key(&keyid)).await {
+        Ok(k) => k,
+        Err(f) if f.exit == Exit::NotFoundOrDenied => {
+            return Err(refused(format!(
+                "is not registered for {ns} (register its public key with `signet key register \
+                 KEY.pub --namespace {ns}`)"
+            )));
+        }
+        Err(f) => return Err(f),
+    };
+    if let Some(reason) = &shown.revocation_reason {
+        return Err(refused(format!("({}) was revoked as {reason}", shown.name)));
+    }
+    if shown.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
+        return Err(refused(format!("({}) has expired", shown.name)));
+    }
+    if !shown.namespaces.iter().any(|n| n == "*" || n == ns) {
+        return Err(refused(format!(
+            "({}) is not trusted for {ns} (it is for {})",
+            shown.name,
+            shown.namespaces.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Signs the sealed version's statement here, after checking that it lists

@@ -54,14 +54,32 @@ impl Client {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Failure> {
         use backon::Retryable;
-        let attempt = || self.attempt(build());
+        let began = std::time::Instant::now();
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let attempt = || {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.attempt(build())
+        };
         attempt
             .retry(backoff())
             .when(|a| a.transient)
             // Retry-After replaces the next delay; it never adds attempts.
             .adjust(|a, backoff| backoff.map(|d| a.retry_after.unwrap_or(d)))
             .await
-            .map_err(|a| a.failure)
+            .map_err(|a| {
+                let n = attempts.load(std::sync::atomic::Ordering::Relaxed);
+                match a.transient && n > 1 {
+                    true => Failure {
+                        message: format!(
+                            "{} ({n} attempts over {:.1} s)",
+                            a.failure.message,
+                            began.elapsed().as_secs_f64()
+                        ),
+                        ..a.failure
+                    },
+                    false => a.failure,
+                }
+            })
     }
 
     /// Sends one request: a success, or why it failed and whether another
@@ -472,13 +490,28 @@ pub(super) fn backoff() -> backon::ExponentialBuilder {
         .with_jitter()
 }
 
-/// A transport error without the URL (which may carry a query) repeated.
+/// What a transport error comes down to (`connection refused`, `timed out`,
+/// a certificate the system does not trust), without the URL (which may carry
+/// a query) repeated.
 pub(super) fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
+    if e.is_timeout() {
+        return "timed out".to_owned();
+    }
+    // The innermost cause says what happened; the outer layers only that a
+    // request failed.
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let mut s = cause.to_string();
     if let Some(url) = e.url() {
         s = s.replace(url.as_str(), "");
     }
-    s.trim().trim_start_matches("for ").trim().to_owned()
+    let s = s.trim().trim_start_matches("for ").trim();
+    match s {
+        "" => "the connection failed".to_owned(),
+        s => s.to_owned(),
+    }
 }
 
 /// The failure an error answer means (its body, if it is the error envelope).

@@ -9,9 +9,9 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
-use super::paths::AliasPath;
+use super::paths::{AliasPath, VersionPath};
 use super::views::{VersionView, list_of};
-use crate::api::{AliasHistory, AliasMoveView, MoveAlias};
+use crate::api::{AliasGate, AliasHistory, AliasMoveView, GateView, MoveAlias, PullGate};
 use crate::auth::{Principal, Promote, Read, authorize};
 use crate::names::{Reason, VersionNumber};
 use crate::trust::AliasMove;
@@ -52,6 +52,39 @@ pub async fn get(
     Ok(Json(
         st.trust.resolve(&permit, &model.name, &alias).await?.into(),
     ))
+}
+
+/// A version's standing now: per alias its namespace's policy names or its
+/// model uses, whether promotion would pass and every reason it would not;
+/// and whether a deployer may pull it.
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/gate", tag = "signing", operation_id = "get_gate",
+    params(VersionPath),
+    responses((status = 200, body = GateView), (status = 404, body = ErrorBody)))]
+pub async fn gate(
+    State(st): State<AppState>,
+    p: Principal,
+    VersionPath(model, number): VersionPath,
+) -> Result<Json<GateView>, ApiError> {
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    let panel = st.trust.gate_panel(&permit, &model.name, number).await?;
+    Ok(Json(GateView {
+        namespace: model.namespace.to_string(),
+        model: model.name.to_string(),
+        version: number.get(),
+        aliases: panel
+            .gates
+            .into_iter()
+            .map(|(alias, reasons)| AliasGate {
+                alias: alias.to_string(),
+                passes: reasons.is_empty(),
+                reasons,
+            })
+            .collect(),
+        deployers: PullGate {
+            may_pull: panel.pull.is_empty(),
+            reasons: panel.pull,
+        },
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

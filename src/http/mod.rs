@@ -191,6 +191,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(signatures::bundle))
         .routes(routes!(aliases::put, aliases::get, aliases::delete))
         .routes(routes!(aliases::history))
+        .routes(routes!(aliases::gate))
         .routes(routes!(keys::register, keys::list))
         .routes(routes!(keys::get))
         .routes(routes!(keys::revoke))

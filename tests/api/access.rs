@@ -542,6 +542,16 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
         ),
         (
             "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/gate",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(a, Method::GET, "/v1/models/fraud/scorer/versions/2/gate")
+                })
+            },
+        ),
+        (
+            "GET",
             "/v1/models/{ns}/{model}/aliases/{alias}/history",
             Rule::Roles(200, READERS),
             |f, a| {

@@ -872,6 +872,28 @@ async fn transient_failures_are_retried_and_lasting_ones_are_not_hidden(b: Backe
     let r = signet(cfg, &["push", "m", &target], "", &env).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 5);
+    assert!(r.stderr.contains("5 attempts over"), "{}", r.stderr);
+    // Nobody listening: said so, in plain words, with the attempts made.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let env = [
+        ("SIGNET_URL", nowhere.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let r = signet(cfg, &["whoami"], "", &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("cannot reach {nowhere}")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.to_lowercase().contains("connection refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("url ()"), "{}", r.stderr);
     // Not found is not transient: one attempt.
     let (proxy, count) = flaky_proxy(app.base.clone(), "/seal", 0, 503).await;
     let env = [
@@ -978,7 +1000,20 @@ async fn an_interrupted_push_resumes_from_the_committed_parts(b: Backend) {
         model
     );
     let r = signet(cfg, &["model", "create", "fraud/scorer"], "", &admin).await;
-    assert_eq!(r.code, 1, "a second one conflicts: {}", r.stderr);
+    assert_eq!(
+        r.code, 0,
+        "a second one as asked is no failure: {}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("already exists"), "{}", r.stdout);
+    let r = signet(
+        cfg,
+        &["model", "create", "fraud/scorer", "--description", "other"],
+        "",
+        &admin,
+    )
+    .await;
+    assert_eq!(r.code, 1, "one unlike the existing conflicts: {}", r.stderr);
     let r = signet(cfg, &["model", "create", "no-slash"], "", &admin).await;
     assert_eq!(r.code, 2, "{}", r.stderr);
     let src = cfg.join("model");

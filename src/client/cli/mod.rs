@@ -1,0 +1,460 @@
+//! The client's command line: every command a training pipeline, an
+//! approver, a deployer, an auditor and a namespace's maintainer run, and
+//! which function carries it out.
+
+use clap::Subcommand;
+
+use super::{Done, Failure};
+
+mod admin;
+mod reads;
+
+pub use admin::{KeyCommand, MemberCommand, PolicyCommand, QuarantineCommand, TokenCommand};
+pub use reads::{
+    AliasCommand, FileCommand, ModelCommand, NamespaceCommand, SignatureCommand, VersionCommand,
+};
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Save a registry's address and an API token (read from stdin or a
+    /// prompt) for the other client commands.
+    Login {
+        #[arg(long)]
+        server: String,
+    },
+    /// Forget the saved token.
+    Logout,
+    /// Make a signing key pair, NAME.key (PKCS#8 PEM, mode 0600) and
+    /// NAME.pub (SPKI PEM).
+    Keygen {
+        /// `ecdsa-p256` (the default: the one algorithm `model_signing`,
+        /// cosign and Rekor all verify) or `ed25519`.
+        #[arg(long, default_value = "ecdsa-p256")]
+        algorithm: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Namespaces: create (admins), list, show.
+    Namespace {
+        #[command(subcommand)]
+        command: NamespaceCommand,
+    },
+    /// Models: create, list, show.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Signing keys: register, list, show, revoke.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Who the registry takes you for, and your roles.
+    Whoami,
+    /// A model's versions, and a version's standing at the gate.
+    Version {
+        #[command(subcommand)]
+        command: VersionCommand,
+    },
+    /// Aliases: where they point, their history; removal.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
+    /// A version's stored signatures.
+    Signature {
+        #[command(subcommand)]
+        command: SignatureCommand,
+    },
+    /// A draft version's files.
+    File {
+        #[command(subcommand)]
+        command: FileCommand,
+    },
+    /// API tokens: mint, list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// A namespace's members and their roles.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// A namespace's promotion and pull policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Quarantines of datasets, commits and versions.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+    /// Sign a sealed version's statement with a local key and upload the
+    /// signature.
+    Sign {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+    /// Point an alias at a version (a refusal prints every reason).
+    Promote {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        alias: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Upload every file of DIR as a new version (each checked by its
+    /// SHA-256), seal it, and with --sign sign its statement here.
+    Push {
+        dir: std::path::PathBuf,
+        /// NAMESPACE/MODEL
+        model: String,
+        /// A JSON file with the version's lineage.
+        #[arg(long)]
+        lineage: Option<std::path::PathBuf>,
+        /// A JSON file with the version's metadata.
+        #[arg(long)]
+        metadata: Option<std::path::PathBuf>,
+        /// A private key (PKCS#8 PEM) to sign the sealed version with.
+        #[arg(long)]
+        sign: Option<std::path::PathBuf>,
+        /// Files uploaded at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+    },
+    /// Download a version verified against keys you pin, into DIR (with
+    /// its signature as DIR/model.sig); nothing reaches DIR unless all verifies.
+    Pull {
+        /// NAMESPACE/MODEL@VERSION or NAMESPACE/MODEL@ALIAS
+        target: String,
+        dir: std::path::PathBuf,
+        /// A public key you trust (SPKI PEM); repeat for several. Without
+        /// one, the keys of the trust directory (`~/.config/signet/trust/*.pub`,
+        /// or SIGNET_TRUST_DIR).
+        #[arg(long = "trust-key")]
+        trust_keys: Vec<std::path::PathBuf>,
+        /// Files downloaded at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        /// Replace DIR even when it holds something other than a verified pull.
+        #[arg(long)]
+        force: bool,
+        /// Keep the pull a redeploy replaces, as DIR.previous.
+        #[arg(long)]
+        keep_previous: bool,
+    },
+    /// Offline: check DIR against its signature and a key you trust.
+    Verify {
+        dir: std::path::PathBuf,
+        /// A public key you trust; repeat for several. Without one, the keys of
+        /// the trust directory.
+        #[arg(long)]
+        key: Vec<std::path::PathBuf>,
+        /// The signature (default: DIR/model.sig).
+        #[arg(long)]
+        signature: Option<std::path::PathBuf>,
+        /// Also ask the registry (signed in) whether it has revoked the key
+        /// since: its word can make the check fail, never pass.
+        #[arg(long)]
+        online: bool,
+    },
+    /// The access log: search it, export it, verify it (offline from
+    /// an exported file).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Lineage: what was built from a dataset or a commit, and a
+    /// version's ancestors and descendants.
+    Lineage {
+        #[command(subcommand)]
+        command: LineageCommand,
+    },
+}
+
+/// The filters of the access log.
+#[derive(clap::Args)]
+pub struct AuditFilterArgs {
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// `METHOD /route/{template}`, e.g. "PUT /v1/models/{ns}/{model}/aliases/{alias}".
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Required unless you audit every namespace (or --model names it).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// NAMESPACE/MODEL (its namespace is the one read).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// `allowed`, `denied` (access), `refused` (by the registry's policy:
+    /// the gate, a deployer's pull) or `error`.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl From<AuditFilterArgs> for super::records::AuditFilters {
+    fn from(a: AuditFilterArgs) -> Self {
+        Self {
+            principal: a.principal,
+            action: a.action,
+            namespace: a.namespace,
+            model: a.model,
+            outcome: a.outcome,
+            since: a.since,
+            until: a.until,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Events matching the filters, newest first.
+    Search {
+        #[command(flatten)]
+        filters: AuditFilterArgs,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// The events matching the filters as JSON Lines, into a new file, in
+    /// chain order (oldest first; the last line is the newest).
+    Export {
+        #[command(flatten)]
+        filters: AuditFilterArgs,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Verify the chain: the registry's whole log, or offline an exported or
+    /// archived FILE from its anchor (unfiltered: every event in its range).
+    /// A namespace's auditor names it: the registry verifies the whole chain
+    /// and counts that namespace's events in it.
+    Verify {
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        namespace: Option<String>,
+        /// The hash before the file's first event (e.g. the last of the archive
+        /// before it); without it, the file's own word (or the chain's start).
+        #[arg(long, requires = "file")]
+        anchor: Option<String>,
+        /// The hash the file's last event must have (a head recorded elsewhere).
+        #[arg(long, requires = "file")]
+        head: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LineageCommand {
+    /// Versions trained on a dataset (its SHA-256), and what was built from them.
+    Dataset { sha256: String },
+    /// Versions built from a code commit.
+    Commit { sha: String },
+    /// A version's ancestors and descendants (NAMESPACE/MODEL@VERSION or @ALIAS).
+    Version { target: String },
+}
+
+/// `signet audit …`.
+async fn audit_command(command: AuditCommand) -> Result<Done, Failure> {
+    match command {
+        AuditCommand::Search { filters, limit } => {
+            super::commands::audit_search(&filters.into(), limit).await
+        }
+        AuditCommand::Export { filters, out } => {
+            super::commands::audit_export(&filters.into(), &out).await
+        }
+        AuditCommand::Verify {
+            file,
+            namespace,
+            anchor,
+            head,
+        } => {
+            let pins = super::records::Pins { anchor, head };
+            super::commands::audit_verify(file.as_deref(), namespace.as_deref(), &pins).await
+        }
+    }
+}
+
+/// Runs one of the client's commands; its outcome decides the exit code.
+pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
+    match command {
+        ClientCommand::Login { server } => super::commands::login(&server).await,
+        ClientCommand::Logout => super::commands::logout(),
+        ClientCommand::Keygen { algorithm, out } => super::commands::keygen(&algorithm, &out),
+        ClientCommand::Sign { target, key } => super::commands::sign(&target, &key).await,
+        ClientCommand::Push {
+            dir,
+            model,
+            lineage,
+            metadata,
+            sign,
+            jobs,
+        } => {
+            let options = super::push::PushOptions {
+                lineage: lineage.as_deref(),
+                metadata: metadata.as_deref(),
+                sign: sign.as_deref(),
+                jobs,
+                progress: bars,
+            };
+            super::commands::push(&dir, &model, &options).await
+        }
+        ClientCommand::Pull {
+            target,
+            dir,
+            trust_keys,
+            jobs,
+            force,
+            keep_previous,
+        } => {
+            let options = super::pull::PullOptions {
+                trust: &trust_keys,
+                jobs,
+                progress: bars,
+                force,
+                keep_previous,
+            };
+            super::commands::pull(&target, &dir, &options).await
+        }
+        ClientCommand::Verify {
+            dir,
+            key,
+            signature,
+            online,
+        } => super::commands::verify(&dir, &key, signature.as_deref(), online).await,
+        ClientCommand::Promote {
+            target,
+            alias,
+            reason,
+        } => super::commands::promote(&target, &alias, reason.as_deref()).await,
+        ClientCommand::Whoami => super::browse::whoami().await,
+        ClientCommand::Audit { command } => audit_command(command).await,
+        ClientCommand::Lineage { command } => match command {
+            LineageCommand::Dataset { sha256 } => {
+                super::commands::lineage("dataset", &sha256).await
+            }
+            LineageCommand::Commit { sha } => super::commands::lineage("commit", &sha).await,
+            LineageCommand::Version { target } => {
+                super::commands::lineage("version", &target).await
+            }
+        },
+        other => reads_command(other).await,
+    }
+}
+
+/// `signet namespace|model|version|alias …`.
+async fn reads_command(command: ClientCommand) -> Result<Done, Failure> {
+    use super::browse as m;
+    match command {
+        ClientCommand::Namespace { command } => match command {
+            NamespaceCommand::Create { name, description } => {
+                m::namespace_create(&name, description.as_deref()).await
+            }
+            NamespaceCommand::List { limit } => m::namespace_list(limit).await,
+            NamespaceCommand::Show { name } => m::namespace_show(&name).await,
+        },
+        ClientCommand::Model { command } => match command {
+            ModelCommand::Create { model, description } => {
+                m::model_create(&model, description.as_deref()).await
+            }
+            ModelCommand::List { namespace, limit } => {
+                m::model_list(namespace.as_deref(), limit).await
+            }
+            ModelCommand::Show { model } => m::model_show(&model).await,
+        },
+        ClientCommand::Version { command } => match command {
+            VersionCommand::List { model, limit } => m::version_list(&model, limit).await,
+            VersionCommand::Show { target } => m::version_show(&target).await,
+        },
+        ClientCommand::Alias { command } => match command {
+            AliasCommand::List { model } => m::alias_list(&model).await,
+            AliasCommand::Show { target } => m::alias_show(&target).await,
+            AliasCommand::History { target, limit } => m::alias_history(&target, limit).await,
+            AliasCommand::Remove { target, reason } => {
+                m::alias_remove(&target, reason.as_deref()).await
+            }
+        },
+        ClientCommand::Signature {
+            command: SignatureCommand::List { target },
+        } => m::signature_list(&target).await,
+        ClientCommand::File {
+            command: FileCommand::Delete { target, path },
+        } => m::file_delete(&target, &path).await,
+        other => admin_command(other).await,
+    }
+}
+
+/// `signet token|member|policy|key|quarantine …`.
+async fn admin_command(command: ClientCommand) -> Result<Done, Failure> {
+    use super::manage as m;
+    match command {
+        ClientCommand::Token { command } => match command {
+            TokenCommand::Create {
+                principal,
+                description,
+                expires_in_days,
+            } => {
+                m::token_create(
+                    principal.as_deref(),
+                    description.as_deref(),
+                    expires_in_days,
+                )
+                .await
+            }
+            TokenCommand::List { limit } => m::token_list(limit).await,
+            TokenCommand::Revoke { id } => m::token_revoke(&id).await,
+        },
+        ClientCommand::Member { command } => match command {
+            MemberCommand::List { namespace, limit } => m::member_list(&namespace, limit).await,
+            MemberCommand::Set {
+                namespace,
+                principal,
+                roles,
+            } => m::member_set(&namespace, &principal, &roles).await,
+            MemberCommand::Remove {
+                namespace,
+                principal,
+            } => m::member_remove(&namespace, &principal).await,
+        },
+        ClientCommand::Policy { command } => match command {
+            PolicyCommand::Show { namespace } => m::policy_show(&namespace).await,
+            PolicyCommand::Set { namespace, file } => m::policy_set(&namespace, &file).await,
+        },
+        ClientCommand::Key { command } => match command {
+            KeyCommand::Register {
+                public_key,
+                namespaces,
+                name,
+            } => super::commands::key_register(&public_key, &namespaces, name.as_deref()).await,
+            KeyCommand::List { limit } => m::key_list(limit).await,
+            KeyCommand::Show { keyid } => m::key_show(&keyid).await,
+            KeyCommand::Revoke {
+                keyid,
+                reason,
+                note,
+            } => m::key_revoke(&keyid, &reason, note.as_deref()).await,
+        },
+        ClientCommand::Quarantine { command } => match command {
+            QuarantineCommand::Place {
+                kind,
+                value,
+                reason,
+                namespaces,
+            } => m::quarantine_place(&kind, &value, &reason, &namespaces).await,
+            QuarantineCommand::List { limit } => m::quarantine_list(limit).await,
+            QuarantineCommand::Lift { id, reason } => {
+                m::quarantine_lift(&id, reason.as_deref()).await
+            }
+        },
+        _ => unreachable!("run() dispatches every other command"),
+    }
+}
