@@ -5,8 +5,10 @@
 //!
 //! Only what cannot be the reader's own is replaced: the registry's address
 //! (`http://127.0.0.1:8080`, `https://registry.example:8080`) by the test
-//! server's, `/srv/` by a directory of the test, and `systemctl` (a service
-//! manager) by a stand-in that notes the call. The files a block uses are
+//! server's, the bootstrap token's placeholder (`sgn_…`) by the test's,
+//! `/srv/` by a directory of the test, and `systemctl` (a service manager) by
+//! a stand-in that notes the call. The curl walk-through's blocks share one
+//! shell, as they share its variables. The files a block uses are
 //! created by the blocks before it, as a reader following along would have
 //! them; only the directory a pipeline trained into (`./out`) is made here.
 
@@ -17,7 +19,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, safetensors_bytes};
 
-crate::on_both_backends!(the_readme_walk_throughs_run_as_printed);
+crate::on_both_backends!(
+    the_readme_walk_throughs_run_as_printed,
+    the_curl_walk_through_runs_as_printed,
+);
 
 /// The ```sh blocks of the README's section headed `heading`.
 fn blocks_of(readme: &str, heading: &str) -> Vec<String> {
@@ -35,7 +40,12 @@ fn blocks_of(readme: &str, heading: &str) -> Vec<String> {
 
 /// Runs one block in a shell of its own, in `dir`, with `env`; its output.
 async fn run_block(block: &str, dir: &Path, env: &[(&str, String)], base: &str) -> String {
+    let token = env
+        .iter()
+        .find(|(k, _)| *k == "TOKEN")
+        .map_or("", |(_, v)| v.as_str());
     let script = block
+        .replace("sgn_…", token)
         .replace("http://127.0.0.1:8080", base)
         .replace("https://registry.example:8080", base)
         .replace("/srv/", &format!("{}/srv/", dir.display()));
@@ -162,4 +172,34 @@ async fn the_readme_walk_throughs_run_as_printed(b: Backend) {
 
     let audited = run_block(audit, dir, &env, &app.base).await;
     assert!(audited.contains("the access log verifies"), "{audited}");
+}
+
+async fn the_curl_walk_through_runs_as_printed(b: Backend) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let curl = blocks_of(&readme, "Walk-through with curl").join("\n");
+    let app = TestApp::spawn(b).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    let out = run_block(&curl, dir, &[("TOKEN", app.admin.clone())], &app.base).await;
+    assert!(
+        out.contains("version_sealed"),
+        "the sealed version refused the upload: {out}"
+    );
+    let v: Value = app
+        .get_version("fraud", "scorer", 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "sealed", "{v}");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["config.json", "weights/model.bin"]);
+    assert_eq!(v["files"][1]["size"], 50_000_000);
 }
