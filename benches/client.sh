@@ -113,6 +113,14 @@ read -r small_pull small_rss_pull < <(timed "${client_cpu[@]}" "$bin" pull "benc
 sync
 read -r pull pull_rss < <(timed "${client_cpu[@]}" sh -c '"$0" "$@" && sync' "$bin" pull "bench/m@$latest" big-out --trust-key ci.pub --jobs "$jobs")
 cmp -s big/part-1.bin big-out/part-1.bin || { echo "pulled bytes differ"; exit 1; }
+# Redeploys into the same directory: the same version again (its files hashed
+# here against the pinned signature, nothing fetched), then another version
+# (the old files hashed, the new ones fetched beside them and swapped in).
+read -r same _ < <(timed "${client_cpu[@]}" "$bin" pull "bench/m@$latest" big-out --trust-key ci.pub --jobs "$jobs")
+read -r swap _ < <(timed "${client_cpu[@]}" sh -c '"$0" "$@" && sync' "$bin" pull "bench/m@$small" big-out --trust-key ci.pub --jobs "$jobs")
+[ -f big-out/a.bin ] || { echo "the redeploy did not swap"; exit 1; }
 echo "client push (--jobs $jobs):        $(rate $bytes "$push"), $(ratio "$push" "$up") of the server's single stream"
 echo "client pull (--jobs $jobs):        $(rate $bytes "$pull"), $(ratio "$pull" "$down") of the server's single stream"
+echo "redeploy, same version:        $(rate $bytes "$same") of local files checked ($(python3 -c "print(f'{$same / $pull:.2f}')")x the first pull's time)"
+echo "redeploy, another version:     ${swap} s (the ${bytes}-byte pull it replaces checked, a 1 KiB one fetched and swapped in)"
 echo "client peak RSS: push $((push_rss / 1024)) MiB (1 KiB dir: $((small_rss_push / 1024)) MiB, growth $(((push_rss - small_rss_push) / 1024)) MiB), pull $((pull_rss / 1024)) MiB (1 KiB dir: $((small_rss_pull / 1024)) MiB, growth $(((pull_rss - small_rss_pull) / 1024)) MiB)"

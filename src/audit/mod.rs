@@ -50,24 +50,18 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// The scope a principal reads: the named namespace (named directly, or as
-    /// the namespace of the model asked for), or everything for those who
-    /// audit globally. Namespace auditors must name their namespace.
+    /// The scope a principal reads: the named namespace (named directly, or
+    /// else as the namespace of the model asked for), or everything for those
+    /// who audit globally. Namespace auditors must name their namespace.
     pub fn of(
         p: &crate::auth::Principal,
         namespace: Option<&Namespace>,
         model: Option<&ModelRef>,
     ) -> Result<Self> {
         use crate::auth::{Global, authorize, authorize_global};
-        let namespace = match (namespace, model) {
-            (Some(ns), Some(m)) if ns != &m.namespace => {
-                return Err(Error::invalid(format!(
-                    "model {m} is not in namespace {ns}: name one namespace"
-                )));
-            }
-            (Some(ns), _) => Some(ns),
-            (None, m) => m.map(|m| &m.namespace),
-        };
+        // Filters hold together: a model of another namespace than the one
+        // named matches nothing (read in the namespace named).
+        let namespace = namespace.or(model.map(|m| &m.namespace));
         match namespace {
             Some(ns) => Ok(Self::Namespace(authorize(p, ns)?)),
             None => match authorize_global(p, Global::All) {

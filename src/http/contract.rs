@@ -124,11 +124,13 @@ fn quarantine_value(schema: &mut Value) {
 }
 
 /// The policy's maps are keyed by alias names, and bounded; its minimum of
-/// signatures is bounded too.
+/// signatures and its grace are bounded too.
 fn policy_maps(schema: &mut Value) {
     let props = &mut schema["properties"];
     props["min_signatures"]["minimum"] = json!(1);
     props["min_signatures"]["maximum"] = json!(NamespacePolicy::MAX_MIN_SIGNATURES);
+    props["aliased_grace_minutes"]["minimum"] = json!(0);
+    props["aliased_grace_minutes"]["maximum"] = json!(NamespacePolicy::MAX_GRACE_MINUTES);
     let lineage = &mut props["lineage_required"];
     lineage["propertyNames"] = schema_of::<AliasName>();
     lineage["maxProperties"] = json!(NamespacePolicy::MAX_STAGES);
