@@ -147,6 +147,14 @@ impl Error {
         Self::Invalid(msg.into())
     }
 
+    /// Whether a refused pull is answered as `quarantined` (a quarantine is
+    /// among its reasons) rather than `version_not_verified`.
+    pub fn pull_refusal_is_quarantine(reasons: &[Refusal]) -> bool {
+        reasons
+            .iter()
+            .any(|r| r.reason == RefusalReason::Quarantined)
+    }
+
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
     }
@@ -171,16 +179,6 @@ fn pull_refused(reasons: &[Refusal]) -> String {
         "{what}: {}",
         crate::api::refusals::codes(reasons).join(", ")
     )
-}
-
-impl Error {
-    /// Whether a refused pull is answered as `quarantined` (a quarantine is
-    /// among its reasons) rather than `version_not_verified`.
-    pub fn pull_refusal_is_quarantine(reasons: &[Refusal]) -> bool {
-        reasons
-            .iter()
-            .any(|r| r.reason == RefusalReason::Quarantined)
-    }
 }
 
 impl From<InvalidValue> for Error {

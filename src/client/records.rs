@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::outcome::{Done, to_json};
 use super::{Client, Exit, Failure, Target};
-use crate::api::{AuditPage, LineageList, VerifyReport, VersionLineage, paths};
+use crate::api::{LineageList, VerifyReport, VersionLineage, paths};
 use crate::chain::{ChainedEvent, GENESIS, Verifier};
 use crate::names::{CommitId, Sha256};
 
@@ -76,30 +76,15 @@ fn line(c: &ChainedEvent) -> String {
 /// `signet audit search [filters] [--limit N]`: the newest events first,
 /// following the pages up to `limit`.
 pub async fn search(client: &Client, f: &AuditFilters, limit: usize) -> Result<Done, Failure> {
-    let mut events: Vec<ChainedEvent> = Vec::new();
-    let mut cursor: Option<String> = None;
-    while events.len() < limit {
-        let mut q = f.query();
-        let page = (limit - events.len()).min(1000).to_string();
-        q.push(("limit", &page));
-        if let Some(c) = &cursor {
-            q.push(("cursor", c));
-        }
-        let got: AuditPage = client.get(&with_query(paths::AUDIT, &q)).await?;
-        events.extend(got.items);
-        cursor = got.next_cursor;
-        if cursor.is_none() {
-            break;
-        }
-    }
-    events.truncate(limit);
+    let path = with_query(paths::AUDIT, &f.query());
+    let (events, more) = super::listing::listed::<ChainedEvent>(client, &path, limit).await?;
     Ok(Done {
         human: if events.is_empty() {
             "no events".into()
         } else {
             events.iter().map(line).collect::<Vec<_>>().join("\n")
         },
-        json: json!({ "items": events, "more": cursor.is_some() }),
+        json: json!({ "items": events, "more": more }),
     })
 }
 

@@ -111,15 +111,15 @@ pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: 
     });
     req.extensions_mut().insert(trail.clone());
     let mut resp = next.run(req).await;
-    if let Some(p) = trail.context().principal {
-        resp.extensions_mut().insert(Caller(p));
+    let mut ctx = trail.context();
+    if let Some(p) = &ctx.principal {
+        resp.extensions_mut().insert(Caller(p.clone()));
     }
     if trail.committed() {
         st.appender.kick();
         return resp;
     }
     let refused = resp.extensions().get::<Refused>();
-    let mut ctx = trail.context();
     if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
         let caller = ctx
             .principal

@@ -178,8 +178,8 @@ impl Registry {
 
     pub async fn model(&self, permit: &Permit<Read>, name: &ModelName) -> Result<ModelDetails> {
         let model = permit.model(name);
-        self.model_exists(&model).await?;
-        let record = self.models.get_model(&model).await?;
+        let found = self.models.get_model(&model).await;
+        let record = found.map_err(|e| e.named(|| format!("model {model}")))?;
         let aliases = self.aliases.aliases_of(&model).await?;
         Ok(ModelDetails {
             model: record,

@@ -101,14 +101,18 @@ impl Trust {
     /// `deployer_pulls: aliased`, that an alias points at it or did within
     /// the grace period.
     pub(super) async fn pull_refusals(&self, details: &VersionDetails) -> Result<Vec<Refusal>> {
+        let holds = self.holds(&details.version, details.quarantined).await?;
+        let judged = Judged::of(details, holds.as_deref());
+        self.pull_refusals_of(&judged, details).await
+    }
+
+    /// [`Trust::pull_refusals`] of a version already judged.
+    async fn pull_refusals_of(
+        &self,
+        judged: &Judged<'_>,
+        details: &VersionDetails,
+    ) -> Result<Vec<Refusal>> {
         let v = &details.version;
-        let holds = self.holds(v, details.quarantined).await?;
-        let judged = Judged {
-            version: v,
-            files: &details.files,
-            verification: &details.verification,
-            holds: holds.as_deref(),
-        };
         let mut reasons = judged.refusals(None);
         let policy = &details.verification.policy;
         if policy.deployer_pulls == DeployerPulls::Aliased && details.aliases.is_empty() {
@@ -150,12 +154,7 @@ impl Trust {
         aliases.extend(policy.content_only_aliases.iter().cloned());
         aliases.extend(model.aliases.iter().map(|(a, _)| a.to_string()));
         let holds = self.holds(&details.version, details.quarantined).await?;
-        let judged = Judged {
-            version: &details.version,
-            files: &details.files,
-            verification: &details.verification,
-            holds: holds.as_deref(),
-        };
+        let judged = Judged::of(&details, holds.as_deref());
         let gates = aliases
             .into_iter()
             .filter_map(|a| AliasName::parse(&a).ok())
@@ -164,7 +163,7 @@ impl Trust {
                 (alias, reasons)
             })
             .collect();
-        let pull = self.pull_refusals(&details).await?;
+        let pull = self.pull_refusals_of(&judged, &details).await?;
         Ok(GatePanel {
             details,
             gates,
@@ -181,7 +180,16 @@ pub struct GatePanel {
     pub pull: Vec<Refusal>,
 }
 
-impl Judged<'_> {
+impl<'a> Judged<'a> {
+    fn of(details: &'a VersionDetails, holds: Option<&'a [QuarantineHold]>) -> Self {
+        Self {
+            version: &details.version,
+            files: &details.files,
+            verification: &details.verification,
+            holds,
+        }
+    }
+
     /// Every reason promotion to `alias` (without one: a deployer's pull) is
     /// refused, by code alphabetically (as the API has always answered them);
     /// none when it passes.

@@ -33,6 +33,15 @@ async fn run(app: &TestApp, token: &str, dir: &Path, args: &[&str]) -> Run {
     .await
 }
 
+/// The `--json` answer of a command that must succeed.
+async fn json_as(app: &TestApp, token: &str, dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let r = run(app, token, dir, &all).await;
+    assert_eq!(r.code, 0, "signet {args:?}: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
 /// A sealed version of fraud/scorer holding `files`, signed by `key`.
 async fn signed(app: &TestApp, key: &Signer, files: &[(&str, &[u8])]) -> i64 {
     let (v, st) = app
@@ -442,23 +451,15 @@ async fn an_auditor_follows_the_readme_with_a_namespace_role(b: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // --model names the namespace: no --namespace needed.
-    let r = run(
-        &app,
-        &auditor,
-        work.path(),
-        &[
-            "--json",
-            "audit",
-            "search",
-            "--model",
-            "fraud/scorer",
-            "--outcome",
-            "refused",
-        ],
-    )
-    .await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let found: Value = serde_json::from_str(&r.stdout).unwrap();
+    let args = [
+        "audit",
+        "search",
+        "--model",
+        "fraud/scorer",
+        "--outcome",
+        "refused",
+    ];
+    let found = json_as(&app, &auditor, work.path(), &args).await;
     let items = found["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{items:?}");
     let (pull, promotion) = (&items[0], &items[1]);
@@ -497,23 +498,15 @@ async fn an_auditor_follows_the_readme_with_a_namespace_role(b: Backend) {
     );
     // A model of another namespace beside --namespace: the filters hold
     // together, so nothing matches.
-    let r = run(
-        &app,
-        &auditor,
-        work.path(),
-        &[
-            "--json",
-            "audit",
-            "search",
-            "--namespace",
-            "fraud",
-            "--model",
-            "other/scorer",
-        ],
-    )
-    .await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let found: Value = serde_json::from_str(&r.stdout).unwrap();
+    let args = [
+        "audit",
+        "search",
+        "--namespace",
+        "fraud",
+        "--model",
+        "other/scorer",
+    ];
+    let found = json_as(&app, &auditor, work.path(), &args).await;
     assert_eq!(found["items"], json!([]));
 
     // The export is in chain order: its last line is the newest event.
@@ -548,15 +541,8 @@ async fn an_auditor_follows_the_readme_with_a_namespace_role(b: Backend) {
 
     // The namespace's auditor checks the whole log, learning only its head
     // and the namespace's count.
-    let r = run(
-        &app,
-        &auditor,
-        work.path(),
-        &["--json", "audit", "verify", "--namespace", "fraud"],
-    )
-    .await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let args = ["audit", "verify", "--namespace", "fraud"];
+    let report = json_as(&app, &auditor, work.path(), &args).await;
     assert_eq!(report["ok"], true);
     assert_eq!(report["namespace"], "fraud");
     let head = report["head"]["seq"].as_i64().unwrap();
