@@ -333,6 +333,18 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_CONSOLE_SESSION_MINUTES", default_value_t = 480)]
     pub console_session_minutes: u32,
 
+    /// How long a registry token from the OCI face's `/v2/token` lasts, in
+    /// seconds (never longer than the API token it was asked with).
+    #[arg(long, env = "SIGNET_REGISTRY_TOKEN_TTL_SECS", default_value_t = 300,
+        value_parser = clap::value_parser!(u32).range(30..=3600))]
+    pub registry_token_ttl_secs: u32,
+
+    /// The URL clients reach this service at, when it differs from what they
+    /// send in `Host` (behind a proxy or TLS terminator): `https://host[:port]`.
+    /// The OCI face's token realm is built from it.
+    #[arg(long, env = "SIGNET_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
@@ -495,4 +507,26 @@ mod tests {
             .to_string();
         assert!(e.contains("SIGNET_X_FILE") && e.contains("missing"), "{e}");
     }
+}
+
+/// A public URL: `http(s)://host[:port][/prefix]`, without query or fragment,
+/// kept without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or("the public URL must start with https:// or http://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || rest.contains(['?', '#', ' ', '"', '\\'])
+        || !rest.is_ascii()
+        || host.contains('@')
+    {
+        return Err(
+            "the public URL must be scheme://host[:port][/path], no query, fragment, \
+                    user or quote"
+                .into(),
+        );
+    }
+    Ok(s.trim_end_matches('/').to_owned())
 }

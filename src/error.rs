@@ -20,6 +20,10 @@ pub enum Error {
     /// A credential was sent that does not authenticate.
     #[error("the token is unknown, expired or revoked")]
     TokenRefused,
+    /// A registry token presented for a repository it was not minted for (the
+    /// repository as asked): the client asks the token endpoint for another.
+    #[error("the registry token does not cover repository {0}; ask /v2/token for one that does")]
+    OutOfScope(String),
     /// Authorization said no. Only `auth::authorize` makes one. A hidden
     /// namespace is answered as a missing one, named as asked.
     #[error("{}", denial_message(.0))]

@@ -1,7 +1,8 @@
 //! Signet: a signed model registry.
 //!
 //! Layers, top to bottom: `http` (routing, extractors, thin handlers) → domain
-//! services (`auth`, `registry`, `trust`, `lineage`, `audit`), which use the pure
+//! services (`auth`, `registry`, `trust`, `lineage`, `audit`, and `oci`, the OCI
+//! face's view over `registry` and `trust`), which use the pure
 //! `signing` verifier and the `blobs` byte store → `store` (all SQL). Each layer
 //! calls only the ones below it. `names`, `kinds` and `page` are leaves every
 //! layer may use; `formats`, the pure file-format sniffer, is a leaf the registry
@@ -29,6 +30,7 @@ pub mod limits;
 pub mod lineage;
 pub mod metrics;
 pub mod names;
+pub mod oci;
 pub mod page;
 pub mod registry;
 pub mod server;

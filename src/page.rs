@@ -39,6 +39,15 @@ impl Page {
         Ok(Self { limit, after })
     }
 
+    /// A page of `limit` items (clamped to 1 to 1000) after the key `after`
+    /// as given in clear (the OCI face's `last`), not as a cursor.
+    pub fn starting_after(limit: u32, after: Option<&str>) -> Result<Self, InvalidValue> {
+        Ok(Self {
+            limit: i64::from(limit.clamp(1, Self::MAX_LIMIT)),
+            after: after.filter(|k| !k.is_empty()).map(str::to_owned),
+        })
+    }
+
     /// What `limit` accepts, as the OpenAPI document states it.
     pub fn limit_schema() -> utoipa::openapi::schema::Object {
         use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};

@@ -29,6 +29,8 @@ pub struct TokenLimits {
     pub max_days: u32,
     /// How long a console session lasts after sign-in.
     pub console_session: chrono::Duration,
+    /// How long a registry token (the OCI face's) lasts.
+    pub registry_token: chrono::Duration,
 }
 
 /// What a credential was presented as: a bearer token of the API, or the
@@ -52,7 +54,7 @@ type Hash = [u8; 32];
 
 /// Whether a token may authenticate as `how` at `now`: of that kind, not
 /// revoked, not expired.
-fn usable(token: &TokenRecord, how: Credential, now: DateTime<Utc>) -> bool {
+pub(super) fn usable(token: &TokenRecord, how: Credential, now: DateTime<Utc>) -> bool {
     token.console == (how == Credential::ConsoleSession)
         && token.revoked_at.is_none()
         && token.expires_at.is_none_or(|t| t > now)
@@ -124,12 +126,12 @@ pub struct Member {
 
 pub struct Access {
     kept: Kept,
-    tokens: Arc<dyn Tokens>,
+    pub(super) tokens: Arc<dyn Tokens>,
     bindings: Arc<dyn Bindings>,
     namespaces: Arc<dyn Namespaces>,
     policy: Arc<Policy>,
-    limits: TokenLimits,
-    rates: Arc<RateLimits>,
+    pub(super) limits: TokenLimits,
+    pub(super) rates: Arc<RateLimits>,
     quotas: Arc<DownloadQuotas>,
 }
 
@@ -239,13 +241,19 @@ impl Access {
         Ok(p)
     }
 
-    fn principal(&self, token: TokenRecord, roles: Vec<RoleBinding>, trail: Trail) -> Principal {
+    pub(super) fn principal(
+        &self,
+        token: TokenRecord,
+        roles: Vec<RoleBinding>,
+        trail: Trail,
+    ) -> Principal {
         Principal {
             name: token.principal,
             token_id: token.id,
             roles,
             policy: self.policy.clone(),
             trail,
+            repositories: None,
         }
     }
 
@@ -327,7 +335,7 @@ impl Access {
 
     /// What a caller whose token did not authenticate is told: why (`why`),
     /// or `RateLimited` once its address goes faster than its rate.
-    fn refusal(&self, client: Option<IpAddr>, why: Error) -> Error {
+    pub(super) fn refusal(&self, client: Option<IpAddr>, why: Error) -> Error {
         match client.map(|addr| self.rates.check_address(addr)) {
             Some(Err(limited)) => limited,
             _ => why,

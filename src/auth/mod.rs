@@ -24,6 +24,7 @@
 
 mod access;
 pub mod policy;
+mod registry;
 pub mod token;
 
 use std::marker::PhantomData;
@@ -41,6 +42,7 @@ use crate::trail::Trail;
 pub use crate::store::{RoleBinding, TokenRecord};
 pub use access::{Access, Credential, Member, MintedToken, Provisional, TokenLimits, Usage};
 pub use policy::{Policy, Scope};
+pub use registry::{MAX_REPOSITORIES, RegistryToken};
 pub use token::Secret;
 
 /// What a principal asks to do, as the casbin policy names it.
@@ -146,6 +148,9 @@ pub struct Principal {
     roles: Vec<RoleBinding>,
     policy: Arc<Policy>,
     trail: Trail,
+    /// A registry token's repositories (none: an API token, bounded by its
+    /// roles alone).
+    repositories: Option<Arc<[ModelRef]>>,
 }
 
 impl Principal {
@@ -215,6 +220,20 @@ impl Principal {
                 Scope::Namespace
             })
         })
+    }
+
+    /// Whether the credential presented covers `model`: an API token covers
+    /// every repository its roles reach; a registry token only those it was
+    /// minted for.
+    pub fn covers(&self, model: &ModelRef) -> bool {
+        self.repositories
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|m| m == model))
+    }
+
+    /// Whether this principal authenticated with a registry token.
+    pub fn is_registry_token(&self) -> bool {
+        self.repositories.is_some()
     }
 
     /// Whether every namespace is visible to this principal (admins, global auditors).
@@ -393,6 +412,7 @@ mod tests {
                 .collect(),
             policy: Arc::new(Policy::embedded().await.unwrap()),
             trail: Trail::default(),
+            repositories: None,
         }
     }
 

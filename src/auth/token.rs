@@ -6,21 +6,46 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::Digest;
 
 const PREFIX: &str = "sgn_";
+/// The prefix of a registry token (the OCI face's, from `/v2/token`).
+const REGISTRY_PREFIX: &str = "sgr_";
 
 /// A token secret. Its `Debug` never prints the value.
 pub struct Secret(String);
 
 impl Secret {
     pub fn generate() -> Self {
+        Self::generate_with(PREFIX)
+    }
+
+    /// A new registry token's secret.
+    pub fn generate_registry() -> Self {
+        Self::generate_with(REGISTRY_PREFIX)
+    }
+
+    fn generate_with(prefix: &str) -> Self {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).expect("the OS random source is available");
-        Self(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(raw)))
+        Self(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(raw)))
     }
 
     /// Accepts a presented secret of plausible shape; anything else cannot match a
     /// stored hash anyway, so it is refused before touching the database.
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.starts_with(PREFIX)
+        Self::parse_with(s, PREFIX)
+    }
+
+    /// [`Secret::parse`] for a registry token.
+    pub fn parse_registry(s: &str) -> Option<Self> {
+        Self::parse_with(s, REGISTRY_PREFIX)
+    }
+
+    /// Whether a presented secret is shaped as a registry token.
+    pub fn is_registry(s: &str) -> bool {
+        s.starts_with(REGISTRY_PREFIX)
+    }
+
+    fn parse_with(s: &str, prefix: &str) -> Option<Self> {
+        let ok = s.starts_with(prefix)
             && (36..=256).contains(&s.len())
             && s.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
@@ -55,6 +80,15 @@ mod tests {
         assert!(Secret::parse(a.expose()).is_some());
         assert_ne!(a.hash(), b.hash());
         assert_eq!(format!("{a:?}"), "Secret(<redacted>)");
+    }
+
+    #[test]
+    fn registry_tokens_and_api_tokens_never_pass_for_each_other() {
+        let api = Secret::generate();
+        let registry = Secret::generate_registry();
+        assert!(Secret::parse_registry(registry.expose()).is_some());
+        assert!(Secret::parse_registry(api.expose()).is_none());
+        assert!(Secret::parse(registry.expose()).is_none());
     }
 
     #[test]

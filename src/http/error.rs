@@ -75,6 +75,7 @@ impl From<Error> for ApiError {
             Error::Unauthenticated | Error::TokenRefused => {
                 Self::new(S::UNAUTHORIZED, "unauthenticated", msg)
             }
+            Error::OutOfScope(_) => Self::new(S::FORBIDDEN, "forbidden", msg),
             Error::Denied(d) => {
                 let (status, code) = if d.hidden {
                     (S::NOT_FOUND, "not_found")

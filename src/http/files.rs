@@ -94,7 +94,7 @@ pub async fn get_file(
 }
 
 /// The bytes of a download with the headers that describe them.
-fn answer(d: Download) -> Response {
+pub(super) fn answer(d: Download) -> Response {
     let body = d
         .body
         .inspect_ok(|chunk| crate::metrics::downloaded(chunk.len() as u64));

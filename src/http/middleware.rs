@@ -43,6 +43,7 @@ fn request_id_of(req: &Request) -> String {
 pub async fn request_context(req: Request, next: Next) -> Response {
     let id = request_id_of(&req);
     let api = req.uri().path().starts_with("/v1/");
+    let oci = super::oci::is_oci(req.uri().path());
     let (method, began) = (req.method().clone(), std::time::Instant::now());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = REQUEST_ID
@@ -75,7 +76,13 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
     }
-    if api {
+    if oci {
+        h.insert(
+            "docker-distribution-api-version",
+            HeaderValue::from_static("registry/2.0"),
+        );
+    }
+    if api || oci {
         // API answers are data for programs: never sniffed into something a
         // browser runs, never kept by a cache (a minted token above all).
         h.insert(
@@ -95,7 +102,8 @@ pub async fn request_context(req: Request, next: Next) -> Response {
 /// download's event is in the log before its first byte, and when the log cannot
 /// be written the request fails with 503 instead of answering (fail closed).
 pub async fn audit_requests(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/v1/") && !super::console::is_page(req.uri().path()) {
+    let path = req.uri().path();
+    if !path.starts_with("/v1/") && !super::oci::is_oci(path) && !super::console::is_page(path) {
         return next.run(req).await;
     }
     let trail = Trail::open(Context {
@@ -233,7 +241,9 @@ fn streams(method: &axum::http::Method, route: &str) -> bool {
     use axum::http::Method;
     let files = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}";
     let uploads = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}";
+    let blobs = "/v2/{ns}/{model}/blobs/{digest}";
     (route == files && (method == Method::PUT || method == Method::GET))
+        || (route == blobs && method == Method::GET)
         || (route == uploads && method == Method::PATCH)
         || (route == "/v1/audit/export" && method == Method::GET)
 }

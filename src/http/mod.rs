@@ -18,6 +18,7 @@ mod lineage;
 mod middleware;
 mod models;
 mod namespaces;
+mod oci;
 mod paths;
 mod quarantines;
 mod service;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub trust: Arc<Trust>,
     pub provenance: Arc<Provenance>,
     pub auditing: Arc<Auditing>,
+    /// The OCI face's reads (`/v2`).
+    pub distribution: Arc<crate::oci::Distribution>,
     pub appender: Arc<Appender>,
     /// Which rate-limit refusals get an event of their own.
     pub refusals: Arc<RefusalWindow>,
@@ -72,6 +75,9 @@ pub struct AppState {
     pub advertised: contract::Advertised,
     /// Served over TLS: the console's session cookie is `Secure`.
     pub secure_cookies: bool,
+    /// The URL clients reach the service at, when configured (the OCI face's
+    /// token realm); otherwise built from the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// `METHOD /route` → the status the route answers on success (the first 2xx its
@@ -113,16 +119,23 @@ impl SuccessStatuses {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if oci::is_oci(uri.path()) {
+        return oci::unrouted(&method);
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
 }
 
-async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    if oci::is_oci(uri.path()) {
+        return oci::OciFailure::read_only().into_response();
+    }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed on this route",
     )
+    .into_response()
 }
 
 #[derive(OpenApi)]
@@ -244,6 +257,7 @@ pub fn app(state: AppState) -> Router {
     };
     router
         .merge(console::router())
+        .merge(oci::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::deadline,

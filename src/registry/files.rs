@@ -199,12 +199,20 @@ pub enum RangeSpec {
     FromTo(u64, u64),
     From(u64),
     Suffix(u64),
+    /// `bytes=a-b` with `b < a`: selects nothing (never satisfiable).
+    Inverted,
 }
 
 impl RangeSpec {
     /// Parses a `Range` header. `None` means "ignore it and send everything", which
     /// RFC 9110 allows for forms we do not serve (several ranges, other units).
     pub fn parse(header: &str) -> Option<Self> {
+        Self::parse_strict(header).filter(|r| *r != RangeSpec::Inverted)
+    }
+
+    /// [`RangeSpec::parse`], but a range whose last byte comes before its
+    /// first is kept, to be refused (416) as OCI registries do.
+    pub fn parse_strict(header: &str) -> Option<Self> {
         let spec = header.trim().strip_prefix("bytes=")?;
         if spec.contains(',') {
             return None;
@@ -216,6 +224,7 @@ impl RangeSpec {
             (false, true) => num(a).map(RangeSpec::From),
             (false, false) => match (num(a), num(b)) {
                 (Some(a), Some(b)) if a <= b => Some(RangeSpec::FromTo(a, b)),
+                (Some(_), Some(_)) => Some(RangeSpec::Inverted),
                 _ => None,
             },
             (true, true) => None,
@@ -223,11 +232,12 @@ impl RangeSpec {
     }
 
     /// The half-open byte range within a file of `size` bytes.
-    fn resolve(self, size: u64) -> Result<Range<u64>> {
+    pub fn resolve(self, size: u64) -> Result<Range<u64>> {
         let r = match self {
             RangeSpec::FromTo(a, b) => a..b.saturating_add(1).min(size),
             RangeSpec::From(a) => a..size,
             RangeSpec::Suffix(n) => size.saturating_sub(n)..size,
+            RangeSpec::Inverted => 0..0,
         };
         if r.start >= r.end {
             return Err(Error::RangeNotSatisfiable { size });
@@ -247,6 +257,12 @@ mod tests {
         assert_eq!(RangeSpec::parse("bytes=-3"), Some(RangeSpec::Suffix(3)));
         assert_eq!(RangeSpec::parse("bytes=0-1,3-4"), None);
         assert_eq!(RangeSpec::parse("items=0-1"), None);
+        assert_eq!(RangeSpec::parse("bytes=5-2"), None);
+        assert_eq!(
+            RangeSpec::parse_strict("bytes=5-2"),
+            Some(RangeSpec::Inverted)
+        );
+        assert!(RangeSpec::Inverted.resolve(10).is_err());
         assert_eq!(RangeSpec::FromTo(0, 99).resolve(10).unwrap(), 0..10);
         assert_eq!(RangeSpec::Suffix(3).resolve(10).unwrap(), 7..10);
         assert!(RangeSpec::From(10).resolve(10).is_err());

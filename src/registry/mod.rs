@@ -176,7 +176,11 @@ impl Registry {
         Ok(m)
     }
 
-    pub async fn model(&self, permit: &Permit<Read>, name: &ModelName) -> Result<ModelDetails> {
+    pub async fn model<A: crate::auth::Act>(
+        &self,
+        permit: &Permit<A>,
+        name: &ModelName,
+    ) -> Result<ModelDetails> {
         let model = permit.model(name);
         let found = self.models.get_model(&model).await;
         let record = found.map_err(|e| e.named(|| format!("model {model}")))?;
@@ -282,9 +286,9 @@ impl Registry {
 
     /// A model's versions, newest first. A model that does not exist answers
     /// `NotFound`, not an empty list.
-    pub async fn versions(
+    pub async fn versions<A: crate::auth::Act>(
         &self,
-        permit: &Permit<Read>,
+        permit: &Permit<A>,
         name: &ModelName,
         page: &Page,
     ) -> Result<Paged<VersionRecord>> {

@@ -176,6 +176,7 @@ fn services(
             console_session: chrono::Duration::minutes(i64::from(
                 cfg.console_session_minutes.max(1),
             )),
+            registry_token: chrono::Duration::seconds(i64::from(cfg.registry_token_ttl_secs)),
         },
         rates,
         quotas.clone(),
@@ -202,6 +203,10 @@ fn services(
             provenance.clone(),
             auditing.clone(),
         )),
+        distribution: Arc::new(crate::oci::Distribution::new(
+            registry.clone(),
+            trust.clone(),
+        )),
         registry,
         trust,
         provenance,
@@ -219,6 +224,7 @@ fn services(
             lineage,
         },
         secure_cookies: cfg.transport.tls_cert.is_some(),
+        public_url: cfg.public_url.clone(),
     }
 }
 

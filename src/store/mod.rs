@@ -58,7 +58,7 @@ pub use models::{
 pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use tokens::{CredentialRecord, TokenRecord, Tokens};
+pub use tokens::{CredentialRecord, RegistryCredential, RegistryTokenRecord, TokenRecord, Tokens};
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
 pub use usage::{Usage, UsageCharge, UsageTotals};
 

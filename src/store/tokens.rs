@@ -39,6 +39,26 @@ pub struct CredentialRecord {
     pub access_epoch: i64,
 }
 
+/// A registry token of the OCI face: a short-lived child of an API token,
+/// scoped to some repositories (`namespace/model`), pull only.
+#[derive(Debug, Clone)]
+pub struct RegistryTokenRecord {
+    pub id: Uuid,
+    /// The API token it was minted with; it stands only while that one does.
+    pub parent_id: Uuid,
+    /// The repositories it may pull from, as `namespace/model`.
+    pub repositories: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A registry token with its parent's credential, read in one statement.
+#[derive(Debug, Clone)]
+pub struct RegistryCredential {
+    pub registry: RegistryTokenRecord,
+    pub parent: CredentialRecord,
+}
+
 #[async_trait]
 pub trait Tokens: Send + Sync {
     /// The token whose secret hashes to `hash`, with every role binding of its
@@ -72,4 +92,16 @@ pub trait Tokens: Send + Sync {
     /// transaction; those record which ancestor took them down. Bumps the
     /// access epoch in the same transaction.
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: &Pending) -> Result<()>;
+    /// Keeps a registry token (its secret's hash), and forgets those that
+    /// expired over an hour before it was made.
+    async fn create_registry_token(
+        &self,
+        token: &RegistryTokenRecord,
+        secret_hash: &[u8],
+        audit: &Pending,
+    ) -> Result<()>;
+    /// The registry token whose secret hashes to `hash`, with its parent's
+    /// credential (the parent token, its principal's role bindings, the access
+    /// epoch), read together.
+    async fn registry_credential(&self, hash: &[u8]) -> Result<Option<RegistryCredential>>;
 }

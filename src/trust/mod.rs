@@ -12,6 +12,7 @@ mod cache;
 mod gate;
 mod keys;
 mod policy;
+mod pulls;
 mod signatures;
 mod verification;
 
@@ -32,6 +33,7 @@ pub use crate::store::{AliasMove, KeyRecord, SignatureRecord};
 pub use gate::{Gate, GatePanel, Promotable};
 pub use keys::{LostVerification, ShownKey};
 pub use policy::{DeployerPulls, LineageField, NamespacePolicy, UnknownFormats};
+pub use pulls::{OfferedBundle, Pullable};
 pub use verification::{SignatureStatus, Verification, trusted_keys};
 
 /// The trust service: one per process, shared by all requests.
@@ -71,6 +73,24 @@ pub enum DownloadPermit {
 }
 
 impl DownloadPermit {
+    /// Leave to pull from repository `model` through the OCI face: the
+    /// credential must cover it (a registry token is minted for some
+    /// repositories), then as [`DownloadPermit::authorize`].
+    pub fn authorize_repository(p: &Principal, model: &crate::names::ModelRef) -> Result<Self> {
+        if !p.covers(model) {
+            return Err(Error::OutOfScope(model.to_string()));
+        }
+        Self::authorize(p, &model.namespace)
+    }
+
+    /// The namespace it was granted in.
+    pub fn namespace(&self) -> &Namespace {
+        match self {
+            Self::Any(p) => p.namespace(),
+            Self::VerifiedOnly(p) => p.namespace(),
+        }
+    }
+
     pub fn authorize(p: &Principal, ns: &Namespace) -> Result<Self> {
         if p.may::<DownloadUnverified>(ns) {
             Ok(Self::Any(authorize(p, ns)?))

@@ -8,8 +8,6 @@ use crate::auth::{Permit, Publish, Read};
 use crate::error::{Error, Result};
 use crate::names::{KeyId, ModelName, VersionNumber};
 use crate::registry::resources;
-use crate::signing::bundle::bundle_for;
-use crate::signing::keys::parse_public_key;
 use crate::signing::verify::{
     Expected, Rejection, Times, VerifiedSignature, check_bundle_media_type, verify,
 };
@@ -89,12 +87,6 @@ impl Trust {
             .iter()
             .find(|s| &s.keyid == keyid)
             .ok_or(Error::NotFound)?;
-        let key = self.keys.get_key(keyid).await?;
-        let parsed = parse_public_key(&key.public_key).map_err(Error::internal)?;
-        let env = crate::signing::dsse::parse(record.envelope.as_bytes()).map_err(|e| {
-            Error::internal(anyhow::anyhow!("a stored signature is unreadable: {e:?}"))
-        })?;
-        bundle_for(&env, &parsed.key, &parsed.id)
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("a stored signature is not its key's")))
+        self.bundle_of(record).await
     }
 }

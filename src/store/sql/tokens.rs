@@ -10,7 +10,10 @@ use super::{Db, Store};
 use crate::error::Result;
 use crate::kinds::{BindingScope, Role};
 use crate::names::PrincipalName;
-use crate::store::{CredentialRecord, Pending, RoleBinding, TokenRecord, Tokens, map_constraint};
+use crate::store::{
+    CredentialRecord, Pending, RegistryCredential, RegistryTokenRecord, RoleBinding, TokenRecord,
+    Tokens, map_constraint,
+};
 
 /// A token's columns (`t` tokens).
 macro_rules! columns {
@@ -60,7 +63,6 @@ macro_rules! descendants {
 impl Tokens for Store {
     #[tracing::instrument(level = "debug", name = "db.credential", skip_all, fields(db.system = super::DB_SYSTEM))]
     async fn credential(&self, hash: &[u8]) -> Result<Option<CredentialRecord>> {
-        use sqlx::{FromRow, Row};
         // One row per binding (one with no binding when there is none), each
         // with the access epoch of the same snapshot.
         let rows = sqlx::query(concat!(
@@ -74,28 +76,7 @@ impl Tokens for Store {
         .bind(hash)
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let token = TokenRecord::from_row(first)?;
-        let access_epoch = first.try_get("access_epoch")?;
-        let mut roles = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let scope: Option<BindingScope> = row.try_get("bound_scope")?;
-            let role: Option<Role> = row.try_get("bound_role")?;
-            if let (Some(scope), Some(role)) = (scope, role) {
-                roles.push(RoleBinding {
-                    principal: token.principal.clone(),
-                    scope,
-                    role,
-                });
-            }
-        }
-        Ok(Some(CredentialRecord {
-            token,
-            roles,
-            access_epoch,
-        }))
+        credential_of(&rows)
     }
 
     #[tracing::instrument(level = "debug", name = "db.bootstrap_admin", skip_all, fields(db.system = super::DB_SYSTEM))]
@@ -206,4 +187,94 @@ impl Tokens for Store {
         .await?;
         commit(tx, audit).await
     }
+
+    #[tracing::instrument(level = "debug", name = "db.create_registry_token", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn create_registry_token(
+        &self,
+        t: &RegistryTokenRecord,
+        secret_hash: &[u8],
+        audit: &Pending,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM registry_tokens WHERE expires_at < $1")
+            .bind(t.created_at - chrono::Duration::hours(1))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO registry_tokens (id, secret_hash, parent_id, repositories, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.id)
+        .bind(secret_hash)
+        .bind(t.parent_id)
+        .bind(sqlx::types::Json(&t.repositories))
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_constraint(e, "token exists"))?;
+        commit(tx, audit).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.registry_credential", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn registry_credential(&self, hash: &[u8]) -> Result<Option<RegistryCredential>> {
+        use sqlx::Row;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            ", b.namespace AS bound_scope, b.role AS bound_role, e.n AS access_epoch, \
+             r.id AS registry_id, r.repositories AS registry_repositories, \
+             r.created_at AS registry_created_at, r.expires_at AS registry_expires_at \
+             FROM registry_tokens r JOIN tokens t ON t.id = r.parent_id \
+             CROSS JOIN access_epoch e \
+             LEFT JOIN role_bindings b ON b.principal = t.principal \
+             WHERE r.secret_hash = $1 AND e.id = 1"
+        ))
+        .bind(hash)
+        .fetch_all(&self.pool)
+        .await?;
+        let (Some(first), Some(parent)) = (rows.first(), credential_of(&rows)?) else {
+            return Ok(None);
+        };
+        let repositories: sqlx::types::Json<Vec<String>> =
+            first.try_get("registry_repositories")?;
+        Ok(Some(RegistryCredential {
+            registry: RegistryTokenRecord {
+                id: first.try_get("registry_id")?,
+                parent_id: parent.token.id,
+                repositories: repositories.0,
+                created_at: first.try_get("registry_created_at")?,
+                expires_at: first.try_get("registry_expires_at")?,
+            },
+            parent,
+        }))
+    }
+}
+
+/// A token's credential from its rows: one per role binding of its principal
+/// (one with no binding when there is none), each with the access epoch.
+fn credential_of(rows: &[<Db as sqlx::Database>::Row]) -> Result<Option<CredentialRecord>> {
+    use sqlx::{FromRow, Row};
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let token = TokenRecord::from_row(first)?;
+    let access_epoch = first.try_get("access_epoch")?;
+    let mut roles = Vec::with_capacity(rows.len());
+    for row in rows {
+        let scope: Option<BindingScope> = row.try_get("bound_scope")?;
+        let role: Option<Role> = row.try_get("bound_role")?;
+        if let (Some(scope), Some(role)) = (scope, role) {
+            roles.push(RoleBinding {
+                principal: token.principal.clone(),
+                scope,
+                role,
+            });
+        }
+    }
+    Ok(Some(CredentialRecord {
+        token,
+        roles,
+        access_epoch,
+    }))
 }
