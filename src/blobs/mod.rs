@@ -103,6 +103,8 @@ pub struct BlobStore {
     /// Where resumable uploads keep their parts.
     parts: Parts,
     tuning: UploadTuning,
+    /// Presigns object URLs (an S3 store only).
+    signer: Option<open::Signing>,
 }
 
 impl BlobStore {

@@ -42,8 +42,11 @@ impl BlobStore {
     /// Opens `s3://bucket[/prefix]`, `file:///dir`, or a plain directory path
     /// (created if missing).
     pub fn open(url: &str, s3: &S3Options, tuning: UploadTuning) -> Result<Self> {
-        let (inner, parts) = match url.strip_prefix("s3://") {
-            Some(rest) => s3_store(rest, s3)?,
+        let (inner, parts, signer) = match url.strip_prefix("s3://") {
+            Some(rest) => {
+                let (inner, parts, signer) = s3_parts(rest, s3)?;
+                (inner, parts, Some(signer))
+            }
             None => {
                 let dir = url.strip_prefix("file://").unwrap_or(url);
                 std::fs::create_dir_all(dir).map_err(Error::internal)?;
@@ -51,20 +54,21 @@ impl BlobStore {
                     .map_err(Error::internal)?
                     .with_automatic_cleanup(true);
                 let store: Arc<dyn ObjectStore> = Arc::new(fs);
-                (store, Parts::Local(dir.into()))
+                (store, Parts::Local(dir.into()), None)
             }
         };
         Ok(Self {
             inner,
             parts,
             tuning,
+            signer,
         })
     }
 }
 
-/// The store of `s3://BUCKET[/PREFIX]` (given without its scheme), and where
-/// its resumable uploads keep their parts.
-pub(super) fn s3_store(rest: &str, s3: &S3Options) -> Result<(Arc<dyn ObjectStore>, Parts)> {
+/// The store of `s3://BUCKET[/PREFIX]` (given without its scheme), where its
+/// resumable uploads keep their parts, and what presigns its objects' URLs.
+fn s3_parts(rest: &str, s3: &S3Options) -> Result<(Arc<dyn ObjectStore>, Parts, Signing)> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(Error::invalid("storage URL s3:// needs a bucket"));
@@ -124,9 +128,52 @@ pub(super) fn s3_store(rest: &str, s3: &S3Options) -> Result<(Arc<dyn ObjectStor
         store: store.clone(),
         prefix: prefix.to_owned(),
     };
+    let signer = Signing {
+        s3: store.clone(),
+        prefix: prefix.to_owned(),
+    };
     if prefix.is_empty() {
-        Ok((store, parts))
+        Ok((store, parts, signer))
     } else {
-        Ok((Arc::new(PrefixStore::new(store, prefix)), parts))
+        Ok((Arc::new(PrefixStore::new(store, prefix)), parts, signer))
+    }
+}
+
+/// What presigns URLs of an S3 store's objects: the bucket's client and the
+/// prefix Signet's objects live under.
+#[derive(Clone, Debug)]
+pub(super) struct Signing {
+    s3: Arc<object_store::aws::AmazonS3>,
+    prefix: String,
+}
+
+impl BlobStore {
+    /// A URL that lets its holder `GET` exactly the bytes of artifact `id` for
+    /// `ttl`, without credentials; `None` for a store that cannot presign (a
+    /// local directory).
+    pub async fn presigned_get(
+        &self,
+        id: Uuid,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>> {
+        use object_store::signer::Signer;
+        let Some(s) = &self.signer else {
+            return Ok(None);
+        };
+        let key = BlobKey::Artifact(id).path();
+        let path = match s.prefix.as_str() {
+            "" => key,
+            p => Path::from(format!("{p}/{key}")),
+        };
+        let url =
+            s.s3.signed_url(hyper::Method::GET, &path, ttl)
+                .await
+                .map_err(|e| Error::Unavailable(e.into()))?;
+        Ok(Some(url.to_string()))
+    }
+
+    /// Whether this store can presign URLs (S3).
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
     }
 }

@@ -63,6 +63,8 @@ pub enum Blob {
         size: u64,
         sha256: Sha256,
     },
+    /// A file's bytes at a presigned URL of the object store.
+    Redirect(String),
 }
 
 /// A page of names (tags, repositories) and whether more follow.
@@ -75,6 +77,9 @@ pub struct Names {
 pub struct Distribution {
     registry: Arc<Registry>,
     trust: Arc<Trust>,
+    /// How long a presigned URL of a layer lives, when layers are redirected
+    /// to the object store (an S3 store, turned on by the operator).
+    redirect: Option<std::time::Duration>,
     /// Which version a digest was last seen in, per repository: where a pull
     /// by digest looks first (the content is a function of the version, so
     /// the hint can only be stale, never wrong; it is checked as any pull).
@@ -85,10 +90,15 @@ impl Distribution {
     /// Most entries of the digest hints before they are dropped.
     const MAX_SEEN: usize = 65_536;
 
-    pub fn new(registry: Arc<Registry>, trust: Arc<Trust>) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        trust: Arc<Trust>,
+        redirect: Option<std::time::Duration>,
+    ) -> Self {
         Self {
             registry,
             trust,
+            redirect,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -233,11 +243,17 @@ impl Distribution {
                 Ok(Blob::Inline(o, range.map(|r| (r, total))))
             }
             Found::File(_, _, size) if head => Ok(Blob::FileHead { size, sha256: sha }),
-            Found::File(number, path, _) => Ok(Blob::File(
-                self.trust
-                    .download(by, permit, name, number, &path, range)
-                    .await?,
-            )),
+            Found::File(number, path, _) => {
+                if let Some(ttl) = self.redirect {
+                    let t = &self.trust;
+                    let found = t.redirect(by, permit, name, number, &path, range, ttl);
+                    if let Some(p) = found.await? {
+                        return Ok(Blob::Redirect(p.url));
+                    }
+                }
+                let d = self.trust.download(by, permit, name, number, &path, range);
+                Ok(Blob::File(d.await?))
+            }
         }
     }
 

@@ -115,7 +115,47 @@ impl Registry {
         }
         self.models.delete_file(v.id, path, &permit.pending()).await
     }
+}
 
+/// Where a client may fetch a file's bytes straight from the object store.
+pub struct Presigned {
+    pub url: String,
+    pub size: u64,
+    pub sha256: Sha256,
+}
+
+impl Registry {
+    /// A presigned URL for one of `files`, living `ttl`: the client fetches
+    /// (and checks) the bytes itself. `None` when the store cannot presign.
+    pub async fn presign_file(
+        &self,
+        files: Vec<FileRecord>,
+        path: &FilePath,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Presigned>> {
+        let f = files
+            .into_iter()
+            .find(|f| &f.path == path)
+            .ok_or_else(|| Error::Missing(format!("file {path}")))?;
+        let size = u64::try_from(f.size).map_err(Error::internal)?;
+        Ok(self
+            .blobs
+            .presigned_get(f.blob_id, ttl)
+            .await?
+            .map(|url| Presigned {
+                url,
+                size,
+                sha256: f.sha256,
+            }))
+    }
+
+    /// Whether files can be handed out as presigned URLs (an S3 store).
+    pub fn can_presign(&self) -> bool {
+        self.blobs.can_presign()
+    }
+}
+
+impl Registry {
     /// Opens one of `files` for download, checked on the way out: a whole file
     /// against its recorded digest as it streams (the last chunk is held until it
     /// matches), a range block by block against what was recorded of its blocks

@@ -31,7 +31,7 @@ use crate::store::{
 
 /// The records registry operations answer with.
 pub use crate::store::{FileRecord, ModelRecord, NamespaceRecord, VersionEntry, VersionRecord};
-pub use files::{Download, RangeSpec};
+pub use files::{Download, Presigned, RangeSpec};
 pub use uploads::{AppendAt, Upload};
 /// Bytes per committed part of a resumable upload.
 pub const UPLOAD_PART: u64 = crate::blobs::PART;

@@ -206,6 +206,7 @@ fn services(
         distribution: Arc::new(crate::oci::Distribution::new(
             registry.clone(),
             trust.clone(),
+            oci_redirects(cfg, &registry),
         )),
         registry,
         trust,
@@ -505,4 +506,21 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down; finishing in-flight requests");
+}
+
+/// How long the OCI face's presigned layer URLs live, when redirects are on
+/// and the store can presign (an S3 store); a local directory always proxies.
+fn oci_redirects(cfg: &ServeConfig, registry: &Registry) -> Option<Duration> {
+    let secs = cfg.oci_redirect_secs;
+    if secs == 0 {
+        return None;
+    }
+    if !registry.can_presign() {
+        tracing::warn!(
+            "SIGNET_OCI_REDIRECT_SECS is set, but the artifact store is a local directory: \
+             OCI layers are served through Signet"
+        );
+        return None;
+    }
+    Some(Duration::from_secs(u64::from(secs)))
 }

@@ -24,7 +24,7 @@ use crate::auth::{
 use crate::error::{Error, Result};
 use crate::limits::DownloadQuotas;
 use crate::names::{AliasName, FilePath, ModelName, Namespace, VersionNumber};
-use crate::registry::{Download, RangeSpec, Registry, VersionEntry};
+use crate::registry::{Download, Presigned, RangeSpec, Registry, VersionEntry};
 use crate::signing::keys::TrustedKey;
 use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord};
 
@@ -279,6 +279,27 @@ impl Trust {
         Ok(details.files)
     }
 
+    /// The files of a version `permit` lets its holder download now: any
+    /// version's, or a deployable one's (a refusal marks the request refused).
+    async fn downloadable(
+        &self,
+        permit: &DownloadPermit,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<Vec<FileRecord>> {
+        match permit {
+            DownloadPermit::Any(p) => Ok(self.registry.version_entry(p, name, number).await?.files),
+            DownloadPermit::VerifiedOnly(p) => {
+                let entry = self.registry.version_entry(p, name, number).await?;
+                self.check_deployable(entry).await.inspect_err(|e| {
+                    if let Error::PullRefused(reasons) = e {
+                        p.refused(crate::api::refusals::codes(reasons));
+                    }
+                })
+            }
+        }
+    }
+
     /// Opens a file for download, for whom the permit allows, charging what it
     /// serves to `by`'s download quota.
     pub async fn download(
@@ -290,31 +311,52 @@ impl Trust {
         path: &FilePath,
         range: Option<RangeSpec>,
     ) -> Result<Download> {
-        let files = match permit {
-            DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?.files,
-            DownloadPermit::VerifiedOnly(p) => {
-                let entry = self.registry.version_entry(p, name, number).await?;
-                self.check_deployable(entry).await.inspect_err(|e| {
-                    if let Error::PullRefused(reasons) = e {
-                        p.refused(crate::api::refusals::codes(reasons));
-                    }
-                })?
-            }
-        };
+        let files = self.downloadable(permit, name, number).await?;
         let d = self.registry.open_file(files, path, range).await?;
         let whole_file = d.range.as_ref().is_none_or(|(r, _)| r.start == 0);
         self.quotas
             .charge(by.name(), by.bindings(), d.size, whole_file)
             .await?;
         // Every download is audited with what it served.
-        let record = |k: &str, v: serde_json::Value| match permit {
-            DownloadPermit::Any(p) => p.record(k, v),
-            DownloadPermit::VerifiedOnly(p) => p.record(k, v),
-        };
-        record("bytes", d.size.into());
+        permit.record("bytes", d.size.into());
         if let Some((r, _)) = &d.range {
-            record("range_start", r.start.into());
+            permit.record("range_start", r.start.into());
         }
         Ok(d)
+    }
+
+    /// A presigned URL of a file, for whom the permit allows, living `ttl`,
+    /// with the quota charged and the access log written as for a download of
+    /// what `range` asks (the client fetches and checks the bytes itself).
+    /// `None` when the store cannot presign: download it instead.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn redirect(
+        &self,
+        by: &Principal,
+        permit: &DownloadPermit,
+        name: &ModelName,
+        number: VersionNumber,
+        path: &FilePath,
+        range: Option<RangeSpec>,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Presigned>> {
+        let files = self.downloadable(permit, name, number).await?;
+        let Some(p) = self.registry.presign_file(files, path, ttl).await? else {
+            return Ok(None);
+        };
+        let r = range.map(|r| r.resolve(p.size)).transpose()?;
+        let (bytes, whole_file) = match &r {
+            Some(r) => (r.end - r.start, r.start == 0),
+            None => (p.size, true),
+        };
+        self.quotas
+            .charge(by.name(), by.bindings(), bytes, whole_file)
+            .await?;
+        permit.record("bytes", bytes.into());
+        permit.record("redirect", true.into());
+        if let Some(r) = &r {
+            permit.record("range_start", r.start.into());
+        }
+        Ok(Some(p))
     }
 }

@@ -137,6 +137,14 @@ impl DownloadPermit {
 impl DownloadPermit {
     /// Marks the request as refused by the registry's policy, for these
     /// reasons (codes): its access log event's outcome is `refused`.
+    /// Adds what the download served to its request's access log event.
+    pub fn record(&self, key: &str, value: serde_json::Value) {
+        match self {
+            DownloadPermit::Any(p) => p.record(key, value),
+            DownloadPermit::VerifiedOnly(p) => p.record(key, value),
+        }
+    }
+
     pub fn refused(&self, reasons: Vec<String>) {
         match self {
             DownloadPermit::Any(p) => p.refused(reasons),

@@ -352,6 +352,13 @@ async fn blob_answer(
             resp
         }
         Blob::File(d) => super::files::answer(d),
+        Blob::Redirect(url) => {
+            let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&url) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
         Blob::FileHead { size, .. } => {
             let mut resp = Body::empty().into_response();
             let h = resp.headers_mut();
