@@ -19,6 +19,7 @@ mod journeys;
 mod limits;
 mod lineage;
 mod messages;
+mod oci;
 mod openapi;
 mod ops;
 mod readme;
