@@ -2,8 +2,9 @@
 # Runs Signet's whole test suite on both backends: SQLite + a local directory, and
 # PostgreSQL + a real S3-compatible server (Garage). Starts PostgreSQL when it is
 # down (installing it when missing), installs Garage once when missing (and
-# Chromium with ChromeDriver for the console's browser tests), runs a
-# throwaway Garage for this run only, then `cargo test` with any extra arguments,
+# Chromium with ChromeDriver for the console's browser tests, skopeo and the
+# oras SDK for the OCI face's), runs a throwaway Garage for this run only, then
+# `cargo test` with any extra arguments,
 # then the fault script's short form (scripts/faults.sh; SIGNET_FAULTS=0 skips
 # it) and the contract conformance run (schemathesis against the OpenAPI
 # document, on SQLite and on PostgreSQL; SIGNET_CONFORMANCE=0 skips it); both
@@ -72,6 +73,24 @@ if ! "$oms_venv/bin/model_signing" --help >/dev/null 2>&1; then
   "$oms_venv/bin/pip" install --quiet --disable-pip-version-check model-signing==1.1.1 pyOpenSSL
 fi
 export SIGNET_TEST_MODEL_SIGNING="$oms_venv/bin/model_signing"
+
+# --- Registry clients (the OCI face's interop tests) ---------------------------
+# Debian's skopeo, and the oras Python SDK with jsonschema (the ModelPack config
+# schema's check) in a virtual environment of their own, made once per machine.
+if ! command -v skopeo >/dev/null 2>&1; then
+  log "installing skopeo"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq skopeo >/dev/null
+fi
+export SIGNET_TEST_SKOPEO="$(command -v skopeo)"
+oci_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/oci-clients-oras-0.2.43"
+if ! "$oci_venv/bin/python" -c 'import oras.client, jsonschema' >/dev/null 2>&1; then
+  log "installing oras 0.2.43 and jsonschema 4.26.0 into $oci_venv"
+  rm -rf "$oci_venv"
+  make_venv "$oci_venv"
+  "$oci_venv/bin/pip" install --quiet --disable-pip-version-check oras==0.2.43 jsonschema==4.26.0
+fi
+export SIGNET_TEST_OCI_PYTHON="$oci_venv/bin/python"
 
 export SIGNET_TEST_POSTGRES_URL=$PG_URL
 export SIGNET_TEST_S3_ENDPOINT=$GARAGE_ENDPOINT

@@ -477,6 +477,28 @@ impl std::fmt::Debug for ServeConfig {
     }
 }
 
+/// A public URL: `http(s)://host[:port][/prefix]`, without query or fragment,
+/// kept without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or("the public URL must start with https:// or http://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || rest.contains(['?', '#', ' ', '"', '\\'])
+        || !rest.is_ascii()
+        || host.contains('@')
+    {
+        return Err(
+            "the public URL must be scheme://host[:port][/path], no query, fragment, \
+                    user or quote"
+                .into(),
+        );
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,24 +540,3 @@ mod tests {
     }
 }
 
-/// A public URL: `http(s)://host[:port][/prefix]`, without query or fragment,
-/// kept without a trailing slash.
-fn parse_public_url(s: &str) -> Result<String, String> {
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"))
-        .ok_or("the public URL must start with https:// or http://")?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty()
-        || rest.contains(['?', '#', ' ', '"', '\\'])
-        || !rest.is_ascii()
-        || host.contains('@')
-    {
-        return Err(
-            "the public URL must be scheme://host[:port][/path], no query, fragment, \
-                    user or quote"
-                .into(),
-        );
-    }
-    Ok(s.trim_end_matches('/').to_owned())
-}

@@ -117,6 +117,29 @@ fn the_console_reads_through_the_catalog() {
     assert!(extra.is_empty(), "the console names {extra:?}");
 }
 
+/// The OCI face's handlers reach the registry through the `oci` domain service
+/// (and the permit `trust` grants); the `oci` service itself never reaches the
+/// store, nor the HTTP layer above it.
+#[test]
+fn the_oci_face_reads_through_its_domain_service() {
+    let allowed: BTreeSet<String> = [
+        "api", "auth", "error", "http", "metrics", "names", "oci", "registry", "trail", "trust",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let names = imports_under("http/oci");
+    let extra: Vec<_> = names.difference(&allowed).collect();
+    assert!(extra.is_empty(), "the OCI face names {extra:?}");
+    let graph = dependencies();
+    for below in ["store", "http", "blobs"] {
+        assert!(
+            !graph["oci"].contains(below),
+            "src/oci imports from {below}; it asks trust and registry"
+        );
+    }
+}
+
 #[test]
 fn the_client_speaks_only_the_api_and_the_shared_leaves() {
     let graph = dependencies();

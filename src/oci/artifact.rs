@@ -13,7 +13,7 @@ use sha2::Digest as _;
 
 use crate::kinds::FileFormat;
 use crate::names::{FilePath, ModelRef, Sha256, VersionNumber};
-use crate::store::FileRecord;
+use crate::registry::FileRecord;
 use crate::trust::{OfferedBundle, Pullable};
 
 pub const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -21,7 +21,7 @@ crate::on_both_backends!(
 /// The `model_signing` command, installed by `scripts/test.sh`; `None` only
 /// when the run opted out of external servers and tools
 /// (`SIGNET_TEST_BACKENDS=sqlite`).
-fn model_signing() -> Option<String> {
+pub(crate) fn model_signing() -> Option<String> {
     match std::env::var("SIGNET_TEST_MODEL_SIGNING") {
         Ok(path) => Some(path),
         Err(_) if crate::helpers::postgres_opted_out() => None,
@@ -145,7 +145,7 @@ async fn pull(app: &TestApp, ns: &str, model: &str, v: i64, dir: &Path) {
     }
 }
 
-fn verify_with_model_signing(
+pub(crate) fn verify_with_model_signing(
     tool: &str,
     signature: &Path,
     public_key: &Path,

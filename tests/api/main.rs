@@ -20,6 +20,7 @@ mod limits;
 mod lineage;
 mod messages;
 mod oci;
+mod oci_clients;
 mod openapi;
 mod ops;
 mod readme;

@@ -27,6 +27,12 @@ pub struct OciFailure {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// What only some answers carry (boxed: failures travel by value).
+    x: Box<Extra>,
+}
+
+#[derive(Debug, Default)]
+struct Extra {
     detail: Option<serde_json::Value>,
     /// `WWW-Authenticate`, for a 401.
     challenge: Option<String>,
@@ -42,11 +48,7 @@ impl OciFailure {
             status,
             code,
             message: message.into(),
-            detail: None,
-            challenge: None,
-            retry_after: None,
-            size: None,
-            refused: None,
+            x: Box::default(),
         }
     }
 
@@ -110,7 +112,7 @@ impl OciFailure {
             Error::OutOfScope(_) => Self::unauthorized(&msg, ctx, Some("insufficient_scope")),
             Error::Denied(d) if d.hidden => {
                 let mut f = Self::name_unknown(ctx);
-                f.refused = Some(Refused(d.namespace));
+                f.x.refused = Some(Refused(d.namespace));
                 f
             }
             Error::Denied(d) => {
@@ -120,12 +122,12 @@ impl OciFailure {
                     "DENIED",
                     format!("your roles do not let you pull from {repo}"),
                 );
-                f.refused = Some(Refused(d.namespace));
+                f.x.refused = Some(Refused(d.namespace));
                 f
             }
             Error::PullRefused(refusals) => {
                 let mut f = Self::new(S::FORBIDDEN, "DENIED", msg);
-                f.detail = Some(serde_json::json!({
+                f.x.detail = Some(serde_json::json!({
                     "reasons": crate::api::refusals::codes(&refusals),
                     "details": refusals,
                 }));
@@ -142,7 +144,7 @@ impl OciFailure {
                     "SIZE_INVALID",
                     format!("the range asked for is outside the blob's {size} bytes"),
                 );
-                f.size = Some(size);
+                f.x.size = Some(size);
                 f
             }
             Error::Invalid(m) => Self::invalid("UNSUPPORTED", m),
@@ -162,7 +164,7 @@ impl OciFailure {
     fn too_many(limit: &'static str, message: String, retry_after: u64) -> Self {
         crate::metrics::limited(limit);
         let mut f = Self::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message);
-        f.retry_after = Some(retry_after);
+        f.x.retry_after = Some(retry_after);
         f
     }
 
@@ -177,7 +179,7 @@ impl OciFailure {
             challenge.push_str(&format!(",error=\"{e}\""));
         }
         let mut f = Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
-        f.challenge = Some(challenge);
+        f.x.challenge = Some(challenge);
         f
     }
 }
@@ -200,27 +202,28 @@ struct Entry<'a> {
 
 impl IntoResponse for OciFailure {
     fn into_response(self) -> Response {
+        let x = *self.x;
         let body = Envelope {
             errors: [Entry {
                 code: self.code,
                 message: &self.message,
-                detail: self.detail.as_ref(),
+                detail: x.detail.as_ref(),
             }],
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
-        if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(c) = x.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             h.insert(header::WWW_AUTHENTICATE, c);
         }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = x.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(size) = self.size
+        if let Some(size) = x.size
             && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
         {
             h.insert(header::CONTENT_RANGE, v);
         }
-        if let Some(r) = self.refused {
+        if let Some(r) = x.refused {
             resp.extensions_mut().insert(r);
         }
         resp
