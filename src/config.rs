@@ -539,4 +539,3 @@ mod tests {
         assert!(e.contains("SIGNET_X_FILE") && e.contains("missing"), "{e}");
     }
 }
-

@@ -22,6 +22,7 @@ use crate::helpers::{Backend, TestApp, safetensors_bytes};
 crate::on_both_backends!(
     the_readme_walk_throughs_run_as_printed,
     the_curl_walk_through_runs_as_printed,
+    the_oci_walk_through_runs_as_printed,
 );
 
 /// The ```sh blocks of the README's section headed `heading`.
@@ -48,6 +49,7 @@ async fn run_block(block: &str, dir: &Path, env: &[(&str, String)], base: &str) 
         .replace("sgn_…", token)
         .replace("http://127.0.0.1:8080", base)
         .replace("https://registry.example:8080", base)
+        .replace("127.0.0.1:8080", base.trim_start_matches("http://"))
         .replace("/srv/", &format!("{}/srv/", dir.display()));
     let prelude = "set -euo pipefail\nsystemctl() { echo \"systemctl $*\" >> systemctl.log; }\n";
     let signet = Path::new(env!("CARGO_BIN_EXE_signet"));
@@ -172,6 +174,41 @@ async fn the_readme_walk_throughs_run_as_printed(b: Backend) {
 
     let audited = run_block(audit, dir, &env, &app.base).await;
     assert!(audited.contains("the access log verifies"), "{audited}");
+}
+
+/// The OCI section's `sh` block, against a registry where `fraud/scorer@1` is
+/// in production and `@2` unsigned, as the deployer (skopeo keeps its login in
+/// the test's directory).
+async fn the_oci_walk_through_runs_as_printed(b: Backend) {
+    if std::env::var("SIGNET_TEST_SKOPEO").is_err() {
+        if crate::helpers::postgres_opted_out() {
+            return;
+        }
+        crate::helpers::not_configured("SIGNET_TEST_SKOPEO");
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let blocks = blocks_of(&readme, "Pulling with OCI tools");
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    let f = crate::oci::fixture(b).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    let env = [
+        ("DEPLOYER_TOKEN", f.deployer.clone()),
+        (
+            "REGISTRY_AUTH_FILE",
+            dir.join("auth.json").display().to_string(),
+        ),
+    ];
+    let out = run_block(&blocks[0], dir, &env, &f.app.base).await;
+    // The tags the deployer may pull: not the unsigned v2.
+    assert!(
+        out.contains("\"production\"") && out.contains("\"v1\""),
+        "{out}"
+    );
+    assert!(!out.contains("\"v2\""), "{out}");
+    assert!(dir.join("scorer-oci/index.json").exists(), "{out}");
 }
 
 async fn the_curl_walk_through_runs_as_printed(b: Backend) {

@@ -431,9 +431,25 @@ async fn migrations_run_as_a_step_of_their_own(b: Backend) {
 
     let (status, out) = run(&["migrate", "--check"], &vars).await;
     assert_eq!(status.code(), Some(3), "{out}");
-    assert!(out.contains("6 migration(s) pending"), "{out}");
+    // The older database stops at 0015: every later migration is pending.
+    let later = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .filter_map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_str()?
+                .get(..4)?
+                .parse::<u32>()
+                .ok()
+        })
+        .filter(|n| *n > 15)
+        .count();
+    assert!(
+        out.contains(&format!("{later} migration(s) pending")),
+        "{out}"
+    );
     assert!(out.contains("0016 audit model outcome"), "{out}");
-    assert!(out.contains("0021 audit refused"), "{out}");
+    assert!(out.contains("0022 registry tokens"), "{out}");
 
     let mut no_migrate = vars.clone();
     no_migrate.push(("SIGNET_NO_MIGRATE", "true".into()));
@@ -448,7 +464,10 @@ async fn migrations_run_as_a_step_of_their_own(b: Backend) {
 
     let (status, out) = run(&["migrate"], &vars).await;
     assert!(status.success(), "{out}");
-    assert!(out.contains("applied 6 migration(s)"), "{out}");
+    assert!(
+        out.contains(&format!("applied {later} migration(s)")),
+        "{out}"
+    );
     let (status, out) = run(&["migrate", "--check"], &vars).await;
     assert!(status.success(), "{out}");
     assert!(out.contains("up to date"), "{out}");
