@@ -61,7 +61,7 @@ pub async fn start_with(rate: &str) -> Bench {
         console_session_minutes: 480,
         registry_token_ttl_secs: 300,
         public_url: None,
-        oci_redirect_secs: 0,
+        redirect_secs: 0,
         log_format: LogFormat::Text,
         header_read_timeout_secs: 10,
         max_files_per_version: 10_000,

@@ -339,14 +339,15 @@ pub struct ServeConfig {
         value_parser = clap::value_parser!(u32).range(30..=3600))]
     pub registry_token_ttl_secs: u32,
 
-    /// Redirect OCI layer downloads to presigned URLs of the S3 store living
-    /// this many seconds (`307`, as the Distribution registry does), instead of
-    /// streaming them through Signet; 0 (the default) turns it off. The quota
-    /// is charged and the access log written at the redirect; OCI clients
-    /// check each layer's digest themselves.
-    #[arg(long, env = "SIGNET_OCI_REDIRECT_SECS", default_value_t = 0,
+    /// Redirect downloads to presigned URLs of the S3 store living this many
+    /// seconds (`307`, as the Distribution registry does) instead of streaming
+    /// them through Signet: OCI layers, and `/v1` file downloads whose client
+    /// asks for it (`signet pull`); 0 (the default) turns it off. The quota is
+    /// charged and the access log written at the redirect; the clients check
+    /// every byte themselves.
+    #[arg(long, env = "SIGNET_REDIRECT_SECS", default_value_t = 0,
         value_parser = clap::value_parser!(u32).range(0..=3600))]
-    pub oci_redirect_secs: u32,
+    pub redirect_secs: u32,
 
     /// The URL clients reach this service at, when it differs from what they
     /// send in `Host` (behind a proxy or TLS terminator): `https://host[:port]`.

@@ -23,3 +23,8 @@ pub use refusals::{
     UncountedSignature,
 };
 pub use signing::*;
+
+/// The request header a client sends a file download with when it accepts a
+/// `307` to a presigned URL of the object store (`true`): it checks every
+/// byte itself.
+pub const ACCEPT_REDIRECT: &str = "x-signet-accept-redirect";

@@ -185,7 +185,11 @@ impl Client {
         use futures::StreamExt;
         let resp = self
             .send(|| {
-                let req = self.request(Method::GET, path);
+                // Every byte is checked here against the signed statement, so
+                // the registry may send us to its object store instead.
+                let req = self
+                    .request(Method::GET, path)
+                    .header(crate::api::ACCEPT_REDIRECT, "true");
                 if from > 0 {
                     req.header(reqwest::header::RANGE, format!("bytes={from}-"))
                 } else {

@@ -375,3 +375,40 @@ impl<const MAX: usize, S: Send + Sync> FromRequest<S> for JsonObjectBytes<MAX> {
         Ok(Self(object_body(req, MAX).await?))
     }
 }
+
+/// Whether a download's client accepts a redirect to a presigned URL
+/// (`X-Signet-Accept-Redirect: true`).
+pub struct AcceptRedirect(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptRedirect {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let v = parts.headers.get(crate::api::ACCEPT_REDIRECT);
+        Ok(Self(v.is_some_and(|v| {
+            v.as_bytes().eq_ignore_ascii_case(b"true")
+        })))
+    }
+}
+
+/// The document states the header.
+impl IntoParams for AcceptRedirect {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["true", "false"]))
+            .build();
+        vec![
+            ParameterBuilder::new()
+                .name("X-Signet-Accept-Redirect")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "`true`: the client accepts a 307 to a presigned URL of the object \
+                     store (answered when the operator turned redirects on, with an S3 store)",
+                ))
+                .schema(Some(schema))
+                .build(),
+        ]
+    }
+}

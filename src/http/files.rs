@@ -9,12 +9,12 @@ use futures::TryStreamExt;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{CHECKSUM, RangeHeader, UploadHeaders};
+use super::extract::{AcceptRedirect, CHECKSUM, RangeHeader, UploadHeaders};
 use super::paths::{FileParams, NewFileParams};
 use super::views::FileView;
 use crate::auth::{Principal, Publish, authorize};
 use crate::registry::Download;
-use crate::trust::DownloadPermit;
+use crate::trust::{DownloadPermit, Fetched};
 
 /// Uploads (or replaces) a file of a draft version (publisher). The body is the raw
 /// bytes; `X-Checksum-Sha256`, when given, must match them or nothing is kept.
@@ -69,14 +69,17 @@ pub async fn delete_file(
 }
 
 /// Downloads a file. The bytes are hashed on the way out; when they do not match
-/// the recorded digest the response is aborted. Supports one `Range`.
+/// the recorded digest the response is aborted. Supports one `Range`. A client
+/// that checks the bytes itself may accept a redirect to the object store.
 #[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/files/{*path}", tag = "files",
-    params(FileParams,
+    params(FileParams, AcceptRedirect,
         ("Range" = Option<String>, Header, description = "One range, `bytes=a-b`")),
     responses(
         (status = 200, description = "The bytes; `X-Checksum-Sha256` gives the file's digest",
             content_type = "application/octet-stream"),
         (status = 206, description = "A range of the bytes"),
+        (status = 307, description = "The bytes at a presigned URL of the object store \
+            (`Location`), for a client that accepts it; the download is logged and charged here"),
         (status = 403, body = ErrorBody, description = "`forbidden`, `quarantined` or `version_not_verified`"),
         (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn get_file(
@@ -84,13 +87,26 @@ pub async fn get_file(
     p: Principal,
     FileParams(model, number, path): FileParams,
     RangeHeader(range): RangeHeader,
+    AcceptRedirect(redirect): AcceptRedirect,
 ) -> Result<Response, ApiError> {
     let permit = DownloadPermit::authorize(&p, &model.namespace)?;
-    let d = st
+    let fetched = st
         .trust
-        .download(&p, &permit, &model.name, number, &path, range)
+        .fetch(&p, &permit, &model.name, number, &path, range, redirect)
         .await?;
-    Ok(answer(d))
+    Ok(match fetched {
+        Fetched::Bytes(d) => answer(d),
+        Fetched::Redirect(p) => redirect_to(&p.url),
+    })
+}
+
+/// `307` to `url`.
+pub(super) fn redirect_to(url: &str) -> Response {
+    let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(v) = HeaderValue::from_str(url) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
 }
 
 /// The bytes of a download with the headers that describe them.

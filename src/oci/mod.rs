@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::names::{AliasName, ModelName, ModelRef, Sha256, VersionNumber};
 use crate::page::Page;
 use crate::registry::{Download, RangeSpec, Registry};
-use crate::trust::{DownloadPermit, Pullable, Trust};
+use crate::trust::{DownloadPermit, Fetched, Pullable, Trust};
 pub use artifact::{Artifact, Object};
 pub use reference::{Digest, Reference, Tag};
 
@@ -77,9 +77,6 @@ pub struct Names {
 pub struct Distribution {
     registry: Arc<Registry>,
     trust: Arc<Trust>,
-    /// How long a presigned URL of a layer lives, when layers are redirected
-    /// to the object store (an S3 store, turned on by the operator).
-    redirect: Option<std::time::Duration>,
     /// Which version a digest was last seen in, per repository: where a pull
     /// by digest looks first (the content is a function of the version, so
     /// the hint can only be stale, never wrong; it is checked as any pull).
@@ -90,15 +87,10 @@ impl Distribution {
     /// Most entries of the digest hints before they are dropped.
     const MAX_SEEN: usize = 65_536;
 
-    pub fn new(
-        registry: Arc<Registry>,
-        trust: Arc<Trust>,
-        redirect: Option<std::time::Duration>,
-    ) -> Self {
+    pub fn new(registry: Arc<Registry>, trust: Arc<Trust>) -> Self {
         Self {
             registry,
             trust,
-            redirect,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -244,15 +236,15 @@ impl Distribution {
             }
             Found::File(_, _, size) if head => Ok(Blob::FileHead { size, sha256: sha }),
             Found::File(number, path, _) => {
-                if let Some(ttl) = self.redirect {
-                    let t = &self.trust;
-                    let found = t.redirect(by, permit, name, number, &path, range, ttl);
-                    if let Some(p) = found.await? {
-                        return Ok(Blob::Redirect(p.url));
-                    }
+                // OCI clients check every layer's digest: a redirect is fine.
+                let t = &self.trust;
+                match t
+                    .fetch(by, permit, name, number, &path, range, true)
+                    .await?
+                {
+                    Fetched::Redirect(p) => Ok(Blob::Redirect(p.url)),
+                    Fetched::Bytes(d) => Ok(Blob::File(d)),
                 }
-                let d = self.trust.download(by, permit, name, number, &path, range);
-                Ok(Blob::File(d.await?))
             }
         }
     }

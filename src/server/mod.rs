@@ -191,7 +191,8 @@ fn services(
             namespaces: store.clone(),
         },
         quotas,
-    );
+    )
+    .with_redirects(redirects(cfg, &registry));
     let provenance = Arc::new(Provenance::new(store.clone(), store.clone(), store.clone()));
     let trust = Arc::new(trust);
     let auditing = Arc::new(Auditing::new(store.clone()));
@@ -206,7 +207,6 @@ fn services(
         distribution: Arc::new(crate::oci::Distribution::new(
             registry.clone(),
             trust.clone(),
-            oci_redirects(cfg, &registry),
         )),
         registry,
         trust,
@@ -508,17 +508,17 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down; finishing in-flight requests");
 }
 
-/// How long the OCI face's presigned layer URLs live, when redirects are on
-/// and the store can presign (an S3 store); a local directory always proxies.
-fn oci_redirects(cfg: &ServeConfig, registry: &Registry) -> Option<Duration> {
-    let secs = cfg.oci_redirect_secs;
+/// How long presigned download URLs live, when redirects are on and the store
+/// can presign (an S3 store); a local directory always streams.
+fn redirects(cfg: &ServeConfig, registry: &Registry) -> Option<Duration> {
+    let secs = cfg.redirect_secs;
     if secs == 0 {
         return None;
     }
     if !registry.can_presign() {
         tracing::warn!(
-            "SIGNET_OCI_REDIRECT_SECS is set, but the artifact store is a local directory: \
-             OCI layers are served through Signet"
+            "SIGNET_REDIRECT_SECS is set, but the artifact store is a local directory: \
+             downloads are served through Signet"
         );
         return None;
     }

@@ -45,6 +45,15 @@ pub struct Trust {
     namespaces: Arc<dyn Namespaces>,
     quotas: Arc<DownloadQuotas>,
     cache: cache::TrustCache,
+    /// How long a presigned download URL lives, when downloads may be
+    /// redirected to the object store.
+    redirects: Option<std::time::Duration>,
+}
+
+/// A download's answer: the bytes, or where the object store serves them.
+pub enum Fetched {
+    Bytes(Download),
+    Redirect(Presigned),
 }
 
 /// The stores trust decisions use.
@@ -110,7 +119,15 @@ impl Trust {
             lineage: stores.lineage,
             namespaces: stores.namespaces,
             cache: cache::TrustCache::default(),
+            redirects: None,
         }
+    }
+
+    /// Downloads whose client accepts it are redirected to presigned URLs
+    /// living `ttl` (none: never).
+    pub fn with_redirects(mut self, ttl: Option<std::time::Duration>) -> Self {
+        self.redirects = ttl;
+        self
     }
 
     /// A namespace's promotion policy, defaults filled in.
@@ -325,12 +342,35 @@ impl Trust {
         Ok(d)
     }
 
-    /// A presigned URL of a file, for whom the permit allows, living `ttl`,
-    /// with the quota charged and the access log written as for a download of
-    /// what `range` asks (the client fetches and checks the bytes itself).
-    /// `None` when the store cannot presign: download it instead.
+    /// A file for whom the permit allows, as [`Trust::download`]; or, when
+    /// the client accepts a redirect and redirects are on, a presigned URL of
+    /// it, with the quota charged and the access log written as for a
+    /// download of what `range` asks (the client fetches and checks the
+    /// bytes itself).
     #[allow(clippy::too_many_arguments)]
-    pub async fn redirect(
+    pub async fn fetch(
+        &self,
+        by: &Principal,
+        permit: &DownloadPermit,
+        name: &ModelName,
+        number: VersionNumber,
+        path: &FilePath,
+        range: Option<RangeSpec>,
+        accepts_redirect: bool,
+    ) -> Result<Fetched> {
+        if let Some(ttl) = self.redirects.filter(|_| accepts_redirect) {
+            let redirect = self.redirect(by, permit, name, number, path, range, ttl);
+            if let Some(p) = redirect.await? {
+                return Ok(Fetched::Redirect(p));
+            }
+        }
+        let d = self.download(by, permit, name, number, path, range);
+        Ok(Fetched::Bytes(d.await?))
+    }
+
+    /// [`Trust::fetch`]'s redirect; `None` when the store cannot presign.
+    #[allow(clippy::too_many_arguments)]
+    async fn redirect(
         &self,
         by: &Principal,
         permit: &DownloadPermit,

@@ -198,7 +198,7 @@ impl TestApp {
             console_session_minutes: 480,
             registry_token_ttl_secs: 300,
             public_url: None,
-            oci_redirect_secs: 0,
+            redirect_secs: 0,
             log_format: LogFormat::Text,
             header_read_timeout_secs: 10,
             max_files_per_version: 10_000,

@@ -1061,7 +1061,7 @@ async fn malformed_names_digests_tags_and_ranges_get_clear_errors(b: Backend) {
 }
 
 async fn redirects_hand_out_presigned_urls_of_exactly_that_object(b: Backend) {
-    let f = fixture_with(b, |c| c.oci_redirect_secs = 60).await;
+    let f = fixture_with(b, |c| c.redirect_secs = 60).await;
     let weights = f
         .files
         .iter()
@@ -1115,6 +1115,51 @@ async fn redirects_hand_out_presigned_urls_of_exactly_that_object(b: Backend) {
             assert_eq!(detail_of(e)["bytes"], weights.len());
         }
     }
+    // `signet pull` takes the same path when offered (it checks every byte
+    // against the signed statement): the pulled files are the files.
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path();
+    std::fs::write(cfg.join("ci.pub"), &f.signer.pem).unwrap();
+    let env = [
+        ("SIGNET_URL", f.app.base.as_str()),
+        ("SIGNET_TOKEN", f.deployer.as_str()),
+    ];
+    let args = [
+        "pull",
+        "fraud/scorer@production",
+        "out",
+        "--trust-key",
+        "ci.pub",
+    ];
+    let run = crate::cli::signet(cfg, &args, "", &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (path, bytes) in &f.files {
+        assert_eq!(
+            &std::fs::read(cfg.join("out").join(path)).unwrap(),
+            bytes,
+            "{path}"
+        );
+    }
+    let r = f
+        .app
+        .req(Method::GET, "/v1/audit?limit=1000&principal=deploy-bot")
+        .send()
+        .await
+        .unwrap();
+    let events: Value = r.json().await.unwrap();
+    let redirected = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "GET /v1/models/{ns}/{model}/versions/{v}/files/{path}")
+        .filter(|e| detail_of(e)["redirect"] == true)
+        .count();
+    let expected = match b {
+        Backend::Sqlite => 0,
+        Backend::Postgres => f.files.len(),
+    };
+    assert_eq!(redirected, expected, "{events}");
+
     // A config is always served by Signet (it is made there).
     let m: Value = f
         .admin_get("/v2/fraud/scorer/manifests/v1")

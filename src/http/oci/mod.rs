@@ -352,13 +352,7 @@ async fn blob_answer(
             resp
         }
         Blob::File(d) => super::files::answer(d),
-        Blob::Redirect(url) => {
-            let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
-            if let Ok(v) = HeaderValue::from_str(&url) {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-            resp
-        }
+        Blob::Redirect(url) => super::files::redirect_to(&url),
         Blob::FileHead { size, .. } => {
             let mut resp = Body::empty().into_response();
             let h = resp.headers_mut();
