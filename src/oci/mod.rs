@@ -154,13 +154,18 @@ impl Distribution {
     ) -> OciResult<Object> {
         let number = match reference {
             Reference::Digest(d) => {
-                let found = self.find(permit, name, d.sha256(), |a| {
+                let unknown = OciError::Unknown(Unknown::Manifest);
+                let Some(sha) = d.sha256() else {
+                    permit.model(&self.registry, name).await?;
+                    return Err(unknown);
+                };
+                let found = self.find(permit, name, sha, |a| {
                     std::iter::once(&a.manifest)
                         .chain(a.referrers.iter().map(|r| &r.manifest))
-                        .find(|o| o.digest == d.sha256())
+                        .find(|o| o.digest == sha)
                         .cloned()
                 });
-                return found.await?.ok_or(OciError::Unknown(Unknown::Manifest));
+                return found.await?.ok_or(unknown);
             }
             Reference::Tag(t) => self.resolve(permit, name, t).await?,
         };
@@ -206,8 +211,13 @@ impl Distribution {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> OciResult<Object> {
-        let found = self.find(permit, name, subject.sha256(), |a| {
-            (a.manifest.digest == subject.sha256()).then(|| a.referrers_index(artifact_type))
+        let Some(sha) = subject.sha256() else {
+            // Asked before a repository is known to the caller: it must exist.
+            permit.model(&self.registry, name).await?;
+            return Ok(artifact::empty_index());
+        };
+        let found = self.find(permit, name, sha, |a| {
+            (a.manifest.digest == sha).then(|| a.referrers_index(artifact_type))
         });
         Ok(found.await?.unwrap_or_else(artifact::empty_index))
     }
@@ -223,7 +233,10 @@ impl Distribution {
         range: Option<RangeSpec>,
         head: bool,
     ) -> OciResult<Blob> {
-        let sha = digest.sha256();
+        let Some(sha) = digest.sha256() else {
+            permit.model(&self.registry, name).await?;
+            return Err(OciError::Unknown(Unknown::Blob));
+        };
         let found = self
             .find(permit, name, sha, |a| blob_in(a, sha))
             .await?

@@ -50,16 +50,22 @@ impl Digest {
         }
     }
 
-    /// The SHA-256 it names (a digest of another algorithm matches nothing).
-    pub fn sha256(&self) -> Sha256 {
+    /// The SHA-256 it names; none for a digest of another algorithm, which
+    /// names nothing Signet holds.
+    pub fn sha256(&self) -> Option<Sha256> {
         match self {
-            Self::Sha256(s) => *s,
-            Self::Other => Sha256::from_bytes([0; 32]),
+            Self::Sha256(s) => Some(*s),
+            Self::Other => None,
         }
     }
 
     pub fn is_sha256(&self) -> bool {
         matches!(self, Self::Sha256(_))
+    }
+
+    /// As OCI writes it, for a SHA-256.
+    pub fn of(sha: Sha256) -> String {
+        format!("sha256:{}", sha.to_hex())
     }
 }
 

@@ -631,6 +631,8 @@ async fn hidden_repositories_answer_exactly_as_absent_ones(b: Backend) {
         format!("manifests/{d}"),
         format!("blobs/{d}"),
         format!("referrers/{d}"),
+        format!("blobs/sha512:{}", "ab".repeat(64)),
+        format!("manifests/sha512:{}", "ab".repeat(64)),
     ] {
         let hidden = f
             .get(&format!("/v2/search/ranker/{suffix}"), &f.deployer)

@@ -365,7 +365,9 @@ async fn blob_answer(
             resp
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&format!("sha256:{}", digest.sha256().to_hex())) {
+    if let Some(sha) = digest.sha256()
+        && let Ok(v) = HeaderValue::from_str(&Digest::of(sha))
+    {
         resp.headers_mut().insert(DIGEST, v);
     }
     Ok(resp)
