@@ -809,6 +809,17 @@ async fn registry_tokens_are_scoped_short_lived_and_stand_on_their_api_token(b: 
     let r = bearer("/v2/fraud/scorer/tags/list", &fresh).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
+    // A Host that could break out of the challenge's quotes is not echoed.
+    let r = app
+        .anon(Method::GET, "/v2/")
+        .header("Host", "evil.example\",error=\"x")
+        .send()
+        .await
+        .unwrap();
+    let challenge = header(&r, "www-authenticate");
+    assert!(challenge.starts_with("Bearer realm=\"http://localhost/v2/token\""), "{challenge}");
+    assert!(!challenge.contains("evil"), "{challenge}");
+
     // The realm is built from the configured public URL where there is one.
     let behind = TestApp::spawn_with(b, |c| {
         c.public_url = Some("https://models.example.com".into());
