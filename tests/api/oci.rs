@@ -817,7 +817,10 @@ async fn registry_tokens_are_scoped_short_lived_and_stand_on_their_api_token(b: 
         .await
         .unwrap();
     let challenge = header(&r, "www-authenticate");
-    assert!(challenge.starts_with("Bearer realm=\"http://localhost/v2/token\""), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer realm=\"http://localhost/v2/token\""),
+        "{challenge}"
+    );
     assert!(!challenge.contains("evil"), "{challenge}");
 
     // The realm is built from the configured public URL where there is one.
