@@ -125,10 +125,10 @@ impl Distribution {
         last: Option<&str>,
     ) -> OciResult<Names> {
         let model = permit.model(&self.registry, name).await?;
-        let pulls = self.pullables(permit, name).await?;
-        let mut tags: Vec<String> = pulls.iter().map(|(v, _)| Tag::of_version(*v)).collect();
+        let pulls = self.pullable_numbers(permit, name).await?;
+        let mut tags: Vec<String> = pulls.iter().map(|v| Tag::of_version(*v)).collect();
         for (alias, v) in &model.aliases {
-            if !Tag::looks_like_version(alias.as_str()) && pulls.iter().any(|(n, _)| n == v) {
+            if !Tag::looks_like_version(alias.as_str()) && pulls.contains(v) {
                 tags.push(alias.to_string());
             }
         }
@@ -262,21 +262,34 @@ impl Distribution {
         }
     }
 
-    /// The sealed versions the caller may pull now, newest first.
-    async fn pullables(
+    /// The numbers of the sealed versions the caller may pull now (no
+    /// bundles made), newest first.
+    async fn pullable_numbers(
         &self,
         permit: &DownloadPermit,
         name: &ModelName,
-    ) -> Result<Vec<(VersionNumber, Pullable)>> {
+    ) -> Result<Vec<VersionNumber>> {
+        let mut out = Vec::new();
+        for v in self.sealed(permit, name).await? {
+            if self.trust.may_pull(permit, name, v).await? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The numbers of a model's sealed versions, newest first.
+    async fn sealed(
+        &self,
+        permit: &DownloadPermit,
+        name: &ModelName,
+    ) -> Result<Vec<VersionNumber>> {
         let mut out = Vec::new();
         let mut page = Page::parse(Some(Page::MAX_LIMIT), None)?;
         loop {
             let versions = permit.versions(&self.registry, name, &page).await?;
-            for v in versions.items.iter().filter(|v| v.is_sealed()) {
-                if let Ok(pull) = self.trust.pullable(permit, name, v.version).await? {
-                    out.push((v.version, pull));
-                }
-            }
+            let sealed = versions.items.iter().filter(|v| v.is_sealed());
+            out.extend(sealed.map(|v| v.version));
             match versions.next_cursor {
                 Some(c) => page = Page::parse(Some(Page::MAX_LIMIT), Some(&c))?,
                 None => return Ok(out),
@@ -306,8 +319,10 @@ impl Distribution {
         }
         // Errors name a repository that is not there.
         permit.model(&self.registry, name).await?;
-        for (_, pull) in self.pullables(permit, name).await? {
-            if let Some(found) = pick(&self.artifact(permit, &pull)) {
+        for number in self.sealed(permit, name).await? {
+            if let Ok(pull) = self.trust.pullable(permit, name, number).await?
+                && let Some(found) = pick(&self.artifact(permit, &pull))
+            {
                 return Ok(Some(found));
             }
         }

@@ -38,6 +38,37 @@ impl Trust {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<std::result::Result<Pullable, Vec<Refusal>>> {
+        let (verdict, stored) = self.pull_verdict(permit, name, number).await?;
+        match verdict {
+            Ok(details) => {
+                let bundles = self.offered_bundles(&details, stored).await?;
+                Ok(Ok(Pullable { details, bundles }))
+            }
+            Err(refusals) => Ok(Err(refusals)),
+        }
+    }
+
+    /// Whether the caller may pull the version now ([`Trust::pullable`]
+    /// without its bundles).
+    pub async fn may_pull(
+        &self,
+        permit: &DownloadPermit,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<bool> {
+        Ok(self.pull_verdict(permit, name, number).await?.0.is_ok())
+    }
+
+    /// [`Trust::pullable`]'s verdict, with the version's stored signatures.
+    async fn pull_verdict(
+        &self,
+        permit: &DownloadPermit,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<(
+        std::result::Result<VersionDetails, Vec<Refusal>>,
+        Vec<SignatureRecord>,
+    )> {
         let mut entry = match permit {
             DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?,
             DownloadPermit::VerifiedOnly(p) => self.registry.version_entry(p, name, number).await?,
@@ -62,11 +93,10 @@ impl Trust {
                 ),
             )],
         };
-        if !refusals.is_empty() {
-            return Ok(Err(refusals));
+        match refusals.is_empty() {
+            true => Ok((Ok(details), stored)),
+            false => Ok((Err(refusals), stored)),
         }
-        let bundles = self.offered_bundles(&details, stored).await?;
-        Ok(Ok(Pullable { details, bundles }))
     }
 
     /// The stored signatures that count now, each as a bundle; a revoked key's
