@@ -722,6 +722,12 @@ async fn registry_tokens_are_scoped_short_lived_and_stand_on_their_api_token(b: 
     assert!(header(&r, "www-authenticate").ends_with(",scope=\"repository:fraud/scorer:pull\""));
     assert_eq!(oci_error(r).await["code"], "UNAUTHORIZED");
 
+    // An API token is accepted directly, as a bearer as well as in Basic.
+    let r = bearer("/v2/fraud/scorer/tags/list", &f.deployer)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
     let token = registry_token(&f, &f.deployer, "repository:fraud/scorer:pull,push").await;
     assert!(token.starts_with("sgr_"));
     let r = bearer("/v2/fraud/scorer/tags/list", &token).await.unwrap();
