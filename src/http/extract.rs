@@ -180,12 +180,18 @@ fn presented(parts: &Parts) -> (Option<&str>, Option<std::net::IpAddr>, Trail) {
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim);
+    let (client, trail) = origin(parts);
+    (bearer, client, trail)
+}
+
+/// Where a request comes from: the client's address and its audit trail.
+pub(super) fn origin(parts: &Parts) -> (Option<std::net::IpAddr>, Trail) {
     let client = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let trail = parts.extensions.get::<Trail>().cloned().unwrap_or_default();
-    (bearer, client, trail)
+    (client, trail)
 }
 
 /// The authenticated caller. A missing, malformed, unknown, expired or revoked

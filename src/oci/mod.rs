@@ -42,9 +42,13 @@ pub enum OciError {
 impl From<Error> for OciError {
     fn from(e: Error) -> Self {
         match e {
-            // A model that is not there reads as a repository that is not.
+            // A model that is not there reads as a repository that is not, a
+            // version (a tag `v<N>` asked for) as a manifest that is not.
             Error::Missing(what) if what.starts_with("model ") => {
                 Self::Unknown(Unknown::Repository)
+            }
+            Error::Missing(what) if what.starts_with("version ") => {
+                Self::Unknown(Unknown::Manifest)
             }
             e => Self::Failed(e),
         }
@@ -61,7 +65,6 @@ pub enum Blob {
     /// A `HEAD` of a file: what its headers say, nothing read or charged.
     FileHead {
         size: u64,
-        sha256: Sha256,
     },
     /// A file's bytes at a presigned URL of the object store.
     Redirect(String),
@@ -154,27 +157,17 @@ impl Distribution {
     ) -> OciResult<Object> {
         let number = match reference {
             Reference::Digest(d) => {
-                let unknown = OciError::Unknown(Unknown::Manifest);
-                let Some(sha) = d.sha256() else {
-                    permit.model(&self.registry, name).await?;
-                    return Err(unknown);
-                };
-                let found = self.find(permit, name, sha, |a| {
+                let found = self.find(permit, name, d, |a, sha| {
                     std::iter::once(&a.manifest)
                         .chain(a.referrers.iter().map(|r| &r.manifest))
                         .find(|o| o.digest == sha)
                         .cloned()
                 });
-                return found.await?.ok_or(unknown);
+                return found.await?.ok_or(OciError::Unknown(Unknown::Manifest));
             }
             Reference::Tag(t) => self.resolve(permit, name, t).await?,
         };
-        let pull = match self.trust.pullable(permit, name, number).await {
-            Err(Error::Missing(what)) if what.starts_with("version ") => {
-                return Err(OciError::Unknown(Unknown::Manifest));
-            }
-            found => found?,
-        };
+        let pull = self.trust.pullable(permit, name, number).await?;
         let pull = pull.map_err(|r| {
             permit.refused(crate::api::refusals::codes(&r));
             OciError::Failed(Error::PullRefused(r))
@@ -211,12 +204,7 @@ impl Distribution {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> OciResult<Object> {
-        let Some(sha) = subject.sha256() else {
-            // Asked before a repository is known to the caller: it must exist.
-            permit.model(&self.registry, name).await?;
-            return Ok(artifact::empty_index());
-        };
-        let found = self.find(permit, name, sha, |a| {
+        let found = self.find(permit, name, subject, |a, sha| {
             (a.manifest.digest == sha).then(|| a.referrers_index(artifact_type))
         });
         Ok(found.await?.unwrap_or_else(artifact::empty_index))
@@ -233,12 +221,8 @@ impl Distribution {
         range: Option<RangeSpec>,
         head: bool,
     ) -> OciResult<Blob> {
-        let Some(sha) = digest.sha256() else {
-            permit.model(&self.registry, name).await?;
-            return Err(OciError::Unknown(Unknown::Blob));
-        };
         let found = self
-            .find(permit, name, sha, |a| blob_in(a, sha))
+            .find(permit, name, digest, blob_in)
             .await?
             .ok_or(OciError::Unknown(Unknown::Blob))?;
         match found {
@@ -247,7 +231,7 @@ impl Distribution {
                 let range = range.map(|r| r.resolve(total)).transpose()?;
                 Ok(Blob::Inline(o, range.map(|r| (r, total))))
             }
-            Found::File(_, _, size) if head => Ok(Blob::FileHead { size, sha256: sha }),
+            Found::File(_, _, size) if head => Ok(Blob::FileHead { size }),
             Found::File(number, path, _) => {
                 // OCI clients check every layer's digest: a redirect is fine.
                 let t = &self.trust;
@@ -297,15 +281,21 @@ impl Distribution {
         }
     }
 
-    /// Looks for `sha` in the content of the versions the caller may pull:
+    /// Looks for `digest` in the content of the versions the caller may pull:
     /// first in the version it was last seen in, then in each, newest first.
+    /// A digest of another algorithm than SHA-256 is in none (the repository
+    /// must still exist).
     async fn find<T>(
         &self,
         permit: &DownloadPermit,
         name: &ModelName,
-        sha: Sha256,
-        pick: impl Fn(&Artifact) -> Option<T>,
+        digest: &Digest,
+        pick: impl Fn(&Artifact, Sha256) -> Option<T>,
     ) -> OciResult<Option<T>> {
+        let Some(sha) = digest.sha256() else {
+            permit.model(&self.registry, name).await?;
+            return Ok(None);
+        };
         let repo = ModelRef {
             namespace: permit.namespace().clone(),
             name: name.clone(),
@@ -313,15 +303,14 @@ impl Distribution {
         let hint = self.lock().get(&(repo, sha)).copied();
         if let Some(number) = hint
             && let Ok(pull) = self.trust.pullable(permit, name, number).await?
-            && let Some(found) = pick(&self.artifact(permit, &pull))
+            && let Some(found) = pick(&self.artifact(permit, &pull), sha)
         {
             return Ok(Some(found));
         }
-        // Errors name a repository that is not there.
-        permit.model(&self.registry, name).await?;
+        // Listing the versions names a repository that is not there.
         for number in self.sealed(permit, name).await? {
             if let Ok(pull) = self.trust.pullable(permit, name, number).await?
-                && let Some(found) = pick(&self.artifact(permit, &pull))
+                && let Some(found) = pick(&self.artifact(permit, &pull), sha)
             {
                 return Ok(Some(found));
             }

@@ -121,7 +121,6 @@ impl Registry {
 pub struct Presigned {
     pub url: String,
     pub size: u64,
-    pub sha256: Sha256,
 }
 
 impl Registry {
@@ -129,12 +128,12 @@ impl Registry {
     /// (and checks) the bytes itself. `None` when the store cannot presign.
     pub async fn presign_file(
         &self,
-        files: Vec<FileRecord>,
+        files: &[FileRecord],
         path: &FilePath,
         ttl: std::time::Duration,
     ) -> Result<Option<Presigned>> {
         let f = files
-            .into_iter()
+            .iter()
             .find(|f| &f.path == path)
             .ok_or_else(|| Error::Missing(format!("file {path}")))?;
         let size = u64::try_from(f.size).map_err(Error::internal)?;
@@ -142,11 +141,7 @@ impl Registry {
             .blobs
             .presigned_get(f.blob_id, ttl)
             .await?
-            .map(|url| Presigned {
-                url,
-                size,
-                sha256: f.sha256,
-            }))
+            .map(|url| Presigned { url, size }))
     }
 
     /// Whether files can be handed out as presigned URLs (an S3 store).

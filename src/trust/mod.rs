@@ -262,17 +262,24 @@ impl Trust {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<Seen<VersionDetails>> {
-        let mut entry = self.registry.version_entry(permit, name, number).await?;
-        let (verification, quarantined) = self.entry_standing(&mut entry).await?;
+        let entry = self.registry.version_entry(permit, name, number).await?;
+        let access_epoch = entry.access_epoch;
         Ok(Seen {
-            answer: VersionDetails {
-                version: entry.version,
-                files: entry.files,
-                verification,
-                aliases: entry.aliases,
-                quarantined,
-            },
-            access_epoch: entry.access_epoch,
+            answer: self.details_of(entry).await?,
+            access_epoch,
+        })
+    }
+
+    /// A version read as an entry, with its signatures judged and its
+    /// quarantine verdict, at the trust epoch read with them.
+    async fn details_of(&self, mut entry: VersionEntry) -> Result<VersionDetails> {
+        let (verification, quarantined) = self.entry_standing(&mut entry).await?;
+        Ok(VersionDetails {
+            version: entry.version,
+            files: entry.files,
+            verification,
+            aliases: entry.aliases,
+            quarantined,
         })
     }
 
@@ -280,15 +287,8 @@ impl Trust {
     /// a stage let through, and the namespace's pull policy. Checked on every
     /// pull against the quarantines, keys, revocations, aliases and policy as
     /// they are, so each takes effect on the next request.
-    async fn check_deployable(&self, mut entry: VersionEntry) -> Result<Vec<FileRecord>> {
-        let (verification, quarantined) = self.entry_standing(&mut entry).await?;
-        let details = VersionDetails {
-            version: entry.version,
-            files: entry.files,
-            verification,
-            aliases: entry.aliases,
-            quarantined,
-        };
+    async fn check_deployable(&self, entry: VersionEntry) -> Result<Vec<FileRecord>> {
+        let details = self.details_of(entry).await?;
         let refusals = self.pull_refusals(&details).await?;
         if !refusals.is_empty() {
             return Err(Error::PullRefused(refusals));
@@ -304,49 +304,24 @@ impl Trust {
         name: &ModelName,
         number: VersionNumber,
     ) -> Result<Vec<FileRecord>> {
+        let entry = permit.version_entry(&self.registry, name, number).await?;
         match permit {
-            DownloadPermit::Any(p) => Ok(self.registry.version_entry(p, name, number).await?.files),
-            DownloadPermit::VerifiedOnly(p) => {
-                let entry = self.registry.version_entry(p, name, number).await?;
+            DownloadPermit::Any(_) => Ok(entry.files),
+            DownloadPermit::VerifiedOnly(_) => {
                 self.check_deployable(entry).await.inspect_err(|e| {
                     if let Error::PullRefused(reasons) = e {
-                        p.refused(crate::api::refusals::codes(reasons));
+                        permit.refused(crate::api::refusals::codes(reasons));
                     }
                 })
             }
         }
     }
 
-    /// Opens a file for download, for whom the permit allows, charging what it
-    /// serves to `by`'s download quota.
-    pub async fn download(
-        &self,
-        by: &Principal,
-        permit: &DownloadPermit,
-        name: &ModelName,
-        number: VersionNumber,
-        path: &FilePath,
-        range: Option<RangeSpec>,
-    ) -> Result<Download> {
-        let files = self.downloadable(permit, name, number).await?;
-        let d = self.registry.open_file(files, path, range).await?;
-        let whole_file = d.range.as_ref().is_none_or(|(r, _)| r.start == 0);
-        self.quotas
-            .charge(by.name(), by.bindings(), d.size, whole_file)
-            .await?;
-        // Every download is audited with what it served.
-        permit.record("bytes", d.size.into());
-        if let Some((r, _)) = &d.range {
-            permit.record("range_start", r.start.into());
-        }
-        Ok(d)
-    }
-
-    /// A file for whom the permit allows, as [`Trust::download`]; or, when
-    /// the client accepts a redirect and redirects are on, a presigned URL of
-    /// it, with the quota charged and the access log written as for a
-    /// download of what `range` asks (the client fetches and checks the
-    /// bytes itself).
+    /// A file for whom the permit allows, charged to `by`'s download quota and
+    /// written into the access log with what it serves: its bytes (the whole
+    /// file, or one `range`), checked on the way out; or, when the client
+    /// accepts a redirect and redirects are on, a presigned URL of it (the
+    /// client fetches and checks the bytes itself).
     #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
@@ -358,45 +333,40 @@ impl Trust {
         range: Option<RangeSpec>,
         accepts_redirect: bool,
     ) -> Result<Fetched> {
-        if let Some(ttl) = self.redirects.filter(|_| accepts_redirect) {
-            let redirect = self.redirect(by, permit, name, number, path, range, ttl);
-            if let Some(p) = redirect.await? {
-                return Ok(Fetched::Redirect(p));
-            }
+        let files = self.downloadable(permit, name, number).await?;
+        if let Some(ttl) = self.redirects.filter(|_| accepts_redirect)
+            && let Some(p) = self.registry.presign_file(&files, path, ttl).await?
+        {
+            let r = range.map(|r| r.resolve(p.size)).transpose()?;
+            let ranged = r.is_some();
+            self.charge(by, permit, r.unwrap_or(0..p.size), ranged)
+                .await?;
+            permit.record("redirect", true.into());
+            return Ok(Fetched::Redirect(p));
         }
-        let d = self.download(by, permit, name, number, path, range);
-        Ok(Fetched::Bytes(d.await?))
+        let d = self.registry.open_file(files, path, range).await?;
+        let served = d.range.as_ref().map_or(0..d.size, |(r, _)| r.clone());
+        self.charge(by, permit, served, d.range.is_some()).await?;
+        Ok(Fetched::Bytes(d))
     }
 
-    /// [`Trust::fetch`]'s redirect; `None` when the store cannot presign.
-    #[allow(clippy::too_many_arguments)]
-    async fn redirect(
+    /// Charges the bytes `served` to `by`'s download quota (a whole file when
+    /// they start at 0), and records them in the request's access log event.
+    async fn charge(
         &self,
         by: &Principal,
         permit: &DownloadPermit,
-        name: &ModelName,
-        number: VersionNumber,
-        path: &FilePath,
-        range: Option<RangeSpec>,
-        ttl: std::time::Duration,
-    ) -> Result<Option<Presigned>> {
-        let files = self.downloadable(permit, name, number).await?;
-        let Some(p) = self.registry.presign_file(files, path, ttl).await? else {
-            return Ok(None);
-        };
-        let r = range.map(|r| r.resolve(p.size)).transpose()?;
-        let (bytes, whole_file) = match &r {
-            Some(r) => (r.end - r.start, r.start == 0),
-            None => (p.size, true),
-        };
+        served: std::ops::Range<u64>,
+        ranged: bool,
+    ) -> Result<()> {
+        let bytes = served.end - served.start;
         self.quotas
-            .charge(by.name(), by.bindings(), bytes, whole_file)
+            .charge(by.name(), by.bindings(), bytes, served.start == 0)
             .await?;
         permit.record("bytes", bytes.into());
-        permit.record("redirect", true.into());
-        if let Some(r) = &r {
-            permit.record("range_start", r.start.into());
+        if ranged {
+            permit.record("range_start", served.start.into());
         }
-        Ok(Some(p))
+        Ok(())
     }
 }

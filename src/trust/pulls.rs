@@ -69,19 +69,9 @@ impl Trust {
         std::result::Result<VersionDetails, Vec<Refusal>>,
         Vec<SignatureRecord>,
     )> {
-        let mut entry = match permit {
-            DownloadPermit::Any(p) => self.registry.version_entry(p, name, number).await?,
-            DownloadPermit::VerifiedOnly(p) => self.registry.version_entry(p, name, number).await?,
-        };
+        let entry = permit.version_entry(&self.registry, name, number).await?;
         let stored = entry.signatures.clone();
-        let (verification, quarantined) = self.entry_standing(&mut entry).await?;
-        let details = VersionDetails {
-            version: entry.version,
-            files: entry.files,
-            verification,
-            aliases: entry.aliases,
-            quarantined,
-        };
+        let details = self.details_of(entry).await?;
         let refusals = match permit {
             DownloadPermit::VerifiedOnly(_) => self.pull_refusals(&details).await?,
             DownloadPermit::Any(_) if details.version.is_sealed() => Vec::new(),
@@ -137,7 +127,21 @@ impl Trust {
     }
 }
 
+/// What a download permit reads under it, whichever action it names.
 impl DownloadPermit {
+    /// A version with its files, aliases and signatures, read under this permit.
+    pub(crate) async fn version_entry(
+        &self,
+        registry: &crate::registry::Registry,
+        name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<crate::registry::VersionEntry> {
+        match self {
+            DownloadPermit::Any(p) => registry.version_entry(p, name, number).await,
+            DownloadPermit::VerifiedOnly(p) => registry.version_entry(p, name, number).await,
+        }
+    }
+
     /// A model with where its aliases point, read under this permit.
     pub(crate) async fn model(
         &self,
@@ -162,11 +166,7 @@ impl DownloadPermit {
             DownloadPermit::VerifiedOnly(p) => registry.versions(p, name, page).await,
         }
     }
-}
 
-impl DownloadPermit {
-    /// Marks the request as refused by the registry's policy, for these
-    /// reasons (codes): its access log event's outcome is `refused`.
     /// Adds what the download served to its request's access log event.
     pub fn record(&self, key: &str, value: serde_json::Value) {
         match self {
@@ -175,6 +175,8 @@ impl DownloadPermit {
         }
     }
 
+    /// Marks the request as refused by the registry's policy, for these
+    /// reasons (codes): its access log event's outcome is `refused`.
     pub fn refused(&self, reasons: Vec<String>) {
         match self {
             DownloadPermit::Any(p) => p.refused(reasons),

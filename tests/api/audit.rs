@@ -27,7 +27,7 @@ mod postgres_locks {
     }
 }
 
-async fn events(app: &TestApp, query: &str) -> Vec<Value> {
+pub(crate) async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     let r = app
         .req(Method::GET, &format!("/v1/audit?limit=1000&{query}"))
         .send()

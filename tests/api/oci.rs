@@ -891,21 +891,11 @@ async fn oci_requests_are_audited_rate_limited_and_charged_to_the_quota(b: Backe
     let path = format!("/v2/fraud/scorer/blobs/{}", digest(weights));
     assert_eq!(f.get(&path, &f.deployer).await.status(), StatusCode::OK);
     // The access log has the pull, filed under the model, with what it served.
-    let r = app
-        .req(
-            Method::GET,
-            "/v1/audit?limit=1000&model=fraud/scorer&principal=deploy-bot",
-        )
-        .send()
-        .await
-        .unwrap();
-    let events: Value = r.json().await.unwrap();
-    let pulled = events["items"]
-        .as_array()
-        .unwrap()
+    let events = crate::audit::events(app, "model=fraud/scorer&principal=deploy-bot").await;
+    let pulled = events
         .iter()
         .find(|e| e["action"] == "GET /v2/{ns}/{model}/blobs/{digest}")
-        .unwrap_or_else(|| panic!("no blob event in {events}"));
+        .unwrap_or_else(|| panic!("no blob event in {events:?}"));
     assert_eq!(pulled["outcome"], "allowed");
     assert_eq!(detail_of(pulled)["bytes"], weights.len());
     // The quota (5 KiB a day): a second pull of the 3000 bytes does not fit.
@@ -916,25 +906,13 @@ async fn oci_requests_are_audited_rate_limited_and_charged_to_the_quota(b: Backe
     // A refused pull is in the log as refused, with its reasons.
     let r = f.get("/v2/fraud/scorer/manifests/v2", &f.deployer).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = app
-        .req(
-            Method::GET,
-            "/v1/audit?limit=1000&model=fraud/scorer&outcome=refused",
-        )
-        .send()
-        .await
-        .unwrap();
-    let events: Value = r.json().await.unwrap();
+    let events = crate::audit::events(app, "model=fraud/scorer&outcome=refused").await;
     assert!(
-        events["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(
-                |e| e["action"] == "GET /v2/{ns}/{model}/manifests/{reference}"
-                    && e["principal"] == "deploy-bot"
-            ),
-        "{events}"
+        events.iter().any(
+            |e| e["action"] == "GET /v2/{ns}/{model}/manifests/{reference}"
+                && e["principal"] == "deploy-bot"
+        ),
+        "{events:?}"
     );
 
     // The request rate: over it, TOOMANYREQUESTS with Retry-After.
@@ -1117,22 +1095,12 @@ async fn redirects_hand_out_presigned_urls_of_exactly_that_object(b: Backend) {
             assert_eq!(got.status(), StatusCode::OK);
             assert_eq!(got.bytes().await.unwrap(), weights);
             // The access log has the redirect with the bytes it stands for.
-            let r = f
-                .app
-                .req(
-                    Method::GET,
-                    "/v1/audit?limit=1000&model=fraud/scorer&principal=deploy-bot",
-                )
-                .send()
-                .await
-                .unwrap();
-            let events: Value = r.json().await.unwrap();
-            let e = events["items"]
-                .as_array()
-                .unwrap()
+            let query = "model=fraud/scorer&principal=deploy-bot";
+            let events = crate::audit::events(&f.app, query).await;
+            let e = events
                 .iter()
                 .find(|e| e["action"] == "GET /v2/{ns}/{model}/blobs/{digest}")
-                .unwrap_or_else(|| panic!("{events}"));
+                .unwrap_or_else(|| panic!("{events:?}"));
             assert_eq!(detail_of(e)["redirect"], true);
             assert_eq!(detail_of(e)["bytes"], weights.len());
         }
@@ -1162,16 +1130,8 @@ async fn redirects_hand_out_presigned_urls_of_exactly_that_object(b: Backend) {
             "{path}"
         );
     }
-    let r = f
-        .app
-        .req(Method::GET, "/v1/audit?limit=1000&principal=deploy-bot")
-        .send()
-        .await
-        .unwrap();
-    let events: Value = r.json().await.unwrap();
-    let redirected = events["items"]
-        .as_array()
-        .unwrap()
+    let events = crate::audit::events(&f.app, "principal=deploy-bot").await;
+    let redirected = events
         .iter()
         .filter(|e| e["action"] == "GET /v1/models/{ns}/{model}/versions/{v}/files/{path}")
         .filter(|e| detail_of(e)["redirect"] == true)
@@ -1180,7 +1140,7 @@ async fn redirects_hand_out_presigned_urls_of_exactly_that_object(b: Backend) {
         Backend::Sqlite => 0,
         Backend::Postgres => f.files.len(),
     };
-    assert_eq!(redirected, expected, "{events}");
+    assert_eq!(redirected, expected, "{events:?}");
 
     // A config is always served by Signet (it is made there).
     let m: Value = f

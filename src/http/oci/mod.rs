@@ -141,15 +141,7 @@ impl FromRequestParts<AppState> for Oci {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, OciFailure> {
         let ctx = context_of(parts, st).await;
         let secret = presented(&parts.headers);
-        let client = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        let trail = parts
-            .extensions
-            .get::<crate::trail::Trail>()
-            .cloned()
-            .unwrap_or_default();
+        let (client, trail) = super::extract::origin(parts);
         let found = match secret.as_deref() {
             Some(s) if Secret::is_registry(s) => {
                 st.access.authenticate_registry(s, client, trail).await
@@ -168,10 +160,15 @@ async fn ping(_caller: Oci) -> Response {
     axum::Json(serde_json::json!({})).into_response()
 }
 
+/// A query string's pairs, in order.
+fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, OciFailure> {
+    serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|_| OciFailure::invalid("UNSUPPORTED", "invalid query string"))
+}
+
 /// `n` and `last` of a tags or catalog page.
 fn paging(query: Option<&str>) -> Result<(usize, Option<String>), OciFailure> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|_| OciFailure::invalid("UNSUPPORTED", "invalid query string"))?;
+    let pairs = query_pairs(query)?;
     let (mut n, mut last) = (MAX_PAGE, None);
     for (k, v) in pairs {
         match k.as_str() {
@@ -288,8 +285,7 @@ async fn referrers(
 ) -> Result<Response, OciFailure> {
     let (model, permit) = caller.permit()?;
     let subject = digest_of(&caller)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or_default())
-        .map_err(|_| OciFailure::invalid("UNSUPPORTED", "invalid query string"))?;
+    let pairs = query_pairs(q.as_deref())?;
     let artifact_type = pairs
         .iter()
         .find(|(k, _)| k == "artifactType")
@@ -353,7 +349,7 @@ async fn blob_answer(
         }
         Blob::File(d) => super::files::answer(d),
         Blob::Redirect(url) => super::files::redirect_to(&url),
-        Blob::FileHead { size, .. } => {
+        Blob::FileHead { size } => {
             let mut resp = Body::empty().into_response();
             let h = resp.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));

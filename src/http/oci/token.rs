@@ -3,8 +3,8 @@
 //! token as a bearer) in, a short-lived registry token scoped to the
 //! repositories asked for, pull only, out.
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{Context, OciFailure, SERVICE};
@@ -54,17 +54,14 @@ fn requested(pairs: &[(String, String)]) -> Result<Vec<ModelRef>, OciFailure> {
 /// comes), so a hidden repository and an absent one get the same answer.
 pub async fn issue(
     State(st): State<crate::http::AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    parts: axum::extract::Request,
+    req: axum::extract::Request,
 ) -> Result<Response, OciFailure> {
-    let (mut parts, _) = parts.into_parts();
+    let (mut parts, _) = req.into_parts();
     let ctx = Context {
         repository: None,
         ..super::context_of(&mut parts, &st).await
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or_default())
-        .map_err(|_| OciFailure::invalid("UNSUPPORTED", "invalid query string"))?;
+    let pairs = super::query_pairs(parts.uri.query())?;
     if let Some((_, s)) = pairs.iter().find(|(k, _)| k == "service")
         && s != SERVICE
     {
@@ -74,16 +71,8 @@ pub async fn issue(
         ));
     }
     let repositories = requested(&pairs)?;
-    let secret = presented(&headers).filter(|s| !Secret::is_registry(s));
-    let client = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let trail = parts
-        .extensions
-        .get::<crate::trail::Trail>()
-        .cloned()
-        .unwrap_or_default();
+    let secret = presented(&parts.headers).filter(|s| !Secret::is_registry(s));
+    let (client, trail) = crate::http::extract::origin(&parts);
     let fail = |e| OciFailure::of(OciError::from(e), &ctx);
     let p = st
         .access
