@@ -67,9 +67,10 @@ impl Access {
             expires_at,
         };
         let secret = Secret::generate_registry();
-        let pending = p.trail.pending(None);
+        // Recorded before the event is taken, so the event names the token.
         p.trail
             .record("registry_token", record.id.to_string().into());
+        let pending = p.trail.pending(None);
         self.tokens
             .create_registry_token(&record, &secret.hash(), &pending)
             .await?;

@@ -730,6 +730,11 @@ async fn registry_tokens_are_scoped_short_lived_and_stand_on_their_api_token(b: 
 
     let token = registry_token(&f, &f.deployer, "repository:fraud/scorer:pull,push").await;
     assert!(token.starts_with("sgr_"));
+    // Its minting is in the access log, naming the registry token (never its secret).
+    let events = crate::audit::events(app, "principal=deploy-bot&action=GET /v2/token").await;
+    let minted = events.first().unwrap_or_else(|| panic!("no token event"));
+    assert!(detail_of(minted)["registry_token"].is_string(), "{minted}");
+    assert!(!minted.to_string().contains(&token));
     let r = bearer("/v2/fraud/scorer/tags/list", &token).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // Another repository: asked for a token that covers it.
