@@ -66,7 +66,11 @@ fn main() {
     let model = ModelRef::parse("fraud/scorer").unwrap();
     let lineage = serde_json::json!({"code": {"commit": "ab".repeat(20)}, "data": [{"sha256": "cd".repeat(32)}]});
     let version = VersionNumber::new(7).unwrap();
-    let st = statement::build("signet", &model, version, &lineage, &resources);
+    let bound = statement::Bound {
+        lineage: &lineage,
+        provenance: None,
+    };
+    let st = statement::build("signet", &model, version, bound, &resources);
     let payload = serde_json::to_vec(&st).unwrap();
     let ty = "application/vnd.in-toto+json";
     let pae = signet::signing::dsse::pae(ty, &payload);

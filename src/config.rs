@@ -8,6 +8,9 @@ use clap::{Args, ValueEnum};
 use crate::error::{Error, Result};
 use crate::limits::{ByRole, DownloadQuota, Rate, RateSetting};
 
+mod oidc;
+pub use oidc::{Issuers as OidcIssuers, OidcConfig};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -298,6 +301,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub transport: TransportConfig,
+
+    #[command(flatten)]
+    pub oidc: OidcConfig,
 
     /// Seconds a resumable upload lives after its last part arrived; garbage
     /// collection then removes it and its parts.

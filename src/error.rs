@@ -20,6 +20,17 @@ pub enum Error {
     /// A credential was sent that does not authenticate.
     #[error("the token is unknown, expired or revoked")]
     TokenRefused,
+    /// An identity token (OpenID Connect) refused at the exchange; the code
+    /// says which check failed.
+    #[error("{}", .0.message())]
+    IdentityRefused(crate::oidc::Refusal),
+    /// An accepted OpenID Connect issuer whose keys could not be fetched.
+    #[error("the identity provider {0} cannot be reached to check the token; try again later")]
+    IssuerUnavailable(String),
+    /// A version's lineage that contradicts the CI identity creating it (its
+    /// commit or repository); the message names both values.
+    #[error("{0}")]
+    LineageMismatch(String),
     /// A registry token presented for a repository it was not minted for (the
     /// repository as asked): the client asks the token endpoint for another.
     #[error("the registry token does not cover repository {0}; ask /v2/token for one that does")]
@@ -28,6 +39,10 @@ pub enum Error {
     /// namespace is answered as a missing one, named as asked.
     #[error("{}", denial_message(.0))]
     Denied(Denial),
+    /// Refused for a reason that is not about a namespace, named in the
+    /// message (403).
+    #[error("{0}")]
+    NotAllowed(String),
     /// Missing (an object that does not exist, not one authorization hides).
     #[error("not found")]
     NotFound,
@@ -183,6 +198,21 @@ fn pull_refused(reasons: &[Refusal]) -> String {
         "{what}: {}",
         crate::api::refusals::codes(reasons).join(", ")
     )
+}
+
+impl From<crate::oidc::Failure> for Error {
+    fn from(f: crate::oidc::Failure) -> Self {
+        match f {
+            crate::oidc::Failure::Refused(r) => Self::IdentityRefused(r),
+            crate::oidc::Failure::Unavailable(issuer) => Self::IssuerUnavailable(issuer),
+        }
+    }
+}
+
+impl From<crate::oidc::Refusal> for Error {
+    fn from(r: crate::oidc::Refusal) -> Self {
+        Self::IdentityRefused(r)
+    }
 }
 
 impl From<InvalidValue> for Error {

@@ -34,6 +34,12 @@ impl<'de> Deserialize<'de> for Label {
     }
 }
 
+impl Label {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 impl std::fmt::Display for Label {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0.as_str())

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod lineage;
 pub mod models;
 pub mod paths;
+pub mod publishing;
 pub mod records;
 pub mod refusals;
 pub mod signing;
@@ -17,6 +18,7 @@ pub mod signing;
 pub use identity::*;
 pub use lineage::{Lineage, LineageBounds};
 pub use models::*;
+pub use publishing::*;
 pub use records::*;
 pub use refusals::{
     AliasGate, FileFinding, GateView, PullGate, QuarantineHold, Refusal, SignatureTally,

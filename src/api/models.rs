@@ -116,6 +116,10 @@ pub struct VersionView {
     pub lineage: Value,
     #[schema(value_type = Object)]
     pub metadata: Value,
+    /// Where the CI job that created it ran, when a trusted publisher's
+    /// token created it (the signed statement covers it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::CiProvenance>,
     /// In statement order.
     pub files: Vec<FileView>,
     /// Each stored signature, judged against the keys as they are now: `verified`,

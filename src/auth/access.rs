@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Global, GlobalPermit, Manage, ManageTokens, Policy, Principal, Read, ScopePermit, Secret, Seen,
-    authorize_global, authorize_scope,
+    Global, GlobalPermit, ManageTokens, Policy, Principal, Secret, Seen, authorize_global,
 };
 
 use crate::error::{Error, Result};
@@ -18,7 +17,9 @@ use crate::kinds::{BindingScope, Role};
 use crate::limits::{DownloadQuotas, DownloadUsage, Rate, RateLimits};
 use crate::names::{Description, PrincipalName};
 use crate::page::{Page, Paged};
-use crate::store::{Bindings, CredentialRecord, Namespaces, RoleBinding, TokenRecord, Tokens};
+use crate::store::{
+    Bindings, CredentialRecord, Namespaces, Publishers, RoleBinding, TokenRecord, Tokens,
+};
 use crate::trail::Trail;
 
 /// Token lifetimes: what a token gets when it asks for nothing, and the most it
@@ -58,6 +59,22 @@ pub(super) fn usable(token: &TokenRecord, how: Credential, now: DateTime<Utc>) -
     token.console == (how == Credential::ConsoleSession)
         && token.revoked_at.is_none()
         && token.expires_at.is_none_or(|t| t > now)
+}
+
+/// Refuses a token for a trusted publisher's principal, or minted with a
+/// publisher token: a publisher's tokens come from its CI identity only.
+pub(super) fn refuse_publishers(minter: &Principal, owner: &PrincipalName) -> Result<()> {
+    if minter.publication().is_some() {
+        return Err(Error::NotAllowed(
+            "a publisher token cannot mint other tokens: exchange a new identity token".into(),
+        ));
+    }
+    if owner.is_publisher() {
+        return Err(Error::invalid(format!(
+            "{owner} is a trusted publisher: it gets tokens only by exchanging a CI identity token"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether the token's last use was recorded within the minute.
@@ -124,12 +141,22 @@ pub struct Member {
     pub roles: Vec<Role>,
 }
 
+/// The store capabilities access uses: tokens, role bindings, namespaces and
+/// trusted publishers.
+pub type AccessStores = (
+    Arc<dyn Tokens>,
+    Arc<dyn Bindings>,
+    Arc<dyn Namespaces>,
+    Arc<dyn Publishers>,
+);
+
 pub struct Access {
     kept: Kept,
     pub(super) tokens: Arc<dyn Tokens>,
-    bindings: Arc<dyn Bindings>,
-    namespaces: Arc<dyn Namespaces>,
-    policy: Arc<Policy>,
+    pub(super) bindings: Arc<dyn Bindings>,
+    pub(super) namespaces: Arc<dyn Namespaces>,
+    pub(super) publishers: Arc<dyn Publishers>,
+    pub(super) policy: Arc<Policy>,
     pub(super) limits: TokenLimits,
     pub(super) rates: Arc<RateLimits>,
     quotas: Arc<DownloadQuotas>,
@@ -145,9 +172,7 @@ pub struct Usage {
 
 impl Access {
     pub fn new(
-        tokens: Arc<dyn Tokens>,
-        bindings: Arc<dyn Bindings>,
-        namespaces: Arc<dyn Namespaces>,
+        (tokens, bindings, namespaces, publishers): AccessStores,
         policy: Arc<Policy>,
         limits: TokenLimits,
         rates: Arc<RateLimits>,
@@ -158,6 +183,7 @@ impl Access {
             tokens,
             bindings,
             namespaces,
+            publishers,
             policy,
             limits,
             rates,
@@ -214,6 +240,9 @@ impl Access {
         secret: Option<&str>,
         trail: Trail,
     ) -> Result<Principal> {
+        if let Some(s) = secret.filter(|s| how == Credential::Bearer && Secret::is_publisher(s)) {
+            return self.publisher_principal(s, trail).await;
+        }
         let secret = secret
             .ok_or(Error::Unauthenticated)
             .and_then(|s| Secret::parse(s).ok_or(Error::TokenRefused))?;
@@ -254,6 +283,7 @@ impl Access {
             policy: self.policy.clone(),
             trail,
             repositories: None,
+            publication: None,
         }
     }
 
@@ -333,6 +363,12 @@ impl Access {
         read(fresh).await.map(|s| s.answer)
     }
 
+    /// Counts a request that presents no token of the registry's (an
+    /// identity token exchange) against its address's rate.
+    pub fn admit_anonymous(&self, client: Option<IpAddr>) -> Result<()> {
+        client.map_or(Ok(()), |addr| self.rates.check_address(addr))
+    }
+
     /// What a caller whose token did not authenticate is told: why (`why`),
     /// or `RateLimited` once its address goes faster than its rate.
     pub(super) fn refusal(&self, client: Option<IpAddr>, why: Error) -> Error {
@@ -359,6 +395,7 @@ impl Access {
         let owner = permit
             .owner()
             .ok_or_else(|| Error::internal(anyhow::anyhow!("a token permit names its owner")))?;
+        refuse_publishers(minter, owner)?;
         let days = days.unwrap_or(self.limits.default_days);
         if days == 0 || days > self.limits.max_days {
             return Err(Error::invalid(format!(
@@ -402,6 +439,7 @@ impl Access {
     /// into the session cookie; only its hash is stored.
     pub async fn open_session(&self, p: &Principal) -> Result<MintedToken> {
         let permit = authorize_global::<ManageTokens>(p, Global::OwnedBy(p.name()))?;
+        refuse_publishers(p, p.name())?;
         let parent = self.tokens.get_token(p.token_id()).await?;
         let now = Utc::now();
         let mut expires_at = now + self.limits.console_session;
@@ -469,90 +507,7 @@ impl Access {
         self.tokens
             .revoke_token(id, Utc::now(), &permit.pending())
             .await
-    }
-
-    /// Replaces a principal's roles in the permit's scope. Each role must be
-    /// bindable there (`admin` only globally; `auditor` anywhere; the others only
-    /// in a namespace), and the namespace must exist.
-    pub async fn set_roles(
-        &self,
-        permit: &ScopePermit<Manage>,
-        principal: &PrincipalName,
-        roles: &[Role],
-    ) -> Result<Member> {
-        let scope = permit.scope();
-        let mut parsed = Vec::with_capacity(roles.len());
-        for &role in roles {
-            if !role.bindable(scope) {
-                return Err(Error::RoleNotAllowed(format!(
-                    "role {:?} cannot be bound in {scope}",
-                    role.as_str()
-                )));
-            }
-            parsed.push(role);
-        }
-        parsed.sort_by_key(|r| r.as_str());
-        parsed.dedup();
-        if let Some(ns) = scope.namespace() {
-            self.namespaces.get_namespace(ns).await?;
-        }
-        self.bindings
-            .set_roles(principal, scope, &parsed, Utc::now(), &permit.pending())
-            .await?;
-        Ok(Member {
-            scope: scope.clone(),
-            principal: principal.clone(),
-            roles: parsed,
-        })
-    }
-
-    /// The members of a scope and their roles, a page of principals at a time.
-    /// A namespace's members are visible to its members; global bindings are the
-    /// admins' business.
-    pub async fn members(
-        &self,
-        p: &Principal,
-        scope: &BindingScope,
-        page: &Page,
-    ) -> Result<Paged<Member>> {
-        match scope {
-            BindingScope::Global => drop(authorize_scope::<Manage>(p, scope)?),
-            BindingScope::Namespace(_) => drop(authorize_scope::<Read>(p, scope)?),
-        }
-        let bindings = self
-            .bindings
-            .members(scope, page.after_text(), page.limit())
-            .await?;
-        let mut items: Vec<Member> = Vec::new();
-        for RoleBinding {
-            principal,
-            scope,
-            role,
-        } in bindings
-        {
-            match items.last_mut() {
-                Some(m) if m.principal == principal => m.roles.push(role),
-                _ => items.push(Member {
-                    scope,
-                    principal,
-                    roles: vec![role],
-                }),
-            }
-        }
-        Ok(Paged::new(items, page, |m| m.principal.to_string()))
-    }
-
-    /// Removes all of a principal's roles in the permit's scope.
-    pub async fn remove_member(
-        &self,
-        permit: &ScopePermit<Manage>,
-        principal: &PrincipalName,
-    ) -> Result<()> {
-        self.bindings
-            .remove_member(permit.scope(), principal, &permit.pending())
-            .await
-    }
-}
+    }}
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,9 @@
 //! ([`Access::serve`]).
 
 mod access;
+mod members;
 pub mod policy;
+mod publishing;
 mod registry;
 pub mod token;
 
@@ -35,12 +37,16 @@ use uuid::Uuid;
 use crate::error::{Denial, Error, Result};
 use crate::kinds::BindingScope;
 use crate::names::{ModelName, ModelRef, Namespace, PrincipalName};
+use crate::oidc::Publication;
 use crate::store::Pending;
 use crate::trail::Trail;
 
 /// The records access operations answer with.
 pub use crate::store::{RoleBinding, TokenRecord};
-pub use access::{Access, Credential, Member, MintedToken, Provisional, TokenLimits, Usage};
+pub use access::{
+    Access, AccessStores, Credential, Member, MintedToken, Provisional, TokenLimits, Usage,
+};
+pub use publishing::PublisherToken;
 pub use policy::{Policy, Scope};
 pub use registry::{MAX_REPOSITORIES, RegistryToken};
 pub use token::Secret;
@@ -151,6 +157,8 @@ pub struct Principal {
     /// A registry token's repositories (none: an API token, bounded by its
     /// roles alone).
     repositories: Option<Arc<[ModelRef]>>,
+    /// A publisher token's publisher and CI identity.
+    publication: Option<Arc<Publication>>,
 }
 
 impl Principal {
@@ -166,11 +174,20 @@ impl Principal {
         &self.roles
     }
 
-    /// Names the caller and its token in its request's audit context.
+    /// The publisher and CI identity of a publisher token.
+    pub fn publication(&self) -> Option<&Publication> {
+        self.publication.as_deref()
+    }
+
+    /// Names the caller and its token in its request's audit context, with
+    /// a publisher token's CI identity.
     fn note(&self) {
         self.trail.note(|c| {
             c.principal = Some(self.name.to_string());
             c.token_id = Some(self.token_id.to_string());
+            if let Some(p) = &self.publication {
+                c.detail.insert("identity".into(), p.identity_json());
+            }
         });
     }
 
@@ -413,6 +430,7 @@ mod tests {
             policy: Arc::new(Policy::embedded().await.unwrap()),
             trail: Trail::default(),
             repositories: None,
+            publication: None,
         }
     }
 

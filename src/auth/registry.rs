@@ -40,6 +40,7 @@ impl Access {
         p: &Principal,
         repositories: Vec<ModelRef>,
     ) -> Result<RegistryToken> {
+        super::access::refuse_publishers(p, p.name())?;
         if p.is_registry_token() {
             return Err(Error::invalid(
                 "a registry token cannot mint another: present the API token",

@@ -8,6 +8,8 @@ use sha2::Digest;
 const PREFIX: &str = "sgn_";
 /// The prefix of a registry token (the OCI face's, from `/v2/token`).
 const REGISTRY_PREFIX: &str = "sgr_";
+/// The prefix of a publisher token (trusted publishing's, from `/v1/oidc/token`).
+const PUBLISHER_PREFIX: &str = "sgp_";
 
 /// A token secret. Its `Debug` never prints the value.
 pub struct Secret(String);
@@ -20,6 +22,11 @@ impl Secret {
     /// A new registry token's secret.
     pub fn generate_registry() -> Self {
         Self::generate_with(REGISTRY_PREFIX)
+    }
+
+    /// A new publisher token's secret.
+    pub fn generate_publisher() -> Self {
+        Self::generate_with(PUBLISHER_PREFIX)
     }
 
     fn generate_with(prefix: &str) -> Self {
@@ -42,6 +49,16 @@ impl Secret {
     /// Whether a presented secret is shaped as a registry token.
     pub fn is_registry(s: &str) -> bool {
         s.starts_with(REGISTRY_PREFIX)
+    }
+
+    /// [`Secret::parse`] for a publisher token.
+    pub fn parse_publisher(s: &str) -> Option<Self> {
+        Self::parse_with(s, PUBLISHER_PREFIX)
+    }
+
+    /// Whether a presented secret is shaped as a publisher token.
+    pub fn is_publisher(s: &str) -> bool {
+        s.starts_with(PUBLISHER_PREFIX)
     }
 
     fn parse_with(s: &str, prefix: &str) -> Option<Self> {
@@ -89,6 +106,11 @@ mod tests {
         assert!(Secret::parse_registry(registry.expose()).is_some());
         assert!(Secret::parse_registry(api.expose()).is_none());
         assert!(Secret::parse(registry.expose()).is_none());
+        let publisher = Secret::generate_publisher();
+        assert!(Secret::parse_publisher(publisher.expose()).is_some());
+        assert!(Secret::parse(publisher.expose()).is_none());
+        assert!(Secret::parse_registry(publisher.expose()).is_none());
+        assert!(Secret::parse_publisher(api.expose()).is_none());
     }
 
     #[test]

@@ -75,7 +75,16 @@ impl From<Error> for ApiError {
             Error::Unauthenticated | Error::TokenRefused => {
                 Self::new(S::UNAUTHORIZED, "unauthenticated", msg)
             }
-            Error::OutOfScope(_) => Self::new(S::FORBIDDEN, "forbidden", msg),
+            Error::OutOfScope(_) | Error::NotAllowed(_) => {
+                Self::new(S::FORBIDDEN, "forbidden", msg)
+            }
+            Error::IdentityRefused(r) => Self::new(S::UNAUTHORIZED, r.code(), msg),
+            Error::IssuerUnavailable(_) => {
+                Self::new(S::SERVICE_UNAVAILABLE, "issuer_unavailable", msg)
+            }
+            Error::LineageMismatch(_) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "lineage_mismatch", msg)
+            }
             Error::Denied(d) => {
                 let (status, code) = if d.hidden {
                     (S::NOT_FOUND, "not_found")

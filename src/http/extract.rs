@@ -49,6 +49,53 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A form body (`application/x-www-form-urlencoded`, at most 32 KiB), as an
+/// OAuth token endpoint takes it; unknown and repeated fields are refused by
+/// the target type.
+pub struct ApiForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        const MAX_FORM_BODY: usize = 32 * 1024;
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(ApiError::invalid(
+                "expected a form body with Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::from(Error::TooLarge {
+                    limit: MAX_FORM_BODY as u64,
+                })
+            })?;
+        serde_urlencoded::from_bytes(&body)
+            .map(Self)
+            .map_err(|e| ApiError::invalid(format!("the form: {e}")))
+    }
+}
+
+/// Where an unauthenticated request comes from: the client's address and the
+/// request's audit trail.
+pub struct Origin(pub Option<std::net::IpAddr>, pub Trail);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let (client, trail) = origin(parts);
+        Ok(Self(client, trail))
+    }
+}
+
 /// A body that does not fit its type, told as the field's path and the rule
 /// it breaks: in the caller's terms, without the parser's position or words.
 fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {

@@ -20,6 +20,7 @@ mod models;
 mod namespaces;
 mod oci;
 mod paths;
+mod publishing;
 mod quarantines;
 mod service;
 mod signatures;
@@ -54,6 +55,8 @@ pub const UPLOAD_OFFSET: &str = "upload-offset";
 #[derive(Clone)]
 pub struct AppState {
     pub access: Arc<Access>,
+    /// Trusted publishing: publishers and the identity token exchange.
+    pub publishing: Arc<crate::publishing::Publishing>,
     /// The console's reads, one per page.
     pub catalog: Arc<Catalog>,
     pub registry: Arc<Registry>,
@@ -155,6 +158,7 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
         (name = "files", description = "Artifact bytes of a version"),
         (name = "signing", description = "Signatures and promotion (aliases)"),
         (name = "keys", description = "Trusted signing keys"),
+        (name = "publishing", description = "Trusted publishing: CI identities that publish without a stored token"),
         (name = "lineage", description = "Lineage queries and quarantines"),
         (name = "audit", description = "The access log"),
     )
@@ -209,6 +213,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::get))
         .routes(routes!(keys::revoke))
         .routes(routes!(namespaces::get_policy, namespaces::put_policy))
+        .routes(routes!(publishing::list))
+        .routes(routes!(publishing::put, publishing::delete))
+        .routes(routes!(publishing::exchange))
         .routes(routes!(lineage::by_dataset))
         .routes(routes!(lineage::by_commit))
         .routes(routes!(lineage::of_version))

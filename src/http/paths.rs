@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::kinds::BindingScope;
 use crate::names::{
     AliasName, CommitId, FilePath, KeyId, ModelName, ModelRef, Namespace, NewFilePath,
-    PrincipalName, Sha256, VersionNumber,
+    PrincipalName, PublisherName, Sha256, VersionNumber,
 };
 
 /// A value of one path segment, parsed and described by its type's rule.
@@ -51,6 +51,7 @@ segments!(
     Sha256,
     CommitId,
     PrincipalName,
+    PublisherName,
     BindingScope
 );
 
@@ -208,6 +209,12 @@ path_extractor!(
     /// `{ns}/members/{principal}` in the path; `{ns}` may be `*`.
     MemberPath(BindingScope, PrincipalName) { "ns": BindingScope, "principal": PrincipalName }
     |s| Ok(Self(s.get("ns")?, s.get("principal")?))
+);
+
+path_extractor!(
+    /// `{ns}/trusted-publishers/{name}` in the path.
+    PublisherPath(Namespace, PublisherName) { "ns": Namespace, "name": PublisherName }
+    |s| Ok(Self(s.get("ns")?, s.get("name")?))
 );
 
 path_extractor!(

@@ -43,7 +43,13 @@ pub const MODEL_REF_PATTERN: &str = concat!("^", name_rule!(), "/", name_rule!()
 pub const VERSION_REF_PATTERN: &str =
     concat!("^", name_rule!(), "/", name_rule!(), "@0*[1-9][0-9]{0,17}$");
 /// What a principal name matches (as `PrincipalName::parse` checks it).
-pub const PRINCIPAL_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$";
+pub const PRINCIPAL_PATTERN: &str = concat!(
+    "^([A-Za-z0-9][A-Za-z0-9._@+-]{0,127}|oidc:",
+    name_rule!(),
+    "/",
+    name_rule!(),
+    ")$"
+);
 /// What a SHA-256 digest or a key id matches (either case; stored in lower case).
 pub const HEX64_PATTERN: &str = "^[0-9A-Fa-f]{64}$";
 /// What a git commit id matches: SHA-1 or SHA-256.
@@ -119,6 +125,11 @@ name_type!(
     /// An alias of a model (`staging`, `production`).
     AliasName,
     "alias"
+);
+name_type!(
+    /// A trusted publisher's name inside its namespace.
+    PublisherName,
+    "publisher name"
 );
 
 /// `namespace/name`, the full name of a model.
@@ -358,7 +369,11 @@ impl fmt::Display for VersionNumber {
 pub struct PrincipalName(String);
 
 impl PrincipalName {
-    /// 1 to 128 bytes of `[A-Za-z0-9._@+-]`, starting with a letter or digit.
+    /// What names a trusted publisher's principal: `oidc:<namespace>/<name>`.
+    pub const PUBLISHER_PREFIX: &'static str = "oidc:";
+
+    /// 1 to 128 bytes of `[A-Za-z0-9._@+-]`, starting with a letter or digit;
+    /// or a trusted publisher's `oidc:<namespace>/<name>`.
     pub fn parse(s: &str) -> Result<Self, Error> {
         let b = s.as_bytes();
         let ok = !b.is_empty()
@@ -367,13 +382,28 @@ impl PrincipalName {
             && b.iter().all(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'@' | b'+' | b'-')
             });
-        if ok {
+        let publisher = s
+            .strip_prefix(Self::PUBLISHER_PREFIX)
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(ns, name)| is_name(ns) && is_name(name));
+        if ok || publisher {
             Ok(Self(s.to_owned()))
         } else {
             Err(Error::invalid(
                 "principal must be 1 to 128 characters of [A-Za-z0-9._@+-]",
             ))
         }
+    }
+
+    /// The principal of a trusted publisher's tokens.
+    pub fn publisher(ns: &Namespace, name: &PublisherName) -> Self {
+        Self(format!("{}{ns}/{name}", Self::PUBLISHER_PREFIX))
+    }
+
+    /// Whether this names a trusted publisher (which holds no token or role
+    /// binding of its own: its roles come from the publisher).
+    pub fn is_publisher(&self) -> bool {
+        self.0.starts_with(Self::PUBLISHER_PREFIX)
     }
 
     pub fn as_str(&self) -> &str {
@@ -551,6 +581,7 @@ pub(crate) use text_value;
 text_value!(Namespace, as_str);
 text_value!(ModelName, as_str);
 text_value!(AliasName, as_str);
+text_value!(PublisherName, as_str);
 text_value!(PrincipalName, as_str);
 text_value!(FilePath, as_str);
 text_value!(KeyId, as_str);

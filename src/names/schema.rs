@@ -46,6 +46,11 @@ described!(Namespace, "Namespace", named("A namespace"));
 described!(ModelName, "ModelName", named("A model's name"));
 described!(AliasName, "AliasName", named("An alias"));
 described!(
+    PublisherName,
+    "PublisherName",
+    named("A trusted publisher's name")
+);
+described!(
     ModelRef,
     "ModelRef",
     string_schema(MODEL_REF_PATTERN).description(Some("`namespace/model`"))

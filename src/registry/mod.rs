@@ -269,8 +269,18 @@ impl Registry {
                 Err(e) => return Err(e),
             }
         }
+        let publication = by.publication();
+        if let Some(p) = publication {
+            let code = lineage.code.as_ref();
+            p.bind(
+                code.and_then(|c| c.repo.as_ref()).map(|r| r.as_str()),
+                code.and_then(|c| c.commit.as_ref()).map(|c| c.as_str()),
+            )
+            .map_err(Error::LineageMismatch)?;
+        }
         let new = NewVersion {
             id: Uuid::now_v7(),
+            provenance: publication.map(|p| p.provenance()),
             code_commit: lineage.code.as_ref().and_then(|c| c.commit.clone()),
             datasets: lineage.data.iter().map(|d| d.sha256).collect(),
             parents: parent_ids,
@@ -426,7 +436,11 @@ impl Registry {
 
     fn statement_of(&self, v: &VersionRecord, files: &[FileRecord]) -> Result<Value> {
         let sorted = resources(files);
-        let st = statement::build(&self.name, &v.model_ref(), v.version, &v.lineage.0, &sorted);
+        let bound = statement::Bound {
+            lineage: &v.lineage.0,
+            provenance: v.provenance.as_ref().map(|p| &p.0),
+        };
+        let st = statement::build(&self.name, &v.model_ref(), v.version, bound, &sorted);
         serde_json::to_value(&st).map_err(Error::internal)
     }
 }

@@ -24,6 +24,8 @@ use crate::http::{AppState, ExcessConnection, Readiness, app};
 use crate::limits::{DownloadQuotas, QuotaConfig, RateConfig, RateLimits, TransferFloor};
 use crate::lineage::{LineageBounds, Provenance};
 use crate::names::PrincipalName;
+use crate::oidc::{Issuers, Verifier};
+use crate::publishing::Publishing;
 use crate::registry::{Bounds, Registry, RegistryStores};
 use crate::store::Store;
 use crate::tls::ReloadingCert;
@@ -90,7 +92,34 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let migrations = cfg.storage.startup.migrations(!cfg.no_migrate);
     let (store, blobs) = start::open_stores_with(&cfg.storage, &migrations).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
-    Ok((services(store, blobs, policy, limits, cfg), boot))
+    let verifier = oidc_verifier(cfg)?;
+    Ok((services(store, blobs, policy, (limits, verifier), cfg), boot))
+}
+
+/// The identity token verifier of trusted publishing, when issuers are
+/// configured.
+fn oidc_verifier(cfg: &ServeConfig) -> anyhow::Result<Option<Arc<Verifier>>> {
+    let o = &cfg.oidc;
+    if o.issuers.0.is_empty() {
+        return Ok(None);
+    }
+    let extra_roots = match &o.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Error::invalid(format!("SIGNET_OIDC_CA_FILE {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let verifier = Verifier::new(Issuers {
+        urls: o.issuers.0.clone(),
+        audience: o.audience.clone(),
+        extra_roots,
+        refresh_after: Duration::from_secs(60),
+        keys_live: Duration::from_secs(3600),
+        timeout: Duration::from_secs(10),
+    })
+    .map_err(|e| Error::invalid(format!("SIGNET_OIDC_CA_FILE: {e}")))?;
+    tracing::info!(issuers = ?o.issuers.0, audience = %o.audience, "trusted publishing on");
+    Ok(Some(Arc::new(verifier)))
 }
 
 /// The configured request rates and download quotas.
@@ -154,7 +183,7 @@ fn services(
     store: Arc<dyn Store>,
     blobs: BlobStore,
     policy: Policy,
-    limits: Limits,
+    (limits, verifier): (Limits, Option<Arc<Verifier>>),
     cfg: &ServeConfig,
 ) -> AppState {
     let lineage = LineageBounds {
@@ -166,9 +195,7 @@ fn services(
     let quotas = Arc::new(DownloadQuotas::new(store.clone(), limits.quotas));
     spawn_forget_idle(rates.clone());
     let access = Access::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
+        (store.clone(), store.clone(), store.clone(), store.clone()),
         Arc::new(policy),
         TokenLimits {
             default_days: cfg.token_default_days,
@@ -196,8 +223,16 @@ fn services(
     let provenance = Arc::new(Provenance::new(store.clone(), store.clone(), store.clone()));
     let trust = Arc::new(trust);
     let auditing = Arc::new(Auditing::new(store.clone()));
+    let access = Arc::new(access);
+    let publishing = Arc::new(Publishing::new(
+        verifier,
+        store.clone(),
+        access.clone(),
+        chrono::Duration::seconds(i64::from(cfg.oidc.token_ttl_secs)),
+    ));
     AppState {
-        access: Arc::new(access),
+        access,
+        publishing,
         catalog: Arc::new(Catalog::new(
             registry.clone(),
             trust.clone(),

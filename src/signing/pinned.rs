@@ -19,6 +19,8 @@ pub struct Claims {
     pub model: ModelRef,
     pub version: VersionNumber,
     pub lineage: Value,
+    /// The CI provenance the statement carries, if any.
+    pub provenance: Option<Value>,
     /// In statement order. Every name is a safe relative path.
     pub resources: Vec<Resource>,
 }
@@ -58,6 +60,7 @@ pub fn claims(doc: &[u8]) -> Result<Claims, Rejection> {
         model,
         version,
         lineage: b["lineage"].clone(),
+        provenance: b.get("provenance").cloned(),
         resources,
     })
 }
@@ -99,7 +102,8 @@ pub fn verify_binding(
 ) -> Result<KeyId, Rejection> {
     let mut sorted = files.to_vec();
     sort_resources(&mut sorted);
-    let expected = Expected::new(&claims.registry, model, version, &claims.lineage, &sorted);
+    let expected = Expected::new(&claims.registry, model, version, &claims.lineage, &sorted)
+        .with_provenance(claims.provenance.as_ref());
     let v = verify_pinned(doc, pinned, &expected)?;
     if v.content_only() {
         return Err(Rejection::StatementMismatch);

@@ -94,6 +94,17 @@ pub struct SignetBinding<'a> {
     pub model: String,
     pub version: VersionNumber,
     pub lineage: &'a serde_json::Value,
+    /// The version's CI provenance, when a trusted publisher created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<&'a serde_json::Value>,
+}
+
+/// What a statement binds a version to besides its files: its lineage and,
+/// when a trusted publisher created it, its CI provenance.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound<'a> {
+    pub lineage: &'a serde_json::Value,
+    pub provenance: Option<&'a serde_json::Value>,
 }
 
 /// Builds the unsigned statement for a sealed version. `sorted` must be in
@@ -102,7 +113,7 @@ pub fn build<'a>(
     registry: &'a str,
     model: &ModelRef,
     version: VersionNumber,
-    lineage: &'a serde_json::Value,
+    bound: Bound<'a>,
     sorted: &'a [Resource],
 ) -> Statement<'a> {
     Statement {
@@ -129,7 +140,8 @@ pub fn build<'a>(
                 registry,
                 model: model.to_string(),
                 version,
-                lineage,
+                lineage: bound.lineage,
+                provenance: bound.provenance,
             },
         },
     }

@@ -23,6 +23,8 @@ pub struct Expected<'a> {
     model: String,
     version: i64,
     lineage: Value,
+    /// The version's CI provenance, when a trusted publisher created it.
+    provenance: Option<Value>,
     root: String,
     resources: BTreeMap<&'a str, (String, u64)>,
 }
@@ -42,12 +44,20 @@ impl<'a> Expected<'a> {
             model: model.to_string(),
             version: version.get(),
             lineage: lineage_as_data(lineage),
+            provenance: None,
             root: root_digest(resources).to_hex(),
             resources: resources
                 .iter()
                 .map(|r| (r.path.as_str(), (r.sha256.to_hex(), r.size)))
                 .collect(),
         }
+    }
+
+    /// The version's CI provenance, which the statement must carry exactly
+    /// (`predicate.signet.provenance`); without one, it must carry none.
+    pub fn with_provenance(mut self, provenance: Option<&Value>) -> Self {
+        self.provenance = provenance.cloned();
+        self
     }
 }
 
@@ -337,7 +347,13 @@ fn statement_matches(st: &Value, exp: &Expected<'_>) -> bool {
     let b = &p["signet"];
     keys_are(st, &["_type", "predicate", "predicateType", "subject"])
         && keys_are(p, &["resources", "serialization", "signet"])
-        && keys_are(b, &["lineage", "model", "registry", "version"])
+        && match &exp.provenance {
+            None => keys_are(b, &["lineage", "model", "registry", "version"]),
+            Some(p) => {
+                keys_are(b, &["lineage", "model", "provenance", "registry", "version"])
+                    && b["provenance"] == *p
+            }
+        }
         && st["_type"] == STATEMENT_TYPE
         && st["predicateType"] == PREDICATE_TYPE
         && p["serialization"] == serialization()

@@ -2,7 +2,7 @@
 //!
 //! Dependency rule: domain services hold the capability traits they use
 //! ([`Tokens`], [`Bindings`], [`Namespaces`], [`Models`], [`Keys`], [`Aliases`],
-//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Uploads`], [`Usage`]); [`Store`] is their sum, which only
+//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Uploads`], [`Usage`], [`Publishers`]); [`Store`] is their sum, which only
 //! start-up code sees. The store depends on nothing above it: only on the typed
 //! values of `names` and `kinds`, which it binds and reads directly.
 //!
@@ -32,6 +32,7 @@ pub mod migrate;
 mod models;
 mod namespaces;
 mod postgres;
+mod publishers;
 mod sqlite;
 mod tokens;
 mod uploads;
@@ -57,6 +58,7 @@ pub use models::{
 };
 pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
+pub use publishers::{Exchange, PublisherRecord, PublisherTokenRecord, Publishers};
 pub use sqlite::SqliteStore;
 pub use tokens::{CredentialRecord, RegistryCredential, RegistryTokenRecord, TokenRecord, Tokens};
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
@@ -91,6 +93,7 @@ pub trait Store:
     + BlobRefs
     + Uploads
     + Usage
+    + Publishers
     + Health
 {
 }
@@ -107,6 +110,7 @@ impl<T> Store for T where
         + BlobRefs
         + Uploads
         + Usage
+        + Publishers
         + Health
 {
 }

@@ -37,6 +37,9 @@ pub struct VersionRecord {
     pub created_by: PrincipalName,
     pub sealed_at: Option<DateTime<Utc>>,
     pub root_digest: Option<Sha256>,
+    /// Where a CI job that published with a publisher token ran (issuer,
+    /// repository, workflow, commit, run); none for any other version.
+    pub provenance: Option<sqlx::types::Json<Value>>,
 }
 
 impl VersionRecord {
@@ -95,6 +98,8 @@ pub struct NewVersion {
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
     pub created_by: PrincipalName,
+    /// The CI provenance of a version a publisher token creates.
+    pub provenance: Option<Value>,
     /// Indexed copies of the lineage, for lineage queries and quarantine.
     pub code_commit: Option<CommitId>,
     pub datasets: Vec<Sha256>,

@@ -37,7 +37,8 @@ impl Trust {
             v.version,
             &v.lineage.0,
             &sorted,
-        );
+        )
+        .with_provenance(v.provenance.as_ref().map(|p| &p.0));
         let now = Utc::now();
         check_bundle_media_type(doc).map_err(Error::SignatureRejected)?;
         let at = Times {

@@ -69,7 +69,8 @@ impl Verification {
     ) -> Self {
         let sorted = resources(files);
         let model = v.model_ref();
-        let expected = Expected::new(registry, &model, v.version, &v.lineage.0, &sorted);
+        let expected = Expected::new(registry, &model, v.version, &v.lineage.0, &sorted)
+            .with_provenance(v.provenance.as_ref().map(|p| &p.0));
         let now = Utc::now();
         let signatures = stored
             .into_iter()

@@ -15,6 +15,7 @@ mod keys;
 mod lineage;
 mod models;
 mod namespaces;
+mod publishers;
 mod tokens;
 mod uploads;
 mod usage;

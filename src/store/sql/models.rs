@@ -20,7 +20,7 @@ use crate::store::{
 macro_rules! version_columns {
     () => {
         "v.id, m.namespace, m.name AS model, v.version, v.state, v.lineage, v.metadata, \
-         v.created_at, v.created_by, v.sealed_at, v.root_digest"
+         v.created_at, v.created_by, v.sealed_at, v.root_digest, v.provenance"
     };
 }
 
@@ -208,8 +208,8 @@ impl Models for Store {
         .await?;
         sqlx::query(
             "INSERT INTO versions (id, model_id, version, state, lineage, metadata, \
-             created_at, created_by, code_commit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_at, created_by, code_commit, provenance) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(v.id)
         .bind(model_id)
@@ -220,6 +220,7 @@ impl Models for Store {
         .bind(v.created_at)
         .bind(&v.created_by)
         .bind(&v.code_commit)
+        .bind(v.provenance.as_ref().map(sqlx::types::Json))
         .execute(&mut *tx)
         .await?;
         for d in &v.datasets {
