@@ -47,11 +47,7 @@ fn read_token() -> Result<String, Failure> {
 /// `signet login --server URL`: checks the token with the registry, then saves
 /// it (mode 0600).
 pub async fn login(server: &str) -> Result<Done, Failure> {
-    let url = url::Url::parse(server)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| Failure::usage(format!("{server:?} is not an http(s) URL")))?;
-    let server = url.as_str().trim_end_matches('/').to_owned();
+    let server = server_url(server)?;
     let token = read_token()?;
     let who: WhoAmI = Client::new(&server, &token)?.get(paths::WHOAMI).await?;
     let principal = who.principal;
@@ -66,6 +62,16 @@ pub async fn login(server: &str) -> Result<Done, Failure> {
         ),
         json: json!({"server": server, "principal": principal, "credentials": path}),
     })
+}
+
+/// A registry's address as given to `login`: an http(s) URL, without a
+/// trailing slash.
+pub(super) fn server_url(server: &str) -> Result<String, Failure> {
+    let url = url::Url::parse(server)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| Failure::usage(format!("{server:?} is not an http(s) URL")))?;
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// `signet logout`: forgets the saved token (it stays valid on the server:

@@ -14,6 +14,7 @@ pub mod journal;
 mod listing;
 mod local;
 pub mod manage;
+mod oidc;
 pub mod outcome;
 mod place;
 pub mod progress;

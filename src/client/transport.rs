@@ -40,9 +40,43 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        // A client made without a token (the identity token exchange) sends none.
+        match self.token.is_empty() {
+            true => req,
+            false => req.bearer_auth(&self.token),
+        }
+    }
+
+    /// `POST`s a form (`application/x-www-form-urlencoded`) and reads the
+    /// typed answer.
+    pub async fn post_form<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &B,
+    ) -> Result<R, Failure> {
+        let body = serde_urlencoded::to_string(form)
+            .map_err(|e| Failure::new(Exit::Failure, format!("the form: {e}")))?;
+        let resp = self
+            .send(|| {
+                self.request(Method::POST, path)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body.clone())
+            })
+            .await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("reading the answer: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::new(
+                Exit::Failure,
+                format!("POST {path}: the registry's answer is not what the API states: {e}"),
+            )
+        })
     }
 
     /// Sends the request `build` makes, again after a transient failure (a
@@ -525,7 +559,7 @@ pub(super) fn failure_of(status: u16, body: &[u8]) -> Failure {
         .map(|b| b.error);
     let code = err.as_ref().map(|e| e.code.clone());
     let exit = match (status, code.as_deref()) {
-        (_, Some("promotion_refused" | "quarantined" | "version_not_verified")) => {
+        (_, Some("promotion_refused" | "quarantined" | "version_not_verified" | "lineage_mismatch")) => {
             Exit::RefusedByPolicy
         }
         (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,

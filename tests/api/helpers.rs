@@ -197,6 +197,7 @@ impl TestApp {
             token_max_days: 365,
             console_session_minutes: 480,
             registry_token_ttl_secs: 300,
+            oidc: Default::default(),
             public_url: None,
             redirect_secs: 0,
             log_format: LogFormat::Text,

@@ -21,7 +21,7 @@ crate::on_both_backends!(
 
 /// Runs `openssl` with whitespace-separated arguments (the paths here have no
 /// spaces).
-fn openssl(args: &str) -> Vec<u8> {
+pub(crate) fn openssl(args: &str) -> Vec<u8> {
     let out = std::process::Command::new("openssl")
         .args(args.split_whitespace())
         .output()
@@ -35,13 +35,13 @@ fn openssl(args: &str) -> Vec<u8> {
 }
 
 /// A throwaway certificate authority in `dir`.
-struct Ca {
+pub(crate) struct Ca {
     dir: PathBuf,
     name: String,
 }
 
 impl Ca {
-    fn new(dir: &Path, name: &str) -> Self {
+    pub(crate) fn new(dir: &Path, name: &str) -> Self {
         let base = dir.join(name);
         let (key, pem) = (base.with_extension("key"), base.with_extension("pem"));
         openssl(&format!(
@@ -57,7 +57,7 @@ impl Ca {
         }
     }
 
-    fn pem_path(&self) -> PathBuf {
+    pub(crate) fn pem_path(&self) -> PathBuf {
         self.dir.join(&self.name).with_extension("pem")
     }
 
@@ -67,7 +67,7 @@ impl Ca {
 
     /// Issues a server certificate for localhost and 127.0.0.1; returns the
     /// paths of its certificate and key.
-    fn issue(&self, serial: u32) -> (PathBuf, PathBuf) {
+    pub(crate) fn issue(&self, serial: u32) -> (PathBuf, PathBuf) {
         let base = self.dir.join(format!("{}-leaf-{serial}", self.name));
         let (key, csr, pem, ext) = (
             base.with_extension("key"),

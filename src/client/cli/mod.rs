@@ -21,6 +21,22 @@ pub enum ClientCommand {
     Login {
         #[arg(long)]
         server: String,
+        /// Sign in as a trusted publisher with this CI job's identity token
+        /// (GitHub Actions' token service, SIGNET_ID_TOKEN, or
+        /// --id-token-file) instead of an API token.
+        #[arg(long)]
+        oidc: bool,
+        /// The audience to ask GitHub Actions for (the registry's
+        /// SIGNET_OIDC_AUDIENCE).
+        #[arg(long, default_value = "signet", requires = "oidc")]
+        audience: String,
+        /// A file holding the identity token.
+        #[arg(long, requires = "oidc")]
+        id_token_file: Option<std::path::PathBuf>,
+        /// The trusted publisher (`NAMESPACE/NAME`), when the identity matches
+        /// several.
+        #[arg(long, requires = "oidc")]
+        publisher: Option<String>,
     },
     /// Forget the saved token.
     Logout,
@@ -287,7 +303,22 @@ async fn audit_command(command: AuditCommand) -> Result<Done, Failure> {
 /// Runs one of the client's commands; its outcome decides the exit code.
 pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
     match command {
-        ClientCommand::Login { server } => super::commands::login(&server).await,
+        ClientCommand::Login {
+            server,
+            oidc: true,
+            audience,
+            id_token_file,
+            publisher,
+        } => {
+            super::oidc::login(
+                &server,
+                &audience,
+                id_token_file.as_deref(),
+                publisher.as_deref(),
+            )
+            .await
+        }
+        ClientCommand::Login { server, .. } => super::commands::login(&server).await,
         ClientCommand::Logout => super::commands::logout(),
         ClientCommand::Keygen { algorithm, out } => super::commands::keygen(&algorithm, &out),
         ClientCommand::Sign { target, key } => super::commands::sign(&target, &key).await,

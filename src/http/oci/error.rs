@@ -148,6 +148,7 @@ impl OciFailure {
                 f
             }
             Error::Invalid(m) => Self::invalid("UNSUPPORTED", m),
+            Error::NotAllowed(m) => Self::new(S::FORBIDDEN, "DENIED", m),
             // Everything else is what `/v1` would answer: shaped there, logged
             // there, without internals.
             other => {

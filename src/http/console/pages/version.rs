@@ -8,7 +8,7 @@ use super::super::super::paths::VersionPath;
 use super::super::super::views::{FileView, VersionView};
 use super::super::{Ui, Viewer, graph, page};
 use super::*;
-use crate::api::Refusal;
+use crate::api::{CiProvenance, Refusal};
 use crate::auth::Read;
 use crate::auth::authorize;
 use crate::catalog::VersionPage;
@@ -73,6 +73,7 @@ fn version_body(shown: VersionPage) -> Markup {
             (signatures_table(&signatures))
         }
         section { h2 { "Files" } (files_table(&view.files)) }
+        @if let Some(p) = &view.provenance { (provenance_facts(p)) }
         section {
             h2 { "Lineage" }
             @match &lineage {
@@ -94,6 +95,33 @@ fn version_body(shown: VersionPage) -> Markup {
             }
         }
         (cli(&commands(ns, name, v, panel.pull.is_empty())))
+    }
+}
+
+/// Where the CI job that published a version ran (trusted publishing).
+fn provenance_facts(p: &CiProvenance) -> Markup {
+    let rows = [
+        ("Publisher", Some(&p.publisher)),
+        ("Issuer", Some(&p.issuer)),
+        ("Repository", p.repository.as_ref()),
+        ("Workflow", p.workflow_ref.as_ref()),
+        ("Ref", p.git_ref.as_ref()),
+        ("Commit", p.sha.as_ref()),
+        ("Run", p.run_id.as_ref()),
+        ("Attempt", p.run_attempt.as_ref()),
+        ("Job", p.job_id.as_ref()),
+        ("Actor", p.actor.as_ref()),
+    ];
+    html! {
+        section.provenance {
+            h2 { "CI provenance" }
+            p { "Published by a CI job through trusted publishing; its signed statement covers this." }
+            dl.facts {
+                @for (label, value) in rows {
+                    @if let Some(v) = value { dt { (label) } dd { code { (v) } } }
+                }
+            }
+        }
     }
 }
 
