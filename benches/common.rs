@@ -60,6 +60,7 @@ pub async fn start_with(rate: &str) -> Bench {
         token_max_days: 365,
         console_session_minutes: 480,
         registry_token_ttl_secs: 300,
+        oidc: Default::default(),
         public_url: None,
         redirect_secs: 0,
         log_format: LogFormat::Text,

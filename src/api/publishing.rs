@@ -25,7 +25,10 @@ pub const OIDC_TOKEN: &str = "/v1/oidc/token";
 pub struct PutPublisher {
     /// The identity provider, exactly as its tokens' `iss` reads (one of the
     /// registry's `SIGNET_OIDC_ISSUERS`).
-    #[schema(max_length = 512, example = "https://token.actions.githubusercontent.com")]
+    #[schema(
+        max_length = 512,
+        example = "https://token.actions.githubusercontent.com"
+    )]
     pub issuer: String,
     /// Claims the identity token must carry, each with exactly this string
     /// value. Naming `repository` requires `repository_owner_id`, and

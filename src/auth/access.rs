@@ -507,7 +507,8 @@ impl Access {
         self.tokens
             .revoke_token(id, Utc::now(), &permit.pending())
             .await
-    }}
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -46,8 +46,8 @@ pub use crate::store::{RoleBinding, TokenRecord};
 pub use access::{
     Access, AccessStores, Credential, Member, MintedToken, Provisional, TokenLimits, Usage,
 };
-pub use publishing::PublisherToken;
 pub use policy::{Policy, Scope};
+pub use publishing::PublisherToken;
 pub use registry::{MAX_REPOSITORIES, RegistryToken};
 pub use token::Secret;
 

@@ -80,7 +80,11 @@ impl Access {
     /// The principal of a publisher token: unknown and expired tokens, and
     /// those whose publisher was removed or changed since, are all
     /// `TokenRefused`.
-    pub(super) async fn publisher_principal(&self, presented: &str, trail: Trail) -> Result<Principal> {
+    pub(super) async fn publisher_principal(
+        &self,
+        presented: &str,
+        trail: Trail,
+    ) -> Result<Principal> {
         let secret = Secret::parse_publisher(presented).ok_or(Error::TokenRefused)?;
         let now = Utc::now();
         let found = self.publishers.publisher_credential(&secret.hash()).await?;

@@ -2,7 +2,8 @@
 //! (trusted publishing), with no stored secret. The token comes from GitHub
 //! Actions' token service, `SIGNET_ID_TOKEN` (GitLab CI's `id_tokens:`), or
 //! a file; the registry exchanges it for a short-lived publisher token, which
-//! the commands that follow use.
+//! the commands that follow use. `signet publisher` sets the CI identities a
+//! namespace trusts.
 
 use std::path::Path;
 
@@ -11,9 +12,11 @@ use serde_json::json;
 use super::config::{self, Credentials};
 use super::{Client, Done, Exit, Failure};
 use crate::api::{
-    ExchangedToken, GRANT_TYPE_TOKEN_EXCHANGE, OIDC_TOKEN, TOKEN_TYPE_ACCESS_TOKEN,
-    TOKEN_TYPE_JWT, TokenExchange, WhoAmI, paths,
+    ExchangedToken, GRANT_TYPE_TOKEN_EXCHANGE, OIDC_TOKEN, PutPublisher, TOKEN_TYPE_ACCESS_TOKEN,
+    TOKEN_TYPE_JWT, TokenExchange, TrustedPublisher, TrustedPublisherList, WhoAmI, paths,
 };
+use crate::kinds::Role;
+use crate::names::{Namespace, PublisherName};
 
 /// Where the identity token was found.
 enum Source {
@@ -110,5 +113,111 @@ pub async fn login(
             "scope": got.scope,
             "credentials": path,
         }),
+    })
+}
+
+/// `NAMESPACE/NAME` of a publisher, as its path under the namespace.
+fn publisher_path(publisher: &str) -> Result<String, Failure> {
+    let usage = |e: crate::names::InvalidValue| Failure::usage(format!("PUBLISHER: {}", e.0));
+    let (ns, name) = publisher
+        .split_once('/')
+        .ok_or_else(|| Failure::usage("PUBLISHER is NAMESPACE/NAME"))?;
+    let (ns, name) = (
+        Namespace::parse(ns).map_err(usage)?,
+        PublisherName::parse(name).map_err(usage)?,
+    );
+    Ok(format!(
+        "{}/{ns}/trusted-publishers/{name}",
+        paths::NAMESPACES
+    ))
+}
+
+fn shown(p: &TrustedPublisher) -> String {
+    let claims: Vec<String> = p.claims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
+    format!(
+        "{}/{}  {}  {}  roles: {}{}",
+        p.namespace,
+        p.name,
+        p.issuer,
+        claims.join(" "),
+        roles.join(", "),
+        if p.bind_commit {
+            ""
+        } else {
+            "  (commit not bound)"
+        }
+    )
+}
+
+/// `signet publisher set NS/NAME --issuer URL --claim K=V… [--role R…]
+/// [--no-bind-commit]`.
+pub async fn publisher_set(
+    publisher: &str,
+    issuer: &str,
+    claims: &[String],
+    roles: &[String],
+    bind_commit: bool,
+) -> Result<Done, Failure> {
+    let path = publisher_path(publisher)?;
+    let claims = claims
+        .iter()
+        .map(|c| {
+            c.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| Failure::usage(format!("--claim {c:?} is not NAME=VALUE")))
+        })
+        .collect::<Result<_, _>>()?;
+    let roles = match roles.is_empty() {
+        true => vec![Role::Publisher],
+        false => roles
+            .iter()
+            .map(|r| Role::parse(r).map_err(|e| Failure::usage(format!("--role: {}", e.0))))
+            .collect::<Result<_, _>>()?,
+    };
+    let body = PutPublisher {
+        issuer: issuer.to_owned(),
+        claims,
+        roles,
+        bind_commit: Some(bind_commit),
+    };
+    let p: TrustedPublisher = super::commands::signed_in()?
+        .exchange(reqwest::Method::PUT, &path, Some(&body))
+        .await?;
+    Ok(Done {
+        human: format!(
+            "trusted publisher {}; its jobs sign in as {}",
+            shown(&p),
+            p.principal
+        ),
+        json: serde_json::to_value(&p).unwrap_or_default(),
+    })
+}
+
+/// `signet publisher list NS`.
+pub async fn publisher_list(ns: &str) -> Result<Done, Failure> {
+    let ns = Namespace::parse(ns).map_err(|e| Failure::usage(format!("NAMESPACE: {}", e.0)))?;
+    let list: TrustedPublisherList = super::commands::signed_in()?
+        .get(&format!("{}/{ns}/trusted-publishers", paths::NAMESPACES))
+        .await?;
+    let lines: Vec<String> = list.items.iter().map(shown).collect();
+    Ok(Done {
+        human: match lines.is_empty() {
+            true => format!("{ns} trusts no CI identity"),
+            false => lines.join("\n"),
+        },
+        json: serde_json::to_value(&list).unwrap_or_default(),
+    })
+}
+
+/// `signet publisher remove NS/NAME`.
+pub async fn publisher_remove(publisher: &str) -> Result<Done, Failure> {
+    let path = publisher_path(publisher)?;
+    super::commands::signed_in()?
+        .exchange::<(), ()>(reqwest::Method::DELETE, &path, None)
+        .await?;
+    Ok(Done {
+        human: format!("{publisher} is no longer trusted; its tokens stopped"),
+        json: json!({"publisher": publisher, "removed": true}),
     })
 }

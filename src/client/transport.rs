@@ -559,9 +559,10 @@ pub(super) fn failure_of(status: u16, body: &[u8]) -> Failure {
         .map(|b| b.error);
     let code = err.as_ref().map(|e| e.code.clone());
     let exit = match (status, code.as_deref()) {
-        (_, Some("promotion_refused" | "quarantined" | "version_not_verified" | "lineage_mismatch")) => {
-            Exit::RefusedByPolicy
-        }
+        (
+            _,
+            Some("promotion_refused" | "quarantined" | "version_not_verified" | "lineage_mismatch"),
+        ) => Exit::RefusedByPolicy,
         (_, Some(c)) if is_signature_rejection(c) => Exit::VerificationFailed,
         // The registry's own stored bytes fail their check: not a network fault.
         (_, Some("integrity_failure")) => Exit::VerificationFailed,

@@ -18,7 +18,11 @@ pub struct OidcConfig {
     pub issuers: Issuers,
 
     /// The audience identity tokens must name (`aud`).
-    #[arg(long = "oidc-audience", env = "SIGNET_OIDC_AUDIENCE", default_value = "signet")]
+    #[arg(
+        long = "oidc-audience",
+        env = "SIGNET_OIDC_AUDIENCE",
+        default_value = "signet"
+    )]
     pub audience: String,
 
     /// PEM certificates added to the platform's roots when fetching the

@@ -37,8 +37,7 @@ impl From<PublisherRecord> for TrustedPublisher {
 /// replacement stops the tokens minted under the old one.
 #[utoipa::path(put, path = "/v1/namespaces/{ns}/trusted-publishers/{name}", tag = "publishing",
     params(PublisherPath), request_body = PutPublisher,
-    responses((status = 200, body = TrustedPublisher, description = "replaced"),
-        (status = 201, body = TrustedPublisher, description = "created"),
+    responses((status = 200, body = TrustedPublisher, description = "created or replaced"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn put(
@@ -46,15 +45,9 @@ pub async fn put(
     p: Principal,
     PublisherPath(ns, name): PublisherPath,
     ApiJson(req): ApiJson<PutPublisher>,
-) -> Result<(StatusCode, Json<TrustedPublisher>), ApiError> {
+) -> Result<Json<TrustedPublisher>, ApiError> {
     let permit = authorize::<Manage>(&p, &ns)?;
-    let (record, created) = st.publishing.put(&permit, name, req).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(record.into())))
+    Ok(Json(st.publishing.put(&permit, name, req).await?.into()))
 }
 
 /// A namespace's trusted publishers (its members, admin).

@@ -119,9 +119,7 @@ impl VersionView {
             namespace: v.namespace.to_string(),
             model: v.model.to_string(),
             summary: VersionSummary::from(&v),
-            provenance: v
-                .provenance
-                .and_then(|p| serde_json::from_value(p.0).ok()),
+            provenance: v.provenance.and_then(|p| serde_json::from_value(p.0).ok()),
             lineage: v.lineage.0,
             metadata: v.metadata.0,
             unsafe_formats: files.iter().any(|f| f.format.is_unsafe()),

@@ -103,7 +103,9 @@ impl KeyCache {
         }
         match kept.keys.get(kid) {
             Some((key, algs)) if algs.contains(&alg) => Ok(key.clone()),
-            Some(_) => Err(Refusal::Signature(format!("key {kid:?} does not sign with {alg:?}")).into()),
+            Some(_) => {
+                Err(Refusal::Signature(format!("key {kid:?} does not sign with {alg:?}")).into())
+            }
             None => Err(Refusal::Signature(format!(
                 "key {kid:?} is not one of the issuer's published keys"
             ))
@@ -169,7 +171,9 @@ impl KeyCache {
         if !r.status().is_success() {
             return Err(format!("{url} answered {}", r.status()));
         }
-        if r.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+        if r.content_length()
+            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+        {
             return Err(format!("{url}: the document is too large"));
         }
         let body = r.bytes().await.map_err(|e| format!("{url}: {e}"))?;

@@ -200,9 +200,9 @@ impl Verifier {
                 Refusal::Issuer("the identity token's issuer (iss) is not accepted here".into())
             })?
             .to_owned();
-        let kid = header.kid.ok_or_else(|| {
-            Refusal::Signature("the identity token names no key (kid)".into())
-        })?;
+        let kid = header
+            .kid
+            .ok_or_else(|| Refusal::Signature("the identity token names no key (kid)".into()))?;
         let key = self.keys.key(&issuer, &kid, alg).await?;
         let mut validation = Validation::new(alg);
         validation.required_spec_claims.clear();
@@ -320,7 +320,10 @@ mod tests {
     #[test]
     fn none_and_hmac_are_refused_before_any_key_is_looked_at() {
         for alg in ["none", "HS256", "HS384", "HS512", "nOnE", ""] {
-            let t = token(serde_json::json!({"alg": alg, "kid": "k"}), serde_json::json!({}));
+            let t = token(
+                serde_json::json!({"alg": alg, "kid": "k"}),
+                serde_json::json!({}),
+            );
             assert!(
                 matches!(header_algorithm(&t), Err(Refusal::Signature(_))),
                 "{alg}"

@@ -83,7 +83,10 @@ pub fn repository_path(url: &str) -> Option<String> {
     };
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let path = path.trim_matches('/');
-    let path = path.strip_suffix(".git").unwrap_or(path).trim_end_matches('/');
+    let path = path
+        .strip_suffix(".git")
+        .unwrap_or(path)
+        .trim_end_matches('/');
     (!path.is_empty()).then(|| path.to_owned())
 }
 
@@ -134,10 +137,22 @@ mod tests {
         let other = "f".repeat(40);
         let e = p.bind(repo, Some(&other)).unwrap_err();
         assert!(e.contains(&other) && e.contains(SHA), "{e}");
-        assert!(p.bind(repo, None).is_err(), "a missing commit is a mismatch");
-        assert!(p.bind(Some("https://github.com/acme/train-fork"), Some(SHA)).is_err());
-        assert!(p.bind(Some("https://github.com/evil/acme/train"), Some(SHA)).is_err());
-        assert!(p.bind(None, Some(SHA)).is_err(), "a missing repository is a mismatch");
+        assert!(
+            p.bind(repo, None).is_err(),
+            "a missing commit is a mismatch"
+        );
+        assert!(
+            p.bind(Some("https://github.com/acme/train-fork"), Some(SHA))
+                .is_err()
+        );
+        assert!(
+            p.bind(Some("https://github.com/evil/acme/train"), Some(SHA))
+                .is_err()
+        );
+        assert!(
+            p.bind(None, Some(SHA)).is_err(),
+            "a missing repository is a mismatch"
+        );
         assert!(publication(false).bind(None, None).is_ok());
     }
 }

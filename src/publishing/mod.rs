@@ -15,8 +15,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::api::{
-    GRANT_TYPE_TOKEN_EXCHANGE, PutPublisher, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT,
-    TokenExchange,
+    GRANT_TYPE_TOKEN_EXCHANGE, PutPublisher, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, TokenExchange,
 };
 use crate::auth::{Access, Manage, Permit, PublisherToken, Read};
 use crate::error::{Error, Result};
@@ -60,15 +59,14 @@ impl Publishing {
         }
     }
 
-    /// Creates or replaces the permit's namespace's publisher `name`; returns
-    /// it and whether it was created. A replacement stops the tokens minted
-    /// under the old one.
+    /// Creates or replaces the permit's namespace's publisher `name`. A
+    /// replacement stops the tokens minted under the old one.
     pub async fn put(
         &self,
         permit: &Permit<Manage>,
         name: PublisherName,
         spec: PutPublisher,
-    ) -> Result<(PublisherRecord, bool)> {
+    ) -> Result<PublisherRecord> {
         let accepted = |iss: &str| self.verifier.as_ref().is_some_and(|v| v.accepts(iss));
         let checked = rules::check(spec, accepted)?;
         let record = PublisherRecord {
@@ -82,12 +80,11 @@ impl Publishing {
             created_at: Utc::now(),
             created_by: permit.by().clone(),
         };
-        let created = self
-            .publishers
+        self.publishers
             .put_publisher(&record, &permit.pending())
             .await
             .map_err(|e| e.named(|| format!("namespace {}", permit.namespace())))?;
-        Ok((record, created))
+        Ok(record)
     }
 
     /// The permit's namespace's publishers.
@@ -100,9 +97,7 @@ impl Publishing {
         self.publishers
             .delete_publisher(permit.namespace(), name, &permit.pending())
             .await
-            .map_err(|e| {
-                e.named(|| format!("trusted publisher {}/{name}", permit.namespace()))
-            })
+            .map_err(|e| e.named(|| format!("trusted publisher {}/{name}", permit.namespace())))
     }
 
     /// Exchanges a CI job's identity token for a publisher token: checks the
@@ -119,9 +114,10 @@ impl Publishing {
     ) -> Result<Exchanged> {
         self.access.admit_anonymous(client)?;
         check_form(&form)?;
-        let verifier = self.verifier.as_ref().ok_or_else(|| {
-            Refusal::Issuer("this registry accepts no identity provider".into())
-        })?;
+        let verifier = self
+            .verifier
+            .as_ref()
+            .ok_or_else(|| Refusal::Issuer("this registry accepts no identity provider".into()))?;
         let identity = verifier
             .verify(&form.subject_token, Utc::now())
             .await

@@ -74,7 +74,11 @@ pub fn check(spec: PutPublisher, accepted: impl Fn(&str) -> bool) -> Result<Chec
     let mut roles = spec.roles;
     roles.sort();
     roles.dedup();
-    if roles.is_empty() || roles.iter().any(|r| !matches!(r, Role::Publisher | Role::Approver)) {
+    if roles.is_empty()
+        || roles
+            .iter()
+            .any(|r| !matches!(r, Role::Publisher | Role::Approver))
+    {
         return Err(Error::invalid(
             "roles grants publisher, approver or both, and nothing else",
         ));
@@ -121,8 +125,7 @@ fn shown(s: &str) -> String {
 /// claim the publisher names carried as exactly that string.
 pub fn matches(p: &PublisherRecord, identity: &Identity) -> bool {
     p.issuer == identity.issuer
-        && p
-            .claims
+        && p.claims
             .iter()
             .all(|(name, want)| identity.claim(name) == Some(want.as_str()))
 }
@@ -154,21 +157,33 @@ mod tests {
         let publish = [Role::Publisher];
         assert!(!ok(spec(&[("repository", "acme/train")], &publish)));
         assert!(!ok(spec(
-            &[("repository", "acme/train"), ("sub", "repo:acme/train:ref:refs/heads/main")],
+            &[
+                ("repository", "acme/train"),
+                ("sub", "repo:acme/train:ref:refs/heads/main")
+            ],
             &publish
         )));
         assert!(ok(spec(
             &[("repository", "acme/train"), ("repository_owner_id", "42")],
             &publish
         )));
-        assert!(!ok(spec(&[("project_path", "g/p"), ("project_id", "7")], &publish)));
-        assert!(ok(spec(&[("project_path", "g/p"), ("namespace_id", "7")], &publish)));
+        assert!(!ok(spec(
+            &[("project_path", "g/p"), ("project_id", "7")],
+            &publish
+        )));
+        assert!(ok(spec(
+            &[("project_path", "g/p"), ("namespace_id", "7")],
+            &publish
+        )));
     }
 
     #[test]
     fn a_publisher_pins_an_owner_grants_at_most_publish_and_approve() {
         let publish = [Role::Publisher];
-        assert!(!ok(spec(&[("ref", "refs/heads/main")], &publish)), "matches any repository");
+        assert!(
+            !ok(spec(&[("ref", "refs/heads/main")], &publish)),
+            "matches any repository"
+        );
         assert!(!ok(spec(&[], &publish)));
         let owner = [("repository_owner_id", "42")];
         assert!(ok(spec(&owner, &[Role::Publisher, Role::Approver])));
@@ -176,7 +191,10 @@ mod tests {
             assert!(!ok(spec(&owner, &[Role::Publisher, role])), "{role:?}");
         }
         assert!(!ok(spec(&owner, &[])));
-        assert!(!ok(spec(&[("repository_owner_id", "42"), ("aud", "x")], &publish)));
+        assert!(!ok(spec(
+            &[("repository_owner_id", "42"), ("aud", "x")],
+            &publish
+        )));
         assert!(!ok(spec(&[("repository_owner_id", "4\n2")], &publish)));
         assert!(!ok(spec(&[("bad name", "x"), ("sub", "s")], &publish)));
         let mut other = spec(&owner, &publish);

@@ -93,7 +93,10 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let (store, blobs) = start::open_stores_with(&cfg.storage, &migrations).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
     let verifier = oidc_verifier(cfg)?;
-    Ok((services(store, blobs, policy, (limits, verifier), cfg), boot))
+    Ok((
+        services(store, blobs, policy, (limits, verifier), cfg),
+        boot,
+    ))
 }
 
 /// The identity token verifier of trusted publishing, when issuers are
@@ -103,12 +106,13 @@ fn oidc_verifier(cfg: &ServeConfig) -> anyhow::Result<Option<Arc<Verifier>>> {
     if o.issuers.0.is_empty() {
         return Ok(None);
     }
-    let extra_roots = match &o.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Error::invalid(format!("SIGNET_OIDC_CA_FILE {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
+    let extra_roots =
+        match &o.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Error::invalid(format!("SIGNET_OIDC_CA_FILE {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
     let verifier = Verifier::new(Issuers {
         urls: o.issuers.0.clone(),
         audience: o.audience.clone(),

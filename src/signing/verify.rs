@@ -350,8 +350,10 @@ fn statement_matches(st: &Value, exp: &Expected<'_>) -> bool {
         && match &exp.provenance {
             None => keys_are(b, &["lineage", "model", "registry", "version"]),
             Some(p) => {
-                keys_are(b, &["lineage", "model", "provenance", "registry", "version"])
-                    && b["provenance"] == *p
+                keys_are(
+                    b,
+                    &["lineage", "model", "provenance", "registry", "version"],
+                ) && b["provenance"] == *p
             }
         }
         && st["_type"] == STATEMENT_TYPE

@@ -53,15 +53,19 @@ pub struct Exchange {
 #[async_trait]
 pub trait Publishers: Send + Sync {
     /// Creates or replaces the publisher of that namespace and name (a
-    /// replacement takes the record's new id). Returns whether it was created.
-    async fn put_publisher(&self, p: &PublisherRecord, audit: &Pending) -> Result<bool>;
+    /// replacement takes the record's new id).
+    async fn put_publisher(&self, p: &PublisherRecord, audit: &Pending) -> Result<()>;
     /// A namespace's publishers, by name.
     async fn publishers(&self, ns: &Namespace) -> Result<Vec<PublisherRecord>>;
     /// Every publisher of an issuer, in every namespace.
     async fn publishers_of_issuer(&self, issuer: &str) -> Result<Vec<PublisherRecord>>;
     /// Removes a publisher (`NotFound` when there is none); its tokens stop.
-    async fn delete_publisher(&self, ns: &Namespace, name: &PublisherName, audit: &Pending)
-    -> Result<()>;
+    async fn delete_publisher(
+        &self,
+        ns: &Namespace,
+        name: &PublisherName,
+        audit: &Pending,
+    ) -> Result<()>;
     /// Records an identity token's exchange and keeps the publisher token
     /// minted for it, in one transaction. Returns false (and keeps nothing)
     /// when that identity token was exchanged before. Forgets exchanges and

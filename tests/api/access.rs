@@ -60,6 +60,8 @@ enum Rule {
     /// About public data (keys): the roles listed may (admin too); every other
     /// authenticated caller gets 403.
     Public(u16, &'static [&'static str]),
+    /// Takes no token (the identity token exchange): every caller alike.
+    Open(u16),
 }
 
 const READERS: &[&str] = &[
@@ -76,6 +78,9 @@ const PROMOTERS: &[&str] = &["maintainer", "approver"];
 
 impl Rule {
     fn expect(self, actor: &str) -> u16 {
+        if let Rule::Open(status) = self {
+            return status;
+        }
         match actor {
             "expired-token" | "revoked-token" | "no-token" => return 401,
             _ => {}
@@ -105,6 +110,7 @@ impl Rule {
                     404
                 }
             }
+            Rule::Open(status) => status,
         }
     }
 }
@@ -598,6 +604,76 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
         ),
         (
             "GET",
+            "/v1/namespaces/{ns}/trusted-publishers",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(a, Method::GET, "/v1/namespaces/fraud/trusted-publishers")
+                })
+            },
+        ),
+        (
+            "PUT",
+            "/v1/namespaces/{ns}/trusted-publishers/{name}",
+            Rule::Roles(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::PUT,
+                        &format!("/v1/namespaces/fraud/trusted-publishers/p-{a}"),
+                    )
+                    .json(&publisher_spec())
+                })
+            },
+        ),
+        (
+            "DELETE",
+            "/v1/namespaces/{ns}/trusted-publishers/{name}",
+            Rule::Roles(204, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let path = format!("/v1/namespaces/fraud/trusted-publishers/gone-{a}");
+                    f.app
+                        .req(Method::PUT, &path)
+                        .json(&publisher_spec())
+                        .send()
+                        .await
+                        .unwrap();
+                    f.call(a, Method::DELETE, &path)
+                })
+            },
+        ),
+        ("POST", "/v1/oidc/token", Rule::Open(401), |f, a| {
+            Box::pin(async move {
+                // An identity token of an issuer the registry does not accept:
+                // whatever else the caller sends, the identity token decides.
+                let b64 = |v: Value| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+                };
+                let jwt = format!(
+                    "{}.{}.c2ln",
+                    b64(json!({"alg": "RS256", "kid": "k"})),
+                    b64(json!({"iss": "https://elsewhere.example", "aud": "signet"}))
+                );
+                f.call(a, Method::POST, "/v1/oidc/token")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(
+                        serde_urlencoded::to_string([
+                            (
+                                "grant_type",
+                                "urn:ietf:params:oauth:grant-type:token-exchange",
+                            ),
+                            ("subject_token", jwt.as_str()),
+                            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+                        ])
+                        .unwrap(),
+                    )
+            })
+        }),
+        (
+            "GET",
             "/v1/namespaces/{ns}/policy",
             Rule::Roles(200, READERS),
             |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/namespaces/fraud/policy") }),
@@ -726,8 +802,24 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
     ]
 }
 
+/// A trusted publisher of the issuer the matrix's registry accepts.
+fn publisher_spec() -> Value {
+    json!({
+        "issuer": MATRIX_ISSUER,
+        "claims": {"repository": "acme/train", "repository_owner_id": "1"},
+        "roles": ["publisher"],
+    })
+}
+
+/// The identity provider the matrix's registry accepts (never reached: no
+/// row exchanges one of its tokens).
+const MATRIX_ISSUER: &str = "https://issuer.example";
+
 async fn fixture(b: Backend) -> Fixture {
-    let app = TestApp::spawn(b).await;
+    let app = TestApp::spawn_with(b, |cfg| {
+        cfg.oidc.issuers = signet::config::OidcIssuers(vec![MATRIX_ISSUER.into()]);
+    })
+    .await;
     assert_eq!(
         app.create_namespace("fraud").await.status(),
         StatusCode::CREATED

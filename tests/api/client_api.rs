@@ -37,6 +37,22 @@ const COMMANDS: &[(&str, &str, &str)] = &[
         "/v1/namespaces/{ns}/members/{principal}",
         "member remove",
     ),
+    (
+        "GET",
+        "/v1/namespaces/{ns}/trusted-publishers",
+        "publisher list",
+    ),
+    (
+        "PUT",
+        "/v1/namespaces/{ns}/trusted-publishers/{name}",
+        "publisher set",
+    ),
+    (
+        "DELETE",
+        "/v1/namespaces/{ns}/trusted-publishers/{name}",
+        "publisher remove",
+    ),
+    ("POST", "/v1/oidc/token", "login --oidc"),
     ("GET", "/v1/namespaces/{ns}/policy", "policy show"),
     ("PUT", "/v1/namespaces/{ns}/policy", "policy set"),
     ("POST", "/v1/models", "model create"),

@@ -105,7 +105,10 @@ impl Issuer {
             algorithms: vec!["RS256", "ES256"],
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let url = format!(
+            "https://127.0.0.1:{}",
+            listener.local_addr().unwrap().port()
+        );
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/keys", get(keys))
@@ -191,9 +194,7 @@ async fn discovery(
     }))
 }
 
-async fn keys(
-    State((published, _)): State<(Arc<Mutex<Published>>, String)>,
-) -> axum::Json<JwkSet> {
+async fn keys(State((published, _)): State<(Arc<Mutex<Published>>, String)>) -> axum::Json<JwkSet> {
     let mut p = published.lock().unwrap();
     p.jwks_fetches += 1;
     axum::Json(JwkSet {
@@ -217,11 +218,10 @@ async fn serve_tls(
                 return;
             };
             let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper_util::server::conn::auto::Builder::new(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-            .await;
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
         });
     }
 }

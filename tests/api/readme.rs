@@ -26,7 +26,7 @@ crate::on_both_backends!(
 );
 
 /// The ```sh blocks of the README's section headed `heading`.
-fn blocks_of(readme: &str, heading: &str) -> Vec<String> {
+pub(crate) fn blocks_of(readme: &str, heading: &str) -> Vec<String> {
     let start = readme
         .find(&format!("\n## {heading}\n"))
         .unwrap_or_else(|| panic!("no section {heading:?} in the README"));
@@ -40,7 +40,12 @@ fn blocks_of(readme: &str, heading: &str) -> Vec<String> {
 }
 
 /// Runs one block in a shell of its own, in `dir`, with `env`; its output.
-async fn run_block(block: &str, dir: &Path, env: &[(&str, String)], base: &str) -> String {
+pub(crate) async fn run_block(
+    block: &str,
+    dir: &Path,
+    env: &[(&str, String)],
+    base: &str,
+) -> String {
     let token = env
         .iter()
         .find(|(k, _)| *k == "TOKEN")

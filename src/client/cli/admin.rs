@@ -58,6 +58,38 @@ pub enum TokenCommand {
 }
 
 #[derive(Subcommand)]
+pub enum PublisherCommand {
+    /// Trust a CI identity to publish in a namespace without a stored token
+    /// (creates or replaces NAMESPACE/NAME; a replacement ends the tokens
+    /// its old form gave).
+    Set {
+        /// `NAMESPACE/NAME`.
+        publisher: String,
+        /// The identity provider, exactly as its tokens' `iss` reads.
+        #[arg(long)]
+        issuer: String,
+        /// A claim the identity token must carry with exactly this value:
+        /// `NAME=VALUE` (repeat).
+        #[arg(long = "claim", required = true)]
+        claims: Vec<String>,
+        /// `publisher` and/or `approver` (repeat); default publisher.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Do not require a version's lineage to name the job's commit and
+        /// repository.
+        #[arg(long)]
+        no_bind_commit: bool,
+    },
+    /// A namespace's trusted publishers.
+    List { namespace: String },
+    /// Stop trusting a CI identity; its tokens stop at once.
+    Remove {
+        /// `NAMESPACE/NAME`.
+        publisher: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum MemberCommand {
     /// A namespace's members and their roles.
     List {

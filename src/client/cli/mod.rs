@@ -9,7 +9,9 @@ use super::{Done, Failure};
 mod admin;
 mod reads;
 
-pub use admin::{KeyCommand, MemberCommand, PolicyCommand, QuarantineCommand, TokenCommand};
+pub use admin::{
+    KeyCommand, MemberCommand, PolicyCommand, PublisherCommand, QuarantineCommand, TokenCommand,
+};
 pub use reads::{
     AliasCommand, FileCommand, ModelCommand, NamespaceCommand, SignatureCommand, VersionCommand,
 };
@@ -96,6 +98,11 @@ pub enum ClientCommand {
     Member {
         #[command(subcommand)]
         command: MemberCommand,
+    },
+    /// Trusted publishers: CI identities that publish without a stored token.
+    Publisher {
+        #[command(subcommand)]
+        command: PublisherCommand,
     },
     /// A namespace's promotion and pull policy.
     Policy {
@@ -455,6 +462,22 @@ async fn admin_command(command: ClientCommand) -> Result<Done, Failure> {
                 namespace,
                 principal,
             } => m::member_remove(&namespace, &principal).await,
+        },
+        ClientCommand::Publisher { command } => match command {
+            PublisherCommand::Set {
+                publisher,
+                issuer,
+                claims,
+                roles,
+                no_bind_commit,
+            } => {
+                super::oidc::publisher_set(&publisher, &issuer, &claims, &roles, !no_bind_commit)
+                    .await
+            }
+            PublisherCommand::List { namespace } => super::oidc::publisher_list(&namespace).await,
+            PublisherCommand::Remove { publisher } => {
+                super::oidc::publisher_remove(&publisher).await
+            }
         },
         ClientCommand::Policy { command } => match command {
             PolicyCommand::Show { namespace } => m::policy_show(&namespace).await,

@@ -38,7 +38,7 @@ fn publisher_of(row: &<Db as sqlx::Database>::Row) -> Result<PublisherRecord> {
 #[async_trait]
 impl Publishers for Store {
     #[tracing::instrument(level = "debug", name = "db.put_publisher", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn put_publisher(&self, p: &PublisherRecord, audit: &Pending) -> Result<bool> {
+    async fn put_publisher(&self, p: &PublisherRecord, audit: &Pending) -> Result<()> {
         let mut tx = self.begin_write().await?;
         // The namespace's row lock: changes to its publishers take turns.
         let found = sqlx::query("UPDATE namespaces SET name = name WHERE name = $1")
@@ -49,12 +49,11 @@ impl Publishers for Store {
         if found == 0 {
             return Err(Error::NotFound);
         }
-        let replaced = sqlx::query("DELETE FROM trusted_publishers WHERE namespace = $1 AND name = $2")
+        sqlx::query("DELETE FROM trusted_publishers WHERE namespace = $1 AND name = $2")
             .bind(&p.namespace)
             .bind(&p.name)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
         sqlx::query(
             "INSERT INTO trusted_publishers (id, namespace, name, issuer, claims, roles, \
              bind_commit, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -70,8 +69,7 @@ impl Publishers for Store {
         .bind(&p.created_by)
         .execute(&mut *tx)
         .await?;
-        commit(tx, audit).await?;
-        Ok(replaced == 0)
+        commit(tx, audit).await
     }
 
     #[tracing::instrument(level = "debug", name = "db.publishers", skip_all, fields(db.system = super::DB_SYSTEM))]
