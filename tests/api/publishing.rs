@@ -22,6 +22,7 @@ crate::on_both_backends!(
     publishers_are_set_by_maintainers_checked_and_audited,
     publisher_tokens_hold_only_the_publishers_roles_and_mint_nothing,
     the_trusted_publishing_walk_through_runs_as_printed,
+    signet_login_takes_gitlabs_variable_or_a_file_and_says_why_it_was_refused,
 );
 
 /// A registry accepting `issuer`'s tokens, with namespace `ml` and model
@@ -1122,4 +1123,42 @@ async fn the_trusted_publishing_walk_through_runs_as_printed(b: Backend) {
     assert_eq!(v["provenance"]["repository"], "acme/fraud-train");
     assert_eq!(v["provenance"]["sha"], SHA);
     assert_eq!(v["state"], "sealed");
+}
+
+async fn signet_login_takes_gitlabs_variable_or_a_file_and_says_why_it_was_refused(b: Backend) {
+    let issuer = Issuer::start().await;
+    let app = registry(b, &issuer).await;
+    let r = put_publisher(&app, &app.admin, "ml", "train", &github_publisher(&issuer)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let login = ["login", "--oidc", "--server", app.base.as_str()];
+    // GitLab's id_tokens: the token in SIGNET_ID_TOKEN.
+    let token = issuer.token();
+    let r = crate::cli::signet(dir.path(), &login, "", &[("SIGNET_ID_TOKEN", &token)]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("oidc:ml/train") && r.stdout.contains("SIGNET_ID_TOKEN"),
+        "{}",
+        r.stdout
+    );
+    let r = crate::cli::signet(dir.path(), &["whoami"], "", &[]).await;
+    assert!(r.stdout.contains("oidc:ml/train"), "{}", r.stdout);
+    // Again with the same token: replayed, said so, exit 3.
+    let r = crate::cli::signet(dir.path(), &login, "", &[("SIGNET_ID_TOKEN", &token)]).await;
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("exchanged before"), "{}", r.stderr);
+    // A file.
+    std::fs::write(dir.path().join("id-token"), format!("{}\n", issuer.token())).unwrap();
+    let mut args = login.to_vec();
+    args.extend(["--id-token-file", "id-token"]);
+    let r = crate::cli::signet(dir.path(), &args, "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Nothing to sign in with: a usage error naming the ways.
+    let r = crate::cli::signet(dir.path(), &login, "", &[]).await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("id-token: write") && r.stderr.contains("SIGNET_ID_TOKEN"),
+        "{}",
+        r.stderr
+    );
 }
