@@ -15,7 +15,7 @@ use crate::api::{
 };
 use crate::auth::{Manage, Principal, Read, authorize};
 use crate::names::PrincipalName;
-use crate::store::PublisherRecord;
+use crate::publishing::PublisherRecord;
 
 impl From<PublisherRecord> for TrustedPublisher {
     fn from(p: PublisherRecord) -> Self {

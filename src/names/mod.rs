@@ -515,10 +515,10 @@ pub type KeyName = Text<200, 1>;
 pub type PublicKeyText = Text<4096, 1>;
 
 pub(crate) mod schema;
-mod value;
 #[cfg(test)]
 mod tests;
+mod value;
 
 pub(crate) use schema::described;
-pub(crate) use value::text_value;
 pub use schema::{NewFilePath, string_schema};
+pub(crate) use value::text_value;

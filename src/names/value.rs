@@ -107,4 +107,3 @@ where
         Ok(Self::new(<i64 as Decode<'r, DB>>::decode(value)?)?)
     }
 }
-

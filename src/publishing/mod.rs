@@ -21,9 +21,11 @@ use crate::auth::{Access, Manage, Permit, PublisherToken, Read};
 use crate::error::{Error, Result};
 use crate::names::PublisherName;
 use crate::oidc::{Identity, Refusal, Verifier};
-use crate::store::{PublisherRecord, Publishers};
+use crate::store::Publishers;
 use crate::trail::Trail;
 
+/// A trusted publisher as recorded.
+pub use crate::store::PublisherRecord;
 pub use rules::{MAX_CLAIMS, PINNING_CLAIMS};
 
 /// A publisher token and what it was issued for.
