@@ -262,6 +262,13 @@ async fn a_ci_job_exchanges_its_identity_and_publishes_a_signed_version(b: Backe
     assert_eq!(v["provenance"], provenance);
     assert_eq!(v["verified"], true);
     assert_eq!(v["created_by"], "oidc:ml/train");
+    let (session, _) = crate::console::sign_in(&app, &app.admin).await;
+    let (status, _, html) =
+        crate::console::page(&app, &session, "/ui/models/ml/scorer/versions/1").await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in ["CI provenance", "ml/train", "acme/train", SHA, "9001"] {
+        assert!(html.contains(shown), "{shown} not on the version's page");
+    }
 
     // Every event the token caused names the job.
     let seen = eventually(|| async {
