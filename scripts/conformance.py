@@ -209,6 +209,15 @@ def config(values, cursors, seed_, examples):
         "[operations.checks.positive_data_acceptance]",
         'expected-statuses = ["2xx", 400, 401, 403, 404, 409, 422, 429]',
     ]
+    # The identity token exchange takes a form of at most 32 KiB: an identity
+    # token far over its 16 KiB (URL-encoded, a character may take 12 bytes)
+    # is 413, as the route states.
+    lines += [
+        "[[operations]]",
+        'include-operation-id = "exchange"',
+        "[operations.checks.negative_data_rejection]",
+        'expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]',
+    ]
     for route, dictionary in (("/v1/quarantines/{id}", "quarantine"), ("/v1/tokens/{id}", "token")):
         lines += [
             "[[operations]]",

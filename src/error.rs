@@ -27,6 +27,14 @@ pub enum Error {
     /// An accepted OpenID Connect issuer whose keys could not be fetched.
     #[error("the identity provider {0} cannot be reached to check the token; try again later")]
     IssuerUnavailable(String),
+    /// A trusted publisher's settings that break its rules (an issuer not
+    /// accepted, a claim name without its id, a role it cannot grant).
+    #[error("{0}")]
+    InvalidPublisher(String),
+    /// A principal name only trusted publishing gives (`oidc:…`), asked for a
+    /// token or a role binding.
+    #[error("{0}")]
+    ReservedPrincipal(String),
     /// A version's lineage that contradicts the CI identity creating it (its
     /// commit or repository); the message names both values.
     #[error("{0}")]

@@ -1,13 +1,15 @@
 //! Signet: a signed model registry.
 //!
 //! Layers, top to bottom: `http` (routing, extractors, thin handlers) → domain
-//! services (`auth`, `registry`, `trust`, `lineage`, `audit`, and `oci`, the OCI
-//! face's view over `registry` and `trust`), which use the pure
-//! `signing` verifier and the `blobs` byte store → `store` (all SQL). Each layer
+//! services (`auth`, `registry`, `trust`, `lineage`, `audit`, `publishing`
+//! (trusted publishing), and `oci`, the OCI face's view over `registry` and
+//! `trust`), which use the pure `signing` verifier, the `oidc` identity token
+//! checks and the `blobs` byte store → `store` (all SQL). Each layer
 //! calls only the ones below it. `names`, `kinds` and `page` are leaves every
 //! layer may use; `formats`, the pure file-format sniffer, is a leaf the registry
-//! uses; `chain`, the access log's hash chain, one the store, the audit service
-//! and the client share; `trail` carries a request's audit context from `http`
+//! uses; `chain`, the access log's hash chain, and `tlog`, its Merkle tree,
+//! proofs and signed checkpoints, are leaves the store, the audit service and
+//! the client share; `trail` carries a request's audit context from `http`
 //! down to the writes. `docs/design.md` describes the concepts and invariants.
 
 // On purpose: each file of `store/sql/` is compiled once per database backend
@@ -39,6 +41,7 @@ pub mod server;
 pub mod signing;
 pub mod store;
 pub mod telemetry;
+pub mod tlog;
 pub mod tls;
 pub mod trail;
 pub mod trust;

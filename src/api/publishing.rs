@@ -9,12 +9,6 @@ use utoipa::ToSchema;
 
 use crate::kinds::Role;
 
-/// The token exchange's grant type (RFC 8693).
-pub const GRANT_TYPE_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// The subject token's type: an identity token (a JWT).
-pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
-/// What the exchange issues: an access token (a Signet bearer token).
-pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// The path of the exchange.
 pub const OIDC_TOKEN: &str = "/v1/oidc/token";
 
@@ -65,28 +59,56 @@ pub struct TrustedPublisherList {
     pub items: Vec<TrustedPublisher>,
 }
 
+/// The exchange's grant type (RFC 8693).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum GrantType {
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// The type of the token exchanged: an identity token (a JWT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SubjectTokenType {
+    #[serde(rename = "urn:ietf:params:oauth:token-type:jwt")]
+    Jwt,
+}
+
+/// The type of the token issued: an access token (a Signet bearer token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum IssuedTokenType {
+    #[serde(rename = "urn:ietf:params:oauth:token-type:access_token")]
+    AccessToken,
+}
+
+/// What `scope` matches: `publisher:<namespace>/<name>`.
+pub const PUBLISHER_SCOPE_PATTERN: &str = concat!(
+    "^publisher:",
+    crate::name_rule!(),
+    "/",
+    crate::name_rule!(),
+    "$"
+);
+
 /// The exchange's form (`application/x-www-form-urlencoded`), as RFC 8693
 /// names its fields.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenExchange {
-    /// `urn:ietf:params:oauth:grant-type:token-exchange`
-    #[schema(max_length = 128)]
-    pub grant_type: String,
+    pub grant_type: GrantType,
     /// The CI job's identity token (a JWT).
     #[schema(max_length = 16384)]
     pub subject_token: String,
-    /// `urn:ietf:params:oauth:token-type:jwt`
-    #[schema(max_length = 128)]
-    pub subject_token_type: String,
-    /// `urn:ietf:params:oauth:token-type:access_token` when given.
+    pub subject_token_type: SubjectTokenType,
     #[serde(default)]
-    #[schema(max_length = 128)]
-    pub requested_token_type: Option<String>,
+    #[schema(nullable = false)]
+    pub requested_token_type: Option<IssuedTokenType>,
     /// `publisher:<namespace>/<name>`: which publisher, when the identity
     /// matches several.
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(
+        nullable = false,
+        pattern = "^publisher:[a-z0-9][a-z0-9._-]{0,62}/[a-z0-9][a-z0-9._-]{0,62}$"
+    )]
     pub scope: Option<String>,
 }
 
@@ -95,8 +117,7 @@ pub struct TokenExchange {
 pub struct ExchangedToken {
     /// The token: send it as `Authorization: Bearer`. Shown once.
     pub access_token: String,
-    /// `urn:ietf:params:oauth:token-type:access_token`
-    pub issued_token_type: String,
+    pub issued_token_type: IssuedTokenType,
     /// `Bearer`
     pub token_type: String,
     /// Seconds it lives.

@@ -70,7 +70,7 @@ pub(super) fn refuse_publishers(minter: &Principal, owner: &PrincipalName) -> Re
         ));
     }
     if owner.is_publisher() {
-        return Err(Error::invalid(format!(
+        return Err(Error::ReservedPrincipal(format!(
             "{owner} is a trusted publisher: it gets tokens only by exchanging a CI identity token"
         )));
     }

@@ -21,7 +21,7 @@ impl Access {
     ) -> Result<Member> {
         let scope = permit.scope();
         if principal.is_publisher() {
-            return Err(Error::invalid(format!(
+            return Err(Error::ReservedPrincipal(format!(
                 "{principal} is a trusted publisher: its roles are the publisher's (PUT \
                  /v1/namespaces/{{ns}}/trusted-publishers/{{name}})"
             )));

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::config::{self, Credentials};
 use super::{Client, Done, Exit, Failure};
 use crate::api::{
-    ExchangedToken, GRANT_TYPE_TOKEN_EXCHANGE, OIDC_TOKEN, PutPublisher, TOKEN_TYPE_ACCESS_TOKEN,
-    TOKEN_TYPE_JWT, TokenExchange, TrustedPublisher, TrustedPublisherList, WhoAmI, paths,
+    ExchangedToken, GrantType, IssuedTokenType, OIDC_TOKEN, PutPublisher, SubjectTokenType,
+    TokenExchange, TrustedPublisher, TrustedPublisherList, WhoAmI, paths,
 };
 use crate::kinds::Role;
 use crate::names::{Namespace, PublisherName};
@@ -78,10 +78,10 @@ pub async fn login(
     let server = super::commands::server_url(server)?;
     let (subject_token, source) = identity_token(file, audience).await?;
     let form = TokenExchange {
-        grant_type: GRANT_TYPE_TOKEN_EXCHANGE.into(),
+        grant_type: GrantType::TokenExchange,
         subject_token,
-        subject_token_type: TOKEN_TYPE_JWT.into(),
-        requested_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN.into()),
+        subject_token_type: SubjectTokenType::Jwt,
+        requested_token_type: Some(IssuedTokenType::AccessToken),
         scope: publisher.map(|p| format!("publisher:{p}")),
     };
     let got: ExchangedToken = Client::new(&server, "")?

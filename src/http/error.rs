@@ -82,6 +82,12 @@ impl From<Error> for ApiError {
             Error::IssuerUnavailable(_) => {
                 Self::new(S::SERVICE_UNAVAILABLE, "issuer_unavailable", msg)
             }
+            Error::InvalidPublisher(_) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "invalid_publisher", msg)
+            }
+            Error::ReservedPrincipal(_) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "reserved_principal", msg)
+            }
             Error::LineageMismatch(_) => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "lineage_mismatch", msg)
             }

@@ -72,7 +72,9 @@ impl From<MintedToken> for CreatedToken {
 /// Mints a token (for yourself, or as admin for anyone).
 #[utoipa::path(post, path = "/v1/tokens", tag = "identity", operation_id = "create", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`reserved_principal`: an `oidc:` principal, \
+            which only trusted publishing gives tokens")))]
 pub async fn create_token(
     State(st): State<AppState>,
     p: Principal,

@@ -75,7 +75,7 @@ list_of!(MemberList, Membership, Member::from);
     request_body = SetRoles,
     responses((status = 200, body = Member), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`role_not_allowed`: a role that cannot be bound there (`admin` in a namespace)")))]
+        (status = 422, body = ErrorBody, description = "`role_not_allowed`: a role that cannot be bound there (`admin` in a namespace); `reserved_principal`: an `oidc:` principal, whose roles are its trusted publisher's")))]
 pub async fn put_member(
     State(st): State<AppState>,
     p: Principal,

@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiForm, ApiJson, Origin};
 use super::paths::{NsPath, PublisherPath};
 use crate::api::{
-    ExchangedToken, PutPublisher, TOKEN_TYPE_ACCESS_TOKEN, TokenExchange, TrustedPublisher,
+    ExchangedToken, IssuedTokenType, PutPublisher, TokenExchange, TrustedPublisher,
     TrustedPublisherList,
 };
 use crate::auth::{Manage, Principal, Read, authorize};
@@ -39,7 +39,11 @@ impl From<PublisherRecord> for TrustedPublisher {
     params(PublisherPath), request_body = PutPublisher,
     responses((status = 200, body = TrustedPublisher, description = "created or replaced"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`invalid_publisher`: settings that break \
+            a publisher's rules (an issuer not accepted, `repository` without \
+            `repository_owner_id`, no claim pinning an owner, a role other than publisher and \
+            approver)")))]
 pub async fn put(
     State(st): State<AppState>,
     p: Principal,
@@ -89,6 +93,7 @@ pub async fn delete(
         (status = 401, body = ErrorBody, description = "the identity token was refused: \
             `oidc_expired`, `oidc_not_yet_valid`, `oidc_audience`, `oidc_issuer`, \
             `oidc_signature`, `oidc_replayed` or `oidc_no_publisher`"),
+        (status = 413, body = ErrorBody, description = "a form over 32 KiB"),
         (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "`issuer_unavailable`: the identity \
             provider's keys cannot be fetched")))]
@@ -100,7 +105,7 @@ pub async fn exchange(
     let done = st.publishing.exchange(form, client, &trail).await?;
     Ok(Json(ExchangedToken {
         access_token: done.token.secret.expose().to_owned(),
-        issued_token_type: TOKEN_TYPE_ACCESS_TOKEN.into(),
+        issued_token_type: IssuedTokenType::AccessToken,
         token_type: "Bearer".into(),
         expires_in: done.token.expires_in,
         scope: done.scope,

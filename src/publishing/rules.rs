@@ -42,14 +42,14 @@ pub struct Checked {
 /// `approver`, nothing more.
 pub fn check(spec: PutPublisher, accepted: impl Fn(&str) -> bool) -> Result<Checked> {
     if !accepted(&spec.issuer) {
-        return Err(Error::invalid(format!(
+        return Err(Error::InvalidPublisher(format!(
             "issuer {:?} is not an identity provider this registry accepts (SIGNET_OIDC_ISSUERS); \
              it must be written exactly as its tokens' iss",
             shown(&spec.issuer)
         )));
     }
     if spec.claims.is_empty() || spec.claims.len() > MAX_CLAIMS {
-        return Err(Error::invalid(format!(
+        return Err(Error::InvalidPublisher(format!(
             "claims names 1 to {MAX_CLAIMS} claims the identity token must carry"
         )));
     }
@@ -58,14 +58,14 @@ pub fn check(spec: PutPublisher, accepted: impl Fn(&str) -> bool) -> Result<Chec
     }
     for (name, id) in NEEDS_ID {
         if spec.claims.contains_key(name) && !spec.claims.contains_key(id) {
-            return Err(Error::invalid(format!(
+            return Err(Error::InvalidPublisher(format!(
                 "a publisher naming claim {name} must also name {id}: a name can be taken over \
                  by whoever registers it next, the id cannot"
             )));
         }
     }
     if !PINNING_CLAIMS.iter().any(|c| spec.claims.contains_key(*c)) {
-        return Err(Error::invalid(format!(
+        return Err(Error::InvalidPublisher(format!(
             "a publisher must name at least one of the claims {}: without one, any job of the \
              identity provider could match",
             PINNING_CLAIMS.join(", ")
@@ -79,8 +79,8 @@ pub fn check(spec: PutPublisher, accepted: impl Fn(&str) -> bool) -> Result<Chec
             .iter()
             .any(|r| !matches!(r, Role::Publisher | Role::Approver))
     {
-        return Err(Error::invalid(
-            "roles grants publisher, approver or both, and nothing else",
+        return Err(Error::InvalidPublisher(
+            "roles grants publisher, approver or both, and nothing else".into(),
         ));
     }
     Ok(Checked {
@@ -98,18 +98,18 @@ fn check_claim(name: &str, value: &str) -> Result<()> {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'));
     if !plain {
-        return Err(Error::invalid(format!(
+        return Err(Error::InvalidPublisher(format!(
             "claim name {:?} must be 1 to 64 characters of [A-Za-z0-9_.:-]",
             shown(name)
         )));
     }
     if RESERVED.contains(&name) {
-        return Err(Error::invalid(format!(
+        return Err(Error::InvalidPublisher(format!(
             "claim {name} is checked by the exchange itself and cannot be named"
         )));
     }
     if value.is_empty() || value.len() > 512 || value.chars().any(char::is_control) {
-        return Err(Error::invalid(format!(
+        return Err(Error::InvalidPublisher(format!(
             "claim {name}'s value must be 1 to 512 characters, none a control character"
         )));
     }

@@ -877,16 +877,20 @@ async fn publishers_are_set_by_maintainers_checked_and_audited(b: Backend) {
                 b["claims"]["aud"] = json!("signet");
             }),
         ),
-        (
-            "an unknown field",
-            bad(&|b| {
-                b["admin"] = json!(true);
-            }),
-        ),
     ] {
         let r = put_publisher(&app, &maintainer, "ml", "train", &spec).await;
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{what}");
+        let (status, code, _) = refusal(r).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_publisher"),
+            "{what}"
+        );
     }
+    let unknown = bad(&|b| {
+        b["admin"] = json!(true);
+    });
+    let r = put_publisher(&app, &maintainer, "ml", "train", &unknown).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "an unknown field");
     let r = put_publisher(&app, &maintainer, "ml", "train", &body).await;
     assert_eq!(r.status(), StatusCode::OK);
     let listed: Value = as_token(
@@ -1010,14 +1014,14 @@ async fn publisher_tokens_hold_only_the_publishers_roles_and_mint_nothing(b: Bac
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(crate::helpers::error_code(r).await, "reserved_principal");
     let r = app
         .req(Method::PUT, "/v1/namespaces/ml/members/oidc:ml%2Ftrain")
         .json(&json!({"roles": ["maintainer"]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(crate::helpers::error_code(r).await, "reserved_principal");
     // An expired publisher token is refused like any other.
     app.sql("UPDATE publisher_tokens SET expires_at = created_at")
         .await;
