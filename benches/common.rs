@@ -61,6 +61,7 @@ pub async fn start_with(rate: &str) -> Bench {
         console_session_minutes: 480,
         registry_token_ttl_secs: 300,
         oidc: Default::default(),
+        log_key_file: None,
         public_url: None,
         redirect_secs: 0,
         log_format: LogFormat::Text,

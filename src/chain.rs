@@ -56,6 +56,14 @@ pub struct ChainedEvent {
     pub hash: String,
 }
 
+impl ChainedEvent {
+    /// The event's line of `audit export` (without the newline): what the
+    /// transparency log's leaf for it hashes.
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).expect("an event serializes")
+    }
+}
+
 /// How event times are written: RFC 3339, UTC, microseconds.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)

@@ -305,6 +305,13 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub oidc: OidcConfig,
 
+    /// The transparency log's signing key: an Ed25519 private key in PKCS#8
+    /// PEM (`signet keygen --algorithm ed25519` writes one). Never kept in the
+    /// database. Unset: the embedded default generates one into the data
+    /// directory on first start; with PostgreSQL the log's routes answer 503.
+    #[arg(long, env = "SIGNET_LOG_KEY_FILE")]
+    pub log_key_file: Option<PathBuf>,
+
     /// Seconds a resumable upload lives after its last part arrived; garbage
     /// collection then removes it and its parts.
     #[arg(long, env = "SIGNET_UPLOAD_SESSION_TTL_SECS", default_value_t = 86_400)]

@@ -134,6 +134,10 @@ pub enum Error {
     /// The artifact storage has no room left (a full disk); nothing was kept.
     #[error("the artifact storage is full; nothing was kept")]
     StorageFull,
+    /// The transparency log cannot sign (no log key); the reason is the
+    /// operator's to act on.
+    #[error("the transparency log is off: {0}")]
+    LogUnavailable(String),
     /// A dependency (database, blob store) cannot answer right now.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),

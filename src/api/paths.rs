@@ -13,6 +13,8 @@ pub const QUARANTINES: &str = "/v1/quarantines";
 pub const AUDIT: &str = "/v1/audit";
 pub const AUDIT_EXPORT: &str = "/v1/audit/export";
 pub const AUDIT_VERIFY: &str = "/v1/audit/verify";
+pub const AUDIT_LOG_CHECKPOINT: &str = "/v1/audit/log/checkpoint";
+pub const AUDIT_LOG_KEY: &str = "/v1/audit/log/key";
 
 /// `/v1/models/{ns}/{model}`.
 /// A trusted key, by its id.

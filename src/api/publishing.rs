@@ -81,13 +81,8 @@ pub enum IssuedTokenType {
 }
 
 /// What `scope` matches: `publisher:<namespace>/<name>`.
-pub const PUBLISHER_SCOPE_PATTERN: &str = concat!(
-    "^publisher:",
-    crate::name_rule!(),
-    "/",
-    crate::name_rule!(),
-    "$"
-);
+pub const PUBLISHER_SCOPE_PATTERN: &str =
+    "^publisher:[a-z0-9][a-z0-9._-]{0,62}/[a-z0-9][a-z0-9._-]{0,62}$";
 
 /// The exchange's form (`application/x-www-form-urlencoded`), as RFC 8693
 /// names its fields.

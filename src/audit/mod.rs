@@ -10,6 +10,10 @@
 //! leaves. This module reads the chain through the `AuditLog` capability only.
 
 pub use crate::api::{Head, VerifyReport};
+
+mod log;
+
+pub use log::{Signing, TransparencyLog};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -143,7 +147,7 @@ impl Auditing {
                             .then(|| batch[batch.len() - 1].event.seq);
                         let mut text = String::new();
                         for e in &batch {
-                            text.push_str(&serde_json::to_string(e).unwrap_or_default());
+                            text.push_str(&e.line());
                             text.push('\n');
                         }
                         Some((Ok(Bytes::from(text)), next))

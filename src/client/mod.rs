@@ -22,6 +22,7 @@ pub mod pull;
 pub mod push;
 pub mod records;
 mod revocation;
+mod tlog;
 mod transport;
 pub mod verify;
 

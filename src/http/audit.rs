@@ -14,7 +14,7 @@ use super::extract::{ApiQuery, PageQuery, Paging};
 use super::views::list_of;
 use crate::api::AuditPage;
 use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
-use crate::auth::Principal;
+use crate::auth::{Global, Principal, ReadAudit, authorize_global};
 use crate::kinds::Outcome;
 use crate::names::{ModelRef, Namespace, PrincipalName, Text};
 
@@ -137,4 +137,38 @@ pub async fn verify(
 ) -> Result<Json<VerifyReport>, ApiError> {
     let scope = Scope::of(&p, asked.namespace.as_ref(), None)?;
     Ok(Json(st.auditing.verify(&scope).await?))
+}
+
+/// A text answer of the transparency log (`text/plain; charset=utf-8`).
+fn text(body: String) -> Response {
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The transparency log's latest checkpoint: a signed note (C2SP
+/// `tlog-checkpoint`) of the access log's Merkle tree, at most about a second
+/// behind the log (every principal with an audit role).
+#[utoipa::path(get, path = "/v1/audit/log/checkpoint", tag = "audit",
+    responses((status = 200, description = "the signed checkpoint", content_type = "text/plain"),
+        (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "`log_unavailable`: no log key (PostgreSQL without `SIGNET_LOG_KEY_FILE`)")))]
+pub async fn checkpoint(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    let permit = authorize_global::<ReadAudit>(&p, Global::AnyNamespace)?;
+    Ok(text(st.log.checkpoint(&permit).await?))
+}
+
+/// The verifier key auditors pin (`<name>+<key id>+<base64 key>`, C2SP
+/// `signed-note`), also printed at start-up (every principal with an audit
+/// role).
+#[utoipa::path(get, path = "/v1/audit/log/key", tag = "audit",
+    responses((status = 200, description = "the verifier key", content_type = "text/plain"),
+        (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "`log_unavailable`: no log key")))]
+pub async fn log_key(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    let permit = authorize_global::<ReadAudit>(&p, Global::AnyNamespace)?;
+    Ok(text(format!("{}\n", st.log.verifier_key(&permit)?)))
 }

@@ -82,6 +82,7 @@ impl From<Error> for ApiError {
             Error::IssuerUnavailable(_) => {
                 Self::new(S::SERVICE_UNAVAILABLE, "issuer_unavailable", msg)
             }
+            Error::LogUnavailable(_) => Self::new(S::SERVICE_UNAVAILABLE, "log_unavailable", msg),
             Error::InvalidPublisher(_) => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_publisher", msg)
             }

@@ -55,6 +55,8 @@ pub const UPLOAD_OFFSET: &str = "upload-offset";
 #[derive(Clone)]
 pub struct AppState {
     pub access: Arc<Access>,
+    /// The transparency log: the access log's tree and signed checkpoints.
+    pub log: Arc<crate::audit::TransparencyLog>,
     /// Trusted publishing: publishers and the identity token exchange.
     pub publishing: Arc<crate::publishing::Publishing>,
     /// The console's reads, one per page.
@@ -224,6 +226,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(audit::log_key))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json` (the default

@@ -2,6 +2,7 @@
 //! `start` holds what happens before serving (listeners, reaching the stores,
 //! migrations) and the errors an operator acts on.
 
+mod logkey;
 pub mod start;
 
 pub use start::open_stores;
@@ -13,7 +14,7 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::audit::{Appender, Auditing, RefusalWindow};
+use crate::audit::{Appender, Auditing, RefusalWindow, Signing, TransparencyLog};
 use crate::auth::{Access, Policy, Secret, TokenLimits, TokenRecord};
 use crate::blobs::BlobStore;
 use crate::catalog::Catalog;
@@ -93,10 +94,10 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let (store, blobs) = start::open_stores_with(&cfg.storage, &migrations).await?;
     let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
     let verifier = oidc_verifier(cfg)?;
-    Ok((
-        services(store, blobs, policy, (limits, verifier), cfg),
-        boot,
-    ))
+    let signing = logkey::log_signing(cfg)?;
+    let state = services(store, blobs, policy, (limits, verifier, signing), cfg);
+    state.log.spawn(Duration::from_secs(1));
+    Ok((state, boot))
 }
 
 /// The identity token verifier of trusted publishing, when issuers are
@@ -187,7 +188,7 @@ fn services(
     store: Arc<dyn Store>,
     blobs: BlobStore,
     policy: Policy,
-    (limits, verifier): (Limits, Option<Arc<Verifier>>),
+    (limits, verifier, signing): (Limits, Option<Arc<Verifier>>, Signing),
     cfg: &ServeConfig,
 ) -> AppState {
     let lineage = LineageBounds {
@@ -235,6 +236,7 @@ fn services(
         chrono::Duration::seconds(i64::from(cfg.oidc.token_ttl_secs)),
     ));
     AppState {
+        log: Arc::new(TransparencyLog::new(store.clone(), signing)),
         access,
         publishing,
         catalog: Arc::new(Catalog::new(

@@ -2,7 +2,7 @@
 //!
 //! Dependency rule: domain services hold the capability traits they use
 //! ([`Tokens`], [`Bindings`], [`Namespaces`], [`Models`], [`Keys`], [`Aliases`],
-//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Uploads`], [`Usage`], [`Publishers`]); [`Store`] is their sum, which only
+//! [`Lineage`], [`AuditLog`], [`BlobRefs`], [`Uploads`], [`Usage`], [`Publishers`], [`AuditTree`]); [`Store`] is their sum, which only
 //! start-up code sees. The store depends on nothing above it: only on the typed
 //! values of `names` and `kinds`, which it binds and reads directly.
 //!
@@ -34,6 +34,7 @@ mod namespaces;
 mod postgres;
 mod publishers;
 mod sqlite;
+mod tlog;
 mod tokens;
 mod uploads;
 mod usage;
@@ -60,6 +61,7 @@ pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use publishers::{Exchange, PublisherRecord, PublisherTokenRecord, Publishers};
 pub use sqlite::SqliteStore;
+pub use tlog::{AuditTree, CheckpointRecord, SignFn};
 pub use tokens::{CredentialRecord, RegistryCredential, RegistryTokenRecord, TokenRecord, Tokens};
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
 pub use usage::{Usage, UsageCharge, UsageTotals};
@@ -94,6 +96,7 @@ pub trait Store:
     + Uploads
     + Usage
     + Publishers
+    + AuditTree
     + Health
 {
 }
@@ -111,6 +114,7 @@ impl<T> Store for T where
         + Uploads
         + Usage
         + Publishers
+        + AuditTree
         + Health
 {
 }

@@ -799,6 +799,18 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 Box::pin(async move { f.call(a, Method::GET, "/v1/audit/verify?namespace=fraud") })
             },
         ),
+        (
+            "GET",
+            "/v1/audit/log/checkpoint",
+            Rule::Public(200, &["maintainer", "auditor"]),
+            |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/audit/log/checkpoint") }),
+        ),
+        (
+            "GET",
+            "/v1/audit/log/key",
+            Rule::Public(200, &["maintainer", "auditor"]),
+            |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/audit/log/key") }),
+        ),
     ]
 }
 

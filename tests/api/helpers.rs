@@ -198,6 +198,7 @@ impl TestApp {
             console_session_minutes: 480,
             registry_token_ttl_secs: 300,
             oidc: Default::default(),
+            log_key_file: None,
             public_url: None,
             redirect_secs: 0,
             log_format: LogFormat::Text,
@@ -218,6 +219,15 @@ impl TestApp {
             download_quota: "off".parse().unwrap(),
             download_quota_roles: Default::default(),
         };
+        if backend == Backend::Postgres {
+            // As production runs it: the transparency log's key from a file.
+            let key =
+                signet::signing::signer::PrivateKey::generate(signet::kinds::Algorithm::Ed25519)
+                    .unwrap();
+            let path = dir.path().join("log-key.pem");
+            std::fs::write(&path, key.to_pem().as_bytes()).unwrap();
+            cfg.log_key_file = Some(path);
+        }
         tweak(&mut cfg);
         Self::start(cfg, admin.expose().to_owned(), raw, dir).await
     }
@@ -302,6 +312,11 @@ impl TestApp {
     }
 
     /// The metadata database the service uses, for a test's own connection.
+    /// The service's data directory.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.cfg.storage.data_dir.clone()
+    }
+
     pub fn database_url(&self) -> String {
         self.cfg.storage.database_url().unwrap()
     }

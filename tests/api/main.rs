@@ -32,6 +32,7 @@ mod roundtrip;
 mod signing;
 mod startup;
 mod store;
+mod tlog;
 pub mod transport;
 mod trust;
 mod uploads;

@@ -274,6 +274,18 @@ pub enum AuditCommand {
         #[arg(long, requires = "file")]
         head: Option<String>,
     },
+    /// Fetch the transparency log's latest checkpoint and check it with the
+    /// pinned log key (a file holding it, or the key itself); write it to
+    /// FILE for later proofs.
+    Checkpoint {
+        #[arg(long)]
+        log_key: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The registry's log verifier key, as it says it (compare it with the
+    /// one its operator printed at start-up before pinning it).
+    LogKey,
 }
 
 #[derive(Subcommand)]
@@ -304,6 +316,10 @@ async fn audit_command(command: AuditCommand) -> Result<Done, Failure> {
             let pins = super::records::Pins { anchor, head };
             super::commands::audit_verify(file.as_deref(), namespace.as_deref(), &pins).await
         }
+        AuditCommand::Checkpoint { log_key, out } => {
+            super::tlog::checkpoint(&log_key, out.as_deref()).await
+        }
+        AuditCommand::LogKey => super::tlog::log_key().await,
     }
 }
 

@@ -16,6 +16,7 @@ mod lineage;
 mod models;
 mod namespaces;
 mod publishers;
+mod tlog;
 mod tokens;
 mod uploads;
 mod usage;
