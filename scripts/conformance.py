@@ -240,7 +240,12 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
+    # The transparency log's key, from a file as production keeps it (the
+    # embedded default would make one; PostgreSQL needs it given).
+    subprocess.run([args.signet, "keygen", "--algorithm", "ed25519", "--out",
+                    os.path.join(work, "log")], check=True, capture_output=True)
     env.update({
+        "SIGNET_LOG_KEY_FILE": os.path.join(work, "log.key"),
         "SIGNET_LISTEN": f"127.0.0.1:{port}",
         "SIGNET_DATABASE_URL": args.database or f"sqlite://{work}/signet.db",
         "SIGNET_STORAGE_URL": f"{work}/blobs",
