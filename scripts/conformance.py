@@ -208,6 +208,12 @@ def config(values, cursors, seed_, examples):
         'include-operation-id = "put_file"',
         "[operations.checks.positive_data_acceptance]",
         'expected-statuses = ["2xx", 400, 401, 403, 404, 409, 422, 429]',
+        # The same for a resumable upload's completion, which declares the
+        # digest of the bytes sent before.
+        "[[operations]]",
+        'include-path = "/v1/models/{ns}/{model}/versions/{v}/uploads/{id}/complete"',
+        "[operations.checks.positive_data_acceptance]",
+        'expected-statuses = ["2xx", 400, 401, 403, 404, 409, 422, 429]',
     ]
     # The identity token exchange takes a form of at most 32 KiB: an identity
     # token far over its 16 KiB (URL-encoded, a character may take 12 bytes)

@@ -15,6 +15,7 @@ pub const AUDIT_EXPORT: &str = "/v1/audit/export";
 pub const AUDIT_VERIFY: &str = "/v1/audit/verify";
 pub const AUDIT_LOG_CHECKPOINT: &str = "/v1/audit/log/checkpoint";
 pub const AUDIT_LOG_KEY: &str = "/v1/audit/log/key";
+pub const AUDIT_LOG_CONSISTENCY: &str = "/v1/audit/log/consistency";
 
 /// `/v1/models/{ns}/{model}`.
 /// A trusted key, by its id.

@@ -59,6 +59,16 @@ pub struct VerifyReport {
     pub namespace: Option<String>,
 }
 
+/// A consistency proof of the transparency log (RFC 6962 `PROOF(m, D[n])`):
+/// the tree of `from` events is a prefix of the tree of `to` events.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// The proof's hashes, base64, in order.
+    pub hashes: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Head {
     pub seq: i64,

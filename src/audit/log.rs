@@ -97,6 +97,33 @@ impl TransparencyLog {
         }
     }
 
+    /// The consistency proof from the tree of `from` events to that of `to`
+    /// (at most the latest checkpoint's size): its hashes, in order.
+    pub async fn consistency(
+        &self,
+        _: &GlobalPermit<ReadAudit>,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<tlog::Hash>> {
+        self.key()?;
+        let latest = self.tree.checkpoint(None).await?.map_or(0, |c| c.size);
+        if to > latest || from > to {
+            return Err(Error::Missing(format!(
+                "consistency proof from {from} to {to} events (the log has a checkpoint of \
+                 {latest}; from ≤ to ≤ {latest})"
+            )));
+        }
+        let ranges = tlog::consistency_ranges(from, to);
+        let known: std::collections::HashMap<_, _> = self
+            .tree
+            .tree_hashes(&tlog::needs(&ranges))
+            .await?
+            .into_iter()
+            .collect();
+        tlog::hashes_of(&ranges, |n| known.get(&n).copied())
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("the log's tree lacks a subtree")))
+    }
+
     /// The verifier key auditors pin.
     pub fn verifier_key(&self, _: &GlobalPermit<ReadAudit>) -> Result<String> {
         Ok(self.key()?.verifier_key())

@@ -12,11 +12,13 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiQuery, PageQuery, Paging};
 use super::views::list_of;
-use crate::api::AuditPage;
+use crate::api::{AuditPage, ConsistencyProof};
 use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
 use crate::auth::{Global, Principal, ReadAudit, authorize_global};
 use crate::kinds::Outcome;
 use crate::names::{ModelRef, Namespace, PrincipalName, Text};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 /// The log's filters: every value checked before it reaches the log (text
 /// filters are compared with stored text: no NUL, no longer than anything
@@ -171,4 +173,39 @@ pub async fn checkpoint(State(st): State<AppState>, p: Principal) -> Result<Resp
 pub async fn log_key(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
     let permit = authorize_global::<ReadAudit>(&p, Global::AnyNamespace)?;
     Ok(text(format!("{}\n", st.log.verifier_key(&permit)?)))
+}
+
+/// The two sizes of a consistency proof.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProofSizes {
+    /// The older tree's size (events).
+    #[param(minimum = 0, maximum = 9007199254740991_i64)]
+    from: u64,
+    /// The newer tree's size, at most the latest checkpoint's.
+    #[param(minimum = 0, maximum = 9007199254740991_i64)]
+    to: u64,
+}
+
+/// A consistency proof: the tree of `from` events is a prefix of the tree of
+/// `to` events (RFC 6962), so the log only grew between two checkpoints
+/// (every principal with an audit role).
+#[utoipa::path(get, path = "/v1/audit/log/consistency", tag = "audit", params(ProofSizes),
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such proof: `to` beyond the latest checkpoint, or `from` beyond `to`"),
+        (status = 503, body = ErrorBody, description = "`log_unavailable`: no log key")))]
+pub async fn consistency(
+    State(st): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<ProofSizes>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    let permit = authorize_global::<ReadAudit>(&p, Global::AnyNamespace)?;
+    let hashes = st.log.consistency(&permit, q.from, q.to).await?;
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to: q.to,
+        hashes: hashes.iter().map(|h| STANDARD.encode(h)).collect(),
+    }))
 }

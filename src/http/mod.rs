@@ -228,6 +228,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::verify))
         .routes(routes!(audit::checkpoint))
         .routes(routes!(audit::log_key))
+        .routes(routes!(audit::consistency))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json` (the default

@@ -811,6 +811,16 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
             Rule::Public(200, &["maintainer", "auditor"]),
             |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/audit/log/key") }),
         ),
+        (
+            "GET",
+            "/v1/audit/log/consistency",
+            Rule::Public(200, &["maintainer", "auditor"]),
+            |f, a| {
+                Box::pin(
+                    async move { f.call(a, Method::GET, "/v1/audit/log/consistency?from=0&to=0") },
+                )
+            },
+        ),
     ]
 }
 

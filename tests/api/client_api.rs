@@ -55,6 +55,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("POST", "/v1/oidc/token", "login --oidc"),
     ("GET", "/v1/audit/log/checkpoint", "audit checkpoint"),
     ("GET", "/v1/audit/log/key", "audit log-key"),
+    ("GET", "/v1/audit/log/consistency", "audit verify"),
     ("GET", "/v1/namespaces/{ns}/policy", "policy show"),
     ("PUT", "/v1/namespaces/{ns}/policy", "policy set"),
     ("POST", "/v1/models", "model create"),

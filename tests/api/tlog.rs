@@ -14,6 +14,7 @@ crate::on_both_backends!(
     checkpoints_are_signed_by_the_log_key_and_commit_to_every_event,
     the_log_key_is_the_operators_and_never_the_databases,
     the_client_checks_a_checkpoint_with_the_pinned_key,
+    the_client_proves_the_log_only_grew_and_sees_a_rewrite,
 );
 
 async fn text(app: &TestApp, path: &str) -> (StatusCode, String) {
@@ -182,4 +183,55 @@ async fn the_client_checks_a_checkpoint_with_the_pinned_key(b: Backend) {
     let r = crate::cli::signet(dir.path(), &args, "", &env).await;
     assert_eq!(r.code, 5, "{}", r.stdout);
     assert!(r.stderr.contains("pinned log key"), "{}", r.stderr);
+}
+
+async fn the_client_proves_the_log_only_grew_and_sees_a_rewrite(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let key = registry_key(&app).await;
+    app.given_draft().await;
+    let (old, note) = checkpoint_of(&app, &key, 3).await;
+    std::fs::write(dir.path().join("old.txt"), &note).unwrap();
+    std::fs::write(
+        dir.path().join("log.vkey"),
+        text(&app, "/v1/audit/log/key").await.1,
+    )
+    .unwrap();
+    // The log grows; the proof from the old checkpoint to the newest holds.
+    app.create_version("fraud", "scorer", serde_json::json!({}))
+        .await;
+    checkpoint_of(&app, &key, old.size + 2).await;
+    let verify = [
+        "audit",
+        "verify",
+        "--since",
+        "old.txt",
+        "--log-key",
+        "log.vkey",
+    ];
+    let r = crate::cli::signet(dir.path(), &verify, "", &env).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("the log only grew"), "{}", r.stdout);
+    // Whoever writes the database rewrites the tree: the next check fails.
+    app.sql(
+        "UPDATE audit_tree SET hash = (SELECT hash FROM audit_tree WHERE level = 0 AND idx = 0) \
+         WHERE NOT (level = 0 AND idx = 0)",
+    )
+    .await;
+    let r = crate::cli::signet(dir.path(), &verify, "", &env).await;
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("rewritten"), "{}", r.stderr);
+    // A proof past the newest checkpoint, or backwards, does not exist.
+    for q in ["from=0&to=999999", "from=3&to=2"] {
+        let r = app
+            .req(Method::GET, &format!("/v1/audit/log/consistency?{q}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{q}");
+    }
 }

@@ -273,6 +273,14 @@ pub enum AuditCommand {
         /// The hash the file's last event must have (a head recorded elsewhere).
         #[arg(long, requires = "file")]
         head: Option<String>,
+        /// Prove with the transparency log that the log only grew since this
+        /// checkpoint (a file `audit checkpoint --out` wrote), both checked
+        /// with the pinned `--log-key`.
+        #[arg(long, conflicts_with_all = ["file", "namespace"], requires = "log_key")]
+        since: Option<std::path::PathBuf>,
+        /// The pinned log key (a file holding it, or the key itself).
+        #[arg(long, requires = "since")]
+        log_key: Option<String>,
     },
     /// Fetch the transparency log's latest checkpoint and check it with the
     /// pinned log key (a file holding it, or the key itself); write it to
@@ -308,10 +316,16 @@ async fn audit_command(command: AuditCommand) -> Result<Done, Failure> {
             super::commands::audit_export(&filters.into(), &out).await
         }
         AuditCommand::Verify {
+            since: Some(since),
+            log_key: Some(log_key),
+            ..
+        } => super::tlog::grew_since(&since, &log_key).await,
+        AuditCommand::Verify {
             file,
             namespace,
             anchor,
             head,
+            ..
         } => {
             let pins = super::records::Pins { anchor, head };
             super::commands::audit_verify(file.as_deref(), namespace.as_deref(), &pins).await
