@@ -54,13 +54,12 @@ impl TransparencyLog {
                 root: *root,
             })
         };
-        let mut last = None;
         loop {
-            let size = self.tree.grow_tree(GROWTH, &sign).await?;
-            if last == Some(size) {
-                return Ok(size);
+            let (before, after) = self.tree.grow_tree(GROWTH, &sign).await?;
+            // A full batch may have left more behind; anything less caught up.
+            if after - before < GROWTH as u64 {
+                return Ok(after);
             }
-            last = Some(size);
         }
     }
 

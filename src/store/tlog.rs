@@ -25,9 +25,9 @@ pub trait AuditTree: Send + Sync {
     /// Grows the tree by up to `limit` events of the chain, in order, and
     /// keeps the checkpoint `sign` makes of its new size: one transaction,
     /// under the tree head's lock (replicas take turns; the later finds the
-    /// work done). Answers the size after. Fails when the chain no longer
-    /// holds the events the tree needs next.
-    async fn grow_tree(&self, limit: i64, sign: &SignFn<'_>) -> Result<u64>;
+    /// work done). Answers the sizes before and after. Fails when the chain
+    /// no longer holds the events the tree needs next.
+    async fn grow_tree(&self, limit: i64, sign: &SignFn<'_>) -> Result<(u64, u64)>;
     /// The hashes of these subtrees, of those the tree holds.
     async fn tree_hashes(&self, nodes: &[Node]) -> Result<Vec<(Node, Hash)>>;
     /// The checkpoint of this size, or the latest.

@@ -89,7 +89,7 @@ fn needed_before(first: u64, count: u64) -> Vec<Node> {
 #[async_trait]
 impl AuditTree for Store {
     #[tracing::instrument(level = "debug", name = "db.grow_tree", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn grow_tree(&self, limit: i64, sign: &SignFn<'_>) -> Result<u64> {
+    async fn grow_tree(&self, limit: i64, sign: &SignFn<'_>) -> Result<(u64, u64)> {
         let mut tx = self.begin_write().await?;
         let size: i64 = sqlx::query_scalar(
             "UPDATE audit_tree_head SET size = size WHERE id = 1 RETURNING size",
@@ -107,7 +107,7 @@ impl AuditTree for Store {
             events.len() as u64,
         );
         match events.first() {
-            None => return Ok(first),
+            None => return Ok((first, first)),
             Some(e) if e.event.seq != size + 1 => {
                 return Err(Error::internal(anyhow::anyhow!(
                     "the access log's tree holds {size} events but the chain resumes at event {}: \
@@ -161,7 +161,7 @@ impl AuditTree for Store {
             .await?;
         // The tree is derived from events already recorded: nothing to record.
         commit(tx, &Pending::system()).await?;
-        Ok(grown)
+        Ok((first, grown))
     }
 
     #[tracing::instrument(level = "debug", name = "db.tree_hashes", skip_all, fields(db.system = super::DB_SYSTEM))]
