@@ -44,14 +44,14 @@ impl Access {
         let record = PublisherTokenRecord {
             id: Uuid::now_v7(),
             publisher_id: publisher.id,
-            identity: summary.clone(),
+            identity: summary,
             created_at: now,
             expires_at: now + ttl,
         };
+        // The exchange recorded the identity already.
         trail.note(|c| {
             c.principal = Some(principal.to_string());
             c.token_id = Some(record.id.to_string());
-            c.detail.insert("identity".into(), summary);
         });
         let exchange = Exchange {
             issuer: identity.issuer.clone(),

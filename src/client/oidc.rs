@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::config::{self, Credentials};
+use super::listing::usage;
 use super::{Client, Done, Exit, Failure};
 use crate::api::{
     ExchangedToken, GrantType, IssuedTokenType, OIDC_TOKEN, PutPublisher, SubjectTokenType,
@@ -118,13 +119,12 @@ pub async fn login(
 
 /// `NAMESPACE/NAME` of a publisher, as its path under the namespace.
 fn publisher_path(publisher: &str) -> Result<String, Failure> {
-    let usage = |e: crate::names::InvalidValue| Failure::usage(format!("PUBLISHER: {}", e.0));
     let (ns, name) = publisher
         .split_once('/')
         .ok_or_else(|| Failure::usage("PUBLISHER is NAMESPACE/NAME"))?;
     let (ns, name) = (
-        Namespace::parse(ns).map_err(usage)?,
-        PublisherName::parse(name).map_err(usage)?,
+        Namespace::parse(ns).map_err(usage("PUBLISHER"))?,
+        PublisherName::parse(name).map_err(usage("PUBLISHER"))?,
     );
     Ok(format!(
         "{}/{ns}/trusted-publishers/{name}",
@@ -172,7 +172,7 @@ pub async fn publisher_set(
         true => vec![Role::Publisher],
         false => roles
             .iter()
-            .map(|r| Role::parse(r).map_err(|e| Failure::usage(format!("--role: {}", e.0))))
+            .map(|r| Role::parse(r).map_err(usage("--role")))
             .collect::<Result<_, _>>()?,
     };
     let body = PutPublisher {
@@ -196,7 +196,7 @@ pub async fn publisher_set(
 
 /// `signet publisher list NS`.
 pub async fn publisher_list(ns: &str) -> Result<Done, Failure> {
-    let ns = Namespace::parse(ns).map_err(|e| Failure::usage(format!("NAMESPACE: {}", e.0)))?;
+    let ns = Namespace::parse(ns).map_err(usage("NAMESPACE"))?;
     let list: TrustedPublisherList = super::commands::signed_in()?
         .get(&format!("{}/{ns}/trusted-publishers", paths::NAMESPACES))
         .await?;

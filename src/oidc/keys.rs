@@ -81,19 +81,22 @@ impl KeyCache {
         let fresh = kept
             .fetched
             .is_some_and(|t| t.elapsed() < self.cfg.keys_live);
-        if !fresh {
-            let tried = kept.tried;
-            *kept = self.fetch(issuer).await?;
-            kept.tried = tried;
-        } else if !kept.keys.contains_key(kid)
+        let unknown = !kept.keys.contains_key(kid)
             && kept
                 .tried
-                .is_none_or(|t| t.elapsed() >= self.cfg.refresh_after)
-        {
-            kept.tried = Some(Instant::now());
-            let tried = kept.tried;
-            *kept = self.fetch(issuer).await?;
+                .is_none_or(|t| t.elapsed() >= self.cfg.refresh_after);
+        if !fresh || unknown {
+            // Only a fetch an unknown kid caused counts against the minute,
+            // and it counts even when it fails.
+            let tried = match fresh {
+                true => Some(Instant::now()),
+                false => kept.tried,
+            };
             kept.tried = tried;
+            *kept = Kept {
+                tried,
+                ..self.fetch(issuer).await?
+            };
         }
         if !kept.announced.contains(&alg) {
             return Err(Refusal::Signature(format!(

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
-pub use keys::KeyCache;
+use keys::KeyCache;
 pub use publication::{Publication, repository_path};
 
 /// How far `exp`, `nbf` and `iat` may be off the clock.
@@ -120,16 +120,6 @@ impl Identity {
         names.iter().find_map(|n| self.claim(n))
     }
 
-    /// The repository (GitHub `repository`, GitLab `project_path`).
-    pub fn repository(&self) -> Option<&str> {
-        self.either(&["repository", "project_path"])
-    }
-
-    /// The commit the job runs on.
-    pub fn sha(&self) -> Option<&str> {
-        self.claim("sha")
-    }
-
     /// What the access log and a version's provenance keep of the job:
     /// issuer, subject, repository (or project), workflow (or pipeline
     /// definition) ref, ref, commit, run and attempt, actor.
@@ -174,11 +164,6 @@ impl Verifier {
         self.issuers.urls.iter().any(|u| u == url)
     }
 
-    /// The accepted issuers.
-    pub fn issuers(&self) -> &[String] {
-        &self.issuers.urls
-    }
-
     /// Checks an identity token at `now`: the issuer is accepted; a key of its
     /// published set signed it with an asymmetric algorithm the issuer
     /// announces; `exp`, `nbf`, `iat` hold within the leeway; `aud` names this
@@ -189,8 +174,7 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
             return Err(unsigned().into());
         }
-        let alg = header_algorithm(token)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unsigned())?;
+        let (alg, kid) = signing_header(token)?;
         let claims = unverified_claims(token).ok_or_else(unsigned)?;
         let issuer = claims
             .get("iss")
@@ -200,9 +184,8 @@ impl Verifier {
                 Refusal::Issuer("the identity token's issuer (iss) is not accepted here".into())
             })?
             .to_owned();
-        let kid = header
-            .kid
-            .ok_or_else(|| Refusal::Signature("the identity token names no key (kid)".into()))?;
+        let kid =
+            kid.ok_or_else(|| Refusal::Signature("the identity token names no key (kid)".into()))?;
         let key = self.keys.key(&issuer, &kid, alg).await?;
         let mut validation = Validation::new(alg);
         validation.required_spec_claims.clear();
@@ -247,10 +230,10 @@ impl Verifier {
     }
 }
 
-/// The header's algorithm, refused unless it is asymmetric: `none` and every
-/// HMAC algorithm are refused here, before any key is looked at (a public key
-/// must never serve as an HMAC secret).
-fn header_algorithm(token: &str) -> Result<Algorithm, Refusal> {
+/// The header's algorithm and key id; the algorithm refused unless it is
+/// asymmetric: `none` and every HMAC algorithm are refused here, before any
+/// key is looked at (a public key must never serve as an HMAC secret).
+fn signing_header(token: &str) -> Result<(Algorithm, Option<String>), Refusal> {
     let refused = |why: String| Refusal::Signature(why);
     let head = token.split('.').next().unwrap_or_default();
     let header: Value = URL_SAFE_NO_PAD
@@ -267,7 +250,7 @@ fn header_algorithm(token: &str) -> Result<Algorithm, Refusal> {
             "algorithm {name} is symmetric: identity tokens are signed with the issuer's private key"
         )));
     }
-    Ok(alg)
+    Ok((alg, header["kid"].as_str().map(str::to_owned)))
 }
 
 /// The payload's claims, before the signature is checked: read only to find
@@ -325,14 +308,14 @@ mod tests {
                 serde_json::json!({}),
             );
             assert!(
-                matches!(header_algorithm(&t), Err(Refusal::Signature(_))),
+                matches!(signing_header(&t), Err(Refusal::Signature(_))),
                 "{alg}"
             );
         }
         let t = token(serde_json::json!({"kid": "k"}), serde_json::json!({}));
-        assert!(header_algorithm(&t).is_err(), "no alg at all");
+        assert!(signing_header(&t).is_err(), "no alg at all");
         let t = token(serde_json::json!({"alg": "ES256"}), serde_json::json!({}));
-        assert_eq!(header_algorithm(&t), Ok(Algorithm::ES256));
+        assert_eq!(signing_header(&t).map(|(alg, _)| alg), Ok(Algorithm::ES256));
     }
 
     #[test]

@@ -24,7 +24,6 @@ use crate::trail::Trail;
 
 /// A trusted publisher as recorded.
 pub use crate::store::PublisherRecord;
-pub use rules::{MAX_CLAIMS, PINNING_CLAIMS};
 
 /// A publisher token and what it was issued for.
 #[derive(Debug)]
@@ -114,28 +113,29 @@ impl Publishing {
     ) -> Result<Exchanged> {
         self.access.admit_anonymous(client)?;
         check_form(&form)?;
+        // Why an identity token was refused goes to the exchange's event.
+        self.exchange_checked(form, trail).await.inspect_err(|e| {
+            if let Error::IdentityRefused(r) = e {
+                trail.record("refusal", r.code().into());
+            }
+        })
+    }
+
+    async fn exchange_checked(&self, form: TokenExchange, trail: &Trail) -> Result<Exchanged> {
         let verifier = self
             .verifier
             .as_ref()
             .ok_or_else(|| Refusal::Issuer("this registry accepts no identity provider".into()))?;
-        let identity = verifier
-            .verify(&form.subject_token, Utc::now())
-            .await
-            .map_err(Error::from)
-            .inspect_err(|e| record_refusal(trail, e))?;
+        let identity = verifier.verify(&form.subject_token, Utc::now()).await?;
         trail.record(
             "identity",
             serde_json::to_value(identity.summary()).unwrap_or_default(),
         );
-        let publisher = self
-            .publisher_for(&identity, form.scope.as_deref())
-            .await
-            .inspect_err(|e| record_refusal(trail, e))?;
+        let publisher = self.publisher_for(&identity, form.scope.as_deref()).await?;
         let token = self
             .access
             .mint_publisher_token(&publisher, &identity, self.token_ttl, trail)
-            .await
-            .inspect_err(|e| record_refusal(trail, e))?;
+            .await?;
         Ok(Exchanged {
             token,
             scope: format!("publisher:{}/{}", publisher.namespace, publisher.name),
@@ -196,12 +196,5 @@ fn check_form(form: &TokenExchange) -> Result<()> {
             "scope names a publisher ({PUBLISHER_SCOPE_PATTERN})"
         ))),
         _ => Ok(()),
-    }
-}
-
-/// Adds why an exchange was refused to its access log event.
-fn record_refusal(trail: &Trail, e: &Error) {
-    if let Error::IdentityRefused(r) = e {
-        trail.record("refusal", r.code().into());
     }
 }

@@ -72,6 +72,12 @@ async fn put_publisher(app: &TestApp, token: &str, ns: &str, name: &str, body: &
     .unwrap()
 }
 
+/// Sets a publisher as the admin; it must be taken.
+async fn trusted(app: &TestApp, ns: &str, name: &str, body: &Value) {
+    let r = put_publisher(app, &app.admin, ns, name, body).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
 fn as_token(app: &TestApp, token: &str, method: Method, path: &str) -> RequestBuilder {
     app.anon(method, path).bearer_auth(token)
 }
@@ -302,10 +308,8 @@ async fn every_refused_identity_token_has_its_own_code(b: Backend) {
     );
     let mut other = github_publisher(&issuer);
     other["claims"]["repository"] = json!("acme/hidden-pipeline");
-    let r = put_publisher(&app, &app.admin, "secret-team", "hidden", &other).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let r = put_publisher(&app, &app.admin, "ml", "train", &github_publisher(&issuer)).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    trusted(&app, "secret-team", "hidden", &other).await;
+    trusted(&app, "ml", "train", &github_publisher(&issuer)).await;
     let now = chrono::Utc::now().timestamp();
     let good = issuer.github_claims();
     let stranger = Key::generate(
@@ -489,12 +493,7 @@ async fn claims_must_match_a_publisher_exactly_and_tokens_stay_in_its_namespace(
     let app = registry(b, &issuer).await;
     let mut production = github_publisher(&issuer);
     production["claims"]["environment"] = json!("production");
-    assert_eq!(
-        put_publisher(&app, &app.admin, "ml", "train", &production)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "ml", "train", &production).await;
     assert_eq!(
         app.create_namespace("fraud").await.status(),
         StatusCode::CREATED
@@ -546,12 +545,7 @@ async fn claims_must_match_a_publisher_exactly_and_tokens_stay_in_its_namespace(
     let r = create_version(&app, &token, code_of("https://github.com/acme/train", SHA)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // Two namespaces trusting the same job: the exchange names both and takes a scope.
-    assert_eq!(
-        put_publisher(&app, &app.admin, "fraud", "train-too", &production)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "fraud", "train-too", &production).await;
     let (status, code, message) = refusal(exchange(&app, &issuer.token()).await).await;
     assert_eq!(
         (status, code.as_str()),
@@ -588,12 +582,7 @@ async fn claims_must_match_a_publisher_exactly_and_tokens_stay_in_its_namespace(
 async fn an_identity_token_is_exchanged_once_across_replicas(b: Backend) {
     let issuer = Issuer::start().await;
     let app = registry(b, &issuer).await;
-    assert_eq!(
-        put_publisher(&app, &app.admin, "ml", "train", &github_publisher(&issuer))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "ml", "train", &github_publisher(&issuer)).await;
     let replica = app.replica().await;
     let token = issuer.token();
     exchanged(&app, &token).await;
@@ -617,12 +606,7 @@ async fn an_identity_token_is_exchanged_once_across_replicas(b: Backend) {
 async fn a_key_rotation_at_the_issuer_is_picked_up_and_the_old_key_dropped(b: Backend) {
     let issuer = Issuer::start().await;
     let app = registry(b, &issuer).await;
-    assert_eq!(
-        put_publisher(&app, &app.admin, "ml", "train", &github_publisher(&issuer))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "ml", "train", &github_publisher(&issuer)).await;
     exchanged(&app, &issuer.token()).await;
     assert_eq!(issuer.jwks_fetches(), 1);
     exchanged(&app, &issuer.ec.sign(&issuer.github_claims())).await;
@@ -699,12 +683,7 @@ async fn an_issuer_that_cannot_be_reached_is_a_clear_503(b: Backend) {
 async fn a_version_must_name_the_commit_and_repository_of_its_job(b: Backend) {
     let issuer = Issuer::start().await;
     let app = registry(b, &issuer).await;
-    assert_eq!(
-        put_publisher(&app, &app.admin, "ml", "train", &github_publisher(&issuer))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "ml", "train", &github_publisher(&issuer)).await;
     let token = exchanged(&app, &issuer.token()).await;
     for (what, lineage) in [
         (
@@ -757,12 +736,7 @@ async fn a_version_must_name_the_commit_and_repository_of_its_job(b: Backend) {
     // A publisher that does not bind commits still records the job.
     let mut loose = github_publisher(&issuer);
     loose["bind_commit"] = json!(false);
-    assert_eq!(
-        put_publisher(&app, &app.admin, "ml", "train", &loose)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "ml", "train", &loose).await;
     let token = exchanged(&app, &issuer.token()).await;
     let r = create_version(
         &app,
@@ -970,12 +944,7 @@ async fn publisher_tokens_hold_only_the_publishers_roles_and_mint_nothing(b: Bac
     let app = registry(b, &issuer).await;
     let mut approver = github_publisher(&issuer);
     approver["roles"] = json!(["approver"]);
-    assert_eq!(
-        put_publisher(&app, &app.admin, "ml", "train", &approver)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    trusted(&app, "ml", "train", &approver).await;
     let token = exchanged(&app, &issuer.token()).await;
     // An approver reads and promotes, and publishes nothing.
     let r = create_version(&app, &token, code_of("https://github.com/acme/train", SHA)).await;
@@ -1139,8 +1108,7 @@ async fn the_trusted_publishing_walk_through_runs_as_printed(b: Backend) {
 async fn signet_login_takes_gitlabs_variable_or_a_file_and_says_why_it_was_refused(b: Backend) {
     let issuer = Issuer::start().await;
     let app = registry(b, &issuer).await;
-    let r = put_publisher(&app, &app.admin, "ml", "train", &github_publisher(&issuer)).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    trusted(&app, "ml", "train", &github_publisher(&issuer)).await;
     let dir = tempfile::tempdir().unwrap();
     let login = ["login", "--oidc", "--server", app.base.as_str()];
     // GitLab's id_tokens: the token in SIGNET_ID_TOKEN.
