@@ -3,7 +3,8 @@
 # PostgreSQL + a real S3-compatible server (Garage). Starts PostgreSQL when it is
 # down (installing it when missing), installs Garage once when missing (and
 # Chromium with ChromeDriver for the console's browser tests, skopeo and the
-# oras SDK for the OCI face's), runs a throwaway Garage for this run only, then
+# oras SDK for the OCI face's, Debian's Go and golang.org/x/mod for the
+# transparency log's outside verifier), runs a throwaway Garage for this run only, then
 # `cargo test` with any extra arguments,
 # then the fault script's short form (scripts/faults.sh; SIGNET_FAULTS=0 skips
 # it) and the contract conformance run (schemathesis against the OpenAPI
@@ -91,6 +92,15 @@ if ! "$oci_venv/bin/python" -c 'import oras.client, jsonschema' >/dev/null 2>&1;
   "$oci_venv/bin/pip" install --quiet --disable-pip-version-check oras==0.2.43 jsonschema==4.26.0
 fi
 export SIGNET_TEST_OCI_PYTHON="$oci_venv/bin/python"
+
+# --- Go's sumdb/note and sumdb/tlog (the transparency log's outside verifier) ---
+# Debian's Go and golang.org/x/mod, so the verifier builds offline.
+if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
+  log "installing golang-go and golang-golang-x-mod-dev"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null
+fi
+export SIGNET_TEST_GO="$(command -v go)"
 
 export SIGNET_TEST_POSTGRES_URL=$PG_URL
 export SIGNET_TEST_S3_ENDPOINT=$GARAGE_ENDPOINT

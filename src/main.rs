@@ -143,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .create_new(true)
                 .open(&out)
                 .await?;
-            let done = signet::audit::archive(&*store, through_seq, &mut file).await?;
+            let done = signet::audit::archive(&*store, &*store, through_seq, &mut file).await?;
             file.sync_all().await?;
             println!("{}", serde_json::to_string(&done)?);
         }

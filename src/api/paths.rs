@@ -16,6 +16,12 @@ pub const AUDIT_VERIFY: &str = "/v1/audit/verify";
 pub const AUDIT_LOG_CHECKPOINT: &str = "/v1/audit/log/checkpoint";
 pub const AUDIT_LOG_KEY: &str = "/v1/audit/log/key";
 pub const AUDIT_LOG_CONSISTENCY: &str = "/v1/audit/log/consistency";
+pub const AUDIT_LOG_TILES: &str = "/v1/audit/log/tile";
+
+/// `/v1/audit/events/{seq}/proof`: an event's inclusion proof.
+pub fn audit_event_proof(seq: u64) -> String {
+    format!("/v1/audit/events/{seq}/proof")
+}
 
 /// `/v1/models/{ns}/{model}`.
 /// A trusted key, by its id.

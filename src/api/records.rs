@@ -69,6 +69,22 @@ pub struct ConsistencyProof {
     pub hashes: Vec<String>,
 }
 
+/// An inclusion proof of the transparency log (RFC 6962 `PATH(m, D[n])`): the
+/// event is leaf `leaf_index` of the tree of `tree_size` events, whose root the
+/// signed checkpoint gives.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    /// The event's sequence number less one.
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The proof's hashes, base64, in order.
+    pub hashes: Vec<String>,
+    /// The signed checkpoint of `tree_size` events (a signed note's text).
+    pub checkpoint: String,
+    /// The leaf: the event's line of `audit export`, without its newline.
+    pub entry: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Head {
     pub seq: i64,

@@ -7,11 +7,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use super::Scope;
+use crate::api::InclusionProof;
 use crate::auth::{GlobalPermit, ReadAudit};
 use crate::error::{Error, Result};
-use crate::store::AuditTree;
+use crate::store::{AuditLog, AuditTree, CheckpointRecord};
 use crate::tlog::note::{Checkpoint, LogKey};
-use crate::tlog::{self};
+use crate::tlog::tile::Tile;
+use crate::tlog::{self, Hash};
 
 /// Events the tree takes in one transaction.
 const GROWTH: i64 = 10_000;
@@ -25,13 +30,16 @@ pub enum Signing {
 
 pub struct TransparencyLog {
     tree: Arc<dyn AuditTree>,
+    /// The events the leaves are (entry bundles, proofs).
+    events: Arc<dyn AuditLog>,
     signing: Arc<Signing>,
 }
 
 impl TransparencyLog {
-    pub fn new(tree: Arc<dyn AuditTree>, signing: Signing) -> Self {
+    pub fn new(tree: Arc<dyn AuditTree>, events: Arc<dyn AuditLog>, signing: Signing) -> Self {
         Self {
             tree,
+            events,
             signing: Arc::new(signing),
         }
     }
@@ -112,15 +120,150 @@ impl TransparencyLog {
                  {latest}; from ≤ to ≤ {latest})"
             )));
         }
-        let ranges = tlog::consistency_ranges(from, to);
-        let known: std::collections::HashMap<_, _> = self
+        self.hashes(&tlog::consistency_ranges(from, to)).await
+    }
+
+    /// The hashes of these ranges of leaves, from the stored subtrees.
+    async fn hashes(&self, ranges: &[tlog::Range]) -> Result<Vec<Hash>> {
+        let known: HashMap<_, _> = self
             .tree
-            .tree_hashes(&tlog::needs(&ranges))
+            .tree_hashes(&tlog::needs(ranges))
             .await?
             .into_iter()
             .collect();
-        tlog::hashes_of(&ranges, |n| known.get(&n).copied())
+        tlog::hashes_of(ranges, |n| known.get(&n).copied())
             .ok_or_else(|| Error::internal(anyhow::anyhow!("the log's tree lacks a subtree")))
+    }
+
+    /// The size of the newest checkpoint (0 before the first).
+    async fn published(&self) -> Result<u64> {
+        Ok(self.tree.checkpoint(None).await?.map_or(0, |c| c.size))
+    }
+
+    /// A tile the newest checkpoint's tree holds, or why not.
+    async fn within(&self, tile: &Tile) -> Result<()> {
+        let size = self.published().await?;
+        match tile.within(size) {
+            true => Ok(()),
+            false => Err(Error::Missing(format!(
+                "tile {}: the log's newest checkpoint is of {size} events, and holds no such tile",
+                tile.path()
+            ))),
+        }
+    }
+
+    /// A hash tile (C2SP `tlog-tiles`): the hashes of `width` subtrees of
+    /// `256^level` events each, concatenated.
+    pub async fn hash_tile(&self, _: &GlobalPermit<ReadAudit>, tile: &Tile) -> Result<Vec<u8>> {
+        self.key()?;
+        self.within(tile).await?;
+        let first = tile.first();
+        let hashes = self
+            .tree
+            .level_hashes(first.level, first.index, tile.width)
+            .await?;
+        if hashes.len() as u64 != tile.width {
+            return Err(Error::internal(anyhow::anyhow!(
+                "the log's tree lacks hashes of tile {}",
+                tile.path()
+            )));
+        }
+        Ok(hashes.concat())
+    }
+
+    /// An entry bundle (C2SP `tlog-tiles`): the events of a level-0 tile as
+    /// their `audit export` lines, each after its length (big-endian u16).
+    /// Global auditors only: entries are the log's content.
+    pub async fn entry_bundle(&self, scope: &Scope, tile: &Tile) -> Result<Vec<u8>> {
+        if !matches!(scope, Scope::All(_)) {
+            return Err(Error::forbidden());
+        }
+        self.key()?;
+        self.within(tile).await?;
+        let leaves = tile.leaves();
+        let first = i64::try_from(leaves.start).map_err(Error::internal)?;
+        let width = i64::try_from(tile.width).map_err(Error::internal)?;
+        let events = self.events.audit_after(first, width).await?;
+        let archived = || {
+            Error::Missing(format!(
+                "entries of tile {}: events {} to {} were archived (audit-archive keeps them in \
+                 its file; the hash tiles still prove them)",
+                tile.path(),
+                leaves.start + 1,
+                leaves.end
+            ))
+        };
+        if events.len() as u64 != tile.width {
+            return Err(archived());
+        }
+        let mut out = Vec::new();
+        for (e, seq) in events.iter().zip(first + 1..) {
+            if e.event.seq != seq {
+                return Err(archived());
+            }
+            let line = e.line();
+            let len = u16::try_from(line.len()).map_err(|_| {
+                Error::internal(anyhow::anyhow!("event {seq} is longer than an entry holds"))
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(line.as_bytes());
+        }
+        Ok(out)
+    }
+
+    /// The proof that event `seq` is in the tree of `size` events (the newest
+    /// checkpoint's when absent), with that checkpoint. A namespace's reader
+    /// proves its namespace's events only; any other is missing to it.
+    pub async fn prove(
+        &self,
+        scope: &Scope,
+        seq: u64,
+        size: Option<u64>,
+    ) -> Result<InclusionProof> {
+        self.key()?;
+        let Some(CheckpointRecord { size, note, .. }) = self.tree.checkpoint(size).await? else {
+            return Err(Error::Missing(format!(
+                "a checkpoint of {} events (the log keeps one of every size it published)",
+                size.unwrap_or(0)
+            )));
+        };
+        let missing = || {
+            Error::Missing(match scope {
+                Scope::All(_) => format!(
+                    "event {seq} in the tree of {size} events (events are numbered from 1; an \
+                     archived event's entry is in its archive file)"
+                ),
+                Scope::Namespace(p) => format!(
+                    "event {seq} of namespace {} in the tree of {size} events",
+                    p.namespace()
+                ),
+            })
+        };
+        if seq == 0 || seq > size {
+            return Err(missing());
+        }
+        let after = i64::try_from(seq - 1).map_err(Error::internal)?;
+        let event = self.events.audit_after(after, 1).await?.into_iter().next();
+        let Some(event) = event.filter(|e| e.event.seq == after + 1) else {
+            return Err(missing());
+        };
+        if let Scope::Namespace(p) = scope
+            && event.event.namespace.as_deref() != Some(p.namespace().as_str())
+        {
+            return Err(missing());
+        }
+        let hashes = self.hashes(&tlog::inclusion_ranges(seq - 1, size)).await?;
+        use base64::Engine;
+        Ok(InclusionProof {
+            leaf_index: seq - 1,
+            tree_size: size,
+            hashes: hashes
+                .iter()
+                .map(|h| base64::engine::general_purpose::STANDARD.encode(h))
+                .collect(),
+            checkpoint: note,
+            entry: event.line(),
+        })
     }
 
     /// The verifier key auditors pin.

@@ -407,9 +407,12 @@ pub struct Archived {
 /// `through` to `out` as JSON Lines (with their hashes, so the archive can be
 /// checked on its own), then drops them and makes the last one the chain's new
 /// anchor. The chain is verified while it is written; a broken chain is not
-/// archived, so no evidence of tampering is thrown away.
+/// archived, so no evidence of tampering is thrown away. Only events the
+/// transparency log's tree already holds are archived: the tree keeps their
+/// hashes, so they stay provable.
 pub async fn archive(
     store: &dyn AuditLog,
+    tree: &dyn crate::store::AuditTree,
     through: i64,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
 ) -> Result<Archived> {
@@ -420,6 +423,14 @@ pub async fn archive(
         return Err(Error::invalid(format!(
             "through must be after the anchor ({}) and at most the head ({})",
             head.anchor_seq, head.seq
+        )));
+    }
+    let in_tree = tree.checkpoint(None).await?.map_or(0, |c| c.size);
+    if u64::try_from(through).map_err(Error::internal)? > in_tree {
+        return Err(Error::invalid(format!(
+            "the transparency log's tree holds the first {in_tree} events; archive through at \
+             most {in_tree} (the service grows the tree about once a second while it runs with \
+             its log key)"
         )));
     }
     let mut v = Verifier::new(head.anchor_seq, &head.anchor_hash);

@@ -11,8 +11,9 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiQuery, PageQuery, Paging};
+use super::paths::{BundlePath, EventPath, TilePath};
 use super::views::list_of;
-use crate::api::{AuditPage, ConsistencyProof};
+use crate::api::{AuditPage, ConsistencyProof, InclusionProof};
 use crate::audit::{ChainedEvent, Query, Scope, VerifyReport};
 use crate::auth::{Global, Principal, ReadAudit, authorize_global};
 use crate::kinds::Outcome;
@@ -141,14 +142,28 @@ pub async fn verify(
     Ok(Json(st.auditing.verify(&scope).await?))
 }
 
-/// A text answer of the transparency log (`text/plain; charset=utf-8`).
-fn text(body: String) -> Response {
+/// An answer of the transparency log: its type and how long it may be kept
+/// (by the caller's cache only: every answer needs credentials).
+fn served(body: impl IntoResponse, kind: &'static str, cache: &'static str) -> Response {
     let mut resp = body.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     resp
+}
+
+/// A text answer of the transparency log that changes as the log grows.
+fn text(body: String) -> Response {
+    served(body, "text/plain; charset=utf-8", "private, max-age=1")
+}
+
+/// A tile that never changes (full) or may be replaced by its full tile.
+fn tile_bytes(body: Vec<u8>, full: bool) -> Response {
+    let cache = match full {
+        true => "private, max-age=31536000, immutable",
+        false => "private, max-age=1",
+    };
+    served(body, "application/octet-stream", cache)
 }
 
 /// The transparency log's latest checkpoint: a signed note (C2SP
@@ -208,4 +223,75 @@ pub async fn consistency(
         to: q.to,
         hashes: hashes.iter().map(|h| STANDARD.encode(h)).collect(),
     }))
+}
+
+/// A hash tile of the access log's Merkle tree (C2SP `tlog-tiles`, height
+/// 8): `{L}/{N}[.p/{W}]`, the hashes of `W` (256 when full) subtrees of
+/// `256^L` events each, concatenated. No content: every principal with an
+/// audit role. Full tiles never change.
+#[utoipa::path(get, path = "/v1/audit/log/tile/{*path}", tag = "audit", params(TilePath),
+    responses((status = 200, description = "the tile's hashes", content_type = "application/octet-stream"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such tile in the newest checkpoint's tree"),
+        (status = 503, body = ErrorBody, description = "`log_unavailable`: no log key")))]
+pub async fn tile(
+    State(st): State<AppState>,
+    p: Principal,
+    TilePath(tile): TilePath,
+) -> Result<Response, ApiError> {
+    let permit = authorize_global::<ReadAudit>(&p, Global::AnyNamespace)?;
+    let bytes = st.log.hash_tile(&permit, &tile).await?;
+    Ok(tile_bytes(bytes, tile.is_full()))
+}
+
+/// An entry bundle of the access log (C2SP `tlog-tiles`): the events of
+/// level-0 tile `{N}`, each its `audit export` line after its length as a
+/// big-endian u16. The log's content: global auditors only. Full bundles
+/// never change.
+#[utoipa::path(get, path = "/v1/audit/log/tile/entries/{*path}", tag = "audit", params(BundlePath),
+    responses((status = 200, description = "the events, length-prefixed", content_type = "application/octet-stream"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such bundle in the newest checkpoint's tree, or its events were archived"),
+        (status = 503, body = ErrorBody, description = "`log_unavailable`: no log key")))]
+pub async fn entries(
+    State(st): State<AppState>,
+    p: Principal,
+    BundlePath(tile): BundlePath,
+) -> Result<Response, ApiError> {
+    let all = Scope::All(authorize_global::<ReadAudit>(&p, Global::All)?);
+    let bytes = st.log.entry_bundle(&all, &tile).await?;
+    Ok(tile_bytes(bytes, tile.is_full()))
+}
+
+/// Which tree an inclusion proof is in, and whose events the caller reads.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProofOf {
+    /// The tree's size (events): a size the log published a checkpoint of;
+    /// the newest when absent.
+    #[param(minimum = 1, maximum = 9007199254740991_i64)]
+    size: Option<u64>,
+    /// The event's namespace. Required unless the caller audits globally.
+    #[param(inline)]
+    namespace: Option<Namespace>,
+}
+
+/// An event's inclusion proof (RFC 6962) in the tree of `size` events, with
+/// that tree's signed checkpoint and the event's leaf (its `audit export`
+/// line): global auditors for any event, a namespace's auditors and
+/// maintainers for its events (any other is missing to them).
+#[utoipa::path(get, path = "/v1/audit/events/{seq}/proof", tag = "audit", params(EventPath, ProofOf),
+    responses((status = 200, body = InclusionProof), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such event in that tree (or not one the caller reads), or no checkpoint of that size"),
+        (status = 503, body = ErrorBody, description = "`log_unavailable`: no log key")))]
+pub async fn proof(
+    State(st): State<AppState>,
+    p: Principal,
+    EventPath(seq): EventPath,
+    ApiQuery(q): ApiQuery<ProofOf>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    let scope = Scope::of(&p, q.namespace.as_ref(), None)?;
+    Ok(Json(st.log.prove(&scope, seq, q.size).await?))
 }

@@ -84,15 +84,15 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     }
     if api || oci {
         // API answers are data for programs: never sniffed into something a
-        // browser runs, never kept by a cache (a minted token above all).
+        // browser runs, never kept by a cache (a minted token above all),
+        // unless the handler said how long its answer may be kept (the
+        // transparency log's tiles, which never change).
         h.insert(
             axum::http::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        h.insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        h.entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
     }
     resp
 }

@@ -229,6 +229,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::checkpoint))
         .routes(routes!(audit::log_key))
         .routes(routes!(audit::consistency))
+        .routes(routes!(audit::tile))
+        .routes(routes!(audit::entries))
+        .routes(routes!(audit::proof))
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json` (the default

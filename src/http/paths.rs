@@ -19,6 +19,7 @@ use crate::names::{
     AliasName, CommitId, FilePath, KeyId, ModelName, ModelRef, Namespace, NewFilePath,
     PrincipalName, PublisherName, Sha256, VersionNumber,
 };
+use crate::tlog::tile::Tile;
 
 /// A value of one path segment, parsed and described by its type's rule.
 trait Segment: Sized {
@@ -64,6 +65,77 @@ impl Segment for Uuid {
         let b = ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+        RefOr::T(Schema::Object(b.build()))
+    }
+}
+
+/// A path that names no tile of the transparency log names nothing there
+/// (404).
+fn no_tile(shown: &str) -> ApiError {
+    ApiError::from(Error::Missing(format!(
+        "tile {shown} (tiles are named as C2SP tlog-tiles says: <L>/<N>[.p/<W>], \
+         entries/<N>[.p/<W>])"
+    )))
+}
+
+/// A tile's index and width, as tlog-tiles spells them.
+const TILE_INDEX: &str =
+    "(x[0-9]{3}/)*[0-9]{3}(\\.p/([1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$";
+
+fn tile_schema(level: &str) -> RefOr<Schema> {
+    let b = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^{level}{TILE_INDEX}")));
+    RefOr::T(Schema::Object(b.build()))
+}
+
+/// A hash tile of the transparency log: `<L>/<N>[.p/<W>]`.
+pub struct HashTile(pub Tile);
+
+impl Segment for HashTile {
+    fn from_segment(s: &str) -> Result<Self, ApiError> {
+        Tile::parse(s)
+            .filter(|t| t.level.is_some())
+            .map(Self)
+            .ok_or_else(|| no_tile(s))
+    }
+
+    fn schema() -> RefOr<Schema> {
+        tile_schema("[0-7]/")
+    }
+}
+
+/// An entry bundle of the transparency log: `<N>[.p/<W>]` after `entries/`.
+pub struct EntryBundle(pub Tile);
+
+impl Segment for EntryBundle {
+    fn from_segment(s: &str) -> Result<Self, ApiError> {
+        let path = format!("entries/{s}");
+        Tile::parse(&path).map(Self).ok_or_else(|| no_tile(&path))
+    }
+
+    fn schema() -> RefOr<Schema> {
+        tile_schema("")
+    }
+}
+
+/// An access log event's sequence number (from 1).
+pub struct EventSeq(pub u64);
+
+impl Segment for EventSeq {
+    fn from_segment(s: &str) -> Result<Self, ApiError> {
+        s.parse::<i64>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .map(|n| Self(n as u64))
+            .ok_or_else(|| ApiError::invalid("an event's sequence number is an integer from 1"))
+    }
+
+    fn schema() -> RefOr<Schema> {
+        let b = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1));
         RefOr::T(Schema::Object(b.build()))
     }
 }
@@ -239,4 +311,22 @@ path_extractor!(
     /// `{id}` in the path: a token's or a quarantine's.
     IdPath(Uuid) { "id": Uuid }
     |s| Ok(Self(s.get("id")?))
+);
+
+path_extractor!(
+    /// `{path}` after `/v1/audit/log/tile/`: a hash tile.
+    TilePath(Tile) { "path": HashTile }
+    |s| Ok(Self(s.get::<HashTile>("path")?.0))
+);
+
+path_extractor!(
+    /// `{path}` after `/v1/audit/log/tile/entries/`: an entry bundle.
+    BundlePath(Tile) { "path": EntryBundle }
+    |s| Ok(Self(s.get::<EntryBundle>("path")?.0))
+);
+
+path_extractor!(
+    /// `{seq}` in the path: an access log event.
+    EventPath(u64) { "seq": EventSeq }
+    |s| Ok(Self(s.get::<EventSeq>("seq")?.0))
 );

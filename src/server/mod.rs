@@ -236,7 +236,7 @@ fn services(
         chrono::Duration::seconds(i64::from(cfg.oidc.token_ttl_secs)),
     ));
     AppState {
-        log: Arc::new(TransparencyLog::new(store.clone(), signing)),
+        log: Arc::new(TransparencyLog::new(store.clone(), store.clone(), signing)),
         access,
         publishing,
         catalog: Arc::new(Catalog::new(

@@ -30,6 +30,9 @@ pub trait AuditTree: Send + Sync {
     async fn grow_tree(&self, limit: i64, sign: &SignFn<'_>) -> Result<(u64, u64)>;
     /// The hashes of these subtrees, of those the tree holds.
     async fn tree_hashes(&self, nodes: &[Node]) -> Result<Vec<(Node, Hash)>>;
+    /// The hashes of the subtrees of one level from `first`, in order: up to
+    /// `count` of them, those the tree holds (a tile's).
+    async fn level_hashes(&self, level: u8, first: u64, count: u64) -> Result<Vec<Hash>>;
     /// The checkpoint of this size, or the latest.
     async fn checkpoint(&self, size: Option<u64>) -> Result<Option<CheckpointRecord>>;
 }

@@ -185,6 +185,51 @@ pub fn root_range(size: u64) -> Range {
     (0, size)
 }
 
+/// The tree built leaf by leaf in memory of its height: the roots of its
+/// complete subtrees, largest first (what rebuilding the tree from an export
+/// needs, however long the export).
+#[derive(Debug, Default, Clone)]
+pub struct Frontier {
+    size: u64,
+    /// `(level, hash)` of each complete subtree, left to right.
+    peaks: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    /// Appends a leaf by its hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut h = leaf;
+        let mut level = 0;
+        while let Some(&(l, left)) = self.peaks.last() {
+            if l != level {
+                break;
+            }
+            self.peaks.pop();
+            h = node_hash(&left, &h);
+            level += 1;
+        }
+        self.peaks.push((level, h));
+        self.size += 1;
+    }
+
+    /// Leaves appended.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The root of the tree of the leaves appended.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(&(_, mut h)) = peaks.next() else {
+            return empty_root();
+        };
+        for (_, left) in peaks {
+            h = node_hash(left, &h);
+        }
+        h
+    }
+}
+
 /// Whether `proof` shows leaf `index` (with hash `leaf`) in the tree of
 /// `size` leaves whose root is `root` (RFC 9162, 2.1.3.2).
 pub fn check_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
@@ -370,6 +415,18 @@ mod tests {
             &mth(&leaves[..5]),
             &[]
         ));
+    }
+
+    #[test]
+    fn a_frontier_has_the_root_of_every_size() {
+        let (leaves, _) = grown(300);
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), empty_root());
+        for (i, leaf) in leaves.iter().enumerate() {
+            f.push(*leaf);
+            assert_eq!(f.size(), i as u64 + 1);
+            assert_eq!(f.root(), mth(&leaves[..=i]), "size {}", i + 1);
+        }
     }
 
     #[test]

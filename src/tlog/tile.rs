@@ -19,12 +19,10 @@ pub struct Tile {
 }
 
 impl Tile {
-    /// The stored subtrees a hash tile holds, in order.
-    pub fn nodes(&self) -> Vec<Node> {
-        let level = self.level.unwrap_or(0) * HEIGHT;
-        (0..self.width)
-            .map(|i| Node::new(level, self.index * WIDTH + i))
-            .collect()
+    /// The first stored subtree a hash tile holds; the others follow it on
+    /// its level.
+    pub fn first(&self) -> Node {
+        Node::new(self.level.unwrap_or(0) * HEIGHT, self.index * WIDTH)
     }
 
     /// The leaves (0-based) an entry bundle holds.
@@ -32,17 +30,16 @@ impl Tile {
         self.index * WIDTH..self.index * WIDTH + self.width
     }
 
-    /// Whether the tree of `size` leaves has this tile, exactly this wide
-    /// (a partial tile exists only while the full one does not).
-    pub fn exists_at(&self, size: u64) -> bool {
+    /// Whether the tree of `size` leaves holds every hash (or entry) of this
+    /// tile: the tile of this width at `size`, or at a smaller size the log
+    /// had (a partial tile stays servable once its full tile exists).
+    pub fn within(&self, size: u64) -> bool {
         let span = WIDTH.pow(u32::from(self.level.unwrap_or(0)));
         let hashes = size / span;
-        let full = hashes / WIDTH;
-        if self.width == WIDTH {
-            self.index < full
-        } else {
-            self.index == full && self.width == hashes % WIDTH
-        }
+        self.index
+            .checked_mul(WIDTH)
+            .and_then(|first| first.checked_add(self.width))
+            .is_some_and(|end| end <= hashes)
     }
 
     /// Whether the tile is full: it never changes, and may be cached for good.
@@ -190,10 +187,20 @@ mod tests {
             width,
         };
         let size = 70_000;
-        assert!(t(0, 272, 256).exists_at(size) && !t(0, 273, 256).exists_at(size));
-        assert!(t(0, 273, 112).exists_at(size) && !t(0, 273, 111).exists_at(size));
-        assert!(t(1, 0, 256).exists_at(size) && t(1, 1, 17).exists_at(size));
-        assert!(t(2, 0, 1).exists_at(size) && !t(3, 0, 1).exists_at(size));
-        assert!(!t(0, 0, 1).exists_at(0));
+        assert!(t(0, 272, 256).within(size) && !t(0, 273, 256).within(size));
+        assert!(t(0, 273, 112).within(size) && !t(0, 273, 113).within(size));
+        assert!(t(1, 0, 256).within(size) && t(1, 1, 17).within(size));
+        assert!(!t(1, 1, 18).within(size));
+        assert!(t(2, 0, 1).within(size) && !t(3, 0, 1).within(size));
+        assert!(!t(0, 0, 1).within(0));
+        // A partial tile of a size the log had stays within it.
+        assert!(t(0, 0, 5).within(size) && t(0, 273, 111).within(size));
+        let entries = Tile {
+            level: None,
+            index: 273,
+            width: 112,
+        };
+        assert!(entries.within(size) && entries.leaves() == (69_888..70_000));
+        assert!(!t(0, u64::MAX / 2, 256).within(u64::MAX));
     }
 }

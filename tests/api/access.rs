@@ -134,6 +134,28 @@ impl Fixture {
         }
     }
 
+    /// The newest event of namespace fraud, once the transparency log's
+    /// tree holds it.
+    async fn fraud_event_in_tree(&self) -> u64 {
+        let r = self
+            .app
+            .req(Method::GET, "/v1/audit?namespace=fraud&limit=1");
+        let page: Value = r.send().await.unwrap().json().await.unwrap();
+        let seq = page["items"][0]["seq"].as_u64().unwrap();
+        self.tree_holds(seq).await;
+        seq
+    }
+
+    /// Waits until the transparency log's newest checkpoint holds `size` events.
+    async fn tree_holds(&self, size: u64) {
+        let held = crate::helpers::eventually(|| async {
+            let r = self.app.req(Method::GET, "/v1/audit/log/checkpoint");
+            let note = r.send().await.unwrap().text().await.unwrap();
+            note.lines().nth(1).and_then(|n| n.parse::<u64>().ok()) >= Some(size)
+        });
+        assert!(held.await, "no checkpoint of {size} events");
+    }
+
     /// A fresh draft of fraud/scorer with one file, for calls that consume it.
     async fn fresh_draft(&self) -> i64 {
         let r = self.app.create_version("fraud", "scorer", json!({})).await;
@@ -819,6 +841,40 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 Box::pin(
                     async move { f.call(a, Method::GET, "/v1/audit/log/consistency?from=0&to=0") },
                 )
+            },
+        ),
+        (
+            "GET",
+            "/v1/audit/log/tile/{path}",
+            Rule::Public(200, &["maintainer", "auditor"]),
+            |f, a| {
+                Box::pin(async move {
+                    f.tree_holds(1).await;
+                    f.call(a, Method::GET, "/v1/audit/log/tile/0/000.p/1")
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/audit/log/tile/entries/{path}",
+            Rule::Admin(200),
+            |f, a| {
+                Box::pin(async move {
+                    f.tree_holds(1).await;
+                    f.call(a, Method::GET, "/v1/audit/log/tile/entries/000.p/1")
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/audit/events/{seq}/proof",
+            Rule::Roles(200, &["maintainer", "auditor"]),
+            |f, a| {
+                Box::pin(async move {
+                    let seq = f.fraud_event_in_tree().await;
+                    let path = format!("/v1/audit/events/{seq}/proof?namespace=fraud");
+                    f.call(a, Method::GET, &path)
+                })
             },
         ),
     ]

@@ -33,6 +33,7 @@ mod signing;
 mod startup;
 mod store;
 mod tlog;
+mod tlog_proofs;
 pub mod transport;
 mod trust;
 mod uploads;

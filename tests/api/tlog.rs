@@ -17,13 +17,13 @@ crate::on_both_backends!(
     the_client_proves_the_log_only_grew_and_sees_a_rewrite,
 );
 
-async fn text(app: &TestApp, path: &str) -> (StatusCode, String) {
+pub(crate) async fn text(app: &TestApp, path: &str) -> (StatusCode, String) {
     let r = app.req(Method::GET, path).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
 /// RFC 6962's Merkle Tree Hash of these leaf hashes, from scratch.
-fn mth(leaves: &[Hash]) -> Hash {
+pub(crate) fn mth(leaves: &[Hash]) -> Hash {
     match leaves.len() {
         0 => signet::tlog::empty_root(),
         1 => leaves[0],
@@ -35,14 +35,18 @@ fn mth(leaves: &[Hash]) -> Hash {
 }
 
 /// The export's lines, oldest first.
-async fn exported(app: &TestApp) -> Vec<String> {
+pub(crate) async fn exported(app: &TestApp) -> Vec<String> {
     let (status, body) = text(app, "/v1/audit/export").await;
     assert_eq!(status, StatusCode::OK);
     body.lines().map(str::to_owned).collect()
 }
 
 /// A checkpoint of at least `size` events, opened with the registry's key.
-async fn checkpoint_of(app: &TestApp, key: &NoteVerifier, size: u64) -> (Checkpoint, String) {
+pub(crate) async fn checkpoint_of(
+    app: &TestApp,
+    key: &NoteVerifier,
+    size: u64,
+) -> (Checkpoint, String) {
     let latest = || async {
         let (status, note) = text(app, "/v1/audit/log/checkpoint").await;
         assert_eq!(status, StatusCode::OK, "{note}");
@@ -56,7 +60,7 @@ async fn checkpoint_of(app: &TestApp, key: &NoteVerifier, size: u64) -> (Checkpo
     latest().await
 }
 
-async fn registry_key(app: &TestApp) -> NoteVerifier {
+pub(crate) async fn registry_key(app: &TestApp) -> NoteVerifier {
     let (status, vkey) = text(app, "/v1/audit/log/key").await;
     assert_eq!(status, StatusCode::OK, "{vkey}");
     NoteVerifier::parse(&vkey).unwrap()
@@ -142,6 +146,13 @@ async fn the_log_key_is_the_operators_and_never_the_databases(b: Backend) {
                 let message = body["error"]["message"].as_str().unwrap();
                 assert!(message.contains("SIGNET_LOG_KEY_FILE"), "{message}");
             }
+            // Without a tree, nothing is archived: archived events could
+            // never become leaves.
+            app.given_draft().await;
+            let store = &*app.store;
+            let refused = signet::audit::archive(store, store, 2, &mut Vec::new()).await;
+            let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("tree holds the first 0 events"), "{message}");
         }
     }
 }

@@ -278,9 +278,31 @@ pub enum AuditCommand {
         /// with the pinned `--log-key`.
         #[arg(long, conflicts_with_all = ["file", "namespace"], requires = "log_key")]
         since: Option<std::path::PathBuf>,
-        /// The pinned log key (a file holding it, or the key itself).
-        #[arg(long, requires = "since")]
+        /// With --file: rebuild the transparency log's tree from the file (a
+        /// full export, or archive files and the export after them,
+        /// concatenated) and compare its root with this checkpoint's, checked
+        /// with the pinned `--log-key`.
+        #[arg(long, requires_all = ["file", "log_key"])]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The pinned log key (a file holding it, or the key itself), with
+        /// --since or --checkpoint.
+        #[arg(long)]
         log_key: Option<String>,
+    },
+    /// Prove that event SEQ is in the transparency log: the registry's
+    /// inclusion proof checked here against the event's line and a
+    /// checkpoint of the pinned log key. A namespace's auditor names it.
+    Prove {
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        seq: u64,
+        #[arg(long)]
+        log_key: String,
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The tree's size (a checkpoint the log published); the newest
+        /// when absent.
+        #[arg(long)]
+        size: Option<u64>,
     },
     /// Fetch the transparency log's latest checkpoint and check it with the
     /// pinned log key (a file holding it, or the key itself); write it to
@@ -321,6 +343,17 @@ async fn audit_command(command: AuditCommand) -> Result<Done, Failure> {
             ..
         } => super::tlog::grew_since(&since, &log_key).await,
         AuditCommand::Verify {
+            file: Some(file),
+            checkpoint: Some(checkpoint),
+            log_key: Some(log_key),
+            ..
+        } => super::tlog::export_matches(&file, &checkpoint, &log_key),
+        AuditCommand::Verify {
+            log_key: Some(_), ..
+        } => Err(Failure::usage(
+            "--log-key goes with --since or --checkpoint",
+        )),
+        AuditCommand::Verify {
             file,
             namespace,
             anchor,
@@ -330,6 +363,12 @@ async fn audit_command(command: AuditCommand) -> Result<Done, Failure> {
             let pins = super::records::Pins { anchor, head };
             super::commands::audit_verify(file.as_deref(), namespace.as_deref(), &pins).await
         }
+        AuditCommand::Prove {
+            seq,
+            log_key,
+            namespace,
+            size,
+        } => super::tlog::prove(seq, &log_key, namespace.as_deref(), size).await,
         AuditCommand::Checkpoint { log_key, out } => {
             super::tlog::checkpoint(&log_key, out.as_deref()).await
         }

@@ -106,16 +106,19 @@ impl AuditTree for Store {
             u64::try_from(size).map_err(Error::internal)?,
             events.len() as u64,
         );
-        match events.first() {
-            None => return Ok((first, first)),
-            Some(e) if e.event.seq != size + 1 => {
-                return Err(Error::internal(anyhow::anyhow!(
-                    "the access log's tree holds {size} events but the chain resumes at event {}: \
-                     events were archived before the tree held them",
-                    e.event.seq
-                )));
-            }
-            Some(_) => {}
+        if events.is_empty() {
+            return Ok((first, first));
+        }
+        // Leaf n is event n + 1: a gap is events gone before the tree held them.
+        if let Some((i, e)) =
+            (events.iter().enumerate()).find(|(i, e)| e.event.seq != size + 1 + *i as i64)
+        {
+            return Err(Error::internal(anyhow::anyhow!(
+                "the access log's tree needs event {} next but the chain holds event {} there: \
+                 events were removed before the tree held them",
+                size + 1 + i as i64,
+                e.event.seq
+            )));
         }
         let mut known: HashMap<Node, Hash> = read(&mut tx, &needed_before(first, count))
             .await?
@@ -168,6 +171,19 @@ impl AuditTree for Store {
     async fn tree_hashes(&self, nodes: &[Node]) -> Result<Vec<(Node, Hash)>> {
         let mut conn = self.pool.acquire().await?;
         read(&mut conn, nodes).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "db.level_hashes", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn level_hashes(&self, level: u8, first: u64, count: u64) -> Result<Vec<Hash>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT hash FROM audit_tree WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+        )
+        .bind(i32::from(level))
+        .bind(index(first)?)
+        .bind(index(first.saturating_add(count))?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(hash_of).collect()
     }
 
     #[tracing::instrument(level = "debug", name = "db.checkpoint", skip_all, fields(db.system = super::DB_SYSTEM))]
