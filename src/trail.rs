@@ -34,10 +34,36 @@ pub struct Context {
     pub refused_by_policy: bool,
 }
 
+/// Most bytes of the path an event records; a longer one is cut there and
+/// marked. With the detail's bound, an event's line stays within what one
+/// entry of the transparency log holds (64 KiB).
+pub const MAX_RESOURCE: usize = 4096;
+/// Most bytes of detail an event records; more is replaced by its size.
+pub const MAX_DETAIL: usize = 16 * 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary, marked with how
+/// long it was.
+fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} bytes]", &s[..end], s.len())
+}
+
 impl Context {
     /// The event for a request that answered `status`; `refused` when
-    /// authorization said no.
+    /// authorization said no. The path and the detail are bounded
+    /// ([`MAX_RESOURCE`], [`MAX_DETAIL`]).
     pub fn event(&self, status: u16, refused: bool, at: DateTime<Utc>) -> AuditEvent {
+        let detail = serde_json::Value::Object(self.detail.clone()).to_string();
+        let detail = match detail.len() <= MAX_DETAIL {
+            true => detail,
+            false => serde_json::json!({"omitted_bytes": detail.len()}).to_string(),
+        };
         AuditEvent {
             seq: 0,
             at: timestamp(at),
@@ -47,11 +73,11 @@ impl Context {
             action: self.action.clone(),
             namespace: self.namespace.clone(),
             model: self.model.clone(),
-            resource: self.resource.clone(),
+            resource: bounded(&self.resource, MAX_RESOURCE),
             outcome: Outcome::of(status, refused, self.refused_by_policy),
             status: i32::from(status),
             client_addr: self.client_addr.clone(),
-            detail: serde_json::Value::Object(self.detail.clone()).to_string(),
+            detail,
         }
     }
 }
@@ -116,5 +142,39 @@ impl Trail {
     /// Whether a change already committed this request's event.
     pub fn committed(&self) -> bool {
         self.committed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_records_a_bounded_path_and_detail() {
+        let mut c = Context {
+            resource: format!("/v1/models/{}", "é".repeat(5000)),
+            ..Default::default()
+        };
+        c.detail
+            .insert("ids".into(), vec!["x".repeat(100); 400].into());
+        let e = c.event(404, false, Utc::now());
+        assert!(
+            e.resource.len() <= MAX_RESOURCE + 20,
+            "{}",
+            e.resource.len()
+        );
+        assert!(
+            e.resource.ends_with("…[10011 bytes]"),
+            "{}",
+            &e.resource[4000..]
+        );
+        assert_eq!(e.detail, r#"{"omitted_bytes":41209}"#);
+        c.resource = "/v1/whoami".into();
+        c.detail.clear();
+        let e = c.event(200, false, Utc::now());
+        assert_eq!(
+            (e.resource.as_str(), e.detail.as_str()),
+            ("/v1/whoami", "{}")
+        );
     }
 }

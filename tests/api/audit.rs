@@ -477,7 +477,9 @@ async fn archiving_old_events_keeps_the_chain_verifiable(b: Backend) {
         .await;
     let broken = signet::audit::archive(store, store, 9, &mut Vec::new()).await;
     assert!(
-        broken.as_ref().is_err_and(|e| e.to_string().contains("broken")),
+        broken
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("broken")),
         "{broken:?}"
     );
     assert_eq!(verify(&app).await["first_bad_seq"], 8);

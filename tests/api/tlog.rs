@@ -152,7 +152,10 @@ async fn the_log_key_is_the_operators_and_never_the_databases(b: Backend) {
             let store = &*app.store;
             let refused = signet::audit::archive(store, store, 2, &mut Vec::new()).await;
             let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(message.contains("tree holds the first 0 events"), "{message}");
+            assert!(
+                message.contains("tree holds the first 0 events"),
+                "{message}"
+            );
         }
     }
 }

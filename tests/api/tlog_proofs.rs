@@ -332,6 +332,11 @@ async fn an_outside_verifier_in_go_checks_the_log_and_the_client_agrees(b: Backe
     std::fs::write(dir.path().join("log.vkey"), &vkey).unwrap();
     let (old, note) = checkpoint_of(&app, &key, head(&app).await).await;
     std::fs::write(dir.path().join("old.txt"), &note).unwrap();
+    // A path near the longest a request may have: its event records a
+    // bounded part, so its entry fits a bundle.
+    let long = format!("/v1/models/fraud/{}", "a".repeat(65_400));
+    let r = app.req(Method::GET, &long).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
     // Past a full tile, so full and partial tiles on two levels are read.
     events(&app, 280).await;
     let (c, note) = checkpoint_of(&app, &key, head(&app).await).await;
