@@ -31,6 +31,18 @@ pub async fn start_with(rate: &str) -> Bench {
     let db = std::env::var("SIGNET_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let admin = Secret::generate();
+    // A log key from a file, as production has (PostgreSQL needs one).
+    let log_key = dir.path().join("log-key.pem");
+    {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        let pem = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap();
+        std::fs::write(&log_key, pem.as_bytes()).unwrap();
+    }
     let cfg = ServeConfig {
         storage: StorageConfig {
             data_dir: dir.path().to_owned(),
@@ -61,7 +73,7 @@ pub async fn start_with(rate: &str) -> Bench {
         console_session_minutes: 480,
         registry_token_ttl_secs: 300,
         oidc: Default::default(),
-        log_key_file: None,
+        log_key_file: Some(log_key),
         public_url: None,
         redirect_secs: 0,
         log_format: LogFormat::Text,
@@ -239,4 +251,28 @@ pub fn unlimited_serve(
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
     cmd
+}
+
+/// A number from the environment, or the default.
+#[allow(dead_code)]
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A deterministic spread of picks.
+#[allow(dead_code)]
+pub struct Picks(pub u64);
+
+#[allow(dead_code)]
+impl Picks {
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below.max(1)
+    }
 }

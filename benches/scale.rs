@@ -13,6 +13,8 @@
 #[path = "common.rs"]
 mod common;
 
+use common::{Picks, env_u64};
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -21,13 +23,6 @@ use serde_json::json;
 const PER_MODEL: u64 = 1000;
 const CHAIN: u64 = 6;
 const SAMPLES: usize = 200;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The fill, for `versions` versions and `events` events, on PostgreSQL.
 /// Version `g` (from 0) is number `g % 1000 + 1` of model `m{g / 1000}`; in its
@@ -107,19 +102,6 @@ fn sqlite_fill(versions: u64, events: u64) -> String {
            CASE WHEN e % 20 = 0 THEN 'denied' ELSE 'allowed' END, 200, '127.0.0.1', '{{}}', '', '' FROM s;
          ANALYZE;"
     )
-}
-
-/// A deterministic spread of picks.
-struct Picks(u64);
-
-impl Picks {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below.max(1)
-    }
 }
 
 /// A query's name, and the path of its next sample.

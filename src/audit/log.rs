@@ -1,7 +1,7 @@
 //! The transparency log: the access log as a Merkle tree whose checkpoints
 //! the log key signs, so an auditor holding the verifier key checks what it
 //! was shown without trusting the database. Every replica grows the tree
-//! from the chain about once a second (they take turns under the tree head's
+//! from the chain twice a second (they take turns under the tree head's
 //! lock) and signs a checkpoint of each new size.
 
 use std::sync::Arc;

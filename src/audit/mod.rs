@@ -429,7 +429,7 @@ pub async fn archive(
     if u64::try_from(through).map_err(Error::internal)? > in_tree {
         return Err(Error::invalid(format!(
             "the transparency log's tree holds the first {in_tree} events; archive through at \
-             most {in_tree} (the service grows the tree about once a second while it runs with \
+             most {in_tree} (the service grows the tree twice a second while it runs with \
              its log key)"
         )));
     }

@@ -96,7 +96,9 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let verifier = oidc_verifier(cfg)?;
     let signing = logkey::log_signing(cfg)?;
     let state = services(store, blobs, policy, (limits, verifier, signing), cfg);
-    state.log.spawn(Duration::from_secs(1));
+    // Twice a second: a checkpoint at most a turn and a growth behind the log,
+    // well within the second the log promises.
+    state.log.spawn(Duration::from_millis(500));
     Ok((state, boot))
 }
 
