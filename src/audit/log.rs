@@ -10,7 +10,6 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use super::Scope;
-use crate::api::InclusionProof;
 use crate::auth::{GlobalPermit, ReadAudit};
 use crate::error::{Error, Result};
 use crate::store::{AuditLog, AuditTree, CheckpointRecord};
@@ -20,6 +19,16 @@ use crate::tlog::{self, Hash};
 
 /// Events the tree takes in one transaction.
 const GROWTH: i64 = 10_000;
+
+/// An event's inclusion proof: leaf `leaf_index` of the tree of `tree_size`
+/// events, the proof's hashes, that tree's signed checkpoint and the leaf.
+pub struct Inclusion {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub hashes: Vec<Hash>,
+    pub checkpoint: String,
+    pub entry: String,
+}
 
 /// Why the log cannot sign, when it cannot.
 pub enum Signing {
@@ -214,12 +223,7 @@ impl TransparencyLog {
     /// The proof that event `seq` is in the tree of `size` events (the newest
     /// checkpoint's when absent), with that checkpoint. A namespace's reader
     /// proves its namespace's events only; any other is missing to it.
-    pub async fn prove(
-        &self,
-        scope: &Scope,
-        seq: u64,
-        size: Option<u64>,
-    ) -> Result<InclusionProof> {
+    pub async fn prove(&self, scope: &Scope, seq: u64, size: Option<u64>) -> Result<Inclusion> {
         self.key()?;
         let Some(CheckpointRecord { size, note, .. }) = self.tree.checkpoint(size).await? else {
             return Err(Error::Missing(format!(
@@ -252,15 +256,10 @@ impl TransparencyLog {
         {
             return Err(missing());
         }
-        let hashes = self.hashes(&tlog::inclusion_ranges(seq - 1, size)).await?;
-        use base64::Engine;
-        Ok(InclusionProof {
+        Ok(Inclusion {
             leaf_index: seq - 1,
             tree_size: size,
-            hashes: hashes
-                .iter()
-                .map(|h| base64::engine::general_purpose::STANDARD.encode(h))
-                .collect(),
+            hashes: self.hashes(&tlog::inclusion_ranges(seq - 1, size)).await?,
             checkpoint: note,
             entry: event.line(),
         })

@@ -13,7 +13,7 @@ pub use crate::api::{Head, VerifyReport};
 
 mod log;
 
-pub use log::{Signing, TransparencyLog};
+pub use log::{Inclusion, Signing, TransparencyLog};
 use std::sync::Arc;
 
 use bytes::Bytes;

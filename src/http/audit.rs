@@ -142,6 +142,11 @@ pub async fn verify(
     Ok(Json(st.auditing.verify(&scope).await?))
 }
 
+/// A proof's hashes, as the contract spells them (base64).
+fn base64_all(hashes: &[crate::tlog::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| STANDARD.encode(h)).collect()
+}
+
 /// An answer of the transparency log: its type and how long it may be kept
 /// (by the caller's cache only: every answer needs credentials).
 fn served(body: impl IntoResponse, kind: &'static str, cache: &'static str) -> Response {
@@ -221,7 +226,7 @@ pub async fn consistency(
     Ok(Json(ConsistencyProof {
         from: q.from,
         to: q.to,
-        hashes: hashes.iter().map(|h| STANDARD.encode(h)).collect(),
+        hashes: base64_all(&hashes),
     }))
 }
 
@@ -293,5 +298,12 @@ pub async fn proof(
     ApiQuery(q): ApiQuery<ProofOf>,
 ) -> Result<Json<InclusionProof>, ApiError> {
     let scope = Scope::of(&p, q.namespace.as_ref(), None)?;
-    Ok(Json(st.log.prove(&scope, seq, q.size).await?))
+    let proof = st.log.prove(&scope, seq, q.size).await?;
+    Ok(Json(InclusionProof {
+        leaf_index: proof.leaf_index,
+        tree_size: proof.tree_size,
+        hashes: base64_all(&proof.hashes),
+        checkpoint: proof.checkpoint,
+        entry: proof.entry,
+    }))
 }
