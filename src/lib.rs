@@ -10,7 +10,9 @@
 //! uses; `chain`, the access log's hash chain, and `tlog`, its Merkle tree,
 //! proofs and signed checkpoints, are leaves the store, the audit service and
 //! the client share; `trail` carries a request's audit context from `http`
-//! down to the writes. `docs/design.md` describes the concepts and invariants.
+//! down to the writes; `webhooks`, the pure parts of events out (where a
+//! delivery may go, how it is signed), is a leaf. `docs/design.md` describes
+//! the concepts and invariants.
 
 // On purpose: each file of `store/sql/` is compiled once per database backend
 // (`store/postgres.rs`, `store/sqlite.rs`), so both run the same SQL text.
@@ -46,3 +48,4 @@ pub mod tls;
 pub mod trail;
 pub mod trust;
 pub mod vectored;
+pub mod webhooks;

@@ -1,0 +1,149 @@
+//! The events a webhook may subscribe to, and the CloudEvents 1.0 envelope
+//! (JSON, structured mode) each is delivered in.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// What happened, as a CloudEvents `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    VersionSealed,
+    SignatureAdded,
+    AliasMoved,
+    PromotionRefused,
+    KeyRevoked,
+    QuarantinePlaced,
+    QuarantineLifted,
+    AlertExtraction,
+    /// `POST …/webhooks/{id}/test`: always delivered, never subscribed.
+    Ping,
+}
+
+impl EventType {
+    /// Every type a subscription may name.
+    pub const SUBSCRIBABLE: [Self; 8] = [
+        Self::VersionSealed,
+        Self::SignatureAdded,
+        Self::AliasMoved,
+        Self::PromotionRefused,
+        Self::KeyRevoked,
+        Self::QuarantinePlaced,
+        Self::QuarantineLifted,
+        Self::AlertExtraction,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VersionSealed => "dev.signet.version.sealed",
+            Self::SignatureAdded => "dev.signet.signature.added",
+            Self::AliasMoved => "dev.signet.alias.moved",
+            Self::PromotionRefused => "dev.signet.promotion.refused",
+            Self::KeyRevoked => "dev.signet.key.revoked",
+            Self::QuarantinePlaced => "dev.signet.quarantine.placed",
+            Self::QuarantineLifted => "dev.signet.quarantine.lifted",
+            Self::AlertExtraction => "dev.signet.alert.extraction",
+            Self::Ping => "dev.signet.webhook.ping",
+        }
+    }
+
+    /// A subscribable type by its name.
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::SUBSCRIBABLE
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "event type {s:?}: one of {}",
+                    Self::SUBSCRIBABLE.map(Self::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A CloudEvent as delivered: the required attributes, `subject` (the
+/// version, `ns/model@version`, where there is one), `time` and the event's
+/// data.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudEvent {
+    pub specversion: &'static str,
+    pub id: String,
+    /// The registry that emitted it (its public URL).
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub time: String,
+    pub datacontenttype: &'static str,
+    pub data: serde_json::Value,
+}
+
+impl CloudEvent {
+    pub fn new(
+        id: String,
+        source: String,
+        kind: EventType,
+        subject: Option<String>,
+        time: DateTime<Utc>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            specversion: "1.0",
+            id,
+            source,
+            kind: kind.as_str(),
+            subject,
+            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            datacontenttype: "application/json",
+            data,
+        }
+    }
+
+    /// The body delivered.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a CloudEvent serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_round_trip_and_an_unknown_one_is_named() {
+        for t in EventType::SUBSCRIBABLE {
+            assert_eq!(EventType::parse(t.as_str()).unwrap(), t);
+        }
+        let e = EventType::parse("dev.signet.webhook.ping").unwrap_err();
+        assert!(e.to_string().contains("dev.signet.alias.moved"), "{e}");
+    }
+
+    #[test]
+    fn the_envelope_has_cloudevents_required_attributes() {
+        let e = CloudEvent::new(
+            "evt_1".into(),
+            "https://signet.example".into(),
+            EventType::AliasMoved,
+            Some("fraud/scorer@3".into()),
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            serde_json::json!({"alias": "production", "from": 2, "to": 3}),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["type"], "dev.signet.alias.moved");
+        assert_eq!(v["subject"], "fraud/scorer@3");
+        assert_eq!(v["time"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(v["data"]["to"], 3);
+        for k in ["id", "source", "datacontenttype"] {
+            assert!(v[k].is_string(), "{k}");
+        }
+    }
+}
