@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::audit::commit;
+use super::audit::{commit, events_after};
 use super::{Db, Store};
 use crate::error::{Error, Result};
-use crate::store::{AuditTree, ChainedEvent, CheckpointRecord, Pending, SignFn};
+use crate::store::{AuditTree, CheckpointRecord, Pending, SignFn};
 use crate::tlog::{self, Hash, Node};
 
 /// Most subtrees read by one statement.
@@ -96,12 +96,7 @@ impl AuditTree for Store {
         )
         .fetch_one(&mut *tx)
         .await?;
-        let events: Vec<ChainedEvent> =
-            sqlx::query_as(concat!(select!(), " WHERE seq > $1 ORDER BY seq LIMIT $2"))
-                .bind(size)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+        let events = events_after(&mut tx, size, limit).await?;
         let (first, count) = (
             u64::try_from(size).map_err(Error::internal)?,
             events.len() as u64,
