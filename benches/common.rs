@@ -74,6 +74,8 @@ pub async fn start_with(rate: &str) -> Bench {
         registry_token_ttl_secs: 300,
         oidc: Default::default(),
         log_key_file: Some(log_key),
+        audit_stream: None,
+        audit_stream_token_file: None,
         public_url: None,
         redirect_secs: 0,
         log_format: LogFormat::Text,

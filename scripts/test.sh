@@ -4,7 +4,8 @@
 # down (installing it when missing), installs Garage once when missing (and
 # Chromium with ChromeDriver for the console's browser tests, skopeo and the
 # oras SDK for the OCI face's, Debian's Go and golang.org/x/mod for the
-# transparency log's outside verifier), runs a throwaway Garage for this run only, then
+# transparency log's outside verifier, rsyslog as the audit stream's syslog
+# receiver), runs a throwaway Garage for this run only, then
 # `cargo test` with any extra arguments,
 # then the fault script's short form (scripts/faults.sh; SIGNET_FAULTS=0 skips
 # it) and the contract conformance run (schemathesis against the OpenAPI
@@ -101,6 +102,14 @@ if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/
   apt-get update -qq && apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null
 fi
 export SIGNET_TEST_GO="$(command -v go)"
+
+# --- rsyslog (the access log's stream to a SIEM: the syslog receiver) ----------
+if [ ! -x /usr/sbin/rsyslogd ]; then
+  log "installing rsyslog"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq rsyslog >/dev/null
+fi
+export SIGNET_TEST_RSYSLOGD=/usr/sbin/rsyslogd
 
 export SIGNET_TEST_POSTGRES_URL=$PG_URL
 export SIGNET_TEST_S3_ENDPOINT=$GARAGE_ENDPOINT

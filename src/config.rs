@@ -312,6 +312,18 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_LOG_KEY_FILE")]
     pub log_key_file: Option<PathBuf>,
 
+    /// Streams every access event, as OCSF API Activity JSON, to a SIEM:
+    /// `syslog+tcp://HOST:PORT` (RFC 5424, octet-counted) or an HTTP event
+    /// collector's URL (Splunk HEC's event format). From the oldest event
+    /// kept, then as they come, from a position kept in the database.
+    #[arg(long, env = "SIGNET_AUDIT_STREAM")]
+    pub audit_stream: Option<String>,
+
+    /// A file holding the HTTP event collector's token (sent as
+    /// `Authorization: Splunk <token>`).
+    #[arg(long, env = "SIGNET_AUDIT_STREAM_TOKEN_FILE")]
+    pub audit_stream_token_file: Option<PathBuf>,
+
     /// Seconds a resumable upload lives after its last part arrived; garbage
     /// collection then removes it and its parts.
     #[arg(long, env = "SIGNET_UPLOAD_SESSION_TTL_SECS", default_value_t = 86_400)]

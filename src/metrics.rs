@@ -62,6 +62,11 @@ struct PoolLabel {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabel {
+    destination: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 struct Metrics {
@@ -77,6 +82,9 @@ struct Metrics {
     pool_max: Gauge,
     integrity_failures: Counter,
     limited: Family<LimitLabel, Counter>,
+    stream_delivered: Family<DestinationLabel, Counter>,
+    stream_errors: Family<DestinationLabel, Counter>,
+    stream_lag: Family<DestinationLabel, Gauge>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -156,6 +164,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Requests refused by a limit, by limit: rate_limited, quota_exceeded, too_many_connections, request_timeout, upload_too_slow",
         limited.clone(),
     );
+    let stream_delivered = Family::<DestinationLabel, Counter>::default();
+    registry.register(
+        "audit_stream_delivered",
+        "Access-log events the stream to a SIEM (SIGNET_AUDIT_STREAM) delivered",
+        stream_delivered.clone(),
+    );
+    let stream_errors = Family::<DestinationLabel, Counter>::default();
+    registry.register(
+        "audit_stream_errors",
+        "Turns of the stream to a SIEM that failed (destination down, refused, or slow); retried with backoff",
+        stream_errors.clone(),
+    );
+    let stream_lag = Family::<DestinationLabel, Gauge>::default();
+    registry.register(
+        "audit_stream_lag_events",
+        "Events the stream to a SIEM was behind the access log's head at its last turn",
+        stream_lag.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -169,6 +195,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         pool_max,
         integrity_failures,
         limited,
+        stream_delivered,
+        stream_errors,
+        stream_lag,
     }
 });
 
@@ -249,6 +278,31 @@ pub fn integrity_failure() {
 pub fn limited(limit: &'static str) {
     if let Some(m) = metrics() {
         m.limited.get_or_create(&LimitLabel { limit }).inc();
+    }
+}
+
+/// A turn of the stream to a SIEM: events delivered, and how far behind
+/// the log's head it was.
+pub fn audit_stream(destination: &str, delivered: usize, lag: i64) {
+    if let Some(m) = metrics() {
+        let d = DestinationLabel {
+            destination: destination.to_owned(),
+        };
+        m.stream_delivered
+            .get_or_create(&d)
+            .inc_by(delivered as u64);
+        m.stream_lag.get_or_create(&d).set(lag);
+    }
+}
+
+/// A turn of the stream to a SIEM that failed.
+pub fn audit_stream_error(destination: &str) {
+    if let Some(m) = metrics() {
+        m.stream_errors
+            .get_or_create(&DestinationLabel {
+                destination: destination.to_owned(),
+            })
+            .inc();
     }
 }
 

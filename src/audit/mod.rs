@@ -12,9 +12,12 @@
 pub use crate::api::{Head, VerifyReport};
 
 mod log;
+pub mod ocsf;
+mod stream;
 
 pub use log::{Inclusion, Signing, TransparencyLog};
 use std::sync::Arc;
+pub use stream::{AuditStream, Destination};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

@@ -83,6 +83,9 @@ pub struct AppState {
     /// The URL clients reach the service at, when configured (the OCI face's
     /// token realm); otherwise built from the request's `Host`.
     pub public_url: Option<String>,
+    /// The access log's stream to a SIEM, when configured: it runs as long
+    /// as the service holds it.
+    pub audit_stream: Option<Arc<crate::audit::AuditStream>>,
 }
 
 /// `METHOD /route` → the status the route answers on success (the first 2xx its

@@ -2,6 +2,7 @@
 //! `start` holds what happens before serving (listeners, reaching the stores,
 //! migrations) and the errors an operator acts on.
 
+mod auditstream;
 mod logkey;
 pub mod start;
 
@@ -95,10 +96,15 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
     let verifier = oidc_verifier(cfg)?;
     let signing = logkey::log_signing(cfg)?;
-    let state = services(store, blobs, policy, (limits, verifier, signing), cfg);
+    let stream = auditstream::audit_stream(cfg, &store)?;
+    let mut state = services(store, blobs, policy, (limits, verifier, signing), cfg);
     // Twice a second: a checkpoint at most a turn and a growth behind the log,
     // well within the second the log promises.
     state.log.spawn(Duration::from_millis(500));
+    if let Some(s) = &stream {
+        s.spawn();
+    }
+    state.audit_stream = stream;
     Ok((state, boot))
 }
 
@@ -269,6 +275,7 @@ fn services(
         },
         secure_cookies: cfg.transport.tls_cert.is_some(),
         public_url: cfg.public_url.clone(),
+        audit_stream: None,
     }
 }
 

@@ -34,6 +34,7 @@ mod namespaces;
 mod postgres;
 mod publishers;
 mod sqlite;
+mod streams;
 mod tlog;
 mod tokens;
 mod uploads;
@@ -61,6 +62,7 @@ pub use namespaces::{NamespaceRecord, Namespaces};
 pub use postgres::PgStore;
 pub use publishers::{Exchange, PublisherRecord, PublisherTokenRecord, Publishers};
 pub use sqlite::SqliteStore;
+pub use streams::AuditStreams;
 pub use tlog::{AuditTree, CheckpointRecord, SignFn};
 pub use tokens::{CredentialRecord, RegistryCredential, RegistryTokenRecord, TokenRecord, Tokens};
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
@@ -97,6 +99,7 @@ pub trait Store:
     + Usage
     + Publishers
     + AuditTree
+    + AuditStreams
     + Health
 {
 }
@@ -115,6 +118,7 @@ impl<T> Store for T where
         + Usage
         + Publishers
         + AuditTree
+        + AuditStreams
         + Health
 {
 }

@@ -199,6 +199,8 @@ impl TestApp {
             registry_token_ttl_secs: 300,
             oidc: Default::default(),
             log_key_file: None,
+            audit_stream: None,
+            audit_stream_token_file: None,
             public_url: None,
             redirect_secs: 0,
             log_format: LogFormat::Text,
@@ -542,6 +544,19 @@ impl TestApp {
         } else {
             let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
             sqlx::raw_sql(stmt).execute(&mut c).await.unwrap();
+        }
+    }
+
+    /// One number a query of the test's own answers (its first column).
+    pub async fn sql_i64(&self, stmt: &str) -> i64 {
+        let url = &self.cfg.storage.database_url().unwrap();
+        let stmt = sqlx::AssertSqlSafe(stmt.to_owned());
+        if url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(stmt).fetch_one(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(stmt).fetch_one(&mut c).await.unwrap()
         }
     }
 

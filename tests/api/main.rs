@@ -32,6 +32,7 @@ mod roundtrip;
 mod signing;
 mod startup;
 mod store;
+mod stream;
 mod tlog;
 mod tlog_proofs;
 pub mod transport;

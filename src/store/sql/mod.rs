@@ -16,6 +16,7 @@ mod lineage;
 mod models;
 mod namespaces;
 mod publishers;
+mod streams;
 mod tlog;
 mod tokens;
 mod uploads;

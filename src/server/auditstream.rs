@@ -1,0 +1,37 @@
+//! The access log's stream to a SIEM at start-up, from `SIGNET_AUDIT_STREAM`
+//! and the collector's token file.
+
+use std::sync::Arc;
+
+use crate::audit::{AuditStream, Destination};
+use crate::config::ServeConfig;
+use crate::store::Store;
+
+/// The access log's stream to a SIEM, when `SIGNET_AUDIT_STREAM` names one.
+pub fn audit_stream(
+    cfg: &ServeConfig,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Option<Arc<AuditStream>>> {
+    let Some(raw) = &cfg.audit_stream else {
+        return Ok(None);
+    };
+    let token = match &cfg.audit_stream_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    anyhow::anyhow!("SIGNET_AUDIT_STREAM_TOKEN_FILE {}: {e}", path.display())
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let destination = Destination::parse(raw, token)?;
+    tracing::info!(destination = %destination.key(), "streaming the access log");
+    Ok(Some(Arc::new(AuditStream::new(
+        store.clone(),
+        store.clone(),
+        destination,
+        cfg.registry_name.clone(),
+    )?)))
+}
