@@ -76,6 +76,7 @@ pub async fn start_with(rate: &str) -> Bench {
         log_key_file: Some(log_key),
         audit_stream: None,
         audit_stream_token_file: None,
+        audit_stream_ca_file: None,
         public_url: None,
         redirect_secs: 0,
         log_format: LogFormat::Text,

@@ -104,10 +104,11 @@ fi
 export SIGNET_TEST_GO="$(command -v go)"
 
 # --- rsyslog (the access log's stream to a SIEM: the syslog receiver) ----------
-if [ ! -x /usr/sbin/rsyslogd ]; then
-  log "installing rsyslog"
+# With its GnuTLS driver for the TLS receiver.
+if [ ! -x /usr/sbin/rsyslogd ] || ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1; then
+  log "installing rsyslog and rsyslog-gnutls"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq rsyslog >/dev/null
+  apt-get update -qq && apt-get install -y -qq rsyslog rsyslog-gnutls >/dev/null
 fi
 export SIGNET_TEST_RSYSLOGD=/usr/sbin/rsyslogd
 

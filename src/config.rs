@@ -313,7 +313,8 @@ pub struct ServeConfig {
     pub log_key_file: Option<PathBuf>,
 
     /// Streams every access event, as OCSF API Activity JSON, to a SIEM:
-    /// `syslog+tcp://HOST:PORT` (RFC 5424, octet-counted) or an HTTP event
+    /// `syslog+tcp://HOST:PORT` or `syslog+tls://HOST:PORT` (RFC 5424,
+    /// octet-counted) or an HTTP event
     /// collector's URL (Splunk HEC's event format). From the oldest event
     /// kept, then as they come, from a position kept in the database.
     #[arg(long, env = "SIGNET_AUDIT_STREAM")]
@@ -323,6 +324,12 @@ pub struct ServeConfig {
     /// `Authorization: Splunk <token>`).
     #[arg(long, env = "SIGNET_AUDIT_STREAM_TOKEN_FILE")]
     pub audit_stream_token_file: Option<PathBuf>,
+
+    /// PEM certificates a `syslog+tls://` receiver's certificate is checked
+    /// against (instead of the platform's roots), or an `https://`
+    /// collector's (beside them).
+    #[arg(long, env = "SIGNET_AUDIT_STREAM_CA_FILE")]
+    pub audit_stream_ca_file: Option<PathBuf>,
 
     /// Seconds a resumable upload lives after its last part arrived; garbage
     /// collection then removes it and its parts.

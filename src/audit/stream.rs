@@ -1,6 +1,7 @@
 //! The access log streamed to a SIEM (`SIGNET_AUDIT_STREAM`): every event,
 //! in chain order, as OCSF API Activity, to syslog (RFC 5424 over TCP,
-//! octet-counted as RFC 6587 gives it) or to an HTTP event collector
+//! octet-counted as RFC 6587 gives it, optionally over TLS) or to an HTTP
+//! event collector
 //! (Splunk HEC's event format). The position is kept in the database per
 //! destination, so a restart or another replica goes on from the last
 //! delivered event: at least once, in order, nothing lost. One replica
@@ -31,24 +32,40 @@ const IDLE: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Where the stream goes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Destination {
-    /// `syslog+tcp://host:port`.
-    Syslog { host: String, port: u16 },
-    /// `http(s)://…`: an HTTP event collector, with its token.
+    /// `syslog+tcp://host:port`, or `syslog+tls://` with the connector that
+    /// checks the receiver's certificate.
+    Syslog {
+        host: String,
+        port: u16,
+        tls: Option<tokio_rustls::TlsConnector>,
+    },
+    /// `http(s)://…`: an HTTP event collector, with its token and the
+    /// certificates (PEM) trusted beside the platform's.
     Collector {
         url: url::Url,
         token: Option<String>,
+        roots: Option<Vec<u8>>,
     },
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
 }
 
 impl Destination {
     /// `SIGNET_AUDIT_STREAM`'s value, with the collector's token (from
-    /// `SIGNET_AUDIT_STREAM_TOKEN_FILE`).
-    pub fn parse(raw: &str, token: Option<String>) -> Result<Self> {
+    /// `SIGNET_AUDIT_STREAM_TOKEN_FILE`) and the certificates a TLS receiver
+    /// is checked against (`SIGNET_AUDIT_STREAM_CA_FILE`; else the
+    /// platform's).
+    pub fn parse(raw: &str, token: Option<String>, roots: Option<&[u8]>) -> Result<Self> {
         let bad = |why: &str| {
             Error::invalid(format!(
-                "SIGNET_AUDIT_STREAM: {why} (syslog+tcp://HOST:PORT or an http(s) collector URL)"
+                "SIGNET_AUDIT_STREAM: {why} (syslog+tcp://HOST:PORT, syslog+tls://HOST:PORT or \
+                 an http(s) collector URL)"
             ))
         };
         let url = url::Url::parse(raw).map_err(|_| bad("not a URL"))?;
@@ -59,15 +76,24 @@ impl Destination {
             ));
         }
         match url.scheme() {
-            "syslog+tcp" => {
+            scheme @ ("syslog+tcp" | "syslog+tls") => {
                 let host = url.host_str().ok_or_else(|| bad("no host"))?;
                 let port = url.port().ok_or_else(|| bad("no port"))?;
+                let tls = match scheme {
+                    "syslog+tls" => Some(connector(roots)?),
+                    _ => None,
+                };
                 Ok(Self::Syslog {
                     host: host.trim_matches(['[', ']']).to_owned(),
                     port,
+                    tls,
                 })
             }
-            "http" | "https" => Ok(Self::Collector { url, token }),
+            "http" | "https" => Ok(Self::Collector {
+                url,
+                token,
+                roots: roots.map(<[u8]>::to_vec),
+            }),
             other => Err(bad(&format!("scheme {other}"))),
         }
     }
@@ -75,7 +101,10 @@ impl Destination {
     /// The name its position is kept under (never a credential).
     pub fn key(&self) -> String {
         match self {
-            Self::Syslog { host, port } => format!("syslog+tcp://{host}:{port}"),
+            Self::Syslog { host, port, tls } => {
+                let scheme = if tls.is_some() { "tls" } else { "tcp" };
+                format!("syslog+{scheme}://{host}:{port}")
+            }
             Self::Collector { url, .. } => url.to_string(),
         }
     }
@@ -100,9 +129,18 @@ impl AuditStream {
         destination: Destination,
         registry: String,
     ) -> Result<Self> {
+        let mut certs = Vec::new();
+        if let Destination::Collector {
+            roots: Some(pem), ..
+        } = &destination
+        {
+            certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| Error::invalid("SIGNET_AUDIT_STREAM_CA_FILE: not PEM certificates"))?;
+        }
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_merge(certs)
             .build()
             .map_err(Error::internal)?;
         Ok(Self {
@@ -184,16 +222,16 @@ impl AuditStream {
 
     async fn send(&self, events: &[ChainedEvent]) -> Result<()> {
         match &self.destination {
-            Destination::Syslog { host, port } => {
+            Destination::Syslog { host, port, tls } => {
                 let mut frames = Vec::new();
                 for e in events {
                     let msg = syslog_message(e, &self.registry);
                     frames.extend_from_slice(format!("{} ", msg.len()).as_bytes());
                     frames.extend_from_slice(msg.as_bytes());
                 }
-                send_tcp(host, *port, &frames).await
+                send_tcp(host, *port, tls.as_ref(), &frames).await
             }
-            Destination::Collector { url, token } => {
+            Destination::Collector { url, token, .. } => {
                 let mut body = Vec::new();
                 for e in events {
                     serde_json::to_writer(&mut body, &collector_event(e, &self.registry))
@@ -224,13 +262,71 @@ fn unavailable(why: &str) -> Error {
     Error::Unavailable(anyhow::anyhow!("audit stream: {why}"))
 }
 
-/// Sends the frames on a connection of their own, then closes its side and
-/// waits for the receiver to close: the receiver has read everything sent
-/// (TCP syslog has no acknowledgement of its own).
-async fn send_tcp(host: &str, port: u16, frames: &[u8]) -> Result<()> {
-    let mut conn = tokio::net::TcpStream::connect((host, port))
+/// The TLS connector of a syslog receiver: its certificate is checked
+/// against `roots` (PEM), else the platform's roots.
+fn connector(roots: Option<&[u8]>) -> Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|_| {
+                    Error::invalid("SIGNET_AUDIT_STREAM_CA_FILE: not PEM certificates")
+                })?;
+                store
+                    .add(cert)
+                    .map_err(|e| Error::invalid(format!("SIGNET_AUDIT_STREAM_CA_FILE: {e}")))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = store.add(cert);
+            }
+        }
+    }
+    if store.is_empty() {
+        return Err(Error::invalid(
+            "syslog+tls needs root certificates: SIGNET_AUDIT_STREAM_CA_FILE holds none, or \
+             the platform has none",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(Error::internal)?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Sends the frames on a connection of their own (TLS with `tls`), then
+/// closes its side and waits for the receiver to close: the receiver has
+/// read everything sent (syslog over TCP has no acknowledgement of its own).
+async fn send_tcp(
+    host: &str,
+    port: u16,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    frames: &[u8],
+) -> Result<()> {
+    let conn = tokio::net::TcpStream::connect((host, port))
         .await
         .map_err(|_| unavailable("the syslog receiver could not be reached"))?;
+    let Some(tls) = tls else {
+        return exchange(conn, frames).await;
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| unavailable("the syslog receiver's host is not a TLS server name"))?;
+    let conn = tls.connect(name, conn).await.map_err(|_| {
+        unavailable("the TLS handshake with the syslog receiver failed (its certificate?)")
+    })?;
+    exchange(conn, frames).await
+}
+
+async fn exchange<S>(mut conn: S, frames: &[u8]) -> Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     conn.write_all(frames)
         .await
         .map_err(|_| unavailable("the syslog receiver closed the connection"))?;
@@ -242,6 +338,9 @@ async fn send_tcp(host: &str, port: u16, frames: &[u8]) -> Result<()> {
         match conn.read(&mut rest).await {
             Ok(0) => return Ok(()),
             Ok(_) => continue,
+            // A receiver that closes without TLS's close_notify has still
+            // read everything before it closed.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(_) => return Err(unavailable("the syslog connection was reset")),
         }
     }
@@ -292,11 +391,12 @@ mod tests {
 
     #[test]
     fn destinations_are_parsed_and_named_without_credentials() {
-        let d = Destination::parse("syslog+tcp://127.0.0.1:6514", None).unwrap();
+        let d = Destination::parse("syslog+tcp://127.0.0.1:6514", None, None).unwrap();
         assert_eq!(d.key(), "syslog+tcp://127.0.0.1:6514");
         let d = Destination::parse(
             "https://splunk.example/services/collector/event",
             Some("t".into()),
+            None,
         )
         .unwrap();
         assert_eq!(d.key(), "https://splunk.example/services/collector/event");
@@ -306,7 +406,7 @@ mod tests {
             ("ftp://x/", "scheme ftp"),
             ("nonsense", "not a URL"),
         ] {
-            let e = Destination::parse(raw, None).unwrap_err().to_string();
+            let e = Destination::parse(raw, None, None).unwrap_err().to_string();
             assert!(e.contains(says), "{raw}: {e}");
         }
     }

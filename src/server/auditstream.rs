@@ -26,7 +26,14 @@ pub fn audit_stream(
         ),
         None => None,
     };
-    let destination = Destination::parse(raw, token)?;
+    let roots =
+        match &cfg.audit_stream_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!("SIGNET_AUDIT_STREAM_CA_FILE {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+    let destination = Destination::parse(raw, token, roots.as_deref())?;
     tracing::info!(destination = %destination.key(), "streaming the access log");
     Ok(Some(Arc::new(AuditStream::new(
         store.clone(),

@@ -201,6 +201,7 @@ impl TestApp {
             log_key_file: None,
             audit_stream: None,
             audit_stream_token_file: None,
+            audit_stream_ca_file: None,
             public_url: None,
             redirect_secs: 0,
             log_format: LogFormat::Text,

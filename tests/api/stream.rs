@@ -16,6 +16,7 @@ use crate::helpers::{Backend, TestApp, env, eventually, serve_on_loopback};
 
 crate::on_both_backends!(
     the_access_log_reaches_syslog_in_order_through_an_outage_and_a_restart,
+    syslog_over_tls_goes_only_to_a_receiver_the_roots_vouch_for,
     a_collector_gets_every_event_with_its_token_after_refusing_some,
 );
 
@@ -35,12 +36,34 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(dir: &Path, port: u16, out: &Path) -> Self {
-        let conf = dir.join("rsyslog.conf");
+        Self::start_with(dir, port, out, None)
+    }
+
+    /// Over TLS, with this authority, certificate and key (GnuTLS driver).
+    fn start_tls(dir: &Path, port: u16, out: &Path, tls: [&Path; 3]) -> Self {
+        Self::start_with(dir, port, out, Some(tls))
+    }
+
+    fn start_with(dir: &Path, port: u16, out: &Path, tls: Option<[&Path; 3]>) -> Self {
+        let conf = dir.join(format!("rsyslog-{port}.conf"));
+        let (driver, module) = match tls {
+            Some([ca, cert, key]) => (
+                format!(
+                    r#" DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{ca}"
+  DefaultNetstreamDriverCertFile="{cert}" DefaultNetstreamDriverKeyFile="{key}""#,
+                    ca = ca.display(),
+                    cert = cert.display(),
+                    key = key.display()
+                ),
+                r#"module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")"#,
+            ),
+            None => (String::new(), r#"module(load="imtcp")"#),
+        };
         std::fs::write(
             &conf,
             format!(
-                r#"global(workDirectory="{dir}" maxMessageSize="64k")
-module(load="imtcp")
+                r#"global(workDirectory="{dir}" maxMessageSize="64k"{driver})
+{module}
 template(name="msgonly" type="string" string="%msg%\n")
 ruleset(name="signet") {{
   action(type="omfile" file="{out}" template="msgonly")
@@ -156,6 +179,49 @@ fn stream_errors(metrics: &str, port: u16) -> f64 {
         .find(|l| l.starts_with(&series))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0.0)
+}
+
+async fn syslog_over_tls_goes_only_to_a_receiver_the_roots_vouch_for(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::transport::Ca::new(dir.path(), "syslog-ca");
+    let (cert, key) = ca.issue(1);
+    let out: PathBuf = dir.path().join("received.log");
+    let port = free_port();
+    let ca_pem = ca.pem_path();
+    let _receiver = Rsyslog::start_tls(dir.path(), port, &out, [&ca_pem, &cert, &key]);
+    let destination = format!("syslog+tls://localhost:{port}");
+
+    // The platform's roots do not vouch for the receiver: nothing is sent,
+    // and the failures are counted.
+    let series = format!("signet_audit_stream_errors_total{{destination=\"{destination}\"}} ");
+    let errors = |m: String| {
+        m.lines()
+            .find(|l| l.starts_with(&series))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let untrusting = TestApp::spawn_with(b, |c| c.audit_stream = Some(destination.clone())).await;
+    some_requests(&untrusting, "tls-a").await;
+    assert!(
+        eventually(|| async { errors(untrusting.metrics().await) > 0.0 }).await,
+        "no failure counted for an untrusted receiver"
+    );
+    drop(untrusting);
+    assert!(received(&out).is_empty(), "{:?}", received(&out));
+
+    // With the receiver's authority as the roots, everything arrives.
+    let trusting = TestApp::spawn_with(b, |c| {
+        c.audit_stream = Some(destination.clone());
+        c.audit_stream_ca_file = Some(ca.pem_path());
+    })
+    .await;
+    some_requests(&trusting, "tls-b").await;
+    let through = head(&trusting).await;
+    assert!(
+        eventually(|| async { complete_and_ordered(&received(&out), through) }).await,
+        "syslog over TLS got {:?}, expected 1..={through}",
+        received(&out)
+    );
 }
 
 async fn the_access_log_reaches_syslog_in_order_through_an_outage_and_a_restart(b: Backend) {
