@@ -256,6 +256,40 @@ pub fn unlimited_serve(
     cmd
 }
 
+/// Waits until the Signet at `base` answers `/healthz` (at most a minute).
+#[allow(dead_code)]
+pub async fn until_up(client: &reqwest::Client, base: &str, label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{label} did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The newest event of the access log of the Signet at `base`.
+#[allow(dead_code)]
+pub async fn chain_head(client: &reqwest::Client, base: &str, token: &str) -> i64 {
+    let page: serde_json::Value = client
+        .get(format!("{base}/v1/audit?limit=1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"][0]["seq"].as_i64().unwrap()
+}
+
+/// The `p` quantile of sorted latencies, in milliseconds.
+#[allow(dead_code)]
+pub fn pct(sorted: &[std::time::Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
 /// A number from the environment, or the default.
 #[allow(dead_code)]
 pub fn env_u64(name: &str, default: u64) -> u64 {

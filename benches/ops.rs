@@ -13,7 +13,7 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
@@ -67,11 +67,7 @@ async fn start(
     let process = cmd.spawn().unwrap();
     let base = format!("{scheme}://localhost:{port}");
     let client = client.build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "{label} did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::until_up(&client, &base, label).await;
     for (path, body) in [
         ("/v1/namespaces", json!({"name": "fraud"})),
         (

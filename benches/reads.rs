@@ -74,11 +74,7 @@ async fn start(
         .pool_max_idle_per_host(CONNS)
         .build()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "{label} did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::until_up(&client, &base, label).await;
     Server {
         label,
         base,

@@ -14,6 +14,8 @@
 #[path = "common.rs"]
 mod common;
 
+use common::pct;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -82,11 +84,7 @@ impl Server {
             .pool_max_idle_per_host(CONNS)
             .build()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "{label} did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::until_up(&client, &base, label).await;
         let s = Self {
             label,
             base,
@@ -131,21 +129,6 @@ impl Server {
         (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
     }
 
-    /// The chain's newest event.
-    async fn head(&self) -> i64 {
-        let page: Value = self
-            .client
-            .get(format!("{}/v1/audit?limit=1", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["items"][0]["seq"].as_i64().unwrap()
-    }
-
     /// One round: reads for `secs`; the latencies and the CPU seconds spent.
     async fn round(&self, secs: u64) -> (Vec<Duration>, f64) {
         let cpu = self.cpu();
@@ -172,10 +155,6 @@ impl Server {
         }
         (all, self.cpu() - cpu)
     }
-}
-
-fn pct(lat: &[Duration], p: f64) -> f64 {
-    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3
 }
 
 #[tokio::main]
@@ -209,7 +188,7 @@ async fn main() {
                 // How far behind the head the stream was when the load
                 // ended, and how long the rest took to arrive.
                 let ended = Instant::now();
-                let head = s.head().await;
+                let head = common::chain_head(&s.client, &s.base, TOKEN).await;
                 let behind = head - highest.load(Ordering::Relaxed);
                 while highest.load(Ordering::Relaxed) < head {
                     tokio::time::sleep(Duration::from_millis(10)).await;

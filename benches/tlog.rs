@@ -18,13 +18,13 @@
 #[path = "common.rs"]
 mod common;
 
-use common::{Picks, env_u64};
+use common::{Picks, env_u64, pct};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Method as M;
-use serde_json::{Value, json};
+use serde_json::json;
 use signet::tlog::tile::Tile;
 
 const SAMPLES: usize = 300;
@@ -85,15 +85,7 @@ impl Client {
 
     /// The chain's newest event now.
     async fn head(&self) -> u64 {
-        let page: Value = self
-            .req(M::GET, "/v1/audit?limit=1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["items"][0]["seq"].as_u64().unwrap()
+        common::chain_head(&self.http, &self.base, &self.token).await as u64
     }
 
     /// Waits until the newest checkpoint holds `size` events.
@@ -102,10 +94,6 @@ impl Client {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn pct(lat: &[Duration], p: f64) -> f64 {
-    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3
 }
 
 /// The requests measured on a log of `size` events with an older checkpoint

@@ -115,6 +115,8 @@ pub struct AuditStream {
     events: Arc<dyn AuditLog>,
     streams: Arc<dyn AuditStreams>,
     destination: Destination,
+    /// The destination's name: its position's key and its metrics' label.
+    key: String,
     /// This replica, as the lease names it.
     owner: String,
     /// The registry's name: syslog's HOSTNAME, the collector's `host`.
@@ -146,6 +148,7 @@ impl AuditStream {
         Ok(Self {
             events,
             streams,
+            key: destination.key(),
             destination,
             owner: uuid::Uuid::now_v7().to_string(),
             registry,
@@ -157,11 +160,7 @@ impl AuditStream {
     /// stopped), then gives up the lease so another replica goes on at once.
     pub fn spawn(self: &Arc<Self>) {
         let weak: Weak<Self> = Arc::downgrade(self);
-        let (streams, key, owner) = (
-            self.streams.clone(),
-            self.destination.key(),
-            self.owner.clone(),
-        );
+        let (streams, key, owner) = (self.streams.clone(), self.key.clone(), self.owner.clone());
         tokio::spawn(async move {
             let mut backoff = IDLE;
             loop {
@@ -192,32 +191,38 @@ impl AuditStream {
     /// One turn: takes the lease, sends the next batch, records the
     /// position. Whether more events wait.
     pub async fn turn(&self) -> Result<bool> {
-        let key = self.destination.key();
+        let key = &self.key;
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(LEASE).map_err(Error::internal)?;
         let Some(position) = self
             .streams
-            .lease_stream(&key, &self.owner, now, until)
+            .lease_stream(key, &self.owner, now, until)
             .await?
         else {
             return Ok(false);
         };
         let events = self.events.audit_after(position, BATCH).await?;
-        let head = self.events.audit_head().await?.seq;
         let Some(last) = events.last().map(|e| e.event.seq) else {
-            crate::metrics::audit_stream(&key, 0, head - position);
+            crate::metrics::audit_stream(key, 0, 0);
             return Ok(false);
         };
         tokio::time::timeout(TIMEOUT, self.send(&events))
             .await
             .map_err(|_| unavailable("the destination did not take the events in time"))??;
-        if !self.streams.advance_stream(&key, &self.owner, last).await? {
+        if !self.streams.advance_stream(key, &self.owner, last).await? {
             // Another replica took over meanwhile: it sends from where it
             // found the stream (at least once).
             return Ok(false);
         }
-        crate::metrics::audit_stream(&key, events.len(), head - last);
-        Ok(events.len() as i64 == BATCH)
+        // Less than a batch read the log to its end; only a full one asks
+        // how far the head is.
+        let more = events.len() as i64 == BATCH;
+        let lag = match more {
+            true => self.events.audit_head().await?.seq - last,
+            false => 0,
+        };
+        crate::metrics::audit_stream(key, events.len(), lag);
+        Ok(more)
     }
 
     async fn send(&self, events: &[ChainedEvent]) -> Result<()> {

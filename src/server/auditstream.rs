@@ -15,17 +15,11 @@ pub fn audit_stream(
     let Some(raw) = &cfg.audit_stream else {
         return Ok(None);
     };
-    let token = match &cfg.audit_stream_token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| {
-                    anyhow::anyhow!("SIGNET_AUDIT_STREAM_TOKEN_FILE {}: {e}", path.display())
-                })?
-                .trim()
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let token = crate::config::secret(
+        None,
+        cfg.audit_stream_token_file.as_deref(),
+        "SIGNET_AUDIT_STREAM_TOKEN",
+    )?;
     let roots =
         match &cfg.audit_stream_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {

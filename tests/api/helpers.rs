@@ -813,6 +813,12 @@ pub fn safetensors_bytes() -> Vec<u8> {
     out
 }
 
+/// A loopback port nothing listens on (bound, then let go).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// Polls `cond` until it holds, for at most 15 s; whether it did.
 pub async fn eventually<F, Fut>(mut cond: F) -> bool
 where

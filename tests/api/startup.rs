@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, fresh_postgres_database, postgres_opted_out};
+use crate::helpers::{Backend, free_port, fresh_postgres_database, postgres_opted_out};
 
 crate::on_both_backends!(migrations_run_as_a_step_of_their_own);
 
@@ -171,12 +171,6 @@ fn assert_one_line_error(out: &str) {
     );
     let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("signet: ")).collect();
     assert_eq!(errors.len(), 1, "{out}");
-}
-
-/// A loopback port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// A fresh PostgreSQL database migrated as the releases before the concurrent

@@ -12,21 +12,13 @@ use std::sync::{Arc, Mutex};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, env, eventually, serve_on_loopback};
+use crate::helpers::{Backend, TestApp, env, eventually, free_port, serve_on_loopback};
 
 crate::on_both_backends!(
     the_access_log_reaches_syslog_in_order_through_an_outage_and_a_restart,
     syslog_over_tls_goes_only_to_a_receiver_the_roots_vouch_for,
     a_collector_gets_every_event_with_its_token_after_refusing_some,
 );
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// rsyslogd in the foreground, receiving RFC 5424 over TCP on `port` and
 /// writing each message's MSG to `out`, one per line.
