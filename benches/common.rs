@@ -73,6 +73,7 @@ pub async fn start_with(rate: &str) -> Bench {
         console_session_minutes: 480,
         registry_token_ttl_secs: 300,
         oidc: Default::default(),
+        webhooks: Default::default(),
         log_key_file: Some(log_key),
         audit_stream: None,
         audit_stream_token_file: None,

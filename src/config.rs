@@ -10,6 +10,8 @@ use crate::limits::{ByRole, DownloadQuota, Rate, RateSetting};
 
 mod oidc;
 pub use oidc::{Issuers as OidcIssuers, OidcConfig};
+mod webhooks;
+pub use webhooks::WebhookConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -304,6 +306,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub oidc: OidcConfig,
+
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
 
     /// The transparency log's signing key: an Ed25519 private key in PKCS#8
     /// PEM (`signet keygen --algorithm ed25519` writes one). Never kept in the

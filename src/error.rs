@@ -134,6 +134,14 @@ pub enum Error {
     /// The artifact storage has no room left (a full disk); nothing was kept.
     #[error("the artifact storage is full; nothing was kept")]
     StorageFull,
+    /// A webhook's settings break its rules (a target the SSRF policy
+    /// refuses, an unknown event type).
+    #[error("{0}")]
+    InvalidWebhook(String),
+    /// Webhooks are off (no key to seal their secrets with); the reason is
+    /// the operator's to act on.
+    #[error("webhooks are off: {0}")]
+    WebhooksUnavailable(String),
     /// The transparency log cannot sign (no log key); the reason is the
     /// operator's to act on.
     #[error("the transparency log is off: {0}")]

@@ -95,6 +95,16 @@ impl FileFormat {
 }
 
 text_enum!(
+    /// Where a webhook's delivery stands: queued or being retried, taken by
+    /// the receiver, or given up.
+    DeliveryState, "state" {
+        Pending = "pending",
+        Delivered = "delivered",
+        Failed = "failed",
+    }
+);
+
+text_enum!(
     /// Roles: `Admin` only globally, the others per namespace (`Auditor` also
     /// globally).
     Role, "role" {

@@ -67,6 +67,11 @@ struct DestinationLabel {
     destination: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabel {
+    outcome: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 struct Metrics {
@@ -85,6 +90,7 @@ struct Metrics {
     stream_delivered: Family<DestinationLabel, Counter>,
     stream_errors: Family<DestinationLabel, Counter>,
     stream_lag: Family<DestinationLabel, Gauge>,
+    webhook_attempts: Family<AttemptLabel, Counter>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -182,6 +188,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Events the stream to a SIEM was behind the access log's head at its last turn",
         stream_lag.clone(),
     );
+    let webhook_attempts = Family::<AttemptLabel, Counter>::default();
+    registry.register(
+        "webhook_attempts",
+        "Attempts at delivering webhooks, by outcome (delivered: a 2xx answer; failed: anything else, tried again with backoff)",
+        webhook_attempts.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -198,6 +210,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         stream_delivered,
         stream_errors,
         stream_lag,
+        webhook_attempts,
     }
 });
 
@@ -302,6 +315,16 @@ pub fn audit_stream_error(destination: &str) {
             .get_or_create(&DestinationLabel {
                 destination: destination.to_owned(),
             })
+            .inc();
+    }
+}
+
+/// An attempt at delivering a webhook.
+pub fn webhook_attempt(delivered: bool) {
+    if let Some(m) = metrics() {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        m.webhook_attempts
+            .get_or_create(&AttemptLabel { outcome })
             .inc();
     }
 }

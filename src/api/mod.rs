@@ -14,6 +14,7 @@ pub mod publishing;
 pub mod records;
 pub mod refusals;
 pub mod signing;
+pub mod webhooks;
 
 pub use identity::*;
 pub use lineage::{Lineage, LineageBounds};
@@ -25,6 +26,7 @@ pub use refusals::{
     UncountedSignature,
 };
 pub use signing::*;
+pub use webhooks::*;
 
 /// The request header a client sends a file download with when it accepts a
 /// `307` to a presigned URL of the object store (`true`): it checks every

@@ -25,6 +25,7 @@ mod revocation;
 mod tlog;
 mod transport;
 pub mod verify;
+pub mod webhooks;
 
 pub use outcome::Done;
 #[cfg(test)]

@@ -83,6 +83,10 @@ impl From<Error> for ApiError {
                 Self::new(S::SERVICE_UNAVAILABLE, "issuer_unavailable", msg)
             }
             Error::LogUnavailable(_) => Self::new(S::SERVICE_UNAVAILABLE, "log_unavailable", msg),
+            Error::WebhooksUnavailable(_) => {
+                Self::new(S::SERVICE_UNAVAILABLE, "webhooks_unavailable", msg)
+            }
+            Error::InvalidWebhook(_) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_webhook", msg),
             Error::InvalidPublisher(_) => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_publisher", msg)
             }

@@ -26,6 +26,7 @@ mod service;
 mod signatures;
 mod uploads;
 mod views;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -86,6 +87,11 @@ pub struct AppState {
     /// The access log's stream to a SIEM, when configured: it runs as long
     /// as the service holds it.
     pub audit_stream: Option<Arc<crate::audit::AuditStream>>,
+    /// A namespace's webhooks.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Their delivery, when webhooks are on: it runs as long as the service
+    /// holds it.
+    pub dispatcher: Option<Arc<crate::webhooks::Dispatcher>>,
 }
 
 /// `METHOD /route` → the status the route answers on success (the first 2xx its
@@ -166,6 +172,7 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
         (name = "publishing", description = "Trusted publishing: CI identities that publish without a stored token"),
         (name = "lineage", description = "Lineage queries and quarantines"),
         (name = "audit", description = "The access log"),
+        (name = "webhooks", description = "A namespace's subscriptions to the registry's events: signed CloudEvents"),
     )
 )]
 struct ApiDoc;
@@ -221,6 +228,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(publishing::list))
         .routes(routes!(publishing::put, publishing::delete))
         .routes(routes!(publishing::exchange))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
         .routes(routes!(lineage::by_dataset))
         .routes(routes!(lineage::by_commit))
         .routes(routes!(lineage::of_version))

@@ -290,6 +290,18 @@ path_extractor!(
 );
 
 path_extractor!(
+    /// `{ns}/webhooks/{id}` in the path: one of a namespace's webhooks.
+    WebhookPath(Namespace, Uuid) { "ns": Namespace, "id": Uuid }
+    |s| Ok(Self(s.get("ns")?, s.get("id")?))
+);
+
+path_extractor!(
+    /// `{ns}/webhooks/{id}/deliveries/{delivery}` in the path.
+    DeliveryPath(Namespace, Uuid, Uuid) { "ns": Namespace, "id": Uuid, "delivery": Uuid }
+    |s| Ok(Self(s.get("ns")?, s.get("id")?, s.get("delivery")?))
+);
+
+path_extractor!(
     /// `{keyid}` in the path.
     KeyPath(KeyId) { "keyid": KeyId }
     |s| Ok(Self(s.get("keyid")?))

@@ -134,6 +134,10 @@ impl Provenance {
             lifted_by: None,
             lift_reason: None,
         };
+        first.record("quarantine", q.id.to_string().into());
+        first.record("kind", q.target.kind().as_str().into());
+        first.record("value", q.target.value().into());
+        first.record("reason", q.reason.as_str().into());
         self.lineage
             .create_quarantine(&q, version_id, &first.pending())
             .await?;
@@ -211,6 +215,10 @@ impl Provenance {
         let first = permits.first().ok_or_else(Error::forbidden)?;
         let names: Vec<String> = q.scope.iter().map(ToString::to_string).collect();
         first.record("namespaces", names.into());
+        first.record("quarantine", id.to_string().into());
+        if !reason.as_str().is_empty() {
+            first.record("reason", reason.as_str().into());
+        }
         self.lineage
             .lift_quarantine(id, p.name(), reason.as_str(), Utc::now(), &first.pending())
             .await

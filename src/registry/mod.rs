@@ -406,6 +406,7 @@ impl Registry {
             return Err(Error::VersionSealed);
         }
         let root = |files: &[FileRecord]| statement::root_digest(&resources(files));
+        permit.record("version", number.get().into());
         let version = self
             .models
             .seal_version(v.id, Utc::now(), &root, &permit.pending())

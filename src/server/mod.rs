@@ -5,6 +5,7 @@
 mod auditstream;
 mod logkey;
 pub mod start;
+mod webhooks;
 
 pub use start::open_stores;
 
@@ -97,7 +98,14 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let verifier = oidc_verifier(cfg)?;
     let signing = logkey::log_signing(cfg)?;
     let stream = auditstream::audit_stream(cfg, &store)?;
-    let mut state = services(store, blobs, policy, (limits, verifier, signing), cfg);
+    let (hooks, dispatcher) = webhooks::webhooks(cfg, &store)?;
+    let mut state = services(
+        store,
+        blobs,
+        policy,
+        (limits, verifier, signing, hooks),
+        cfg,
+    );
     // Twice a second: a checkpoint at most a turn and a growth behind the log,
     // well within the second the log promises.
     state.log.spawn(Duration::from_millis(500));
@@ -105,6 +113,10 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
         s.spawn();
     }
     state.audit_stream = stream;
+    if let Some(d) = &dispatcher {
+        d.spawn();
+    }
+    state.dispatcher = dispatcher;
     Ok((state, boot))
 }
 
@@ -196,7 +208,12 @@ fn services(
     store: Arc<dyn Store>,
     blobs: BlobStore,
     policy: Policy,
-    (limits, verifier, signing): (Limits, Option<Arc<Verifier>>, Signing),
+    (limits, verifier, signing, webhooks): (
+        Limits,
+        Option<Arc<Verifier>>,
+        Signing,
+        Arc<crate::webhooks::Webhooks>,
+    ),
     cfg: &ServeConfig,
 ) -> AppState {
     let lineage = LineageBounds {
@@ -276,6 +293,8 @@ fn services(
         secure_cookies: cfg.transport.tls_cert.is_some(),
         public_url: cfg.public_url.clone(),
         audit_stream: None,
+        webhooks,
+        dispatcher: None,
     }
 }
 

@@ -64,6 +64,23 @@ impl Pending {
         }
     }
 
+    /// The same event with `key` added to its detail: what the change's own
+    /// transaction learned (the version an alias pointed at before, a
+    /// version's root digest), for whoever reads the log (webhooks).
+    pub(crate) fn with_detail(&self, key: &str, value: serde_json::Value) -> Self {
+        let event = self.event.clone().map(|mut e| {
+            let mut detail: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&e.detail).unwrap_or_default();
+            detail.insert(key.to_owned(), value);
+            e.detail = serde_json::Value::Object(detail).to_string();
+            e
+        });
+        Self {
+            event,
+            committed: self.committed.clone(),
+        }
+    }
+
     /// The event to append with a commit at `at`, unless one already was.
     pub(crate) fn take(&self, at: DateTime<Utc>) -> Option<AuditEvent> {
         if self.committed.load(Ordering::Acquire) {

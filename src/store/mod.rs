@@ -39,6 +39,7 @@ mod tlog;
 mod tokens;
 mod uploads;
 mod usage;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -67,6 +68,9 @@ pub use tlog::{AuditTree, CheckpointRecord, SignFn};
 pub use tokens::{CredentialRecord, RegistryCredential, RegistryTokenRecord, TokenRecord, Tokens};
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
 pub use usage::{Usage, UsageCharge, UsageTotals};
+pub use webhooks::{
+    AfterAttempt, AttemptRecord, DeliveryRecord, Subscriptions, WebhookChange, WebhookRecord,
+};
 
 /// Readiness: whether the database answers.
 #[async_trait]
@@ -100,6 +104,7 @@ pub trait Store:
     + Publishers
     + AuditTree
     + AuditStreams
+    + Subscriptions
     + Health
 {
 }
@@ -119,6 +124,7 @@ impl<T> Store for T where
         + Publishers
         + AuditTree
         + AuditStreams
+        + Subscriptions
         + Health
 {
 }

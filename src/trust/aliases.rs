@@ -27,6 +27,12 @@ impl Trust {
         const ROUNDS: usize = 8;
         let v = self.registry.version(permit, name, number).await?;
         let model = permit.model(name);
+        // What a webhook's consumer acts on without another call.
+        permit.record("alias", alias.as_str().into());
+        permit.record("version", number.get().into());
+        if let Some(root) = &v.root_digest {
+            permit.record("root_digest", root.to_string().into());
+        }
         if !reason.as_str().is_empty() {
             permit.record("reason", reason.as_str().into());
         }
@@ -82,6 +88,10 @@ impl Trust {
     ) -> Result<()> {
         let model = permit.model(name);
         self.registry.model_exists(&model).await?;
+        permit.record("alias", alias.as_str().into());
+        if !reason.as_str().is_empty() {
+            permit.record("reason", reason.as_str().into());
+        }
         self.aliases
             .move_alias(
                 &NewAliasMove {

@@ -182,6 +182,13 @@ impl Trust {
             .iter()
             .find_map(|scope| authorize_scope::<Manage>(p, scope).ok())
             .ok_or_else(Error::forbidden)?;
+        permit.record("keyid", keyid.to_string().into());
+        permit.record("reason", reason.as_str().into());
+        let scopes: Vec<String> = key.namespaces.0.iter().map(ToString::to_string).collect();
+        permit.record("namespaces", scopes.into());
+        if !note.as_str().is_empty() {
+            permit.record("note", note.as_str().into());
+        }
         let signed = self.keys.versions_signed_by(keyid).await?;
         let mut was_verified = Vec::new();
         for v in &signed {

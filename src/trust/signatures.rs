@@ -50,6 +50,9 @@ impl Trust {
                 .map_err(Error::SignatureRejected)?;
         let envelope = String::from_utf8(doc.to_vec())
             .map_err(|_| Error::SignatureRejected(Rejection::SignatureInvalid))?;
+        permit.record("version", number.get().into());
+        permit.record("keyid", verified.keyid().to_string().into());
+        permit.record("key_name", verified.key_name().into());
         let record = SignatureRecord {
             keyid: verified.keyid().clone(),
             envelope,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::chain::ChainedEvent;
 use crate::error::{Error, Result};
 
 /// What happened, as a CloudEvents `type`.
@@ -111,6 +112,108 @@ impl CloudEvent {
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a CloudEvent serializes")
     }
+}
+
+/// What the access log's event means to subscribers: its type, the
+/// namespaces whose subscriptions hear of it (`*`: every namespace), its
+/// subject and its data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    pub kind: EventType,
+    pub namespaces: Vec<String>,
+    pub subject: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl Emitted {
+    /// Whether a subscription of `namespace` hears of it.
+    pub fn reaches(&self, namespace: &str) -> bool {
+        self.namespaces.iter().any(|n| n == namespace || n == "*")
+    }
+}
+
+/// The webhook event an access log event is, if any: the changes a
+/// deployment system or a security team acts on. Its data is what the
+/// change recorded in the event, with who made it and where it sits in the
+/// log (`log_seq`, for an inclusion proof).
+pub fn emitted(e: &ChainedEvent) -> Option<Emitted> {
+    use crate::kinds::Outcome;
+    let ev = &e.event;
+    let detail: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&ev.detail).unwrap_or_default();
+    let route = ev.action.as_str();
+    let kind = match (route, ev.outcome) {
+        ("POST /v1/models/{ns}/{model}/versions/{v}/seal", Outcome::Allowed) => {
+            EventType::VersionSealed
+        }
+        ("POST /v1/models/{ns}/{model}/versions/{v}/signatures", Outcome::Allowed) => {
+            EventType::SignatureAdded
+        }
+        ("PUT /v1/models/{ns}/{model}/aliases/{alias}", Outcome::Allowed)
+        | ("DELETE /v1/models/{ns}/{model}/aliases/{alias}", Outcome::Allowed) => {
+            EventType::AliasMoved
+        }
+        ("PUT /v1/models/{ns}/{model}/aliases/{alias}", Outcome::Refused) => {
+            EventType::PromotionRefused
+        }
+        ("POST /v1/keys/{keyid}/revoke", Outcome::Allowed) => EventType::KeyRevoked,
+        ("POST /v1/quarantines", Outcome::Allowed) => EventType::QuarantinePlaced,
+        ("DELETE /v1/quarantines/{id}", Outcome::Allowed) => EventType::QuarantineLifted,
+        _ => return None,
+    };
+    let mut data = serde_json::Map::new();
+    if let Some(model) = ev.model.as_deref().and_then(|m| m.split_once('/')) {
+        data.insert("namespace".into(), model.0.into());
+        data.insert("model".into(), model.1.into());
+    }
+    for (k, v) in &detail {
+        if !matches!(k.as_str(), "refused" | "namespaces") {
+            data.insert(k.clone(), v.clone());
+        }
+    }
+    if kind == EventType::AliasMoved && !data.contains_key("version") {
+        // A removal: the alias points nowhere now.
+        data.insert("version".into(), serde_json::Value::Null);
+    }
+    if kind == EventType::PromotionRefused {
+        let reasons = detail.get("refused").cloned().unwrap_or_default();
+        data.insert("reasons".into(), reasons);
+    }
+    let namespaces: Vec<String> = match detail.get("namespaces").and_then(|n| n.as_array()) {
+        Some(list) => list
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect(),
+        None => ev.namespace.iter().cloned().collect(),
+    };
+    if matches!(
+        kind,
+        EventType::KeyRevoked | EventType::QuarantinePlaced | EventType::QuarantineLifted
+    ) {
+        data.insert("namespaces".into(), namespaces.clone().into());
+    }
+    data.insert("principal".into(), ev.principal.clone().into());
+    data.insert("request_id".into(), ev.request_id.clone().into());
+    data.insert("log_seq".into(), ev.seq.into());
+    let version = data.get("version").and_then(|v| v.as_i64());
+    let subject = match (&ev.model, version, kind) {
+        (Some(m), Some(v), _) => Some(format!("{m}@{v}")),
+        (Some(m), None, _) => Some(m.clone()),
+        (None, _, EventType::KeyRevoked) => data
+            .get("keyid")
+            .and_then(|k| k.as_str())
+            .map(|k| format!("keys/{k}")),
+        (None, _, _) => data
+            .get("quarantine")
+            .and_then(|q| q.as_str())
+            .map(|q| format!("quarantines/{q}")),
+    };
+    Some(Emitted {
+        kind,
+        namespaces,
+        subject,
+        data: serde_json::Value::Object(data),
+    })
 }
 
 #[cfg(test)]

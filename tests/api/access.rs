@@ -197,6 +197,41 @@ impl Fixture {
         url
     }
 
+    /// A fresh webhook of `fraud` (its target never resolves), made by the
+    /// admin: its path.
+    async fn fresh_webhook(&self) -> String {
+        let r = self
+            .app
+            .req(Method::POST, "/v1/namespaces/fraud/webhooks")
+            .json(&webhook_spec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        format!("/v1/namespaces/fraud/webhooks/{id}")
+    }
+
+    /// A fresh test delivery of a fresh webhook: its redelivery's path.
+    async fn fresh_delivery(&self) -> String {
+        let hook = self.fresh_webhook().await;
+        let r = self
+            .app
+            .req(Method::POST, &format!("{hook}/test"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        format!("{hook}/deliveries/{id}/redeliver")
+    }
+
     /// A fresh trusted key for `fraud`, registered by the admin.
     async fn fresh_key(&self) -> Signer {
         let k = Signer::generate();
@@ -666,6 +701,90 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "POST",
+            "/v1/namespaces/{ns}/webhooks",
+            Rule::Roles(201, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(a, Method::POST, "/v1/namespaces/fraud/webhooks")
+                        .json(&webhook_spec())
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/namespaces/{ns}/webhooks",
+            Rule::Roles(200, MANAGERS),
+            |f, a| Box::pin(async move { f.call(a, Method::GET, "/v1/namespaces/fraud/webhooks") }),
+        ),
+        (
+            "GET",
+            "/v1/namespaces/{ns}/webhooks/{id}",
+            Rule::Roles(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let hook = f.fresh_webhook().await;
+                    f.call(a, Method::GET, &hook)
+                })
+            },
+        ),
+        (
+            "PATCH",
+            "/v1/namespaces/{ns}/webhooks/{id}",
+            Rule::Roles(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let hook = f.fresh_webhook().await;
+                    f.call(a, Method::PATCH, &hook)
+                        .json(&json!({"description": "changed"}))
+                })
+            },
+        ),
+        (
+            "DELETE",
+            "/v1/namespaces/{ns}/webhooks/{id}",
+            Rule::Roles(204, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let hook = f.fresh_webhook().await;
+                    f.call(a, Method::DELETE, &hook)
+                })
+            },
+        ),
+        (
+            "POST",
+            "/v1/namespaces/{ns}/webhooks/{id}/test",
+            Rule::Roles(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let hook = f.fresh_webhook().await;
+                    f.call(a, Method::POST, &format!("{hook}/test"))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/namespaces/{ns}/webhooks/{id}/deliveries",
+            Rule::Roles(200, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let hook = f.fresh_webhook().await;
+                    f.call(a, Method::GET, &format!("{hook}/deliveries"))
+                })
+            },
+        ),
+        (
+            "POST",
+            "/v1/namespaces/{ns}/webhooks/{id}/deliveries/{delivery}/redeliver",
+            Rule::Roles(202, MANAGERS),
+            |f, a| {
+                Box::pin(async move {
+                    let path = f.fresh_delivery().await;
+                    f.call(a, Method::POST, &path)
+                })
+            },
+        ),
         ("POST", "/v1/oidc/token", Rule::Open(401), |f, a| {
             Box::pin(async move {
                 // An identity token of an issuer the registry does not accept:
@@ -878,6 +997,11 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
             },
         ),
     ]
+}
+
+/// A webhook whose target never resolves (`.invalid`): its deliveries fail.
+fn webhook_spec() -> Value {
+    json!({"url": "https://hooks.invalid/signet", "event_types": ["dev.signet.alias.moved"]})
 }
 
 /// A trusted publisher of the issuer the matrix's registry accepts.

@@ -198,6 +198,7 @@ impl TestApp {
             console_session_minutes: 480,
             registry_token_ttl_secs: 300,
             oidc: Default::default(),
+            webhooks: Default::default(),
             log_key_file: None,
             audit_stream: None,
             audit_stream_token_file: None,
@@ -230,6 +231,14 @@ impl TestApp {
             let path = dir.path().join("log-key.pem");
             std::fs::write(&path, key.to_pem().as_bytes()).unwrap();
             cfg.log_key_file = Some(path);
+            // And the key webhook secrets are sealed with.
+            let path = dir.path().join("webhook-key");
+            std::fs::write(
+                &path,
+                signet::webhooks::seal::SealingKey::generate().unwrap(),
+            )
+            .unwrap();
+            cfg.webhooks.key_file = Some(path);
         }
         tweak(&mut cfg);
         Self::start(cfg, admin.expose().to_owned(), raw, dir).await

@@ -104,6 +104,11 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: PublisherCommand,
     },
+    /// Webhooks: a namespace's subscriptions to the registry's events.
+    Webhook {
+        #[command(subcommand)]
+        command: super::webhooks::WebhookCommand,
+    },
     /// A namespace's promotion and pull policy.
     Policy {
         #[command(subcommand)]
@@ -548,6 +553,7 @@ async fn admin_command(command: ClientCommand) -> Result<Done, Failure> {
                 super::oidc::publisher_remove(&publisher).await
             }
         },
+        ClientCommand::Webhook { command } => super::webhooks::run(command).await,
         ClientCommand::Policy { command } => match command {
             PolicyCommand::Show { namespace } => m::policy_show(&namespace).await,
             PolicyCommand::Set { namespace, file } => m::policy_set(&namespace, &file).await,

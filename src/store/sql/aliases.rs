@@ -73,7 +73,8 @@ impl Aliases for Store {
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        commit(tx, audit).await?;
+        let audit = audit.with_detail("previous_version", serde_json::json!(previous));
+        commit(tx, &audit).await?;
         Ok(previous)
     }
 

@@ -21,3 +21,4 @@ mod tlog;
 mod tokens;
 mod uploads;
 mod usage;
+mod webhooks;

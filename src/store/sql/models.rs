@@ -461,20 +461,25 @@ impl Models for Store {
         if files.is_empty() {
             return Err(Error::EmptyVersion);
         }
+        let root = root(&files);
         sqlx::query(
             "UPDATE versions SET state = $2, sealed_at = $3, root_digest = $4 WHERE id = $1",
         )
         .bind(version_id)
         .bind(VersionState::Sealed)
         .bind(at)
-        .bind(root(&files))
+        .bind(root)
         .execute(&mut *tx)
         .await?;
         let v = sqlx::query_as(concat!(version_select!(), " WHERE v.id = $1"))
             .bind(version_id)
             .fetch_one(&mut *tx)
             .await?;
-        commit(tx, audit).await?;
+        commit(
+            tx,
+            &audit.with_detail("root_digest", root.to_string().into()),
+        )
+        .await?;
         Ok(v)
     }
 }
