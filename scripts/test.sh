@@ -5,8 +5,9 @@
 # Chromium with ChromeDriver for the console's browser tests, skopeo and the
 # oras SDK for the OCI face's, Debian's Go and golang.org/x/mod for the
 # transparency log's outside verifier, rsyslog as the audit stream's syslog
-# receiver), runs a throwaway Garage for this run only, then
-# `cargo test` with any extra arguments,
+# receiver, Standard Webhooks' Python library for the webhook receiver), runs
+# a throwaway Garage for this run only, then `cargo test` with any extra
+# arguments,
 # then the fault script's short form (scripts/faults.sh; SIGNET_FAULTS=0 skips
 # it) and the contract conformance run (schemathesis against the OpenAPI
 # document, on SQLite and on PostgreSQL; SIGNET_CONFORMANCE=0 skips it); both
@@ -111,6 +112,18 @@ if [ ! -x /usr/sbin/rsyslogd ] || ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/nu
   apt-get update -qq && apt-get install -y -qq rsyslog rsyslog-gnutls >/dev/null
 fi
 export SIGNET_TEST_RSYSLOGD=/usr/sbin/rsyslogd
+
+# --- A webhook receiver (Standard Webhooks' reference library) ------------------
+# standardwebhooks 1.3.0 from PyPI in a virtual environment of its own, made once
+# per machine: the test receiver checks every delivery's signature with it.
+sw_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/standardwebhooks-1.3.0"
+if ! "$sw_venv/bin/python" -c 'import standardwebhooks.webhooks' >/dev/null 2>&1; then
+  log "installing standardwebhooks 1.3.0 into $sw_venv"
+  rm -rf "$sw_venv"
+  make_venv "$sw_venv"
+  "$sw_venv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.3.0
+fi
+export SIGNET_TEST_WEBHOOK_PYTHON="$sw_venv/bin/python"
 
 export SIGNET_TEST_POSTGRES_URL=$PG_URL
 export SIGNET_TEST_S3_ENDPOINT=$GARAGE_ENDPOINT

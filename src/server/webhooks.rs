@@ -74,6 +74,7 @@ pub fn webhooks(
         store.clone(),
         hooks.clone(),
         Duration::from_secs(w.retry_secs),
+        Duration::from_secs(w.timeout_secs),
     ));
     Ok((
         Arc::new(Webhooks::new(store.clone(), Ok(hooks))),

@@ -28,8 +28,6 @@ use crate::store::{AfterAttempt, AuditLog, DeliveryRecord, Subscriptions};
 
 /// Log events read in one turn, at most.
 const BATCH: i64 = 500;
-/// How long a replica's hold on a subscription lasts without a turn.
-const LEASE: Duration = Duration::from_secs(30);
 /// Between turns when a subscription has nothing due.
 const IDLE: Duration = Duration::from_millis(500);
 /// Between looks for subscriptions without a deliverer here.
@@ -45,6 +43,10 @@ pub struct Dispatcher {
     hooks: Arc<Hooks>,
     /// How long a delivery is retried before it fails.
     retry_for: Duration,
+    /// How long a replica's hold on a subscription lasts without a turn:
+    /// longer than a turn (an attempt's timeout and a few writes), short
+    /// enough that a replica that died mid-delivery is soon taken over.
+    lease: Duration,
     /// This replica, as leases name it.
     owner: String,
 }
@@ -63,12 +65,14 @@ impl Dispatcher {
         subs: Arc<dyn Subscriptions>,
         hooks: Arc<Hooks>,
         retry_for: Duration,
+        attempt_timeout: Duration,
     ) -> Self {
         Self {
             events,
             subs,
             hooks,
             retry_for,
+            lease: attempt_timeout * 3 + Duration::from_secs(5),
             owner: Uuid::now_v7().to_string(),
         }
     }
@@ -78,6 +82,7 @@ impl Dispatcher {
     /// subscription that has none here.
     pub fn spawn(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
+        tracing::info!(replica = %self.owner, "delivering webhooks");
         tokio::spawn(async move {
             let mut running: HashMap<Uuid, tokio::task::JoinHandle<()>> = HashMap::new();
             loop {
@@ -102,7 +107,7 @@ impl Dispatcher {
     /// One turn for one subscription.
     async fn turn(&self, id: Uuid) -> Result<Next> {
         let now = Utc::now();
-        let until = now + chrono::Duration::from_std(LEASE).map_err(Error::internal)?;
+        let until = now + chrono::Duration::from_std(self.lease).map_err(Error::internal)?;
         let Some((w, position)) = self.subs.lease_webhook(id, &self.owner, now, until).await?
         else {
             return Ok(Next::Stop);

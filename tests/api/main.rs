@@ -39,3 +39,4 @@ pub mod transport;
 mod trust;
 mod uploads;
 mod versions;
+mod webhooks;
