@@ -1,6 +1,6 @@
 //! The README's walk-throughs, run as printed: the client's (setup, a
 //! pipeline's push, a CI job, a deployer's pull and redeploy, an auditor's
-//! checks) and the Teams section, each shell block in a shell of its own
+//! checks), the Teams section and the webhook's subscription, each shell block in a shell of its own
 //! against a test server, so the documentation cannot drift from the product.
 //!
 //! Only what cannot be the reader's own is replaced: the registry's address
@@ -179,6 +179,22 @@ async fn the_readme_walk_throughs_run_as_printed(b: Backend) {
 
     let audited = run_block(audit, dir, &env, &app.base).await;
     assert!(audited.contains("the access log verifies"), "{audited}");
+
+    // A maintainer subscribes the namespace's deployment system.
+    let hooks = blocks_of(&readme, "Webhooks: events for deployment systems");
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    let subscribed = run_block(&hooks[0], dir, &env, &app.base).await;
+    assert!(
+        subscribed.contains("signing secret (shown once"),
+        "{subscribed}"
+    );
+    assert_eq!(
+        subscribed
+            .matches("https://deploy.example.com/hooks/signet")
+            .count(),
+        2,
+        "made, then listed: {subscribed}"
+    );
 }
 
 /// The OCI section's `sh` block, against a registry where `fraud/scorer@1` is

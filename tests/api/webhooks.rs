@@ -301,7 +301,17 @@ async fn a_deployment_system_gets_every_event_signed_and_in_order(b: Backend) {
     assert_eq!(events[6]["data"]["reason"], "poisoned rows");
     assert_eq!(events[7]["data"]["quarantine"], q.as_str());
 
-    // What the registry shows of them: delivered, the receiver's answer.
+    // What the registry shows of them (once it has recorded the last
+    // answer): delivered, the receiver's answer.
+    let recorded = || async {
+        let d = deliveries(&app, &hook).await;
+        d.iter().all(|x| x["state"] == "delivered")
+    };
+    assert!(
+        eventually(recorded).await,
+        "{:#?}",
+        deliveries(&app, &hook).await
+    );
     let shown = deliveries(&app, &hook).await;
     assert_eq!(shown.len(), expected.len(), "{shown:#?}");
     for d in &shown {
