@@ -14,13 +14,18 @@ pub struct WebhookConfig {
     /// one into the data directory on first start; with PostgreSQL the
     /// webhook routes answer 503 (a key kept beside the database would let
     /// whoever reads the database sign deliveries).
-    #[arg(long = "webhook-key-file", env = "SIGNET_WEBHOOK_KEY_FILE")]
+    #[arg(
+        id = "webhook_key_file",
+        long = "webhook-key-file",
+        env = "SIGNET_WEBHOOK_KEY_FILE"
+    )]
     pub key_file: Option<PathBuf>,
 
     /// Targets the SSRF guard lets through besides public `https` ones:
     /// networks (CIDR), addresses and host names, separated by commas. A
     /// host allowed here may also be reached over plain `http`.
     #[arg(
+        id = "webhook_allow",
         long = "webhook-allow",
         env = "SIGNET_WEBHOOK_ALLOW",
         default_value = ""
@@ -29,17 +34,21 @@ pub struct WebhookConfig {
 
     /// PEM certificates trusted beside the platform's roots for receivers
     /// under a private authority.
-    #[arg(long = "webhook-ca-file", env = "SIGNET_WEBHOOK_CA_FILE")]
+    #[arg(
+        id = "webhook_ca_file",
+        long = "webhook-ca-file",
+        env = "SIGNET_WEBHOOK_CA_FILE"
+    )]
     pub ca_file: Option<PathBuf>,
 
     /// How long one attempt may take, in seconds.
-    #[arg(long = "webhook-timeout-secs", env = "SIGNET_WEBHOOK_TIMEOUT_SECS", default_value_t = 10,
+    #[arg(id = "webhook_timeout_secs", long = "webhook-timeout-secs", env = "SIGNET_WEBHOOK_TIMEOUT_SECS", default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..=60))]
     pub timeout_secs: u64,
 
     /// How long a delivery is retried (with exponential backoff) before it
     /// fails and its subscription is disabled, in seconds.
-    #[arg(long = "webhook-retry-secs", env = "SIGNET_WEBHOOK_RETRY_SECS", default_value_t = 86_400,
+    #[arg(id = "webhook_retry_secs", long = "webhook-retry-secs", env = "SIGNET_WEBHOOK_RETRY_SECS", default_value_t = 86_400,
         value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_secs: u64,
 }

@@ -29,7 +29,7 @@ struct Output {
 }
 
 /// A `signet` process of this test's, its output watched as it comes.
-struct Signet {
+pub(crate) struct Signet {
     child: tokio::process::Child,
     output: watch::Receiver<Output>,
 }
@@ -41,7 +41,7 @@ impl Signet {
     /// Starts `signet ARGS` with `vars`, logging JSON, both listeners on free
     /// loopback ports, and RUST_BACKTRACE=1 (an operator's error must still
     /// print no backtrace).
-    fn spawn(args: &[&str], vars: &[(&str, String)]) -> Self {
+    pub(crate) fn spawn(args: &[&str], vars: &[(&str, String)]) -> Self {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
         cmd.args(args)
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -83,7 +83,7 @@ impl Signet {
         Self { child, output }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.output.borrow().text.clone()
     }
 
@@ -121,7 +121,7 @@ impl Signet {
 
     /// Waits until the process serves and its `/readyz` answers 200; returns
     /// the API's base URL.
-    async fn ready(&self) -> String {
+    pub(crate) async fn ready(&self) -> String {
         assert!(
             self.printed("signet serving", START).await,
             "signet did not start: {}",
@@ -140,6 +140,11 @@ impl Signet {
             .await
             .unwrap();
         (r.status(), r.text().await.unwrap())
+    }
+
+    /// Kills the process as a crash would (SIGKILL): nothing of it runs on.
+    pub(crate) async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
     }
 
     fn running(&mut self) -> bool {
@@ -187,7 +192,10 @@ async fn older_postgres_database() -> String {
 }
 
 /// A service's settings on `database` with blobs in `dir` and a known admin token.
-fn settings(database: String, dir: &tempfile::TempDir) -> (Vec<(&'static str, String)>, String) {
+pub(crate) fn settings(
+    database: String,
+    dir: &tempfile::TempDir,
+) -> (Vec<(&'static str, String)>, String) {
     let token = format!("sgn_{}", Uuid::new_v4().simple());
     let vars = vec![
         ("SIGNET_DATABASE_URL", database),

@@ -23,6 +23,7 @@ crate::on_both_backends!(
     a_delivery_failing_for_its_whole_window_fails_and_disables_the_webhook,
     internal_targets_are_refused_when_set_and_at_every_attempt,
     webhooks_are_the_namespaces_own_and_their_secrets_are_sealed,
+    a_replica_killed_mid_delivery_is_taken_over_by_another,
 );
 
 /// The event types a subscription may name.
@@ -104,6 +105,16 @@ impl Receiver {
     fn behave(&self, status: u16, delay: f64) {
         let b = json!({"status": status, "delay": delay});
         std::fs::write(self.dir.join("behaviour"), b.to_string()).unwrap();
+    }
+
+    /// The webhook-ids of the requests that reached it so far, as they
+    /// arrived (before any answer).
+    fn arrived(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("arrived"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Every request it took, in order.
@@ -732,4 +743,194 @@ async fn webhooks_are_the_namespaces_own_and_their_secrets_are_sealed(b: Backend
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app.req(Method::GET, &hook).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// Polls `cond` until it holds, for at most `secs`; whether it did (a lease
+/// to lapse takes longer than `eventually` waits).
+async fn within<F, Fut>(secs: u64, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// One request to a replica, as the admin; its answer's body.
+async fn call(base: &str, token: &str, m: Method, path: &str, body: Option<Value>) -> Value {
+    let mut r = reqwest::Client::new()
+        .request(m.clone(), format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    assert!(r.status().is_success(), "{m} {path}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+/// The replica holding a webhook's lease, as the database records it.
+async fn lease_owner(database: &str) -> Option<String> {
+    use sqlx::Connection;
+    let q = "SELECT owner FROM webhooks";
+    if database.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(database).await.unwrap();
+        sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(database).await.unwrap();
+        sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap()
+    }
+}
+
+/// The replica id a `signet serve` process delivers webhooks as.
+fn replica_of(p: &crate::startup::Signet) -> String {
+    p.text()
+        .lines()
+        .find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["fields"]["message"] == "delivering webhooks")
+                .then(|| v["fields"]["replica"].as_str().unwrap().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no replica id: {}", p.text()))
+}
+
+/// Two `signet serve` processes on one database; the one delivering is
+/// killed (SIGKILL) while its attempt is in flight. The other takes the
+/// webhook over once the dead one's lease lapses and delivers everything,
+/// the interrupted message again with its id, in order.
+async fn a_replica_killed_mid_delivery_is_taken_over_by_another(b: Backend) {
+    use crate::startup::{Signet, settings};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "hooks-ca");
+    let rx = Receiver::started(dir.path(), &ca).await;
+    // The first attempt hangs past the kill.
+    rx.behave(200, 8.0);
+    let database = match b {
+        Backend::Sqlite => format!("sqlite://{}/signet.db?mode=rwc", dir.path().display()),
+        Backend::Postgres => crate::helpers::fresh_postgres_database().await,
+    };
+    let key = dir.path().join("webhook-key");
+    std::fs::write(
+        &key,
+        signet::webhooks::seal::SealingKey::generate().unwrap(),
+    )
+    .unwrap();
+    let (mut vars, token) = settings(database.clone(), &dir);
+    vars.extend([
+        ("SIGNET_DATA_DIR", dir.path().display().to_string()),
+        ("SIGNET_WEBHOOK_KEY_FILE", key.display().to_string()),
+        ("SIGNET_WEBHOOK_ALLOW", "127.0.0.1".to_owned()),
+        (
+            "SIGNET_WEBHOOK_CA_FILE",
+            ca.pem_path().display().to_string(),
+        ),
+        ("SIGNET_WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
+        ("SIGNET_REGISTRY_NAME", "signet-test".to_owned()),
+    ]);
+    let mut replicas = [
+        Signet::spawn(&["serve"], &vars),
+        Signet::spawn(&["serve"], &vars),
+    ];
+    let api = replicas[0].ready().await;
+    replicas[1].ready().await;
+
+    call(
+        &api,
+        &token,
+        Method::POST,
+        "/v1/namespaces",
+        Some(json!({"name": "fraud"})),
+    )
+    .await;
+    let model = json!({"namespace": "fraud", "name": "scorer"});
+    call(&api, &token, Method::POST, "/v1/models", Some(model)).await;
+    let made = call(
+        &api,
+        &token,
+        Method::POST,
+        "/v1/namespaces/fraud/webhooks",
+        Some(json!({"url": rx.url(), "event_types": ["dev.signet.version.sealed"]})),
+    )
+    .await;
+    rx.secret(made["secret"].as_str().unwrap());
+    let hook = format!(
+        "/v1/namespaces/fraud/webhooks/{}",
+        made["id"].as_str().unwrap()
+    );
+    for _ in 0..3 {
+        let versions = "/v1/models/fraud/scorer/versions";
+        let v = call(&api, &token, Method::POST, versions, Some(json!({}))).await["version"]
+            .as_i64()
+            .unwrap();
+        let file = reqwest::Client::new()
+            .put(format!("{api}{versions}/{v}/files/m.bin"))
+            .bearer_auth(&token)
+            .body("w")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), StatusCode::CREATED);
+        call(
+            &api,
+            &token,
+            Method::POST,
+            &format!("{versions}/{v}/seal"),
+            None,
+        )
+        .await;
+    }
+
+    // The first message is in flight: kill whichever replica sent it.
+    assert!(
+        within(30, || async { !rx.arrived().is_empty() }).await,
+        "nothing arrived"
+    );
+    let owner = lease_owner(&database)
+        .await
+        .expect("a replica holds the webhook");
+    let dying = replicas
+        .iter()
+        .position(|p| replica_of(p) == owner)
+        .expect("the lease is one of the two replicas'");
+    replicas[dying].kill().await;
+    let survivor = &replicas[1 - dying];
+    let (survivor_id, survivor_api) = (replica_of(survivor), survivor.ready().await);
+    rx.behave(200, 0.0);
+
+    // The survivor takes over once the lease lapses (three attempt timeouts
+    // and 5 s), and delivers all three, in order.
+    let all = || async {
+        let d = call(
+            &survivor_api,
+            &token,
+            Method::GET,
+            &format!("{hook}/deliveries"),
+            None,
+        )
+        .await;
+        let items = d["items"].as_array().unwrap().clone();
+        items.len() == 3 && items.iter().all(|x| x["state"] == "delivered")
+    };
+    assert!(within(60, all).await, "received: {:?}", rx.received());
+    assert_eq!(lease_owner(&database).await, Some(survivor_id));
+    assert!(within(10, || async { rx.taken().len() == 3 }).await);
+    let versions: Vec<i64> = rx
+        .taken()
+        .iter()
+        .map(|e| e["data"]["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
+    let first = rx.arrived()[0].clone();
+    assert!(
+        rx.arrived().iter().filter(|id| **id == first).count() >= 2,
+        "the interrupted message came again with its id: {:?}",
+        rx.arrived()
+    );
+    assert!(rx.received().iter().all(|r| r["verified"] == true));
 }
