@@ -833,11 +833,10 @@ async fn a_replica_killed_mid_delivery_is_taken_over_by_another(b: Backend) {
         ("SIGNET_WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
         ("SIGNET_REGISTRY_NAME", "signet-test".to_owned()),
     ]);
-    let mut replicas = [
-        Signet::spawn(&["serve"], &vars),
-        Signet::spawn(&["serve"], &vars),
-    ];
-    let api = replicas[0].ready().await;
+    // One after the other: the first migrates the database.
+    let first = Signet::spawn(&["serve"], &vars);
+    let api = first.ready().await;
+    let mut replicas = [first, Signet::spawn(&["serve"], &vars)];
     replicas[1].ready().await;
 
     call(
