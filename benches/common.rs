@@ -74,6 +74,7 @@ pub async fn start_with(rate: &str) -> Bench {
         registry_token_ttl_secs: 300,
         oidc: Default::default(),
         webhooks: Default::default(),
+        extraction: Default::default(),
         log_key_file: Some(log_key),
         audit_stream: None,
         audit_stream_token_file: None,

@@ -10,7 +10,9 @@ use crate::limits::{ByRole, DownloadQuota, Rate, RateSetting};
 
 mod oidc;
 pub use oidc::{Issuers as OidcIssuers, OidcConfig};
+mod alerts;
 mod webhooks;
+pub use alerts::ExtractionConfig;
 pub use webhooks::WebhookConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -309,6 +311,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+
+    #[command(flatten)]
+    pub extraction: ExtractionConfig,
 
     /// The transparency log's signing key: an Ed25519 private key in PKCS#8
     /// PEM (`signet keygen --algorithm ed25519` writes one). Never kept in the

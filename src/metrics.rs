@@ -91,6 +91,7 @@ struct Metrics {
     stream_errors: Family<DestinationLabel, Counter>,
     stream_lag: Family<DestinationLabel, Gauge>,
     webhook_attempts: Family<AttemptLabel, Counter>,
+    extraction_alerts: Counter,
 }
 
 fn latency_buckets() -> Histogram {
@@ -194,6 +195,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Attempts at delivering webhooks, by outcome (delivered: a 2xx answer; failed: anything else, tried again with backoff)",
         webhook_attempts.clone(),
     );
+    let extraction_alerts = Counter::default();
+    registry.register(
+        "extraction_alerts",
+        "Alerts on extraction-like access raised (one principal past its rule of distinct versions or bytes within the window)",
+        extraction_alerts.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -211,6 +218,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         stream_errors,
         stream_lag,
         webhook_attempts,
+        extraction_alerts,
     }
 });
 
@@ -326,6 +334,13 @@ pub fn webhook_attempt(delivered: bool) {
         m.webhook_attempts
             .get_or_create(&AttemptLabel { outcome })
             .inc();
+    }
+}
+
+/// An alert on extraction-like access raised.
+pub fn extraction_alert() {
+    if let Some(m) = metrics() {
+        m.extraction_alerts.inc();
     }
 }
 

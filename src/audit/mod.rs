@@ -14,10 +14,12 @@ pub use crate::api::{Head, VerifyReport};
 mod log;
 pub mod ocsf;
 mod stream;
+mod watch;
 
 pub use log::{Inclusion, Signing, TransparencyLog};
 use std::sync::Arc;
 pub use stream::{AuditStream, Destination};
+pub use watch::{ALERT_ACTION, ExtractionWatch, Rules as ExtractionRules};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

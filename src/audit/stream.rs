@@ -357,6 +357,8 @@ where
 pub fn syslog_message(e: &ChainedEvent, registry: &str) -> String {
     use crate::kinds::Outcome;
     let severity = match e.event.outcome {
+        // An alert on extraction-like access: a warning.
+        _ if e.event.action == super::ALERT_ACTION => 4,
         Outcome::Allowed => 6,
         Outcome::Refused => 5,
         Outcome::Denied => 4,

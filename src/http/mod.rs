@@ -92,6 +92,9 @@ pub struct AppState {
     /// Their delivery, when webhooks are on: it runs as long as the service
     /// holds it.
     pub dispatcher: Option<Arc<crate::webhooks::Dispatcher>>,
+    /// The watch raising alerts on extraction-like access, unless off: it
+    /// runs as long as the service holds it.
+    pub extraction_watch: Option<Arc<crate::audit::ExtractionWatch>>,
 }
 
 /// `METHOD /route` → the status the route answers on success (the first 2xx its

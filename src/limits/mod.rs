@@ -7,9 +7,11 @@
 //! quotas. Rates live in memory, per replica (a request rate is a per-process
 //! defence); quotas live in the database, shared by every replica.
 
+mod extraction;
 mod floor;
 mod quota;
 
+pub use extraction::ExtractionAlert;
 pub use floor::{Floored, TransferFloor, floored};
 pub use quota::{DownloadQuota, DownloadQuotas, DownloadUsage, QuotaConfig};
 
@@ -101,6 +103,13 @@ impl std::str::FromStr for ByRole<Rate> {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         parse_by_role(s, Rate::parse).map(Self)
+    }
+}
+
+impl std::str::FromStr for ByRole<ExtractionAlert> {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        parse_by_role(s, ExtractionAlert::parse).map(Self)
     }
 }
 

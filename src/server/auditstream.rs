@@ -1,13 +1,15 @@
-//! The access log's stream to a SIEM at start-up, from `SIGNET_AUDIT_STREAM`
-//! and the collector's token file.
+//! What reads the access log beside the requests, at start-up: its stream
+//! to a SIEM (from `SIGNET_AUDIT_STREAM` and the collector's token file) and
+//! the watch that raises alerts on extraction-like access.
 
 use std::sync::Arc;
 
-use crate::audit::{AuditStream, Destination};
+use crate::audit::{AuditStream, Destination, ExtractionRules, ExtractionWatch};
 use crate::config::ServeConfig;
 use crate::store::Store;
 
-/// The access log's stream to a SIEM, when `SIGNET_AUDIT_STREAM` names one.
+/// The access log's stream to a SIEM, running, when `SIGNET_AUDIT_STREAM`
+/// names one.
 pub fn audit_stream(
     cfg: &ServeConfig,
     store: &Arc<dyn Store>,
@@ -29,10 +31,33 @@ pub fn audit_stream(
         };
     let destination = Destination::parse(raw, token, roots.as_deref())?;
     tracing::info!(destination = %destination.key(), "streaming the access log");
-    Ok(Some(Arc::new(AuditStream::new(
+    let stream = Arc::new(AuditStream::new(
         store.clone(),
         store.clone(),
         destination,
         cfg.registry_name.clone(),
-    )?)))
+    )?);
+    stream.spawn();
+    Ok(Some(stream))
+}
+
+/// The watch on extraction-like access, running, unless every rule is off.
+pub fn extraction_watch(cfg: &ServeConfig, store: &Arc<dyn Store>) -> Option<Arc<ExtractionWatch>> {
+    let x = &cfg.extraction;
+    let rules = ExtractionRules {
+        principal: x.alert,
+        by_role: x.roles.0.clone(),
+        window: std::time::Duration::from_secs(x.window_secs),
+    };
+    if rules.is_off() {
+        return None;
+    }
+    let watch = Arc::new(ExtractionWatch::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        rules,
+    ));
+    watch.spawn();
+    Some(watch)
 }

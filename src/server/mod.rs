@@ -99,6 +99,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let signing = logkey::log_signing(cfg)?;
     let stream = auditstream::audit_stream(cfg, &store)?;
     let (hooks, dispatcher) = webhooks::webhooks(cfg, &store)?;
+    let watch = auditstream::extraction_watch(cfg, &store);
     let mut state = services(
         store,
         blobs,
@@ -109,14 +110,10 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     // Twice a second: a checkpoint at most a turn and a growth behind the log,
     // well within the second the log promises.
     state.log.spawn(Duration::from_millis(500));
-    if let Some(s) = &stream {
-        s.spawn();
-    }
+    // Each already running: as long as the state holds it.
     state.audit_stream = stream;
-    if let Some(d) = &dispatcher {
-        d.spawn();
-    }
     state.dispatcher = dispatcher;
+    state.extraction_watch = watch;
     Ok((state, boot))
 }
 
@@ -295,6 +292,7 @@ fn services(
         audit_stream: None,
         webhooks,
         dispatcher: None,
+        extraction_watch: None,
     }
 }
 

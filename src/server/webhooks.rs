@@ -17,7 +17,7 @@ use crate::webhooks::{Dispatcher, Hooks, Webhooks};
 /// The key file the embedded default keeps in its data directory.
 const EMBEDDED_KEY: &str = "webhook-key";
 
-/// The webhooks' service, and its dispatcher when webhooks are on. A key
+/// The webhooks' service, and its dispatcher (running) when webhooks are on. A key
 /// file or an allow list that cannot be read stops start-up.
 pub fn webhooks(
     cfg: &ServeConfig,
@@ -76,6 +76,7 @@ pub fn webhooks(
         Duration::from_secs(w.retry_secs),
         Duration::from_secs(w.timeout_secs),
     ));
+    dispatcher.spawn();
     Ok((
         Arc::new(Webhooks::new(store.clone(), Ok(hooks))),
         Some(dispatcher),

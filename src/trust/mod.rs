@@ -334,6 +334,8 @@ impl Trust {
         accepts_redirect: bool,
     ) -> Result<Fetched> {
         let files = self.downloadable(permit, name, number).await?;
+        // Which version it serves: the extraction alerts count versions.
+        permit.record("version", number.get().into());
         if let Some(ttl) = self.redirects.filter(|_| accepts_redirect)
             && let Some(p) = self.registry.presign_file(&files, path, ttl).await?
         {

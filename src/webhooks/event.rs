@@ -159,6 +159,7 @@ pub fn emitted(e: &ChainedEvent) -> Option<Emitted> {
         ("POST /v1/keys/{keyid}/revoke", Outcome::Allowed) => EventType::KeyRevoked,
         ("POST /v1/quarantines", Outcome::Allowed) => EventType::QuarantinePlaced,
         ("DELETE /v1/quarantines/{id}", Outcome::Allowed) => EventType::QuarantineLifted,
+        (crate::audit::ALERT_ACTION, _) => EventType::AlertExtraction,
         _ => return None,
     };
     let mut data = serde_json::Map::new();
@@ -170,6 +171,12 @@ pub fn emitted(e: &ChainedEvent) -> Option<Emitted> {
         if !matches!(k.as_str(), "refused" | "namespaces") {
             data.insert(k.clone(), v.clone());
         }
+    }
+    if kind == EventType::AlertExtraction
+        && let Some(ns) = &ev.namespace
+    {
+        // One alert per namespace involved: this one's.
+        data.insert("namespace".into(), ns.clone().into());
     }
     if kind == EventType::AliasMoved && !data.contains_key("version") {
         // A removal: the alias points nowhere now.
@@ -199,6 +206,9 @@ pub fn emitted(e: &ChainedEvent) -> Option<Emitted> {
     let subject = match (&ev.model, version, kind) {
         (Some(m), Some(v), _) => Some(format!("{m}@{v}")),
         (Some(m), None, _) => Some(m.clone()),
+        (None, _, EventType::AlertExtraction) => {
+            ev.principal.as_ref().map(|p| format!("principals/{p}"))
+        }
         (None, _, EventType::KeyRevoked) => data
             .get("keyid")
             .and_then(|k| k.as_str())

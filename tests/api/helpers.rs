@@ -199,6 +199,11 @@ impl TestApp {
             registry_token_ttl_secs: 300,
             oidc: Default::default(),
             webhooks: Default::default(),
+            // Off unless a test is about them: an alert is an event of the log.
+            extraction: signet::config::ExtractionConfig {
+                alert: "off".parse().unwrap(),
+                ..Default::default()
+            },
             log_key_file: None,
             audit_stream: None,
             audit_stream_token_file: None,

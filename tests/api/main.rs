@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod alerts;
 mod audit;
 mod bounds;
 mod browser;

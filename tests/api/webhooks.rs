@@ -39,7 +39,7 @@ const ALL_TYPES: [&str; 7] = [
 
 /// The Python receiver (tests/fixtures/webhook_receiver.py) over HTTPS on
 /// 127.0.0.1, with a certificate of the test's authority.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Option<std::process::Child>,
     dir: PathBuf,
     port: u16,
@@ -59,7 +59,7 @@ impl Receiver {
         }
     }
 
-    async fn started(dir: &Path, ca: &Ca) -> Self {
+    pub(crate) async fn started(dir: &Path, ca: &Ca) -> Self {
         let mut r = Self::new(dir, ca);
         r.start().await;
         r
@@ -93,11 +93,11 @@ impl Receiver {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("https://127.0.0.1:{}/hooks/signet", self.port)
     }
 
-    fn secret(&self, secret: &str) {
+    pub(crate) fn secret(&self, secret: &str) {
         std::fs::write(self.dir.join("secret"), secret).unwrap();
     }
 
@@ -118,7 +118,7 @@ impl Receiver {
     }
 
     /// Every request it took, in order.
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.join("received"))
             .unwrap_or_default()
             .lines()
@@ -128,7 +128,7 @@ impl Receiver {
 
     /// The events it took (answered 2xx, signature verified), first arrival
     /// of each message only.
-    fn taken(&self) -> Vec<Value> {
+    pub(crate) fn taken(&self) -> Vec<Value> {
         let mut seen = std::collections::BTreeSet::new();
         self.received()
             .into_iter()
@@ -159,7 +159,12 @@ async fn registry(b: Backend, ca: &Ca, timeout_secs: u64, retry_secs: u64) -> Te
 }
 
 /// Subscribes `ns` to `types` at `url`: the webhook's path and its secret.
-async fn subscribe(app: &TestApp, ns: &str, url: &str, types: &[&str]) -> (String, String) {
+pub(crate) async fn subscribe(
+    app: &TestApp,
+    ns: &str,
+    url: &str,
+    types: &[&str],
+) -> (String, String) {
     let r = app
         .req(Method::POST, &format!("/v1/namespaces/{ns}/webhooks"))
         .json(&json!({"url": url, "event_types": types, "description": "deploys"}))
