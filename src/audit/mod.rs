@@ -14,6 +14,7 @@ pub use crate::api::{Head, VerifyReport};
 mod log;
 pub mod ocsf;
 mod stream;
+mod turns;
 mod watch;
 
 pub use log::{Inclusion, Signing, TransparencyLog};

@@ -9,7 +9,7 @@
 //! the log: a destination that is down or slow never holds a request up;
 //! its lag and errors are metrics.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -26,10 +26,6 @@ const BATCH: i64 = 500;
 const LEASE: Duration = Duration::from_secs(30);
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Between turns when the stream has caught up.
-const IDLE: Duration = Duration::from_millis(500);
-/// The longest wait after failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Where the stream goes.
 #[derive(Clone)]
@@ -159,33 +155,20 @@ impl AuditStream {
     /// Streams until the last holder of `self` is gone (the service
     /// stopped), then gives up the lease so another replica goes on at once.
     pub fn spawn(self: &Arc<Self>) {
-        let weak: Weak<Self> = Arc::downgrade(self);
         let (streams, key, owner) = (self.streams.clone(), self.key.clone(), self.owner.clone());
-        tokio::spawn(async move {
-            let mut backoff = IDLE;
-            loop {
-                let Some(stream) = weak.upgrade() else {
+        super::turns::spawn_turns(
+            self,
+            |s| Box::pin(s.turn()),
+            |s, e| {
+                crate::metrics::audit_stream_error(&s.key);
+                tracing::warn!(error = %e, "audit stream: delivery failed; trying again");
+            },
+            move || {
+                Box::pin(async move {
                     let _ = streams.release_stream(&key, &owner).await;
-                    return;
-                };
-                let turn = stream.turn().await;
-                drop(stream);
-                let wait = match turn {
-                    Ok(true) => continue,
-                    Ok(false) => {
-                        backoff = IDLE;
-                        IDLE
-                    }
-                    Err(e) => {
-                        crate::metrics::audit_stream_error(&key);
-                        tracing::warn!(error = %e, "audit stream: delivery failed; trying again");
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        backoff
-                    }
-                };
-                tokio::time::sleep(wait).await;
-            }
-        });
+                })
+            },
+        );
     }
 
     /// One turn: takes the lease, sends the next batch, records the

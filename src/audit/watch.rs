@@ -13,7 +13,7 @@
 //! line and a metric go with it. At most one alert per principal per window.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,8 +31,6 @@ pub const ALERT_ACTION: &str = "ALERT extraction";
 const KEY: &str = "watch:extraction";
 const BATCH: i64 = 500;
 const LEASE: Duration = Duration::from_secs(30);
-const IDLE: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a principal's rule (from its roles) is kept before it is read
 /// again.
 const RULE_TTL: chrono::Duration = chrono::Duration::seconds(60);
@@ -105,32 +103,17 @@ impl ExtractionWatch {
     /// Watches until the last holder of `self` is gone, then gives up the
     /// lease so another replica goes on at once.
     pub fn spawn(self: &Arc<Self>) {
-        let weak: Weak<Self> = Arc::downgrade(self);
         let (streams, owner) = (self.streams.clone(), self.owner.clone());
-        tokio::spawn(async move {
-            let mut backoff = IDLE;
-            loop {
-                let Some(watch) = weak.upgrade() else {
+        super::turns::spawn_turns(
+            self,
+            |w| Box::pin(w.turn()),
+            |_, e| tracing::warn!(error = %e, "extraction alerts: a turn failed; trying again"),
+            move || {
+                Box::pin(async move {
                     let _ = streams.release_stream(KEY, &owner).await;
-                    return;
-                };
-                let turn = watch.turn().await;
-                drop(watch);
-                let wait = match turn {
-                    Ok(true) => continue,
-                    Ok(false) => {
-                        backoff = IDLE;
-                        IDLE
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "extraction alerts: a turn failed; trying again");
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        backoff
-                    }
-                };
-                tokio::time::sleep(wait).await;
-            }
-        });
+                })
+            },
+        );
     }
 
     /// One turn: takes the lease, reads the window back if this replica

@@ -97,7 +97,7 @@ async fn allowed_denied_and_invalid_requests_are_recorded_without_secrets(b: Bac
     assert_eq!(d["client_addr"], "127.0.0.1");
     assert_eq!(
         serde_json::from_str::<Value>(d["detail"].as_str().unwrap()).unwrap(),
-        json!({"bytes": 7})
+        json!({"bytes": 7, "version": v})
     );
 
     let denied = events(&app, "outcome=denied").await;
