@@ -5,7 +5,7 @@ OpenAPI document.
 Starts the given `signet` binary on a throwaway SQLite database and directory
 (or the PostgreSQL database named by --database), seeds real objects (namespaces,
 models, sealed and draft versions with files, a signed version with an alias, a
-key, members, tokens, quarantines), binds the path and query parameters to them
+key, members, tokens, quarantines, a webhook with deliveries), binds the path and query parameters to them
 so generated requests reach real objects, then runs every schemathesis check on
 positive and negative data with a fixed seed. Exits non-zero on any failure.
 
@@ -125,8 +125,16 @@ def seed(api, work):
         api.call("POST", "/v1/quarantines", {"kind": "dataset", "value": "ef" * 32, "reason": "seeded", "namespaces": ["vision"]})["id"],
         api.call("POST", "/v1/quarantines", {"kind": "commit", "value": "01" * 20, "reason": "seeded", "namespaces": ["vision"]})["id"],
     ]
+    # A webhook (whose target never resolves) with two test deliveries.
+    hook = api.call("POST", "/v1/namespaces/vision/webhooks", {
+        "url": "https://hooks.invalid/conformance", "event_types": ["dev.signet.alias.moved"],
+    })["id"]
+    deliveries = [
+        api.call("POST", f"/v1/namespaces/vision/webhooks/{hook}/test")["id"] for _ in range(2)
+    ]
     # A real second-page cursor of each listing.
     listings = {
+        "/v1/namespaces/{ns}/webhooks/{id}/deliveries": f"/v1/namespaces/vision/webhooks/{hook}/deliveries",
         "/v1/namespaces": "/v1/namespaces",
         "/v1/models": "/v1/models",
         "/v1/models/{ns}/{model}/versions": "/v1/models/fraud/scorer/versions",
@@ -157,6 +165,8 @@ def seed(api, work):
         "quarantine": quarantines,
         "token": [token],
         "public_key": fresh_keys,
+        "webhook": [hook],
+        "delivery": deliveries,
     }, cursors
 
 
@@ -224,13 +234,23 @@ def config(values, cursors, seed_, examples):
         "[operations.checks.negative_data_rejection]",
         'expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]',
     ]
-    for route, dictionary in (("/v1/quarantines/{id}", "quarantine"), ("/v1/tokens/{id}", "token")):
+    hooks = "/v1/namespaces/{ns}/webhooks/{id}"
+    for route, dictionary in (
+        ("/v1/quarantines/{id}", "quarantine"),
+        ("/v1/tokens/{id}", "token"),
+        (hooks, "webhook"),
+        (hooks + "/test", "webhook"),
+        (hooks + "/deliveries", "webhook"),
+        (hooks + "/deliveries/{delivery}/redeliver", "webhook"),
+    ):
         lines += [
             "[[operations]]",
             f'include-path = "{route}"',
             "[operations.parameters]",
             f'"path.id" = {{ dictionary = "{dictionary}", probability = 0.8 }}',
         ]
+        if route.endswith("/redeliver"):
+            lines.append('"path.delivery" = { dictionary = "delivery", probability = 0.8 }')
     return "\n".join(lines) + "\n"
 
 
@@ -250,8 +270,12 @@ def main():
     # embedded default would make one; PostgreSQL needs it given).
     subprocess.run([args.signet, "keygen", "--algorithm", "ed25519", "--out",
                     os.path.join(work, "log")], check=True, capture_output=True)
+    # The key webhook secrets are sealed with, likewise.
+    with open(os.path.join(work, "webhook-key"), "w") as f:
+        f.write(base64.b64encode(os.urandom(32)).decode())
     env.update({
         "SIGNET_LOG_KEY_FILE": os.path.join(work, "log.key"),
+        "SIGNET_WEBHOOK_KEY_FILE": os.path.join(work, "webhook-key"),
         "SIGNET_LISTEN": f"127.0.0.1:{port}",
         "SIGNET_DATABASE_URL": args.database or f"sqlite://{work}/signet.db",
         "SIGNET_STORAGE_URL": f"{work}/blobs",

@@ -174,7 +174,9 @@ pub async fn test(
 /// maintainer).
 #[utoipa::path(get, path = "/v1/namespaces/{ns}/webhooks/{id}/deliveries", tag = "webhooks",
     params(WebhookPath, PageQuery),
-    responses((status = 200, body = DeliveryList), (status = 403, body = ErrorBody),
+    responses((status = 200, body = DeliveryList),
+        (status = 400, body = ErrorBody, description = "an invalid `limit` or `cursor`"),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn deliveries(
     State(st): State<AppState>,
