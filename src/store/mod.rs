@@ -69,7 +69,8 @@ pub use tokens::{CredentialRecord, RegistryCredential, RegistryTokenRecord, Toke
 pub use uploads::{PartCommit, UploadPart, UploadRecord, Uploads};
 pub use usage::{Usage, UsageCharge, UsageTotals};
 pub use webhooks::{
-    AfterAttempt, AttemptRecord, DeliveryRecord, Subscriptions, WebhookChange, WebhookRecord,
+    AfterAttempt, AttemptRecord, DeliveryRecord, Queued, Subscriptions, WebhookChange,
+    WebhookRecord,
 };
 
 /// Readiness: whether the database answers.

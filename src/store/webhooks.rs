@@ -68,6 +68,15 @@ pub struct AttemptRecord {
     pub excerpt: String,
 }
 
+/// What one turn queues for one subscription: the deliveries of the events
+/// it wants up to `position`, the last event read.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub webhook: Uuid,
+    pub position: i64,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
 /// What an attempt leaves a delivery as.
 #[derive(Debug, Clone)]
 pub enum AfterAttempt {
@@ -101,26 +110,19 @@ pub trait Subscriptions: Send + Sync {
     async fn delete_webhook(&self, ns: &Namespace, id: Uuid, audit: &Pending) -> Result<()>;
     /// Every active subscription, in every namespace.
     async fn active_webhooks(&self) -> Result<Vec<WebhookRecord>>;
-    /// Takes or renews `owner`'s lease on a subscription until `until`: the
-    /// subscription as it stands and its position in the log, or none while
-    /// another owner's lease runs or when it is disabled or gone.
-    async fn lease_webhook(
+    /// Takes or renews `owner`'s lease, until `until`, on every active
+    /// subscription no other owner's lease holds: each as it stands, with
+    /// its position in the log.
+    async fn lease_webhooks(
         &self,
-        id: Uuid,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Option<(WebhookRecord, i64)>>;
-    /// Queues deliveries and moves the subscription's position to
-    /// `position`, in one transaction, if `owner` still holds its lease;
-    /// whether it did.
-    async fn enqueue(
-        &self,
-        id: Uuid,
-        owner: &str,
-        position: i64,
-        deliveries: &[DeliveryRecord],
-    ) -> Result<bool>;
+    ) -> Result<Vec<(WebhookRecord, i64)>>;
+    /// For each (subscription, position, deliveries) that `owner` still
+    /// holds: queues the deliveries and moves its position there, all in
+    /// one transaction.
+    async fn enqueue(&self, owner: &str, batch: &[Queued]) -> Result<()>;
     /// The subscription's oldest pending delivery.
     async fn next_delivery(&self, webhook: Uuid) -> Result<Option<DeliveryRecord>>;
     /// Records an attempt and what it leaves the delivery as (a failure also
@@ -155,6 +157,6 @@ pub trait Subscriptions: Send + Sync {
         now: DateTime<Utc>,
         audit: &Pending,
     ) -> Result<DeliveryRecord>;
-    /// Gives up `owner`'s lease.
-    async fn release_webhook(&self, id: Uuid, owner: &str) -> Result<()>;
+    /// Gives up `owner`'s leases.
+    async fn release_webhooks(&self, owner: &str) -> Result<()>;
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kinds::DeliveryState;
 use crate::names::Namespace;
 use crate::store::{
-    AfterAttempt, AttemptRecord, DeliveryRecord, Pending, Subscriptions, WebhookChange,
+    AfterAttempt, AttemptRecord, DeliveryRecord, Pending, Queued, Subscriptions, WebhookChange,
     WebhookRecord,
 };
 
@@ -269,59 +269,53 @@ impl Subscriptions for Store {
         rows.iter().map(webhook_of).collect()
     }
 
-    #[tracing::instrument(level = "debug", name = "db.lease_webhook", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn lease_webhook(
+    #[tracing::instrument(level = "debug", name = "db.lease_webhooks", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn lease_webhooks(
         &self,
-        id: Uuid,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Option<(WebhookRecord, i64)>> {
+    ) -> Result<Vec<(WebhookRecord, i64)>> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "UPDATE webhooks SET owner = $2, lease_until = $3 \
-             WHERE id = $1 AND active AND (owner IS NULL OR owner = $2 OR lease_until < $4) \
+        let rows = sqlx::query(concat!(
+            "UPDATE webhooks SET owner = $1, lease_until = $2 \
+             WHERE active AND (owner IS NULL OR owner = $1 OR lease_until < $3) \
              RETURNING position, ",
             columns!()
         ))
-        .bind(id)
         .bind(owner)
         .bind(until)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         // The deliverer's bookkeeping: nothing to record.
         commit(tx, &Pending::system()).await?;
-        row.map(|r| Ok((webhook_of(&r)?, r.try_get("position")?)))
-            .transpose()
+        rows.iter()
+            .map(|r| Ok((webhook_of(r)?, r.try_get("position")?)))
+            .collect()
     }
 
     #[tracing::instrument(level = "debug", name = "db.enqueue", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn enqueue(
-        &self,
-        id: Uuid,
-        owner: &str,
-        position: i64,
-        deliveries: &[DeliveryRecord],
-    ) -> Result<bool> {
+    async fn enqueue(&self, owner: &str, batch: &[Queued]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let held = sqlx::query(
-            "UPDATE webhooks SET position = $3 WHERE id = $1 AND owner = $2 AND position <= $3",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(position)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if held == 0 {
-            return Ok(false);
+        for q in batch {
+            let held = sqlx::query(
+                "UPDATE webhooks SET position = $3 \
+                 WHERE id = $1 AND owner = $2 AND position <= $3",
+            )
+            .bind(q.webhook)
+            .bind(owner)
+            .bind(q.position)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if held == 1 {
+                for d in &q.deliveries {
+                    insert_delivery(&mut tx, d).await?;
+                }
+            }
         }
-        for d in deliveries {
-            insert_delivery(&mut tx, d).await?;
-        }
-        commit(tx, &Pending::system()).await?;
-        Ok(true)
+        commit(tx, &Pending::system()).await
     }
 
     #[tracing::instrument(level = "debug", name = "db.next_delivery", skip_all, fields(db.system = super::DB_SYSTEM))]
@@ -476,16 +470,13 @@ impl Subscriptions for Store {
         Ok(d)
     }
 
-    #[tracing::instrument(level = "debug", name = "db.release_webhook", skip_all, fields(db.system = super::DB_SYSTEM))]
-    async fn release_webhook(&self, id: Uuid, owner: &str) -> Result<()> {
+    #[tracing::instrument(level = "debug", name = "db.release_webhooks", skip_all, fields(db.system = super::DB_SYSTEM))]
+    async fn release_webhooks(&self, owner: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE webhooks SET owner = NULL, lease_until = NULL WHERE id = $1 AND owner = $2",
-        )
-        .bind(id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE webhooks SET owner = NULL, lease_until = NULL WHERE owner = $1")
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
         commit(tx, &Pending::system()).await
     }
 }
