@@ -166,7 +166,7 @@ impl Dispatcher {
             m.kind,
             m.subject.clone(),
             at,
-            m.data.clone(),
+            m.data_for(w.namespace.as_str()),
         );
         DeliveryRecord {
             id: Uuid::now_v7(),

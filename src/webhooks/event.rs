@@ -130,6 +130,21 @@ impl Emitted {
     pub fn reaches(&self, namespace: &str) -> bool {
         self.namespaces.iter().any(|n| n == namespace || n == "*")
     }
+
+    /// Its data as a subscription of `namespace` gets it: of the namespaces
+    /// it names (a key's scope, a quarantine's), only that one (or `*`), so
+    /// no namespace learns of another.
+    pub fn data_for(&self, namespace: &str) -> serde_json::Value {
+        let mut data = self.data.clone();
+        if let Some(named) = data.get_mut("namespaces") {
+            let global = self.namespaces.iter().any(|n| n == "*");
+            *named = match global {
+                true => serde_json::json!(["*"]),
+                false => serde_json::json!([namespace]),
+            };
+        }
+        data
+    }
 }
 
 /// The webhook event an access log event is, if any: the changes a

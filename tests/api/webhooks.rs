@@ -238,7 +238,7 @@ async fn a_deployment_system_gets_every_event_signed_and_in_order(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
         .req(Method::POST, "/v1/quarantines")
-        .json(&json!({"kind": "dataset", "value": "cd".repeat(32), "reason": "poisoned rows", "namespaces": [ns]}))
+        .json(&json!({"kind": "dataset", "value": "cd".repeat(32), "reason": "poisoned rows", "namespaces": [ns, "other"]}))
         .send()
         .await
         .unwrap();
@@ -314,6 +314,9 @@ async fn a_deployment_system_gets_every_event_signed_and_in_order(b: Backend) {
     assert_eq!(revoked["data"]["note"], "rotated");
     assert_eq!(revoked["data"]["namespaces"], json!([ns]));
     assert_eq!(events[6]["data"]["quarantine"], q.as_str());
+    // Of the namespaces it names, only this one: no namespace learns of
+    // another through its webhooks.
+    assert_eq!(events[6]["data"]["namespaces"], json!([ns]));
     assert_eq!(events[6]["data"]["reason"], "poisoned rows");
     assert_eq!(events[7]["data"]["quarantine"], q.as_str());
 
