@@ -315,3 +315,51 @@ impl Picks {
         (self.0 >> 33) % below.max(1)
     }
 }
+
+/// CPU seconds (user and system) the process `pid` has used so far.
+#[allow(dead_code)]
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+/// `conns` connections reading `url` as `token` for `secs`: every read's
+/// latency.
+#[allow(dead_code)]
+pub async fn read_load(
+    client: &reqwest::Client,
+    url: &str,
+    token: &'static str,
+    conns: usize,
+    secs: u64,
+) -> Vec<std::time::Duration> {
+    use std::time::{Duration, Instant};
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let workers: Vec<_> = (0..conns)
+        .map(|_| {
+            let (c, url) = (client.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < stop {
+                    let t = Instant::now();
+                    let r = c.get(&url).bearer_auth(token).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    all
+}

@@ -134,44 +134,13 @@ impl Server {
             .unwrap()
     }
 
-    /// CPU seconds of the process so far.
-    fn cpu(&self) -> f64 {
-        let pid = self.process.id().unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let f: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-    }
-
     /// One round: reads for `secs`; the latencies and the CPU seconds spent.
     async fn round(&self, secs: u64) -> (Vec<Duration>, f64) {
-        let cpu = self.cpu();
-        let stop = Instant::now() + Duration::from_secs(secs);
-        let workers: Vec<_> = (0..CONNS)
-            .map(|_| {
-                let (c, url) = (self.client.clone(), format!("{}{VERSION}", self.base));
-                tokio::spawn(async move {
-                    let mut lat = Vec::new();
-                    while Instant::now() < stop {
-                        let t = Instant::now();
-                        let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
-                        assert_eq!(r.status(), 200);
-                        r.bytes().await.unwrap();
-                        lat.push(t.elapsed());
-                    }
-                    lat
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for w in workers {
-            all.extend(w.await.unwrap());
-        }
-        (all, self.cpu() - cpu)
+        let pid = self.process.id().unwrap();
+        let cpu = common::cpu_secs(pid);
+        let url = format!("{}{VERSION}", self.base);
+        let all = common::read_load(&self.client, &url, TOKEN, CONNS, secs).await;
+        (all, common::cpu_secs(pid) - cpu)
     }
 
     /// Seals versions one at a time, each once every subscription has its
