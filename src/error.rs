@@ -86,6 +86,10 @@ pub enum Error {
     /// A signature that does not count; the code says why.
     #[error("the signature was refused: {}", .0.code())]
     SignatureRejected(crate::signing::verify::Rejection),
+    /// An attestation whose signature verifies but whose statement is not
+    /// about the version (its subjects, its shape); the message names what.
+    #[error("the attestation was refused: {0}")]
+    InvalidAttestation(String),
     /// A promotion refused; every reason is listed.
     #[error("promotion refused: {}", crate::api::refusals::codes(.0).join(", "))]
     PromotionRefused(Vec<Refusal>),

@@ -207,6 +207,11 @@ text_enum!(
         /// A deployer's pull of a version no alias points at (nor did within
         /// the policy's grace period), under `deployer_pulls: aliased`.
         NotAliased = "not_aliased",
+        /// No attestation the stage requires verifies now by a signer its
+        /// rule accepts.
+        AttestationMissing = "attestation_missing",
+        /// The attestation judged for a stage's rule fails a condition.
+        AttestationUnmet = "attestation_unmet",
     }
 );
 

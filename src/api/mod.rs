@@ -6,6 +6,7 @@
 //! Dependency rule: a leaf beside `names`, `kinds` and `chain`: it depends on
 //! them alone, and everything else may use it.
 
+pub mod attestations;
 pub mod identity;
 pub mod lineage;
 pub mod models;
@@ -16,6 +17,7 @@ pub mod refusals;
 pub mod signing;
 pub mod webhooks;
 
+pub use attestations::*;
 pub use identity::*;
 pub use lineage::{Lineage, LineageBounds};
 pub use models::*;

@@ -57,6 +57,16 @@ pub fn gate(m: &ModelRef, v: VersionNumber) -> String {
     format!("{}/gate", version(m, v))
 }
 
+/// A version's attestations.
+pub fn attestations(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/attestations", version(m, v))
+}
+
+/// One attestation of a version.
+pub fn attestation(m: &ModelRef, v: VersionNumber, id: uuid::Uuid) -> String {
+    format!("{}/{id}", attestations(m, v))
+}
+
 pub fn signatures(m: &ModelRef, v: VersionNumber) -> String {
     format!("{}/signatures", version(m, v))
 }

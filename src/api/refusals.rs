@@ -31,6 +31,10 @@ pub struct Refusal {
     /// The signature reasons: what was counted against the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signatures: Option<SignatureTally>,
+    /// `attestation_missing`, `attestation_unmet`: the rule and what was
+    /// judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<super::AttestationCheck>,
 }
 
 impl Refusal {
@@ -44,6 +48,7 @@ impl Refusal {
             missing: Vec::new(),
             quarantines: Vec::new(),
             signatures: None,
+            attestation: None,
         }
     }
 }

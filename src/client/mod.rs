@@ -6,6 +6,7 @@
 //! the shared leaves (`signing`, `chain`, `names`, `kinds`). `tests/layers.rs`
 //! checks it.
 
+mod attest;
 pub mod browse;
 pub mod cli;
 pub mod commands;

@@ -37,6 +37,9 @@ pub struct PullOptions<'a> {
     pub force: bool,
     /// Keep the pull a redeploy replaces, as `DIR.previous`.
     pub keep_previous: bool,
+    /// Predicate types of which an attestation signed by a pinned key must
+    /// be stored.
+    pub attestations: &'a [String],
 }
 
 /// `signet pull NS/MODEL@ALIAS_OR_VERSION DIR --trust-key PUB… [--jobs N]`.
@@ -60,6 +63,12 @@ pub async fn pull(
     };
 
     let (doc, claims, keyid) = pinned_signature(client, &keys, &model, number).await?;
+    let mut attested = Vec::new();
+    for t in o.attestations {
+        let (id, by) =
+            super::attest::pinned_attestation(client, &keys, &claims, (&model, number), t).await?;
+        attested.push(json!({"predicate_type": t, "id": id, "keyid": by.to_string()}));
+    }
     let root = root_digest(&claims.resources);
     let found = place::inspect(dir, &keys, &model, number, &root)?;
     let replaced = match &found {
@@ -104,6 +113,7 @@ pub async fn pull(
             "model": model.to_string(), "version": number, "registry": claims.registry,
             "keyid": keyid.to_string(), "files": claims.resources.len(), "bytes": total,
             "directory": dir, "replaced": replaced, "previous": kept,
+            "attestations": attested,
         }),
     })
 }

@@ -126,6 +126,9 @@ impl From<Error> for ApiError {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_safetensors", msg)
             }
             Error::SignatureRejected(r) => Self::new(S::UNPROCESSABLE_ENTITY, r.code(), msg),
+            Error::InvalidAttestation(_) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "invalid_attestation", msg)
+            }
             Error::PromotionRefused(refusals) => {
                 Self::new(S::CONFLICT, "promotion_refused", msg).with(|x| x.refusals = refusals)
             }

@@ -6,6 +6,7 @@
 //! no records beyond what domain calls return, no storage keys.
 
 mod aliases;
+mod attestations;
 mod audit;
 mod console;
 pub mod contract;
@@ -221,6 +222,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::complete))
         .routes(routes!(signatures::add, signatures::list))
         .routes(routes!(signatures::bundle))
+        .routes(routes!(attestations::add, attestations::list))
+        .routes(routes!(attestations::get))
+        .routes(routes!(attestations::bundle))
         .routes(routes!(aliases::put, aliases::get, aliases::delete))
         .routes(routes!(aliases::history))
         .routes(routes!(aliases::gate))

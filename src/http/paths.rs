@@ -232,6 +232,14 @@ path_extractor!(
 );
 
 path_extractor!(
+    /// `{ns}/{model}/versions/{v}/attestations/{id}` in the path.
+    AttestationPath(ModelRef, VersionNumber, Uuid) {
+        "ns": Namespace, "model": ModelName, "v": VersionNumber, "id": Uuid
+    }
+    |s| Ok(Self(s.model()?, s.get("v")?, s.get("id")?))
+);
+
+path_extractor!(
     /// `{ns}/{model}/aliases/{alias}` in the path (aliases follow the rule of
     /// model names).
     AliasPath(ModelRef, AliasName) { "ns": Namespace, "model": ModelName, "alias": AliasName }

@@ -5,6 +5,7 @@
 //! verifier returns a `VerifiedSignature` that only it can make, and promotion
 //! code requires one per counted key.
 
+pub mod attestation;
 pub mod bundle;
 pub mod dsse;
 pub mod json;

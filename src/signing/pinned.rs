@@ -110,3 +110,50 @@ pub fn verify_binding(
     }
     Ok(v.material().clone())
 }
+
+/// An attestation document checked against pinned keys: signed by one of
+/// them, an in-toto statement of `predicate_type` whose subjects are exactly
+/// the files `claims` lists (or their root digest). Answers the key's id and
+/// the statement.
+pub fn attestation_pinned(
+    doc: &[u8],
+    pinned: &[PublicKey],
+    claims: &Claims,
+    predicate_type: &str,
+) -> Result<(KeyId, Value), String> {
+    let keys: Vec<TrustedKey> = pinned
+        .iter()
+        .map(|p| TrustedKey {
+            keyid: p.id.clone(),
+            material: p.id.clone(),
+            name: "pinned".into(),
+            key: p.key,
+            namespaces: vec![BindingScope::Global],
+            expires_at: None,
+            revoked: None,
+        })
+        .collect();
+    let now = Utc::now();
+    let at = Times {
+        received_at: now,
+        now,
+    };
+    let (env, key) =
+        super::verify::signer(doc, &keys, &claims.model.namespace, at, &CheckEveryTime)
+            .map_err(|r| format!("no pinned key verifies it ({})", r.code()))?;
+    let expected = Expected::new(
+        &claims.registry,
+        &claims.model,
+        claims.version,
+        &claims.lineage,
+        &claims.resources,
+    );
+    let attested = super::attestation::judge(&env.payload, &expected)?;
+    if attested.predicate_type != predicate_type {
+        return Err(format!(
+            "its statement is of {}, not {predicate_type}",
+            attested.predicate_type
+        ));
+    }
+    Ok((key.keyid.clone(), attested.statement))
+}

@@ -59,6 +59,20 @@ impl<'a> Expected<'a> {
         self.provenance = provenance.cloned();
         self
     }
+
+    pub fn namespace(&self) -> &Namespace {
+        self.namespace
+    }
+
+    /// The root digest of the version's files, hex.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// Each file's path with its SHA-256 (hex) and size.
+    pub fn files(&self) -> &BTreeMap<&'a str, (String, u64)> {
+        &self.resources
+    }
 }
 
 /// Why a signature does not count. Codes are the API's.
@@ -179,6 +193,28 @@ pub fn verify(
     at: Times,
     held: &dyn HeldChecks,
 ) -> Result<VerifiedSignature, Rejection> {
+    let (env, key) = signer(doc, keys, expected.namespace, at, held)?;
+    let content_only = judge_statement(&env.payload, expected)?;
+    Ok(VerifiedSignature {
+        keyid: key.keyid.clone(),
+        material: key.material.clone(),
+        key_name: key.name.clone(),
+        content_only,
+    })
+}
+
+/// The trusted key that signed a DSSE document (envelope or bundle) for
+/// `namespace`, with the envelope: a registered key whose signature verifies
+/// over the PAE (the keyid only narrows the search), in scope, unexpired and
+/// not revoked as of `received_at`. What the payload says is the caller's to
+/// judge.
+pub fn signer<'k>(
+    doc: &[u8],
+    keys: &'k [TrustedKey],
+    namespace: &Namespace,
+    at: Times,
+    held: &dyn HeldChecks,
+) -> Result<(dsse::CheckedEnvelope, &'k TrustedKey), Rejection> {
     let Times { received_at, now } = at;
     let env = dsse::parse(doc).map_err(|_| Rejection::SignatureInvalid)?;
     let pae = env.pae();
@@ -205,7 +241,7 @@ pub fn verify(
             }
             let standing = if key.revoked_for(received_at) {
                 Err(Rejection::KeyRevoked)
-            } else if !key.in_scope(expected.namespace) || key.expired(now) {
+            } else if !key.in_scope(namespace) || key.expired(now) {
                 Err(Rejection::UntrustedKey)
             } else {
                 Ok(())
@@ -217,13 +253,7 @@ pub fn verify(
                     if hint.is_some_and(|h| h != key.material.as_str() && h != key.keyid.as_str()) {
                         return Err(Rejection::KeyHintMismatch);
                     }
-                    let content_only = judge_statement(&env.payload, expected)?;
-                    return Ok(VerifiedSignature {
-                        keyid: key.keyid.clone(),
-                        material: key.material.clone(),
-                        key_name: key.name.clone(),
-                        content_only,
-                    });
+                    return Ok((env, key));
                 }
                 Err(r) => best = best.max(Some(r)),
             }
@@ -369,7 +399,7 @@ fn statement_matches(st: &Value, exp: &Expected<'_>) -> bool {
 
 /// Whether `v` is an object with exactly these keys: nothing in a statement is
 /// ignored.
-fn keys_are(v: &Value, keys: &[&str]) -> bool {
+pub(crate) fn keys_are(v: &Value, keys: &[&str]) -> bool {
     v.as_object()
         .is_some_and(|m| m.len() == keys.len() && keys.iter().all(|k| m.contains_key(*k)))
 }

@@ -38,8 +38,10 @@ pub struct SignatureRecord {
     pub received_by: PrincipalName,
 }
 
+/// Attestations are documents signed with the same keys: whoever holds the
+/// keys holds them.
 #[async_trait]
-pub trait Keys: Send + Sync {
+pub trait Keys: crate::store::Attestations + Send + Sync {
     /// Registers a key; `Conflict` when its keyid or its material is registered.
     async fn create_key(&self, key: &KeyRecord, audit: &Pending) -> Result<()>;
     async fn get_key(&self, keyid: &KeyId) -> Result<KeyRecord>;

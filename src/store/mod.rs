@@ -23,6 +23,7 @@
 //! serializes writers as a whole.
 
 mod aliases;
+mod attestations;
 mod audit;
 mod bindings;
 mod blobs;
@@ -48,6 +49,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 
 pub use aliases::{AliasMove, Aliases, NewAliasMove};
+pub use attestations::{AttestationRecord, Attestations};
 pub use audit::{
     AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Order, Pending, timestamp,
 };

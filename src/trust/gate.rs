@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 
+use super::attestations::{JudgedAttestation, rule_refusal};
 use super::policy::{DeployerPulls, UnknownFormats};
 use super::verification::Verification;
 use super::{Trust, VersionDetails};
@@ -40,6 +41,8 @@ struct Judged<'a> {
     files: &'a [FileRecord],
     verification: &'a Verification,
     holds: Option<&'a [QuarantineHold]>,
+    /// Its attestations judged now (read only where a stage requires some).
+    attestations: &'a [JudgedAttestation],
 }
 
 impl Trust {
@@ -49,11 +52,19 @@ impl Trust {
         let files = self.registry.files_of(v).await?;
         let (ver, quarantined) = self.standing(v, &files).await?;
         let holds = self.holds(v, quarantined).await?;
+        let rules = ver
+            .policy
+            .attestations_required
+            .contains_key(alias.as_str());
+        let attestations = self
+            .judged_attestations(v, &files, ver.epoch, rules)
+            .await?;
         let judged = Judged {
             version: v,
             files: &files,
             verification: &ver,
             holds: holds.as_deref(),
+            attestations: &attestations,
         };
         let reasons = judged.refusals(Some(alias));
         let outcome = if reasons.is_empty() {
@@ -102,7 +113,7 @@ impl Trust {
     /// the grace period.
     pub(super) async fn pull_refusals(&self, details: &VersionDetails) -> Result<Vec<Refusal>> {
         let holds = self.holds(&details.version, details.quarantined).await?;
-        let judged = Judged::of(details, holds.as_deref());
+        let judged = Judged::of(details, holds.as_deref(), &[]);
         self.pull_refusals_of(&judged, details).await
     }
 
@@ -152,9 +163,15 @@ impl Trust {
         let policy = &details.verification.policy;
         let mut aliases: BTreeSet<String> = policy.lineage_required.keys().cloned().collect();
         aliases.extend(policy.content_only_aliases.iter().cloned());
+        aliases.extend(policy.attestations_required.keys().cloned());
         aliases.extend(model.aliases.iter().map(|(a, _)| a.to_string()));
         let holds = self.holds(&details.version, details.quarantined).await?;
-        let judged = Judged::of(&details, holds.as_deref());
+        let v = &details.version;
+        let rules = !policy.attestations_required.is_empty();
+        let attestations = self
+            .judged_attestations(v, &details.files, details.verification.epoch, rules)
+            .await?;
+        let judged = Judged::of(&details, holds.as_deref(), &attestations);
         let gates = aliases
             .into_iter()
             .filter_map(|a| AliasName::parse(&a).ok())
@@ -181,12 +198,17 @@ pub struct GatePanel {
 }
 
 impl<'a> Judged<'a> {
-    fn of(details: &'a VersionDetails, holds: Option<&'a [QuarantineHold]>) -> Self {
+    fn of(
+        details: &'a VersionDetails,
+        holds: Option<&'a [QuarantineHold]>,
+        attestations: &'a [JudgedAttestation],
+    ) -> Self {
         Self {
             version: &details.version,
             files: &details.files,
             verification: &details.verification,
             holds,
+            attestations,
         }
     }
 
@@ -196,10 +218,15 @@ impl<'a> Judged<'a> {
     fn refusals(&self, alias: Option<&AliasName>) -> Vec<Refusal> {
         let ver = self.verification;
         let mut out = ver.signature_refusals(alias.map(AliasName::as_str));
-        if let Some(alias) = alias
-            && let Some(r) = self.lineage_refusal(alias)
-        {
-            out.push(r);
+        if let Some(alias) = alias {
+            out.extend(self.lineage_refusal(alias));
+            let rules = ver.policy.attestations_required.get(alias.as_str());
+            out.extend(
+                rules
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| rule_refusal(alias.as_str(), r, self.attestations)),
+            );
         }
         let unsafe_files = self.findings(|f| f.is_unsafe());
         if !ver.policy.allow_unsafe_formats && !unsafe_files.is_empty() {

@@ -8,11 +8,13 @@
 //! held, which changes no answer.
 
 mod aliases;
+mod attestations;
 mod cache;
 mod gate;
 mod keys;
 mod policy;
 mod pulls;
+mod rules;
 mod signatures;
 mod verification;
 
@@ -29,10 +31,11 @@ use crate::signing::keys::TrustedKey;
 use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord};
 
 /// The records trust operations answer with.
-pub use crate::store::{AliasMove, KeyRecord, SignatureRecord};
+pub use crate::store::{AliasMove, AttestationRecord, KeyRecord, SignatureRecord};
+pub use attestations::KeptAttestation;
 pub use gate::{Gate, GatePanel, Promotable};
 pub use keys::{LostVerification, ShownKey};
-pub use policy::{DeployerPulls, LineageField, NamespacePolicy, UnknownFormats};
+pub use policy::{AttestationRule, DeployerPulls, LineageField, NamespacePolicy, UnknownFormats};
 pub use pulls::{OfferedBundle, Pullable};
 pub use verification::{SignatureStatus, Verification, trusted_keys};
 
@@ -184,14 +187,11 @@ impl Trust {
         };
         let keys: Arc<[TrustedKey]> = if stored.is_empty() {
             Arc::new([])
-        } else if let Some(keys) = self.cache.keys(epoch) {
-            keys
         } else {
-            let keys: Arc<[TrustedKey]> = trusted_keys(self.keys.all_keys().await?).into();
-            self.cache.keep_keys(epoch, keys.clone());
-            keys
+            self.keys_at(epoch).await?
         };
         Ok(Verification::judge(
+            epoch,
             self.registry.name(),
             v,
             files,
@@ -200,6 +200,16 @@ impl Trust {
             policy,
             self.cache.checks(),
         ))
+    }
+
+    /// The trusted keys as they are at trust epoch `epoch` or later.
+    async fn keys_at(&self, epoch: i64) -> Result<Arc<[TrustedKey]>> {
+        if let Some(keys) = self.cache.keys(epoch) {
+            return Ok(keys);
+        }
+        let keys: Arc<[TrustedKey]> = trusted_keys(self.keys.all_keys().await?).into();
+        self.cache.keep_keys(epoch, keys.clone());
+        Ok(keys)
     }
 
     /// Whether a version is quarantined, at trust epoch `epoch` or later.

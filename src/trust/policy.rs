@@ -86,6 +86,31 @@ pub struct NamespacePolicy {
     /// rollback). Default 60, at most 10080 (a week).
     #[serde(default = "sixty", deserialize_with = "crate::names::integral")]
     pub aliased_grace_minutes: u32,
+    /// alias → the attestations promotion to it requires, each with who must
+    /// have signed it and conditions on what it says. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attestations_required: BTreeMap<String, Vec<AttestationRule>>,
+}
+
+/// A promotion rule: an attestation a stage requires. The newest attestation
+/// of the predicate type that verifies now, signed by an accepted signer, is
+/// the one judged; every condition must hold on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationRule {
+    /// The in-toto predicate type required
+    /// (`https://signet.dev/attestations/evaluation/v1`).
+    pub predicate_type: String,
+    /// Who must have signed it: key ids or key names of keys trusted for the
+    /// namespace. Empty: any of them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub signers: BTreeSet<String>,
+    /// Conditions on the statement, each a Rego (v1) expression over `input`,
+    /// the in-toto statement: `input.predicate.metrics.accuracy >= 0.92`. A
+    /// condition that is false or undefined (a field it reads is absent) does
+    /// not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
 }
 
 fn sixty() -> u32 {
@@ -135,6 +160,7 @@ impl Default for NamespacePolicy {
             content_only_aliases: BTreeSet::new(),
             deployer_pulls: DeployerPulls::Gated,
             aliased_grace_minutes: sixty(),
+            attestations_required: BTreeMap::new(),
         }
     }
 }
@@ -146,6 +172,11 @@ impl NamespacePolicy {
     pub const MAX_STAGES: usize = 100;
     /// Longest grace `aliased_grace_minutes` may give (a week).
     pub const MAX_GRACE_MINUTES: u32 = 7 * 24 * 60;
+    /// Most attestation rules one alias may have, signers one rule may name,
+    /// and conditions one rule may hold.
+    pub const MAX_RULES: usize = 16;
+    /// Longest condition, in bytes.
+    pub const MAX_CONDITION: usize = 2048;
 
     pub fn from_stored(v: Value) -> Result<Self> {
         serde_json::from_value(v).map_err(Error::internal)
@@ -174,13 +205,72 @@ impl NamespacePolicy {
                 Self::MAX_STAGES
             )));
         }
+        if self.attestations_required.len() > Self::MAX_STAGES {
+            return Err(Error::invalid(format!(
+                "attestations_required names at most {} aliases",
+                Self::MAX_STAGES
+            )));
+        }
         for alias in self
             .lineage_required
             .keys()
             .chain(&self.content_only_aliases)
+            .chain(self.attestations_required.keys())
         {
             crate::names::AliasName::parse(alias)?;
         }
+        for (alias, rules) in &self.attestations_required {
+            check_rules(alias, rules)?;
+        }
         Ok(())
     }
+}
+
+/// Checks one alias's attestation rules: bounds, predicate types, and that
+/// every condition is Rego that compiles.
+fn check_rules(alias: &str, rules: &[AttestationRule]) -> Result<()> {
+    let max = NamespacePolicy::MAX_RULES;
+    if rules.len() > max {
+        return Err(Error::invalid(format!(
+            "attestations_required.{alias}: at most {max} rules"
+        )));
+    }
+    for r in rules {
+        let t = &r.predicate_type;
+        if !crate::signing::attestation::valid_predicate_type(t) {
+            return Err(Error::invalid(format!(
+                "attestations_required.{alias}: predicate_type {t:?} must be a URI of at most {} \
+                 characters",
+                crate::signing::attestation::MAX_PREDICATE_TYPE
+            )));
+        }
+        if r.signers.len() > max || r.conditions.len() > max {
+            return Err(Error::invalid(format!(
+                "attestations_required.{alias}: a rule names at most {max} signers and {max} \
+                 conditions"
+            )));
+        }
+        if r.signers.iter().any(|s| s.is_empty() || s.len() > 128) {
+            return Err(Error::invalid(format!(
+                "attestations_required.{alias}: a signer is a key id or a key name of 1 to 128 \
+                 characters"
+            )));
+        }
+        for c in &r.conditions {
+            if c.trim().is_empty() || c.len() > NamespacePolicy::MAX_CONDITION {
+                return Err(Error::invalid(format!(
+                    "attestations_required.{alias}: a condition is a Rego expression of 1 to {} \
+                     bytes",
+                    NamespacePolicy::MAX_CONDITION
+                )));
+            }
+            super::rules::compile(c).map_err(|why| {
+                Error::invalid(format!(
+                    "attestations_required.{alias}: condition {c:?} is not a Rego expression: \
+                     {why}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -105,7 +105,7 @@ impl Trust {
                 .any(|s| s.keyid == record.keyid && s.outcome.is_ok());
             if counts {
                 out.push(OfferedBundle {
-                    bundle: self.bundle_of(&record).await?,
+                    bundle: self.bundle_of(&record.keyid, &record.envelope).await?,
                     keyid: record.keyid,
                     received_at: record.received_at,
                 });
@@ -116,10 +116,14 @@ impl Trust {
     }
 
     /// A stored signature as a Sigstore bundle v0.3 naming its key.
-    pub(super) async fn bundle_of(&self, record: &SignatureRecord) -> Result<serde_json::Value> {
-        let key = self.keys.get_key(&record.keyid).await?;
+    pub(super) async fn bundle_of(
+        &self,
+        keyid: &KeyId,
+        envelope: &str,
+    ) -> Result<serde_json::Value> {
+        let key = self.keys.get_key(keyid).await?;
         let parsed = parse_public_key(&key.public_key).map_err(Error::internal)?;
-        let env = crate::signing::dsse::parse(record.envelope.as_bytes()).map_err(|e| {
+        let env = crate::signing::dsse::parse(envelope.as_bytes()).map_err(|e| {
             Error::internal(anyhow::anyhow!("a stored signature is unreadable: {e:?}"))
         })?;
         bundle_for(&env, &parsed.key, &parsed.id)

@@ -91,6 +91,6 @@ impl Trust {
             .iter()
             .find(|s| &s.keyid == keyid)
             .ok_or(Error::NotFound)?;
-        self.bundle_of(record).await
+        self.bundle_of(&record.keyid, &record.envelope).await
     }
 }

@@ -53,12 +53,16 @@ impl SignatureStatus {
 pub struct Verification {
     pub signatures: Vec<SignatureStatus>,
     pub policy: NamespacePolicy,
+    /// The trust epoch the keys and policy were read at.
+    pub(super) epoch: i64,
     sealed: bool,
 }
 
 impl Verification {
     /// Judges `stored` signatures of `v` (with `files`) against `keys`, now.
+    #[allow(clippy::too_many_arguments)]
     pub fn judge(
+        epoch: i64,
         registry: &str,
         v: &VersionRecord,
         files: &[FileRecord],
@@ -97,6 +101,7 @@ impl Verification {
         Self {
             signatures,
             policy,
+            epoch,
             sealed: v.is_sealed(),
         }
     }

@@ -127,6 +127,30 @@ pub enum ClientCommand {
         #[arg(long)]
         key: std::path::PathBuf,
     },
+    /// Attest a sealed version: sign here an in-toto statement of
+    /// PREDICATE_TYPE about its files, with the JSON object in FILE as its
+    /// predicate (an evaluation's metrics, a scan's findings), and upload it.
+    Attest {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        /// The predicate's type, a URI
+        /// (`https://signet.dev/attestations/evaluation/v1`).
+        #[arg(long)]
+        predicate_type: String,
+        /// A JSON file holding the predicate (an object).
+        #[arg(long)]
+        predicate: std::path::PathBuf,
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+    /// A version's attestations, oldest first.
+    Attestations {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        /// Only those of this predicate type.
+        #[arg(long)]
+        predicate_type: Option<String>,
+    },
     /// Point an alias at a version (a refusal prints every reason).
     Promote {
         /// NAMESPACE/MODEL@VERSION
@@ -174,6 +198,11 @@ pub enum ClientCommand {
         /// Keep the pull a redeploy replaces, as DIR.previous.
         #[arg(long)]
         keep_previous: bool,
+        /// Pull only if the version holds an attestation of this predicate
+        /// type about its files, signed by a pinned key (checked here, before
+        /// any file is fetched); repeat for several.
+        #[arg(long = "require-attestation")]
+        require_attestation: Vec<String>,
     },
     /// Offline: check DIR against its signature and a key you trust.
     Verify {
@@ -427,6 +456,7 @@ pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
             jobs,
             force,
             keep_previous,
+            require_attestation,
         } => {
             let options = super::pull::PullOptions {
                 trust: &trust_keys,
@@ -434,6 +464,7 @@ pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
                 progress: bars,
                 force,
                 keep_previous,
+                attestations: &require_attestation,
             };
             super::commands::pull(&target, &dir, &options).await
         }
@@ -443,6 +474,16 @@ pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
             signature,
             online,
         } => super::commands::verify(&dir, &key, signature.as_deref(), online).await,
+        ClientCommand::Attest {
+            target,
+            predicate_type,
+            predicate,
+            key,
+        } => super::attest::attest(&target, &predicate_type, &predicate, &key).await,
+        ClientCommand::Attestations {
+            target,
+            predicate_type,
+        } => super::attest::list(&target, predicate_type.as_deref()).await,
         ClientCommand::Promote {
             target,
             alias,

@@ -6,6 +6,7 @@
 use super::*;
 
 mod aliases;
+mod attestations;
 #[macro_use]
 mod audit;
 mod bindings;

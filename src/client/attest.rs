@@ -1,0 +1,163 @@
+//! `signet attest`, `signet attestations`, and what `signet pull
+//! --require-attestation` checks: attestations are in-toto statements about a
+//! version's files, signed here and checked here against pinned keys.
+
+use std::path::Path;
+
+use reqwest::Method;
+
+use super::commands::signed_in;
+use super::local::{read_private_key, unverified};
+use super::outcome::{Done, to_json};
+use super::{Client, Failure, Target};
+use crate::api::{AttestationAccepted, AttestationList, VersionView, paths};
+use crate::names::{FilePath, KeyId, ModelRef, VersionNumber};
+use crate::signing::attestation::valid_predicate_type;
+use crate::signing::keys::PublicKey;
+use crate::signing::pinned::{Claims, attestation_pinned};
+use crate::signing::statement::STATEMENT_TYPE;
+
+/// The in-toto statement of `predicate_type` about a version's files, each
+/// named by its path and SHA-256, in statement order.
+fn statement(v: &VersionView, predicate_type: &str, predicate: serde_json::Value) -> Vec<u8> {
+    let mut files: Vec<_> = v.files.iter().collect();
+    files.sort_by(
+        |a, b| match (FilePath::parse(&a.path), FilePath::parse(&b.path)) {
+            (Ok(a), Ok(b)) => a.cmp_components(&b),
+            _ => a.path.cmp(&b.path),
+        },
+    );
+    let subject: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| serde_json::json!({"name": f.path, "digest": {"sha256": f.sha256}}))
+        .collect();
+    let st = serde_json::json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    });
+    serde_json::to_vec(&st).expect("serializes")
+}
+
+/// `signet attest NS/MODEL@V --predicate-type T --predicate FILE --key KEY`.
+pub async fn attest(
+    target: &str,
+    predicate_type: &str,
+    predicate: &Path,
+    key: &Path,
+) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    let version = target.version()?;
+    if !valid_predicate_type(predicate_type) {
+        return Err(Failure::usage(format!(
+            "--predicate-type {predicate_type:?}: a URI of at most 256 characters \
+             (https://signet.dev/attestations/evaluation/v1)"
+        )));
+    }
+    let text = std::fs::read(predicate)
+        .map_err(|e| Failure::usage(format!("--predicate {}: {e}", predicate.display())))?;
+    let body: serde_json::Value = serde_json::from_slice(&text)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--predicate {}: not a JSON object",
+                predicate.display()
+            ))
+        })?;
+    let key = read_private_key(key)?;
+    let client = signed_in()?;
+    let model = target.model_ref();
+    let v: VersionView = client.get(&paths::version(&model, version)).await?;
+    let envelope = key.envelope(&statement(&v, predicate_type, body));
+    let accepted: AttestationAccepted = client
+        .exchange(
+            Method::POST,
+            &paths::attestations(&model, version),
+            Some(&envelope),
+        )
+        .await?;
+    Ok(Done {
+        human: format!(
+            "attested {model}@{version}: {} {} signed with key {}",
+            accepted.predicate_type,
+            accepted.id,
+            key.keyid(),
+        ),
+        json: to_json(&accepted),
+    })
+}
+
+/// `signet attestations NS/MODEL@V [--predicate-type T]`.
+pub async fn list(target: &str, predicate_type: Option<&str>) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    let version = target.version()?;
+    let model = target.model_ref();
+    let mut path = paths::attestations(&model, version);
+    if let Some(t) = predicate_type {
+        path.push_str(&format!("?predicate_type={}", super::listing::encode(t)));
+    }
+    let list: AttestationList = signed_in()?.get(&path).await?;
+    let human = match list.items.is_empty() {
+        true => format!("{model}@{version} has no attestations"),
+        false => list
+            .items
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}  {}  key {}  {} by {}",
+                    a.id,
+                    a.predicate_type,
+                    a.keyid.get(..12).unwrap_or(&a.keyid),
+                    a.received_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    a.received_by
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Ok(Done {
+        human,
+        json: to_json(&list),
+    })
+}
+
+/// An attestation of `predicate_type` about the files `claims` lists (checked
+/// against a pinned key's signature already), signed by a pinned key whose
+/// signature the registry's revocations do not cancel: the newest such.
+/// Answers its id and the key's.
+pub(super) async fn pinned_attestation(
+    client: &Client,
+    keys: &[PublicKey],
+    claims: &Claims,
+    (model, number): (&ModelRef, VersionNumber),
+    predicate_type: &str,
+) -> Result<(uuid::Uuid, KeyId), Failure> {
+    let path = format!(
+        "{}?predicate_type={}",
+        paths::attestations(model, number),
+        super::listing::encode(predicate_type)
+    );
+    let list: AttestationList = client.get(&path).await?;
+    let mut why = Vec::new();
+    for a in list.items.iter().rev() {
+        let checked = attestation_pinned(a.envelope.get().as_bytes(), keys, claims, predicate_type);
+        match checked {
+            Ok((keyid, _)) => {
+                match super::revocation::cancelled(client, &keyid, model, number).await? {
+                    None => return Ok((a.id, keyid)),
+                    Some(revoked) => why.push(format!("attestation {}: {revoked}", a.id)),
+                }
+            }
+            Err(e) => why.push(format!("attestation {}: {e}", a.id)),
+        }
+    }
+    let found = match why.is_empty() {
+        true => "none is stored".to_owned(),
+        false => why.join("; "),
+    };
+    Err(unverified(format!(
+        "{model}@{number} has no attestation of {predicate_type} signed by a pinned key: {found}"
+    )))
+}
