@@ -75,6 +75,7 @@ pub async fn start_with(rate: &str) -> Bench {
         oidc: Default::default(),
         webhooks: Default::default(),
         extraction: Default::default(),
+        registry_key_file: None,
         log_key_file: Some(log_key),
         audit_stream: None,
         audit_stream_token_file: None,

@@ -90,6 +90,12 @@ pub enum Error {
     /// about the version (its subjects, its shape); the message names what.
     #[error("the attestation was refused: {0}")]
     InvalidAttestation(String),
+    /// The registry signs no promotion records (PostgreSQL without
+    /// `SIGNET_REGISTRY_KEY_FILE`).
+    #[error(
+        "the registry has no signing key: promotion records are not signed (set SIGNET_REGISTRY_KEY_FILE)"
+    )]
+    RecordsUnavailable,
     /// A promotion refused; every reason is listed.
     #[error("promotion refused: {}", crate::api::refusals::codes(.0).join(", "))]
     PromotionRefused(Vec<Refusal>),

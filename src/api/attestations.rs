@@ -49,6 +49,7 @@ pub struct AttestationList {
 #[serde(deny_unknown_fields)]
 pub struct AttestationQuery {
     /// Only those of this predicate type.
+    #[param(max_length = 256, pattern = "^[!-~]+:[!-~]*$")]
     pub predicate_type: Option<String>,
 }
 

@@ -8,6 +8,7 @@ pub const WHOAMI: &str = "/v1/whoami";
 pub const NAMESPACES: &str = "/v1/namespaces";
 pub const MODELS: &str = "/v1/models";
 pub const KEYS: &str = "/v1/keys";
+pub const REGISTRY_KEY: &str = "/v1/registry/key";
 pub const TOKENS: &str = "/v1/tokens";
 pub const QUARANTINES: &str = "/v1/quarantines";
 pub const AUDIT: &str = "/v1/audit";

@@ -101,6 +101,33 @@ pub struct AliasMoveView {
     pub principal: String,
     pub reason: String,
     pub at: DateTime<Utc>,
+    /// The promotion record the registry signed at the move: a DSSE envelope
+    /// of an in-toto statement (predicate
+    /// `https://k8s.io/promo-tools/promotion/v1`) that the key at
+    /// `GET /v1/registry/key` verifies. Absent for removals, and where the
+    /// registry signs no records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<Box<RawValue>>,
+}
+
+/// The predicate type of the promotion records the registry signs: the
+/// in-toto promotion-record predicate.
+pub const PROMOTION_PREDICATE: &str = "https://k8s.io/promo-tools/promotion/v1";
+
+/// The registry's own public key, which verifies the promotion records it
+/// signs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegistryKeyView {
+    /// Lowercase hex SHA-256 of the key's canonical SPKI PEM (the `keyid` of
+    /// the records' signatures).
+    pub keyid: String,
+    /// `ecdsa-p256` or `ed25519`.
+    pub algorithm: String,
+    /// SPKI PEM.
+    pub public_key: String,
+    /// The predicate type of the records it signs.
+    pub predicate_type: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -10,11 +10,13 @@ use super::commands::signed_in;
 use super::local::{read_private_key, unverified};
 use super::outcome::{Done, to_json};
 use super::{Client, Failure, Target};
-use crate::api::{AttestationAccepted, AttestationList, VersionView, paths};
+use crate::api::{
+    AttestationAccepted, AttestationList, RegistryKeyView, StoredAttestation, VersionView, paths,
+};
 use crate::names::{FilePath, KeyId, ModelRef, VersionNumber};
 use crate::signing::attestation::valid_predicate_type;
 use crate::signing::keys::PublicKey;
-use crate::signing::pinned::{Claims, attestation_pinned};
+use crate::signing::pinned::{Claims, attestation_pinned, record_pinned};
 use crate::signing::statement::STATEMENT_TYPE;
 
 /// The in-toto statement of `predicate_type` about a version's files, each
@@ -160,4 +162,71 @@ pub(super) async fn pinned_attestation(
     Err(unverified(format!(
         "{model}@{number} has no attestation of {predicate_type} signed by a pinned key: {found}"
     )))
+}
+
+/// `signet attestations NS/MODEL@V --id ID [--bundle]`.
+pub async fn show(target: &str, id: uuid::Uuid, bundle: bool) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    let version = target.version()?;
+    let model = target.model_ref();
+    let client = signed_in()?;
+    let path = paths::attestation(&model, version, id);
+    if bundle {
+        let b: serde_json::Value = client.get(&format!("{path}/bundle")).await?;
+        return Ok(Done {
+            human: serde_json::to_string_pretty(&b).unwrap_or_default(),
+            json: b,
+        });
+    }
+    let a: StoredAttestation = client.get(&path).await?;
+    let statement = crate::signing::dsse::parse(a.envelope.get().as_bytes())
+        .ok()
+        .and_then(|e| serde_json::from_slice::<serde_json::Value>(&e.payload).ok())
+        .unwrap_or_default();
+    Ok(Done {
+        human: format!(
+            "{}  {}  key {}  {} by {}\n{}",
+            a.id,
+            a.predicate_type,
+            a.keyid,
+            a.received_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            a.received_by,
+            serde_json::to_string_pretty(&statement).unwrap_or_default()
+        ),
+        json: serde_json::json!({"attestation": a, "statement": statement}),
+    })
+}
+
+/// `signet registry-key`.
+pub async fn registry_key() -> Result<Done, Failure> {
+    let k: RegistryKeyView = signed_in()?.get(paths::REGISTRY_KEY).await?;
+    Ok(Done {
+        human: k.public_key.trim_end().to_owned(),
+        json: to_json(&k),
+    })
+}
+
+/// Checks a promotion record against the registry's pinned key: signed by
+/// it, a statement of the promotion-record predicate naming this model,
+/// alias, version and previous version.
+pub(super) fn check_record(
+    doc: &str,
+    key: &PublicKey,
+    model: &ModelRef,
+    alias: &crate::names::AliasName,
+    mv: &crate::api::AliasMoveView,
+) -> Result<(), String> {
+    let st = record_pinned(doc.as_bytes(), key)?;
+    let p = &st["predicate"]["signet"];
+    let holds = st["_type"] == STATEMENT_TYPE
+        && st["predicateType"] == crate::api::PROMOTION_PREDICATE
+        && p["model"] == model.to_string().as_str()
+        && p["alias"] == alias.as_str()
+        && p["version"].as_i64() == mv.version
+        && p["previousVersion"].as_i64() == mv.previous_version
+        && p["by"] == mv.principal.as_str();
+    match holds {
+        true => Ok(()),
+        false => Err("its statement does not state this move".into()),
+    }
 }

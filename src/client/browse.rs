@@ -286,24 +286,65 @@ pub async fn alias_show(target: &str) -> Result<Done, Failure> {
 }
 
 /// `signet alias history NS/MODEL@ALIAS`: every move, newest first.
-pub async fn alias_history(target: &str, limit: usize) -> Result<Done, Failure> {
+pub async fn alias_history(
+    target: &str,
+    limit: usize,
+    registry_key: Option<&std::path::Path>,
+) -> Result<Done, Failure> {
     let target = Target::parse(target)?;
     let At::Alias(alias) = &target.at else {
         return Err(Failure::usage("expected NAMESPACE/MODEL@ALIAS"));
     };
-    let path = format!("{}/history", paths::alias(&target.model_ref(), alias));
+    let pinned = registry_key.map(super::local::read_key).transpose()?;
+    let model = target.model_ref();
+    let path = format!("{}/history", paths::alias(&model, alias));
     let client = signed_in()?;
     let (items, more) = listed::<crate::api::AliasMoveView>(&client, &path, limit).await?;
-    Ok(list_done(&items, more, |mv| {
+    let mut failed = Vec::new();
+    let checked: Vec<String> = items
+        .iter()
+        .map(|mv| match (&pinned, &mv.record, mv.version) {
+            (None, _, _) => String::new(),
+            (Some(_), None, None) => "  (removal: no record)".into(),
+            (Some(_), None, Some(_)) => {
+                failed.push(format!("the move at {} has no record", mv.at));
+                "  record MISSING".into()
+            }
+            (Some(key), Some(r), _) => {
+                match super::attest::check_record(r.get(), key, &model, alias, mv) {
+                    Ok(()) => "  record verified".into(),
+                    Err(why) => {
+                        failed.push(format!("the record of the move at {}: {why}", mv.at));
+                        format!("  record FAILS: {why}")
+                    }
+                }
+            }
+        })
+        .collect();
+    let done = list_done(&items, more, |mv| {
+        let n = items.iter().position(|m| std::ptr::eq(m, mv)).unwrap_or(0);
         let to = mv.version.map_or("removed".to_owned(), |v| v.to_string());
         let from = mv
             .previous_version
             .map_or("-".to_owned(), |v| v.to_string());
         format!(
-            "{}  {} → {}  by {}  {}",
-            mv.at, from, to, mv.principal, mv.reason
+            "{}  {} → {}  by {}  {}{}",
+            mv.at,
+            from,
+            to,
+            mv.principal,
+            mv.reason,
+            checked.get(n).map_or("", String::as_str)
         )
-    }))
+    });
+    if !failed.is_empty() {
+        return Err(super::local::unverified(format!(
+            "{}\n{}",
+            done.human,
+            failed.join("; ")
+        )));
+    }
+    Ok(done)
 }
 
 /// `signet alias remove NS/MODEL@ALIAS [--reason TEXT]`.

@@ -11,10 +11,13 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, PageQuery, Paging};
 use super::paths::{AliasPath, VersionPath};
 use super::views::{VersionView, list_of};
-use crate::api::{AliasGate, AliasHistory, AliasMoveView, GateView, MoveAlias, PullGate};
+use crate::api::{
+    AliasGate, AliasHistory, AliasMoveView, GateView, MoveAlias, PullGate, RegistryKeyView,
+};
 use crate::auth::{Principal, Promote, Read, authorize};
 use crate::names::{Reason, VersionNumber};
 use crate::trust::AliasMove;
+use serde_json::value::RawValue;
 
 /// Points an alias at a version: a promotion (approver). Refused with 409
 /// `promotion_refused` and every reason unless the version passes the gate now.
@@ -122,8 +125,27 @@ impl From<AliasMove> for AliasMoveView {
             principal: m.principal.to_string(),
             reason: m.reason,
             at: m.at,
+            record: m.record.and_then(|r| RawValue::from_string(r).ok()),
         }
     }
+}
+
+/// The registry's own public key (every signed-in principal): it verifies
+/// the promotion records of the alias histories, with plain DSSE.
+#[utoipa::path(get, path = "/v1/registry/key", tag = "signing", operation_id = "registry_key",
+    responses((status = 200, body = RegistryKeyView), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "`records_unavailable`: no registry key (PostgreSQL without `SIGNET_REGISTRY_KEY_FILE`)")))]
+pub async fn registry_key(
+    State(st): State<AppState>,
+    _p: Principal,
+) -> Result<Json<RegistryKeyView>, ApiError> {
+    let k = st.trust.registry_key()?;
+    Ok(Json(RegistryKeyView {
+        keyid: k.keyid,
+        algorithm: k.algorithm.as_str().to_owned(),
+        public_key: k.public_key,
+        predicate_type: crate::trust::PROMOTION_PREDICATE.to_owned(),
+    }))
 }
 
 list_of!(AliasHistory, AliasMove, AliasMoveView::from);

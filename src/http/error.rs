@@ -83,6 +83,9 @@ impl From<Error> for ApiError {
                 Self::new(S::SERVICE_UNAVAILABLE, "issuer_unavailable", msg)
             }
             Error::LogUnavailable(_) => Self::new(S::SERVICE_UNAVAILABLE, "log_unavailable", msg),
+            Error::RecordsUnavailable => {
+                Self::new(S::SERVICE_UNAVAILABLE, "records_unavailable", msg)
+            }
             Error::WebhooksUnavailable(_) => {
                 Self::new(S::SERVICE_UNAVAILABLE, "webhooks_unavailable", msg)
             }

@@ -1,4 +1,4 @@
-//! The transparency log's key at start-up: from `SIGNET_LOG_KEY_FILE`; else,
+//! The registry's keys at start-up. The transparency log's: from `SIGNET_LOG_KEY_FILE`; else,
 //! with the embedded SQLite default, from the data directory (generated there
 //! on first start); else none (PostgreSQL: a key kept beside the database
 //! would let whoever writes the database sign its rewrite).
@@ -11,7 +11,10 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 
 use crate::audit::Signing;
 use crate::config::ServeConfig;
+use crate::kinds::Algorithm;
+use crate::signing::signer::PrivateKey;
 use crate::tlog::note::{LogKey, valid_name};
+use crate::trust::RecordSigner;
 
 /// The key file the embedded default keeps in its data directory.
 const EMBEDDED_KEY: &str = "log-key.pem";
@@ -60,6 +63,53 @@ fn read(path: &Path) -> anyhow::Result<SigningKey> {
             path.display()
         )
     })
+}
+
+/// The key file of the registry's own key in the embedded default's data
+/// directory.
+const EMBEDDED_REGISTRY_KEY: &str = "registry-key.pem";
+
+/// The signer of promotion records: the registry's key from
+/// `SIGNET_REGISTRY_KEY_FILE`; else, with the embedded SQLite default, from
+/// the data directory (an ECDSA P-256 key generated there on first start);
+/// else none (PostgreSQL: a key kept beside the database would let whoever
+/// writes the database sign records).
+pub fn record_signer(cfg: &ServeConfig) -> anyhow::Result<Option<RecordSigner>> {
+    let read = |path: &Path| -> anyhow::Result<PrivateKey> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("SIGNET_REGISTRY_KEY_FILE {}: {e}", path.display()))?;
+        PrivateKey::from_pem(&text)
+            .map_err(|e| anyhow::anyhow!("SIGNET_REGISTRY_KEY_FILE {}: {e}", path.display()))
+    };
+    let key = match &cfg.registry_key_file {
+        Some(path) => read(path)?,
+        None if cfg.storage.database_url()?.starts_with("sqlite:") => {
+            let path = cfg.storage.data_dir.join(EMBEDDED_REGISTRY_KEY);
+            if !path.exists() {
+                std::fs::create_dir_all(&cfg.storage.data_dir)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.storage.data_dir.display()))?;
+                let key = PrivateKey::generate(Algorithm::EcdsaP256)
+                    .map_err(|e| anyhow::anyhow!("generating the registry key: {e}"))?;
+                write_private(&path, key.to_pem().as_bytes())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                tracing::info!(path = %path.display(), "registry key generated");
+            }
+            read(&path)?
+        }
+        None => {
+            tracing::warn!(
+                "no SIGNET_REGISTRY_KEY_FILE: promotions are kept without signed records"
+            );
+            return Ok(None);
+        }
+    };
+    let base = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{}", cfg.registry_name));
+    let signer = RecordSigner::new(key, &base);
+    tracing::info!(keyid = %signer.published().keyid, "promotion records: verifiers pin this key");
+    Ok(Some(signer))
 }
 
 /// Writes a new key, readable by its owner only.

@@ -97,6 +97,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
     let boot = bootstrap(&*store, cfg.bootstrap_token()?.as_deref()).await?;
     let verifier = oidc_verifier(cfg)?;
     let signing = logkey::log_signing(cfg)?;
+    let records = logkey::record_signer(cfg)?;
     let stream = auditstream::audit_stream(cfg, &store)?;
     let (hooks, dispatcher) = webhooks::webhooks(cfg, &store)?;
     let watch = auditstream::extraction_watch(cfg, &store);
@@ -104,7 +105,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<(AppState, Bootstrap)> {
         store,
         blobs,
         policy,
-        (limits, verifier, signing, hooks),
+        (limits, verifier, signing, hooks, records),
         cfg,
     );
     // Twice a second: a checkpoint at most a turn and a growth behind the log,
@@ -205,11 +206,12 @@ fn services(
     store: Arc<dyn Store>,
     blobs: BlobStore,
     policy: Policy,
-    (limits, verifier, signing, webhooks): (
+    (limits, verifier, signing, webhooks, records): (
         Limits,
         Option<Arc<Verifier>>,
         Signing,
         Arc<crate::webhooks::Webhooks>,
+        Option<crate::trust::RecordSigner>,
     ),
     cfg: &ServeConfig,
 ) -> AppState {
@@ -246,7 +248,8 @@ fn services(
         },
         quotas,
     )
-    .with_redirects(redirects(cfg, &registry));
+    .with_redirects(redirects(cfg, &registry))
+    .with_records(records);
     let provenance = Arc::new(Provenance::new(store.clone(), store.clone(), store.clone()));
     let trust = Arc::new(trust);
     let auditing = Arc::new(Auditing::new(store.clone()));

@@ -157,3 +157,19 @@ pub fn attestation_pinned(
     }
     Ok((key.keyid.clone(), attested.statement))
 }
+
+/// A promotion record (a DSSE envelope of an in-toto statement) checked
+/// against the registry's pinned key: a signature of that key over its PAE.
+/// Answers the statement; what it must say is the caller's to check.
+pub fn record_pinned(doc: &[u8], registry_key: &PublicKey) -> Result<Value, String> {
+    let env = super::dsse::parse(doc).map_err(|e| format!("not a DSSE envelope: {}", e.0))?;
+    let pae = env.pae();
+    if !env
+        .signatures
+        .iter()
+        .any(|s| registry_key.key.verifies(&pae, &s.sig))
+    {
+        return Err("no signature by the registry's key".into());
+    }
+    serde_json::from_slice(&env.payload).map_err(|_| "the payload is not JSON".into())
+}

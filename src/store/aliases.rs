@@ -8,7 +8,7 @@ use crate::names::{AliasName, ModelRef, PrincipalName, VersionNumber};
 use crate::store::Pending;
 
 /// A move to record: point `alias` of `model` at `version` (None removes it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewAliasMove<'a> {
     pub model: &'a ModelRef,
     pub alias: &'a AliasName,
@@ -19,7 +19,15 @@ pub struct NewAliasMove<'a> {
     /// happens only if nothing removed trust since (`TrustChanged` otherwise),
     /// atomically with it.
     pub judged_at_epoch: Option<i64>,
+    /// Signs the move's promotion record, given the version the alias left
+    /// and the move's time (both known only under the alias row's lock); kept
+    /// with the move. None: no record.
+    pub record: Option<&'a RecordFn<'a>>,
 }
+
+/// Makes a move's signed promotion record from the version the alias pointed
+/// at before and the move's time.
+pub type RecordFn<'a> = dyn Fn(Option<VersionNumber>, DateTime<Utc>) -> String + Send + Sync + 'a;
 
 /// One move of an alias; `version` is None when the alias was deleted.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,6 +39,9 @@ pub struct AliasMove {
     pub principal: PrincipalName,
     pub reason: String,
     pub at: DateTime<Utc>,
+    /// The promotion record the registry signed at the move (a DSSE
+    /// envelope), when it signs them.
+    pub record: Option<String>,
 }
 
 #[async_trait]

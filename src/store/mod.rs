@@ -48,7 +48,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 
-pub use aliases::{AliasMove, Aliases, NewAliasMove};
+pub use aliases::{AliasMove, Aliases, NewAliasMove, RecordFn};
 pub use attestations::{AttestationRecord, Attestations};
 pub use audit::{
     AuditEvent, AuditFilter, AuditHead, AuditLog, ChainedEvent, Order, Pending, timestamp,

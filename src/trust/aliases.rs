@@ -1,11 +1,12 @@
 //! Aliases: promotion through the gate, removal, resolution and history.
 
+use super::records::Promotion;
 use super::{Trust, VersionDetails};
 use crate::auth::{Permit, Promote, Read};
 use crate::error::{Error, Result};
-use crate::names::{AliasName, ModelName, Reason, VersionNumber};
+use crate::names::{AliasName, ModelName, Reason, Sha256, VersionNumber};
 use crate::page::{Page, Paged};
-use crate::store::{AliasMove, NewAliasMove};
+use crate::store::{AliasMove, NewAliasMove, RecordFn};
 
 impl Trust {
     /// Points an alias at a version: a promotion. Refused with every reason
@@ -46,6 +47,23 @@ impl Trust {
                 permit.refused(crate::api::refusals::codes(&reasons));
                 Error::PromotionRefused(reasons)
             })?;
+            let root = v.root_digest.unwrap_or_else(|| Sha256::from_bytes([0; 32]));
+            let promotion = Promotion {
+                model: &model,
+                version: ok.version,
+                root: &root,
+                alias: &ok.alias,
+                by: permit.by(),
+                reason: reason.as_str(),
+                held: &ok.held,
+            };
+            let sign = |previous, at| {
+                self.records
+                    .as_ref()
+                    .map(|r| r.sign(&promotion, previous, at))
+                    .unwrap_or_default()
+            };
+            let record: Option<&RecordFn> = self.records.as_ref().map(|_| &sign as &RecordFn);
             let moved = self
                 .aliases
                 .move_alias(
@@ -56,6 +74,7 @@ impl Trust {
                         principal: permit.by(),
                         reason: reason.as_str(),
                         judged_at_epoch: Some(epoch),
+                        record,
                     },
                     &permit.pending(),
                 )
@@ -101,6 +120,7 @@ impl Trust {
                     principal: permit.by(),
                     reason: reason.as_str(),
                     judged_at_epoch: None,
+                    record: None,
                 },
                 &permit.pending(),
             )

@@ -225,6 +225,16 @@ pub(super) fn rule_refusal(
     rule: &AttestationRule,
     judged: &[JudgedAttestation],
 ) -> Option<Refusal> {
+    judge_rule(alias, rule, judged).err().map(|r| *r)
+}
+
+/// [`rule_refusal`], answering the attestation that meets the rule when it
+/// holds.
+pub(super) fn judge_rule(
+    alias: &str,
+    rule: &AttestationRule,
+    judged: &[JudgedAttestation],
+) -> std::result::Result<Uuid, Box<Refusal>> {
     let accepts = |a: &JudgedAttestation| {
         rule.signers.is_empty()
             || rule.signers.contains(a.keyid.as_str())
@@ -276,7 +286,7 @@ pub(super) fn rule_refusal(
             0 => "none is stored".to_owned(),
             n => format!("{n} stored do not count (see not_counted)"),
         };
-        return Some(Refusal {
+        return Err(Box::new(Refusal {
             stage: Some(alias.to_owned()),
             attestation: Some(check),
             ..Refusal::new(
@@ -287,7 +297,7 @@ pub(super) fn rule_refusal(
                     rule.predicate_type
                 ),
             )
-        });
+        }));
     };
     check.attestation = Some(a.id);
     check.unmet = rule
@@ -301,10 +311,10 @@ pub(super) fn rule_refusal(
         })
         .collect();
     if check.unmet.is_empty() {
-        return None;
+        return Ok(a.id);
     }
     let conditions: Vec<String> = check.unmet.iter().map(|u| u.condition.clone()).collect();
-    Some(Refusal {
+    Err(Box::new(Refusal {
         stage: Some(alias.to_owned()),
         attestation: Some(check),
         ..Refusal::new(
@@ -317,5 +327,5 @@ pub(super) fn rule_refusal(
                 a.id
             ),
         )
-    })
+    }))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 
-use super::attestations::{JudgedAttestation, rule_refusal};
+use super::attestations::{JudgedAttestation, judge_rule, rule_refusal};
 use super::policy::{DeployerPulls, UnknownFormats};
 use super::verification::Verification;
 use super::{Trust, VersionDetails};
@@ -32,6 +32,8 @@ pub struct Gate {
 pub struct Promotable {
     pub(super) version: VersionNumber,
     pub(super) alias: AliasName,
+    /// The rules that held, as the promotion record states them.
+    pub(super) held: serde_json::Value,
 }
 
 /// What the gate judges a version by, read once: its files, its signatures
@@ -71,6 +73,7 @@ impl Trust {
             Ok(Promotable {
                 version: v.version,
                 alias: alias.clone(),
+                held: judged.held(alias),
             })
         } else {
             Err(reasons)
@@ -258,6 +261,49 @@ impl<'a> Judged<'a> {
         }
         out.sort_by_key(|r| r.reason.as_str());
         out
+    }
+
+    /// The rules that held for promotion to `alias` (the gate passed): the
+    /// signatures counted, the lineage fields required, and for each
+    /// attestation rule the attestation that met it.
+    fn held(&self, alias: &AliasName) -> serde_json::Value {
+        let policy = &self.verification.policy;
+        let accepts = policy.content_only_aliases.contains(alias.as_str());
+        let keys: Vec<String> = self
+            .verification
+            .verified_keys(accepts)
+            .into_iter()
+            .map(|k| k.to_string())
+            .collect();
+        let lineage: Vec<&str> = policy
+            .lineage_required
+            .get(alias.as_str())
+            .into_iter()
+            .flatten()
+            .map(|f| f.as_str())
+            .collect();
+        let attestations: Vec<serde_json::Value> = policy
+            .attestations_required
+            .get(alias.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let id = judge_rule(alias.as_str(), r, self.attestations).ok()?;
+                Some(serde_json::json!({
+                    "predicateType": r.predicate_type,
+                    "signers": r.signers,
+                    "conditions": r.conditions,
+                    "attestation": id,
+                }))
+            })
+            .collect();
+        serde_json::json!({
+            "signatures": {"required": policy.min_signatures, "keys": keys},
+            "lineage": lineage,
+            "attestations": attestations,
+            "allowUnsafeFormats": policy.allow_unsafe_formats,
+            "unknownFormats": policy.unknown_formats,
+        })
     }
 
     /// The files whose format `which` picks, with their findings.

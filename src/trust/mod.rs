@@ -14,6 +14,7 @@ mod gate;
 mod keys;
 mod policy;
 mod pulls;
+mod records;
 mod rules;
 mod signatures;
 mod verification;
@@ -37,6 +38,7 @@ pub use gate::{Gate, GatePanel, Promotable};
 pub use keys::{LostVerification, ShownKey};
 pub use policy::{AttestationRule, DeployerPulls, LineageField, NamespacePolicy, UnknownFormats};
 pub use pulls::{OfferedBundle, Pullable};
+pub use records::{PROMOTION_PREDICATE, RecordSigner, RegistryKey};
 pub use verification::{SignatureStatus, Verification, trusted_keys};
 
 /// The trust service: one per process, shared by all requests.
@@ -51,6 +53,9 @@ pub struct Trust {
     /// How long a presigned download URL lives, when downloads may be
     /// redirected to the object store.
     redirects: Option<std::time::Duration>,
+    /// The registry's own key, which signs promotion records (none: moves
+    /// are kept without one).
+    records: Option<Arc<RecordSigner>>,
 }
 
 /// A download's answer: the bytes, or where the object store serves them.
@@ -123,7 +128,22 @@ impl Trust {
             namespaces: stores.namespaces,
             cache: cache::TrustCache::default(),
             redirects: None,
+            records: None,
         }
+    }
+
+    /// Promotions are recorded in statements signed with `signer`.
+    pub fn with_records(mut self, signer: Option<RecordSigner>) -> Self {
+        self.records = signer.map(Arc::new);
+        self
+    }
+
+    /// The registry's published key, which verifies its promotion records.
+    pub fn registry_key(&self) -> Result<RegistryKey> {
+        self.records
+            .as_ref()
+            .map(|r| r.published())
+            .ok_or(Error::RecordsUnavailable)
     }
 
     /// Downloads whose client accepts it are redirected to presigned URLs

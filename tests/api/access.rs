@@ -11,7 +11,7 @@ use signet::names::PrincipalName;
 use signet::store::{Pending, TokenRecord};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, Signer, TestApp, error_code};
+use crate::helpers::{Backend, EVALUATION, Signer, TestApp, attestation, error_code};
 
 crate::on_both_backends!(
     every_route_answers_each_kind_of_caller_as_the_matrix_says,
@@ -123,6 +123,8 @@ struct Fixture {
     app: TestApp,
     tokens: std::collections::HashMap<&'static str, String>,
     signer: Signer,
+    /// An attestation of version 2.
+    attestation: String,
 }
 
 impl Fixture {
@@ -557,6 +559,71 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "POST",
+            "/v1/models/{ns}/{model}/versions/{v}/attestations",
+            Rule::Roles(201, PUBLISHERS),
+            |f, a| {
+                Box::pin(async move {
+                    let (v, st) = f
+                        .app
+                        .sealed_version("fraud", "scorer", json!({}), &[("m.bin", a.as_bytes())])
+                        .await;
+                    let doc = attestation(&st, EVALUATION, json!({"accuracy": 0.9}));
+                    f.call(
+                        a,
+                        Method::POST,
+                        &format!("/v1/models/fraud/scorer/versions/{v}/attestations"),
+                    )
+                    .json(&f.signer.envelope(&doc))
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/attestations",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        "/v1/models/fraud/scorer/versions/2/attestations",
+                    )
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/attestations/{id}",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    let path = format!(
+                        "/v1/models/fraud/scorer/versions/2/attestations/{}",
+                        f.attestation
+                    );
+                    f.call(a, Method::GET, &path)
+                })
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/attestations/{id}/bundle",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    let path = format!(
+                        "/v1/models/fraud/scorer/versions/2/attestations/{}/bundle",
+                        f.attestation
+                    );
+                    f.call(a, Method::GET, &path)
+                })
+            },
+        ),
+        ("GET", "/v1/registry/key", Rule::Anyone(200), |f, a| {
+            Box::pin(async move { f.call(a, Method::GET, "/v1/registry/key") })
+        }),
         (
             "PUT",
             "/v1/models/{ns}/{model}/aliases/{alias}",
@@ -1061,6 +1128,15 @@ async fn fixture(b: Backend) -> Fixture {
         app.promote("fraud", "scorer", "staging", 2).await.status(),
         StatusCode::OK
     );
+    let doc = attestation(&st, EVALUATION, json!({"accuracy": 0.95}));
+    let r = app
+        .attest("fraud", "scorer", 2, &signer.envelope(&doc))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let attestation = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut tokens = std::collections::HashMap::new();
     tokens.insert("admin", app.admin.clone());
@@ -1104,6 +1180,7 @@ async fn fixture(b: Backend) -> Fixture {
         app,
         tokens,
         signer,
+        attestation,
     }
 }
 

@@ -140,6 +140,27 @@ const COMMANDS: &[(&str, &str, &str)] = &[
         "pull",
     ),
     (
+        "POST",
+        "/v1/models/{ns}/{model}/versions/{v}/attestations",
+        "attest",
+    ),
+    (
+        "GET",
+        "/v1/models/{ns}/{model}/versions/{v}/attestations",
+        "attestations",
+    ),
+    (
+        "GET",
+        "/v1/models/{ns}/{model}/versions/{v}/attestations/{id}",
+        "attestations",
+    ),
+    (
+        "GET",
+        "/v1/models/{ns}/{model}/versions/{v}/attestations/{id}/bundle",
+        "attestations",
+    ),
+    ("GET", "/v1/registry/key", "registry-key"),
+    (
         "GET",
         "/v1/models/{ns}/{model}/versions/{v}/lineage",
         "lineage version",

@@ -204,6 +204,7 @@ impl TestApp {
                 alert: "off".parse().unwrap(),
                 ..Default::default()
             },
+            registry_key_file: None,
             log_key_file: None,
             audit_stream: None,
             audit_stream_token_file: None,
@@ -236,6 +237,13 @@ impl TestApp {
             let path = dir.path().join("log-key.pem");
             std::fs::write(&path, key.to_pem().as_bytes()).unwrap();
             cfg.log_key_file = Some(path);
+            // And the registry's own key, which signs promotion records.
+            let key =
+                signet::signing::signer::PrivateKey::generate(signet::kinds::Algorithm::EcdsaP256)
+                    .unwrap();
+            let path = dir.path().join("registry-key.pem");
+            std::fs::write(&path, key.to_pem().as_bytes()).unwrap();
+            cfg.registry_key_file = Some(path);
             // And the key webhook secrets are sealed with.
             let path = dir.path().join("webhook-key");
             std::fs::write(
@@ -733,7 +741,39 @@ impl Signer {
     }
 }
 
+/// The predicate type of the evaluation attestations the tests make.
+pub const EVALUATION: &str = "https://signet.dev/attestations/evaluation/v1";
+
+/// An in-toto statement of `predicate_type` about the files a version's
+/// statement `st` lists, each by its path and SHA-256.
+pub fn attestation(st: &Value, predicate_type: &str, predicate: Value) -> Value {
+    let subject: Vec<Value> = st["predicate"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!({"name": r["name"], "digest": {"sha256": r["digest"]}}))
+        .collect();
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subject,
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    })
+}
+
 impl TestApp {
+    /// Posts an attestation document to a version.
+    pub async fn attest(&self, ns: &str, model: &str, v: i64, doc: &Value) -> Response {
+        self.req(
+            Method::POST,
+            &format!("/v1/models/{ns}/{model}/versions/{v}/attestations"),
+        )
+        .json(doc)
+        .send()
+        .await
+        .unwrap()
+    }
+
     pub async fn sign(&self, ns: &str, model: &str, v: i64, envelope: &Value) -> Response {
         self.req(
             Method::POST,

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod alerts;
+mod attestations;
 mod audit;
 mod bounds;
 mod browser;

@@ -143,14 +143,24 @@ pub enum ClientCommand {
         #[arg(long)]
         key: std::path::PathBuf,
     },
-    /// A version's attestations, oldest first.
+    /// A version's attestations, oldest first; with --id, one of them (its
+    /// statement decoded), or with --bundle its Sigstore bundle.
     Attestations {
         /// NAMESPACE/MODEL@VERSION
         target: String,
         /// Only those of this predicate type.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "id")]
         predicate_type: Option<String>,
+        #[arg(long)]
+        id: Option<uuid::Uuid>,
+        /// Print the attestation as a Sigstore bundle v0.3.
+        #[arg(long, requires = "id")]
+        bundle: bool,
     },
+    /// The registry's own public key (SPKI PEM), which verifies the
+    /// promotion records it signs: save it, and pass it to `alias history
+    /// --registry-key`.
+    RegistryKey,
     /// Point an alias at a version (a refusal prints every reason).
     Promote {
         /// NAMESPACE/MODEL@VERSION
@@ -483,7 +493,16 @@ pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
         ClientCommand::Attestations {
             target,
             predicate_type,
+            id: None,
+            ..
         } => super::attest::list(&target, predicate_type.as_deref()).await,
+        ClientCommand::Attestations {
+            target,
+            id: Some(id),
+            bundle,
+            ..
+        } => super::attest::show(&target, id, bundle).await,
+        ClientCommand::RegistryKey => super::attest::registry_key().await,
         ClientCommand::Promote {
             target,
             alias,
@@ -531,7 +550,11 @@ async fn reads_command(command: ClientCommand) -> Result<Done, Failure> {
         ClientCommand::Alias { command } => match command {
             AliasCommand::List { model } => m::alias_list(&model).await,
             AliasCommand::Show { target } => m::alias_show(&target).await,
-            AliasCommand::History { target, limit } => m::alias_history(&target, limit).await,
+            AliasCommand::History {
+                target,
+                limit,
+                registry_key,
+            } => m::alias_history(&target, limit, registry_key.as_deref()).await,
             AliasCommand::Remove { target, reason } => {
                 m::alias_remove(&target, reason.as_deref()).await
             }

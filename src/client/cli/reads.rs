@@ -68,6 +68,11 @@ pub enum AliasCommand {
         target: String,
         #[arg(long, default_value_t = 100, help = LIMIT_HELP)]
         limit: usize,
+        /// The registry's public key (`signet registry-key` prints it): check
+        /// here that each promotion's record is signed by it and states the
+        /// move as listed.
+        #[arg(long)]
+        registry_key: Option<std::path::PathBuf>,
     },
     /// Remove an alias (recorded in its history): NAMESPACE/MODEL@ALIAS.
     Remove {

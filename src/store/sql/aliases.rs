@@ -62,7 +62,7 @@ impl Aliases for Store {
             .await?;
         sqlx::query(
             "INSERT INTO alias_history (model_id, alias, version, previous_version, \
-             principal, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             principal, reason, at, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(model_id)
         .bind(mv.alias)
@@ -71,6 +71,7 @@ impl Aliases for Store {
         .bind(mv.principal)
         .bind(mv.reason)
         .bind(at)
+        .bind(mv.record.map(|sign| sign(previous, at)))
         .execute(&mut *tx)
         .await?;
         let audit = audit.with_detail("previous_version", serde_json::json!(previous));
@@ -119,7 +120,8 @@ impl Aliases for Store {
         limit: i64,
     ) -> Result<Vec<AliasMove>> {
         Ok(sqlx::query_as(
-            "SELECT h.id, h.alias, h.version, h.previous_version, h.principal, h.reason, h.at \
+            "SELECT h.id, h.alias, h.version, h.previous_version, h.principal, h.reason, h.at, \
+             h.record \
              FROM alias_history h JOIN models m ON m.id = h.model_id \
              WHERE m.namespace = $1 AND m.name = $2 AND (h.alias = $3 OR $3 = '') AND h.id < $4 \
              ORDER BY h.id DESC LIMIT $5",

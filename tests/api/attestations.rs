@@ -1,0 +1,759 @@
+//! Attestations and promotion rules: evaluations, scans and SBOMs attached to
+//! versions, verified against the namespace's trusted keys, required per stage
+//! with conditions in Rego; promotion records signed by the registry.
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, EVALUATION, Signer, TestApp, attestation, error_code};
+
+crate::on_both_backends!(
+    an_evaluation_that_misses_the_threshold_is_refused_and_one_that_meets_it_promotes,
+    attestations_by_untrusted_retired_or_compromised_keys_do_not_count,
+    subjects_that_are_not_exactly_the_files_are_refused_and_nothing_is_kept,
+    a_scan_with_a_critical_finding_holds_the_version_back,
+    a_rule_edited_between_two_promotions_is_the_rule_the_later_one_sees,
+    rules_that_are_not_rego_are_refused_and_the_policy_stays,
+    promotion_records_verify_with_the_registry_key_by_plain_dsse,
+);
+
+const SCAN: &str = "https://signet.dev/attestations/scan/v1";
+const ACCURACY: &str = "input.predicate.metrics.accuracy >= 0.92";
+const NO_CRITICAL: &str =
+    "count([f | some f in input.predicate.findings; f.severity == \"critical\"]) == 0";
+
+/// `fraud/scorer` with keys `ci` (signs versions) and `eval-bot` (signs
+/// evaluations) trusted for `fraud`, and a policy whose `production` requires
+/// an evaluation by `eval-bot` with an accuracy of at least 0.92 (and no
+/// lineage, so the rule is alone).
+async fn setup(b: Backend) -> (TestApp, Signer, Signer) {
+    let app = TestApp::spawn(b).await;
+    assert_eq!(
+        app.create_namespace("fraud").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.create_model("fraud", "scorer").await.status(),
+        StatusCode::CREATED
+    );
+    let ci = Signer::generate();
+    let eval = Signer::generate_p256();
+    assert_eq!(
+        ci.register(&app, "ci", &["fraud"]).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        eval.register(&app, "eval-bot", &["fraud"]).await.status(),
+        StatusCode::CREATED
+    );
+    set_policy(
+        &app,
+        json!({"production": [{
+            "predicate_type": EVALUATION, "signers": ["eval-bot"], "conditions": [ACCURACY]
+        }]}),
+    )
+    .await;
+    (app, ci, eval)
+}
+
+async fn set_policy(app: &TestApp, rules: Value) {
+    let r = app
+        .req(Method::PUT, "/v1/namespaces/fraud/policy")
+        .json(&json!({"lineage_required": {}, "attestations_required": rules}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// A sealed version of `fraud/scorer` with `files`, signed by `ci`; answers
+/// its number and statement.
+async fn signed(app: &TestApp, ci: &Signer, files: &[(&str, &[u8])]) -> (i64, Value) {
+    let (v, st) = app
+        .sealed_version("fraud", "scorer", json!({}), files)
+        .await;
+    let r = app.sign("fraud", "scorer", v, &ci.envelope(&st)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    (v, st)
+}
+
+/// Attests version `v` with an evaluation of `accuracy`, signed by `key`;
+/// answers the attestation's id.
+async fn evaluate(app: &TestApp, key: &Signer, v: i64, st: &Value, accuracy: f64) -> String {
+    let doc = attestation(st, EVALUATION, json!({"metrics": {"accuracy": accuracy}}));
+    let r = app.attest("fraud", "scorer", v, &key.envelope(&doc)).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Promotes and answers the status with the body.
+async fn promote(app: &TestApp, alias: &str, v: i64) -> (StatusCode, Value) {
+    let r = app.promote("fraud", "scorer", alias, v).await;
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+/// The refusal of `reason` among a refused promotion's details.
+fn detail<'a>(body: &'a Value, reason: &str) -> &'a Value {
+    body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["reason"] == reason)
+        .unwrap_or_else(|| panic!("no {reason} in {body}"))
+}
+
+async fn an_evaluation_that_misses_the_threshold_is_refused_and_one_that_meets_it_promotes(
+    b: Backend,
+) {
+    let (app, ci, eval) = setup(b).await;
+    let (v1, st1) = signed(&app, &ci, &[("model.bin", b"v1")]).await;
+
+    // No evaluation yet: refused with the rule named.
+    let (status, body) = promote(&app, "production", v1).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "promotion_refused");
+    let d = detail(&body, "attestation_missing");
+    assert_eq!(d["stage"], "production");
+    assert_eq!(d["attestation"]["predicate_type"], EVALUATION);
+    assert_eq!(d["attestation"]["signers"], json!(["eval-bot"]));
+    assert!(d["message"].as_str().unwrap().contains(EVALUATION));
+
+    // An evaluation that misses the threshold: refused, the condition named.
+    let low = evaluate(&app, &eval, v1, &st1, 0.90).await;
+    let (status, body) = promote(&app, "production", v1).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let d = detail(&body, "attestation_unmet");
+    assert_eq!(d["attestation"]["attestation"], low.as_str());
+    assert_eq!(d["attestation"]["unmet"][0]["condition"], ACCURACY);
+    assert!(d["message"].as_str().unwrap().contains(ACCURACY));
+    // The gate panel says the same, and the rule does not touch other stages.
+    let gate: Value = app
+        .req(Method::GET, "/v1/models/fraud/scorer/versions/1/gate")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let production = gate["aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["alias"] == "production")
+        .unwrap();
+    assert_eq!(production["passes"], false);
+    assert_eq!(production["reasons"][0]["reason"], "attestation_unmet");
+    assert_eq!(promote(&app, "staging", v1).await.0, StatusCode::OK);
+
+    // Another version, evaluated above the threshold, promotes.
+    let (v2, st2) = signed(&app, &ci, &[("model.bin", b"v2")]).await;
+    evaluate(&app, &eval, v2, &st2, 0.95).await;
+    assert_eq!(promote(&app, "production", v2).await.0, StatusCode::OK);
+
+    // The newest evaluation decides: v1 evaluated again above it passes too.
+    evaluate(&app, &eval, v1, &st1, 0.93).await;
+    assert_eq!(promote(&app, "production", v1).await.0, StatusCode::OK);
+
+    // Listed oldest first, filtered by type, each verbatim.
+    let list: Value = app
+        .req(
+            Method::GET,
+            &format!(
+                "/v1/models/fraud/scorer/versions/{v1}/attestations?predicate_type={EVALUATION}"
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0]["id"], low.as_str());
+    assert_eq!(list["items"][0]["keyid"], eval.keyid.as_str());
+    let none: Value = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v1}/attestations?predicate_type={SCAN}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"], json!([]));
+    // As a Sigstore bundle naming its key.
+    let bundle: Value = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v1}/attestations/{low}/bundle"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    assert_eq!(
+        bundle["verificationMaterial"]["publicKey"]["hint"],
+        eval.keyid.as_str()
+    );
+    // Another version's attestation is not found under this one.
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v2}/attestations/{low}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn attestations_by_untrusted_retired_or_compromised_keys_do_not_count(b: Backend) {
+    let (app, ci, eval) = setup(b).await;
+    assert_eq!(
+        app.create_namespace("risk").await.status(),
+        StatusCode::CREATED
+    );
+    let (v, st) = signed(&app, &ci, &[("model.bin", b"weights")]).await;
+    let doc = attestation(&st, EVALUATION, json!({"metrics": {"accuracy": 0.99}}));
+
+    // A key nobody registered, and one trusted for another namespace.
+    let stranger = Signer::generate();
+    let r = app
+        .attest("fraud", "scorer", v, &stranger.envelope(&doc))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(r).await, "untrusted_key");
+    let elsewhere = Signer::generate();
+    elsewhere.register(&app, "risk-bot", &["risk"]).await;
+    let r = app
+        .attest("fraud", "scorer", v, &elsewhere.envelope(&doc))
+        .await;
+    assert_eq!(error_code(r).await, "untrusted_key");
+    // A forged signature: the evaluation key's envelope over other bytes.
+    let mut forged = eval.envelope(&doc);
+    let other = attestation(&st, EVALUATION, json!({"metrics": {"accuracy": 1.0}}));
+    forged["payload"] = json!(
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&other).unwrap())
+    );
+    let r = app.attest("fraud", "scorer", v, &forged).await;
+    assert_eq!(error_code(r).await, "signature_invalid");
+
+    // A trusted key the rule does not name: kept, but it does not count.
+    let (status, _) = (
+        app.attest("fraud", "scorer", v, &ci.envelope(&doc))
+            .await
+            .status(),
+        (),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, body) = promote(&app, "production", v).await;
+    let d = detail(&body, "attestation_missing");
+    assert_eq!(
+        d["attestation"]["not_counted"][0]["status"],
+        "signer_not_accepted"
+    );
+    assert_eq!(d["attestation"]["not_counted"][0]["key_name"], "ci");
+
+    // The evaluation key's attestation counts, until the key is revoked as
+    // compromised: then it does not, and the gate says why.
+    let id = evaluate(&app, &eval, v, &st, 0.99).await;
+    assert_eq!(promote(&app, "staging", v).await.0, StatusCode::OK);
+    let gate = |alias: &'static str| {
+        let app = &app;
+        async move {
+            let g: Value = app
+                .req(
+                    Method::GET,
+                    &format!("/v1/models/fraud/scorer/versions/{v}/gate"),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            g["aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["alias"] == alias)
+                .unwrap()
+                .clone()
+        }
+    };
+    assert_eq!(gate("production").await["passes"], true);
+    let revoke = |key: &Signer, reason: &str| {
+        app.req(Method::POST, &format!("/v1/keys/{}/revoke", key.keyid))
+            .json(&json!({"reason": reason}))
+            .send()
+    };
+    assert_eq!(
+        revoke(&eval, "compromised").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (status, body) = promote(&app, "production", v).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let d = detail(&body, "attestation_missing");
+    let lost = d["attestation"]["not_counted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(lost["status"], "key_revoked");
+    // Nor does the compromised key attest anything new.
+    let r = app.attest("fraud", "scorer", v, &eval.envelope(&doc)).await;
+    assert_eq!(error_code(r).await, "key_revoked");
+
+    // A retired key: what it attested before still counts; nothing after.
+    let successor = Signer::generate();
+    successor.register(&app, "eval-bot", &["fraud"]).await;
+    let before = evaluate(&app, &successor, v, &st, 0.97).await;
+    assert_eq!(
+        revoke(&successor, "retired").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let passes = gate("production").await;
+    assert_eq!(passes["passes"], true, "{passes}");
+    assert_eq!(promote(&app, "production", v).await.0, StatusCode::OK);
+    let history: Value = app
+        .req(
+            Method::GET,
+            "/v1/models/fraud/scorer/aliases/production/history",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = statement_of(&history["items"][0]["record"]);
+    assert_eq!(
+        record["predicate"]["signet"]["rules"]["attestations"][0]["attestation"],
+        before.as_str()
+    );
+    let doc2 = attestation(&st, EVALUATION, json!({"metrics": {"accuracy": 0.98}}));
+    let r = app
+        .attest("fraud", "scorer", v, &successor.envelope(&doc2))
+        .await;
+    assert_eq!(error_code(r).await, "key_revoked");
+}
+
+async fn subjects_that_are_not_exactly_the_files_are_refused_and_nothing_is_kept(b: Backend) {
+    let (app, ci, eval) = setup(b).await;
+    let (v, st) = signed(
+        &app,
+        &ci,
+        &[("model.bin", b"weights"), ("config.json", b"{}")],
+    )
+    .await;
+    let good = attestation(&st, EVALUATION, json!({"metrics": {"accuracy": 0.95}}));
+    let root = st["subject"][0]["digest"]["sha256"].as_str().unwrap();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut d = good.clone();
+        f(&mut d);
+        d
+    };
+    let hex0 = "00".repeat(32);
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "a file's digest is wrong",
+            with(&|d| d["subject"][0]["digest"]["sha256"] = json!(hex0)),
+        ),
+        (
+            "a file is missing",
+            with(&|d| {
+                d["subject"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "a file is named twice",
+            with(&|d| {
+                let first = d["subject"][0].clone();
+                d["subject"].as_array_mut().unwrap().push(first);
+            }),
+        ),
+        (
+            "a subject that is no file",
+            with(&|d| {
+                d["subject"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "extra.bin", "digest": {"sha256": "11".repeat(32)}}));
+            }),
+        ),
+        (
+            "a root digest that is not the version's",
+            with(&|d| {
+                d["subject"] = json!([{"name": "fraud/scorer", "digest": {"sha256": hex0}}]);
+            }),
+        ),
+        (
+            "a digest the registry never checked",
+            with(&|d| {
+                d["subject"][0]["digest"]["sha512"] = json!("ab".repeat(64));
+            }),
+        ),
+        ("no subject", with(&|d| d["subject"] = json!([]))),
+        (
+            "an in-toto statement of another version",
+            with(&|d| {
+                d["_type"] = json!("https://in-toto.io/Statement/v0.1");
+            }),
+        ),
+        (
+            "a predicate that is not an object",
+            with(&|d| d["predicate"] = json!([1])),
+        ),
+        (
+            "a predicate type that is no URI",
+            with(&|d| d["predicateType"] = json!("evaluation")),
+        ),
+        ("a field of no statement", with(&|d| d["extra"] = json!(1))),
+    ];
+    for (what, doc) in &cases {
+        let r = app.attest("fraud", "scorer", v, &eval.envelope(doc)).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_attestation", "{what}");
+    }
+    // Not an in-toto payload, a body of no envelope, a draft version.
+    let mut other_type = eval.envelope(&good);
+    other_type["payloadType"] = json!("text/plain");
+    let r = app.attest("fraud", "scorer", v, &other_type).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .attest("fraud", "scorer", v, &json!({"statement": good}))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.create_version("fraud", "scorer", json!({})).await;
+    let r = app
+        .attest("fraud", "scorer", v + 1, &eval.envelope(&good))
+        .await;
+    assert_eq!(error_code(r).await, "version_not_sealed");
+    let list: Value = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v}/attestations"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]), "nothing refused was kept");
+
+    // Exactly the files, or the root digest, are accepted; the same document
+    // once.
+    let envelope = eval.envelope(&good);
+    let r = app.attest("fraud", "scorer", v, &envelope).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["subjects"], "files");
+    let r = app.attest("fraud", "scorer", v, &envelope).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let by_root = with(&|d| {
+        d["subject"] = json!([{"name": "fraud/scorer", "digest": {"sha256": root}}]);
+    });
+    let r = app
+        .attest("fraud", "scorer", v, &eval.envelope(&by_root))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["subjects"], "root");
+}
+
+async fn a_scan_with_a_critical_finding_holds_the_version_back(b: Backend) {
+    let (app, ci, eval) = setup(b).await;
+    let scanner = Signer::generate();
+    scanner.register(&app, "scanner", &["fraud"]).await;
+    set_policy(
+        &app,
+        json!({"staging": [
+            {"predicate_type": SCAN, "signers": [scanner.keyid], "conditions": [NO_CRITICAL]},
+            {"predicate_type": "https://cyclonedx.org/bom"}
+        ]}),
+    )
+    .await;
+    let (v, st) = signed(&app, &ci, &[("model.bin", b"weights")]).await;
+    let scan = |findings: Value| attestation(&st, SCAN, json!({"findings": findings}));
+    let bad = scan(
+        json!([{"id": "PAIT-1", "severity": "low"}, {"id": "PAIT-2", "severity": "critical"}]),
+    );
+    let r = app
+        .attest("fraud", "scorer", v, &scanner.envelope(&bad))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (status, body) = promote(&app, "staging", v).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Every unmet rule is reported: the scan's finding and the missing SBOM.
+    let unmet = detail(&body, "attestation_unmet");
+    assert_eq!(unmet["attestation"]["unmet"][0]["condition"], NO_CRITICAL);
+    let missing = detail(&body, "attestation_missing");
+    assert_eq!(
+        missing["attestation"]["predicate_type"],
+        "https://cyclonedx.org/bom"
+    );
+    // An SBOM present (no conditions) and a clean scan by the scanner: passes.
+    let bom = attestation(
+        &st,
+        "https://cyclonedx.org/bom",
+        json!({"bomFormat": "CycloneDX", "specVersion": "1.6"}),
+    );
+    let r = app.attest("fraud", "scorer", v, &eval.envelope(&bom)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, body) = promote(&app, "staging", v).await;
+    assert!(body["error"]["details"].as_array().unwrap().len() == 1);
+    let clean = scan(json!([{"id": "PAIT-1", "severity": "low"}]));
+    // The clean scan by another key does not count: the rule names the
+    // scanner by its key id.
+    let r = app
+        .attest("fraud", "scorer", v, &eval.envelope(&clean))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(promote(&app, "staging", v).await.0, StatusCode::CONFLICT);
+    let r = app
+        .attest("fraud", "scorer", v, &scanner.envelope(&clean))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(promote(&app, "staging", v).await.0, StatusCode::OK);
+}
+
+async fn a_rule_edited_between_two_promotions_is_the_rule_the_later_one_sees(b: Backend) {
+    let (app, ci, eval) = setup(b).await;
+    let (v1, st1) = signed(&app, &ci, &[("model.bin", b"v1")]).await;
+    let (v2, st2) = signed(&app, &ci, &[("model.bin", b"v2")]).await;
+    evaluate(&app, &eval, v1, &st1, 0.93).await;
+    evaluate(&app, &eval, v2, &st2, 0.93).await;
+    assert_eq!(promote(&app, "production", v1).await.0, StatusCode::OK);
+    let stricter = "input.predicate.metrics.accuracy >= 0.95";
+    set_policy(
+        &app,
+        json!({"production": [{
+            "predicate_type": EVALUATION, "signers": ["eval-bot"], "conditions": [stricter]
+        }]}),
+    )
+    .await;
+    let (status, body) = promote(&app, "production", v2).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let d = detail(&body, "attestation_unmet");
+    assert_eq!(d["attestation"]["unmet"][0]["condition"], stricter);
+    // And back: the looser rule lets it through.
+    set_policy(
+        &app,
+        json!({"production": [{"predicate_type": EVALUATION, "conditions": [ACCURACY]}]}),
+    )
+    .await;
+    assert_eq!(promote(&app, "production", v2).await.0, StatusCode::OK);
+}
+
+async fn rules_that_are_not_rego_are_refused_and_the_policy_stays(b: Backend) {
+    let (app, _, _) = setup(b).await;
+    let before: Value = app
+        .req(Method::GET, "/v1/namespaces/fraud/policy")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        before["attestations_required"]["production"][0]["conditions"][0],
+        ACCURACY
+    );
+    let rule = |r: Value| json!({"attestations_required": {"production": [r]}});
+    let bad = [
+        rule(json!({"predicate_type": EVALUATION, "conditions": ["accuracy >="]})),
+        rule(
+            json!({"predicate_type": EVALUATION, "conditions": ["http.send({\"url\": \"http://169.254.169.254/\"})"]}),
+        ),
+        rule(json!({"predicate_type": EVALUATION, "conditions": [""]})),
+        rule(json!({"predicate_type": "evaluation"})),
+        rule(json!({"predicate_type": EVALUATION, "signers": [""]})),
+        rule(json!({"predicate_type": EVALUATION, "unknown": true})),
+        json!({"attestations_required": {"Not An Alias": [{"predicate_type": EVALUATION}]}}),
+        json!({"attestations_required": {"production": vec![json!({"predicate_type": EVALUATION}); 17]}}),
+    ];
+    for body in bad {
+        let r = app
+            .req(Method::PUT, "/v1/namespaces/fraud/policy")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "invalid_request", "{body}");
+    }
+    let r: Value = app
+        .req(Method::PUT, "/v1/namespaces/fraud/policy")
+        .json(&rule(
+            json!({"predicate_type": EVALUATION, "conditions": ["accuracy >="]}),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("accuracy >="),
+        "the message names the condition: {r}"
+    );
+    let after: Value = app
+        .req(Method::GET, "/v1/namespaces/fraud/policy")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+/// The statement inside a DSSE envelope.
+fn statement_of(envelope: &Value) -> Value {
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// Plain DSSE: the PAE of the envelope, and an ECDSA P-256 signature over it
+/// (SHA-256, DER) by the key in `pem`. Nothing of Signet's verifier.
+fn dsse_verifies(envelope: &Value, pem: &str) -> bool {
+    use p256::ecdsa::signature::Verifier as _;
+    use p256::pkcs8::DecodePublicKey;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let ty = envelope["payloadType"].as_str().unwrap();
+    let mut pae = format!("DSSEv1 {} {} {} ", ty.len(), ty, payload.len()).into_bytes();
+    pae.extend_from_slice(&payload);
+    let key = p256::ecdsa::VerifyingKey::from_public_key_pem(pem).unwrap();
+    envelope["signatures"].as_array().unwrap().iter().any(|s| {
+        let sig = b64.decode(s["sig"].as_str().unwrap()).unwrap();
+        p256::ecdsa::Signature::from_der(&sig).is_ok_and(|sig| key.verify(&pae, &sig).is_ok())
+    })
+}
+
+async fn promotion_records_verify_with_the_registry_key_by_plain_dsse(b: Backend) {
+    let (app, ci, eval) = setup(b).await;
+    let (v1, st1) = signed(&app, &ci, &[("model.bin", b"v1")]).await;
+    let (v2, st2) = signed(&app, &ci, &[("model.bin", b"v2")]).await;
+    evaluate(&app, &eval, v1, &st1, 0.93).await;
+    let held = evaluate(&app, &eval, v2, &st2, 0.94).await;
+    assert_eq!(promote(&app, "production", v1).await.0, StatusCode::OK);
+    let r = app
+        .req(Method::PUT, "/v1/models/fraud/scorer/aliases/production")
+        .json(&json!({"version": v2, "reason": "retrained on November"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .req(
+            Method::DELETE,
+            "/v1/models/fraud/scorer/aliases/production?reason=rollback",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let key: Value = app
+        .req(Method::GET, "/v1/registry/key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["algorithm"], "ecdsa-p256");
+    assert_eq!(
+        key["predicate_type"],
+        "https://k8s.io/promo-tools/promotion/v1"
+    );
+    let pem = key["public_key"].as_str().unwrap();
+    let history: Value = app
+        .req(
+            Method::GET,
+            "/v1/models/fraud/scorer/aliases/production/history",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    // The removal has no record; each promotion has one, signed by the
+    // registry's key.
+    assert!(items[0].get("record").is_none());
+    let record = &items[1]["record"];
+    assert!(dsse_verifies(record, pem));
+    assert!(dsse_verifies(&items[2]["record"], pem));
+    assert_eq!(record["signatures"][0]["keyid"], key["keyid"]);
+    // Not by another key, and not over other bytes.
+    assert!(!dsse_verifies(record, &Signer::generate_p256().pem));
+    let mut altered = record.clone();
+    let mut st = statement_of(record);
+    st["predicate"]["signet"]["version"] = json!(v1);
+    altered["payload"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&st).unwrap()));
+    assert!(!dsse_verifies(&altered, pem));
+
+    // What it states: the version by its root digest, where it moved from
+    // and to, by whom, why, and the rules that held.
+    let st = statement_of(record);
+    let root = st2["subject"][0]["digest"]["sha256"].as_str().unwrap();
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        st["predicateType"],
+        "https://k8s.io/promo-tools/promotion/v1"
+    );
+    assert_eq!(st["subject"][0]["name"], "fraud/scorer");
+    assert_eq!(st["subject"][0]["digest"]["sha256"], root);
+    let p = &st["predicate"];
+    assert_eq!(p["digest"], format!("sha256:{root}"));
+    assert!(p["srcRef"].as_str().unwrap().ends_with("/fraud/scorer@2"));
+    assert!(
+        p["dstRef"]
+            .as_str()
+            .unwrap()
+            .ends_with("/fraud/scorer@production")
+    );
+    assert!(p["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(p["builderId"].as_str().unwrap().contains("/signet@"));
+    let s = &p["signet"];
+    assert_eq!(s["alias"], "production");
+    assert_eq!(s["version"], v2);
+    assert_eq!(s["previousVersion"], v1);
+    assert_eq!(s["by"], "admin");
+    assert_eq!(s["reason"], "retrained on November");
+    assert_eq!(s["rules"]["signatures"]["keys"], json!([ci.keyid]));
+    assert_eq!(s["rules"]["attestations"][0]["attestation"], held.as_str());
+    assert_eq!(s["rules"]["attestations"][0]["conditions"][0], ACCURACY);
+    let first = statement_of(&items[2]["record"]);
+    assert_eq!(first["predicate"]["signet"]["previousVersion"], Value::Null);
+}
