@@ -4,9 +4,9 @@ OpenAPI document.
 
 Starts the given `signet` binary on a throwaway SQLite database and directory
 (or the PostgreSQL database named by --database), seeds real objects (namespaces,
-models, sealed and draft versions with files, a signed version with an alias, a
-key, members, tokens, quarantines, a webhook with deliveries), binds the path and query parameters to them
-so generated requests reach real objects, then runs every schemathesis check on
+models, sealed and draft versions with files, a signed version with an alias and
+an attestation, a key, members, tokens, quarantines, a webhook with deliveries),
+binds the path and query parameters to them so generated requests reach real objects, then runs every schemathesis check on
 positive and negative data with a fixed seed. Exits non-zero on any failure.
 
 Usage: scripts/conformance.py TARGET/debug/signet [--examples N] [--seed S]
@@ -114,6 +114,20 @@ def seed(api, work):
         "payload": base64.b64encode(payload).decode(),
         "signatures": [{"keyid": keyids[0], "sig": base64.b64encode(sig).decode()}],
     })
+    # An evaluation attestation of version 1 about its file.
+    model_bin = statement["predicate"]["resources"][0]
+    evaluation = json.dumps({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": model_bin["name"], "digest": {"sha256": model_bin["digest"]}}],
+        "predicateType": "https://signet.dev/attestations/evaluation/v1",
+        "predicate": {"metrics": {"accuracy": 0.93}},
+    }, separators=(",", ":")).encode()
+    sig = sign(signing_key, pae(ptype, evaluation), work)
+    attestation = api.call("POST", "/v1/models/fraud/scorer/versions/1/attestations", {
+        "payloadType": ptype,
+        "payload": base64.b64encode(evaluation).decode(),
+        "signatures": [{"keyid": keyids[0], "sig": base64.b64encode(sig).decode()}],
+    })["id"]
     for reason in ("first", "again"):
         api.call("PUT", "/v1/models/fraud/scorer/aliases/staging", {"version": 1, "reason": reason})
     for who in ("alice", "bob"):
@@ -167,6 +181,7 @@ def seed(api, work):
         "public_key": fresh_keys,
         "webhook": [hook],
         "delivery": deliveries,
+        "attestation": [attestation],
     }, cursors
 
 
@@ -235,7 +250,10 @@ def config(values, cursors, seed_, examples):
         'expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]',
     ]
     hooks = "/v1/namespaces/{ns}/webhooks/{id}"
+    attestation = "/v1/models/{ns}/{model}/versions/{v}/attestations/{id}"
     for route, dictionary in (
+        (attestation, "attestation"),
+        (attestation + "/bundle", "attestation"),
         ("/v1/quarantines/{id}", "quarantine"),
         ("/v1/tokens/{id}", "token"),
         (hooks, "webhook"),
@@ -270,12 +288,16 @@ def main():
     # embedded default would make one; PostgreSQL needs it given).
     subprocess.run([args.signet, "keygen", "--algorithm", "ed25519", "--out",
                     os.path.join(work, "log")], check=True, capture_output=True)
+    # The registry's own key, which signs promotion records, likewise.
+    subprocess.run([args.signet, "keygen", "--out", os.path.join(work, "registry")],
+                   check=True, capture_output=True)
     # The key webhook secrets are sealed with, likewise.
     with open(os.path.join(work, "webhook-key"), "w") as f:
         f.write(base64.b64encode(os.urandom(32)).decode())
     env.update({
         "SIGNET_LOG_KEY_FILE": os.path.join(work, "log.key"),
         "SIGNET_WEBHOOK_KEY_FILE": os.path.join(work, "webhook-key"),
+        "SIGNET_REGISTRY_KEY_FILE": os.path.join(work, "registry.key"),
         "SIGNET_LISTEN": f"127.0.0.1:{port}",
         "SIGNET_DATABASE_URL": args.database or f"sqlite://{work}/signet.db",
         "SIGNET_STORAGE_URL": f"{work}/blobs",

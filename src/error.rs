@@ -90,6 +90,10 @@ pub enum Error {
     /// about the version (its subjects, its shape); the message names what.
     #[error("the attestation was refused: {0}")]
     InvalidAttestation(String),
+    /// A promotion rule's condition that is not Rego that compiles; the
+    /// message names it and why.
+    #[error("{0}")]
+    InvalidRule(String),
     /// The registry signs no promotion records (PostgreSQL without
     /// `SIGNET_REGISTRY_KEY_FILE`).
     #[error(

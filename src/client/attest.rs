@@ -7,16 +7,14 @@ use std::path::Path;
 use reqwest::Method;
 
 use super::commands::signed_in;
-use super::local::{read_private_key, unverified};
+use super::local::read_private_key;
 use super::outcome::{Done, to_json};
-use super::{Client, Failure, Target};
+use super::{Failure, Target};
 use crate::api::{
     AttestationAccepted, AttestationList, RegistryKeyView, StoredAttestation, VersionView, paths,
 };
-use crate::names::{FilePath, KeyId, ModelRef, VersionNumber};
+use crate::names::FilePath;
 use crate::signing::attestation::valid_predicate_type;
-use crate::signing::keys::PublicKey;
-use crate::signing::pinned::{Claims, attestation_pinned, record_pinned};
 use crate::signing::statement::STATEMENT_TYPE;
 
 /// The in-toto statement of `predicate_type` about a version's files, each
@@ -125,45 +123,6 @@ pub async fn list(target: &str, predicate_type: Option<&str>) -> Result<Done, Fa
     })
 }
 
-/// An attestation of `predicate_type` about the files `claims` lists (checked
-/// against a pinned key's signature already), signed by a pinned key whose
-/// signature the registry's revocations do not cancel: the newest such.
-/// Answers its id and the key's.
-pub(super) async fn pinned_attestation(
-    client: &Client,
-    keys: &[PublicKey],
-    claims: &Claims,
-    (model, number): (&ModelRef, VersionNumber),
-    predicate_type: &str,
-) -> Result<(uuid::Uuid, KeyId), Failure> {
-    let path = format!(
-        "{}?predicate_type={}",
-        paths::attestations(model, number),
-        super::listing::encode(predicate_type)
-    );
-    let list: AttestationList = client.get(&path).await?;
-    let mut why = Vec::new();
-    for a in list.items.iter().rev() {
-        let checked = attestation_pinned(a.envelope.get().as_bytes(), keys, claims, predicate_type);
-        match checked {
-            Ok((keyid, _)) => {
-                match super::revocation::cancelled(client, &keyid, model, number).await? {
-                    None => return Ok((a.id, keyid)),
-                    Some(revoked) => why.push(format!("attestation {}: {revoked}", a.id)),
-                }
-            }
-            Err(e) => why.push(format!("attestation {}: {e}", a.id)),
-        }
-    }
-    let found = match why.is_empty() {
-        true => "none is stored".to_owned(),
-        false => why.join("; "),
-    };
-    Err(unverified(format!(
-        "{model}@{number} has no attestation of {predicate_type} signed by a pinned key: {found}"
-    )))
-}
-
 /// `signet attestations NS/MODEL@V --id ID [--bundle]`.
 pub async fn show(target: &str, id: uuid::Uuid, bundle: bool) -> Result<Done, Failure> {
     let target = Target::parse(target)?;
@@ -204,29 +163,4 @@ pub async fn registry_key() -> Result<Done, Failure> {
         human: k.public_key.trim_end().to_owned(),
         json: to_json(&k),
     })
-}
-
-/// Checks a promotion record against the registry's pinned key: signed by
-/// it, a statement of the promotion-record predicate naming this model,
-/// alias, version and previous version.
-pub(super) fn check_record(
-    doc: &str,
-    key: &PublicKey,
-    model: &ModelRef,
-    alias: &crate::names::AliasName,
-    mv: &crate::api::AliasMoveView,
-) -> Result<(), String> {
-    let st = record_pinned(doc.as_bytes(), key)?;
-    let p = &st["predicate"]["signet"];
-    let holds = st["_type"] == STATEMENT_TYPE
-        && st["predicateType"] == crate::api::PROMOTION_PREDICATE
-        && p["model"] == model.to_string().as_str()
-        && p["alias"] == alias.as_str()
-        && p["version"].as_i64() == mv.version
-        && p["previousVersion"].as_i64() == mv.previous_version
-        && p["by"] == mv.principal.as_str();
-    match holds {
-        true => Ok(()),
-        false => Err("its statement does not state this move".into()),
-    }
 }

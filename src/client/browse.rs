@@ -311,7 +311,7 @@ pub async fn alias_history(
                 "  record MISSING".into()
             }
             (Some(key), Some(r), _) => {
-                match super::attest::check_record(r.get(), key, &model, alias, mv) {
+                match super::attested::check_record(r.get(), key, &model, alias, mv) {
                     Ok(()) => "  record verified".into(),
                     Err(why) => {
                         failed.push(format!("the record of the move at {}: {why}", mv.at));

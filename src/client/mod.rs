@@ -7,6 +7,7 @@
 //! checks it.
 
 mod attest;
+mod attested;
 pub mod browse;
 pub mod cli;
 pub mod commands;

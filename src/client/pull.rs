@@ -66,7 +66,8 @@ pub async fn pull(
     let mut attested = Vec::new();
     for t in o.attestations {
         let (id, by) =
-            super::attest::pinned_attestation(client, &keys, &claims, (&model, number), t).await?;
+            super::attested::pinned_attestation(client, &keys, &claims, (&model, number), t)
+                .await?;
         attested.push(json!({"predicate_type": t, "id": id, "keyid": by.to_string()}));
     }
     let root = root_digest(&claims.resources);

@@ -18,7 +18,8 @@ use crate::api::{CreateQuarantine, CreateToken, CreateVersion, StartUpload};
 use crate::lineage::record::Environment;
 use crate::lineage::{Lineage, LineageBounds, MAX_FRAMEWORK_NAME};
 use crate::names::{AliasName, CommitId, NO_NUL_PATTERN, Sha256, VERSION_REF_PATTERN};
-use crate::trust::NamespacePolicy;
+use crate::signing::attestation::{MAX_PREDICATE_TYPE, PREDICATE_TYPE_PATTERN};
+use crate::trust::{AttestationRule, NamespacePolicy};
 
 /// The configured limits the document states (the committed document states
 /// the defaults; a server states its own).
@@ -99,6 +100,9 @@ pub fn finish(doc: &mut Value, limits: &Advertised) {
         if let Some(s) = at(schemas, NamespacePolicy::name()) {
             policy_maps(s);
         }
+        if let Some(s) = at(schemas, AttestationRule::name()) {
+            attestation_rule(s);
+        }
         schemas.insert("MetadataValue".into(), metadata_value());
     }
     let paths = doc["paths"].as_object_mut().expect("paths");
@@ -141,12 +145,36 @@ fn policy_maps(schema: &mut Value) {
     {
         items.remove("uniqueItems");
     }
+    let rules = &mut props["attestations_required"];
+    rules["propertyNames"] = schema_of::<AliasName>();
+    rules["maxProperties"] = json!(NamespacePolicy::MAX_STAGES);
+    rules["additionalProperties"]["maxItems"] = json!(NamespacePolicy::MAX_RULES);
     let aliases = &mut props["content_only_aliases"];
     aliases["items"] = schema_of::<AliasName>();
     aliases["maxItems"] = json!(NamespacePolicy::MAX_STAGES);
     if let Some(a) = aliases.as_object_mut() {
         a.remove("uniqueItems");
     }
+}
+
+/// A rule's bounds: a predicate type is a URI; signers and conditions are
+/// bounded in number and length (a condition's Rego is checked by compiling
+/// it, which no schema states: 422).
+fn attestation_rule(schema: &mut Value) {
+    let props = &mut schema["properties"];
+    props["predicate_type"]["maxLength"] = json!(MAX_PREDICATE_TYPE);
+    props["predicate_type"]["pattern"] = json!(PREDICATE_TYPE_PATTERN);
+    let max = NamespacePolicy::MAX_RULES;
+    props["signers"]["maxItems"] = json!(max);
+    props["signers"]["items"] = json!({"type": "string", "minLength": 1, "maxLength": 128});
+    if let Some(a) = props["signers"].as_object_mut() {
+        a.remove("uniqueItems");
+    }
+    props["conditions"]["maxItems"] = json!(max);
+    props["conditions"]["items"] = json!({
+        "type": "string", "minLength": 1, "maxLength": NamespacePolicy::MAX_CONDITION,
+        "pattern": "\\S",
+    });
 }
 
 /// Any JSON value without NUL in its strings or keys (no database stores it).

@@ -129,6 +129,7 @@ impl From<Error> for ApiError {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_safetensors", msg)
             }
             Error::SignatureRejected(r) => Self::new(S::UNPROCESSABLE_ENTITY, r.code(), msg),
+            Error::InvalidRule(_) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_rule", msg),
             Error::InvalidAttestation(_) => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_attestation", msg)
             }

@@ -131,7 +131,8 @@ pub async fn get_policy(
 #[utoipa::path(put, path = "/v1/namespaces/{ns}/policy", tag = "namespaces",
     params(NsPath), request_body = NamespacePolicy,
     responses((status = 200, body = NamespacePolicy), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`invalid_rule`: a condition of `attestations_required` is not Rego that compiles")))]
 pub async fn put_policy(
     State(st): State<AppState>,
     p: Principal,

@@ -11,6 +11,10 @@ use super::verify::{Expected, keys_are};
 /// Longest predicate type accepted.
 pub const MAX_PREDICATE_TYPE: usize = 256;
 
+/// What a predicate type looks like (with at most 256 characters): printable
+/// ASCII with a `:`, as a URI has.
+pub const PREDICATE_TYPE_PATTERN: &str = "^[!-~]*:[!-~]*$";
+
 /// What an attestation's subjects name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Covers {

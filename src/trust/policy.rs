@@ -175,7 +175,7 @@ impl NamespacePolicy {
     /// Most attestation rules one alias may have, signers one rule may name,
     /// and conditions one rule may hold.
     pub const MAX_RULES: usize = 16;
-    /// Longest condition, in bytes.
+    /// Longest condition, in characters.
     pub const MAX_CONDITION: usize = 2048;
 
     pub fn from_stored(v: Value) -> Result<Self> {
@@ -250,14 +250,17 @@ fn check_rules(alias: &str, rules: &[AttestationRule]) -> Result<()> {
                  conditions"
             )));
         }
-        if r.signers.iter().any(|s| s.is_empty() || s.len() > 128) {
+        if r.signers
+            .iter()
+            .any(|s| s.is_empty() || s.chars().count() > 128)
+        {
             return Err(Error::invalid(format!(
                 "attestations_required.{alias}: a signer is a key id or a key name of 1 to 128 \
                  characters"
             )));
         }
         for c in &r.conditions {
-            if c.trim().is_empty() || c.len() > NamespacePolicy::MAX_CONDITION {
+            if c.trim().is_empty() || c.chars().count() > NamespacePolicy::MAX_CONDITION {
                 return Err(Error::invalid(format!(
                     "attestations_required.{alias}: a condition is a Rego expression of 1 to {} \
                      bytes",
@@ -265,9 +268,9 @@ fn check_rules(alias: &str, rules: &[AttestationRule]) -> Result<()> {
                 )));
             }
             super::rules::compile(c).map_err(|why| {
-                Error::invalid(format!(
-                    "attestations_required.{alias}: condition {c:?} is not a Rego expression: \
-                     {why}"
+                Error::InvalidRule(format!(
+                    "attestations_required.{alias}: the condition `{c}` is not a Rego \
+                     expression that compiles: {why}"
                 ))
             })?;
         }

@@ -50,16 +50,17 @@ fn engine(condition: &str) -> anyhow::Result<Engine> {
     Ok(e)
 }
 
-/// The first line of an error, without the engine's framing.
+/// What the engine says is wrong (`expecting expression`, `could not find
+/// function http.send`), without its framing: the line and column it gives
+/// are of the module the condition is wrapped in.
 fn first_line(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(300)
-        .collect()
+    let said = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("error:"))
+        .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("");
+    said.trim().chars().take(300).collect()
 }
 
 /// Whether `condition` is Rego that compiles as a rule's body.

@@ -16,6 +16,7 @@ crate::on_both_backends!(
     a_rule_edited_between_two_promotions_is_the_rule_the_later_one_sees,
     rules_that_are_not_rego_are_refused_and_the_policy_stays,
     promotion_records_verify_with_the_registry_key_by_plain_dsse,
+    the_client_attests_pulls_only_what_a_pinned_key_attested_and_checks_records,
 );
 
 const SCAN: &str = "https://signet.dev/attestations/scan/v1";
@@ -579,12 +580,33 @@ async fn rules_that_are_not_rego_are_refused_and_the_policy_stays(b: Backend) {
         ACCURACY
     );
     let rule = |r: Value| json!({"attestations_required": {"production": [r]}});
+    // Conditions that are not Rego that compiles (a builtin that would reach
+    // the network is none): 422, the condition named.
+    for condition in [
+        "accuracy >=",
+        "http.send({\"method\": \"get\", \"url\": \"http://169.254.169.254/\"})",
+        "opa.runtime()",
+        "input.predicate.accuracy >= 0.9 }\npackage other",
+    ] {
+        let body = rule(json!({"predicate_type": EVALUATION, "conditions": [condition]}));
+        let r = app
+            .req(Method::PUT, "/v1/namespaces/fraud/policy")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{condition}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "invalid_rule");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(condition),
+            "the message names the condition: {e}"
+        );
+    }
+    // Bounds any schema states: 400.
     let bad = [
-        rule(json!({"predicate_type": EVALUATION, "conditions": ["accuracy >="]})),
-        rule(
-            json!({"predicate_type": EVALUATION, "conditions": ["http.send({\"url\": \"http://169.254.169.254/\"})"]}),
-        ),
         rule(json!({"predicate_type": EVALUATION, "conditions": [""]})),
+        rule(json!({"predicate_type": EVALUATION, "conditions": ["  "]})),
         rule(json!({"predicate_type": "evaluation"})),
         rule(json!({"predicate_type": EVALUATION, "signers": [""]})),
         rule(json!({"predicate_type": EVALUATION, "unknown": true})),
@@ -602,24 +624,6 @@ async fn rules_that_are_not_rego_are_refused_and_the_policy_stays(b: Backend) {
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["code"], "invalid_request", "{body}");
     }
-    let r: Value = app
-        .req(Method::PUT, "/v1/namespaces/fraud/policy")
-        .json(&rule(
-            json!({"predicate_type": EVALUATION, "conditions": ["accuracy >="]}),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("accuracy >="),
-        "the message names the condition: {r}"
-    );
     let after: Value = app
         .req(Method::GET, "/v1/namespaces/fraud/policy")
         .send()
@@ -756,4 +760,145 @@ async fn promotion_records_verify_with_the_registry_key_by_plain_dsse(b: Backend
     assert_eq!(s["rules"]["attestations"][0]["conditions"][0], ACCURACY);
     let first = statement_of(&items[2]["record"]);
     assert_eq!(first["predicate"]["signet"]["previousVersion"], Value::Null);
+}
+
+async fn the_client_attests_pulls_only_what_a_pinned_key_attested_and_checks_records(b: Backend) {
+    use crate::cli::signet;
+    let (app, ci, eval) = setup(b).await;
+    let (v, _) = signed(&app, &ci, &[("model.bin", b"weights")]).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(dir.join("eval.pem"), eval.private_pem()).unwrap();
+    std::fs::write(dir.join("eval.pub"), &eval.pem).unwrap();
+    std::fs::write(dir.join("ci.pub"), &ci.pem).unwrap();
+    std::fs::write(
+        dir.join("eval.json"),
+        json!({"metrics": {"accuracy": 0.95}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("list.json"), "[1]").unwrap();
+    let env = [
+        ("SIGNET_URL", app.base.as_str()),
+        ("SIGNET_TOKEN", app.admin.as_str()),
+    ];
+    let target = format!("fraud/scorer@{v}");
+    let run = |args: Vec<&str>| {
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let env = &env;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            signet(dir, &args, "", env).await
+        }
+    };
+
+    // A predicate that is not a JSON object is refused here, before any call.
+    let r = run(vec![
+        "attest",
+        &target,
+        "--predicate-type",
+        EVALUATION,
+        "--predicate",
+        "list.json",
+        "--key",
+        "eval.pem",
+    ])
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = run(vec![
+        "attest",
+        &target,
+        "--predicate-type",
+        EVALUATION,
+        "--predicate",
+        "eval.json",
+        "--key",
+        "eval.pem",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(EVALUATION), "{}", r.stdout);
+    let r = run(vec!["--json", "attestations", &target]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(listed["items"][0]["keyid"], eval.keyid.as_str());
+
+    // Pulled with the attestation checked against the pinned keys.
+    let r = run(vec![
+        "pull",
+        &target,
+        "out",
+        "--trust-key",
+        "ci.pub",
+        "--trust-key",
+        "eval.pub",
+        "--require-attestation",
+        EVALUATION,
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(dir.join("out/model.bin")).unwrap(),
+        b"weights"
+    );
+    // Not when the key that attested is not pinned, nor for a type nobody
+    // attested: nothing lands.
+    let r = run(vec![
+        "pull",
+        &target,
+        "unpinned",
+        "--trust-key",
+        "ci.pub",
+        "--require-attestation",
+        EVALUATION,
+    ])
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("signed by a pinned key"), "{}", r.stderr);
+    assert!(!dir.join("unpinned").exists());
+    let r = run(vec![
+        "pull",
+        &target,
+        "unscanned",
+        "--trust-key",
+        "ci.pub",
+        "--trust-key",
+        "eval.pub",
+        "--require-attestation",
+        SCAN,
+    ])
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(!dir.join("unscanned").exists());
+
+    // The promotion's record checks against the registry's key, and not
+    // against another.
+    let r = run(vec!["promote", &target, "production"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(vec!["registry-key"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(dir.join("registry.pub"), &r.stdout).unwrap();
+    let r = run(vec![
+        "alias",
+        "history",
+        "fraud/scorer@production",
+        "--registry-key",
+        "registry.pub",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("record verified"), "{}", r.stdout);
+    let r = run(vec![
+        "alias",
+        "history",
+        "fraud/scorer@production",
+        "--registry-key",
+        "ci.pub",
+    ])
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("no signature by the registry's key"),
+        "{}",
+        r.stderr
+    );
 }
