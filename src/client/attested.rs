@@ -32,7 +32,14 @@ pub(super) async fn pinned_attestation(
         let checked = attestation_pinned(a.envelope.get().as_bytes(), keys, claims, predicate_type);
         match checked {
             Ok((keyid, _)) => {
-                match super::revocation::cancelled(client, &keyid, model, number).await? {
+                match super::revocation::cancelled_since(
+                    client,
+                    &keyid,
+                    (model, number),
+                    a.received_at,
+                )
+                .await?
+                {
                     None => return Ok((a.id, keyid)),
                     Some(revoked) => why.push(format!("attestation {}: {revoked}", a.id)),
                 }

@@ -19,6 +19,27 @@ pub(super) async fn cancelled(
     model: &ModelRef,
     number: VersionNumber,
 ) -> Result<Option<String>, Failure> {
+    verdict(client, key, (model, number), None).await
+}
+
+/// [`cancelled`] for a document by `key` the registry received at
+/// `received_at` (an attestation): a retired key counts only for what it made
+/// before its retirement.
+pub(super) async fn cancelled_since(
+    client: &Client,
+    key: &KeyId,
+    (model, number): (&ModelRef, VersionNumber),
+    received_at: DateTime<Utc>,
+) -> Result<Option<String>, Failure> {
+    verdict(client, key, (model, number), Some(received_at)).await
+}
+
+async fn verdict(
+    client: &Client,
+    key: &KeyId,
+    (model, number): (&ModelRef, VersionNumber),
+    received_at: Option<DateTime<Utc>>,
+) -> Result<Option<String>, Failure> {
     let shown: KeyView = match client.get(&paths::key(key)).await {
         Ok(k) => k,
         Err(f) if f.exit == Exit::NotFoundOrDenied => return Ok(None),
@@ -37,7 +58,10 @@ pub(super) async fn cancelled(
         .map(|n| format!(": {n}"))
         .unwrap_or_default();
     if reason == "retired" {
-        let signed_at = signed_at(client, key, model, number).await?;
+        let signed_at = match received_at {
+            Some(at) => Some(at),
+            None => signed_at(client, key, model, number).await?,
+        };
         if signed_at.is_some_and(|s| s < at) {
             return Ok(None);
         }

@@ -282,9 +282,20 @@ pub(super) fn judge_rule(
         ),
     };
     let Some((a, statement)) = newest else {
-        let seen = match check.not_counted.len() {
-            0 => "none is stored".to_owned(),
-            n => format!("{n} stored do not count (see not_counted)"),
+        let seen = match check.not_counted.is_empty() {
+            true => "none is stored".to_owned(),
+            false => format!(
+                "those stored do not count: {}",
+                check
+                    .not_counted
+                    .iter()
+                    .map(|n| match n.key_name.as_str() {
+                        "" => format!("{} ({})", n.id, n.status),
+                        name => format!("{} by {name} ({})", n.id, n.status),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         return Err(Box::new(Refusal {
             stage: Some(alias.to_owned()),

@@ -154,6 +154,16 @@ async fn an_evaluation_that_misses_the_threshold_is_refused_and_one_that_meets_i
         .unwrap();
     assert_eq!(production["passes"], false);
     assert_eq!(production["reasons"][0]["reason"], "attestation_unmet");
+    // So does the console's gate panel, condition and all.
+    let (session, _) = crate::console::sign_in(&app, &app.admin).await;
+    let (status, _, html) =
+        crate::console::page(&app, &session, "/ui/models/fraud/scorer/versions/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("attestation_unmet"), "{html}");
+    assert!(
+        html.contains("input.predicate.metrics.accuracy &gt;= 0.92"),
+        "{html}"
+    );
     assert_eq!(promote(&app, "staging", v1).await.0, StatusCode::OK);
 
     // Another version, evaluated above the threshold, promotes.

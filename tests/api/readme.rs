@@ -1,6 +1,7 @@
 //! The README's walk-throughs, run as printed: the client's (setup, a
 //! pipeline's push, a CI job, a deployer's pull and redeploy, an auditor's
-//! checks), the Teams section and the webhook's subscription, each shell block in a shell of its own
+//! checks), the Teams section, the webhook's subscription and the attestation
+//! rules' example, each shell block in a shell of its own
 //! against a test server, so the documentation cannot drift from the product.
 //!
 //! Only what cannot be the reader's own is replaced: the registry's address
@@ -195,6 +196,17 @@ async fn the_readme_walk_throughs_run_as_printed(b: Backend) {
         2,
         "made, then listed: {subscribed}"
     );
+
+    // A maintainer requires an evaluation for production; the deployer pulls
+    // only what the evaluation job's pinned key attested.
+    let attest = blocks_of(&readme, "Attestations and promotion rules");
+    assert_eq!(attest.len(), 2, "{attest:?}");
+    let ruled = run_block(&attest[0], dir, &env, &app.base).await;
+    assert!(ruled.contains("attestation_missing"), "{ruled}");
+    assert!(ruled.contains("refused (exit 4)"), "{ruled}");
+    assert!(ruled.contains("record verified"), "{ruled}");
+    let pulled = run_block(&attest[1], dir, &env, &app.base).await;
+    assert!(pulled.contains("already at fraud/scorer@2"), "{pulled}");
 }
 
 /// The OCI section's `sh` block, against a registry where `fraud/scorer@1` is

@@ -8,7 +8,7 @@ use super::super::super::paths::VersionPath;
 use super::super::super::views::{FileView, VersionView};
 use super::super::{Ui, Viewer, graph, page};
 use super::*;
-use crate::api::{CiProvenance, Refusal};
+use crate::api::{AttestationCheck, CiProvenance, Refusal};
 use crate::auth::Read;
 use crate::auth::authorize;
 use crate::catalog::VersionPage;
@@ -142,7 +142,29 @@ fn commands(ns: &str, name: &str, v: i64, pullable: bool) -> Vec<String> {
 fn refusal_list(reasons: &[Refusal]) -> Markup {
     html! {
         ul.reasons {
-            @for r in reasons { li { code.reason { (r.reason) } " " (r.message) } }
+            @for r in reasons {
+                li {
+                    code.reason { (r.reason) } " " (r.message)
+                    @if let Some(a) = &r.attestation { (attestation_check(a)) }
+                }
+            }
+        }
+    }
+}
+
+/// What an attestation rule found: the conditions that do not hold, and the
+/// attestations that do not count.
+fn attestation_check(a: &AttestationCheck) -> Markup {
+    html! {
+        ul.plain {
+            @for u in &a.unmet { li { "Condition " code { (u.condition) } ": " (u.outcome) } }
+            @for n in &a.not_counted {
+                li {
+                    "Attestation " (digest(&n.id.to_string())) " by "
+                    (if n.key_name.is_empty() { n.keyid.as_str() } else { n.key_name.as_str() })
+                    ": " code { (n.status) }
+                }
+            }
         }
     }
 }
