@@ -125,6 +125,19 @@ if ! "$sw_venv/bin/python" -c 'import standardwebhooks.webhooks' >/dev/null 2>&1
 fi
 export SIGNET_TEST_WEBHOOK_PYTHON="$sw_venv/bin/python"
 
+# --- The CycloneDX project's validator ------------------------------------------
+# cyclonedx-python-lib 11.12.0 (with its JSON schema validation) in a virtual
+# environment of its own: the tests validate every BOM Signet issues with it.
+cdx_venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/cyclonedx-11.12.0"
+if ! "$cdx_venv/bin/python" -c 'import cyclonedx.validation.json' >/dev/null 2>&1; then
+  log "installing cyclonedx-python-lib 11.12.0 into $cdx_venv"
+  rm -rf "$cdx_venv"
+  make_venv "$cdx_venv"
+  "$cdx_venv/bin/pip" install --quiet --disable-pip-version-check \
+    'cyclonedx-python-lib[json-validation]==11.12.0'
+fi
+export SIGNET_TEST_CYCLONEDX_PYTHON="$cdx_venv/bin/python"
+
 export SIGNET_TEST_POSTGRES_URL=$PG_URL
 export SIGNET_TEST_S3_ENDPOINT=$GARAGE_ENDPOINT
 export SIGNET_TEST_S3_REGION=$GARAGE_REGION

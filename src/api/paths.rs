@@ -63,6 +63,16 @@ pub fn attestations(m: &ModelRef, v: VersionNumber) -> String {
     format!("{}/attestations", version(m, v))
 }
 
+/// A version's CycloneDX ML-BOM.
+pub fn bom(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/bom", version(m, v))
+}
+
+/// A version's SLSA provenance, issued by the registry.
+pub fn provenance(m: &ModelRef, v: VersionNumber) -> String {
+    format!("{}/provenance", version(m, v))
+}
+
 /// One attestation of a version.
 pub fn attestation(m: &ModelRef, v: VersionNumber, id: uuid::Uuid) -> String {
     format!("{}/{id}", attestations(m, v))

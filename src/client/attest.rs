@@ -164,3 +164,32 @@ pub async fn registry_key() -> Result<Done, Failure> {
         json: to_json(&k),
     })
 }
+
+/// A document the registry issues about a version.
+pub enum Document {
+    Bom,
+    Provenance,
+}
+
+/// `signet bom|provenance NS/MODEL@V [--out FILE]`.
+pub async fn document(target: &str, which: Document, out: Option<&Path>) -> Result<Done, Failure> {
+    let target = Target::parse(target)?;
+    let version = target.version()?;
+    let model = target.model_ref();
+    let (path, what) = match which {
+        Document::Bom => (paths::bom(&model, version), "CycloneDX ML-BOM"),
+        Document::Provenance => (paths::provenance(&model, version), "SLSA provenance"),
+    };
+    let doc: serde_json::Value = signed_in()?.get(&path).await?;
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let human = match out {
+        Some(file) => {
+            std::fs::write(file, format!("{text}\n")).map_err(|e| {
+                Failure::new(super::Exit::Failure, format!("{}: {e}", file.display()))
+            })?;
+            format!("the {what} of {model}@{version} is in {}", file.display())
+        }
+        None => text,
+    };
+    Ok(Done { human, json: doc })
+}

@@ -140,3 +140,49 @@ pub async fn bundle(
     );
     Ok(resp)
 }
+
+/// The version's AI bill of materials (readers): a CycloneDX 1.6 ML-BOM of
+/// the model with its files' hashes, the datasets of its lineage as data
+/// components, its environment (image, Python, frameworks, hardware) and
+/// parents, and its signatures and attestations as external references.
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/bom", tag = "signing", operation_id = "version_bom",
+    params(VersionPath),
+    responses((status = 200, description = "The BOM", body = Object,
+            content_type = "application/vnd.cyclonedx+json"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`version_not_sealed`")))]
+pub async fn bom(
+    State(st): State<AppState>,
+    p: Principal,
+    VersionPath(model, number): VersionPath,
+) -> Result<Response, ApiError> {
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    let bom = st.trust.bom(&permit, &model.name, number).await?;
+    let mut resp = Json(bom).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/vnd.cyclonedx+json; version=1.6"),
+    );
+    Ok(resp)
+}
+
+/// The version's SLSA provenance v1 (readers), issued by the registry from
+/// what it recorded: its lineage and, for a trusted publisher's job, the CI
+/// identity. An in-toto statement about the version's files in a DSSE
+/// envelope signed with the registry's key (`GET /v1/registry/key`).
+#[utoipa::path(get, path = "/v1/models/{ns}/{model}/versions/{v}/provenance", tag = "signing", operation_id = "version_provenance",
+    params(VersionPath),
+    responses((status = 200, description = "A DSSE envelope of the provenance statement", body = Object),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`version_not_sealed`"),
+        (status = 503, body = ErrorBody, description = "`records_unavailable`: no registry key (PostgreSQL without `SIGNET_REGISTRY_KEY_FILE`)")))]
+pub async fn provenance(
+    State(st): State<AppState>,
+    p: Principal,
+    VersionPath(model, number): VersionPath,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let permit = authorize::<Read>(&p, &model.namespace)?;
+    Ok(Json(
+        st.trust.provenance(&permit, &model.name, number).await?,
+    ))
+}

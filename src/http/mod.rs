@@ -225,6 +225,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(attestations::add, attestations::list))
         .routes(routes!(attestations::get))
         .routes(routes!(attestations::bundle))
+        .routes(routes!(attestations::bom))
+        .routes(routes!(attestations::provenance))
         .routes(routes!(aliases::registry_key))
         .routes(routes!(aliases::put, aliases::get, aliases::delete))
         .routes(routes!(aliases::history))

@@ -10,6 +10,7 @@
 mod aliases;
 mod attestations;
 mod cache;
+mod documents;
 mod gate;
 mod keys;
 mod policy;
@@ -34,6 +35,7 @@ use crate::store::{Aliases, FileRecord, Keys, Lineage, Namespaces, VersionRecord
 /// The records trust operations answer with.
 pub use crate::store::{AliasMove, AttestationRecord, KeyRecord, SignatureRecord};
 pub use attestations::KeptAttestation;
+pub use documents::{BUILD_TYPE, SLSA_PROVENANCE};
 pub use gate::{Gate, GatePanel, Promotable};
 pub use keys::{LostVerification, ShownKey};
 pub use policy::{AttestationRule, DeployerPulls, LineageField, NamespacePolicy, UnknownFormats};

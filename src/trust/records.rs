@@ -52,6 +52,17 @@ impl RecordSigner {
         }
     }
 
+    /// Where the registry's references start (`https://registry.example`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A statement the registry makes, in a DSSE envelope signed with its key.
+    pub(super) fn envelope(&self, statement: &Value) -> String {
+        let payload = serde_json::to_vec(statement).expect("serializes");
+        self.key.envelope(&payload).to_string()
+    }
+
     pub fn published(&self) -> RegistryKey {
         let public_key = self.key.public_pem();
         let parsed = crate::signing::keys::parse_public_key(&public_key).expect("parses");
@@ -92,7 +103,6 @@ impl RecordSigner {
                 },
             },
         });
-        let payload = serde_json::to_vec(&st).expect("serializes");
-        self.key.envelope(&payload).to_string()
+        self.envelope(&st)
     }
 }

@@ -621,6 +621,30 @@ fn matrix() -> Vec<(&'static str, &'static str, Rule, Build)> {
                 })
             },
         ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/bom",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(
+                    async move { f.call(a, Method::GET, "/v1/models/fraud/scorer/versions/2/bom") },
+                )
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/{ns}/{model}/versions/{v}/provenance",
+            Rule::Roles(200, READERS),
+            |f, a| {
+                Box::pin(async move {
+                    f.call(
+                        a,
+                        Method::GET,
+                        "/v1/models/fraud/scorer/versions/2/provenance",
+                    )
+                })
+            },
+        ),
         ("GET", "/v1/registry/key", Rule::Anyone(200), |f, a| {
             Box::pin(async move { f.call(a, Method::GET, "/v1/registry/key") })
         }),

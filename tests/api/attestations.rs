@@ -17,6 +17,7 @@ crate::on_both_backends!(
     rules_that_are_not_rego_are_refused_and_the_policy_stays,
     promotion_records_verify_with_the_registry_key_by_plain_dsse,
     the_client_attests_pulls_only_what_a_pinned_key_attested_and_checks_records,
+    the_bom_validates_and_the_provenance_is_signed_by_the_registry,
 );
 
 const SCAN: &str = "https://signet.dev/attestations/scan/v1";
@@ -646,7 +647,7 @@ async fn rules_that_are_not_rego_are_refused_and_the_policy_stays(b: Backend) {
 }
 
 /// The statement inside a DSSE envelope.
-fn statement_of(envelope: &Value) -> Value {
+pub(crate) fn statement_of(envelope: &Value) -> Value {
     let payload = base64::engine::general_purpose::STANDARD
         .decode(envelope["payload"].as_str().unwrap())
         .unwrap();
@@ -911,4 +912,201 @@ async fn the_client_attests_pulls_only_what_a_pinned_key_attested_and_checks_rec
         "{}",
         r.stderr
     );
+}
+
+/// Validates a BOM with the CycloneDX project's validator (PyPI's
+/// cyclonedx-python-lib); its verdict.
+async fn cyclonedx_verdict(bom: &Value) -> (bool, String) {
+    use tokio::io::AsyncWriteExt;
+    let python = match std::env::var("SIGNET_TEST_CYCLONEDX_PYTHON") {
+        Ok(p) => p,
+        Err(_) => crate::helpers::not_configured("SIGNET_TEST_CYCLONEDX_PYTHON"),
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cyclonedx_validate.py"
+    );
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(bom.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+async fn the_bom_validates_and_the_provenance_is_signed_by_the_registry(b: Backend) {
+    if std::env::var("SIGNET_TEST_CYCLONEDX_PYTHON").is_err()
+        && crate::helpers::postgres_opted_out()
+    {
+        return;
+    }
+    let (app, ci, eval) = setup(b).await;
+    let mut lineage = crate::helpers::full_lineage();
+    lineage["environment"]["frameworks"] = json!({"torch": "2.4.1", "transformers": "4.44"});
+    lineage["data"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "holdout", "sha256": "ef".repeat(32), "uri": "s3://data/holdout"}));
+    let (v, st) = app
+        .sealed_version(
+            "fraud",
+            "scorer",
+            lineage,
+            &[("model.bin", b"weights"), ("tokenizer/vocab.txt", b"a b c")],
+        )
+        .await;
+    let r = app.sign("fraud", "scorer", v, &ci.envelope(&st)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let attested = evaluate(&app, &eval, v, &st, 0.95).await;
+    let root = st["subject"][0]["digest"]["sha256"].as_str().unwrap();
+
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v}/bom"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.cyclonedx+json")
+    );
+    let bom: Value = r.json().await.unwrap();
+    let (valid, verdict) = cyclonedx_verdict(&bom).await;
+    assert!(valid, "{verdict}\n{bom:#}");
+    // The validator is no rubber stamp: a broken hash fails it.
+    let mut broken = bom.clone();
+    broken["components"][0]["hashes"][0]["content"] = json!("not hex");
+    assert!(!cyclonedx_verdict(&broken).await.0);
+
+    assert_eq!(bom["specVersion"], "1.6");
+    let components = bom["components"].as_array().unwrap();
+    let model = &components[0];
+    assert_eq!(model["type"], "machine-learning-model");
+    assert_eq!(model["name"], "fraud/scorer");
+    assert_eq!(model["hashes"][0]["content"], root);
+    let files: Vec<(&str, &str)> = model["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["hashes"][0]["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let listed: Vec<(&str, &str)> = st["predicate"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["digest"].as_str().unwrap()))
+        .collect();
+    assert_eq!(files, listed);
+    let of_type =
+        |t: &str| -> Vec<&Value> { components.iter().filter(|c| c["type"] == t).collect() };
+    let data = of_type("data");
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["hashes"][0]["content"], "ef".repeat(32));
+    assert_eq!(data[1]["externalReferences"][0]["url"], "s3://data/holdout");
+    let frameworks: Vec<&str> = of_type("framework")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(frameworks, ["torch", "transformers"]);
+    assert_eq!(of_type("container")[0]["name"], "train:1.4");
+    let refs = model["externalReferences"].as_array().unwrap();
+    let of_ref = |t: &str| refs.iter().find(|r| r["type"] == t).unwrap();
+    assert!(
+        of_ref("digital-signature")["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/signatures/{}/bundle", ci.keyid))
+    );
+    assert!(
+        of_ref("attestation")["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/attestations/{attested}"))
+    );
+    assert_eq!(of_ref("vcs")["url"], "https://git.example.com/fraud/scorer");
+
+    // The provenance: signed by the registry's key, about exactly the files.
+    let key: Value = app
+        .req(Method::GET, "/v1/registry/key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let envelope: Value = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v}/provenance"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(dsse_verifies(
+        &envelope,
+        key["public_key"].as_str().unwrap()
+    ));
+    let p = statement_of(&envelope);
+    assert_eq!(p["predicateType"], "https://slsa.dev/provenance/v1");
+    let subjects: Vec<(&str, &str)> = p["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["digest"]["sha256"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(subjects, listed);
+    let def = &p["predicate"]["buildDefinition"];
+    assert_eq!(
+        def["resolvedDependencies"][0]["digest"]["gitCommit"],
+        "ab".repeat(20)
+    );
+    assert_eq!(def["resolvedDependencies"][2]["uri"], "s3://data/holdout");
+    assert_eq!(def["externalParameters"]["model"], "fraud/scorer");
+    // Without a CI identity, the registry says the build was declared.
+    assert!(
+        p["predicate"]["runDetails"]["builder"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/signet/declared")
+    );
+
+    // A draft has neither.
+    app.create_version("fraud", "scorer", json!({})).await;
+    for doc in ["bom", "provenance"] {
+        let r = app
+            .req(
+                Method::GET,
+                &format!("/v1/models/fraud/scorer/versions/{}/{doc}", v + 1),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(r).await, "version_not_sealed", "{doc}");
+    }
 }

@@ -160,6 +160,12 @@ const COMMANDS: &[(&str, &str, &str)] = &[
         "attestations",
     ),
     ("GET", "/v1/registry/key", "registry-key"),
+    ("GET", "/v1/models/{ns}/{model}/versions/{v}/bom", "bom"),
+    (
+        "GET",
+        "/v1/models/{ns}/{model}/versions/{v}/provenance",
+        "provenance",
+    ),
     (
         "GET",
         "/v1/models/{ns}/{model}/versions/{v}/lineage",

@@ -267,6 +267,21 @@ async fn a_ci_job_exchanges_its_identity_and_publishes_a_signed_version(b: Backe
         .unwrap();
     assert_eq!(v["provenance"], provenance);
     assert_eq!(v["verified"], true);
+    // The SLSA provenance the registry issues names the job that built it.
+    let envelope: Value = app
+        .req(Method::GET, "/v1/models/ml/scorer/versions/1/provenance")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slsa = crate::attestations::statement_of(&envelope)["predicate"].clone();
+    assert_eq!(slsa["runDetails"]["builder"]["id"], issuer.url.as_str());
+    assert_eq!(slsa["runDetails"]["metadata"]["invocationId"], "9001");
+    let workflow = &slsa["buildDefinition"]["externalParameters"]["workflow"];
+    assert_eq!(workflow["workflowRef"], provenance["workflow_ref"]);
+    assert_eq!(workflow["sha"], SHA);
     assert_eq!(v["created_by"], "oidc:ml/train");
     let (session, _) = crate::console::sign_in(&app, &app.admin).await;
     let (status, _, html) =

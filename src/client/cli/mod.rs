@@ -157,6 +157,22 @@ pub enum ClientCommand {
         #[arg(long, requires = "id")]
         bundle: bool,
     },
+    /// A sealed version's AI bill of materials: a CycloneDX 1.6 ML-BOM
+    /// (JSON), to FILE with --out.
+    Bom {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// A sealed version's SLSA provenance v1, issued and signed by the
+    /// registry (a DSSE envelope), to FILE with --out.
+    Provenance {
+        /// NAMESPACE/MODEL@VERSION
+        target: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// The registry's own public key (SPKI PEM), which verifies the
     /// promotion records it signs: save it, and pass it to `alias history
     /// --registry-key`.
@@ -503,6 +519,13 @@ pub async fn run(command: ClientCommand, bars: bool) -> Result<Done, Failure> {
             ..
         } => super::attest::show(&target, id, bundle).await,
         ClientCommand::RegistryKey => super::attest::registry_key().await,
+        ClientCommand::Bom { target, out } => {
+            super::attest::document(&target, super::attest::Document::Bom, out.as_deref()).await
+        }
+        ClientCommand::Provenance { target, out } => {
+            let which = super::attest::Document::Provenance;
+            super::attest::document(&target, which, out.as_deref()).await
+        }
         ClientCommand::Promote {
             target,
             alias,
