@@ -38,6 +38,8 @@ pub(super) struct JudgedAttestation {
     keyid: KeyId,
     key_name: String,
     received_at: DateTime<Utc>,
+    /// The document as received.
+    envelope: String,
     /// The statement, when a trusted key's signature verifies now and the
     /// statement is about this version; why not otherwise.
     outcome: std::result::Result<serde_json::Value, Rejection>,
@@ -180,6 +182,31 @@ impl Trust {
     }
 }
 
+impl Trust {
+    /// The attestations of a version that count now (a trusted key's
+    /// signature verifies), each as a Sigstore bundle naming its key, oldest
+    /// first: what the OCI face offers as referrers beside the signatures.
+    pub(super) async fn offered_attestations(
+        &self,
+        details: &super::VersionDetails,
+    ) -> Result<Vec<super::OfferedBundle>> {
+        let v = &details.version;
+        let epoch = details.verification.epoch;
+        let judged = self
+            .judged_attestations(v, &details.files, epoch, true)
+            .await?;
+        let mut out = Vec::new();
+        for a in judged.into_iter().filter(|a| a.outcome.is_ok()) {
+            out.push(super::OfferedBundle {
+                bundle: self.bundle_of(&a.keyid, &a.envelope).await?,
+                keyid: a.keyid,
+                received_at: a.received_at,
+            });
+        }
+        Ok(out)
+    }
+}
+
 fn judge(
     a: AttestationRecord,
     keys: &[TrustedKey],
@@ -213,6 +240,7 @@ fn judge(
         keyid,
         key_name,
         received_at: a.received_at,
+        envelope: a.envelope,
         outcome,
     }
 }

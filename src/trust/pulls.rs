@@ -17,7 +17,8 @@ use crate::store::SignatureRecord;
 /// A version a caller may pull now, with what its referrers are made of.
 pub struct Pullable {
     pub details: VersionDetails,
-    /// The signatures that count now, as Sigstore bundles, oldest first.
+    /// The signatures that count now, as Sigstore bundles, oldest first; then
+    /// the attestations that count now, likewise.
     pub bundles: Vec<OfferedBundle>,
 }
 
@@ -41,7 +42,8 @@ impl Trust {
         let (verdict, stored) = self.pull_verdict(permit, name, number).await?;
         match verdict {
             Ok(details) => {
-                let bundles = self.offered_bundles(&details, stored).await?;
+                let mut bundles = self.offered_bundles(&details, stored).await?;
+                bundles.extend(self.offered_attestations(&details).await?);
                 Ok(Ok(Pullable { details, bundles }))
             }
             Err(refusals) => Ok(Err(refusals)),

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     promotion_records_verify_with_the_registry_key_by_plain_dsse,
     the_client_attests_pulls_only_what_a_pinned_key_attested_and_checks_records,
     the_bom_validates_and_the_provenance_is_signed_by_the_registry,
+    attestations_are_oci_referrers_beside_the_signature_while_they_count,
 );
 
 const SCAN: &str = "https://signet.dev/attestations/scan/v1";
@@ -1109,4 +1110,95 @@ async fn the_bom_validates_and_the_provenance_is_signed_by_the_registry(b: Backe
             .unwrap();
         assert_eq!(error_code(r).await, "version_not_sealed", "{doc}");
     }
+}
+
+async fn attestations_are_oci_referrers_beside_the_signature_while_they_count(b: Backend) {
+    use crate::oci::{BUNDLE, basic};
+    let (app, ci, eval) = setup(b).await;
+    let (v, st) = signed(&app, &ci, &[("model.bin", b"weights")]).await;
+    let id = evaluate(&app, &eval, v, &st, 0.95).await;
+    let get = |path: String| {
+        app.anon(Method::GET, &path)
+            .header("Authorization", basic(&app.admin))
+            .send()
+    };
+    let r = get(format!("/v2/fraud/scorer/manifests/v{v}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let digest = r.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let referrers = || async {
+        let index: Value = get(format!("/v2/fraud/scorer/referrers/{digest}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        index["manifests"].as_array().unwrap().clone()
+    };
+    let listed = referrers().await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|m| m["artifactType"] == BUNDLE));
+    let predicate = |m: &Value| m["annotations"]["dev.sigstore.bundle.predicateType"].clone();
+    assert_eq!(
+        predicate(&listed[0]),
+        "https://model_signing/signature/v1.0"
+    );
+    assert_eq!(predicate(&listed[1]), EVALUATION);
+    assert_eq!(
+        listed[1]["annotations"]["dev.signet.keyid"],
+        eval.keyid.as_str()
+    );
+    // The referrer's one layer is the attestation's bundle.
+    let manifest: Value = get(format!(
+        "/v2/fraud/scorer/manifests/{}",
+        listed[1]["digest"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(manifest["subject"]["digest"], digest.as_str());
+    let bundle: Value = get(format!(
+        "/v2/fraud/scorer/blobs/{}",
+        manifest["layers"][0]["digest"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let stored: Value = app
+        .req(
+            Method::GET,
+            &format!("/v1/models/fraud/scorer/versions/{v}/attestations/{id}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bundle["dsseEnvelope"]["payload"],
+        stored["envelope"]["payload"]
+    );
+    // A compromised key's attestation is offered no longer.
+    let r = app
+        .req(Method::POST, &format!("/v1/keys/{}/revoke", eval.keyid))
+        .json(&json!({"reason": "compromised"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed = referrers().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        predicate(&listed[0]),
+        "https://model_signing/signature/v1.0"
+    );
 }
