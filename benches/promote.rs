@@ -1,5 +1,8 @@
 //! Promotion latency over real HTTP: PUT alias with verification, policy and
-//! history, with 1 and 16 concurrent approvers. The metadata store is the one
+//! history, with 1 and 16 concurrent approvers; then one approver promoting to
+//! an alias without attestation rules and to one with three (an evaluation's
+//! threshold and a scan's findings in Rego, an SBOM present), each version
+//! holding 3 or 24 attestations. The metadata store is the one
 //! named by SIGNET_BENCH_DATABASE_URL (default: a fresh SQLite file); blobs go to
 //! a temporary directory (promotion reads no blob).
 //!
@@ -110,4 +113,111 @@ async fn main() {
             pct(0.99).as_secs_f64() * 1e3
         );
     }
+
+    // Attestation rules: the same promotions, to an alias without rules and
+    // to one with three, alternating so both see the same database.
+    let policy = json!({"attestations_required": {"gated": [
+        {"predicate_type": EVALUATION, "signers": ["ci"],
+         "conditions": ["input.predicate.metrics.accuracy >= 0.92"]},
+        {"predicate_type": SCAN, "conditions": [
+            "count([f | some f in input.predicate.findings; f.severity == \"critical\"]) == 0"]},
+        {"predicate_type": "https://cyclonedx.org/bom"},
+    ]}});
+    let r = call(M::PUT, "/v1/namespaces/fraud/policy")
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (rounds, label) in [(1, "3 attestations"), (8, "24 attestations")] {
+        for i in 1..=2 {
+            for round in 0..rounds {
+                let files: Value = call(M::GET, &format!("/v1/models/fraud/scorer/versions/{i}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                for (t, predicate) in [
+                    (
+                        EVALUATION,
+                        json!({"metrics": {"accuracy": 0.95}, "round": round}),
+                    ),
+                    (
+                        SCAN,
+                        json!({"findings": [{"severity": "low"}], "round": round}),
+                    ),
+                    (
+                        "https://cyclonedx.org/bom",
+                        json!({"bomFormat": "CycloneDX", "round": round}),
+                    ),
+                ] {
+                    let r = call(
+                        M::POST,
+                        &format!("/v1/models/fraud/scorer/versions/{i}/attestations"),
+                    )
+                    .json(&attestation(&sk, &files, t, predicate))
+                    .send()
+                    .await
+                    .unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            }
+        }
+        let (mut plain, mut gated) = (Vec::new(), Vec::new());
+        for i in 0..600 {
+            let (alias, into) = match i % 2 {
+                0 => ("plain", &mut plain),
+                _ => ("gated", &mut gated),
+            };
+            let t = Instant::now();
+            let r = call(M::PUT, &format!("/v1/models/fraud/scorer/aliases/{alias}"))
+                .json(&json!({"version": 1 + (i / 2) % 2}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{alias}");
+            r.bytes().await.unwrap();
+            into.push(t.elapsed());
+        }
+        for (name, mut lat) in [("no rules   ", plain), ("three rules", gated)] {
+            lat.sort();
+            println!(
+                " 1 approver, {name}, {label:>15}: {} promotions, p50 {:.2} ms, p99 {:.2} ms",
+                lat.len(),
+                common::pct(&lat, 0.50),
+                common::pct(&lat, 0.99),
+            );
+        }
+    }
+}
+
+const EVALUATION: &str = "https://signet.dev/attestations/evaluation/v1";
+const SCAN: &str = "https://signet.dev/attestations/scan/v1";
+
+/// A DSSE envelope of an in-toto statement of `predicate_type` about the
+/// files of `version` (its answer), signed with `sk`.
+fn attestation(
+    sk: &ed25519_dalek::SigningKey,
+    version: &Value,
+    predicate_type: &str,
+    predicate: Value,
+) -> Value {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let subject: Vec<Value> = version["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| json!({"name": f["path"], "digest": {"sha256": f["sha256"]}}))
+        .collect();
+    let st = json!({"_type": "https://in-toto.io/Statement/v1", "subject": subject,
+        "predicateType": predicate_type, "predicate": predicate});
+    let payload = serde_json::to_vec(&st).unwrap();
+    let ty = "application/vnd.in-toto+json";
+    let sig = sk.sign(&signet::signing::dsse::pae(ty, &payload));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    json!({"payload": b64.encode(&payload), "payloadType": ty,
+        "signatures": [{"sig": b64.encode(sig.to_bytes())}]})
 }

@@ -13,7 +13,6 @@ use super::paths::{AttestationPath, VersionPath};
 use crate::api::{AttestationAccepted, AttestationList, AttestationQuery, StoredAttestation};
 use crate::auth::{Principal, Publish, Read, authorize};
 use crate::error::Error;
-use crate::signing::bundle::BUNDLE_MEDIA_TYPE;
 use crate::trust::AttestationRecord;
 use crate::trust::KeptAttestation;
 
@@ -133,12 +132,7 @@ pub async fn bundle(
         .trust
         .attestation_bundle(&permit, &model.name, number, id)
         .await?;
-    let mut resp = Json(b).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static(BUNDLE_MEDIA_TYPE),
-    );
-    Ok(resp)
+    Ok(super::signatures::bundle_response(b))
 }
 
 /// The version's AI bill of materials (readers): a CycloneDX 1.6 ML-BOM of

@@ -101,16 +101,21 @@ pub async fn bundle(
     p: Principal,
     SignaturePath(model, number, keyid): SignaturePath,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     let permit = authorize::<Read>(&p, &model.namespace)?;
     let b = st
         .trust
         .bundle(&permit, &model.name, number, &keyid)
         .await?;
+    Ok(bundle_response(b))
+}
+
+/// A Sigstore bundle with its media type.
+pub(super) fn bundle_response(b: serde_json::Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let mut resp = Json(b).into_response();
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static(BUNDLE_MEDIA_TYPE),
     );
-    Ok(resp)
+    resp
 }

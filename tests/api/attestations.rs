@@ -105,6 +105,17 @@ async fn promote(app: &TestApp, alias: &str, v: i64) -> (StatusCode, Value) {
     (status, r.json().await.unwrap())
 }
 
+/// A GET as the admin: its JSON.
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    app.req(Method::GET, path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The refusal of `reason` among a refused promotion's details.
 fn detail<'a>(body: &'a Value, reason: &str) -> &'a Value {
     body["error"]["details"]
@@ -140,14 +151,7 @@ async fn an_evaluation_that_misses_the_threshold_is_refused_and_one_that_meets_i
     assert_eq!(d["attestation"]["unmet"][0]["condition"], ACCURACY);
     assert!(d["message"].as_str().unwrap().contains(ACCURACY));
     // The gate panel says the same, and the rule does not touch other stages.
-    let gate: Value = app
-        .req(Method::GET, "/v1/models/fraud/scorer/versions/1/gate")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gate: Value = get_json(&app, "/v1/models/fraud/scorer/versions/1/gate").await;
     let production = gate["aliases"]
         .as_array()
         .unwrap()
@@ -178,46 +182,26 @@ async fn an_evaluation_that_misses_the_threshold_is_refused_and_one_that_meets_i
     assert_eq!(promote(&app, "production", v1).await.0, StatusCode::OK);
 
     // Listed oldest first, filtered by type, each verbatim.
-    let list: Value = app
-        .req(
-            Method::GET,
-            &format!(
-                "/v1/models/fraud/scorer/versions/{v1}/attestations?predicate_type={EVALUATION}"
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(
+        &app,
+        &format!("/v1/models/fraud/scorer/versions/{v1}/attestations?predicate_type={EVALUATION}"),
+    )
+    .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["items"][0]["id"], low.as_str());
     assert_eq!(list["items"][0]["keyid"], eval.keyid.as_str());
-    let none: Value = app
-        .req(
-            Method::GET,
-            &format!("/v1/models/fraud/scorer/versions/{v1}/attestations?predicate_type={SCAN}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = get_json(
+        &app,
+        &format!("/v1/models/fraud/scorer/versions/{v1}/attestations?predicate_type={SCAN}"),
+    )
+    .await;
     assert_eq!(none["items"], json!([]));
     // As a Sigstore bundle naming its key.
-    let bundle: Value = app
-        .req(
-            Method::GET,
-            &format!("/v1/models/fraud/scorer/versions/{v1}/attestations/{low}/bundle"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bundle: Value = get_json(
+        &app,
+        &format!("/v1/models/fraud/scorer/versions/{v1}/attestations/{low}/bundle"),
+    )
+    .await;
     assert_eq!(
         bundle["mediaType"],
         "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -292,17 +276,8 @@ async fn attestations_by_untrusted_retired_or_compromised_keys_do_not_count(b: B
     let gate = |alias: &'static str| {
         let app = &app;
         async move {
-            let g: Value = app
-                .req(
-                    Method::GET,
-                    &format!("/v1/models/fraud/scorer/versions/{v}/gate"),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let g: Value =
+                get_json(app, &format!("/v1/models/fraud/scorer/versions/{v}/gate")).await;
             g["aliases"]
                 .as_array()
                 .unwrap()
@@ -347,17 +322,7 @@ async fn attestations_by_untrusted_retired_or_compromised_keys_do_not_count(b: B
     let passes = gate("production").await;
     assert_eq!(passes["passes"], true, "{passes}");
     assert_eq!(promote(&app, "production", v).await.0, StatusCode::OK);
-    let history: Value = app
-        .req(
-            Method::GET,
-            "/v1/models/fraud/scorer/aliases/production/history",
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = get_json(&app, "/v1/models/fraud/scorer/aliases/production/history").await;
     let record = statement_of(&history["items"][0]["record"]);
     assert_eq!(
         record["predicate"]["signet"]["rules"]["attestations"][0]["attestation"],
@@ -462,17 +427,11 @@ async fn subjects_that_are_not_exactly_the_files_are_refused_and_nothing_is_kept
         .attest("fraud", "scorer", v + 1, &eval.envelope(&good))
         .await;
     assert_eq!(error_code(r).await, "version_not_sealed");
-    let list: Value = app
-        .req(
-            Method::GET,
-            &format!("/v1/models/fraud/scorer/versions/{v}/attestations"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(
+        &app,
+        &format!("/v1/models/fraud/scorer/versions/{v}/attestations"),
+    )
+    .await;
     assert_eq!(list["items"], json!([]), "nothing refused was kept");
 
     // Exactly the files, or the root digest, are accepted; the same document
@@ -579,14 +538,7 @@ async fn a_rule_edited_between_two_promotions_is_the_rule_the_later_one_sees(b: 
 
 async fn rules_that_are_not_rego_are_refused_and_the_policy_stays(b: Backend) {
     let (app, _, _) = setup(b).await;
-    let before: Value = app
-        .req(Method::GET, "/v1/namespaces/fraud/policy")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = get_json(&app, "/v1/namespaces/fraud/policy").await;
     assert_eq!(
         before["attestations_required"]["production"][0]["conditions"][0],
         ACCURACY
@@ -636,14 +588,7 @@ async fn rules_that_are_not_rego_are_refused_and_the_policy_stays(b: Backend) {
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["code"], "invalid_request", "{body}");
     }
-    let after: Value = app
-        .req(Method::GET, "/v1/namespaces/fraud/policy")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(&app, "/v1/namespaces/fraud/policy").await;
     assert_eq!(before, after);
 }
 
@@ -696,31 +641,14 @@ async fn promotion_records_verify_with_the_registry_key_by_plain_dsse(b: Backend
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
-    let key: Value = app
-        .req(Method::GET, "/v1/registry/key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = get_json(&app, "/v1/registry/key").await;
     assert_eq!(key["algorithm"], "ecdsa-p256");
     assert_eq!(
         key["predicate_type"],
         "https://k8s.io/promo-tools/promotion/v1"
     );
     let pem = key["public_key"].as_str().unwrap();
-    let history: Value = app
-        .req(
-            Method::GET,
-            "/v1/models/fraud/scorer/aliases/production/history",
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = get_json(&app, "/v1/models/fraud/scorer/aliases/production/history").await;
     let items = history["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     // The removal has no record; each promotion has one, signed by the
@@ -1045,25 +973,12 @@ async fn the_bom_validates_and_the_provenance_is_signed_by_the_registry(b: Backe
     assert_eq!(of_ref("vcs")["url"], "https://git.example.com/fraud/scorer");
 
     // The provenance: signed by the registry's key, about exactly the files.
-    let key: Value = app
-        .req(Method::GET, "/v1/registry/key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let envelope: Value = app
-        .req(
-            Method::GET,
-            &format!("/v1/models/fraud/scorer/versions/{v}/provenance"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = get_json(&app, "/v1/registry/key").await;
+    let envelope: Value = get_json(
+        &app,
+        &format!("/v1/models/fraud/scorer/versions/{v}/provenance"),
+    )
+    .await;
     assert!(dsse_verifies(
         &envelope,
         key["public_key"].as_str().unwrap()
@@ -1172,17 +1087,11 @@ async fn attestations_are_oci_referrers_beside_the_signature_while_they_count(b:
     .json()
     .await
     .unwrap();
-    let stored: Value = app
-        .req(
-            Method::GET,
-            &format!("/v1/models/fraud/scorer/versions/{v}/attestations/{id}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = get_json(
+        &app,
+        &format!("/v1/models/fraud/scorer/versions/{v}/attestations/{id}"),
+    )
+    .await;
     assert_eq!(
         bundle["dsseEnvelope"]["payload"],
         stored["envelope"]["payload"]
