@@ -75,7 +75,9 @@ pub async fn start_with(rate: &str) -> Bench {
         oidc: Default::default(),
         webhooks: Default::default(),
         extraction: Default::default(),
-        registry_key_file: None,
+        // The embedded default's registry key (Ed25519), unless
+        // SIGNET_BENCH_REGISTRY_KEY=p256 asks for an ECDSA P-256 one.
+        registry_key_file: registry_key(dir.path()),
         log_key_file: Some(log_key),
         audit_stream: None,
         audit_stream_token_file: None,
@@ -216,6 +218,18 @@ pub async fn registered_key_at(
         .unwrap();
     assert_eq!(r.status(), 201);
     sk
+}
+
+/// An Ed25519 registry key file, when SIGNET_BENCH_REGISTRY_KEY=ed25519.
+fn registry_key(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    if std::env::var("SIGNET_BENCH_REGISTRY_KEY").ok()? != "ed25519" {
+        return None;
+    }
+    let key =
+        signet::signing::signer::PrivateKey::generate(signet::kinds::Algorithm::Ed25519).unwrap();
+    let path = dir.join("registry-key.pem");
+    std::fs::write(&path, key.to_pem().as_bytes()).unwrap();
+    Some(path)
 }
 
 /// A port free on the loopback address now.

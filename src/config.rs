@@ -322,9 +322,9 @@ pub struct ServeConfig {
     #[arg(long, env = "SIGNET_LOG_KEY_FILE")]
     pub log_key_file: Option<PathBuf>,
 
-    /// The registry's own signing key, which signs its promotion records: an
-    /// ECDSA P-256 or Ed25519 private key in PKCS#8 PEM (`signet keygen`
-    /// writes one). Never kept in the database. Unset: the embedded default
+    /// The registry's own signing key, which signs its promotion records and
+    /// provenance: an Ed25519 or ECDSA P-256 private key in PKCS#8 PEM
+    /// (`signet keygen --algorithm ed25519` writes one). Never kept in the database. Unset: the embedded default
     /// generates one into the data directory on first start; with PostgreSQL
     /// moves are kept without records.
     #[arg(long, env = "SIGNET_REGISTRY_KEY_FILE")]

@@ -71,7 +71,8 @@ const EMBEDDED_REGISTRY_KEY: &str = "registry-key.pem";
 
 /// The signer of promotion records: the registry's key from
 /// `SIGNET_REGISTRY_KEY_FILE`; else, with the embedded SQLite default, from
-/// the data directory (an ECDSA P-256 key generated there on first start);
+/// the data directory (an Ed25519 key generated there on first start: it signs
+/// inside the move's transaction, where Ed25519 is the cheaper to sign with);
 /// else none (PostgreSQL: a key kept beside the database would let whoever
 /// writes the database sign records).
 pub fn record_signer(cfg: &ServeConfig) -> anyhow::Result<Option<RecordSigner>> {
@@ -88,7 +89,7 @@ pub fn record_signer(cfg: &ServeConfig) -> anyhow::Result<Option<RecordSigner>> 
             if !path.exists() {
                 std::fs::create_dir_all(&cfg.storage.data_dir)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.storage.data_dir.display()))?;
-                let key = PrivateKey::generate(Algorithm::EcdsaP256)
+                let key = PrivateKey::generate(Algorithm::Ed25519)
                     .map_err(|e| anyhow::anyhow!("generating the registry key: {e}"))?;
                 write_private(&path, key.to_pem().as_bytes())
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

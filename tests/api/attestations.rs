@@ -600,20 +600,31 @@ pub(crate) fn statement_of(envelope: &Value) -> Value {
     serde_json::from_slice(&payload).unwrap()
 }
 
-/// Plain DSSE: the PAE of the envelope, and an ECDSA P-256 signature over it
-/// (SHA-256, DER) by the key in `pem`. Nothing of Signet's verifier.
+/// Plain DSSE: the PAE of the envelope, and a signature over it by the key in
+/// `pem`: Ed25519, or ECDSA P-256 (SHA-256, DER). Nothing of Signet's verifier.
 fn dsse_verifies(envelope: &Value, pem: &str) -> bool {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
     use p256::ecdsa::signature::Verifier as _;
-    use p256::pkcs8::DecodePublicKey;
     let b64 = base64::engine::general_purpose::STANDARD;
     let payload = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
     let ty = envelope["payloadType"].as_str().unwrap();
     let mut pae = format!("DSSEv1 {} {} {} ", ty.len(), ty, payload.len()).into_bytes();
     pae.extend_from_slice(&payload);
+    let sigs: Vec<Vec<u8>> = envelope["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| b64.decode(s["sig"].as_str().unwrap()).unwrap())
+        .collect();
+    if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
+        return sigs.iter().any(|sig| {
+            ed25519_dalek::Signature::from_slice(sig)
+                .is_ok_and(|sig| key.verify(&pae, &sig).is_ok())
+        });
+    }
     let key = p256::ecdsa::VerifyingKey::from_public_key_pem(pem).unwrap();
-    envelope["signatures"].as_array().unwrap().iter().any(|s| {
-        let sig = b64.decode(s["sig"].as_str().unwrap()).unwrap();
-        p256::ecdsa::Signature::from_der(&sig).is_ok_and(|sig| key.verify(&pae, &sig).is_ok())
+    sigs.iter().any(|sig| {
+        p256::ecdsa::Signature::from_der(sig).is_ok_and(|sig| key.verify(&pae, &sig).is_ok())
     })
 }
 
@@ -642,7 +653,13 @@ async fn promotion_records_verify_with_the_registry_key_by_plain_dsse(b: Backend
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     let key: Value = get_json(&app, "/v1/registry/key").await;
-    assert_eq!(key["algorithm"], "ecdsa-p256");
+    // The embedded default makes an Ed25519 key; the PostgreSQL runs use a
+    // P-256 key from a file, as an operator may: records verify with either.
+    let alg = match b {
+        Backend::Sqlite => "ed25519",
+        Backend::Postgres => "ecdsa-p256",
+    };
+    assert_eq!(key["algorithm"], alg);
     assert_eq!(
         key["predicate_type"],
         "https://k8s.io/promo-tools/promotion/v1"
@@ -660,6 +677,7 @@ async fn promotion_records_verify_with_the_registry_key_by_plain_dsse(b: Backend
     assert_eq!(record["signatures"][0]["keyid"], key["keyid"]);
     // Not by another key, and not over other bytes.
     assert!(!dsse_verifies(record, &Signer::generate_p256().pem));
+    assert!(!dsse_verifies(record, &Signer::generate().pem));
     let mut altered = record.clone();
     let mut st = statement_of(record);
     st["predicate"]["signet"]["version"] = json!(v1);
