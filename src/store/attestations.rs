@@ -26,11 +26,13 @@ pub struct AttestationRecord {
 #[async_trait]
 pub trait Attestations: Send + Sync {
     /// Stores a verified attestation; `Conflict` when the version holds the
-    /// same document.
+    /// same document, or `max` attestations already (counted in the
+    /// transaction that adds it).
     async fn add_attestation(
         &self,
         version_id: Uuid,
         a: &AttestationRecord,
+        max: usize,
         audit: &Pending,
     ) -> Result<()>;
     /// A version's attestations (of one predicate type, when given), oldest

@@ -57,13 +57,12 @@ impl Trust {
                 reason: reason.as_str(),
                 held: &ok.held,
             };
-            let sign = |previous, at| {
-                self.records
-                    .as_ref()
-                    .map(|r| r.sign(&promotion, previous, at))
-                    .unwrap_or_default()
-            };
-            let record: Option<&RecordFn> = self.records.as_ref().map(|_| &sign as &RecordFn);
+            let promotion = &promotion;
+            let sign = self
+                .records
+                .as_deref()
+                .map(|r| move |previous, at| r.sign(promotion, previous, at));
+            let record = sign.as_ref().map(|f| f as &RecordFn);
             let moved = self
                 .aliases
                 .move_alias(

@@ -16,7 +16,9 @@ use crate::kinds::RefusalReason;
 use crate::names::{KeyId, ModelName, VersionNumber};
 use crate::registry::resources;
 use crate::signing::attestation::{self, Covers};
-use crate::signing::keys::TrustedKey;
+use crate::signing::bundle::bundle_for;
+use crate::signing::dsse::CheckedEnvelope;
+use crate::signing::keys::{TrustedKey, VerifierKey};
 use crate::signing::verify::{Expected, Rejection, Times, check_bundle_media_type, signer};
 use crate::store::{AttestationRecord, FileRecord, VersionRecord};
 
@@ -38,11 +40,21 @@ pub(super) struct JudgedAttestation {
     keyid: KeyId,
     key_name: String,
     received_at: DateTime<Utc>,
-    /// The document as received.
-    envelope: String,
     /// The statement, when a trusted key's signature verifies now and the
-    /// statement is about this version; why not otherwise.
-    outcome: std::result::Result<serde_json::Value, Rejection>,
+    /// statement is about this version, with its Sigstore bundle naming that
+    /// key; why not otherwise.
+    outcome: std::result::Result<Counted, Rejection>,
+}
+
+/// An attestation that counts now: its statement, its envelope and the key
+/// that verified it (what its Sigstore bundle is made of, without a second
+/// read of the key).
+#[derive(Debug, Clone)]
+struct Counted {
+    statement: serde_json::Value,
+    envelope: CheckedEnvelope,
+    key: VerifierKey,
+    material: KeyId,
 }
 
 impl Trust {
@@ -82,11 +94,6 @@ impl Trust {
             attestation::judge(&env.payload, &expected).map_err(Error::InvalidAttestation)?;
         let envelope = String::from_utf8(doc.to_vec())
             .map_err(|_| Error::SignatureRejected(Rejection::SignatureInvalid))?;
-        if self.keys.attestations_of(v.id, None).await?.len() >= MAX_PER_VERSION {
-            return Err(Error::Conflict(format!(
-                "version {number} holds {MAX_PER_VERSION} attestations, the most a version holds"
-            )));
-        }
         let record = AttestationRecord {
             id: Uuid::new_v4(),
             predicate_type: attested.predicate_type,
@@ -101,7 +108,7 @@ impl Trust {
         permit.record("predicate_type", record.predicate_type.clone().into());
         permit.record("keyid", key.keyid.to_string().into());
         self.keys
-            .add_attestation(v.id, &record, &permit.pending())
+            .add_attestation(v.id, &record, MAX_PER_VERSION, &permit.pending())
             .await?;
         Ok(KeptAttestation {
             record,
@@ -180,9 +187,7 @@ impl Trust {
             .map(|a| judge(a, &keys, &expected, now, self.cache.checks()))
             .collect())
     }
-}
 
-impl Trust {
     /// The attestations of a version that count now (a trusted key's
     /// signature verifies), each as a Sigstore bundle naming its key, oldest
     /// first: what the OCI face offers as referrers beside the signatures.
@@ -195,15 +200,18 @@ impl Trust {
         let judged = self
             .judged_attestations(v, &details.files, epoch, true)
             .await?;
-        let mut out = Vec::new();
-        for a in judged.into_iter().filter(|a| a.outcome.is_ok()) {
-            out.push(super::OfferedBundle {
-                bundle: self.bundle_of(&a.keyid, &a.envelope).await?,
-                keyid: a.keyid,
-                received_at: a.received_at,
-            });
-        }
-        Ok(out)
+        Ok(judged
+            .into_iter()
+            .filter_map(|a| {
+                let c = a.outcome.ok()?;
+                let bundle = bundle_for(&c.envelope, &c.key, &c.material)?;
+                Some(super::OfferedBundle {
+                    bundle,
+                    keyid: a.keyid,
+                    received_at: a.received_at,
+                })
+            })
+            .collect())
     }
 }
 
@@ -229,10 +237,16 @@ fn judge(
             (a.keyid.clone(), name.unwrap_or_default())
         }
     };
-    let outcome = signed.and_then(|(env, _)| {
-        attestation::judge(&env.payload, expected)
-            .map(|st| st.statement)
-            .map_err(|_| Rejection::StatementMismatch)
+    let outcome = signed.and_then(|(env, key)| {
+        let statement = attestation::judge(&env.payload, expected)
+            .map_err(|_| Rejection::StatementMismatch)?
+            .statement;
+        Ok(Counted {
+            statement,
+            envelope: env,
+            key: key.key,
+            material: key.material.clone(),
+        })
     });
     JudgedAttestation {
         id: a.id,
@@ -240,7 +254,6 @@ fn judge(
         keyid,
         key_name,
         received_at: a.received_at,
-        envelope: a.envelope,
         outcome,
     }
 }
@@ -277,9 +290,9 @@ pub(super) fn judge_rule(
         let status = match &a.outcome {
             Err(r) => r.code().to_owned(),
             Ok(_) if !accepts(a) => "signer_not_accepted".to_owned(),
-            Ok(st) => {
+            Ok(counted) => {
                 if newest.is_none_or(|(n, _)| (a.received_at, a.id) > (n.received_at, n.id)) {
-                    newest = Some((a, st));
+                    newest = Some((a, &counted.statement));
                 }
                 continue;
             }

@@ -214,7 +214,7 @@ fn bom(r: &Recorded<'_>) -> Value {
     let depends: Vec<Value> = components.iter().map(|c| c["bom-ref"].clone()).collect();
     let mut dependencies = vec![json!({"ref": model_ref, "dependsOn": depends})];
     dependencies.extend(components.iter().map(|c| json!({"ref": c["bom-ref"]})));
-    components.insert(0, component.clone());
+    components.insert(0, component);
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::audit::commit;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{AttestationRecord, Attestations, Pending, map_constraint};
 
 macro_rules! attestation_select {
@@ -22,9 +22,20 @@ impl Attestations for Store {
         &self,
         version_id: Uuid,
         a: &AttestationRecord,
+        max: usize,
         audit: &Pending,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM attestations WHERE version_id = $1")
+                .bind(version_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= max {
+            return Err(Error::Conflict(format!(
+                "the version holds {max} attestations, the most a version holds"
+            )));
+        }
         sqlx::query(
             "INSERT INTO attestations (id, version_id, predicate_type, keyid, digest, envelope, \
              received_at, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
